@@ -1,0 +1,369 @@
+package presence
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/callfloor/callfloor/state"
+)
+
+// Service is the agent side of the floor: statuses, presence, history,
+// groups, the status catalog and tokens. It is safe for concurrent use and
+// for several replicas sharing one store: every write is a compare-and-set
+// on the record version, retried on conflict.
+type Service struct {
+	store        state.Store
+	now          func() time.Time
+	loc          *time.Location
+	log          *slog.Logger
+	heartbeatTTL time.Duration
+	defaultIdle  string
+	logoutGuard  func(ctx context.Context, agentID string) error
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock replaces time.Now (tests use a fake clock).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithLocation sets the account's time zone used for rendered timestamps.
+func WithLocation(loc *time.Location) Option { return func(s *Service) { s.loc = loc } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithHeartbeatTTL sets how long one heartbeat keeps an agent online.
+func WithHeartbeatTTL(d time.Duration) Option { return func(s *Service) { s.heartbeatTTL = d } }
+
+// WithDefaultIdleStatus sets the call status new logins start in.
+func WithDefaultIdleStatus(id string) Option { return func(s *Service) { s.defaultIdle = id } }
+
+// WithLogoutGuard installs a check run before logout; routing uses it to
+// refuse logging out a supervisor with a running monitor. Return an error
+// wrapping ErrConflict to refuse.
+func WithLogoutGuard(g func(ctx context.Context, agentID string) error) Option {
+	return func(s *Service) { s.logoutGuard = g }
+}
+
+// NewService returns a Service over store.
+func NewService(store state.Store, opts ...Option) *Service {
+	s := &Service{
+		store: store, now: time.Now, loc: time.UTC, log: slog.Default(),
+		heartbeatTTL: 60 * time.Second, defaultIdle: StatusUnavailable,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Now is the service clock.
+func (s *Service) Now() time.Time { return s.now() }
+
+// Location is the account's time zone.
+func (s *Service) Location() *time.Location { return s.loc }
+
+// Store is the underlying store (routing commits through it).
+func (s *Service) Store() state.Store { return s.store }
+
+// Agent returns one agent, without access checks (for trusted callers).
+func (s *Service) Agent(ctx context.Context, id string) (Agent, error) {
+	r, err := s.store.Get(ctx, state.KindAgent, id)
+	if errors.Is(err, state.ErrNotFound) {
+		return Agent{}, fmt.Errorf("agent %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Agent{}, fmt.Errorf("get agent %s: %w", id, err)
+	}
+	return DecodeAgent(r)
+}
+
+// Agents returns every agent, ordered by id, without access checks.
+func (s *Service) Agents(ctx context.Context) ([]Agent, error) {
+	recs, err := s.store.List(ctx, state.KindAgent)
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	out := make([]Agent, 0, len(recs))
+	for _, r := range recs {
+		a, err := DecodeAgent(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Get returns an agent the actor may see; agents outside the actor's
+// groups are reported as 403, not 404, so ids are not probed silently.
+func (s *Service) Get(ctx context.Context, actor Actor, id string) (Agent, error) {
+	a, err := s.Agent(ctx, id)
+	if err != nil {
+		return Agent{}, err
+	}
+	if !actor.CanSee(&a) {
+		return Agent{}, fmt.Errorf("agent %s is outside your groups: %w", id, ErrForbidden)
+	}
+	return a, nil
+}
+
+// Filter narrows List. Empty fields do not filter.
+type Filter struct {
+	Group, Online, CallStatus, ChatStatus, SystemStatus string
+}
+
+// List returns the agents the actor may see that match f.
+func (s *Service) List(ctx context.Context, actor Actor, f Filter) ([]Agent, error) {
+	var online *bool
+	if f.Online != "" {
+		b, err := parseBool("online", f.Online)
+		if err != nil {
+			return nil, err
+		}
+		online = &b
+	}
+	if f.SystemStatus != "" && !SystemStatus(f.SystemStatus).Valid() {
+		return nil, invalid("system_status", "must be one of available, ringing, talking, after_call_work, rona")
+	}
+	all, err := s.Agents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, a := range all {
+		switch {
+		case !actor.CanSee(&a):
+		case f.Group != "" && !a.InGroup(f.Group):
+		case online != nil && a.Online != *online:
+		case f.CallStatus != "" && a.CallStatus != f.CallStatus:
+		case f.ChatStatus != "" && a.ChatStatus != f.ChatStatus:
+		case f.SystemStatus != "" && string(a.SystemStatus) != f.SystemStatus:
+		default:
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// maxRetries bounds optimistic-concurrency retries; a conflict this many
+// times in a row means something is hammering one agent.
+const maxRetries = 16
+
+// Mutate reads the agent, lets fn change it and return history rows, and
+// commits the change with its history and event, retrying on a version
+// conflict. fn returning an error aborts without writing. A change that
+// produces no rows and no record difference is not written.
+func (s *Service) Mutate(ctx context.Context, id string, fn func(a *Agent, now time.Time) ([]HistoryRow, error)) (Agent, error) {
+	for range maxRetries {
+		a, err := s.Agent(ctx, id)
+		if err != nil {
+			return Agent{}, err
+		}
+		before, _ := json.Marshal(a)
+		now := s.now()
+		rows, err := fn(&a, now)
+		if err != nil {
+			return Agent{}, err
+		}
+		after, _ := json.Marshal(a)
+		if len(rows) == 0 && string(before) == string(after) {
+			return a, nil
+		}
+		var tx state.Tx
+		if err := Stage(&tx, &a, rows, now, s.loc); err != nil {
+			return Agent{}, err
+		}
+		_, err = s.store.Commit(ctx, tx)
+		if errors.Is(err, state.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Agent{}, fmt.Errorf("commit agent %s: %w", id, err)
+		}
+		a.Version++
+		return a, nil
+	}
+	return Agent{}, fmt.Errorf("agent %s: too many concurrent writers: %w", id, ErrConflict)
+}
+
+// SetStatus changes the manual call and/or chat status. The agent
+// themself, an admin, or a supervisor of one of the agent's groups may do
+// it. Unknown statuses are 422 with the field named.
+func (s *Service) SetStatus(ctx context.Context, actor Actor, id string, call, chat *string) (Agent, error) {
+	if call == nil && chat == nil {
+		return Agent{}, invalid("call_status", "give call_status, chat_status or both")
+	}
+	if call != nil {
+		if err := s.checkCallStatus(ctx, *call); err != nil {
+			return Agent{}, err
+		}
+	}
+	if chat != nil && *chat != ChatAvailable && *chat != ChatUnavailable {
+		return Agent{}, unprocessable("chat_status", fmt.Sprintf("unknown chat status %q (available or unavailable)", *chat))
+	}
+	return s.Mutate(ctx, id, func(a *Agent, now time.Time) ([]HistoryRow, error) {
+		if !actor.CanManage(a) {
+			return nil, fmt.Errorf("agent %s is outside your groups: %w", id, ErrForbidden)
+		}
+		var rows []HistoryRow
+		if call != nil {
+			rows = append(rows, ApplyCallStatus(a, *call, now, actor.ID)...)
+		}
+		if chat != nil {
+			rows = append(rows, ApplyChatStatus(a, *chat, now, actor.ID)...)
+		}
+		return rows, nil
+	})
+}
+
+// Heartbeat records that the agent's app is alive; it logs the agent in
+// (default idle status) if they were logged out.
+func (s *Service) Heartbeat(ctx context.Context, actor Actor, id string) (Agent, error) {
+	return s.Mutate(ctx, id, func(a *Agent, now time.Time) ([]HistoryRow, error) {
+		if actor.ID != a.ID && !actor.CanManage(a) {
+			return nil, fmt.Errorf("heartbeat for %s: %w", id, ErrForbidden)
+		}
+		var rows []HistoryRow
+		if !a.LoggedIn {
+			a.LoggedIn = true
+			rows = append(rows, ApplyCallStatus(a, s.defaultIdle, now, actor.ID)...)
+		}
+		a.HeartbeatUntil = now.Add(s.heartbeatTTL)
+		return append(rows, applyOnline(a, now, actor.ID)...), nil
+	})
+}
+
+// Logout logs the agent out: offline for the app, default idle status.
+// Refused with ErrConflict while the agent has a call, or when the logout
+// guard (a running monitor) refuses.
+func (s *Service) Logout(ctx context.Context, actor Actor, id string) (Agent, error) {
+	if s.logoutGuard != nil {
+		if err := s.logoutGuard(ctx, id); err != nil {
+			return Agent{}, err
+		}
+	}
+	return s.Mutate(ctx, id, func(a *Agent, now time.Time) ([]HistoryRow, error) {
+		if !actor.CanManage(a) {
+			return nil, fmt.Errorf("agent %s is outside your groups: %w", id, ErrForbidden)
+		}
+		if a.HasCall() {
+			return nil, fmt.Errorf("agent %s has a call in progress: %w", id, ErrConflict)
+		}
+		a.LoggedIn = false
+		a.HeartbeatUntil = time.Time{}
+		rows := ApplyCallStatus(a, s.defaultIdle, now, actor.ID)
+		return append(rows, applyOnline(a, now, actor.ID)...), nil
+	})
+}
+
+// DeviceState records a SIP device registration (from a media path).
+func (s *Service) DeviceState(ctx context.Context, id string, registered bool, until time.Time) (Agent, error) {
+	return s.Mutate(ctx, id, func(a *Agent, now time.Time) ([]HistoryRow, error) {
+		if registered {
+			if until.IsZero() {
+				until = now.Add(24 * time.Hour) // media server did not say; it reports unregistration
+			}
+			a.DeviceUntil = until
+		} else {
+			a.DeviceUntil = time.Time{}
+		}
+		return applyOnline(a, now, BySystem), nil
+	})
+}
+
+// Expire sweeps lapsed heartbeats and device registrations to offline and
+// ends wrap-up timers that ran out. Run it periodically; it is idempotent
+// and safe on several replicas at once.
+func (s *Service) Expire(ctx context.Context) error {
+	agents, err := s.Agents(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	var errs []error
+	for _, a := range agents {
+		lapsed := a.Online && !(a.LoggedIn && now.Before(a.HeartbeatUntil) || now.Before(a.DeviceUntil))
+		wrapDone := a.SystemStatus == SysAfterCallWork && !a.WrapUpUntil.IsZero() && !now.Before(a.WrapUpUntil)
+		if !lapsed && !wrapDone {
+			continue
+		}
+		_, err := s.Mutate(ctx, a.ID, func(a *Agent, now time.Time) ([]HistoryRow, error) {
+			rows := applyOnline(a, now, BySystem)
+			if a.SystemStatus == SysAfterCallWork && !a.WrapUpUntil.IsZero() && !now.Before(a.WrapUpUntil) {
+				row, err := ApplySystemStatus(a, SysAvailable, nil, now)
+				if err != nil {
+					return nil, err
+				}
+				rows = append(rows, row)
+			}
+			return rows, nil
+		})
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// EndWrapUp ends the agent's after_call_work early (the agent is ready).
+func (s *Service) EndWrapUp(ctx context.Context, actor Actor, id string) (Agent, error) {
+	return s.Mutate(ctx, id, func(a *Agent, now time.Time) ([]HistoryRow, error) {
+		if !actor.CanManage(a) {
+			return nil, fmt.Errorf("agent %s is outside your groups: %w", id, ErrForbidden)
+		}
+		if a.SystemStatus != SysAfterCallWork {
+			return nil, fmt.Errorf("agent %s is %s, not in after_call_work: %w", id, a.SystemStatus, ErrConflict)
+		}
+		row, err := ApplySystemStatus(a, SysAvailable, nil, now)
+		if err != nil {
+			return nil, err
+		}
+		return []HistoryRow{row}, nil
+	})
+}
+
+// History returns the agent's status changes with from <= at <= to,
+// oldest first. Zero from/to mean unbounded.
+func (s *Service) History(ctx context.Context, actor Actor, id string, from, to time.Time) ([]HistoryRow, error) {
+	if _, err := s.Get(ctx, actor, id); err != nil {
+		return nil, err
+	}
+	lo, hi := int64(0), int64(1)<<62
+	if !from.IsZero() {
+		lo = from.UnixMilli()
+	}
+	if !to.IsZero() {
+		hi = to.UnixMilli()
+	}
+	if lo > hi {
+		return nil, invalid("from", "must not be after to")
+	}
+	entries, err := s.store.Series(ctx, HistorySeries(id), lo, hi, 0)
+	if err != nil {
+		return nil, fmt.Errorf("history %s: %w", id, err)
+	}
+	rows := make([]HistoryRow, 0, len(entries))
+	for _, e := range entries {
+		var r HistoryRow
+		if err := json.Unmarshal(e.Data, &r); err != nil {
+			return nil, fmt.Errorf("decode history %s: %w", id, err)
+		}
+		r.At = r.At.In(s.loc)
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// sortedUnique returns xs sorted without duplicates.
+func sortedUnique(xs []string) []string {
+	out := slices.Clone(xs)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

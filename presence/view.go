@@ -1,0 +1,116 @@
+package presence
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/callfloor/callfloor/state"
+)
+
+// AgentView is an agent as the API and the event stream show it (API.md's
+// item fields plus a few extras).
+type AgentView struct {
+	ID                string       `json:"id"`
+	Name              string       `json:"name"`
+	Email             string       `json:"email"`
+	Phone             string       `json:"phone"`
+	Role              Role         `json:"role"`
+	Groups            []string     `json:"groups"`
+	Distribution      Distribution `json:"distribution"`
+	Device            string       `json:"device,omitempty"`
+	Online            bool         `json:"online"`
+	CallStatus        string       `json:"call_status"`
+	ChatStatus        string       `json:"chat_status"`
+	SystemStatus      SystemStatus `json:"system_status"`
+	StatusSince       time.Time    `json:"status_since"`
+	StatusSeconds     int64        `json:"status_seconds"`
+	IdleTotalSeconds  int64        `json:"idle_total_seconds"`
+	SystemStatusSince time.Time    `json:"system_status_since"`
+	WrapUpUntil       *time.Time   `json:"wrapup_until"`
+	CallID            *string      `json:"call_id"`
+}
+
+// View renders the agent at now in loc (timestamps carry loc's offset).
+func (a *Agent) View(now time.Time, loc *time.Location) AgentView {
+	groups := a.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	v := AgentView{
+		ID: a.ID, Name: a.Name, Email: a.Email, Phone: a.Phone, Role: a.Role,
+		Groups: groups, Distribution: a.Distribution, Device: a.Device,
+		Online: a.Online, CallStatus: a.CallStatus, ChatStatus: a.ChatStatus,
+		SystemStatus: a.SystemStatus, StatusSince: a.StatusSince.In(loc).Truncate(time.Second),
+		StatusSeconds: a.StatusSeconds(now), IdleTotalSeconds: a.IdleTotalSeconds(now),
+		SystemStatusSince: a.SystemStatusSince.In(loc).Truncate(time.Second), CallID: a.CallID,
+	}
+	if !a.WrapUpUntil.IsZero() {
+		t := a.WrapUpUntil.In(loc)
+		v.WrapUpUntil = &t
+	}
+	return v
+}
+
+// HistorySeries is the series key holding an agent's status history.
+func HistorySeries(agentID string) string { return "history:" + agentID }
+
+// EventAgent is the event type of agent changes.
+const EventAgent = "agent"
+
+// Stage adds everything one agent change writes to tx: the record (with
+// the version the change was read at, so a concurrent writer conflicts),
+// its history rows, and one "agent" event carrying the full view. Routing
+// uses it to commit an agent change together with a call change.
+func Stage(tx *state.Tx, a *Agent, rows []HistoryRow, now time.Time, loc *time.Location) error {
+	data, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("encode agent %s: %w", a.ID, err)
+	}
+	ifVersion := a.Version
+	if ifVersion == 0 {
+		ifVersion = state.MustNotExist
+	}
+	tx.Puts = append(tx.Puts, state.Put{Kind: state.KindAgent, ID: a.ID, Data: data, IfVersion: ifVersion})
+	if len(rows) > 0 {
+		app := state.Append{Series: HistorySeries(a.ID)}
+		for _, r := range rows {
+			b, err := json.Marshal(r)
+			if err != nil {
+				return fmt.Errorf("encode history: %w", err)
+			}
+			app.Entries = append(app.Entries, state.Entry{Score: r.At.UnixMilli(), Data: b})
+		}
+		tx.Appends = append(tx.Appends, app)
+	}
+	view, err := json.Marshal(a.View(now, loc))
+	if err != nil {
+		return fmt.Errorf("encode agent view: %w", err)
+	}
+	tx.Events = append(tx.Events, state.NewEvent{
+		Type:  EventAgent,
+		Scope: state.Scope{Agent: a.ID, Groups: append([]string(nil), a.Groups...)},
+		Data:  view,
+	})
+	return nil
+}
+
+// DecodeAgent decodes a stored agent record.
+func DecodeAgent(r state.Record) (Agent, error) {
+	var a Agent
+	if err := json.Unmarshal(r.Data, &a); err != nil {
+		return Agent{}, fmt.Errorf("decode agent %s: %w", r.ID, err)
+	}
+	a.Version = r.Version
+	return a, nil
+}
+
+// parseBool parses the API's boolean filters.
+func parseBool(field, s string) (bool, error) {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, invalid(field, "must be true or false")
+	}
+	return b, nil
+}
