@@ -1,0 +1,235 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/callfloor/callfloor/presence"
+)
+
+// mountAgents serves API.md's Agents, Statuses and Groups sections.
+func (s *Server) mountAgents(v1 *echo.Group, auth echo.MiddlewareFunc) {
+	g := v1.Group("", auth)
+	g.GET("/agents", s.listAgents)
+	g.POST("/agents", s.createAgent)
+	g.GET("/agents/:id", s.getAgent)
+	g.PATCH("/agents/:id", s.patchAgent)
+	g.DELETE("/agents/:id", s.deleteAgent)
+	g.PUT("/agents/:id/status", s.putStatus)
+	g.POST("/agents/:id/logout", s.logout)
+	g.POST("/agents/:id/heartbeat", s.heartbeat)
+	g.POST("/agents/:id/wrapup/end", s.endWrapUp)
+	g.GET("/agents/:id/history", s.history)
+
+	g.GET("/statuses", s.listStatuses)
+	g.POST("/statuses", s.createStatus)
+	g.DELETE("/statuses/:id", s.deleteStatus)
+
+	g.GET("/groups", s.listGroups)
+	g.POST("/groups", s.createGroup)
+	g.PATCH("/groups/:id", s.patchGroup)
+	g.DELETE("/groups/:id", s.deleteGroup)
+}
+
+func (s *Server) view(a presence.Agent) presence.AgentView {
+	return a.View(s.agents.Now(), s.agents.Location())
+}
+
+func (s *Server) listAgents(c echo.Context) error {
+	q := c.QueryParams()
+	list, err := s.agents.List(c.Request().Context(), ActorOf(c), presence.Filter{
+		Group: q.Get("group"), Online: q.Get("online"), CallStatus: q.Get("call_status"),
+		ChatStatus: q.Get("chat_status"), SystemStatus: q.Get("system_status"),
+	})
+	if err != nil {
+		return err
+	}
+	out := make([]presence.AgentView, 0, len(list))
+	for _, a := range list {
+		out = append(out, s.view(a))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) getAgent(c echo.Context) error {
+	a, err := s.agents.Get(c.Request().Context(), ActorOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.view(a))
+}
+
+func (s *Server) createAgent(c echo.Context) error {
+	var in presence.AgentInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	a, err := s.agents.CreateAgent(c.Request().Context(), ActorOf(c), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, s.view(a))
+}
+
+func (s *Server) patchAgent(c echo.Context) error {
+	var in presence.AgentInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	a, err := s.agents.UpdateAgent(c.Request().Context(), ActorOf(c), c.Param("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.view(a))
+}
+
+func (s *Server) deleteAgent(c echo.Context) error {
+	if err := s.agents.DeleteAgent(c.Request().Context(), ActorOf(c), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type statusBody struct {
+	CallStatus *string `json:"call_status"`
+	ChatStatus *string `json:"chat_status"`
+}
+
+func (s *Server) putStatus(c echo.Context) error {
+	var b statusBody
+	if err := bindJSON(c, &b); err != nil {
+		return err
+	}
+	a, err := s.agents.SetStatus(c.Request().Context(), ActorOf(c), c.Param("id"), b.CallStatus, b.ChatStatus)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.view(a))
+}
+
+func (s *Server) logout(c echo.Context) error {
+	a, err := s.agents.Logout(c.Request().Context(), ActorOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.view(a))
+}
+
+func (s *Server) heartbeat(c echo.Context) error {
+	a, err := s.agents.Heartbeat(c.Request().Context(), ActorOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.view(a))
+}
+
+func (s *Server) endWrapUp(c echo.Context) error {
+	a, err := s.agents.EndWrapUp(c.Request().Context(), ActorOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.view(a))
+}
+
+// parseTime parses an RFC 3339 query parameter ("" = unbounded).
+func parseTime(c echo.Context, name string) (time.Time, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, &Error{Status: http.StatusBadRequest, Code: "invalid_" + name, Field: name,
+			Message: name + ": must be an RFC 3339 time like 2026-11-21T08:00:00+07:00"}
+	}
+	return t, nil
+}
+
+func (s *Server) history(c echo.Context) error {
+	from, err := parseTime(c, "from")
+	if err != nil {
+		return err
+	}
+	to, err := parseTime(c, "to")
+	if err != nil {
+		return err
+	}
+	rows, err := s.agents.History(c.Request().Context(), ActorOf(c), c.Param("id"), from, to)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, rows)
+}
+
+func (s *Server) listStatuses(c echo.Context) error {
+	list, err := s.agents.CallStatuses(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (s *Server) createStatus(c echo.Context) error {
+	var d presence.CallStatusDef
+	if err := bindJSON(c, &d); err != nil {
+		return err
+	}
+	d, err := s.agents.CreateCallStatus(c.Request().Context(), ActorOf(c), d)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, d)
+}
+
+func (s *Server) deleteStatus(c echo.Context) error {
+	if err := s.agents.DeleteCallStatus(c.Request().Context(), ActorOf(c), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) listGroups(c echo.Context) error {
+	list, err := s.agents.Groups(c.Request().Context(), ActorOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+type groupBody struct {
+	ID string `json:"id"`
+	presence.GroupPatch
+}
+
+func (s *Server) createGroup(c echo.Context) error {
+	var b groupBody
+	if err := bindJSON(c, &b); err != nil {
+		return err
+	}
+	g, err := s.agents.PutGroup(c.Request().Context(), ActorOf(c), b.ID, true, b.GroupPatch)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, g)
+}
+
+func (s *Server) patchGroup(c echo.Context) error {
+	var p presence.GroupPatch
+	if err := bindJSON(c, &p); err != nil {
+		return err
+	}
+	g, err := s.agents.PutGroup(c.Request().Context(), ActorOf(c), c.Param("id"), false, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, g)
+}
+
+func (s *Server) deleteGroup(c echo.Context) error {
+	if err := s.agents.DeleteGroup(c.Request().Context(), ActorOf(c), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
