@@ -1,0 +1,157 @@
+package ari
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/CyCoreSystems/ari/v6"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// createBridge makes a bridge of ours and records it before anything
+// enters it, so its events are recognised.
+func (c *Client) createBridge(ctx context.Context, typ, role, forChan string) (string, error) {
+	var b ari.BridgeData
+	q := url.Values{"type": {typ}, "name": {role + "-" + forChan}}
+	if err := c.rest.do(ctx, "POST", "/bridges", q, &b); err != nil {
+		return "", fmt.Errorf("ari: creating %s bridge: %w", role, err)
+	}
+	c.mu.Lock()
+	c.bridges[b.ID] = &brdg{id: b.ID, role: role, members: map[string]bool{}}
+	c.mu.Unlock()
+	return b.ID, nil
+}
+
+// bridgeChannels adds (or removes) channels and records the membership.
+func (c *Client) bridgeChannels(ctx context.Context, bridge string, add bool, chans ...string) error {
+	op := "/addChannel"
+	if !add {
+		op = "/removeChannel"
+	}
+	if err := c.call(ctx, "POST", "/bridges/"+url.PathEscape(bridge)+op, url.Values{"channel": {strings.Join(chans, ",")}}, nil); err != nil {
+		return fmt.Errorf("ari: bridge %s%s: %w", bridge, op, err)
+	}
+	c.mu.Lock()
+	if b := c.bridges[bridge]; b != nil {
+		for _, ch := range chans {
+			if add {
+				b.members[ch] = true
+			} else {
+				delete(b.members, ch)
+			}
+		}
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// bridgeWith returns the id of our bridge of role holding ch, if any.
+func (c *Client) bridgeWith(ch, role string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range c.bridges {
+		if b.role == role && b.members[ch] {
+			return b.id
+		}
+	}
+	return ""
+}
+
+// leaveHold stops a leg's music and takes it out of its holding bridge
+// (which, empty, is then deleted).
+func (c *Client) leaveHold(ctx context.Context, id routing.LegID) error {
+	c.mu.Lock()
+	var hold, ch string
+	if l := c.legs[string(id)]; l != nil {
+		hold, ch, l.hold = l.hold, l.live, ""
+	}
+	c.mu.Unlock()
+	if hold == "" {
+		return nil
+	}
+	if err := c.call(ctx, "DELETE", "/bridges/"+url.PathEscape(hold)+"/moh", nil, nil); err != nil {
+		c.log.Warn("stopping music on hold failed", "bridge", hold, "err", err)
+	}
+	return c.bridgeChannels(ctx, hold, false, ch)
+}
+
+// Connect puts two legs in the call's mixing bridge (creating it, or
+// reusing the one either leg is in). Other non-monitor legs in that bridge
+// are removed: connecting the customer to a new agent detaches the old.
+func (c *Client) Connect(ctx context.Context, a, b routing.LegID) error {
+	for _, id := range []routing.LegID{a, b} {
+		if err := c.leaveHold(ctx, id); err != nil {
+			return err
+		}
+		if err := c.leaveMonitor(ctx, id); err != nil {
+			return err
+		}
+	}
+	ca, cb := c.chanOf(a), c.chanOf(b)
+	bridge := c.bridgeWith(ca, roleCall)
+	if bridge == "" {
+		bridge = c.bridgeWith(cb, roleCall)
+	}
+	if bridge == "" {
+		id, err := c.createBridge(ctx, "mixing", roleCall, ca)
+		if err != nil {
+			return err
+		}
+		bridge = id
+	}
+	var others, add []string
+	c.mu.Lock()
+	br := c.bridges[bridge]
+	for m := range br.members {
+		if m == ca || m == cb {
+			continue
+		}
+		if l := c.chans[m]; l != nil && l.kind == kindMonitor {
+			continue
+		}
+		others = append(others, m)
+	}
+	for _, ch := range []string{ca, cb} {
+		if !br.members[ch] {
+			add = append(add, ch)
+		}
+	}
+	c.mu.Unlock()
+	if len(others) > 0 {
+		if err := c.bridgeChannels(ctx, bridge, false, others...); err != nil && !strings.Contains(err.Error(), "422") {
+			c.log.Warn("detaching old legs failed", "err", err)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	return c.bridgeChannels(ctx, bridge, true, add...)
+}
+
+// leaveMonitor turns a supervisor's monitor leg into a plain call leg
+// (take over): its snoop and spy bridge go away.
+func (c *Client) leaveMonitor(ctx context.Context, id routing.LegID) error {
+	c.mu.Lock()
+	l := c.legs[string(id)]
+	if l == nil || l.kind != kindMonitor {
+		c.mu.Unlock()
+		return nil
+	}
+	l.kind = kindDialed
+	snoop, spy, sup := l.snoop, l.spy, l.live
+	l.snoop, l.spy, l.mode, l.applied = "", "", "", ""
+	c.mu.Unlock()
+	if spy != "" {
+		if err := c.bridgeChannels(ctx, spy, false, sup); err != nil {
+			return err
+		}
+	}
+	if snoop != "" {
+		if err := c.rest.do(ctx, "DELETE", chanPath(snoop), nil, nil); err != nil && !notFound(err) {
+			return fmt.Errorf("ari: removing snoop: %w", err)
+		}
+	}
+	return nil
+}

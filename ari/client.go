@@ -1,0 +1,205 @@
+package ari
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v6"
+	"golang.org/x/net/websocket"
+)
+
+// queued is one item for the dispatcher: an event, or the order to
+// resynchronise after a (re)connect, kept in arrival order.
+type queued struct {
+	ev     ari.Event
+	at     time.Time
+	resync bool
+}
+
+// errReplaced: another connection took over this application's events
+// (Asterisk keeps one live WebSocket per application).
+var errReplaced = errors.New("ari: another connection replaced this application's event socket")
+
+// Run connects to Asterisk, subscribes, reads events and keeps
+// reconnecting with backoff (resynchronising from GET /channels and
+// /bridges each time) until ctx ends. It returns nil once ctx has ended and
+// every goroutine it started has stopped.
+func (c *Client) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("ari: Run is already running")
+	}
+	defer c.running.Store(false)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.dispatch(ctx) }()
+	go func() { defer wg.Done(); c.work(ctx) }()
+	defer wg.Wait()
+
+	delay := c.backoffMin
+	for ctx.Err() == nil {
+		connected, err := c.session(ctx)
+		c.connected.Store(false)
+		if ctx.Err() != nil {
+			break
+		}
+		switch {
+		case errors.Is(err, errReplaced):
+			delay = c.backoffMax
+		case connected:
+			delay = c.backoffMin
+		}
+		c.log.Warn("ARI events connection lost, reconnecting", "err", err, "in", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		delay = min(delay*2, c.backoffMax)
+	}
+	return nil
+}
+
+// session runs one WebSocket connection: dial, subscribe, queue a resync,
+// then read until the socket fails. connected says whether it got that far.
+func (c *Client) session(ctx context.Context) (connected bool, err error) {
+	cfg, err := websocket.NewConfig(c.wsURL, "http://localhost/")
+	if err != nil {
+		return false, fmt.Errorf("ari events config: %w", err)
+	}
+	cfg.Header.Set("Authorization", "Basic "+
+		base64.StdEncoding.EncodeToString([]byte(c.cfg.User+":"+c.cfg.Password)))
+	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+	ws, err := cfg.DialContext(dctx)
+	dcancel()
+	if err != nil {
+		return false, fmt.Errorf("ari events dial: %w", err)
+	}
+	ws.MaxPayloadBytes = 4 << 20
+	stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
+	defer func() { stop(); _ = ws.Close() }()
+
+	// Asterisk forgets endpoint subscriptions when the socket drops.
+	c.subscribe(ctx)
+	c.connected.Store(true)
+	c.log.Info("ARI events connected")
+	if !c.enqueue(ctx, queued{resync: true}) {
+		return true, ctx.Err()
+	}
+	for {
+		var data []byte
+		if err := websocket.Message.Receive(ws, &data); err != nil {
+			return true, fmt.Errorf("ari events read: %w", err)
+		}
+		ev, err := decodeEvent(data)
+		if err != nil {
+			c.log.Warn("skipping ARI event", "err", err, "bytes", len(data))
+			continue
+		}
+		if _, ok := ev.(*ari.ApplicationReplaced); ok {
+			return true, errReplaced
+		}
+		if !c.enqueue(ctx, queued{ev: ev, at: time.Now()}) {
+			return true, ctx.Err()
+		}
+	}
+}
+
+// subscribe asks for endpoint state of every technology agents use.
+func (c *Client) subscribe(ctx context.Context) {
+	for _, tech := range c.techs() {
+		q := url.Values{"eventSource": {"endpoint:" + tech}}
+		if err := c.rest.do(ctx, "POST", "/applications/"+c.cfg.App+"/subscription", q, nil); err != nil {
+			c.log.Warn("subscribing to endpoint events failed", "tech", tech, "err", err)
+		}
+	}
+}
+
+// techs lists the endpoint technologies agents' devices use.
+func (c *Client) techs() []string {
+	tech, _, ok := strings.Cut(c.cfg.DeviceFor("probe"), "/")
+	if !ok || tech == "" {
+		return nil
+	}
+	return []string{tech}
+}
+
+// enqueue hands an item to the dispatcher; it blocks (back-pressure on
+// the socket) rather than dropping, and gives up only when ctx ends.
+func (c *Client) enqueue(ctx context.Context, q queued) bool {
+	select {
+	case c.queue <- q:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// decodeEvent decodes one WebSocket message. Unknown types and malformed
+// payloads are errors, never panics.
+func decodeEvent(data []byte) (ev ari.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ev, err = nil, fmt.Errorf("ari: decoder panic: %v", r)
+		}
+	}()
+	ev, err = ari.DecodeEvent(data)
+	if err != nil {
+		return nil, fmt.Errorf("ari: decoding event: %w", err)
+	}
+	if ev == nil {
+		return nil, errors.New("ari: decoding event: nil event")
+	}
+	return ev, nil
+}
+
+// dispatch applies events and resyncs one at a time, in order.
+func (c *Client) dispatch(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case q := <-c.queue:
+			if q.resync {
+				c.resync(ctx)
+				continue
+			}
+			c.handle(q.ev, q.at)
+		}
+	}
+}
+
+// work runs follow-up REST requests (cleanup, monitor set-up) in order so
+// that the dispatcher never waits on the network.
+func (c *Client) work(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-c.actions:
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			f(actx)
+			cancel()
+		}
+	}
+}
+
+// act queues follow-up work for the worker. It is called with c.mu held,
+// so it must not block: if the queue is full it logs and skips the work
+// (only cleanup and monitor set-up go here; the next resync removes
+// orphans).
+func (c *Client) act(name string, f func(context.Context)) {
+	select {
+	case c.actions <- f:
+	default:
+		c.log.Error("ARI follow-up queue full, skipping (next resync cleans up)", "action", name)
+	}
+}

@@ -1,0 +1,134 @@
+package ari
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callfloor/callfloor/routing"
+)
+
+// Config says which Asterisk to use and how agents map to its endpoints.
+type Config struct {
+	// URL is ARI's base URL, e.g. http://127.0.0.1:8088/ari.
+	URL, User, Password string
+	// App is the Stasis application name (default "callfloor").
+	App string
+	// TrunkPattern dials external numbers; "{number}" is replaced
+	// (default "PJSIP/{number}@trunk").
+	TrunkPattern string
+	// DeviceFor names an agent's endpoint when the agent record names
+	// none (default "PJSIP/<id>").
+	DeviceFor func(agentID string) string
+	// AgentForEndpoint maps an endpoint back to an agent id for device
+	// presence (default: "PJSIP/<id>" → "<id>").
+	AgentForEndpoint func(endpoint string) (agentID string, ok bool)
+}
+
+// Option tunes a Client.
+type Option func(*Client)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
+
+// WithBackoff sets the reconnect delay bounds (default 250ms … 10s).
+func WithBackoff(min, max time.Duration) Option {
+	return func(c *Client) { c.backoffMin, c.backoffMax = min, max }
+}
+
+// Client is the Asterisk media path. It implements routing.Media.
+type Client struct {
+	cfg        Config
+	facts      routing.Facts
+	log        *slog.Logger
+	backoffMin time.Duration
+	backoffMax time.Duration
+	rest       *rest
+	wsURL      string
+
+	connected atomic.Bool
+	running   atomic.Bool
+
+	queue   chan queued      // reader → dispatcher, in arrival order
+	actions chan func(context.Context) // follow-up REST work, run in order by one worker
+	opMu    sync.Mutex       // serialises monitor reconfiguration
+	mu      sync.Mutex       // guards the maps below
+	legs    map[string]*leg  // by logical leg id
+	chans   map[string]*leg  // by Asterisk channel id (fork members, snoops)
+	bridges map[string]*brdg // bridges this app created, by id
+	devices map[string]bool  // endpoint → last reported registration
+}
+
+var _ routing.Media = (*Client)(nil)
+
+// ErrConfig reports an unusable Config.
+var ErrConfig = errors.New("ari: bad configuration")
+
+// New checks cfg and returns a Client; Run connects it.
+func New(cfg Config, facts routing.Facts, opts ...Option) (*Client, error) {
+	if facts == nil {
+		return nil, fmt.Errorf("%w: nil facts sink", ErrConfig)
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: URL %q must be http(s)://host:port/ari", ErrConfig, cfg.URL)
+	}
+	if cfg.App == "" {
+		cfg.App = "callfloor"
+	}
+	if strings.ContainsAny(cfg.App, ",/ ") {
+		return nil, fmt.Errorf("%w: app name %q", ErrConfig, cfg.App)
+	}
+	if cfg.TrunkPattern == "" {
+		cfg.TrunkPattern = "PJSIP/{number}@trunk"
+	}
+	if cfg.DeviceFor == nil {
+		cfg.DeviceFor = func(id string) string { return "PJSIP/" + id }
+	}
+	if cfg.AgentForEndpoint == nil {
+		cfg.AgentForEndpoint = func(ep string) (string, bool) {
+			id, ok := strings.CutPrefix(ep, "PJSIP/")
+			return id, ok && id != ""
+		}
+	}
+	base := strings.TrimRight(cfg.URL, "/")
+	ws := *u
+	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
+	ws.Path = strings.TrimRight(u.Path, "/") + "/events"
+	ws.RawQuery = url.Values{"app": {cfg.App}, "subscribeAll": {"false"}}.Encode()
+	ws.User = nil
+	c := &Client{
+		cfg:        cfg,
+		facts:      facts,
+		log:        slog.Default(),
+		backoffMin: 250 * time.Millisecond,
+		backoffMax: 10 * time.Second,
+		rest: &rest{base: base, user: cfg.User, pass: cfg.Password,
+			http: &http.Client{Timeout: 10 * time.Second}},
+		wsURL:   ws.String(),
+		queue:   make(chan queued, 1024),
+		actions: make(chan func(context.Context), 1024),
+		legs:    map[string]*leg{},
+		chans:   map[string]*leg{},
+		bridges: map[string]*brdg{},
+		devices: map[string]bool{},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.backoffMin <= 0 || c.backoffMax < c.backoffMin {
+		return nil, fmt.Errorf("%w: backoff %v…%v", ErrConfig, c.backoffMin, c.backoffMax)
+	}
+	c.log = c.log.With("component", "ari", "app", cfg.App)
+	return c, nil
+}
+
+// Connected reports whether the event WebSocket is up and subscribed.
+func (c *Client) Connected() bool { return c.connected.Load() }

@@ -1,0 +1,245 @@
+package ari
+
+import (
+	"context"
+	"net/url"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v6"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// handle applies one event to the leg table and reports the facts it
+// implies, after releasing the lock (Report may call back into Media).
+func (c *Client) handle(ev ari.Event, at time.Time) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("ARI event handler panicked; event skipped", "type", ev.GetType(), "panic", r)
+		}
+	}()
+	base := routing.FactBase{At: at}
+	c.mu.Lock()
+	var facts []routing.Fact
+	switch e := ev.(type) {
+	case *ari.StasisStart:
+		facts = c.onStasisStart(base, e)
+	case *ari.StasisEnd:
+		facts = c.onStasisEnd(base, e.Channel.ID)
+	case *ari.ChannelStateChange:
+		if e.Channel.State == "Ringing" {
+			facts = c.onRinging(base, e.Channel.ID)
+		}
+	case *ari.Dial:
+		if e.Dialstatus == "RINGING" {
+			facts = c.onRinging(base, e.Peer.ID)
+		}
+	case *ari.ChannelHangupRequest:
+		if l := c.chans[e.Channel.ID]; l != nil && e.Cause != 0 && e.Channel.ID == l.live {
+			l.hupCause = e.Cause
+		}
+	case *ari.ChannelDestroyed:
+		facts = c.onDestroyed(base, e.Channel.ID, e.Cause)
+	case *ari.ChannelEnteredBridge:
+		c.onBridgeMembers(e.Bridge.ID, e.Bridge.ChannelIDs)
+	case *ari.ChannelLeftBridge:
+		c.onBridgeMembers(e.Bridge.ID, e.Bridge.ChannelIDs)
+	case *ari.BridgeDestroyed:
+		delete(c.bridges, e.Bridge.ID)
+	case *ari.ChannelDtmfReceived:
+		if l := c.chans[e.Channel.ID]; l != nil && !l.ended && l.kind != kindSnoop {
+			facts = append(facts, routing.DTMF{FactBase: base, Leg: routing.LegID(l.id), Digit: e.Digit})
+		}
+	case *ari.EndpointStateChange:
+		facts = c.onDevice(base, e.Endpoint.ID(), e.Endpoint.State == "online")
+	case *ari.DeviceStateChanged:
+		switch e.DeviceState.State {
+		case "UNAVAILABLE", "INVALID", "UNKNOWN":
+			facts = c.onDevice(base, e.DeviceState.Name, false)
+		default:
+			facts = c.onDevice(base, e.DeviceState.Name, true)
+		}
+	}
+	c.mu.Unlock()
+	for _, f := range facts {
+		c.facts.Report(f)
+	}
+}
+
+// onStasisStart: an inbound call arrived, or a leg we originated was
+// answered (Asterisk puts an originated channel in Stasis only on answer).
+func (c *Client) onStasisStart(base routing.FactBase, e *ari.StasisStart) []routing.Fact {
+	id := e.Channel.ID
+	l := c.chans[id]
+	if l == nil {
+		kind, hotline := classify(e.Args, e.Channel.Name, exten(e.Channel))
+		l = &leg{id: id, kind: kind, live: id, caller: callerNumber(e.Channel), hotline: hotline}
+		c.chans[id] = l
+		switch kind {
+		case kindSnoop:
+			return nil // a snoop from before a restart; resync cleans it up
+		case kindCustomer:
+			c.legs[id] = l
+			return []routing.Fact{routing.CallArrived{FactBase: base, Leg: routing.LegID(id),
+				Caller: l.caller, Hotline: hotline}}
+		}
+		// A leg some earlier controller originated, answered now.
+		l.answered = true
+		c.legs[id] = l
+		return []routing.Fact{routing.LegAnswered{FactBase: base, Leg: routing.LegID(id)}}
+	}
+	if l.kind == kindSnoop || l.kind == kindCustomer {
+		return nil
+	}
+	if l.answered || l.ended {
+		if id != l.live { // a second fork member answered too late
+			c.hangupChannel(id, routing.CauseCancelled)
+		}
+		return nil
+	}
+	l.answered, l.live = true, id
+	delete(l.pending, id)
+	for other := range l.pending { // first answer wins: cancel the rest
+		delete(l.pending, other)
+		delete(c.chans, other)
+		c.hangupChannel(other, routing.CauseCancelled)
+	}
+	if l.kind == kindMonitor {
+		c.act("monitor set-up", func(ctx context.Context) { c.setupMonitor(ctx, l) })
+	}
+	return []routing.Fact{routing.LegAnswered{FactBase: base, Leg: routing.LegID(l.id)}}
+}
+
+// onRinging reports a dialled leg alerting, once.
+func (c *Client) onRinging(base routing.FactBase, chanID string) []routing.Fact {
+	l := c.chans[chanID]
+	if l == nil || l.ringing || l.answered || l.ended || l.kind == kindCustomer || l.kind == kindSnoop {
+		return nil
+	}
+	l.ringing = true
+	return []routing.Fact{routing.LegRinging{FactBase: base, Leg: routing.LegID(l.id)}}
+}
+
+// onStasisEnd: the live channel left the application. With
+// subscribeAll=false a caller's channel that hangs up yields StasisEnd and
+// no ChannelDestroyed, so this is where answered legs end.
+func (c *Client) onStasisEnd(base routing.FactBase, chanID string) []routing.Fact {
+	l := c.chans[chanID]
+	if l == nil {
+		return nil
+	}
+	if l.kind == kindSnoop {
+		delete(c.chans, chanID)
+		return nil
+	}
+	if l.ended || chanID != l.live || !l.answered && l.kind != kindCustomer {
+		return nil
+	}
+	cause := mapCause(l.hupCause)
+	return c.endLeg(base, l, cause)
+}
+
+// onDestroyed: a channel is gone. For an originated leg that never
+// answered this is the only news: cause 19 no answer, 17 busy.
+func (c *Client) onDestroyed(base routing.FactBase, chanID string, q850 int) []routing.Fact {
+	l := c.chans[chanID]
+	if l == nil {
+		return nil
+	}
+	delete(c.chans, chanID)
+	if l.ended || l.kind == kindSnoop {
+		return nil
+	}
+	if l.answered || l.kind == kindCustomer {
+		if chanID != l.live {
+			return nil
+		}
+		if q850 == 0 {
+			q850 = l.hupCause
+		}
+		return c.endLeg(base, l, mapCause(q850))
+	}
+	delete(l.pending, chanID)
+	if cause := mapCause(q850); causeRank(cause) > causeRank(l.cause) {
+		l.cause = cause
+	}
+	if len(l.pending) > 0 {
+		return nil // another device of the fork still rings
+	}
+	return c.endLeg(base, l, l.cause)
+}
+
+// endLeg forgets a leg, schedules cleanup of what served it and reports
+// LegEnded (with the cause routing asked for, if it hung up itself).
+func (c *Client) endLeg(base routing.FactBase, l *leg, cause routing.Cause) []routing.Fact {
+	l.ended = true
+	if l.requested != "" {
+		cause = l.requested
+	}
+	if cause == "" {
+		cause = routing.CauseNormal
+	}
+	delete(c.legs, l.id)
+	delete(c.chans, l.live)
+	for ch := range l.pending {
+		delete(c.chans, ch)
+	}
+	if l.snoop != "" {
+		c.hangupChannel(l.snoop, routing.CauseNormal)
+	}
+	if l.hold != "" {
+		c.deleteBridge(l.hold)
+	}
+	return []routing.Fact{routing.LegEnded{FactBase: base, Leg: routing.LegID(l.id), Cause: cause}}
+}
+
+// onBridgeMembers records a bridge's members from an event and deletes a
+// bridge of ours that has become empty.
+func (c *Client) onBridgeMembers(id string, members []string) {
+	b := c.bridges[id]
+	if b == nil {
+		return
+	}
+	b.members = map[string]bool{}
+	for _, m := range members {
+		b.members[m] = true
+	}
+	if len(members) == 0 {
+		c.deleteBridge(id)
+	}
+}
+
+// onDevice reports an endpoint's registration when it changes.
+func (c *Client) onDevice(base routing.FactBase, endpoint string, registered bool) []routing.Fact {
+	agent, ok := c.cfg.AgentForEndpoint(endpoint)
+	if !ok {
+		return nil
+	}
+	if was, known := c.devices[endpoint]; known && was == registered {
+		return nil
+	}
+	c.devices[endpoint] = registered
+	return []routing.Fact{routing.DeviceState{FactBase: base, AgentID: agent, Device: endpoint, Registered: registered}}
+}
+
+// hangupChannel queues DELETE /channels/{id} (404 is fine: already gone).
+func (c *Client) hangupChannel(id string, cause routing.Cause) {
+	c.act("hangup "+id, func(ctx context.Context) {
+		err := c.rest.do(ctx, "DELETE", "/channels/"+url.PathEscape(id), url.Values{"reason_code": {reasonCode(cause)}}, nil)
+		if err != nil && !notFound(err) {
+			c.log.Warn("hanging up channel failed", "channel", id, "err", err)
+		}
+	})
+}
+
+// deleteBridge forgets and queues DELETE of a bridge of ours.
+func (c *Client) deleteBridge(id string) {
+	if _, ok := c.bridges[id]; !ok {
+		return
+	}
+	delete(c.bridges, id)
+	c.act("delete bridge "+id, func(ctx context.Context) {
+		if err := c.rest.do(ctx, "DELETE", "/bridges/"+url.PathEscape(id), nil, nil); err != nil && !notFound(err) {
+			c.log.Warn("deleting bridge failed", "bridge", id, "err", err)
+		}
+	})
+}

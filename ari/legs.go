@@ -1,0 +1,208 @@
+package ari
+
+import (
+	"strings"
+
+	"github.com/CyCoreSystems/ari/v6"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// legKind is what a leg is to callfloor, read from the Stasis arguments we
+// give every channel we originate (so a restarted controller can tell).
+type legKind int
+
+const (
+	kindCustomer legKind = iota // arrived from the dialplan (the trunk)
+	kindDialed                  // an agent or external number we dialled
+	kindMonitor                 // a supervisor's leg joined by Monitor
+	kindSnoop                   // a snoop channel serving a monitor
+)
+
+// Stasis argument tags (first appArgs element).
+const (
+	tagAgent      = "agent"
+	tagNumber     = "number"
+	tagSupervisor = "supervisor"
+	tagSnoop      = "snoop"
+	tagInbound    = "inbound"
+)
+
+// leg is one routing leg. A Dial that forks (app_sip) has several
+// originated channels; the first to answer becomes live and the others are
+// hung up, so routing sees one leg.
+type leg struct {
+	id        string // routing.LegID
+	kind      legKind
+	live      string          // channel carrying the leg once answered (or from the start)
+	pending   map[string]bool // originated channels not yet answered or gone
+	caller    string
+	hotline   string
+	answered  bool
+	ringing   bool
+	ended     bool
+	cause     routing.Cause // worst failure among fork members
+	hupCause  int           // last ChannelHangupRequest cause on the live channel
+	requested routing.Cause // cause routing gave in Hangup
+	hold      string        // holding bridge id while held with music
+
+	// monitors
+	mode      routing.MonitorMode // wanted
+	applied   routing.MonitorMode // set up on Asterisk
+	agentChan string // channel being spied on
+	snoop     string // current snoop channel id
+	spy       string // spy bridge id
+	owner     *leg   // for kindSnoop: the monitor it serves
+}
+
+// bridge roles, also the prefix of the names we give bridges so a
+// restarted controller recognises (and cleans up) its own.
+const (
+	roleHold = "hold"
+	roleCall = "call"
+	roleSpy  = "spy"
+)
+
+type brdg struct {
+	id, role string
+	members  map[string]bool
+}
+
+// ownRole returns the role of a bridge this application created, from its
+// name, or "" for a bridge that is not ours.
+func ownRole(name string) string {
+	role, _, ok := strings.Cut(name, "-")
+	if !ok {
+		return ""
+	}
+	switch role {
+	case roleHold, roleCall, roleSpy:
+		return role
+	}
+	return ""
+}
+
+// mapCause normalises a Q.850 cause (routing/media.go lists the mapping).
+func mapCause(q850 int) routing.Cause {
+	switch q850 {
+	case 0, 16, 31:
+		return routing.CauseNormal
+	case 17:
+		return routing.CauseBusy
+	case 18, 19:
+		return routing.CauseNoAnswer
+	case 1, 3, 20, 27:
+		return routing.CauseUnreachable
+	case 21:
+		return routing.CauseRejected
+	}
+	return routing.CauseFailed
+}
+
+// reasonCode is the Q.850 code sent with DELETE /channels for a cause.
+func reasonCode(c routing.Cause) string {
+	switch c {
+	case routing.CauseBusy:
+		return "17"
+	case routing.CauseNoAnswer:
+		return "19"
+	case routing.CauseUnreachable:
+		return "20"
+	case routing.CauseRejected:
+		return "21"
+	case routing.CauseFailed:
+		return "41"
+	}
+	return "16" // normal, cancelled, anything else
+}
+
+// causeRank orders fork failure causes: a forked dial that fails on every
+// device reports the most telling one.
+func causeRank(c routing.Cause) int {
+	switch c {
+	case routing.CauseNoAnswer:
+		return 6
+	case routing.CauseBusy:
+		return 5
+	case routing.CauseRejected:
+		return 4
+	case routing.CauseUnreachable:
+		return 3
+	case routing.CauseFailed:
+		return 2
+	case routing.CauseNormal:
+		return 1
+	}
+	return 0
+}
+
+// classify reads a leg's kind (and a customer's hotline) from its Stasis
+// arguments, channel name and dialled extension.
+func classify(args []string, name, exten string) (kind legKind, hotline string) {
+	tag := ""
+	if len(args) > 0 {
+		tag = args[0]
+	}
+	switch tag {
+	case tagAgent, tagNumber:
+		return kindDialed, ""
+	case tagSupervisor:
+		return kindMonitor, ""
+	case tagSnoop:
+		return kindSnoop, ""
+	case tagInbound:
+		if len(args) > 1 && args[1] != "" {
+			return kindCustomer, args[1]
+		}
+	}
+	if strings.HasPrefix(name, "Snoop/") {
+		return kindSnoop, ""
+	}
+	return kindCustomer, exten
+}
+
+// chanInfo is a channel as GET /channels lists it; ari.ChannelData lacks
+// the dialplan's app_name and app_data, which say whether a channel is in
+// our application and with which arguments.
+type chanInfo struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	State  string `json:"state"`
+	Caller struct {
+		Number string `json:"number"`
+	} `json:"caller"`
+	Dialplan struct {
+		Exten   string `json:"exten"`
+		AppName string `json:"app_name"`
+		AppData string `json:"app_data"`
+	} `json:"dialplan"`
+}
+
+// stasisArgs splits a channel's Stasis app_data ("callfloor,agent,a1,x")
+// into its arguments; ok is false when the channel is not in our app.
+func stasisArgs(app string, ch chanInfo) (args []string, ok bool) {
+	if ch.Dialplan.AppName != "Stasis" {
+		return nil, false
+	}
+	parts := strings.Split(ch.Dialplan.AppData, ",")
+	if parts[0] != app {
+		return nil, false
+	}
+	return parts[1:], true
+}
+
+func callerNumber(ch ari.ChannelData) string {
+	if ch.Caller == nil {
+		return ""
+	}
+	return ch.Caller.Number
+}
+
+func exten(ch ari.ChannelData) string {
+	if ch.Dialplan == nil {
+		return ""
+	}
+	return ch.Dialplan.Exten
+}
+
+// argSafe keeps a value from splitting Stasis arguments.
+func argSafe(s string) string { return strings.NewReplacer(",", "_", "|", "_").Replace(s) }

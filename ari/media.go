@@ -1,0 +1,231 @@
+package ari
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/CyCoreSystems/ari/v6"
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// call sends a command about a leg; a 404 becomes routing.ErrLegGone.
+func (c *Client) call(ctx context.Context, method, path string, q url.Values, out any) error {
+	err := c.rest.do(ctx, method, path, q, out)
+	if notFound(err) {
+		return fmt.Errorf("%w: %w", routing.ErrLegGone, err)
+	}
+	return err
+}
+
+// chanOf returns the channel carrying a leg (the leg id itself for a leg
+// this client does not track, so commands still reach Asterisk).
+func (c *Client) chanOf(id routing.LegID) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.legs[string(id)]; l != nil && l.live != "" {
+		return l.live
+	}
+	return string(id)
+}
+
+func chanPath(id string, rest ...string) string {
+	return "/channels/" + url.PathEscape(id) + strings.Join(rest, "")
+}
+
+// Answer answers an inbound leg.
+func (c *Client) Answer(ctx context.Context, leg routing.LegID) error {
+	return c.call(ctx, "POST", chanPath(c.chanOf(leg), "/answer"), nil, nil)
+}
+
+// Hold puts a waiting leg on music (a holding bridge with MOH) or plays it
+// ringback.
+func (c *Client) Hold(ctx context.Context, legID routing.LegID, mode routing.HoldMode) error {
+	ch := c.chanOf(legID)
+	switch mode {
+	case routing.HoldRingback:
+		return c.call(ctx, "POST", chanPath(ch, "/ring"), nil, nil)
+	case routing.HoldMusic:
+	default:
+		return fmt.Errorf("ari: hold mode %q: %w", mode, routing.ErrNotSupported)
+	}
+	c.mu.Lock()
+	l := c.legs[string(legID)]
+	var hold string
+	if l != nil {
+		hold = l.hold
+	}
+	c.mu.Unlock()
+	if hold == "" {
+		var b ari.BridgeData
+		q := url.Values{"type": {"holding"}, "name": {roleHold + "-" + ch}}
+		if err := c.rest.do(ctx, "POST", "/bridges", q, &b); err != nil {
+			return fmt.Errorf("ari: creating holding bridge: %w", err)
+		}
+		c.mu.Lock()
+		c.bridges[b.ID] = &brdg{id: b.ID, role: roleHold, members: map[string]bool{}}
+		c.mu.Unlock()
+		if err := c.call(ctx, "POST", "/bridges/"+b.ID+"/addChannel", url.Values{"channel": {ch}}, nil); err != nil {
+			c.mu.Lock()
+			c.deleteBridge(b.ID)
+			c.mu.Unlock()
+			return err
+		}
+		hold = b.ID
+		c.mu.Lock()
+		if l != nil && !l.ended {
+			l.hold = hold
+		}
+		c.mu.Unlock()
+	}
+	return c.call(ctx, "POST", "/bridges/"+hold+"/moh", url.Values{"mohClass": {"default"}}, nil)
+}
+
+// newID makes a channel or bridge id we choose ourselves, so a leg is in
+// the table before Asterisk can send an event about it.
+func newID(prefix string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// endpointsFor lists the dial strings a target rings under its
+// distribution mode.
+func (c *Client) endpointsFor(t routing.Target, number string) ([]string, error) {
+	trunk := func(n string) string { return strings.ReplaceAll(c.cfg.TrunkPattern, "{number}", n) }
+	if number != "" {
+		return []string{trunk(number)}, nil
+	}
+	device := t.Device
+	if device == "" {
+		device = c.cfg.DeviceFor(t.AgentID)
+	}
+	switch t.Distribution {
+	case presence.DistApp, presence.DistIPPhone, "":
+		return []string{device}, nil
+	case presence.DistAppSIP:
+		if t.Phone == "" {
+			return []string{device}, nil
+		}
+		return []string{device, trunk(t.Phone)}, nil
+	case presence.DistPhone:
+		if t.Phone == "" {
+			return nil, fmt.Errorf("ari: agent %s rings by phone but has no number: %w", t.AgentID, routing.ErrUnreachable)
+		}
+		return []string{trunk(t.Phone)}, nil
+	}
+	return nil, fmt.Errorf("ari: distribution %q: %w", t.Distribution, routing.ErrNotSupported)
+}
+
+// Dial originates the target's devices into Stasis (an answered channel
+// enters the application, which is how we learn of the answer).
+func (c *Client) Dial(ctx context.Context, req routing.DialRequest) (routing.LegID, error) {
+	tag, who := tagAgent, req.Target.AgentID
+	if req.Number != "" {
+		tag, who = tagNumber, req.Number
+	}
+	return c.originate(ctx, &leg{kind: kindDialed}, req.Target, req.Number,
+		[]string{tag, argSafe(who), argSafe(req.CallID)}, req.CallerID, req.Timeout.Seconds())
+}
+
+// originate rings every endpoint of a target as one logical leg.
+func (c *Client) originate(ctx context.Context, l *leg, t routing.Target, number string, args []string, callerID string, timeout float64) (routing.LegID, error) {
+	if !c.Connected() {
+		return "", fmt.Errorf("ari: dial: %w", routing.ErrMediaUnavailable)
+	}
+	eps, err := c.endpointsFor(t, number)
+	if err != nil {
+		return "", err
+	}
+	ids := make([]string, len(eps))
+	l.pending = map[string]bool{}
+	c.mu.Lock()
+	for i := range eps {
+		ids[i] = newID("cf")
+		l.pending[ids[i]] = true
+		c.chans[ids[i]] = l
+	}
+	l.id = ids[0]
+	c.legs[l.id] = l
+	c.mu.Unlock()
+
+	secs := int(math.Ceil(timeout))
+	if secs <= 0 {
+		secs = 30
+	}
+	var lastErr error
+	ok := 0
+	for i, ep := range eps {
+		q := url.Values{
+			"endpoint":  {ep},
+			"app":       {c.cfg.App},
+			"appArgs":   {strings.Join(args, ",")},
+			"timeout":   {strconv.Itoa(secs)},
+			"channelId": {ids[i]},
+		}
+		if callerID != "" {
+			q.Set("callerId", fmt.Sprintf("%q <%s>", callerID, callerID))
+		}
+		if err := c.rest.do(ctx, "POST", "/channels", q, nil); err != nil {
+			lastErr = err
+			c.mu.Lock()
+			delete(l.pending, ids[i])
+			delete(c.chans, ids[i])
+			c.mu.Unlock()
+			continue
+		}
+		ok++
+	}
+	if ok == 0 {
+		c.mu.Lock()
+		delete(c.legs, l.id)
+		l.ended = true
+		c.mu.Unlock()
+		if allocationFailed(lastErr) {
+			return "", fmt.Errorf("ari: originate %s: %w: %w", strings.Join(eps, ","), routing.ErrUnreachable, lastErr)
+		}
+		return "", fmt.Errorf("ari: originate %s: %w", strings.Join(eps, ","), lastErr)
+	}
+	return routing.LegID(l.id), nil
+}
+
+// Mute stops (or restarts) audio from a leg into its bridge.
+func (c *Client) Mute(ctx context.Context, leg routing.LegID, muted bool) error {
+	method := "POST"
+	if !muted {
+		method = "DELETE"
+	}
+	return c.call(ctx, method, chanPath(c.chanOf(leg), "/mute"), url.Values{"direction": {"in"}}, nil)
+}
+
+// Hangup ends a leg (every ringing device of a forked dial). A leg that is
+// already gone is not an error.
+func (c *Client) Hangup(ctx context.Context, legID routing.LegID, cause routing.Cause) error {
+	c.mu.Lock()
+	chans := []string{string(legID)}
+	if l := c.legs[string(legID)]; l != nil {
+		l.requested = cause
+		if l.answered || l.kind == kindCustomer {
+			chans = []string{l.live}
+		} else {
+			chans = chans[:0]
+			for ch := range l.pending {
+				chans = append(chans, ch)
+			}
+		}
+	}
+	c.mu.Unlock()
+	for _, ch := range chans {
+		err := c.rest.do(ctx, "DELETE", chanPath(ch), url.Values{"reason_code": {reasonCode(cause)}}, nil)
+		if err != nil && !notFound(err) {
+			return fmt.Errorf("ari: hangup: %w", err)
+		}
+	}
+	return nil
+}

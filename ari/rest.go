@@ -1,0 +1,94 @@
+package ari
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/callfloor/callfloor/routing"
+)
+
+// RESTError is a non-2xx answer from ARI, with Asterisk's own message
+// (ARI answers {"error": "..."} or {"message": "..."}).
+type RESTError struct {
+	Method, Path string
+	Status       int
+	Message      string
+}
+
+func (e *RESTError) Error() string {
+	return fmt.Sprintf("ari %s %s: %d %s", e.Method, e.Path, e.Status, e.Message)
+}
+
+// allocationFailed reports Asterisk's answer to an originate towards a
+// device it cannot reach (no contact registered, or no such endpoint).
+func allocationFailed(err error) bool {
+	var re *RESTError
+	return errors.As(err, &re) && re.Status == http.StatusInternalServerError &&
+		strings.Contains(strings.ToLower(re.Message), "allocation failed")
+}
+
+// notFound reports a 404 (channel or bridge already gone).
+func notFound(err error) bool {
+	var re *RESTError
+	return errors.As(err, &re) && re.Status == http.StatusNotFound
+}
+
+// rest calls ARI. Every parameter goes in the query string, as in the
+// recorded transcripts; bodies are never sent.
+type rest struct {
+	base       string // e.g. http://127.0.0.1:8088/ari
+	user, pass string
+	http       *http.Client
+}
+
+// do sends one request and decodes a JSON answer into out (when non-nil
+// and the answer has a body). Transport failures wrap
+// routing.ErrMediaUnavailable.
+func (r *rest) do(ctx context.Context, method, path string, q url.Values, out any) error {
+	u := r.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return fmt.Errorf("ari %s %s: %w", method, path, err)
+	}
+	req.SetBasicAuth(r.user, r.pass)
+	resp, err := r.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("ari %s %s: %w: %w", method, path, routing.ErrMediaUnavailable, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return fmt.Errorf("ari %s %s: reading answer: %w: %w", method, path, routing.ErrMediaUnavailable, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var msg struct {
+			Error   string `json:"error"`
+			Message string `json:"message"`
+		}
+		_ = json.Unmarshal(body, &msg)
+		text := msg.Error
+		if text == "" {
+			text = msg.Message
+		}
+		if text == "" {
+			text = http.StatusText(resp.StatusCode)
+		}
+		return &RESTError{Method: method, Path: path, Status: resp.StatusCode, Message: text}
+	}
+	if out == nil || len(body) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("ari %s %s: decoding answer: %w", method, path, err)
+	}
+	return nil
+}

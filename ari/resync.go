@@ -1,0 +1,184 @@
+package ari
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v6"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// resync runs on the dispatcher after every (re)connect. Asterisk does not
+// replay events missed while no socket was connected, so the live
+// channels and bridges are read back: legs we knew that are gone end,
+// channels still in our application are adopted and listed to routing
+// (LegsPresent), and our own bridges and snoops left empty or orphaned are
+// removed. It also reports the current registration of every endpoint.
+func (c *Client) resync(ctx context.Context) {
+	var chans []chanInfo
+	var bridges []ari.BridgeData
+	var eps []ari.EndpointData
+	for _, r := range []struct {
+		path string
+		out  any
+	}{{"/channels", &chans}, {"/bridges", &bridges}, {"/endpoints", &eps}} {
+		if err := c.rest.do(ctx, "GET", r.path, nil, r.out); err != nil {
+			c.log.Warn("resync failed; will retry on next connect", "path", r.path, "err", err)
+			return
+		}
+	}
+	base := routing.FactBase{At: time.Now()}
+	c.mu.Lock()
+	facts := c.endVanished(base, chans)
+	snaps := c.adopt(chans)
+	c.syncBridges(bridges)
+	facts = append(facts, routing.LegsPresent{FactBase: base, Legs: snaps})
+	techs := c.techs()
+	for _, ep := range eps {
+		if slices.Contains(techs, ep.Technology) {
+			facts = append(facts, c.onDevice(base, ep.ID(), ep.State == "online")...)
+		}
+	}
+	c.mu.Unlock()
+	for _, f := range facts {
+		c.facts.Report(f)
+	}
+}
+
+// endVanished ends every leg we track whose channel is no longer listed.
+func (c *Client) endVanished(base routing.FactBase, chans []chanInfo) []routing.Fact {
+	present := map[string]bool{}
+	for _, ch := range chans {
+		present[ch.ID] = true
+	}
+	var facts []routing.Fact
+	for _, l := range c.sortedLegs() {
+		if l.answered || l.kind == kindCustomer {
+			if !present[l.live] {
+				facts = append(facts, c.endLeg(base, l, routing.CauseNormal)...)
+			}
+			continue
+		}
+		for ch := range l.pending {
+			if !present[ch] {
+				delete(l.pending, ch)
+				delete(c.chans, ch)
+			}
+		}
+		if len(l.pending) == 0 { // it stopped ringing while we were away; why is unknown
+			cause := l.cause
+			if cause == "" {
+				cause = routing.CauseFailed
+			}
+			facts = append(facts, c.endLeg(base, l, cause)...)
+		}
+	}
+	for id, l := range c.chans { // snoops whose channel or monitor is gone
+		if l.kind == kindSnoop && (!present[id] || l.owner == nil || l.owner.ended) {
+			delete(c.chans, id)
+			if present[id] {
+				c.hangupChannel(id, routing.CauseNormal)
+			}
+		}
+	}
+	return facts
+}
+
+// adopt records channels in our application that we do not know (left by
+// an earlier controller) and lists every live leg.
+func (c *Client) adopt(chans []chanInfo) []routing.LegSnapshot {
+	var snaps []routing.LegSnapshot
+	listed := map[string]bool{}
+	for _, ch := range chans {
+		args, inApp := stasisArgs(c.cfg.App, ch)
+		l := c.chans[ch.ID]
+		if l == nil {
+			if !inApp {
+				continue
+			}
+			kind, hotline := classify(args, ch.Name, ch.Dialplan.Exten)
+			if kind == kindSnoop { // its monitor died with the old controller
+				c.hangupChannel(ch.ID, routing.CauseNormal)
+				continue
+			}
+			l = &leg{id: ch.ID, kind: kind, live: ch.ID, caller: ch.Caller.Number, hotline: hotline,
+				answered: kind != kindCustomer}
+			c.chans[ch.ID] = l
+			c.legs[ch.ID] = l
+		}
+		if l.kind == kindSnoop || listed[l.id] {
+			continue
+		}
+		listed[l.id] = true
+		snap := routing.LegSnapshot{Leg: routing.LegID(l.id), Answered: l.answered, Caller: l.caller}
+		if l.kind == kindCustomer {
+			snap.Answered = ch.State == "Up"
+			snap.Hotline = l.hotline
+			if snap.Caller == "" {
+				snap.Caller = ch.Caller.Number
+			}
+		}
+		snaps = append(snaps, snap)
+	}
+	return snaps
+}
+
+// syncBridges replaces our bridge table with what Asterisk lists and
+// removes bridges of ours that nothing uses any more.
+func (c *Client) syncBridges(bridges []ari.BridgeData) {
+	seen := map[string]bool{}
+	for _, b := range bridges {
+		role := ownRole(b.Name)
+		if role == "" {
+			continue
+		}
+		seen[b.ID] = true
+		br := c.bridges[b.ID]
+		if br == nil {
+			br = &brdg{id: b.ID, role: role}
+			c.bridges[b.ID] = br
+		}
+		br.members = map[string]bool{}
+		useful := false
+		for _, m := range b.ChannelIDs {
+			br.members[m] = true
+			l := c.chans[m]
+			if l != nil && l.kind != kindSnoop {
+				useful = true
+				if role == roleHold && l.live == m {
+					l.hold = b.ID
+				}
+			}
+		}
+		if !useful {
+			for m := range br.members {
+				c.hangupChannel(m, routing.CauseNormal)
+			}
+			c.deleteBridge(b.ID)
+		}
+	}
+	for id := range c.bridges {
+		if !seen[id] {
+			delete(c.bridges, id)
+		}
+	}
+}
+
+// sortedLegs lists tracked legs in id order (deterministic facts).
+func (c *Client) sortedLegs() []*leg {
+	out := make([]*leg, 0, len(c.legs))
+	for _, l := range c.legs {
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b *leg) int {
+		switch {
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
