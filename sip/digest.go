@@ -1,0 +1,216 @@
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/icholy/digest"
+)
+
+// authVerdict is what the authenticator decided about one request.
+type authVerdict int
+
+const (
+	authOK        authVerdict = iota // credentials valid
+	authChallenge                    // answer 401 with a fresh challenge
+	authForbidden                    // answer 403: too many wrong answers, or wrong user
+	authBad                          // answer 400: unparseable credentials
+)
+
+// nonceState is one issued nonce: bound to the client it was issued to,
+// valid until expires; lastNC rejects replayed nonce counts.
+type nonceState struct {
+	client  string
+	expires time.Time
+	lastNC  int
+}
+
+type failKey struct{ client, user string }
+
+type failState struct {
+	n    int
+	last time.Time
+}
+
+// authenticator is server-side digest (RFC 2617, MD5, qop=auth) with
+// per-client nonces: each challenge mints a nonce bound to the source
+// address it was sent to, so one leaked nonce does not authenticate a
+// different client, and an expired nonce yields stale=true.
+type authenticator struct {
+	realm   string
+	ttl     time.Duration
+	maxFail int
+	now     func() time.Time
+
+	mu     sync.Mutex
+	nonces map[string]*nonceState
+	fails  map[failKey]*failState
+}
+
+func newAuthenticator(realm string, ttl time.Duration, maxFail int, now func() time.Time) *authenticator {
+	return &authenticator{
+		realm: realm, ttl: ttl, maxFail: maxFail, now: now,
+		nonces: make(map[string]*nonceState),
+		fails:  make(map[failKey]*failState),
+	}
+}
+
+// challenge mints a nonce for client and returns the header value.
+func (a *authenticator) challenge(client string, stale bool) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails on Linux
+	nonce := hex.EncodeToString(b[:])
+	a.mu.Lock()
+	a.nonces[nonce] = &nonceState{client: client, expires: a.now().Add(a.ttl)}
+	a.mu.Unlock()
+	c := digest.Challenge{Realm: a.realm, Nonce: nonce, Algorithm: "MD5", QOP: []string{"auth"}, Stale: stale}
+	return c.String()
+}
+
+// passwordFunc looks a user's password up.
+type passwordFunc func(ctx context.Context, user string) (string, bool, error)
+
+// verify checks the digest credentials in authz (the Authorization header
+// value, "" when absent) for a request with method from client.
+// wantUser, when set, is the only username accepted (the AOR of a
+// REGISTER). It returns the verdict, whether a challenge should say
+// stale=true, and the authenticated user.
+func (a *authenticator) verify(ctx context.Context, method, authz, client, wantUser string, password passwordFunc) (authVerdict, bool, string, error) {
+	if authz == "" {
+		return authChallenge, false, "", nil
+	}
+	if !digest.IsDigest(authz) {
+		return authBad, false, "", nil
+	}
+	creds, err := digest.ParseCredentials(authz)
+	if err != nil || creds.Username == "" || creds.Nonce == "" || creds.Response == "" {
+		return authBad, false, "", nil
+	}
+	if wantUser != "" && creds.Username != wantUser {
+		return authForbidden, false, creds.Username, nil
+	}
+	key := failKey{client: hostOf(client), user: creds.Username}
+	if a.failures(key) >= a.maxFail {
+		return authForbidden, false, creds.Username, nil
+	}
+	if creds.Realm != a.realm || (creds.Algorithm != "" && !strings.EqualFold(creds.Algorithm, "MD5")) {
+		return authChallenge, false, creds.Username, nil
+	}
+	a.mu.Lock()
+	ns, known := a.nonces[creds.Nonce]
+	var nsCopy nonceState
+	if known {
+		nsCopy = *ns
+	}
+	a.mu.Unlock()
+	if !known || nsCopy.client != hostOf(client) {
+		// Not ours (or issued to someone else, or swept): a fresh
+		// challenge, not a failure — the client did nothing wrong.
+		return authChallenge, false, creds.Username, nil
+	}
+	pw, ok, err := password(ctx, creds.Username)
+	if err != nil {
+		return authChallenge, false, creds.Username, fmt.Errorf("sip: password for %q: %w", creds.Username, err)
+	}
+	if !ok || !a.matches(creds, method, pw) {
+		return a.fail(key), false, creds.Username, nil
+	}
+	if a.now().After(nsCopy.expires) {
+		// Right password, old nonce: RFC 2617 section 3.2.1 stale=true
+		// lets the client retry without asking its user.
+		return authChallenge, true, creds.Username, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ns, known = a.nonces[creds.Nonce]
+	if !known {
+		return authChallenge, true, creds.Username, nil
+	}
+	if creds.QOP != "" {
+		if creds.Nc <= ns.lastNC {
+			return authChallenge, true, creds.Username, nil // replayed nonce count
+		}
+		ns.lastNC = creds.Nc
+	}
+	delete(a.fails, key)
+	return authOK, false, creds.Username, nil
+}
+
+// matches recomputes the response with the stored password.
+func (a *authenticator) matches(creds *digest.Credentials, method, password string) bool {
+	chal := &digest.Challenge{Realm: creds.Realm, Nonce: creds.Nonce, Algorithm: creds.Algorithm, Opaque: creds.Opaque}
+	if creds.QOP != "" {
+		if creds.QOP != "auth" {
+			return false
+		}
+		chal.QOP = []string{"auth"}
+	}
+	want, err := digest.Digest(chal, digest.Options{
+		Method: method, URI: creds.URI, Username: creds.Username, Password: password,
+		Cnonce: creds.Cnonce, Count: creds.Nc,
+	})
+	if err != nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.ToLower(want.Response)), []byte(strings.ToLower(creds.Response))) == 1
+}
+
+func (a *authenticator) failures(k failKey) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if f := a.fails[k]; f != nil {
+		return f.n
+	}
+	return 0
+}
+
+// fail counts one wrong answer and says whether to challenge again.
+func (a *authenticator) fail(k failKey) authVerdict {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f := a.fails[k]
+	if f == nil {
+		f = &failState{}
+		a.fails[k] = f
+	}
+	f.n++
+	f.last = a.now()
+	if f.n >= a.maxFail {
+		return authForbidden
+	}
+	return authChallenge
+}
+
+// sweep forgets nonces well past expiry (kept one TTL longer so a late
+// client still learns stale=true) and failure counts older than
+// failMemory.
+func (a *authenticator) sweep(now time.Time) {
+	const failMemory = 10 * time.Minute
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for n, s := range a.nonces {
+		if now.After(s.expires.Add(a.ttl)) {
+			delete(a.nonces, n)
+		}
+	}
+	for k, f := range a.fails {
+		if now.Sub(f.last) > failMemory {
+			delete(a.fails, k)
+		}
+	}
+}
+
+// hostOf strips the port from a host:port source address.
+func hostOf(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 && !strings.HasSuffix(addr, "]") {
+		h := addr[:i]
+		return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	}
+	return addr
+}

@@ -1,0 +1,494 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/callfloor/callfloor/routing"
+)
+
+// inState is the customer leg's state: the UAS side of the caller's
+// INVITE (RFC 3261 section 13.3) and the dialog it creates.
+type inState int
+
+const (
+	inProceeding inState = iota // 100 Trying sent
+	inRinging                   // 180 Ringing sent (Hold ringback)
+	inAnswering                 // 200 OK sent, waiting for the ACK
+	inConfirmed                 // ACK received, dialog confirmed
+	inEnded                     // final non-2xx, CANCEL, BYE or hang-up
+)
+
+func (st inState) String() string {
+	switch st {
+	case inProceeding:
+		return "proceeding"
+	case inRinging:
+		return "ringing"
+	case inAnswering:
+		return "answering"
+	case inConfirmed:
+		return "confirmed"
+	case inEnded:
+		return "ended"
+	}
+	return "unknown"
+}
+
+// inLeg is a customer leg: the caller's INVITE from the trunk.
+type inLeg struct {
+	s        *Server
+	id       routing.LegID
+	invite   *sip.Request
+	tx       sip.ServerTransaction
+	localTag string
+	offer    []byte // the caller's SDP offer
+	caller   string
+	hotline  string
+	arrived  time.Time
+
+	mu        sync.Mutex
+	state     inState
+	answer    *sip.Response // our 200 OK (retransmitted until ACK)
+	connected routing.LegID // agent leg whose SDP the caller has
+	cseq      uint32        // CSeq of requests we send in this dialog
+	answered  chan struct{} // closed when the 200 OK went out
+	acked     chan struct{} // closed when the ACK arrived
+	ended     chan struct{} // closed when the leg ended
+}
+
+// handleInvite serves an INVITE. It blocks until the INVITE transaction
+// is done with: final response sent, and ACKed when it was a 2xx.
+func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if tagOf(req.To().Params) != "" {
+		s.handleReinvite(req, tx)
+		return
+	}
+	if s.draining.Load() {
+		s.respond(tx, req, 503, "Service Unavailable", nil, sip.NewHeader("Retry-After", "30"))
+		return
+	}
+	if req.Contact() == nil {
+		s.respond(tx, req, 400, "Missing Contact", nil)
+		return
+	}
+	if !s.admitTrunk(req, tx) {
+		return
+	}
+	s.respond(tx, req, 100, "Trying", nil)
+
+	hotline := req.Recipient.User
+	if hotline == "" {
+		hotline = req.To().Address.User
+	}
+	l := &inLeg{
+		s: s, id: routing.LegID(callIDOf(req)), invite: req, tx: tx,
+		localTag: sip.GenerateTagN(16), offer: req.Body(),
+		caller: req.From().Address.User, hotline: hotline, arrived: s.now(),
+		cseq:     1,
+		answered: make(chan struct{}), acked: make(chan struct{}), ended: make(chan struct{}),
+	}
+	s.mu.Lock()
+	if _, dup := s.byCallID[string(l.id)]; dup {
+		s.mu.Unlock()
+		s.respond(tx, req, 482, "Loop Detected", nil)
+		return
+	}
+	s.inLegs[l.id] = l
+	s.byCallID[string(l.id)] = dialogRef{in: l}
+	s.mu.Unlock()
+
+	l.mu.Lock()
+	s.report(routing.CallArrived{FactBase: routing.FactBase{At: s.now()}, Leg: l.id, Caller: l.caller, Hotline: l.hotline})
+	l.mu.Unlock()
+	s.log.Info("call arrived", "leg", l.id, "caller", l.caller, "hotline", l.hotline)
+
+	if !tx.OnCancel(l.onCancel) {
+		l.onCancel(nil) // CANCELled (or gone) before we could listen
+	}
+	l.serve()
+}
+
+// serve waits for the INVITE transaction's outcome.
+func (l *inLeg) serve() {
+	select {
+	case <-l.answered:
+		l.awaitAck()
+	case <-l.ended:
+	case <-l.tx.Done():
+		l.endWith(routing.CauseFailed, 0)
+	case <-l.s.baseCtx.Done():
+		l.endWith(routing.CauseFailed, 503)
+	}
+}
+
+// awaitAck retransmits the 2xx until the ACK (RFC 3261 section 13.3.1.4,
+// RFC 6026: the TU, not the transaction, retransmits 2xx). Without an ACK
+// after 64*T1 the dialog is torn down with a BYE.
+func (l *inLeg) awaitAck() {
+	interval := sip.T1
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	giveUp := time.NewTimer(64 * sip.T1)
+	defer giveUp.Stop()
+	reliable := isReliable(l.invite.Transport())
+	for {
+		select {
+		case <-l.acked:
+			return
+		case <-l.ended:
+			return
+		case <-l.s.baseCtx.Done():
+			return
+		case <-giveUp.C:
+			l.s.log.Warn("no ACK for 200 OK", "leg", l.id)
+			_ = l.hangup(routing.CauseFailed)
+			return
+		case <-timer.C:
+			if !reliable {
+				l.mu.Lock()
+				res := l.answer
+				l.mu.Unlock()
+				l.s.send(l.tx, res)
+			}
+			interval = min(2*interval, sip.T2)
+			timer.Reset(interval)
+		}
+	}
+}
+
+// onCancel runs when the caller CANCELs (sipgo has already answered the
+// CANCEL and sends 487). Must not block: it runs inside the transaction.
+func (l *inLeg) onCancel(*sip.Request) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch l.state {
+	case inProceeding, inRinging:
+		l.finishLocked(routing.CauseCancelled, false)
+	case inAnswering, inConfirmed, inEnded:
+		// Too late to cancel: the 2xx won (RFC 3261 section 9.2).
+	}
+}
+
+// finishLocked marks the leg ended and reports it. Caller holds l.mu.
+// keepDialog leaves the Call-ID matchable until our BYE is done, so the
+// late ACK it waits for still finds the leg.
+func (l *inLeg) finishLocked(cause routing.Cause, keepDialog bool) {
+	l.state = inEnded
+	close(l.ended)
+	l.s.report(routing.LegEnded{FactBase: routing.FactBase{At: l.s.now()}, Leg: l.id, Cause: cause})
+	if !keepDialog {
+		l.s.forget(string(l.id), l.id)
+	}
+}
+
+// response builds a response to the INVITE carrying our To tag.
+func (l *inLeg) response(code int, reason string, body []byte) *sip.Response {
+	res := sip.NewResponseFromRequest(l.invite, code, reason, body)
+	if to := res.To(); to != nil {
+		to.Params.Add("tag", l.localTag)
+	}
+	if code > 100 && code < 300 {
+		res.AppendHeader(l.s.contactHeader(l.invite.Transport()))
+	}
+	if body != nil {
+		ct := sip.ContentTypeHeader("application/sdp")
+		res.AppendHeader(&ct)
+	}
+	return res
+}
+
+// ring sends 180 Ringing (Hold ringback).
+func (l *inLeg) ring() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch l.state {
+	case inProceeding, inRinging:
+		l.state = inRinging
+		l.s.send(l.tx, l.response(180, "Ringing", nil))
+		return nil
+	case inAnswering, inConfirmed:
+		return fmt.Errorf("sip: leg %s already answered: %w", l.id, routing.ErrNotSupported)
+	case inEnded:
+		return routing.ErrLegGone
+	}
+	return nil
+}
+
+// connect gives the caller agent's SDP: the 200 OK the first time, a
+// re-INVITE afterwards (transfer).
+func (l *inLeg) connect(agent routing.LegID, sdp []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch l.state {
+	case inProceeding, inRinging:
+		l.state = inAnswering
+		l.connected = agent
+		l.answer = l.response(200, "OK", sdp)
+		close(l.answered)
+		l.s.send(l.tx, l.answer)
+		return nil
+	case inAnswering, inConfirmed:
+		if l.connected == agent {
+			return nil
+		}
+		l.connected = agent
+		if !l.s.goBackground(func() { l.reinvite(sdp) }) {
+			return routing.ErrMediaUnavailable
+		}
+		return nil
+	case inEnded:
+		return routing.ErrLegGone
+	}
+	return nil
+}
+
+// hangup ends the leg from our side: a final response while unanswered,
+// BYE (once ACKed) after.
+func (l *inLeg) hangup(cause routing.Cause) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch l.state {
+	case inProceeding, inRinging:
+		code, reason := finalFor(cause)
+		l.s.send(l.tx, l.response(code, reason, nil))
+		l.finishLocked(cause, false)
+	case inAnswering, inConfirmed:
+		l.finishLocked(cause, true)
+		if !l.s.goBackground(l.bye) {
+			l.s.forget(string(l.id), l.id)
+		}
+	case inEnded:
+	}
+	return nil
+}
+
+// endWith ends the leg because of a local failure (transaction gone,
+// shutdown), answering with code when still possible.
+func (l *inLeg) endWith(cause routing.Cause, code int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch l.state {
+	case inProceeding, inRinging:
+		if code != 0 {
+			l.s.send(l.tx, l.response(code, "Service Unavailable", nil))
+		}
+		l.finishLocked(cause, false)
+	case inAnswering, inConfirmed, inEnded:
+	}
+}
+
+// onAck confirms the dialog.
+func (l *inLeg) onAck() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch l.state {
+	case inAnswering:
+		l.state = inConfirmed
+		close(l.acked)
+	case inEnded:
+		// ACK after we hung up in answering state: the BYE is waiting on it.
+		select {
+		case <-l.acked:
+		default:
+			close(l.acked)
+		}
+	case inProceeding, inRinging, inConfirmed:
+	}
+}
+
+// onBye: the caller hung up.
+func (l *inLeg) onBye() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch l.state {
+	case inAnswering, inConfirmed:
+		l.finishLocked(routing.CauseNormal, false)
+		return true
+	case inProceeding, inRinging, inEnded:
+	}
+	return false
+}
+
+// inDialogRequest builds a request we send to the caller inside the
+// dialog (RFC 3261 section 12.2.1.1): our tag in From, theirs in To.
+func (l *inLeg) inDialogRequest(method sip.RequestMethod) *sip.Request {
+	target := l.invite.Contact().Address
+	req := sip.NewRequest(method, *target.Clone())
+	from := l.invite.To().AsFrom()
+	from.Params = from.Params.Clone()
+	from.Params.Add("tag", l.localTag)
+	to := l.invite.From().AsTo()
+	req.AppendHeader(&from)
+	req.AppendHeader(&to)
+	cid := sip.CallIDHeader(string(l.id))
+	req.AppendHeader(&cid)
+	l.mu.Lock()
+	l.cseq++
+	seq := l.cseq
+	l.mu.Unlock()
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
+	req.AppendHeader(l.s.contactHeader(l.invite.Transport()))
+	l.s.prepare(req, l.invite.Transport(), l.invite.Source())
+	return req
+}
+
+// waitAcked waits for the ACK of our 2xx (a callee must not send BYE or a
+// re-INVITE before it, RFC 3261 section 15).
+func (l *inLeg) waitAcked() bool {
+	t := time.NewTimer(64 * sip.T1)
+	defer t.Stop()
+	select {
+	case <-l.acked:
+		return true
+	case <-t.C:
+		return true // the transaction timed out: allowed to proceed
+	case <-l.s.baseCtx.Done():
+		return false
+	}
+}
+
+// bye sends BYE to the caller and waits for its answer.
+func (l *inLeg) bye() {
+	defer l.s.forget(string(l.id), l.id)
+	if !l.waitAcked() {
+		return
+	}
+	req := l.inDialogRequest(sip.BYE)
+	if _, err := l.s.do(req); err != nil {
+		l.s.log.Info("BYE to caller failed", "leg", l.id, "err", err)
+	}
+}
+
+// reinvite offers the caller a new agent's SDP (transfer).
+func (l *inLeg) reinvite(sdp []byte) {
+	if !l.waitAcked() {
+		return
+	}
+	req := l.inDialogRequest(sip.INVITE)
+	ct := sip.ContentTypeHeader("application/sdp")
+	req.AppendHeader(&ct)
+	req.SetBody(sdp)
+	res, err := l.s.do(req)
+	if err != nil {
+		l.s.log.Warn("re-INVITE to caller failed", "leg", l.id, "err", err)
+		return
+	}
+	if !res.IsSuccess() {
+		l.s.log.Warn("re-INVITE refused", "leg", l.id, "status", res.StatusCode)
+		return
+	}
+	l.s.sendAck(req, res)
+}
+
+// handleReinvite answers an in-dialog INVITE (session refresh, hold) from
+// either side with the SDP that side already has: the path cannot
+// renegotiate media without a media server, so the session stays as is.
+func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	s.mu.Lock()
+	ref, ok := s.byCallID[callIDOf(req)]
+	s.mu.Unlock()
+	var sdp []byte
+	switch {
+	case ok && ref.in != nil:
+		ref.in.mu.Lock()
+		if ref.in.answer != nil {
+			sdp = ref.in.answer.Body()
+		}
+		ref.in.mu.Unlock()
+	case ok && ref.branch != nil:
+		sdp = ref.branch.leg.offer
+	default:
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", sdp)
+	res.AppendHeader(s.contactHeader(req.Transport()))
+	if sdp != nil {
+		ct := sip.ContentTypeHeader("application/sdp")
+		res.AppendHeader(&ct)
+	}
+	s.send(tx, res)
+	select { // the 2xx is ACKed outside the transaction; wait briefly for it
+	case <-tx.Acks():
+	case <-tx.Done():
+	case <-time.After(sip.T1):
+	}
+}
+
+// do sends req in a client transaction and returns the final response.
+func (s *Server) do(req *sip.Request) (*sip.Response, error) {
+	ctx, cancel := context.WithTimeout(s.baseCtx, 64*sip.T1)
+	defer cancel()
+	tx, err := s.cli.TransactionRequest(ctx, req, noBuild)
+	if err != nil {
+		return nil, fmt.Errorf("sip: send %s: %w", req.Method, err)
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			return nil, fmt.Errorf("sip: %s: %w", req.Method, tx.Err())
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// sendAck acknowledges a 2xx to an INVITE we sent (RFC 3261 section
+// 13.2.2.4): a new request straight to the transport.
+func (s *Server) sendAck(invite *sip.Request, res *sip.Response) {
+	target := invite.Recipient
+	if c := res.Contact(); c != nil {
+		target = c.Address
+	}
+	ack := sip.NewRequest(sip.ACK, *target.Clone())
+	ack.AppendHeader(sip.HeaderClone(invite.From()))
+	ack.AppendHeader(sip.HeaderClone(res.To()))
+	ack.AppendHeader(sip.HeaderClone(invite.CallID()))
+	ack.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: sip.ACK})
+	s.prepare(ack, invite.Transport(), invite.Destination())
+	if err := s.cli.WriteRequest(ack, noBuild); err != nil {
+		s.log.Info("ACK failed", "call_id", callIDOf(invite), "err", err)
+	}
+}
+
+// finalFor maps a hang-up cause to the final response for an unanswered
+// INVITE.
+func finalFor(c routing.Cause) (int, string) {
+	switch c {
+	case routing.CauseBusy:
+		return 486, "Busy Here"
+	case routing.CauseRejected:
+		return 603, "Decline"
+	case routing.CauseCancelled:
+		return 487, "Request Terminated"
+	case routing.CauseNormal, routing.CauseNoAnswer, routing.CauseUnreachable, routing.CauseFailed, "":
+		return 480, "Temporarily Unavailable"
+	}
+	return 480, "Temporarily Unavailable"
+}
+
+// forget drops a Call-ID from the dialog table.
+func (s *Server) forget(callID string, leg routing.LegID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.byCallID, callID)
+	if l, ok := s.inLegs[leg]; ok {
+		delete(s.inLegs, leg)
+		for k, v := range s.bound {
+			if v == l {
+				delete(s.bound, k)
+			}
+		}
+	}
+}
