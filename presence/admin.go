@@ -202,8 +202,14 @@ func (s *Service) SetToken(ctx context.Context, token, agentID string) error {
 	if len(token) < 8 {
 		return invalid("token", "must be at least 8 characters")
 	}
+	return s.SetTokenHash(ctx, HashToken(token), agentID)
+}
+
+// SetTokenHash binds a token given only by its hex SHA-256, so production
+// configuration never holds the token itself.
+func (s *Service) SetTokenHash(ctx context.Context, sha256Hex, agentID string) error {
 	data, _ := json.Marshal(tokenRecord{AgentID: agentID})
-	_, err := s.store.Commit(ctx, state.Tx{Puts: []state.Put{{Kind: state.KindToken, ID: HashToken(token), Data: data, IfVersion: state.AnyVersion}}})
+	_, err := s.store.Commit(ctx, state.Tx{Puts: []state.Put{{Kind: state.KindToken, ID: sha256Hex, Data: data, IfVersion: state.AnyVersion}}})
 	if err != nil {
 		return fmt.Errorf("store token: %w", err)
 	}

@@ -1,0 +1,103 @@
+package config
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/callfloor/callfloor/presence"
+)
+
+// Bootstrap creates the configured statuses, groups, agents and tokens
+// that do not exist yet. Existing records are left as they are, so a
+// restart on a persistent store keeps every status and history row; only
+// tokens are re-bound (so rotating one in the file takes effect).
+func Bootstrap(ctx context.Context, cfg Config, svc *presence.Service) error {
+	admin := presence.System
+	for _, st := range cfg.Statuses {
+		_, err := svc.CreateCallStatus(ctx, admin, presence.CallStatusDef{ID: st.ID, Name: st.Name})
+		if err != nil && !errors.Is(err, presence.ErrConflict) {
+			return fmt.Errorf("status %s: %w", st.ID, err)
+		}
+	}
+	// Groups first without supervisors (agents name their groups), then
+	// agents, then the supervisors (who must exist as agents).
+	created := map[string]bool{}
+	for _, g := range cfg.Groups {
+		name := g.Name
+		_, err := svc.PutGroup(ctx, admin, g.ID, true, presence.GroupPatch{Name: &name})
+		switch {
+		case err == nil:
+			created[g.ID] = true
+		case !errors.Is(err, presence.ErrConflict):
+			return fmt.Errorf("group %s: %w", g.ID, err)
+		}
+	}
+	for _, a := range cfg.Agents {
+		if err := bootstrapAgent(ctx, svc, a); err != nil {
+			return err
+		}
+	}
+	for _, g := range cfg.Groups {
+		if !created[g.ID] {
+			continue
+		}
+		sups := g.Supervisors
+		if _, err := svc.PutGroup(ctx, admin, g.ID, false, presence.GroupPatch{Supervisors: &sups}); err != nil {
+			return fmt.Errorf("group %s supervisors: %w", g.ID, err)
+		}
+	}
+	return nil
+}
+
+func bootstrapAgent(ctx context.Context, svc *presence.Service, a Agent) error {
+	id, name, email, phone, dev := a.ID, a.Name, a.Email, a.Phone, a.Device
+	groups := append([]string{}, a.Groups...)
+	in := presence.AgentInput{ID: &id, Name: &name, Email: &email, Groups: &groups}
+	if phone != "" {
+		in.Phone = &phone
+	}
+	if dev != "" {
+		in.Device = &dev
+	}
+	if a.Role != "" {
+		r := presence.Role(a.Role)
+		in.Role = &r
+	}
+	if a.Distribution != "" {
+		d := presence.Distribution(a.Distribution)
+		in.Distribution = &d
+	}
+	if _, err := svc.CreateAgent(ctx, presence.System, in); err != nil && !errors.Is(err, presence.ErrConflict) {
+		return fmt.Errorf("agent %s: %w", a.ID, err)
+	}
+	switch {
+	case a.Token != "":
+		if err := svc.SetToken(ctx, a.Token, a.ID); err != nil {
+			return fmt.Errorf("agent %s token: %w", a.ID, err)
+		}
+	case a.TokenSHA256 != "":
+		if b, err := hex.DecodeString(a.TokenSHA256); err != nil || len(b) != 32 {
+			return fmt.Errorf("agent %s: token_sha256 must be 64 hex digits", a.ID)
+		}
+		if err := svc.SetTokenHash(ctx, a.TokenSHA256, a.ID); err != nil {
+			return fmt.Errorf("agent %s token: %w", a.ID, err)
+		}
+	}
+	return nil
+}
+
+// SIPPasswords maps agent id → SIP digest password ("sip-<id>" unless
+// the file says otherwise).
+func (c *Config) SIPPasswords() map[string]string {
+	out := make(map[string]string, len(c.Agents))
+	for _, a := range c.Agents {
+		pw := a.SIPPassword
+		if pw == "" {
+			pw = "sip-" + a.ID
+		}
+		out[a.ID] = pw
+	}
+	return out
+}

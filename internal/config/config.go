@@ -1,0 +1,288 @@
+// Package config loads callfloor's configuration: an optional YAML file
+// (CALLFLOOR_CONFIG, or the bundled demo floor) overridden by environment
+// variables. Unknown YAML keys are an error, so a typo is reported at
+// start instead of silently ignored.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/callfloor/callfloor"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	HTTPAddr          string `yaml:"http_addr"`
+	SIPAddr           string `yaml:"sip_addr"`
+	RedisURL          string `yaml:"redis_url"`
+	Timezone          string `yaml:"timezone"`
+	HeartbeatTTL      int    `yaml:"heartbeat_ttl_seconds"`
+	DefaultIdleStatus string `yaml:"default_idle_status"`
+	DefaultQueue      string `yaml:"default_queue"`
+
+	ARI ARI `yaml:"ari"`
+	ESL ESL `yaml:"esl"`
+	SIP SIP `yaml:"sip"`
+
+	Statuses []Status `yaml:"statuses"`
+	Groups   []Group  `yaml:"groups"`
+	Agents   []Agent  `yaml:"agents"`
+	Queues   []Queue  `yaml:"queues"`
+
+	// Source says where the file came from, for the start-up log.
+	Source string `yaml:"-"`
+}
+
+// ARI selects Asterisk as the media server when URL is set.
+type ARI struct {
+	URL          string `yaml:"url"`
+	User         string `yaml:"user"`
+	Password     string `yaml:"password"`
+	App          string `yaml:"app"`
+	TrunkPattern string `yaml:"trunk_pattern"`
+}
+
+// ESL selects FreeSWITCH as the media server when Addr is set.
+type ESL struct {
+	Addr           string `yaml:"addr"`
+	Password       string `yaml:"password"`
+	GatewayPattern string `yaml:"gateway_pattern"`
+}
+
+// SIP configures the built-in SIP path (used when neither ARI nor ESL is).
+type SIP struct {
+	TrunkSources  []string `yaml:"trunk_sources"`
+	TrunkUser     string   `yaml:"trunk_user"`
+	TrunkPassword string   `yaml:"trunk_password"`
+	OutboundTrunk string   `yaml:"outbound_trunk"`
+	Domain        string   `yaml:"domain"`
+}
+
+// Status is a custom call status.
+type Status struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+}
+
+// Group is a team with supervisors.
+type Group struct {
+	ID          string   `yaml:"id"`
+	Name        string   `yaml:"name"`
+	Supervisors []string `yaml:"supervisors"`
+}
+
+// Agent is a user to create at first start. Token (plain) or TokenSHA256
+// (hex digest) gives them API access; SIPPassword their device's digest
+// password (default "sip-<id>").
+type Agent struct {
+	ID           string   `yaml:"id"`
+	Name         string   `yaml:"name"`
+	Email        string   `yaml:"email"`
+	Phone        string   `yaml:"phone"`
+	Role         string   `yaml:"role"`
+	Groups       []string `yaml:"groups"`
+	Distribution string   `yaml:"distribution"`
+	Device       string   `yaml:"device"`
+	Token        string   `yaml:"token"`
+	TokenSHA256  string   `yaml:"token_sha256"`
+	SIPPassword  string   `yaml:"sip_password"`
+}
+
+// Queue is a queue to create at first start.
+type Queue struct {
+	ID                  string   `yaml:"id"`
+	Name                string   `yaml:"name"`
+	Hotlines            []string `yaml:"hotlines"`
+	Members             []string `yaml:"members"`
+	Strategy            string   `yaml:"strategy"`
+	RingTimeoutSeconds  int      `yaml:"ring_timeout_seconds"`
+	WrapupSeconds       int      `yaml:"wrapup_seconds"`
+	ServiceLevelSeconds int      `yaml:"service_level_seconds"`
+}
+
+// Environment variable names (README.md documents them).
+const (
+	EnvConfig      = "CALLFLOOR_CONFIG"
+	EnvHTTPAddr    = "CALLFLOOR_HTTP_ADDR"
+	EnvSIPAddr     = "CALLFLOOR_SIP_ADDR"
+	EnvRedisURL    = "CALLFLOOR_REDIS_URL"
+	EnvTimezone    = "CALLFLOOR_TIMEZONE"
+	EnvARIURL      = "CALLFLOOR_ARI_URL"
+	EnvARIUser     = "CALLFLOOR_ARI_USER"
+	EnvARIPassword = "CALLFLOOR_ARI_PASSWORD"
+	EnvARIApp      = "CALLFLOOR_ARI_APP"
+	EnvESLAddr     = "CALLFLOOR_ESL_ADDR"
+	EnvESLPassword = "CALLFLOOR_ESL_PASSWORD"
+)
+
+// Load reads the file named by CALLFLOOR_CONFIG (or the bundled demo floor
+// when unset), applies environment overrides and defaults, and validates.
+func Load(getenv func(string) string) (Config, error) {
+	data, source := callfloor.DemoConfig, "bundled demo floor (config.example.yaml)"
+	if path := getenv(EnvConfig); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("read %s: %w", EnvConfig, err)
+		}
+		data, source = b, path
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", source, err)
+	}
+	cfg.Source = source
+	cfg.applyEnv(getenv)
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", source, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML strictly: unknown keys are errors naming the line.
+func Parse(data []byte) (Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// An empty file is the zero config (io.EOF), not an error.
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+func (c *Config) applyEnv(getenv func(string) string) {
+	set := func(dst *string, name string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.HTTPAddr, EnvHTTPAddr)
+	set(&c.SIPAddr, EnvSIPAddr)
+	set(&c.RedisURL, EnvRedisURL)
+	set(&c.Timezone, EnvTimezone)
+	set(&c.ARI.URL, EnvARIURL)
+	set(&c.ARI.User, EnvARIUser)
+	set(&c.ARI.Password, EnvARIPassword)
+	set(&c.ARI.App, EnvARIApp)
+	set(&c.ESL.Addr, EnvESLAddr)
+	set(&c.ESL.Password, EnvESLPassword)
+}
+
+func (c *Config) applyDefaults() {
+	def := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	def(&c.HTTPAddr, "127.0.0.1:8080")
+	def(&c.SIPAddr, "127.0.0.1:5060")
+	def(&c.Timezone, "UTC")
+	def(&c.DefaultIdleStatus, "unavailable")
+	def(&c.ARI.App, "callfloor")
+	if c.HeartbeatTTL == 0 {
+		c.HeartbeatTTL = 60
+	}
+	if len(c.SIP.TrunkSources) == 0 && c.SIP.TrunkUser == "" {
+		c.SIP.TrunkSources = []string{"127.0.0.1"}
+	}
+	for i := range c.Queues {
+		if c.Queues[i].RingTimeoutSeconds == 0 {
+			c.Queues[i].RingTimeoutSeconds = 18
+		}
+	}
+}
+
+// Validate checks what can be checked without the store; record-level
+// rules (E.164 phones, known groups) are enforced by the services when
+// the floor is bootstrapped.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, err := time.LoadLocation(c.Timezone); err != nil {
+		errs = append(errs, fmt.Errorf("timezone %q: not an IANA zone name", c.Timezone))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("http_addr %q: %w", c.HTTPAddr, err))
+	}
+	if _, _, err := net.SplitHostPort(c.SIPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("sip_addr %q: %w", c.SIPAddr, err))
+	}
+	if c.HeartbeatTTL < 0 {
+		errs = append(errs, errors.New("heartbeat_ttl_seconds: must be positive"))
+	}
+	if c.ARI.URL != "" && c.ESL.Addr != "" {
+		errs = append(errs, errors.New("both ari.url and esl.addr are set: choose one media server"))
+	}
+	seen := map[string]bool{}
+	for i, a := range c.Agents {
+		if a.ID == "" {
+			errs = append(errs, fmt.Errorf("agents[%d]: id is required", i))
+		}
+		if seen[a.ID] {
+			errs = append(errs, fmt.Errorf("agents[%d]: duplicate id %q", i, a.ID))
+		}
+		seen[a.ID] = true
+		if a.Token != "" && a.TokenSHA256 != "" {
+			errs = append(errs, fmt.Errorf("agents[%d] (%s): give token or token_sha256, not both", i, a.ID))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Location is the account's time zone (Validate has checked it).
+func (c *Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// HeartbeatTTLDuration is the heartbeat expiry.
+func (c *Config) HeartbeatTTLDuration() time.Duration {
+	return time.Duration(c.HeartbeatTTL) * time.Second
+}
+
+// Media names the configured media path: "asterisk", "freeswitch" or "sip".
+func (c *Config) Media() string {
+	switch {
+	case c.ARI.URL != "":
+		return "asterisk"
+	case c.ESL.Addr != "":
+		return "freeswitch"
+	}
+	return "sip"
+}
+
+// DemoTokens lists agents whose plain token starts with "demo-".
+func (c *Config) DemoTokens() []string {
+	var out []string
+	for _, a := range c.Agents {
+		if strings.HasPrefix(a.Token, "demo-") {
+			out = append(out, a.Token)
+		}
+	}
+	return out
+}
+
+// IsLoopback reports whether addr's host is a loopback address or name.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

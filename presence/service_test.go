@@ -1,0 +1,359 @@
+package presence_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/state"
+	"github.com/callfloor/callfloor/store"
+)
+
+// clock is a settable fake clock.
+type clock struct{ ns atomic.Int64 }
+
+func newClock(t time.Time) *clock        { c := &clock{}; c.ns.Store(t.UnixNano()); return c }
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+var t0 = time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)
+
+var (
+	admin    = presence.Actor{ID: "admin", Role: presence.RoleAdmin}
+	supSales = presence.Actor{ID: "sup-sales", Role: presence.RoleSupervisor, Groups: []string{"sales"}, Supervises: []string{"sales"}}
+	supSupp  = presence.Actor{ID: "sup-support", Role: presence.RoleSupervisor, Groups: []string{"support"}, Supervises: []string{"support"}}
+	agentA1  = presence.Actor{ID: "a1", Role: presence.RoleAgent, Groups: []string{"sales"}}
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// floor builds a service over a fresh memory store with two groups, their
+// supervisors and agents a1 (sales) and a5 (support).
+func floor(t *testing.T, opts ...presence.Option) (*presence.Service, *clock, state.StoreLog) {
+	t.Helper()
+	st := store.NewMemory()
+	t.Cleanup(func() { st.Close() })
+	clk := newClock(t0)
+	svc := presence.NewService(st, append([]presence.Option{presence.WithClock(clk.Now), presence.WithHeartbeatTTL(time.Minute)}, opts...)...)
+	ctx := context.Background()
+	for _, g := range []string{"sales", "support"} {
+		if _, err := svc.PutGroup(ctx, admin, g, true, presence.GroupPatch{Name: ptr(g)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk := func(id, group string, role presence.Role) {
+		_, err := svc.CreateAgent(ctx, admin, presence.AgentInput{
+			ID: ptr(id), Name: ptr("Agent " + id), Email: ptr(id + "@example.com"), Phone: ptr("+84901000011"),
+			Role: ptr(role), Groups: ptr([]string{group}), Distribution: ptr(presence.DistApp),
+		})
+		if err != nil {
+			t.Fatalf("create %s: %v", id, err)
+		}
+	}
+	mk("sup-sales", "sales", presence.RoleSupervisor)
+	mk("sup-support", "support", presence.RoleSupervisor)
+	mk("a1", "sales", presence.RoleAgent)
+	mk("a5", "support", presence.RoleAgent)
+	if _, err := svc.CreateCallStatus(ctx, admin, presence.CallStatusDef{ID: "training", Name: "Training"}); err != nil {
+		t.Fatal(err)
+	}
+	return svc, clk, st
+}
+
+func history(t *testing.T, svc *presence.Service, id string) []presence.HistoryRow {
+	t.Helper()
+	rows, err := svc.History(context.Background(), admin, id, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func TestSetStatusTimersAndHistory(t *testing.T) {
+	svc, clk, _ := floor(t)
+	ctx := context.Background()
+	if _, err := svc.SetStatus(ctx, agentA1, "a1", ptr("available"), nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	if _, err := svc.SetStatus(ctx, agentA1, "a1", ptr("unavailable"), nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Minute)
+	if _, err := svc.SetStatus(ctx, supSales, "a1", ptr("training"), ptr("available")); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(20 * time.Minute)
+	a, err := svc.Agent(ctx, "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := a.View(clk.Now(), time.UTC)
+	if v.CallStatus != "training" || v.StatusSeconds != 1200 || v.IdleTotalSeconds != 1800 || v.ChatStatus != "available" {
+		t.Errorf("view = %+v, want training 1200 s / 1800 s total, chat available", v)
+	}
+	rows := history(t, svc, "a1")
+	want := []struct{ field, from, to, by string }{
+		{"call_status", "unavailable", "available", "a1"},
+		{"call_status", "available", "unavailable", "a1"},
+		{"call_status", "unavailable", "training", "sup-sales"},
+		{"chat_status", "unavailable", "available", "sup-sales"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("history = %+v", rows)
+	}
+	for i, w := range want {
+		r := rows[i]
+		if string(r.Field) != w.field || r.From != w.from || r.To != w.to || r.By != w.by {
+			t.Errorf("row %d = %+v, want %+v", i, r, w)
+		}
+	}
+	// from/to select a window, inclusive.
+	win, err := svc.History(ctx, admin, "a1", t0.Add(time.Hour), t0.Add(time.Hour))
+	if err != nil || len(win) != 1 || win[0].To != "unavailable" {
+		t.Errorf("window = %+v, %v", win, err)
+	}
+}
+
+// TestRefusedChangesStoreNothing: every refusal leaves the record, its
+// version and its history exactly as they were.
+func TestRefusedChangesStoreNothing(t *testing.T) {
+	svc, _, st := floor(t)
+	ctx := context.Background()
+	before, _ := st.Get(ctx, state.KindAgent, "a5")
+	cases := []struct {
+		name  string
+		do    func() error
+		class error
+		field string
+	}{
+		{"other group's supervisor", func() error { _, err := svc.SetStatus(ctx, supSales, "a5", ptr("available"), nil); return err }, presence.ErrForbidden, ""},
+		{"agent on another agent", func() error { _, err := svc.SetStatus(ctx, agentA1, "a5", ptr("available"), nil); return err }, presence.ErrForbidden, ""},
+		{"unknown status", func() error { _, err := svc.SetStatus(ctx, admin, "a5", ptr("napping"), nil); return err }, presence.ErrUnprocessable, "call_status"},
+		{"rona by hand", func() error { _, err := svc.SetStatus(ctx, admin, "a5", ptr("rona"), nil); return err }, presence.ErrUnprocessable, "call_status"},
+		{"bad chat status", func() error { _, err := svc.SetStatus(ctx, admin, "a5", nil, ptr("busy")); return err }, presence.ErrUnprocessable, "chat_status"},
+		{"empty change", func() error { _, err := svc.SetStatus(ctx, admin, "a5", nil, nil); return err }, presence.ErrInvalid, "call_status"},
+		{"supervisor logs out other group", func() error { _, err := svc.Logout(ctx, supSales, "a5"); return err }, presence.ErrForbidden, ""},
+		{"non-E.164 phone", func() error {
+			_, err := svc.UpdateAgent(ctx, admin, "a5", presence.AgentInput{Phone: ptr("0901000011")})
+			return err
+		}, presence.ErrUnprocessable, "phone"},
+		{"bad email", func() error {
+			_, err := svc.UpdateAgent(ctx, admin, "a5", presence.AgentInput{Email: ptr("not-an-email")})
+			return err
+		}, presence.ErrInvalid, "email"},
+		{"unknown group", func() error {
+			_, err := svc.UpdateAgent(ctx, admin, "a5", presence.AgentInput{Groups: ptr([]string{"nope"})})
+			return err
+		}, presence.ErrUnprocessable, "groups"},
+		{"supervisor edits profile", func() error {
+			_, err := svc.UpdateAgent(ctx, supSupp, "a5", presence.AgentInput{Name: ptr("X")})
+			return err
+		}, presence.ErrForbidden, ""},
+	}
+	for _, c := range cases {
+		err := c.do()
+		if !errors.Is(err, c.class) {
+			t.Errorf("%s: err = %v, want %v", c.name, err, c.class)
+			continue
+		}
+		var fe *presence.FieldError
+		if c.field != "" && (!errors.As(err, &fe) || fe.Field != c.field) {
+			t.Errorf("%s: err %v does not name field %q", c.name, err, c.field)
+		}
+	}
+	after, _ := st.Get(ctx, state.KindAgent, "a5")
+	if after.Version != before.Version || string(after.Data) != string(before.Data) {
+		t.Errorf("refused requests changed a5: v%d → v%d", before.Version, after.Version)
+	}
+	if rows := history(t, svc, "a5"); len(rows) != 0 {
+		t.Errorf("refused requests wrote history %+v", rows)
+	}
+}
+
+func TestHeartbeatPresenceAndExpiry(t *testing.T) {
+	svc, clk, _ := floor(t)
+	ctx := context.Background()
+	a, err := svc.Heartbeat(ctx, agentA1, "a1")
+	if err != nil || !a.Online {
+		t.Fatalf("after heartbeat online=%v err=%v", a.Online, err)
+	}
+	clk.Advance(59 * time.Second)
+	if err := svc.Expire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ = svc.Agent(ctx, "a1"); !a.Online {
+		t.Fatal("offline before the heartbeat TTL")
+	}
+	clk.Advance(2 * time.Second)
+	if err := svc.Expire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ = svc.Agent(ctx, "a1"); a.Online {
+		t.Fatal("still online after the heartbeat TTL")
+	}
+	// A registered device keeps the agent online without heartbeats.
+	if _, err := svc.DeviceState(ctx, "a1", true, clk.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(30 * time.Minute)
+	_ = svc.Expire(ctx)
+	if a, _ = svc.Agent(ctx, "a1"); !a.Online {
+		t.Fatal("registered device did not keep the agent online")
+	}
+	if _, err := svc.DeviceState(ctx, "a1", false, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ = svc.Agent(ctx, "a1"); a.Online {
+		t.Fatal("online after the device unregistered")
+	}
+	var online []string
+	for _, r := range history(t, svc, "a1") {
+		if r.Field == presence.FieldOnline {
+			online = append(online, r.From+"→"+r.To+" by "+r.By)
+		}
+	}
+	want := []string{"false→true by a1", "true→false by system", "false→true by system", "true→false by system"}
+	if len(online) != len(want) {
+		t.Fatalf("online history = %v, want %v", online, want)
+	}
+	for i := range want {
+		if online[i] != want[i] {
+			t.Errorf("online row %d = %s, want %s", i, online[i], want[i])
+		}
+	}
+}
+
+func TestLogoutRefusedWithCallOrGuard(t *testing.T) {
+	guardErr := errors.New("sup-sales has a running monitor")
+	svc, _, _ := floor(t, presence.WithLogoutGuard(func(_ context.Context, id string) error {
+		if id == "sup-sales" {
+			return errors.Join(guardErr, presence.ErrConflict)
+		}
+		return nil
+	}))
+	ctx := context.Background()
+	if _, err := svc.Mutate(ctx, "a1", func(a *presence.Agent, now time.Time) ([]presence.HistoryRow, error) {
+		row, err := presence.ApplySystemStatus(a, presence.SysRinging, ptr("call-1"), now)
+		return []presence.HistoryRow{row}, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Logout(ctx, agentA1, "a1"); !errors.Is(err, presence.ErrConflict) {
+		t.Errorf("logout with a call: err = %v, want ErrConflict", err)
+	}
+	if _, err := svc.Logout(ctx, supSales, "sup-sales"); !errors.Is(err, guardErr) {
+		t.Errorf("logout with a monitor: err = %v, want the guard's", err)
+	}
+	if err := svc.DeleteAgent(ctx, admin, "a1"); !errors.Is(err, presence.ErrConflict) {
+		t.Errorf("delete with a call: err = %v, want ErrConflict", err)
+	}
+	if _, err := svc.Logout(ctx, supSupp, "a5"); err != nil {
+		t.Errorf("logout of a free agent by their supervisor: %v", err)
+	}
+}
+
+func TestWrapUpEndsByTimerOrEarly(t *testing.T) {
+	svc, clk, _ := floor(t)
+	ctx := context.Background()
+	toACW := func(id string) {
+		t.Helper()
+		_, err := svc.Mutate(ctx, id, func(a *presence.Agent, now time.Time) ([]presence.HistoryRow, error) {
+			r1, _ := presence.ApplySystemStatus(a, presence.SysTalking, ptr("c"), now)
+			r2, err := presence.ApplySystemStatus(a, presence.SysAfterCallWork, nil, now)
+			a.WrapUpUntil = now.Add(30 * time.Second)
+			return []presence.HistoryRow{r1, r2}, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	toACW("a1")
+	toACW("a5")
+	clk.Advance(29 * time.Second)
+	_ = svc.Expire(ctx)
+	if a, _ := svc.Agent(ctx, "a1"); a.SystemStatus != presence.SysAfterCallWork {
+		t.Fatalf("wrap-up ended early: %s", a.SystemStatus)
+	}
+	if _, err := svc.EndWrapUp(ctx, agentA1, "a5"); !errors.Is(err, presence.ErrForbidden) {
+		t.Errorf("a1 ending a5's wrap-up: %v", err)
+	}
+	if a, err := svc.EndWrapUp(ctx, supSupp, "a5"); err != nil || a.SystemStatus != presence.SysAvailable {
+		t.Errorf("early end: %s %v", a.SystemStatus, err)
+	}
+	clk.Advance(time.Second)
+	_ = svc.Expire(ctx)
+	a, _ := svc.Agent(ctx, "a1")
+	if a.SystemStatus != presence.SysAvailable || !a.WrapUpUntil.IsZero() || !a.LastCallEndedAt.Equal(t0) {
+		t.Errorf("after timer: %s wrapup_until=%v last_call_ended=%v", a.SystemStatus, a.WrapUpUntil, a.LastCallEndedAt)
+	}
+	if _, err := svc.EndWrapUp(ctx, agentA1, "a1"); !errors.Is(err, presence.ErrConflict) {
+		t.Errorf("ending wrap-up when not in it: %v", err)
+	}
+}
+
+// TestConcurrentWritersLoseNothing: parallel status changes through the
+// compare-and-set loop each land exactly once in history.
+func TestConcurrentWritersLoseNothing(t *testing.T) {
+	svc, _, _ := floor(t)
+	ctx := context.Background()
+	statuses := []string{"available", "unavailable"}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 10 {
+				_, err := svc.SetStatus(ctx, admin, "a1", ptr(statuses[(i+j)%2]), nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	rows := history(t, svc, "a1")
+	for i := 1; i < len(rows); i++ {
+		if rows[i].From != rows[i-1].To {
+			t.Fatalf("history is not a chain at %d: %+v then %+v", i, rows[i-1], rows[i])
+		}
+	}
+	a, _ := svc.Agent(ctx, "a1")
+	if last := rows[len(rows)-1]; last.To != a.CallStatus {
+		t.Errorf("last history row %+v does not match status %s", last, a.CallStatus)
+	}
+}
+
+func TestTokensAndActors(t *testing.T) {
+	svc, _, st := floor(t)
+	ctx := context.Background()
+	if _, err := svc.PutGroup(ctx, admin, "sales", false, presence.GroupPatch{Supervisors: ptr([]string{"sup-sales"})}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SetToken(ctx, "secret-token-1", "sup-sales"); err != nil {
+		t.Fatal(err)
+	}
+	act, err := svc.Authenticate(ctx, "secret-token-1")
+	if err != nil || act.ID != "sup-sales" || act.Role != presence.RoleSupervisor || len(act.Supervises) != 1 || act.Supervises[0] != "sales" {
+		t.Fatalf("actor = %+v, %v", act, err)
+	}
+	for _, tok := range []string{"", "wrong-token"} {
+		if _, err := svc.Authenticate(ctx, tok); !errors.Is(err, presence.ErrUnauthenticated) {
+			t.Errorf("token %q: err = %v", tok, err)
+		}
+	}
+	recs, _ := st.List(ctx, state.KindToken)
+	for _, r := range recs {
+		if r.ID == "secret-token-1" || string(r.Data) == "secret-token-1" {
+			t.Fatal("token stored in plain text")
+		}
+	}
+	if _, err := svc.PutGroup(ctx, admin, "support", false, presence.GroupPatch{Supervisors: ptr([]string{"a1"})}); !errors.Is(err, presence.ErrUnprocessable) {
+		t.Errorf("agent-role supervisor: err = %v", err)
+	}
+}
