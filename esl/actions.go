@@ -1,0 +1,150 @@
+package esl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/callfloor/callfloor/routing"
+)
+
+// Connect bridges a and b with uuid_bridge. Both legs get
+// park_after_bridge=true first (legs we originate carry it already), so a
+// leg displaced by a new bridge, or left alone when its partner hangs up,
+// is parked instead of hung up by FreeSWITCH: routing hangs it up (or
+// re-queues the customer) itself, as on Asterisk where a channel leaving a
+// bridge stays in the Stasis app. FreeSWITCH reports the bridge on a's
+// uuid only.
+func (c *Client) Connect(ctx context.Context, a, b routing.LegID) error {
+	ua, la := c.uuidOf(a)
+	ub, lb := c.uuidOf(b)
+	c.mu.Lock()
+	already := la != nil && lb != nil && la.peer == lb.id && lb.peer == la.id
+	c.mu.Unlock()
+	if already {
+		return nil
+	}
+	for _, x := range []struct {
+		uuid string
+		l    *leg
+	}{{ua, la}, {ub, lb}} {
+		c.mu.Lock()
+		pab := x.l != nil && x.l.pab
+		c.mu.Unlock()
+		if pab {
+			continue
+		}
+		if _, err := c.api(ctx, "api uuid_setvar "+x.uuid+" park_after_bridge true", nil); err != nil {
+			return legErr(err)
+		}
+		if x.l != nil {
+			c.mu.Lock()
+			x.l.pab = true
+			c.mu.Unlock()
+		}
+	}
+	_, err := c.api(ctx, "api uuid_bridge "+ua+" "+ub, nil)
+	return legErr(err)
+}
+
+// monitorDigit is eavesdrop's in-call DTMF control (switch_ivr_async.c,
+// switch_ivr_eavesdrop_session): 0 clears both whisper flags, 2 sets
+// ED_MUX_WRITE only (the agent hears the supervisor), 3 sets both.
+var monitorDigit = map[routing.MonitorMode]string{
+	routing.MonitorListen:  "0",
+	routing.MonitorWhisper: "2",
+	routing.MonitorBarge:   "3",
+}
+
+// SetMonitorMode switches a monitor leg's mode without re-ringing the
+// supervisor. While eavesdrop runs (the leg answered) the mode digit is
+// injected as if the supervisor pressed it (uuid_recv_dtmf; eavesdrop
+// reads DTMF unless eavesdrop_enable_dtmf=false, which we never set).
+// Before answer, the whisper variables eavesdrop reads at start are set.
+func (c *Client) SetMonitorMode(ctx context.Context, supervisor routing.LegID, mode routing.MonitorMode) error {
+	if !mode.Valid() {
+		return fmt.Errorf("esl: unknown monitor mode %q", mode)
+	}
+	uuid, l := c.uuidOf(supervisor)
+	if l == nil {
+		return fmt.Errorf("%w: %s is not a monitor leg", routing.ErrLegGone, supervisor)
+	}
+	c.mu.Lock()
+	kind, answered := l.kind, l.answered
+	c.mu.Unlock()
+	if kind != kindMonitor {
+		return fmt.Errorf("esl: %s is not a monitor leg", supervisor)
+	}
+	if answered {
+		if _, err := c.api(ctx, "api uuid_recv_dtmf "+uuid+" "+monitorDigit[mode], nil); err != nil {
+			return legErr(err)
+		}
+	} else {
+		aleg, bleg := "false", "false"
+		switch mode {
+		case routing.MonitorWhisper:
+			bleg = "true"
+		case routing.MonitorBarge:
+			aleg, bleg = "true", "true"
+		}
+		for _, kv := range [][2]string{{"eavesdrop_whisper_aleg", aleg}, {"eavesdrop_whisper_bleg", bleg}} {
+			if _, err := c.api(ctx, "api uuid_setvar "+uuid+" "+kv[0]+" "+kv[1], nil); err != nil {
+				return legErr(err)
+			}
+		}
+	}
+	c.mu.Lock()
+	l.mode = mode
+	c.mu.Unlock()
+	return nil
+}
+
+// Mute silences what FreeSWITCH reads from a leg (the supervisor's
+// microphone), leaving what the leg hears untouched. "mute -1" is digital
+// silence: a level of 0 would disable the mute, and positive levels
+// substitute comfort noise (switch_generate_sln_silence).
+func (c *Client) Mute(ctx context.Context, leg routing.LegID, muted bool) error {
+	uuid, l := c.uuidOf(leg)
+	cmd := "api uuid_audio " + uuid + " stop"
+	if muted {
+		cmd = "api uuid_audio " + uuid + " start read mute -1"
+	}
+	if _, err := c.api(ctx, cmd, nil); err != nil {
+		return legErr(err)
+	}
+	if l != nil {
+		c.mu.Lock()
+		l.muted = muted
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// Hangup ends a leg with uuid_kill. An unanswered Dial kills every fork
+// still ringing. A leg that is already gone is not an error.
+func (c *Client) Hangup(ctx context.Context, leg routing.LegID, cause routing.Cause) error {
+	uuids := []string{string(leg)}
+	c.mu.Lock()
+	if l := c.st.legs[leg]; l != nil {
+		switch {
+		case l.active != "":
+			uuids = []string{l.active}
+		default:
+			uuids = uuids[:0]
+			for _, u := range l.members {
+				if _, gone := l.gone[u]; !gone {
+					uuids = append(uuids, u)
+				}
+			}
+		}
+	}
+	c.mu.Unlock()
+	var errs []error
+	for _, u := range uuids {
+		_, err := c.api(ctx, "api uuid_kill "+u+" "+hangupCause(cause), nil)
+		if err = legErr(err); err != nil && !errors.Is(err, routing.ErrLegGone) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,297 @@
+package esl
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callfloor/callfloor/routing"
+)
+
+// legKind says how a leg came to be tracked.
+type legKind int
+
+const (
+	kindInbound legKind = iota // parked by the dialplan: a customer
+	kindDial                   // originated by Dial (one or more forks)
+	kindMonitor                // originated by Monitor (eavesdrop)
+	kindAdopted                // found by a resync, origin unknown
+)
+
+// leg is one routing leg. A Dial that rings several devices at once has
+// one member uuid per device; the member that answers becomes active and
+// carries the leg from then on, so routing sees one leg per Dial.
+type leg struct {
+	id       routing.LegID
+	kind     legKind
+	members  []string                 // uuids we asked for, first = id
+	gone     map[string]routing.Cause // unanswered members that hung up
+	active   string                   // the uuid commands go to
+	answered bool
+	ringing  bool
+	pab      bool // park_after_bridge=true is set on the channel
+	peer     routing.LegID
+	caller   string
+	hotline  string
+	mode     routing.MonitorMode
+	muted    bool
+}
+
+// tracker is the call state the reader goroutine keeps (under Client.mu).
+type tracker struct {
+	legs   map[routing.LegID]*leg
+	byUUID map[string]*leg
+	byJob  map[string]*leg
+	// devices: agent id → contact → registration expiry.
+	devices map[string]map[string]time.Time
+}
+
+func (t *tracker) init() {
+	t.legs = map[routing.LegID]*leg{}
+	t.byUUID = map[string]*leg{}
+	t.byJob = map[string]*leg{}
+	t.devices = map[string]map[string]time.Time{}
+}
+
+func (t *tracker) add(l *leg) {
+	t.legs[l.id] = l
+	for _, u := range l.members {
+		t.byUUID[u] = l
+	}
+}
+
+func (t *tracker) remove(l *leg) {
+	delete(t.legs, l.id)
+	for _, u := range l.members {
+		if t.byUUID[u] == l {
+			delete(t.byUUID, u)
+		}
+	}
+}
+
+// end removes l and returns its LegEnded fact.
+func (t *tracker) end(l *leg, cause routing.Cause, now time.Time) routing.Fact {
+	t.remove(l)
+	if p := t.legs[l.peer]; p != nil && p.peer == l.id {
+		p.peer = ""
+	}
+	return routing.LegEnded{FactBase: routing.FactBase{At: now}, Leg: l.id, Cause: cause}
+}
+
+// apply updates the state from one event and returns the facts it yields.
+func (t *tracker) apply(ev *event, now time.Time, agentFor func(string) (string, bool)) []routing.Fact {
+	switch ev.name() {
+	case "CHANNEL_PARK":
+		return t.onPark(ev, now)
+	case "CHANNEL_CALLSTATE":
+		switch ev.get("Channel-Call-State") {
+		case "RINGING", "EARLY":
+			return t.onRinging(ev, now)
+		}
+	case "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA":
+		return t.onRinging(ev, now)
+	case "CHANNEL_ANSWER":
+		return t.onAnswer(ev.get("Unique-ID"), now)
+	case "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE":
+		return t.onHangup(ev, now)
+	case "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE":
+		t.onBridge(ev)
+	case "DTMF":
+		if l := t.byUUID[ev.get("Unique-ID")]; l != nil && l.active == ev.get("Unique-ID") {
+			return []routing.Fact{routing.DTMF{FactBase: routing.FactBase{At: now}, Leg: l.id, Digit: ev.get("DTMF-Digit")}}
+		}
+	case "BACKGROUND_JOB":
+		return t.onJob(ev, now)
+	case "CUSTOM sofia::register":
+		return t.onRegister(ev, now, agentFor)
+	case "CUSTOM sofia::unregister", "CUSTOM sofia::expire":
+		return t.onUnregister(ev, now, agentFor)
+	}
+	// HEARTBEAT, CHANNEL_CREATE and anything unknown carry no fact.
+	return nil
+}
+
+// onPark: an inbound channel the dialplan parked is a new call. Parks of
+// known channels (agent legs after originate, park_after_bridge) are not.
+func (t *tracker) onPark(ev *event, now time.Time) []routing.Fact {
+	uuid := ev.get("Unique-ID")
+	if uuid == "" || t.byUUID[uuid] != nil || ev.get("Call-Direction") != "inbound" {
+		return nil
+	}
+	hotline := ev.get("variable_callfloor_did")
+	if hotline == "" {
+		hotline = ev.get("Caller-Destination-Number")
+	}
+	l := &leg{
+		id: routing.LegID(uuid), kind: kindInbound, members: []string{uuid}, active: uuid,
+		answered: ev.get("Answer-State") == "answered",
+		pab:      ev.get("variable_park_after_bridge") == "true",
+		caller:   ev.get("Caller-Caller-ID-Number"), hotline: hotline,
+	}
+	t.add(l)
+	return []routing.Fact{routing.CallArrived{FactBase: routing.FactBase{At: now}, Leg: l.id, Caller: l.caller, Hotline: hotline}}
+}
+
+func (t *tracker) onRinging(ev *event, now time.Time) []routing.Fact {
+	l := t.byUUID[ev.get("Unique-ID")]
+	if l == nil || l.kind == kindInbound || l.answered || l.ringing {
+		return nil
+	}
+	l.ringing = true
+	return []routing.Fact{routing.LegRinging{FactBase: routing.FactBase{At: now}, Leg: l.id}}
+}
+
+// onAnswer: the first member to answer wins the leg; FreeSWITCH cancels
+// the other forks (their hangups are then ignored).
+func (t *tracker) onAnswer(uuid string, now time.Time) []routing.Fact {
+	l := t.byUUID[uuid]
+	if l == nil || l.answered {
+		return nil
+	}
+	l.answered, l.active = true, uuid
+	return []routing.Fact{routing.LegAnswered{FactBase: routing.FactBase{At: now}, Leg: l.id}}
+}
+
+func (t *tracker) onHangup(ev *event, now time.Time) []routing.Fact {
+	uuid := ev.get("Unique-ID")
+	l := t.byUUID[uuid]
+	if l == nil {
+		return nil
+	}
+	cause := mapCause(ev.get("Hangup-Cause"))
+	if l.answered || len(l.members) == 1 {
+		if l.answered && l.active != uuid {
+			return nil // a losing fork of an answered Dial
+		}
+		return []routing.Fact{t.end(l, cause, now)}
+	}
+	// An unanswered fork: the leg ends when every fork has.
+	if l.gone == nil {
+		l.gone = map[string]routing.Cause{}
+	}
+	if _, dup := l.gone[uuid]; dup {
+		return nil
+	}
+	l.gone[uuid] = cause
+	if len(l.gone) < len(l.members) {
+		return nil
+	}
+	return []routing.Fact{t.end(l, strongest(l.gone), now)}
+}
+
+// onJob handles a bgapi result. A failed originate may produce no channel
+// at all (USER_NOT_REGISTERED, SUBSCRIBER_ABSENT): this is then the only
+// news of it.
+func (t *tracker) onJob(ev *event, now time.Time) []routing.Fact {
+	job := ev.get("Job-UUID")
+	l := t.byJob[job]
+	if l == nil {
+		return nil
+	}
+	delete(t.byJob, job)
+	if t.legs[l.id] != l || l.answered {
+		return nil // already ended or answered
+	}
+	res := strings.TrimSpace(string(ev.body))
+	if rest, ok := strings.CutPrefix(res, "+OK"); ok {
+		// The winner's uuid; CHANNEL_ANSWER normally came first.
+		if u := strings.TrimSpace(rest); t.byUUID[u] == l {
+			return t.onAnswer(u, now)
+		}
+		return nil
+	}
+	cause := routing.CauseFailed
+	if rest, ok := strings.CutPrefix(res, "-ERR"); ok {
+		cause = mapCause(strings.TrimSpace(rest))
+	}
+	return []routing.Fact{t.end(l, cause, now)}
+}
+
+// onBridge keeps peers: uuid_bridge reports BRIDGE/UNBRIDGE on the A leg
+// only, naming both sides.
+func (t *tracker) onBridge(ev *event) {
+	a, b := t.byUUID[ev.get("Bridge-A-Unique-ID")], t.byUUID[ev.get("Bridge-B-Unique-ID")]
+	if a == nil || b == nil {
+		return
+	}
+	if ev.name() == "CHANNEL_BRIDGE" {
+		a.peer, b.peer = b.id, a.id
+		return
+	}
+	if a.peer == b.id {
+		a.peer = ""
+	}
+	if b.peer == a.id {
+		b.peer = ""
+	}
+}
+
+func (t *tracker) onRegister(ev *event, now time.Time, agentFor func(string) (string, bool)) []routing.Fact {
+	agent, ok := agentFor(regUser(ev))
+	if !ok {
+		return nil
+	}
+	contact := contactKey(ev.get("contact"))
+	secs, _ := strconv.Atoi(ev.get("expires"))
+	until := now.Add(time.Duration(secs) * time.Second)
+	if t.devices[agent] == nil {
+		t.devices[agent] = map[string]time.Time{}
+	}
+	t.devices[agent][contact] = until
+	return []routing.Fact{routing.DeviceState{FactBase: routing.FactBase{At: now}, AgentID: agent, Device: contact, Registered: true, Until: latest(t.devices[agent])}}
+}
+
+// onUnregister handles sofia::unregister and sofia::expire (whose
+// "expires" is an absolute epoch, not a duration, and is not needed). The
+// agent is reported gone only when its last contact is.
+func (t *tracker) onUnregister(ev *event, now time.Time, agentFor func(string) (string, bool)) []routing.Fact {
+	agent, ok := agentFor(regUser(ev))
+	if !ok {
+		return nil
+	}
+	contact := contactKey(ev.get("contact"))
+	delete(t.devices[agent], contact)
+	if len(t.devices[agent]) > 0 {
+		return nil
+	}
+	delete(t.devices, agent)
+	return []routing.Fact{routing.DeviceState{FactBase: routing.FactBase{At: now}, AgentID: agent, Device: contact}}
+}
+
+// regUser: register/unregister name the user "from-user", expire "user".
+func regUser(ev *event) string {
+	for _, k := range []string{"from-user", "user", "username"} {
+		if v := ev.get(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func latest(m map[string]time.Time) time.Time {
+	var t time.Time
+	for _, u := range m {
+		if u.After(t) {
+			t = u
+		}
+	}
+	return t
+}
+
+// contactKey reduces a contact to its SIP URI, so sofia events
+// (`"" <sip:a3@127.0.0.1:6003>`) and show registrations rows
+// (`sofia/internal/sip:a3@127.0.0.1:6003`) name a device alike.
+func contactKey(s string) string {
+	i := strings.Index(s, "sip:")
+	if j := strings.Index(s, "sips:"); j >= 0 && (i < 0 || j < i) {
+		i = j
+	}
+	if i < 0 {
+		return s
+	}
+	s = s[i:]
+	if j := strings.IndexAny(s, ">;"); j >= 0 {
+		s = s[:j]
+	}
+	return s
+}
