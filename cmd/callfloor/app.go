@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/callfloor/callfloor/api"
+	"github.com/callfloor/callfloor/internal/config"
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/state"
+	"github.com/callfloor/callfloor/store"
+)
+
+// app is the wired process: store, services, API and background loops.
+type app struct {
+	cfg    config.Config
+	log    *slog.Logger
+	store  state.StoreLog
+	agents *presence.Service
+	api    *api.Server
+	// loops run until the serve context ends; shutdown waits for all.
+	loops []func(ctx context.Context) error
+}
+
+func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	st, err := store.Open(ctx, cfg.RedisURL, log)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	a := &app{cfg: cfg, log: log, store: st}
+	a.agents = presence.NewService(st,
+		presence.WithLogger(log),
+		presence.WithLocation(cfg.Location()),
+		presence.WithHeartbeatTTL(cfg.HeartbeatTTLDuration()),
+		presence.WithDefaultIdleStatus(cfg.DefaultIdleStatus),
+	)
+	if err := config.Bootstrap(ctx, cfg, a.agents); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("bootstrap floor: %w", err)
+	}
+	a.api = api.New(a.agents, st, api.WithLogger(log))
+	a.loops = append(a.loops, a.expireLoop)
+	return a, nil
+}
+
+// expireLoop sweeps lapsed heartbeats, device registrations and wrap-up
+// timers. Several replicas may run it: each change is a versioned write.
+func (a *app) expireLoop(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := a.agents.Expire(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("presence sweep", "err", err)
+			}
+		}
+	}
+}
+
+// serve listens, runs the loops, and on ctx end shuts down in two phases:
+// first stop taking requests and let in-flight ones (and event streams)
+// finish, then stop the background loops and close the store.
+func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", a.cfg.HTTPAddr, err)
+	}
+	if !config.IsLoopback(a.cfg.HTTPAddr) && len(a.cfg.DemoTokens()) > 0 {
+		a.log.Warn("DEMO TOKENS ARE ACTIVE ON A NON-LOOPBACK ADDRESS: anyone who can reach this port is admin; use token_sha256 in your own config",
+			"addr", a.cfg.HTTPAddr, "demo_tokens", len(a.cfg.DemoTokens()))
+	}
+	srv := &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+
+	loopCtx, stopLoops := context.WithCancel(context.Background())
+	defer stopLoops()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(a.loops)+1)
+	for _, loop := range a.loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := loop(loopCtx); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	ready(ln.Addr().String())
+	a.log.Info("callfloor started", "http", ln.Addr().String(), "media", a.cfg.Media())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	a.log.Info("shutting down: draining requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.RegisterOnShutdown(stopLoops) // event streams end with the loops
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		a.log.Warn("http shutdown", "err", err)
+	}
+	stopLoops()
+	wg.Wait()
+	if err := a.store.Close(); err != nil {
+		a.log.Warn("close store", "err", err)
+	}
+	a.log.Info("callfloor stopped")
+	return runErr
+}

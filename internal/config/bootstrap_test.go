@@ -1,0 +1,53 @@
+package config
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/store"
+)
+
+func TestBootstrapDemoFloorIsIdempotent(t *testing.T) {
+	cfg, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.NewMemory()
+	defer st.Close()
+	svc := presence.NewService(st)
+	ctx := context.Background()
+	if err := Bootstrap(ctx, cfg, svc); err != nil {
+		t.Fatalf("demo floor does not pass validation: %v", err)
+	}
+	admin, err := svc.Authenticate(ctx, "demo-admin")
+	if err != nil || !admin.IsAdmin() {
+		t.Fatalf("demo-admin: %+v %v", admin, err)
+	}
+	sup, err := svc.Authenticate(ctx, "demo-sup-sales")
+	if err != nil || len(sup.Supervises) != 1 || sup.Supervises[0] != "sales" {
+		t.Fatalf("demo-sup-sales: %+v %v", sup, err)
+	}
+	// An agent changes status; a second bootstrap (a restart) keeps it.
+	if _, err := svc.SetStatus(ctx, admin, "a1", ptr("available"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := Bootstrap(ctx, cfg, svc); err != nil {
+		t.Fatalf("second bootstrap: %v", err)
+	}
+	a1, _ := svc.Agent(ctx, "a1")
+	if a1.CallStatus != "available" {
+		t.Errorf("restart bootstrap reset a1 to %s", a1.CallStatus)
+	}
+	agents, _ := svc.Agents(ctx)
+	if len(agents) != 11 {
+		t.Errorf("%d agents after two bootstraps", len(agents))
+	}
+	rows, _ := svc.History(ctx, admin, "a1", time.Time{}, time.Time{})
+	if len(rows) != 1 {
+		t.Errorf("history after restart: %+v", rows)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
