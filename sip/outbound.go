@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -155,7 +157,7 @@ func (s *Server) dialTargets(req routing.DialRequest) ([]dialTarget, error) {
 		if v, ok := u.UriParams.Get("transport"); ok && v != "" {
 			tp = lower(v)
 		}
-		return []dialTarget{{uri: u, transport: tp, dest: u.HostPort(), toUser: number}}, nil
+		return []dialTarget{{uri: u, transport: tp, dest: hostPort(u), toUser: number}}, nil
 	}
 	bs := s.reg.lookup(req.Target.AgentID)
 	if len(bs) == 0 {
@@ -163,9 +165,14 @@ func (s *Server) dialTargets(req routing.DialRequest) ([]dialTarget, error) {
 	}
 	out := make([]dialTarget, 0, len(bs))
 	for _, b := range bs {
-		// Reach the device where its REGISTER came from: same socket
-		// for TCP, NAT-friendly for UDP.
-		out = append(out, dialTarget{uri: b.uri, transport: b.transport, dest: b.source, toUser: req.Target.AgentID})
+		// UDP: the Contact's address (RFC 3263). Connection transports:
+		// the connection the REGISTER came over, the only way back to a
+		// device that cannot accept connections.
+		dest := b.source
+		if b.transport == "udp" {
+			dest = hostPort(b.uri)
+		}
+		out = append(out, dialTarget{uri: b.uri, transport: b.transport, dest: dest, toUser: req.Target.AgentID})
 	}
 	return out, nil
 }
@@ -529,4 +536,13 @@ func randomID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// hostPort is where a SIP URI points, with the default port filled in.
+func hostPort(u sip.Uri) string {
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	return net.JoinHostPort(u.Host, strconv.Itoa(port))
 }

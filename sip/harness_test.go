@@ -1,0 +1,272 @@
+package sip
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/routing"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// demoDir is the demo floor's directory: every user's password is
+// "sip-<user>"; users named "nobody*" do not exist.
+type demoDir struct{}
+
+func (demoDir) Password(_ context.Context, user string) (string, bool, error) {
+	if user == "" || strings.HasPrefix(user, "nobody") {
+		return "", false, nil
+	}
+	return "sip-" + user, true, nil
+}
+
+// testClock is time.Now shifted by an offset the test advances.
+type testClock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
+}
+
+// recorder is the routing.Facts the tests use: it keeps every fact and
+// hands each to an optional script, in order, on its own goroutine (as
+// the routing engine does: Report only queues).
+type recorder struct {
+	mu      sync.Mutex
+	facts   []routing.Fact
+	changed chan struct{}
+	queue   chan routing.Fact
+}
+
+func newRecorder() *recorder {
+	return &recorder{changed: make(chan struct{}), queue: make(chan routing.Fact, 4096)}
+}
+
+func (r *recorder) Report(f routing.Fact) {
+	r.mu.Lock()
+	r.facts = append(r.facts, f)
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+	r.queue <- f
+}
+
+func (r *recorder) all() []routing.Fact {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]routing.Fact(nil), r.facts...)
+}
+
+// waitFor returns the first fact matching pred, failing the test after
+// timeout.
+func (r *recorder) waitFor(t testing.TB, what string, timeout time.Duration, pred func(routing.Fact) bool) routing.Fact {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		for _, f := range r.facts {
+			if pred(f) {
+				r.mu.Unlock()
+				return f
+			}
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("no fact %s within %s; facts: %s", what, timeout, describe(r.all()))
+			return nil
+		}
+	}
+}
+
+func describe(fs []routing.Fact) string {
+	var b strings.Builder
+	for _, f := range fs {
+		fmt.Fprintf(&b, "\n  %T%+v", f, f)
+	}
+	return b.String()
+}
+
+// harness is a running Server on a free loopback port.
+type harness struct {
+	srv   *Server
+	addr  string
+	port  int
+	rec   *recorder
+	clock *testClock
+}
+
+// scriptFunc plays routing: it sees every fact, in order.
+type scriptFunc func(h *harness, f routing.Fact)
+
+func testLogger() *slog.Logger {
+	if os.Getenv("SIP_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func startServer(t testing.TB, cfg Config, script scriptFunc, opts ...Option) *harness {
+	t.Helper()
+	port := testpeer.FreeUDPPort(t)
+	cfg.Addr = "127.0.0.1:" + strconv.Itoa(port)
+	h := &harness{addr: cfg.Addr, port: port, rec: newRecorder(), clock: &testClock{}}
+	all := append([]Option{WithLogger(testLogger()), withClock(h.clock.now), WithSweepInterval(50 * time.Millisecond)}, opts...)
+	srv, err := New(cfg, demoDir{}, h.rec, all...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	h.srv = srv
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	scriptDone := make(chan struct{})
+	stopScript := make(chan struct{})
+	go func() {
+		defer close(scriptDone)
+		for {
+			select {
+			case f := <-h.rec.queue:
+				if script != nil {
+					script(h, f)
+				}
+			case <-stopScript:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		close(stopScript)
+		<-scriptDone
+	})
+	// Wait until the TCP side accepts (UDP is bound in the same call).
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", cfg.Addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i > 100 {
+			t.Fatalf("server did not start: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return h
+}
+
+// sipp is one running sipp process.
+type sipp struct {
+	name string
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	dir  string
+	done chan struct{}
+	err  error
+}
+
+func scenario(name string) string {
+	p, _ := filepath.Abs(filepath.Join("testdata", name))
+	return p
+}
+
+// startSipp runs sipp with args plus the common ones: loopback, one
+// call, no keyboard, a global timeout, error traces.
+func startSipp(t testing.TB, name string, port int, args ...string) *sipp {
+	t.Helper()
+	bin := testpeer.Require(t, "sipp", "sip-tester")
+	p := &sipp{name: name, dir: t.TempDir(), done: make(chan struct{})}
+	common := []string{"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-trace_msg", "-nr"}
+	p.cmd = exec.Command(bin, append(args, common...)...)
+	p.cmd.Dir = p.dir
+	p.cmd.Stdout = &p.out
+	p.cmd.Stderr = &p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start sipp %s: %v", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// wait waits for sipp to exit and fails the test (with its traces)
+// unless it exited 0, i.e. every call of the scenario succeeded.
+func (p *sipp) wait(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("sipp %s still running after %s", p.name, timeout)
+	}
+	if p.err != nil {
+		t.Errorf("sipp %s: %v\n%s", p.name, p.err, p.traces())
+	}
+}
+
+// traces is sipp's error and message logs, for failure reports.
+func (p *sipp) traces() string {
+	var b strings.Builder
+	files, _ := filepath.Glob(filepath.Join(p.dir, "*.log"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		if len(data) > 8000 {
+			data = data[len(data)-8000:]
+		}
+		fmt.Fprintf(&b, "--- %s\n%s\n", filepath.Base(f), data)
+	}
+	return b.String()
+}
+
+// register registers user from port with sipp (digest with the demo
+// password) and waits for it to finish.
+func (h *harness) register(t testing.TB, user string, port int) {
+	t.Helper()
+	p := startSipp(t, "register "+user, port, h.addr, "-sf", scenario("register.xml"), "-m", "1",
+		"-au", user, "-ap", "sip-"+user, "-key", "user", user, "-key", "expires", "3600")
+	p.wait(t, 20*time.Second)
+}
