@@ -70,9 +70,8 @@ type Client struct {
 	newUUID    func() string
 	now        func() time.Time
 
-	mu      sync.Mutex // guards cur, ready and the call state below
-	cur     *conn
-	ready   bool // authenticated, subscribed and resynced
+	mu      sync.Mutex // guards cur, running and the call state below
+	cur     *conn      // the authenticated, subscribed connection, if any
 	running bool
 	st      tracker
 }
@@ -119,7 +118,7 @@ func New(cfg Config, facts routing.Facts, opts ...Option) (*Client, error) {
 func (c *Client) Connected() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ready
+	return c.cur != nil
 }
 
 // Run keeps one connection up until ctx ends: connect, authenticate,
@@ -180,24 +179,24 @@ func (c *Client) session(ctx context.Context) error {
 	readerDone := make(chan error, 1)
 	go func() { readerDone <- c.readLoop(cn) }()
 
+	// Commands are accepted from here on, also while the resync runs:
+	// events may already be announcing calls. The resync ignores legs
+	// created after its snapshot was asked for.
 	c.mu.Lock()
 	c.cur = cn
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		c.cur, c.ready = nil, false
+		c.cur = nil
 		c.mu.Unlock()
 	}()
+	c.log.Info("esl: connected", "addr", c.cfg.Addr)
 
 	if err := c.resync(ctx, cn); err != nil {
 		cn.stop(err)
 		<-readerDone
 		return fmt.Errorf("esl: resync: %w", err)
 	}
-	c.mu.Lock()
-	c.ready = true
-	c.mu.Unlock()
-	c.log.Info("esl: connected", "addr", c.cfg.Addr)
 
 	select {
 	case err := <-readerDone:
@@ -250,9 +249,9 @@ func (c *Client) readLoop(cn *conn) (err error) {
 // api runs one command on the current connection and checks its reply.
 func (c *Client) api(ctx context.Context, cmd string, onReply func(*frame)) (string, error) {
 	c.mu.Lock()
-	cn, ready := c.cur, c.ready
+	cn := c.cur
 	c.mu.Unlock()
-	if cn == nil || !ready {
+	if cn == nil {
 		return "", routing.ErrMediaUnavailable
 	}
 	f, err := cn.send(ctx, cmd, onReply)

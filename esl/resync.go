@@ -24,11 +24,16 @@ import (
 // Each reply is applied in the reader goroutine (onReply) at its place in
 // the stream, so events before and after it are ordered around it.
 func (c *Client) resync(ctx context.Context, cn *conn) error {
+	c.mu.Lock()
+	snapshotSeq := c.st.seq // legs added later are not in the snapshot
+	c.mu.Unlock()
 	steps := []struct {
 		cmd   string
 		apply func(rows []map[string]string, now time.Time) []routing.Fact
 	}{
-		{"api show channels as json", c.applyChannels},
+		{"api show channels as json", func(rows []map[string]string, now time.Time) []routing.Fact {
+			return c.applyChannels(rows, now, snapshotSeq)
+		}},
 		{"api show calls as json", c.applyCalls},
 		{"api show registrations as json", c.applyRegistrations},
 	}
@@ -93,7 +98,7 @@ func answeredState(callstate string) bool {
 }
 
 // applyChannels runs under c.mu.
-func (c *Client) applyChannels(rows []map[string]string, now time.Time) []routing.Fact {
+func (c *Client) applyChannels(rows []map[string]string, now time.Time, snapshotSeq uint64) []routing.Fact {
 	t := &c.st
 	live := map[string]map[string]string{}
 	for _, r := range rows {
@@ -103,6 +108,9 @@ func (c *Client) applyChannels(rows []map[string]string, now time.Time) []routin
 	}
 	var facts []routing.Fact
 	for _, l := range sortedLegs(t.legs) {
+		if l.seq > snapshotSeq {
+			continue
+		}
 		var alive []string
 		for _, u := range l.members {
 			if _, ok := live[u]; ok {
@@ -140,11 +148,15 @@ func (c *Client) applyChannels(rows []map[string]string, now time.Time) []routin
 			answered: answeredState(r["callstate"]), caller: r["cid_num"]}
 		if r["direction"] == "inbound" {
 			l.hotline = r["dest"]
+			l.announce = r["application"] == ""
 		}
 		t.add(l)
 	}
 	present := routing.LegsPresent{FactBase: routing.FactBase{At: now}}
 	for _, l := range sortedLegs(t.legs) {
+		if l.announce {
+			continue // not parked yet: routing hears of it from CallArrived
+		}
 		present.Legs = append(present.Legs, routing.LegSnapshot{Leg: l.id, Answered: l.answered, Caller: l.caller, Hotline: l.hotline})
 	}
 	return append(facts, present)

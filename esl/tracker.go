@@ -35,6 +35,10 @@ type leg struct {
 	hotline  string
 	mode     routing.MonitorMode
 	muted    bool
+	seq      uint64 // creation order, so a resync skips legs newer than its snapshot
+	// announce: adopted by a resync while still in the dialplan; its
+	// CHANNEL_PARK is still to come and makes it a CallArrived.
+	announce bool
 }
 
 // tracker is the call state the reader goroutine keeps (under Client.mu).
@@ -44,6 +48,7 @@ type tracker struct {
 	byJob  map[string]*leg
 	// devices: agent id → contact → registration expiry.
 	devices map[string]map[string]time.Time
+	seq     uint64 // last leg seq handed out
 }
 
 func (t *tracker) init() {
@@ -54,6 +59,8 @@ func (t *tracker) init() {
 }
 
 func (t *tracker) add(l *leg) {
+	t.seq++
+	l.seq = t.seq
 	t.legs[l.id] = l
 	for _, u := range l.members {
 		t.byUUID[u] = l
@@ -115,8 +122,14 @@ func (t *tracker) apply(ev *event, now time.Time, agentFor func(string) (string,
 // known channels (agent legs after originate, park_after_bridge) are not.
 func (t *tracker) onPark(ev *event, now time.Time) []routing.Fact {
 	uuid := ev.get("Unique-ID")
-	if uuid == "" || t.byUUID[uuid] != nil || ev.get("Call-Direction") != "inbound" {
+	if uuid == "" || ev.get("Call-Direction") != "inbound" {
 		return nil
+	}
+	if old := t.byUUID[uuid]; old != nil {
+		if !old.announce {
+			return nil
+		}
+		t.remove(old)
 	}
 	hotline := ev.get("variable_callfloor_did")
 	if hotline == "" {
