@@ -1,0 +1,122 @@
+#!lua
+-- commit.lua applies one state.Tx atomically (store/redis_commit.go builds
+-- the call). The "#!lua" line without flags makes Redis treat it as a write
+-- script: it refuses it up front under OOM instead of failing half-way.
+--
+-- KEYS[1]      the event stream
+-- KEYS[2..]    for each Put, then each Delete: the record hash of its kind;
+--              for each Append: its series sorted set, then its sequence key;
+--              for each Incr: its counter hash
+-- ARGV[1]      stream retention (MAXLEN)
+-- ARGV[2]      trim operator: "~" (approximate, cheap) or "=" (exact)
+-- ARGV[3..7]   number of puts, deletes, appends, incrs, events
+-- ARGV[8..]    then, in this order:
+--                per Put:    id, ifVersion, data
+--                per Delete: id, ifVersion
+--                per Append: entry count n, then n times score, data
+--                per Incr:   field, delta
+--                per Event:  type, scope (JSON), data
+--
+-- A record hash holds "v:<id>" (version) and "d:<id>" (data) per record.
+-- A series member is "<20-digit sequence>:<data>": unique, and for equal
+-- scores Redis orders members bytewise, so the sequence keeps insertion
+-- order. Event n of the stream (counting every event ever added) gets the
+-- explicit ID "n-0", so positions are dense and trimming is detectable.
+--
+-- Returns {0, i} when precondition i (1-based over puts, then deletes)
+-- fails; nothing has been written then. Otherwise {1, at, id1, id2, ...}:
+-- at is the server clock in Unix microseconds, ids the events' stream IDs.
+
+local stream = KEYS[1]
+local maxlen, trim = ARGV[1], ARGV[2]
+local np, nd, na, ni, ne =
+  tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+
+local function version_ok(key, id, ifv)
+  ifv = tonumber(ifv)
+  if ifv == -1 then
+    return true
+  end
+  local cur = tonumber(redis.call('HGET', key, 'v:' .. id) or '0')
+  if ifv == 0 then
+    return cur == 0
+  end
+  return cur == ifv
+end
+
+-- 1. Every precondition, before anything is written.
+local a = 8
+for i = 1, np do
+  if not version_ok(KEYS[1 + i], ARGV[a], ARGV[a + 1]) then
+    return {0, i}
+  end
+  a = a + 3
+end
+for i = 1, nd do
+  if not version_ok(KEYS[1 + np + i], ARGV[a], ARGV[a + 1]) then
+    return {0, np + i}
+  end
+  a = a + 2
+end
+
+-- 2. Events first: XADD is the write most likely to be refused (a foreign
+-- key of the wrong type), and nothing else is written yet if it is.
+local t = redis.call('TIME')
+local at = t[1] .. string.format('%06d', tonumber(t[2]))
+local out = {1, at}
+if ne > 0 then
+  local seq = 0
+  if redis.call('EXISTS', stream) == 1 then
+    local info = redis.call('XINFO', 'STREAM', stream)
+    for j = 1, #info, 2 do
+      if info[j] == 'last-generated-id' then
+        seq = tonumber(string.match(info[j + 1], '^(%d+)-'))
+        break
+      end
+    end
+  end
+  -- Events are the last ARGV section: 3 values each.
+  local e = #ARGV - 3 * ne + 1
+  for i = 1, ne do
+    seq = seq + 1
+    local id = string.format('%d-0', seq)
+    redis.call('XADD', stream, 'MAXLEN', trim, maxlen, id,
+      'type', ARGV[e], 'scope', ARGV[e + 1], 'data', ARGV[e + 2], 'at', at)
+    out[#out + 1] = id
+    e = e + 3
+  end
+end
+
+-- 3. Records, series, counters.
+a = 8
+for i = 1, np do
+  local key, id = KEYS[1 + i], ARGV[a]
+  redis.call('HSET', key, 'd:' .. id, ARGV[a + 2])
+  redis.call('HINCRBY', key, 'v:' .. id, 1)
+  a = a + 3
+end
+for i = 1, nd do
+  local key, id = KEYS[1 + np + i], ARGV[a]
+  redis.call('HDEL', key, 'v:' .. id, 'd:' .. id)
+  a = a + 2
+end
+local k = 2 + np + nd
+for i = 1, na do
+  local zkey, seqkey, n = KEYS[k], KEYS[k + 1], tonumber(ARGV[a])
+  a = a + 1
+  if n > 0 then
+    local last = redis.call('INCRBY', seqkey, n)
+    for j = 1, n do
+      local member = string.format('%020d', last - n + j) .. ':' .. ARGV[a + 1]
+      redis.call('ZADD', zkey, ARGV[a], member)
+      a = a + 2
+    end
+  end
+  k = k + 2
+end
+for i = 1, ni do
+  redis.call('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1])
+  k = k + 1
+  a = a + 2
+end
+return out

@@ -1,0 +1,49 @@
+package store
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/state"
+	"github.com/callfloor/callfloor/state/statetest"
+)
+
+// prefixes gives every store of a test run its own keys on a shared server.
+var prefixes atomic.Int64
+
+func newTestRedis(t *testing.T, srv *testpeer.RedisServer, opts ...RedisOption) *Redis {
+	t.Helper()
+	opts = append([]RedisOption{WithPrefix(fmt.Sprintf("{test%d}:", prefixes.Add(1)))}, opts...)
+	return reopenTestRedis(t, srv, opts...)
+}
+
+func reopenTestRedis(t *testing.T, srv *testpeer.RedisServer, opts ...RedisOption) *Redis {
+	t.Helper()
+	r := NewRedis(redis.NewClient(&redis.Options{Addr: srv.Addr()}), opts...)
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// TestRedisContract runs the contract suite on a real redis-server. Reopen
+// crashes the server (SIGKILL; append-only file with fsync always), starts
+// it again and connects a new client: what the old store acknowledged must
+// all be there.
+func TestRedisContract(t *testing.T) {
+	srv := testpeer.StartRedis(t, testpeer.WithAppendOnly())
+	statetest.Run(t, statetest.Factory{
+		New: func(t *testing.T) state.StoreLog { return newTestRedis(t, srv) },
+		NewRetaining: func(t *testing.T, retention int) state.StoreLog {
+			return newTestRedis(t, srv, WithRetention(retention), WithExactTrim())
+		},
+		Reopen: func(t *testing.T, old state.StoreLog) state.StoreLog {
+			o := old.(*Redis).opts
+			old.Close()
+			srv.Restart(t)
+			return reopenTestRedis(t, srv, WithPrefix(o.prefix), WithRetention(o.retention))
+		},
+	})
+}
