@@ -1,0 +1,236 @@
+package routing
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/callfloor/callfloor/state"
+)
+
+// CallState is where a live call is (DESIGN.md, Call).
+type CallState string
+
+// Call states.
+const (
+	// StateCalling: in IVR or waiting in queue, not ringing an agent.
+	StateCalling CallState = "calling"
+	// StateRinging: ringing one or more agents (or, outbound, the agent or
+	// the customer).
+	StateRinging CallState = "ringing"
+	// StateAnswered: in conversation.
+	StateAnswered CallState = "answered"
+)
+
+// Directions.
+const (
+	DirectionInbound  = "inbound"
+	DirectionOutbound = "outbound"
+)
+
+// OfferKind says why a leg was dialled, which decides what its answer and
+// its end mean.
+type OfferKind string
+
+// Offer kinds.
+const (
+	OfferRouted   OfferKind = "routed"    // distribution or transfer: RONA on no answer
+	OfferAgentOut OfferKind = "agent_out" // outbound: the agent's own device
+	OfferCustomer OfferKind = "customer"  // outbound: the customer's number
+	OfferTakeover OfferKind = "takeover"  // a supervisor taking the call over
+)
+
+// Offer is one dialled leg that has not been answered yet.
+type Offer struct {
+	Leg      LegID     `json:"leg"`
+	Agent    string    `json:"agent,omitempty"`
+	Kind     OfferKind `json:"kind"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// Monitor is a supervisor on a call (listen, whisper or barge).
+type Monitor struct {
+	ID         string      `json:"id"`
+	CallID     string      `json:"call_id"`
+	Supervisor string      `json:"supervisor"`
+	Mode       MonitorMode `json:"mode"`
+	Paused     bool        `json:"paused"`
+	Answered   bool        `json:"answered"`
+	Leg        LegID       `json:"leg"`
+	StartedAt  time.Time   `json:"started_at"`
+}
+
+// Call is the stored record of a live call. Exported fields with json
+// names are the API's; the rest is routing's bookkeeping.
+type Call struct {
+	ID             string     `json:"id"`
+	CustomerNumber string     `json:"customer_number"`
+	Hotline        string     `json:"hotline"`
+	Queue          string     `json:"queue"`
+	State          CallState  `json:"state"`
+	StateSince     time.Time  `json:"state_since"`
+	Agent          string     `json:"agent"`
+	AnsweredAt     *time.Time `json:"answered_at"`
+	StartedAt      time.Time  `json:"started_at"`
+	Direction      string     `json:"direction"`
+	Campaign       string     `json:"campaign"`
+	Monitor        *Monitor   `json:"monitor"`
+
+	// Groups scope the call: groups of the queue's members, or the
+	// outbound agent's groups. Visibility and group counters use them.
+	Groups []string `json:"groups"`
+	// CustomerLeg is the caller (inbound) or the dialled number (outbound).
+	CustomerLeg LegID `json:"customer_leg"`
+	// AgentLeg is the connected agent's (or supervisor's) leg.
+	AgentLeg LegID `json:"agent_leg"`
+	// Offers are dialled legs not yet answered.
+	Offers []Offer `json:"offers"`
+	// EnqueuedAt is the call's original queue position; RONA keeps it.
+	EnqueuedAt time.Time `json:"enqueued_at"`
+	// RingStartedAt is when ringing agents first started (average wait).
+	RingStartedAt time.Time `json:"ring_started_at,omitzero"`
+	// Skip holds agents not to offer this call again before the time given
+	// (they were busy or unreachable for it).
+	Skip map[string]time.Time `json:"skip,omitempty"`
+	// WasAnswered: an agent answered at some point (a call transferred or
+	// taken over is not "missed" when it ends unanswered later).
+	WasAnswered bool  `json:"was_answered"`
+	Version     int64 `json:"-"`
+}
+
+// CallView is a call as GET /v1/calls returns it and the "call" events
+// carry it.
+type CallView struct {
+	ID             string       `json:"id"`
+	CustomerNumber string       `json:"customer_number"`
+	Hotline        string       `json:"hotline"`
+	Queue          string       `json:"queue"`
+	State          CallState    `json:"state"`
+	StateSince     time.Time    `json:"state_since"`
+	StateSeconds   int64        `json:"state_seconds"`
+	Agent          *string      `json:"agent"`
+	AnsweredAt     *time.Time   `json:"answered_at"`
+	StartedAt      time.Time    `json:"started_at"`
+	Direction      string       `json:"direction"`
+	Campaign       *string      `json:"campaign"`
+	Monitor        *MonitorView `json:"monitor"`
+	// Ended is set only on the final "call_ended" event.
+	Ended *EndedInfo `json:"ended,omitempty"`
+}
+
+// EndedInfo says how a call ended (call_ended events only).
+type EndedInfo struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
+// MonitorView is the monitor object of API.md.
+type MonitorView struct {
+	ID         string      `json:"id"`
+	CallID     string      `json:"call_id"`
+	Supervisor string      `json:"supervisor"`
+	Mode       MonitorMode `json:"mode"`
+	Paused     bool        `json:"paused"`
+	Answered   bool        `json:"answered"`
+	// Ended and Reason are set on the final "monitor" event, so the
+	// supervisor is told why their monitor stopped.
+	Ended  bool   `json:"ended,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// View renders the monitor.
+func (m *Monitor) View() MonitorView {
+	return MonitorView{ID: m.ID, CallID: m.CallID, Supervisor: m.Supervisor, Mode: m.Mode, Paused: m.Paused, Answered: m.Answered}
+}
+
+// View renders the call at now in loc.
+func (c *Call) View(now time.Time, loc *time.Location) CallView {
+	v := CallView{
+		ID: c.ID, CustomerNumber: c.CustomerNumber, Hotline: c.Hotline, Queue: c.Queue,
+		State: c.State, StateSince: c.StateSince.In(loc).Truncate(time.Second),
+		StateSeconds: seconds(now.Sub(c.StateSince)), StartedAt: c.StartedAt.In(loc).Truncate(time.Second),
+		Direction: c.Direction,
+	}
+	if c.Agent != "" {
+		a := c.Agent
+		v.Agent = &a
+	}
+	if c.AnsweredAt != nil {
+		t := c.AnsweredAt.In(loc).Truncate(time.Second)
+		v.AnsweredAt = &t
+	}
+	if c.Campaign != "" {
+		s := c.Campaign
+		v.Campaign = &s
+	}
+	if c.Monitor != nil {
+		m := c.Monitor.View()
+		v.Monitor = &m
+	}
+	return v
+}
+
+// Scope is who may see the call's events.
+func (c *Call) Scope() state.Scope {
+	return state.Scope{Agent: c.Agent, Queue: c.Queue, Groups: append([]string(nil), c.Groups...)}
+}
+
+// offer returns the index of the offer for leg, or -1.
+func (c *Call) offer(leg LegID) int {
+	for i, o := range c.Offers {
+		if o.Leg == leg {
+			return i
+		}
+	}
+	return -1
+}
+
+// removeOffer drops the offer at i.
+func (c *Call) removeOffer(i int) Offer {
+	o := c.Offers[i]
+	c.Offers = append(c.Offers[:i:i], c.Offers[i+1:]...)
+	return o
+}
+
+// setState moves the call and restarts its timer when the state changes.
+func (c *Call) setState(s CallState, now time.Time) {
+	if c.State != s {
+		c.State = s
+		c.StateSince = now
+	}
+}
+
+// legs lists every leg the call holds.
+func (c *Call) legs() []LegID {
+	var out []LegID
+	for _, l := range []LegID{c.CustomerLeg, c.AgentLeg} {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	for _, o := range c.Offers {
+		if o.Leg != "" {
+			out = append(out, o.Leg)
+		}
+	}
+	if c.Monitor != nil && c.Monitor.Leg != "" {
+		out = append(out, c.Monitor.Leg)
+	}
+	return out
+}
+
+func decodeCall(r state.Record) (Call, error) {
+	var c Call
+	if err := json.Unmarshal(r.Data, &c); err != nil {
+		return Call{}, fmt.Errorf("decode call %s: %w", r.ID, err)
+	}
+	c.Version = r.Version
+	return c, nil
+}
+
+func seconds(d time.Duration) int64 {
+	if d < 0 {
+		return 0
+	}
+	return int64(d / time.Second)
+}

@@ -1,0 +1,105 @@
+package routing
+
+import (
+	"context"
+	"time"
+)
+
+// Today's counters live in the store as counter hashes, one per local day
+// of the account's time zone, so they survive restarts and are shared by
+// replicas:
+//
+//	stats:<YYYY-MM-DD>              field "<metric>|<dim>"
+//	missed:<YYYY-MM-DD>:<caller>    field "<dim>": that caller's unreached misses
+//
+// dim is "all", "queue=<id>" or "group=<id>"; agent fields use
+// "answered|agent=<id>" (fewest_calls reads them).
+const (
+	mAccepted  = "accepted"
+	mMissed    = "missed"
+	mAbandoned = "abandoned"
+	mWaitMS    = "wait_ms"
+	mWaitN     = "wait_n"
+	mSLOK      = "sl_ok"
+	mAnswered  = "answered"
+)
+
+func dayOf(t time.Time, loc *time.Location) string { return t.In(loc).Format(time.DateOnly) }
+
+func statsKey(day string) string { return "stats:" + day }
+
+func missedKey(day, caller string) string { return "missed:" + day + ":" + caller }
+
+func field(metric, dim string) string { return metric + "|" + dim }
+
+const dimAll = "all"
+
+// dims lists the dimensions a call counts in.
+func (c *Call) dims() []string {
+	out := []string{dimAll}
+	if c.Queue != "" {
+		out = append(out, "queue="+c.Queue)
+	}
+	for _, g := range c.Groups {
+		out = append(out, "group="+g)
+	}
+	return out
+}
+
+// countAnswered records an inbound call's first answer: accepted, the wait
+// from ring start to answer, the service level, the agent's tally, and
+// the caller as reached.
+func (t *txn) countAnswered(ctx context.Context, c *Call, agent string, slSeconds int) error {
+	day := statsKey(dayOf(t.now, t.e.loc()))
+	ringStart := c.RingStartedAt
+	if ringStart.IsZero() {
+		ringStart = t.now
+	}
+	wait := t.now.Sub(ringStart).Milliseconds()
+	withinSL := slSeconds > 0 && t.now.Sub(c.EnqueuedAt) <= time.Duration(slSeconds)*time.Second
+	for _, d := range c.dims() {
+		t.incr(day, field(mAccepted, d), 1)
+		t.incr(day, field(mWaitMS, d), wait)
+		t.incr(day, field(mWaitN, d), 1)
+		if withinSL {
+			t.incr(day, field(mSLOK, d), 1)
+		}
+	}
+	t.incr(day, field(mAnswered, "agent="+agent), 1)
+	return t.reached(ctx, c.CustomerNumber)
+}
+
+// countMissed records an inbound call that ended without reaching an
+// agent: abandoned for the queue, and missed (UIS rule) per caller.
+func (t *txn) countMissed(c *Call) {
+	d := dayOf(t.now, t.e.loc())
+	for _, dim := range c.dims() {
+		t.incr(statsKey(d), field(mAbandoned, dim), 1)
+		t.incr(statsKey(d), field(mMissed, dim), 1)
+		if c.CustomerNumber != "" {
+			t.incr(missedKey(d, c.CustomerNumber), dim, 1)
+		}
+	}
+}
+
+// reached applies the UIS rule: a caller reached today (answered inbound,
+// or an answered outbound call to them) no longer counts as missed today.
+// Their misses are subtracted from every dimension they were counted in.
+func (t *txn) reached(ctx context.Context, caller string) error {
+	if caller == "" {
+		return nil
+	}
+	d := dayOf(t.now, t.e.loc())
+	per, err := t.e.st.Counters(ctx, missedKey(d, caller))
+	if err != nil {
+		return err
+	}
+	for dim, n := range per {
+		if n <= 0 {
+			continue
+		}
+		t.incr(statsKey(d), field(mMissed, dim), -n)
+		t.incr(missedKey(d, caller), dim, -n)
+	}
+	return nil
+}

@@ -1,0 +1,353 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/state"
+)
+
+// errNotWaiting: the call moved on (answered, ended, already ringing)
+// between the dispatcher's read and the offer.
+var errNotWaiting = errors.New("call is no longer waiting")
+
+// dispatchPass matches waiting calls to routable agents, oldest call
+// first across every queue (a call that RONA'd keeps its original
+// position), and hands each offer to the call's loop.
+func (e *Engine) dispatchPass(ctx context.Context) {
+	e.sweepParked()
+	calls, err := e.allCalls(ctx)
+	if err != nil {
+		e.log.Error("dispatch: list calls", "err", err)
+		return
+	}
+	f, err := e.readFloor(ctx)
+	if err != nil {
+		e.log.Error("dispatch: read agents", "err", err)
+		return
+	}
+	e.expireWrapUps(f)
+	var waiting []Call
+	for _, c := range calls {
+		if c.Direction == DirectionInbound && c.State == StateCalling && len(c.Offers) == 0 && c.AgentLeg == "" {
+			waiting = append(waiting, c)
+		}
+	}
+	if len(waiting) == 0 {
+		return
+	}
+	slices.SortFunc(waiting, func(a, b Call) int {
+		if c := a.EnqueuedAt.Compare(b.EnqueuedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	queues, err := e.allQueues(ctx)
+	if err != nil {
+		e.log.Error("dispatch: list queues", "err", err)
+		return
+	}
+	byID := make(map[string]*Queue, len(queues))
+	for i := range queues {
+		byID[queues[i].ID] = &queues[i]
+	}
+	today, err := e.callsToday(ctx)
+	if err != nil {
+		e.log.Error("dispatch: read counters", "err", err)
+		return
+	}
+	now := e.now()
+	taken := map[string]bool{}
+	for _, c := range waiting {
+		q := byID[c.Queue]
+		if q == nil {
+			continue
+		}
+		cands, members := f.candidates(q, func(id string) bool {
+			return taken[id] || now.Before(c.Skip[id])
+		}, today)
+		lastPos := -1
+		if q.Strategy == RoundRobin {
+			lastPos = slices.Index(members, e.rrCursor(ctx, q.ID))
+		}
+		picks := Select(q.Strategy, cands, lastPos, e.intn)
+		if len(picks) == 0 {
+			continue
+		}
+		for _, id := range picks {
+			taken[id] = true
+		}
+		err := e.on(ctx, c.ID, func(ctx context.Context) error { return e.offer(ctx, c.ID, *q, picks) })
+		if err != nil && !errors.Is(err, errNotWaiting) {
+			e.log.Warn("offer failed", "call", c.ID, "agents", picks, "err", err)
+		}
+	}
+}
+
+func (e *Engine) intn(n int) int {
+	e.rndMu.Lock()
+	defer e.rndMu.Unlock()
+	return e.rnd.IntN(n)
+}
+
+// callsToday reads every agent's answered count today (fewest_calls).
+func (e *Engine) callsToday(ctx context.Context) (map[string]int64, error) {
+	all, err := e.st.Counters(ctx, statsKey(dayOf(e.now(), e.loc())))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	prefix := field(mAnswered, "agent=")
+	for k, v := range all {
+		if id, ok := strings.CutPrefix(k, prefix); ok {
+			out[id] = v
+		}
+	}
+	return out, nil
+}
+
+func rrKey(queue string) string { return "rr:" + queue }
+
+// rrCursor is the agent round_robin offered last in the queue.
+func (e *Engine) rrCursor(ctx context.Context, queue string) string {
+	r, err := e.st.Get(ctx, state.KindMeta, rrKey(queue))
+	if err != nil {
+		return ""
+	}
+	return string(r.Data)
+}
+
+// pendingDial is one leg to dial for an offer that has been reserved.
+type pendingDial struct {
+	agent   presence.Agent
+	kind    OfferKind
+	timeout time.Duration
+	number  string // outbound customer leg
+	callID  string
+	caller  string
+}
+
+// offer reserves the picked agents (CAS on their records: a concurrent
+// reservation by another shard makes us skip them), rings them, and
+// records the legs. Runs on the call's loop.
+func (e *Engine) offer(ctx context.Context, callID string, q Queue, picks []string) error {
+	var dials []pendingDial
+	_, err := e.change(ctx, callID, func(t *txn) error {
+		dials = dials[:0]
+		c := t.call
+		if c == nil || c.State != StateCalling || len(c.Offers) > 0 || c.AgentLeg != "" {
+			return errNotWaiting
+		}
+		for _, id := range picks {
+			a, err := t.agent(ctx, id)
+			if err != nil || !a.Routable() {
+				continue
+			}
+			if err := t.sys(ctx, id, presence.SysRinging, &c.ID); err != nil {
+				continue
+			}
+			c.Offers = append(c.Offers, Offer{Agent: id, Kind: OfferRouted, Deadline: t.now.Add(q.ringTimeout())})
+			dials = append(dials, pendingDial{agent: *a, kind: OfferRouted, timeout: q.ringTimeout(), callID: c.ID, caller: c.CustomerNumber})
+		}
+		if len(dials) == 0 {
+			return errNotWaiting
+		}
+		c.setState(StateRinging, t.now)
+		c.Agent = dials[0].agent.ID
+		if c.RingStartedAt.IsZero() {
+			c.RingStartedAt = t.now
+		}
+		if q.Strategy == RoundRobin {
+			t.meta(rrKey(q.ID), []byte(dials[0].agent.ID))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return e.dialOffers(ctx, callID, dials)
+}
+
+// dialOffers rings reserved offers and records their legs. A Dial that
+// fails at once releases its agent (skipped for this call a while) and,
+// when nothing else is ringing, puts the call back in its queue or, for
+// an outbound call, ends it.
+func (e *Engine) dialOffers(ctx context.Context, callID string, dials []pendingDial) error {
+	m := e.mediaPath()
+	var results []dialResult
+	for _, d := range dials {
+		req := DialRequest{CallID: callID, Timeout: d.timeout, CallerID: d.caller, Number: d.number,
+			Target: Target{AgentID: d.agent.ID, Distribution: d.agent.Distribution, Device: d.agent.Device, Phone: d.agent.Phone}}
+		leg, err := m.Dial(ctx, req)
+		if err == nil {
+			e.bindLeg(leg, callID)
+			e.armRing(callID, leg, d.timeout)
+		}
+		results = append(results, dialResult{agent: d.agent.ID, kind: d.kind, leg: leg, err: err})
+	}
+	var firstErr error
+	_, err := e.change(ctx, callID, func(t *txn) error {
+		firstErr = nil
+		c := t.call
+		if c == nil {
+			return nil
+		}
+		for _, r := range results {
+			i := slices.IndexFunc(c.Offers, func(o Offer) bool { return o.Agent == r.agent && o.Kind == r.kind && o.Leg == "" })
+			if i < 0 {
+				continue
+			}
+			if r.err == nil {
+				c.Offers[i].Leg = r.leg
+				continue
+			}
+			if firstErr == nil {
+				firstErr = fmt.Errorf("ring %s: %w", r.agent, r.err)
+			}
+			c.removeOffer(i)
+			if r.agent != "" && r.kind != OfferCustomer {
+				if err := t.release(ctx, r.agent, 0); err != nil {
+					return err
+				}
+				if c.Skip == nil {
+					c.Skip = map[string]time.Time{}
+				}
+				c.Skip[r.agent] = t.now.Add(e.skipFor)
+			}
+		}
+		if len(c.Offers) == 0 && c.AgentLeg == "" || customerDialFailed(c, results) {
+			return e.unanswered(ctx, t, "could not ring anyone")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return firstErr
+}
+
+type dialResult struct {
+	agent string
+	kind  OfferKind
+	leg   LegID
+	err   error
+}
+
+// customerDialFailed: an outbound call whose customer leg could not be
+// dialled has nothing left to do.
+func customerDialFailed(c *Call, results []dialResult) bool {
+	for _, r := range results {
+		if r.kind == OfferCustomer && r.err != nil && c.Direction == DirectionOutbound {
+			return true
+		}
+	}
+	return false
+}
+
+// unanswered handles a call left with nobody ringing and no agent: an
+// inbound call goes back to its queue at its original position; an
+// outbound call ends.
+func (e *Engine) unanswered(ctx context.Context, t *txn, reason string) error {
+	c := t.call
+	if c.Direction == DirectionOutbound {
+		return e.finish(ctx, t, reason)
+	}
+	c.setState(StateCalling, t.now)
+	t.then(func(context.Context) { e.Kick() })
+	return nil
+}
+
+// meta stages a small bookkeeping record.
+func (t *txn) meta(id string, data []byte) {
+	t.metas = append(t.metas, state.Put{Kind: state.KindMeta, ID: id, Data: data, IfVersion: state.AnyVersion})
+}
+
+// armRing starts the ring timeout of a leg: when it fires the leg is hung
+// up and handled as "no answer", whatever the media path does.
+func (e *Engine) armRing(callID string, leg LegID, d time.Duration) {
+	if d <= 0 {
+		d = time.Millisecond
+	}
+	e.timers.set("ring:"+string(leg), e.clock.AfterFunc(d, func() {
+		e.submit(callID, func(ctx context.Context) { e.onRingTimeout(ctx, callID, leg) })
+	}))
+}
+
+// armWrapUp ends an agent's wrap-up when its timer runs out.
+func (e *Engine) armWrapUp(agentID string, until time.Time) {
+	d := until.Sub(e.now())
+	if d < 0 {
+		d = 0
+	}
+	e.timers.set("wrap:"+agentID, e.clock.AfterFunc(d, func() {
+		e.submit("agent:"+agentID, func(ctx context.Context) { e.endWrapUpIfDue(ctx, agentID) })
+	}))
+}
+
+// endWrapUpIfDue returns the agent to available if their wrap-up ran out
+// (an early end, a new call or a restart may have got there first).
+func (e *Engine) endWrapUpIfDue(ctx context.Context, agentID string) {
+	changed := false
+	_, err := e.agents.Mutate(ctx, agentID, func(a *presence.Agent, now time.Time) ([]presence.HistoryRow, error) {
+		changed = false
+		if a.SystemStatus != presence.SysAfterCallWork || a.WrapUpUntil.IsZero() || now.Before(a.WrapUpUntil) {
+			return nil, nil
+		}
+		row, err := presence.ApplySystemStatus(a, presence.SysAvailable, nil, now)
+		if err != nil {
+			return nil, err
+		}
+		changed = true
+		return []presence.HistoryRow{row}, nil
+	})
+	if err != nil && !errors.Is(err, presence.ErrNotFound) {
+		e.log.Warn("end wrap-up", "agent", agentID, "err", err)
+	}
+	if changed {
+		e.Kick()
+	}
+}
+
+// expireWrapUps catches wrap-ups whose timer was lost (a restart).
+func (e *Engine) expireWrapUps(f *floor) {
+	now := e.now()
+	for id, a := range f.agents {
+		if a.SystemStatus == presence.SysAfterCallWork && !a.WrapUpUntil.IsZero() && !now.Before(a.WrapUpUntil) {
+			e.submit("agent:"+id, func(ctx context.Context) { e.endWrapUpIfDue(ctx, id) })
+		}
+	}
+}
+
+// recover rebuilds the leg index and timers from the store at start.
+func (e *Engine) recover(ctx context.Context) error {
+	calls, err := e.allCalls(ctx)
+	if err != nil {
+		return err
+	}
+	now := e.now()
+	for _, c := range calls {
+		for _, l := range c.legs() {
+			e.bindLeg(l, c.ID)
+		}
+		for _, o := range c.Offers {
+			if o.Leg != "" {
+				e.armRing(c.ID, o.Leg, o.Deadline.Sub(now))
+			}
+		}
+	}
+	agents, err := e.agents.Agents(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range agents {
+		if a.SystemStatus == presence.SysAfterCallWork && !a.WrapUpUntil.IsZero() {
+			e.armWrapUp(a.ID, a.WrapUpUntil)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,385 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/state"
+)
+
+// ErrStopped: the engine is not running (Run returned or never started).
+var ErrStopped = errors.New("routing engine stopped")
+
+// Engine routes calls. Create it with NewEngine, start it with Run.
+type Engine struct {
+	st           state.Store
+	agents       *presence.Service
+	mediaMu      sync.RWMutex
+	media        Media
+	clock        Clock
+	log          *slog.Logger
+	defaultQueue string
+	tick         time.Duration
+	skipFor      time.Duration
+	nShards      int
+
+	shards   []*loop
+	dispatch *loop
+	kicked   atomic.Bool
+	intake   *intake
+	timers   *timerSet
+	seq      atomic.Uint64
+	rndMu    sync.Mutex
+	rnd      *rand.Rand
+
+	// pending counts queued and running work; Flush waits for zero.
+	pmu     sync.Mutex
+	pending int
+	idle    chan struct{}
+
+	running atomic.Bool
+	stopped chan struct{}
+	stopMu  sync.Once
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
+
+// WithClock replaces the real clock (tests use routingtest.Clock).
+func WithClock(c Clock) Option { return func(e *Engine) { e.clock = c } }
+
+// WithDefaultQueue names the queue that takes calls to unknown hotlines.
+func WithDefaultQueue(id string) Option { return func(e *Engine) { e.defaultQueue = id } }
+
+// WithShards sets how many ordered call loops run (default 8).
+func WithShards(n int) Option {
+	return func(e *Engine) {
+		if n > 0 {
+			e.nShards = n
+		}
+	}
+}
+
+// WithTick sets how often the dispatcher re-evaluates every queue even
+// without a kick (default 1 s): it catches agents freed by other replicas
+// and wrap-ups that ran out while nobody was watching.
+func WithTick(d time.Duration) Option {
+	return func(e *Engine) {
+		if d > 0 {
+			e.tick = d
+		}
+	}
+}
+
+// WithRandSeed makes the random strategy reproducible (tests).
+func WithRandSeed(a, b uint64) Option {
+	return func(e *Engine) { e.rnd = rand.New(rand.NewPCG(a, b)) }
+}
+
+// NewEngine builds an engine over the store, the agent service and a media
+// path (which may be nil until SetMedia; commands then fail with
+// ErrMediaUnavailable).
+func NewEngine(st state.Store, agents *presence.Service, media Media, opts ...Option) *Engine {
+	e := &Engine{
+		st: st, agents: agents, media: media, clock: realClock{}, log: slog.Default(),
+		tick: time.Second, skipFor: 5 * time.Second, nShards: 8,
+		rnd:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
+		stopped: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	e.shards = make([]*loop, e.nShards)
+	for i := range e.shards {
+		e.shards[i] = newLoop()
+	}
+	e.dispatch = newLoop()
+	e.intake = newIntake()
+	e.timers = newTimerSet()
+	return e
+}
+
+// SetMedia replaces the media path (wiring sets it once the adapter is up).
+func (e *Engine) SetMedia(m Media) {
+	e.mediaMu.Lock()
+	e.media = m
+	e.mediaMu.Unlock()
+}
+
+func (e *Engine) mediaPath() Media {
+	e.mediaMu.RLock()
+	defer e.mediaMu.RUnlock()
+	if e.media == nil {
+		return noMedia{}
+	}
+	return e.media
+}
+
+// Run starts the shard loops, the dispatcher and the periodic tick, after
+// re-reading live calls from the store (a restarted controller picks up
+// where it stopped). It returns once ctx ends and every goroutine it
+// started has stopped.
+func (e *Engine) Run(ctx context.Context) error {
+	if !e.running.CompareAndSwap(false, true) {
+		return errors.New("routing: Run called twice")
+	}
+	defer e.stop()
+	if err := e.recover(ctx); err != nil {
+		return fmt.Errorf("routing: recover live calls: %w", err)
+	}
+	var wg sync.WaitGroup
+	for _, l := range append([]*loop{e.dispatch}, e.shards...) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.run(ctx, e.done)
+		}()
+	}
+	e.armTick()
+	e.Kick()
+	<-ctx.Done()
+	e.stop()
+	wg.Wait()
+	return nil
+}
+
+// stop marks the engine stopped, stops every timer and drops queued work.
+func (e *Engine) stop() {
+	e.stopMu.Do(func() {
+		close(e.stopped)
+		e.timers.stopAll()
+	})
+	for _, l := range append([]*loop{e.dispatch}, e.shards...) {
+		for range l.drain() {
+			e.done()
+		}
+	}
+}
+
+func (e *Engine) isStopped() bool {
+	select {
+	case <-e.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// armTick re-runs the dispatcher every e.tick.
+func (e *Engine) armTick() {
+	e.timers.set("tick", e.clock.AfterFunc(e.tick, func() {
+		if e.isStopped() {
+			return
+		}
+		e.Kick()
+		e.armTick()
+	}))
+}
+
+// Kick asks the dispatcher to re-evaluate every queue. Calls coalesce: at
+// most one pass is queued at a time. The API calls it after any status
+// change it makes (an agent became available).
+func (e *Engine) Kick() {
+	if e.isStopped() || !e.kicked.CompareAndSwap(false, true) {
+		return
+	}
+	e.push(e.dispatch, func(ctx context.Context) {
+		e.kicked.Store(false)
+		e.dispatchPass(ctx)
+	})
+}
+
+// shardOf picks the ordered loop of a call.
+func (e *Engine) shardOf(callID string) *loop {
+	h := fnv.New32a()
+	h.Write([]byte(callID))
+	return e.shards[int(h.Sum32()%uint32(len(e.shards)))]
+}
+
+// submit queues work on the call's loop.
+func (e *Engine) submit(callID string, f func(ctx context.Context)) {
+	if e.isStopped() {
+		return
+	}
+	e.push(e.shardOf(callID), f)
+}
+
+func (e *Engine) push(l *loop, f func(ctx context.Context)) {
+	e.pmu.Lock()
+	if e.pending == 0 {
+		e.idle = make(chan struct{})
+	}
+	e.pending++
+	e.pmu.Unlock()
+	l.push(f)
+}
+
+func (e *Engine) done() {
+	e.pmu.Lock()
+	e.pending--
+	if e.pending == 0 && e.idle != nil {
+		close(e.idle)
+		e.idle = nil
+	}
+	e.pmu.Unlock()
+}
+
+// on runs f on the call's loop and waits for its result: every API action
+// on a call goes through here so it is ordered with the call's facts.
+func (e *Engine) on(ctx context.Context, callID string, f func(ctx context.Context) error) error {
+	if e.isStopped() || !e.running.Load() {
+		return ErrStopped
+	}
+	res := make(chan error, 1)
+	e.submit(callID, func(ctx context.Context) { res <- f(ctx) })
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.stopped:
+		return ErrStopped
+	}
+}
+
+// Flush waits until every queued fact, action, timer consequence and
+// dispatcher pass has been handled: tests inject a fact, Flush, then
+// assert, with no sleeps.
+func (e *Engine) Flush(ctx context.Context) error {
+	for {
+		e.pmu.Lock()
+		idle := e.idle
+		e.pmu.Unlock()
+		if idle == nil {
+			return nil
+		}
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.stopped:
+			return ErrStopped
+		}
+	}
+}
+
+func (e *Engine) newID(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, e.clock.Now().UnixMilli(), e.seq.Add(1))
+}
+
+func (e *Engine) now() time.Time { return e.clock.Now() }
+
+func (e *Engine) loc() *time.Location { return e.agents.Location() }
+
+// loop is one ordered work queue. push never blocks (Report must not).
+type loop struct {
+	mu    sync.Mutex
+	items []func(context.Context)
+	wake  chan struct{}
+}
+
+func newLoop() *loop { return &loop{wake: make(chan struct{}, 1)} }
+
+func (l *loop) push(f func(context.Context)) {
+	l.mu.Lock()
+	l.items = append(l.items, f)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (l *loop) drain() []func(context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	items := l.items
+	l.items = nil
+	return items
+}
+
+func (l *loop) run(ctx context.Context, done func()) {
+	for {
+		l.mu.Lock()
+		var f func(context.Context)
+		if len(l.items) > 0 {
+			f = l.items[0]
+			l.items = l.items[1:]
+		}
+		l.mu.Unlock()
+		if f == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.wake:
+			}
+			continue
+		}
+		if ctx.Err() == nil {
+			f(ctx)
+		}
+		done()
+	}
+}
+
+// timerSet tracks pending timers by key so they can be replaced, cancelled
+// and all stopped at shutdown.
+type timerSet struct {
+	mu     sync.Mutex
+	timers map[string]Timer
+}
+
+func newTimerSet() *timerSet { return &timerSet{timers: make(map[string]Timer)} }
+
+func (ts *timerSet) set(key string, t Timer) {
+	ts.mu.Lock()
+	if old, ok := ts.timers[key]; ok {
+		old.Stop()
+	}
+	ts.timers[key] = t
+	ts.mu.Unlock()
+}
+
+func (ts *timerSet) cancel(key string) {
+	ts.mu.Lock()
+	if t, ok := ts.timers[key]; ok {
+		t.Stop()
+		delete(ts.timers, key)
+	}
+	ts.mu.Unlock()
+}
+
+func (ts *timerSet) stopAll() {
+	ts.mu.Lock()
+	for k, t := range ts.timers {
+		t.Stop()
+		delete(ts.timers, k)
+	}
+	ts.mu.Unlock()
+}
+
+// noMedia stands in until SetMedia: every command is refused as
+// unavailable, so the API answers 503 instead of pretending.
+type noMedia struct{}
+
+func (noMedia) Answer(context.Context, LegID) error              { return ErrMediaUnavailable }
+func (noMedia) Hold(context.Context, LegID, HoldMode) error      { return ErrMediaUnavailable }
+func (noMedia) Dial(context.Context, DialRequest) (LegID, error) { return "", ErrMediaUnavailable }
+func (noMedia) Connect(context.Context, LegID, LegID) error      { return ErrMediaUnavailable }
+func (noMedia) Monitor(context.Context, MonitorRequest) (LegID, error) {
+	return "", ErrMediaUnavailable
+}
+func (noMedia) SetMonitorMode(context.Context, LegID, MonitorMode) error { return ErrMediaUnavailable }
+func (noMedia) Mute(context.Context, LegID, bool) error                  { return ErrMediaUnavailable }
+func (noMedia) Hangup(context.Context, LegID, Cause) error               { return ErrMediaUnavailable }

@@ -1,0 +1,377 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/state"
+)
+
+// Outbound legs ring this long (the agent's device, then the customer).
+const (
+	outboundAgentTimeout    = 30 * time.Second
+	outboundCustomerTimeout = 45 * time.Second
+)
+
+// onArrived enqueues a new inbound call: the hotline picks the queue (else
+// the default queue), the caller is answered and hears music (or, on a
+// signalling-only path that cannot answer, ringback).
+func (e *Engine) onArrived(ctx context.Context, id string, f CallArrived) {
+	m := e.mediaPath()
+	q, err := e.queueFor(ctx, f.Hotline)
+	if err != nil {
+		e.log.Error("inbound call has no queue; rejecting", "hotline", f.Hotline, "err", err)
+		e.unbindLeg(f.Leg)
+		if err := m.Hangup(ctx, f.Leg, CauseFailed); err != nil && !errors.Is(err, ErrLegGone) {
+			e.log.Warn("hang up unroutable call", "leg", f.Leg, "err", err)
+		}
+		return
+	}
+	fl, err := e.readFloor(ctx)
+	if err != nil {
+		e.log.Error("inbound call: read agents", "err", err)
+		return
+	}
+	_, err = e.change(ctx, id, func(t *txn) error {
+		t.call = &Call{
+			ID: id, CustomerNumber: f.Caller, Hotline: f.Hotline, Queue: q.ID, State: StateCalling,
+			StateSince: t.now, StartedAt: t.now, EnqueuedAt: t.now, Direction: DirectionInbound,
+			Groups: fl.groupsOf(&q), CustomerLeg: f.Leg, Offers: []Offer{},
+		}
+		return nil
+	})
+	if err != nil {
+		e.log.Error("store inbound call", "call", id, "err", err)
+		return
+	}
+	hold := HoldMusic
+	if err := m.Answer(ctx, f.Leg); errors.Is(err, ErrNotSupported) {
+		hold = HoldRingback
+	} else if err != nil {
+		e.log.Warn("answer inbound call", "call", id, "err", err)
+	}
+	if err := m.Hold(ctx, f.Leg, hold); err != nil {
+		e.log.Warn("hold inbound call", "call", id, "mode", hold, "err", err)
+	}
+	e.Kick()
+}
+
+// onLegFact handles a fact about one leg of a call.
+func (e *Engine) onLegFact(ctx context.Context, callID string, f Fact) {
+	var err error
+	switch f := f.(type) {
+	case LegRinging:
+		return // the call is already "ringing" from the moment we dialled
+	case LegAnswered:
+		err = e.onAnswered(ctx, callID, f.Leg)
+	case LegEnded:
+		err = e.onEnded(ctx, callID, f.Leg, f.Cause)
+	}
+	if err != nil {
+		e.log.Error("handle leg fact", "call", callID, "fact", fmt.Sprintf("%T", f), "err", err)
+	}
+}
+
+// onRingTimeout: a dialled leg rang for the whole ring timeout.
+func (e *Engine) onRingTimeout(ctx context.Context, callID string, leg LegID) {
+	if err := e.onEnded(ctx, callID, leg, CauseNoAnswer); err != nil {
+		e.log.Error("ring timeout", "call", callID, "leg", leg, "err", err)
+	}
+}
+
+// onAnswered: a leg answered. For offers the first answer wins.
+func (e *Engine) onAnswered(ctx context.Context, callID string, leg LegID) error {
+	m := e.mediaPath()
+	_, err := e.change(ctx, callID, func(t *txn) error {
+		c := t.call
+		if c == nil {
+			t.then(func(ctx context.Context) { e.hangup(ctx, m, leg, CauseNormal) })
+			return nil
+		}
+		if c.Monitor != nil && c.Monitor.Leg == leg {
+			c.Monitor.Answered = true
+			return nil
+		}
+		i := c.offer(leg)
+		if i < 0 {
+			return nil // an answer we no longer wait for (cancelled, timed out)
+		}
+		o := c.removeOffer(i)
+		t.then(func(context.Context) { e.timers.cancel("ring:" + string(leg)) })
+		switch o.Kind {
+		case OfferAgentOut:
+			// The agent picked up their outbound call: now ring the customer.
+			c.AgentLeg = leg
+			t.then(func(ctx context.Context) { e.dialCustomer(ctx, callID) })
+			return nil
+		case OfferCustomer:
+			c.CustomerLeg = leg
+			if err := t.sys(ctx, c.Agent, presence.SysTalking, &c.ID); err != nil {
+				return err
+			}
+			c.setState(StateAnswered, t.now)
+			c.AnsweredAt = ptr(t.now)
+			c.WasAnswered = true
+			agentLeg := c.AgentLeg
+			t.then(func(ctx context.Context) { e.connect(ctx, m, callID, agentLeg, leg) })
+			return t.reached(ctx, c.CustomerNumber)
+		}
+		// OfferRouted, OfferTakeover: this agent wins; the others stop ringing.
+		if err := e.cancelOffers(ctx, t, m); err != nil {
+			return err
+		}
+		c.AgentLeg = leg
+		c.Agent = o.Agent
+		if err := t.sys(ctx, o.Agent, presence.SysTalking, &c.ID); err != nil {
+			return err
+		}
+		c.setState(StateAnswered, t.now)
+		first := !c.WasAnswered
+		c.WasAnswered = true
+		if c.AnsweredAt == nil {
+			c.AnsweredAt = ptr(t.now)
+		}
+		customer := c.CustomerLeg
+		t.then(func(ctx context.Context) { e.connect(ctx, m, callID, customer, leg) })
+		if first && c.Direction == DirectionInbound {
+			q, _, err := e.queue(ctx, c.Queue)
+			if err != nil && !errors.Is(err, presence.ErrNotFound) {
+				return err
+			}
+			return t.countAnswered(ctx, c, o.Agent, q.ServiceLevelSeconds)
+		}
+		return nil
+	})
+	return err
+}
+
+// cancelOffers stops every other ringing offer (first answer wins).
+func (e *Engine) cancelOffers(ctx context.Context, t *txn, m Media) error {
+	c := t.call
+	for _, o := range c.Offers {
+		if o.Agent != "" && o.Kind != OfferCustomer {
+			if err := t.release(ctx, o.Agent, 0); err != nil {
+				return err
+			}
+		}
+		leg := o.Leg
+		t.then(func(ctx context.Context) {
+			e.unbindLeg(leg)
+			e.hangup(ctx, m, leg, CauseCancelled)
+		})
+	}
+	c.Offers = []Offer{}
+	return nil
+}
+
+// onEnded: a leg is gone (or its ring timeout ran out: cause no_answer).
+func (e *Engine) onEnded(ctx context.Context, callID string, leg LegID, cause Cause) error {
+	m := e.mediaPath()
+	_, err := e.change(ctx, callID, func(t *txn) error {
+		c := t.call
+		if c == nil {
+			t.then(func(context.Context) { e.unbindLeg(leg) })
+			return nil
+		}
+		switch {
+		case leg == c.CustomerLeg:
+			who := "caller"
+			if c.Direction == DirectionOutbound {
+				who = "customer"
+			}
+			return e.finishExcept(ctx, t, leg, who+" hung up")
+		case leg == c.AgentLeg:
+			return e.finishExcept(ctx, t, leg, "agent hung up")
+		case c.Monitor != nil && c.Monitor.Leg == leg:
+			c.Monitor = nil
+			t.monReason = "the supervisor's leg ended (" + string(cause) + ")"
+			t.then(func(context.Context) { e.unbindLeg(leg) })
+			return nil
+		}
+		i := c.offer(leg)
+		if i < 0 {
+			t.then(func(context.Context) { e.unbindLeg(leg) })
+			return nil
+		}
+		o := c.removeOffer(i)
+		t.then(func(ctx context.Context) {
+			e.unbindLeg(leg)
+			if cause == CauseNoAnswer {
+				// Our own ring timeout, or the path's: make sure it stops ringing.
+				e.hangup(ctx, m, leg, CauseNoAnswer)
+			}
+		})
+		switch o.Kind {
+		case OfferAgentOut:
+			return e.finish(ctx, t, "the agent did not answer ("+string(cause)+")")
+		case OfferCustomer:
+			return e.finish(ctx, t, "the customer did not answer ("+string(cause)+")")
+		case OfferRouted:
+			if cause == CauseNoAnswer {
+				if err := t.rona(ctx, o.Agent); err != nil {
+					return err
+				}
+				break
+			}
+			// Busy, unreachable, rejected or failed: the agent did not
+			// ignore the call, so no RONA; try someone else and come back
+			// to this agent later.
+			fallthrough
+		default:
+			if err := t.release(ctx, o.Agent, 0); err != nil {
+				return err
+			}
+			if c.Skip == nil {
+				c.Skip = map[string]time.Time{}
+			}
+			c.Skip[o.Agent] = t.now.Add(e.skipFor)
+		}
+		if len(c.Offers) == 0 && c.AgentLeg == "" {
+			return e.unanswered(ctx, t, "nobody answered")
+		}
+		return nil
+	})
+	return err
+}
+
+// rona: the agent let a routed call ring out. They stay out of routing
+// until they (or their supervisor) choose a status.
+func (t *txn) rona(ctx context.Context, id string) error {
+	a, err := t.agent(ctx, id)
+	if errors.Is(err, presence.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if a.SystemStatus != presence.SysRinging || a.CallID == nil || *a.CallID != t.call.ID {
+		return nil
+	}
+	return t.sys(ctx, id, presence.SysRONA, nil)
+}
+
+// finish ends the call: every leg hung up, agents released (into wrap-up
+// if they talked), monitor ended, missed counted for an inbound call that
+// never reached an agent.
+func (e *Engine) finish(ctx context.Context, t *txn, reason string) error {
+	return e.finishExcept(ctx, t, "", reason)
+}
+
+func (e *Engine) finishExcept(ctx context.Context, t *txn, gone LegID, reason string) error {
+	c := t.call
+	m := e.mediaPath()
+	var wrapup time.Duration
+	if c.Queue != "" {
+		q, _, err := e.queue(ctx, c.Queue)
+		if err != nil && !errors.Is(err, presence.ErrNotFound) {
+			return err
+		}
+		wrapup = q.wrapup()
+	}
+	for _, o := range c.Offers {
+		if o.Agent != "" && o.Kind != OfferCustomer {
+			if err := t.release(ctx, o.Agent, 0); err != nil {
+				return err
+			}
+		}
+	}
+	if c.Agent != "" {
+		if err := t.release(ctx, c.Agent, wrapup); err != nil {
+			return err
+		}
+	}
+	if c.Monitor != nil {
+		t.monReason = "the call ended"
+	}
+	if c.Direction == DirectionInbound && !c.WasAnswered {
+		t.countMissed(c)
+	}
+	legs := c.legs()
+	t.end(reason)
+	t.then(func(ctx context.Context) {
+		for _, l := range legs {
+			e.unbindLeg(l)
+			if l != gone {
+				e.hangup(ctx, m, l, CauseNormal)
+			}
+		}
+		e.Kick()
+	})
+	return nil
+}
+
+// hangup ends a leg, tolerating one that is already gone.
+func (e *Engine) hangup(ctx context.Context, m Media, leg LegID, cause Cause) {
+	if leg == "" {
+		return
+	}
+	if err := m.Hangup(ctx, leg, cause); err != nil && !errors.Is(err, ErrLegGone) {
+		e.log.Warn("hang up leg", "leg", leg, "err", err)
+	}
+}
+
+// connect bridges two legs; if the media path cannot, the call cannot go
+// on, so it ends rather than leaving two people in silence.
+func (e *Engine) connect(ctx context.Context, m Media, callID string, a, b LegID) {
+	if err := m.Connect(ctx, a, b); err != nil {
+		e.log.Error("connect legs; ending the call", "call", callID, "err", err)
+		if _, err := e.change(ctx, callID, func(t *txn) error {
+			if t.call == nil {
+				return nil
+			}
+			return e.finish(ctx, t, "the media path could not connect the call: "+err.Error())
+		}); err != nil {
+			e.log.Error("end unconnectable call", "call", callID, "err", err)
+		}
+	}
+}
+
+// resync ends the legs the media path no longer has after a reconnect.
+func (e *Engine) resync(ctx context.Context, callID string, present map[LegID]bool, _ time.Time) {
+	r, err := e.st.Get(ctx, state.KindCall, callID)
+	if err != nil {
+		return
+	}
+	c, err := decodeCall(r)
+	if err != nil {
+		return
+	}
+	for _, l := range c.legs() {
+		if !present[l] {
+			if err := e.onEnded(ctx, callID, l, CauseFailed); err != nil {
+				e.log.Error("resync", "call", callID, "leg", l, "err", err)
+			}
+		}
+	}
+}
+
+// onDevice records a device (un)registration as presence.
+func (e *Engine) onDevice(ctx context.Context, f DeviceState) {
+	if _, err := e.agents.DeviceState(ctx, f.AgentID, f.Registered, f.Until); err != nil {
+		e.log.Info("device state for unknown agent", "agent", f.AgentID, "err", err)
+		return
+	}
+	if f.Registered {
+		e.Kick()
+	}
+}
+
+// allCalls lists every live call.
+func (e *Engine) allCalls(ctx context.Context) ([]Call, error) {
+	recs, err := e.st.List(ctx, state.KindCall)
+	if err != nil {
+		return nil, fmt.Errorf("list calls: %w", err)
+	}
+	out := make([]Call, 0, len(recs))
+	for _, r := range recs {
+		c, err := decodeCall(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

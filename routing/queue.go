@@ -1,0 +1,321 @@
+package routing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/state"
+)
+
+// Strategy is how a queue picks among routable members.
+type Strategy string
+
+// Strategies (API.md, queues).
+const (
+	RingAll     Strategy = "ring_all"     // ring every routable member; first answer wins
+	LongestIdle Strategy = "longest_idle" // the member whose last call ended longest ago
+	RoundRobin  Strategy = "round_robin"  // the next member after the last one offered
+	FewestCalls Strategy = "fewest_calls" // the member who answered fewest calls today
+	Random      Strategy = "random"       // any routable member
+)
+
+// Valid reports whether s is a known strategy.
+func (s Strategy) Valid() bool {
+	switch s {
+	case RingAll, LongestIdle, RoundRobin, FewestCalls, Random:
+		return true
+	}
+	return false
+}
+
+// DefaultRingTimeout is a queue's ring timeout when none is given.
+const DefaultRingTimeout = 18
+
+// Queue is a queue's configuration, as stored.
+type Queue struct {
+	ID                  string   `json:"id"`
+	Name                string   `json:"name"`
+	Strategy            Strategy `json:"strategy"`
+	RingTimeoutSeconds  int      `json:"ring_timeout_seconds"`
+	WrapupSeconds       int      `json:"wrapup_seconds"`
+	ServiceLevelSeconds int      `json:"service_level_seconds"`
+	Members             []string `json:"members"`
+	Hotlines            []string `json:"hotlines"`
+}
+
+func (q *Queue) ringTimeout() time.Duration {
+	if q.RingTimeoutSeconds <= 0 {
+		return DefaultRingTimeout * time.Second
+	}
+	return time.Duration(q.RingTimeoutSeconds) * time.Second
+}
+
+func (q *Queue) wrapup() time.Duration { return time.Duration(q.WrapupSeconds) * time.Second }
+
+// QueueInput is a create body or (nil fields kept) a patch.
+type QueueInput struct {
+	ID                  *string   `json:"id"`
+	Name                *string   `json:"name"`
+	Strategy            *Strategy `json:"strategy"`
+	RingTimeoutSeconds  *int      `json:"ring_timeout_seconds"`
+	WrapupSeconds       *int      `json:"wrapup_seconds"`
+	ServiceLevelSeconds *int      `json:"service_level_seconds"`
+	Members             *[]string `json:"members"`
+	Hotlines            *[]string `json:"hotlines"`
+}
+
+var (
+	queueIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+	hotlinePattern = regexp.MustCompile(`^\+?[0-9*#]{1,32}$`)
+)
+
+func invalid(field, reason string) error {
+	return &presence.FieldError{Field: field, Reason: reason, Class: presence.ErrInvalid}
+}
+
+func unprocessable(field, reason string) error {
+	return &presence.FieldError{Field: field, Reason: reason, Class: presence.ErrUnprocessable}
+}
+
+// applyInput validates in onto q. Unknown members and hotlines taken by
+// another queue are 422 / 409 naming the field.
+func (e *Engine) applyInput(ctx context.Context, q *Queue, in QueueInput) error {
+	if in.Name != nil {
+		if *in.Name == "" || len(*in.Name) > 200 {
+			return invalid("name", "must be 1-200 characters")
+		}
+		q.Name = *in.Name
+	}
+	if in.Strategy != nil {
+		if !in.Strategy.Valid() {
+			return invalid("strategy", "must be one of ring_all, longest_idle, round_robin, fewest_calls, random")
+		}
+		q.Strategy = *in.Strategy
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		dst  *int
+		min  int
+	}{
+		{"ring_timeout_seconds", in.RingTimeoutSeconds, &q.RingTimeoutSeconds, 1},
+		{"wrapup_seconds", in.WrapupSeconds, &q.WrapupSeconds, 0},
+		{"service_level_seconds", in.ServiceLevelSeconds, &q.ServiceLevelSeconds, 0},
+	} {
+		if f.v == nil {
+			continue
+		}
+		if *f.v < f.min || *f.v > 3600 {
+			return invalid(f.name, fmt.Sprintf("must be between %d and 3600 seconds", f.min))
+		}
+		*f.dst = *f.v
+	}
+	if in.Members != nil {
+		members := slices.Compact(slices.Sorted(slices.Values(*in.Members)))
+		for _, m := range members {
+			if _, _, err := e.agents.Group(ctx, m); err == nil {
+				continue
+			}
+			if _, err := e.agents.Agent(ctx, m); err != nil {
+				return unprocessable("members", fmt.Sprintf("%q is neither an agent nor a group", m))
+			}
+		}
+		// Keep the given order: round_robin and ties follow it.
+		q.Members = dedupe(*in.Members)
+	}
+	if in.Hotlines != nil {
+		for _, h := range *in.Hotlines {
+			if !hotlinePattern.MatchString(h) {
+				return invalid("hotlines", fmt.Sprintf("%q is not a dialable number", h))
+			}
+		}
+		all, err := e.allQueues(ctx)
+		if err != nil {
+			return err
+		}
+		for _, other := range all {
+			if other.ID == q.ID {
+				continue
+			}
+			for _, h := range *in.Hotlines {
+				if slices.Contains(other.Hotlines, h) {
+					return fmt.Errorf("hotline %s already routes to queue %s: %w", h, other.ID, presence.ErrConflict)
+				}
+			}
+		}
+		q.Hotlines = dedupe(*in.Hotlines)
+	}
+	return nil
+}
+
+func dedupe(xs []string) []string {
+	out := make([]string, 0, len(xs))
+	for _, x := range xs {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// CreateQueue adds a queue (admin only).
+func (e *Engine) CreateQueue(ctx context.Context, actor presence.Actor, in QueueInput) (Queue, error) {
+	if !actor.IsAdmin() {
+		return Queue{}, fmt.Errorf("only admins manage queues: %w", presence.ErrForbidden)
+	}
+	if in.ID == nil {
+		return Queue{}, invalid("id", "is required")
+	}
+	if !queueIDPattern.MatchString(*in.ID) {
+		return Queue{}, invalid("id", "must be 1-64 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit")
+	}
+	q := Queue{ID: *in.ID, Name: *in.ID, Strategy: LongestIdle, RingTimeoutSeconds: DefaultRingTimeout,
+		ServiceLevelSeconds: 20, Members: []string{}, Hotlines: []string{}}
+	if err := e.applyInput(ctx, &q, in); err != nil {
+		return Queue{}, err
+	}
+	if err := e.putQueue(ctx, q, state.MustNotExist); err != nil {
+		if errors.Is(err, state.ErrConflict) {
+			return Queue{}, fmt.Errorf("queue %q already exists: %w", q.ID, presence.ErrConflict)
+		}
+		return Queue{}, err
+	}
+	e.Kick()
+	return q, nil
+}
+
+// UpdateQueue patches a queue (admin only).
+func (e *Engine) UpdateQueue(ctx context.Context, actor presence.Actor, id string, in QueueInput) (Queue, error) {
+	if !actor.IsAdmin() {
+		return Queue{}, fmt.Errorf("only admins manage queues: %w", presence.ErrForbidden)
+	}
+	if in.ID != nil && *in.ID != id {
+		return Queue{}, invalid("id", "cannot be changed")
+	}
+	for range maxAttempts {
+		q, ver, err := e.queue(ctx, id)
+		if err != nil {
+			return Queue{}, err
+		}
+		if err := e.applyInput(ctx, &q, in); err != nil {
+			return Queue{}, err
+		}
+		err = e.putQueue(ctx, q, ver)
+		if errors.Is(err, state.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Queue{}, err
+		}
+		e.Kick()
+		return q, nil
+	}
+	return Queue{}, fmt.Errorf("queue %s changed concurrently: %w", id, presence.ErrConflict)
+}
+
+// DeleteQueue removes a queue (admin only); refused while calls wait in it.
+func (e *Engine) DeleteQueue(ctx context.Context, actor presence.Actor, id string) error {
+	if !actor.IsAdmin() {
+		return fmt.Errorf("only admins manage queues: %w", presence.ErrForbidden)
+	}
+	q, ver, err := e.queue(ctx, id)
+	if err != nil {
+		return err
+	}
+	calls, err := e.allCalls(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range calls {
+		if c.Queue == id {
+			return fmt.Errorf("queue %s has live calls (e.g. %s): %w", id, c.ID, presence.ErrConflict)
+		}
+	}
+	data, err := json.Marshal(map[string]any{"id": q.ID, "deleted": true})
+	if err != nil {
+		return err
+	}
+	_, err = e.st.Commit(ctx, state.Tx{
+		Deletes: []state.Delete{{Kind: state.KindQueue, ID: id, IfVersion: ver}},
+		Events:  []state.NewEvent{{Type: EventQueue, Scope: state.Scope{Queue: id}, Data: data}},
+	})
+	if errors.Is(err, state.ErrConflict) {
+		return fmt.Errorf("queue %s changed concurrently, retry: %w", id, presence.ErrConflict)
+	}
+	return err
+}
+
+// putQueue stores the queue with a "queue" event carrying its full view.
+func (e *Engine) putQueue(ctx context.Context, q Queue, ifVersion int64) error {
+	data, err := json.Marshal(q)
+	if err != nil {
+		return fmt.Errorf("encode queue: %w", err)
+	}
+	tx := state.Tx{Puts: []state.Put{{Kind: state.KindQueue, ID: q.ID, Data: data, IfVersion: ifVersion}}}
+	view, groups, err := e.queueView(ctx, q)
+	if err != nil {
+		return err
+	}
+	if err := addEvent(&tx, EventQueue, state.Scope{Queue: q.ID, Groups: groups}, view); err != nil {
+		return err
+	}
+	_, err = e.st.Commit(ctx, tx)
+	return err
+}
+
+// queue reads one queue and its version.
+func (e *Engine) queue(ctx context.Context, id string) (Queue, int64, error) {
+	r, err := e.st.Get(ctx, state.KindQueue, id)
+	if errors.Is(err, state.ErrNotFound) {
+		return Queue{}, 0, fmt.Errorf("queue %q: %w", id, presence.ErrNotFound)
+	}
+	if err != nil {
+		return Queue{}, 0, fmt.Errorf("get queue %s: %w", id, err)
+	}
+	var q Queue
+	if err := json.Unmarshal(r.Data, &q); err != nil {
+		return Queue{}, 0, fmt.Errorf("decode queue %s: %w", id, err)
+	}
+	return q, r.Version, nil
+}
+
+func (e *Engine) allQueues(ctx context.Context) ([]Queue, error) {
+	recs, err := e.st.List(ctx, state.KindQueue)
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	out := make([]Queue, 0, len(recs))
+	for _, r := range recs {
+		var q Queue
+		if err := json.Unmarshal(r.Data, &q); err != nil {
+			return nil, fmt.Errorf("decode queue %s: %w", r.ID, err)
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+// queueFor maps a dialled hotline to its queue, else the default queue.
+func (e *Engine) queueFor(ctx context.Context, hotline string) (Queue, error) {
+	all, err := e.allQueues(ctx)
+	if err != nil {
+		return Queue{}, err
+	}
+	for _, q := range all {
+		if slices.Contains(q.Hotlines, hotline) {
+			return q, nil
+		}
+	}
+	for _, q := range all {
+		if q.ID == e.defaultQueue {
+			return q, nil
+		}
+	}
+	return Queue{}, fmt.Errorf("hotline %q matches no queue and the default queue %q does not exist: %w", hotline, e.defaultQueue, presence.ErrNotFound)
+}

@@ -1,0 +1,117 @@
+package routing
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+)
+
+// Stats is GET /v1/stats/today (DESIGN.md, Today's counters).
+type Stats struct {
+	Accepted       int64       `json:"accepted"`
+	Missed         int64       `json:"missed"`
+	AvgWaitSeconds float64     `json:"avg_wait_seconds"`
+	InIVR          int         `json:"in_ivr"`
+	Waiting        int         `json:"waiting"`
+	Talking        int         `json:"talking"`
+	Agents         AgentCounts `json:"agents"`
+	DayStart       time.Time   `json:"day_start"`
+	Queue          string      `json:"queue,omitempty"`
+	Group          string      `json:"group,omitempty"`
+}
+
+// AgentCounts splits agents by what they are doing right now.
+type AgentCounts struct {
+	Free     int `json:"free"`     // available, not talking, not being rung
+	Talking  int `json:"talking"`  // in an inbound (or internal) call
+	Ringing  int `json:"ringing"`  // being rung by an inbound call
+	Outbound int `json:"outbound"` // on an outbound call, ringing or talking
+}
+
+// Stats returns today's counters for the floor, a queue or a group. The
+// account's time zone decides where today starts. The whole floor is for
+// admins; others ask for a queue or group they can see.
+func (e *Engine) Stats(ctx context.Context, actor presence.Actor, queue, group string) (Stats, error) {
+	if queue != "" && group != "" {
+		return Stats{}, invalid("group", "give queue or group, not both")
+	}
+	l, err := e.readLive(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	dim := dimAll
+	inScope := func(c *Call) bool { return true }
+	agentIn := func(a *presence.Agent) bool { return true }
+	switch {
+	case queue != "":
+		q, _, err := e.queue(ctx, queue)
+		if err != nil {
+			return Stats{}, err
+		}
+		if !canSeeQueue(actor, l.floor.groupsOf(&q)) {
+			return Stats{}, fmt.Errorf("queue %s is outside your groups: %w", queue, presence.ErrForbidden)
+		}
+		dim = "queue=" + queue
+		members := l.floor.members(&q)
+		inScope = func(c *Call) bool { return c.Queue == queue }
+		agentIn = func(a *presence.Agent) bool { return slices.Contains(members, a.ID) }
+	case group != "":
+		if !actor.CanSeeGroups([]string{group}) {
+			return Stats{}, fmt.Errorf("group %s is outside your groups: %w", group, presence.ErrForbidden)
+		}
+		dim = "group=" + group
+		inScope = func(c *Call) bool { return slices.Contains(c.Groups, group) }
+		agentIn = func(a *presence.Agent) bool { return a.InGroup(group) }
+	case !actor.IsAdmin():
+		return Stats{}, fmt.Errorf("the whole floor's counters are for admins; ask for ?queue= or ?group=: %w", presence.ErrForbidden)
+	}
+	loc := e.loc()
+	local := l.now.In(loc)
+	s := Stats{
+		Accepted: l.counters[field(mAccepted, dim)],
+		Missed:   max(0, l.counters[field(mMissed, dim)]),
+		DayStart: time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc),
+		Queue:    queue, Group: group,
+	}
+	if n := l.counters[field(mWaitN, dim)]; n > 0 {
+		s.AvgWaitSeconds = math.Round(float64(l.counters[field(mWaitMS, dim)])/float64(n)/100) / 10
+	}
+	direction := map[string]string{}
+	for i := range l.calls {
+		c := &l.calls[i]
+		direction[c.ID] = c.Direction
+		if !inScope(c) {
+			continue
+		}
+		switch {
+		case c.State == StateAnswered:
+			s.Talking++
+		case c.Direction != DirectionInbound:
+		case c.State == StateCalling:
+			s.InIVR++
+		case c.State == StateRinging:
+			s.Waiting++
+		}
+	}
+	for _, a := range l.floor.agents {
+		if !agentIn(a) {
+			continue
+		}
+		outbound := a.CallID != nil && direction[*a.CallID] == DirectionOutbound
+		switch {
+		case a.Routable():
+			s.Agents.Free++
+		case outbound && (a.SystemStatus == presence.SysRinging || a.SystemStatus == presence.SysTalking):
+			s.Agents.Outbound++
+		case a.SystemStatus == presence.SysTalking:
+			s.Agents.Talking++
+		case a.SystemStatus == presence.SysRinging:
+			s.Agents.Ringing++
+		}
+	}
+	return s, nil
+}
