@@ -41,6 +41,7 @@ func (c *Client) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); c.dispatch(ctx) }()
 	go func() { defer wg.Done(); c.work(ctx) }()
+	defer c.rest.http.CloseIdleConnections()
 	defer wg.Wait()
 
 	delay := c.backoffMin

@@ -56,14 +56,14 @@ type Client struct {
 	connected atomic.Bool
 	running   atomic.Bool
 
-	queue   chan queued      // reader → dispatcher, in arrival order
+	queue   chan queued                // reader → dispatcher, in arrival order
 	actions chan func(context.Context) // follow-up REST work, run in order by one worker
-	opMu    sync.Mutex       // serialises monitor reconfiguration
-	mu      sync.Mutex       // guards the maps below
-	legs    map[string]*leg  // by logical leg id
-	chans   map[string]*leg  // by Asterisk channel id (fork members, snoops)
-	bridges map[string]*brdg // bridges this app created, by id
-	devices map[string]bool  // endpoint → last reported registration
+	opMu    sync.Mutex                 // serialises monitor reconfiguration
+	mu      sync.Mutex                 // guards the maps below
+	legs    map[string]*leg            // by logical leg id
+	chans   map[string]*leg            // by Asterisk channel id (fork members, snoops)
+	bridges map[string]*brdg           // bridges this app created, by id
+	devices map[string]bool            // endpoint → last reported registration
 }
 
 var _ routing.Media = (*Client)(nil)

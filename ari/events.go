@@ -50,7 +50,7 @@ func (c *Client) handle(ev ari.Event, at time.Time) {
 			facts = append(facts, routing.DTMF{FactBase: base, Leg: routing.LegID(l.id), Digit: e.Digit})
 		}
 	case *ari.EndpointStateChange:
-		facts = c.onDevice(base, e.Endpoint.ID(), e.Endpoint.State == "online")
+		facts = c.onDevice(base, e.Endpoint.Technology+"/"+e.Endpoint.Resource, e.Endpoint.State == "online")
 	case *ari.DeviceStateChanged:
 		switch e.DeviceState.State {
 		case "UNAVAILABLE", "INVALID", "UNKNOWN":

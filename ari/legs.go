@@ -48,10 +48,10 @@ type leg struct {
 	// monitors
 	mode      routing.MonitorMode // wanted
 	applied   routing.MonitorMode // set up on Asterisk
-	agentChan string // channel being spied on
-	snoop     string // current snoop channel id
-	spy       string // spy bridge id
-	owner     *leg   // for kindSnoop: the monitor it serves
+	agentChan string              // channel being spied on
+	snoop     string              // current snoop channel id
+	spy       string              // spy bridge id
+	owner     *leg                // for kindSnoop: the monitor it serves
 }
 
 // bridge roles, also the prefix of the names we give bridges so a

@@ -37,7 +37,7 @@ func (c *Client) resync(ctx context.Context) {
 	techs := c.techs()
 	for _, ep := range eps {
 		if slices.Contains(techs, ep.Technology) {
-			facts = append(facts, c.onDevice(base, ep.ID(), ep.State == "online")...)
+			facts = append(facts, c.onDevice(base, ep.Technology+"/"+ep.Resource, ep.State == "online")...)
 		}
 	}
 	c.mu.Unlock()

@@ -1,0 +1,246 @@
+package ari
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+)
+
+const (
+	caller  = "84901234567"
+	hotline = "+842873000001"
+)
+
+// inboundHeld: a trunk call arrives, is answered and held with music
+// (inbound-answered.jsonl, first half). Returns the customer leg and the
+// holding bridge.
+func (h *harness) inboundHeld(t *testing.T) (routing.LegID, string) {
+	t.Helper()
+	cust := h.f.Inbound(caller, hotline)
+	h.rec.expect(t, routing.CallArrived{Leg: routing.LegID(cust), Caller: caller, Hotline: hotline})
+	if err := h.c.Answer(h.ctx, routing.LegID(cust)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.Hold(h.ctx, routing.LegID(cust), routing.HoldMusic); err != nil {
+		t.Fatal(err)
+	}
+	hold := h.f.bridgeNamed("hold-" + cust)
+	h.f.expectRequests(
+		"POST /channels/"+cust+"/answer",
+		"POST /bridges?name=hold-"+cust+"&type=holding",
+		"POST /bridges/"+hold+"/addChannel?channel="+cust,
+		"POST /bridges/"+hold+"/moh?mohClass=default",
+	)
+	return routing.LegID(cust), hold
+}
+
+func agentTarget(id string) routing.Target {
+	return routing.Target{AgentID: id, Distribution: presence.DistApp}
+}
+
+// dialAgent originates an agent leg and checks the request.
+func (h *harness) dialAgent(t *testing.T, agent string, timeout time.Duration) routing.LegID {
+	t.Helper()
+	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "call-1", Target: agentTarget(agent), Timeout: timeout, CallerID: caller})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.f.expectRequests(originateReq("callfloor", "agent,"+agent+",call-1", caller, string(leg), "PJSIP/"+agent, int(timeout/time.Second)))
+	return leg
+}
+
+// answered rings and answers a dialled leg.
+func (h *harness) answered(t *testing.T, leg routing.LegID) {
+	t.Helper()
+	h.f.Ring(string(leg))
+	h.rec.expect(t, routing.LegRinging{Leg: leg})
+	h.f.AnswerDevice(string(leg))
+	h.rec.expect(t, routing.LegAnswered{Leg: leg})
+}
+
+// connectFromHold connects the held customer to an answered agent:
+// music stops, the customer leaves the holding bridge (deleted once
+// empty), a mixing bridge takes both.
+func (h *harness) connectFromHold(t *testing.T, cust, agent routing.LegID, hold string) string {
+	t.Helper()
+	if err := h.c.Connect(h.ctx, cust, agent); err != nil {
+		t.Fatal(err)
+	}
+	call := h.f.bridgeNamed("call-" + string(cust))
+	h.f.expectRequests(
+		"DELETE /bridges/"+hold+"/moh",
+		"POST /bridges/"+hold+"/removeChannel?channel="+string(cust),
+		"DELETE /bridges/"+hold,
+		"POST /bridges?name=call-"+string(cust)+"&type=mixing",
+		"POST /bridges/"+call+"/addChannel?channel="+esc(string(cust)+","+string(agent)),
+	)
+	return call
+}
+
+func (h *harness) hangup(t *testing.T, leg routing.LegID) {
+	t.Helper()
+	if err := h.c.Hangup(h.ctx, leg, routing.CauseNormal); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInboundAnswered(t *testing.T) {
+	h := start(t)
+	cust, hold := h.inboundHeld(t)
+	agent := h.dialAgent(t, "a1", 15*time.Second)
+	h.answered(t, agent)
+	call := h.connectFromHold(t, cust, agent, hold)
+
+	// The caller hangs up: StasisEnd only, no ChannelDestroyed.
+	h.f.RemoteHangup(string(cust))
+	h.rec.expect(t, routing.LegEnded{Leg: cust, Cause: routing.CauseNormal})
+	h.hangup(t, agent)
+	h.rec.expect(t, routing.LegEnded{Leg: agent, Cause: routing.CauseNormal})
+	h.f.expectRequests("DELETE /channels/"+string(agent)+"?reason_code=16", "DELETE /bridges/"+call)
+}
+
+func TestAgentNoAnswerThenNextAgent(t *testing.T) {
+	h := start(t)
+	cust, hold := h.inboundHeld(t)
+	a1 := h.dialAgent(t, "a1", 4*time.Second)
+	h.f.Ring(string(a1))
+	h.rec.expect(t, routing.LegRinging{Leg: a1})
+	h.f.NoAnswer(string(a1)) // ChannelDestroyed cause 19, nothing else
+	h.rec.expect(t, routing.LegEnded{Leg: a1, Cause: routing.CauseNoAnswer})
+
+	a2 := h.dialAgent(t, "a2", 15*time.Second)
+	h.answered(t, a2)
+	call := h.connectFromHold(t, cust, a2, hold)
+	h.f.RemoteHangup(string(a2)) // the agent hangs up
+	h.rec.expect(t, routing.LegEnded{Leg: a2, Cause: routing.CauseNormal})
+	h.hangup(t, cust)
+	h.rec.expect(t, routing.LegEnded{Leg: cust, Cause: routing.CauseNormal})
+	h.f.expectRequests("DELETE /channels/"+string(cust)+"?reason_code=16", "DELETE /bridges/"+call)
+}
+
+func TestAgentBusy(t *testing.T) {
+	h := start(t)
+	cust, hold := h.inboundHeld(t)
+	a1 := h.dialAgent(t, "a1", 15*time.Second)
+	h.f.Busy(string(a1))
+	h.rec.expect(t, routing.LegEnded{Leg: a1, Cause: routing.CauseBusy})
+	h.hangup(t, cust)
+	h.rec.expect(t, routing.LegEnded{Leg: cust, Cause: routing.CauseNormal})
+	h.f.expectRequests("DELETE /channels/"+string(cust)+"?reason_code=16", "DELETE /bridges/"+hold)
+}
+
+func TestAgentUnregistered(t *testing.T) {
+	h := start(t)
+	cust, _ := h.inboundHeld(t)
+	_, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "call-1", Target: agentTarget("a8"), Timeout: 15 * time.Second})
+	if !errors.Is(err, routing.ErrUnreachable) {
+		t.Fatalf("Dial a8 = %v, want ErrUnreachable", err)
+	}
+	_, err = h.c.Dial(h.ctx, routing.DialRequest{CallID: "call-1",
+		Target: routing.Target{AgentID: "x", Distribution: presence.DistIPPhone, Device: "PJSIP/nosuchendpoint"}, Timeout: 15 * time.Second})
+	if !errors.Is(err, routing.ErrUnreachable) {
+		t.Fatalf("Dial nosuchendpoint = %v, want ErrUnreachable", err)
+	}
+	got := h.f.takeRequests()
+	if len(got) != 2 || got[0][:14] != "POST /channels" || got[1][:14] != "POST /channels" {
+		t.Fatalf("requests %q", got)
+	}
+	_, err = h.c.Dial(h.ctx, routing.DialRequest{CallID: "call-1",
+		Target: routing.Target{AgentID: "a5", Distribution: presence.DistPhone}, Timeout: 15 * time.Second})
+	if !errors.Is(err, routing.ErrUnreachable) {
+		t.Fatalf("Dial phone without number = %v, want ErrUnreachable", err)
+	}
+	h.rec.expect(t) // no facts for legs that never existed
+	_ = cust
+}
+
+func TestDistributionModes(t *testing.T) {
+	h := start(t)
+	cases := []struct {
+		name     string
+		req      routing.DialRequest
+		endpoint string
+		args     string
+	}{
+		{"app", routing.DialRequest{CallID: "c", Target: agentTarget("a1")}, "PJSIP/a1", "agent,a1,c"},
+		{"ip_phone device", routing.DialRequest{CallID: "c", Target: routing.Target{AgentID: "a2", Distribution: presence.DistIPPhone, Device: "PJSIP/a2"}}, "PJSIP/a2", "agent,a2,c"},
+		{"phone", routing.DialRequest{CallID: "c", Target: routing.Target{AgentID: "a4", Distribution: presence.DistPhone, Phone: "+84909000004"}}, "PJSIP/+84909000004@trunk", "agent,a4,c"},
+		{"number", routing.DialRequest{CallID: "c", Number: "+84901112222", CallerID: hotline}, "PJSIP/+84901112222@trunk", "number,+84901112222,c"},
+	}
+	for _, tc := range cases {
+		tc.req.Timeout = 20 * time.Second
+		leg, err := h.c.Dial(h.ctx, tc.req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		h.f.expectRequests(originateReq("callfloor", tc.args, tc.req.CallerID, string(leg), tc.endpoint, 20))
+		h.f.NoAnswer(string(leg))
+		h.rec.expect(t, routing.LegEnded{Leg: leg, Cause: routing.CauseNoAnswer})
+	}
+}
+
+// app_sip rings the app and the personal number; the first answer wins,
+// the other is cancelled, routing sees one leg.
+func TestAppSIPForkFirstAnswerWins(t *testing.T) {
+	h := start(t)
+	target := routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
+	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: target, Timeout: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := h.f.takeRequests()
+	if len(reqs) != 2 {
+		t.Fatalf("want two originates, got %q", reqs)
+	}
+	phone := h.f.channelFor("+84909000001@trunk")
+	if reqs[0] != originateReq("callfloor", "agent,a1,c", "", string(leg), "PJSIP/a1", 15) ||
+		reqs[1] != originateReq("callfloor", "agent,a1,c", "", phone, "PJSIP/+84909000001@trunk", 15) {
+		t.Fatalf("originates %q", reqs)
+	}
+	h.f.Ring(string(leg))
+	h.f.Ring(phone)
+	h.rec.expect(t, routing.LegRinging{Leg: leg})
+	h.f.AnswerDevice(phone)
+	h.rec.expect(t, routing.LegAnswered{Leg: leg})
+	h.f.expectRequests("DELETE /channels/" + string(leg) + "?reason_code=16") // the app stops ringing
+	h.rec.expect(t)                                                           // its ChannelDestroyed is not a LegEnded
+	if err := h.c.Mute(h.ctx, leg, true); err != nil {                        // commands reach the answering device
+		t.Fatal(err)
+	}
+	h.f.expectRequests("POST /channels/" + phone + "/mute?direction=in")
+	h.hangup(t, leg)
+	h.f.expectRequests("DELETE /channels/" + phone + "?reason_code=16")
+	h.rec.expect(t, routing.LegEnded{Leg: leg, Cause: routing.CauseNormal})
+}
+
+func TestAppSIPForkAllFail(t *testing.T) {
+	h := start(t)
+	target := routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
+	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: target, Timeout: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.f.takeRequests()
+	phone := h.f.channelFor("+84909000001@trunk")
+	h.f.Busy(phone)
+	h.rec.expect(t) // the app still rings
+	h.f.NoAnswer(string(leg))
+	h.rec.expect(t, routing.LegEnded{Leg: leg, Cause: routing.CauseNoAnswer})
+
+	// One device unreachable: the fork goes on with the other.
+	h.f.Register("a1", false)
+	leg, err = h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: target, Timeout: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.f.takeRequests()); n != 2 {
+		t.Fatalf("want two originates, got %d", n)
+	}
+	h.rec.drain() // presence
+	phone = h.f.channelFor("+84909000001@trunk")
+	h.f.AnswerDevice(phone)
+	h.rec.expect(t, routing.LegAnswered{Leg: leg})
+}

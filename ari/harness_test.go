@@ -1,0 +1,165 @@
+package ari
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/routing"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// recorder is a routing.Facts that keeps every fact (without its time).
+type recorder struct {
+	mu    sync.Mutex
+	facts []routing.Fact
+	taken int
+}
+
+func (r *recorder) Report(f routing.Fact) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.facts = append(r.facts, stripTime(f))
+}
+
+func stripTime(f routing.Fact) routing.Fact {
+	z := routing.FactBase{}
+	switch v := f.(type) {
+	case routing.CallArrived:
+		v.FactBase = z
+		return v
+	case routing.LegRinging:
+		v.FactBase = z
+		return v
+	case routing.LegAnswered:
+		v.FactBase = z
+		return v
+	case routing.LegEnded:
+		v.FactBase = z
+		return v
+	case routing.DTMF:
+		v.FactBase = z
+		return v
+	case routing.DeviceState:
+		v.FactBase = z
+		return v
+	case routing.LegsPresent:
+		v.FactBase = z
+		return v
+	}
+	return f
+}
+
+// expect waits until the next facts are exactly want, in order.
+func (r *recorder) expect(t testing.TB, want ...routing.Fact) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.mu.Lock()
+		n := len(r.facts) - r.taken
+		r.mu.Unlock()
+		if n >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	r.mu.Lock()
+	got := append([]routing.Fact(nil), r.facts[r.taken:]...)
+	r.taken = len(r.facts)
+	r.mu.Unlock()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("facts:\n got  %+v\n want %+v", got, want)
+	}
+}
+
+// skip drops facts of a type from the pending ones (initial presence).
+func (r *recorder) drain() []routing.Fact {
+	time.Sleep(20 * time.Millisecond)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := append([]routing.Fact(nil), r.facts[r.taken:]...)
+	r.taken = len(r.facts)
+	return got
+}
+
+type testLogWriter struct{ t testing.TB }
+
+func (w testLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("ARI_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type harness struct {
+	f   *fakeARI
+	c   *Client
+	rec *recorder
+	ctx context.Context
+}
+
+// presence lists the DeviceState facts a fresh connection reports from
+// GET /endpoints of the fake's default endpoints.
+func initialPresence() []routing.Fact {
+	var out []routing.Fact
+	for _, ep := range []string{"trunk", "sup-sales", "sup-support", "a1", "a2", "a3", "a8"} {
+		on := ep == "a1" || ep == "a2" || ep == "sup-sales"
+		out = append(out, routing.DeviceState{AgentID: ep, Device: "PJSIP/" + ep, Registered: on})
+	}
+	return out
+}
+
+var connectRequests = []string{
+	"POST /applications/callfloor/subscription?eventSource=endpoint%3APJSIP",
+	"GET /channels", "GET /bridges", "GET /endpoints",
+}
+
+// start runs a Client against a fresh fake and waits for its first resync.
+func start(t *testing.T) *harness {
+	t.Helper()
+	f := newFake(t)
+	rec := &recorder{}
+	c, err := New(Config{URL: f.URL(), User: "callfloor", Password: "secret", App: "callfloor"}, rec,
+		WithLogger(testLogger(t)), WithBackoff(5*time.Millisecond, 40*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		f.Close()
+	})
+	h := &harness{f: f, c: c, rec: rec, ctx: ctx}
+	f.expectRequests(connectRequests...)
+	rec.expect(t, append([]routing.Fact{routing.LegsPresent{}}, initialPresence()...)...)
+	if !c.Connected() {
+		t.Fatal("not connected after first resync")
+	}
+	return h
+}
+
+func originateReq(app, args, callerID, channelID, endpoint string, timeout int) string {
+	q := fmt.Sprintf("POST /channels?app=%s&appArgs=%s", app, esc(args))
+	if callerID != "" {
+		q += "&callerId=" + esc(fmt.Sprintf("%q <%s>", callerID, callerID))
+	}
+	return q + fmt.Sprintf("&channelId=%s&endpoint=%s&timeout=%d", channelID, esc(endpoint), timeout)
+}
