@@ -28,8 +28,9 @@ func (c *Client) Connect(ctx context.Context, a, b routing.LegID) error {
 		uuid string
 		l    *leg
 	}{{ua, la}, {ub, lb}} {
+		// An untracked leg is not ours to change.
 		c.mu.Lock()
-		pab := x.l != nil && x.l.pab
+		pab := x.l == nil || x.l.pab
 		c.mu.Unlock()
 		if pab {
 			continue
@@ -37,11 +38,9 @@ func (c *Client) Connect(ctx context.Context, a, b routing.LegID) error {
 		if _, err := c.api(ctx, "api uuid_setvar "+x.uuid+" park_after_bridge true", nil); err != nil {
 			return legErr(err)
 		}
-		if x.l != nil {
-			c.mu.Lock()
-			x.l.pab = true
-			c.mu.Unlock()
-		}
+		c.mu.Lock()
+		x.l.pab = true
+		c.mu.Unlock()
 	}
 	_, err := c.api(ctx, "api uuid_bridge "+ua+" "+ub, nil)
 	return legErr(err)

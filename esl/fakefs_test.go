@@ -231,9 +231,9 @@ type fakeFS struct {
 
 	mu      sync.Mutex
 	scripts []*connScript
-	got     []string       // every command received, in order
-	done    chan string    // a script's name when it has been played out
-	conns   []net.Conn     // to close at the end
+	got     []string    // every command received, in order
+	done    chan string // a script's name when it has been played out
+	conns   []net.Conn  // to close at the end
 	closing bool
 }
 

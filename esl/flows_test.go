@@ -1,6 +1,7 @@
 package esl
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 // asserted.
 
 const (
-	caller  = "84901234567"
-	hotline = "+842873000001"
+	caller   = "84901234567"
+	hotline  = "+842873000001"
+	hotline2 = "+842873000002"
 )
 
 // originateA is the originate callfloor sends to ring agent id with uuid.
@@ -41,8 +43,10 @@ func dialAgent(id string, timeout int) routing.DialRequest {
 	}
 }
 
-func arrived(leg string) routing.Fact {
-	return routing.CallArrived{FactBase: at(), Leg: routing.LegID(leg), Caller: caller, Hotline: hotline}
+func arrived(leg string) routing.Fact { return arrivedOn(leg, hotline) }
+
+func arrivedOn(leg, hl string) routing.Fact {
+	return routing.CallArrived{FactBase: at(), Leg: routing.LegID(leg), Caller: caller, Hotline: hl}
 }
 func ringing(leg string) routing.Fact {
 	return routing.LegRinging{FactBase: at(), Leg: routing.LegID(leg)}
@@ -129,4 +133,128 @@ func wantCommands(steps []step) []string {
 		out = append(out, s.want)
 	}
 	return out
+}
+
+func TestAgentNoAnswerThenNextAgent(t *testing.T) {
+	const (
+		cust = "1f082ff6-47c3-4bf4-9e6e-a20b746b50f0"
+		a1   = "e202d5ed-9b8f-4cfb-84b4-d94b634438fa"
+		a2   = "e4c6c721-0ec0-4429-b9c2-06fdf01d94ce"
+	)
+	steps := append(connectSteps(),
+		rec(2, "api uuid_answer "+cust),
+		rec(3, "api uuid_broadcast "+cust+" local_stream://default aleg"),
+		rec(4, originateA(a1, "a1", 4)),
+		rec(5, originateA(a2, "a2", 15)),
+		setPAB(cust),
+		rec(6, "api uuid_bridge "+cust+" "+a2),
+	)
+	f := newFakeFS(t, script(t, "agent-no-answer", loadTranscript(t, "agent-no-answer.jsonl"), 1, steps))
+	facts := newRecorder()
+	r := start(t, testConfig(f.addr()), facts, withUUIDs(t, a1, a2))
+
+	facts.wait(t, arrived(cust))
+	answerAndHold(t, r, cust)
+	dial(t, r, dialAgent("a1", 4), a1)
+	facts.wait(t, ended(a1, routing.CauseNoAnswer)) // RONA
+	dial(t, r, dialAgent("a2", 15), a2)
+	facts.wait(t, answered(a2))
+	if err := r.Connect(ctx(t), cust, a2); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	f.waitPlayed("agent-no-answer")
+	facts.wait(t, ended(cust, routing.CauseNormal))
+
+	assertFacts(t, facts,
+		nothingPresent(), arrived(cust), answered(cust),
+		ringing(a1),
+		// The job's -ERR NO_ANSWER comes after this; the leg ended once.
+		ended(a1, routing.CauseNoAnswer),
+		ringing(a2), answered(a2),
+		// a2 hung up; the recording had no park_after_bridge, so
+		// FreeSWITCH cleared the caller too.
+		ended(a2, routing.CauseNormal),
+		ended(cust, routing.CauseNormal),
+	)
+	assertCommands(t, f, wantCommands(steps)...)
+}
+
+func TestAgentBusy(t *testing.T) {
+	const (
+		cust = "67f5822c-5ff3-476b-b012-279b15b4b561"
+		a1   = "915bc03d-31d6-45a6-916a-0c84205c5fb1"
+	)
+	steps := append(connectSteps(),
+		rec(2, "api uuid_answer "+cust),
+		rec(3, "api uuid_broadcast "+cust+" local_stream://default aleg"),
+		rec(4, originateA(a1, "a1", 15)),
+		rec(5, "api uuid_kill "+cust+" NORMAL_CLEARING"),
+	)
+	f := newFakeFS(t, script(t, "agent-busy", loadTranscript(t, "agent-busy.jsonl"), 1, steps))
+	facts := newRecorder()
+	r := start(t, testConfig(f.addr()), facts, withUUIDs(t, a1))
+
+	facts.wait(t, arrivedOn(cust, hotline2))
+	answerAndHold(t, r, cust)
+	dial(t, r, dialAgent("a1", 15), a1)
+	facts.wait(t, ended(a1, routing.CauseBusy))
+	if err := r.Hangup(ctx(t), cust, routing.CauseNormal); err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+	f.waitPlayed("agent-busy")
+	facts.wait(t, ended(cust, routing.CauseNormal))
+
+	assertFacts(t, facts,
+		nothingPresent(), arrivedOn(cust, hotline2), answered(cust),
+		ended(a1, routing.CauseBusy), // 486 without a 180 first
+		ended(cust, routing.CauseNormal),
+	)
+	assertCommands(t, f, wantCommands(steps)...)
+}
+
+func TestAgentUnregisteredAndUnknown(t *testing.T) {
+	const (
+		cust   = "964a5c3e-a3db-4d87-9196-aaad16def3e2"
+		a5     = "c095bcd6-d35d-4571-ac6d-e5a731525f23"
+		nobody = "dc17089d-bb25-45e5-a1b1-a408293a5eea"
+		stray  = "9e3cb3bc-e135-409d-a483-30ad01c978db"
+	)
+	steps := append(connectSteps(),
+		rec(2, "api uuid_answer "+cust),
+		rec(3, "api uuid_broadcast "+cust+" local_stream://default aleg"),
+		rec(4, originateA(a5, "a5", 15)),
+		rec(5, originateA(nobody, "nobody", 15)),
+		// slot 6, a synchronous "api originate", is not something we send.
+		setPAB(cust),
+		rec(7, "api uuid_bridge "+cust+" "+stray),
+		rec(8, "api uuid_kill "+cust+" NORMAL_CLEARING"),
+	)
+	f := newFakeFS(t, script(t, "agent-unregistered", loadTranscript(t, "agent-unregistered.jsonl"), 1, steps))
+	facts := newRecorder()
+	r := start(t, testConfig(f.addr()), facts, withUUIDs(t, a5, nobody))
+
+	facts.wait(t, arrived(cust))
+	answerAndHold(t, r, cust)
+	dial(t, r, dialAgent("a5", 15), a5)
+	dial(t, r, dialAgent("nobody", 15), nobody)
+	// No channel events at all: only the BACKGROUND_JOB -ERR tells.
+	facts.wait(t, ended(a5, routing.CauseUnreachable))
+	facts.wait(t, ended(nobody, routing.CauseUnreachable))
+	err := r.Connect(ctx(t), cust, stray)
+	if !errors.Is(err, routing.ErrLegGone) {
+		t.Fatalf("Connect to a missing leg: %v, want ErrLegGone", err)
+	}
+	if err := r.Hangup(ctx(t), cust, routing.CauseNormal); err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+	f.waitPlayed("agent-unregistered")
+	facts.wait(t, ended(cust, routing.CauseNormal))
+
+	assertFacts(t, facts,
+		nothingPresent(), arrived(cust), answered(cust),
+		ended(a5, routing.CauseUnreachable),
+		ended(nobody, routing.CauseUnreachable),
+		ended(cust, routing.CauseNormal),
+	)
+	assertCommands(t, f, wantCommands(steps)...)
 }

@@ -26,6 +26,7 @@ import (
 func (c *Client) resync(ctx context.Context, cn *conn) error {
 	c.mu.Lock()
 	snapshotSeq := c.st.seq // legs added later are not in the snapshot
+	regSeq := c.st.regSeq   // nor registration events seen later
 	c.mu.Unlock()
 	steps := []struct {
 		cmd   string
@@ -35,7 +36,9 @@ func (c *Client) resync(ctx context.Context, cn *conn) error {
 			return c.applyChannels(rows, now, snapshotSeq)
 		}},
 		{"api show calls as json", c.applyCalls},
-		{"api show registrations as json", c.applyRegistrations},
+		{"api show registrations as json", func(rows []map[string]string, now time.Time) []routing.Fact {
+			return c.applyRegistrations(rows, now, regSeq)
+		}},
 	}
 	for _, s := range steps {
 		var perr error
@@ -175,25 +178,37 @@ func (c *Client) applyCalls(rows []map[string]string, _ time.Time) []routing.Fac
 }
 
 // applyRegistrations replaces the device table (runs under c.mu).
-// FreeSWITCH writes registrations to its database asynchronously, so a
-// registration a moment old may be missing; the next sofia::register
-// event corrects it.
-func (c *Client) applyRegistrations(rows []map[string]string, now time.Time) []routing.Fact {
+// FreeSWITCH writes registrations to its database asynchronously, so the
+// rows lag the events: a device registered by an event seen after the
+// query was sent is kept even when missing, and one unregistered since is
+// not brought back.
+func (c *Client) applyRegistrations(rows []map[string]string, now time.Time, regSeq uint64) []routing.Fact {
 	t := &c.st
-	fresh := map[string]map[string]time.Time{}
-	device := map[string]string{}
+	fresh := map[string]map[string]registration{}
+	put := func(agent, contact string, r registration) {
+		if fresh[agent] == nil {
+			fresh[agent] = map[string]registration{}
+		}
+		fresh[agent][contact] = r
+	}
 	for _, r := range rows {
 		agent, ok := c.cfg.AgentForUser(r["reg_user"])
 		if !ok {
 			continue
 		}
-		epoch, _ := strconv.ParseInt(r["expires"], 10, 64)
-		if fresh[agent] == nil {
-			fresh[agent] = map[string]time.Time{}
-		}
 		key := contactKey(r["url"])
-		fresh[agent][key] = time.Unix(epoch, 0)
-		device[agent] = key
+		if t.unregistered[agent+"|"+key] > regSeq {
+			continue
+		}
+		epoch, _ := strconv.ParseInt(r["expires"], 10, 64)
+		put(agent, key, registration{until: time.Unix(epoch, 0)})
+	}
+	for agent, contacts := range t.devices {
+		for key, r := range contacts {
+			if r.seq > regSeq {
+				put(agent, key, r)
+			}
+		}
 	}
 	var facts []routing.Fact
 	for _, agent := range sortedKeys(t.devices) {
@@ -202,10 +217,24 @@ func (c *Client) applyRegistrations(rows []map[string]string, now time.Time) []r
 		}
 	}
 	for _, agent := range sortedKeys(fresh) {
+		var latestKey string
+		var latestReg registration
+		for _, key := range sortedKeys(fresh[agent]) {
+			if r := fresh[agent][key]; r.seq > regSeq {
+				latestKey = "" // already reported by its event
+				break
+			} else if !r.until.Before(latestReg.until) {
+				latestKey, latestReg = key, r
+			}
+		}
+		if latestKey == "" {
+			continue
+		}
 		facts = append(facts, routing.DeviceState{FactBase: routing.FactBase{At: now}, AgentID: agent,
-			Device: device[agent], Registered: true, Until: latest(fresh[agent])})
+			Device: latestKey, Registered: true, Until: latest(fresh[agent])})
 	}
 	t.devices = fresh
+	t.unregistered = map[string]uint64{}
 	return facts
 }
 

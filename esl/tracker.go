@@ -46,16 +46,26 @@ type tracker struct {
 	legs   map[routing.LegID]*leg
 	byUUID map[string]*leg
 	byJob  map[string]*leg
-	// devices: agent id → contact → registration expiry.
-	devices map[string]map[string]time.Time
-	seq     uint64 // last leg seq handed out
+	// devices: agent id → contact → registration.
+	devices map[string]map[string]registration
+	// unregistered: agent|contact → regSeq of its unregister/expire, so a
+	// lagging show registrations cannot bring it back.
+	unregistered map[string]uint64
+	seq          uint64 // last leg seq handed out
+	regSeq       uint64 // last registration event seen
+}
+
+type registration struct {
+	until time.Time
+	seq   uint64 // regSeq of the event that made it (0: from a resync)
 }
 
 func (t *tracker) init() {
 	t.legs = map[routing.LegID]*leg{}
 	t.byUUID = map[string]*leg{}
 	t.byJob = map[string]*leg{}
-	t.devices = map[string]map[string]time.Time{}
+	t.devices = map[string]map[string]registration{}
+	t.unregistered = map[string]uint64{}
 }
 
 func (t *tracker) add(l *leg) {
@@ -248,9 +258,11 @@ func (t *tracker) onRegister(ev *event, now time.Time, agentFor func(string) (st
 	secs, _ := strconv.Atoi(ev.get("expires"))
 	until := now.Add(time.Duration(secs) * time.Second)
 	if t.devices[agent] == nil {
-		t.devices[agent] = map[string]time.Time{}
+		t.devices[agent] = map[string]registration{}
 	}
-	t.devices[agent][contact] = until
+	t.regSeq++
+	t.devices[agent][contact] = registration{until: until, seq: t.regSeq}
+	delete(t.unregistered, agent+"|"+contact)
 	return []routing.Fact{routing.DeviceState{FactBase: routing.FactBase{At: now}, AgentID: agent, Device: contact, Registered: true, Until: latest(t.devices[agent])}}
 }
 
@@ -263,6 +275,8 @@ func (t *tracker) onUnregister(ev *event, now time.Time, agentFor func(string) (
 		return nil
 	}
 	contact := contactKey(ev.get("contact"))
+	t.regSeq++
+	t.unregistered[agent+"|"+contact] = t.regSeq
 	delete(t.devices[agent], contact)
 	if len(t.devices[agent]) > 0 {
 		return nil
@@ -281,11 +295,11 @@ func regUser(ev *event) string {
 	return ""
 }
 
-func latest(m map[string]time.Time) time.Time {
+func latest(m map[string]registration) time.Time {
 	var t time.Time
-	for _, u := range m {
-		if u.After(t) {
-			t = u
+	for _, r := range m {
+		if r.until.After(t) {
+			t = r.until
 		}
 	}
 	return t
