@@ -199,8 +199,8 @@ func HashToken(token string) string {
 
 // SetToken binds a bearer token to an agent (stored hashed).
 func (s *Service) SetToken(ctx context.Context, token, agentID string) error {
-	if len(token) < 8 {
-		return invalid("token", "must be at least 8 characters")
+	if len(token) < 6 {
+		return invalid("token", "must be at least 6 characters")
 	}
 	return s.SetTokenHash(ctx, HashToken(token), agentID)
 }
