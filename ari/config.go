@@ -64,6 +64,7 @@ type Client struct {
 	chans   map[string]*leg            // by Asterisk channel id (fork members, snoops)
 	bridges map[string]*brdg           // bridges this app created, by id
 	devices map[string]bool            // endpoint → last reported registration
+	cleaned map[string]bool            // orphans hung up during the current resync
 }
 
 var _ routing.Media = (*Client)(nil)

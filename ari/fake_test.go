@@ -122,14 +122,14 @@ func (f *fakeARI) serveWS(ws *websocket.Conn) {
 	}
 	f.ws = ws
 	f.conns++
-	f.subs = map[string]bool{}
 	f.mu.Unlock()
 	var discard []byte
 	for websocket.Message.Receive(ws, &discard) == nil {
 	}
 	f.mu.Lock()
-	if f.ws == ws {
+	if f.ws == ws { // the app's socket is gone: so are its subscriptions
 		f.ws = nil
+		f.subs = map[string]bool{}
 	}
 	f.mu.Unlock()
 }
@@ -142,6 +142,7 @@ func (f *fakeARI) Cut(down bool) {
 	if f.ws != nil {
 		_ = f.ws.Close()
 		f.ws = nil
+		f.subs = map[string]bool{}
 	}
 }
 

@@ -235,3 +235,14 @@ func (f *fakeARI) channelFor(res string) string {
 	f.t.Fatalf("fake: no channel to %s", res)
 	return ""
 }
+
+func (f *fakeARI) hasBridge(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.bridges {
+		if b.name == name && len(b.chans) > 0 {
+			return true
+		}
+	}
+	return false
+}

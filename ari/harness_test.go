@@ -2,6 +2,7 @@ package ari
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/callfloor/callfloor/routing"
 	"go.uber.org/goleak"
+	"golang.org/x/net/websocket"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -162,4 +164,41 @@ func originateReq(app, args, callerID, channelID, endpoint string, timeout int) 
 		q += "&callerId=" + esc(fmt.Sprintf("%q <%s>", callerID, callerID))
 	}
 	return q + fmt.Sprintf("&channelId=%s&endpoint=%s&timeout=%d", channelID, esc(endpoint), timeout)
+}
+
+// startOn runs a Client against an existing fake (state pre-seeded).
+func startOn(t *testing.T, f *fakeARI) *harness {
+	t.Helper()
+	rec := &recorder{}
+	c, err := New(Config{URL: f.URL(), User: "callfloor", Password: "secret"}, rec,
+		WithLogger(testLogger(t)), WithBackoff(5*time.Millisecond, 40*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, c.Connected)
+	return &harness{f: f, c: c, rec: rec, ctx: ctx}
+}
+
+func fmtFact(f routing.Fact) string { return fmt.Sprintf("%+v", stripTime(f)) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// dialRaw opens a second events socket for the same app, as another
+// controller would.
+func dialRaw(t *testing.T, f *fakeARI) *websocket.Conn {
+	t.Helper()
+	cfg, err := websocket.NewConfig(strings.Replace(f.URL(), "http", "ws", 1)+"/events?app=callfloor&subscribeAll=false", "http://localhost/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("callfloor:secret")))
+	ws, err := cfg.DialContext(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
 }

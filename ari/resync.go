@@ -30,6 +30,7 @@ func (c *Client) resync(ctx context.Context) {
 	}
 	base := routing.FactBase{At: time.Now()}
 	c.mu.Lock()
+	c.cleaned = map[string]bool{}
 	facts := c.endVanished(base, chans)
 	snaps := c.adopt(chans)
 	c.syncBridges(bridges)
@@ -78,7 +79,7 @@ func (c *Client) endVanished(base routing.FactBase, chans []chanInfo) []routing.
 		if l.kind == kindSnoop && (!present[id] || l.owner == nil || l.owner.ended) {
 			delete(c.chans, id)
 			if present[id] {
-				c.hangupChannel(id, routing.CauseNormal)
+				c.cleanChannel(id)
 			}
 		}
 	}
@@ -99,7 +100,7 @@ func (c *Client) adopt(chans []chanInfo) []routing.LegSnapshot {
 			}
 			kind, hotline := classify(args, ch.Name, ch.Dialplan.Exten)
 			if kind == kindSnoop { // its monitor died with the old controller
-				c.hangupChannel(ch.ID, routing.CauseNormal)
+				c.cleanChannel(ch.ID)
 				continue
 			}
 			l = &leg{id: ch.ID, kind: kind, live: ch.ID, caller: ch.Caller.Number, hotline: hotline,
@@ -153,7 +154,7 @@ func (c *Client) syncBridges(bridges []ari.BridgeData) {
 		}
 		if !useful {
 			for m := range br.members {
-				c.hangupChannel(m, routing.CauseNormal)
+				c.cleanChannel(m)
 			}
 			c.deleteBridge(b.ID)
 		}
@@ -181,4 +182,12 @@ func (c *Client) sortedLegs() []*leg {
 		return 0
 	})
 	return out
+}
+
+// cleanChannel hangs up an orphan channel once per resync.
+func (c *Client) cleanChannel(id string) {
+	if !c.cleaned[id] {
+		c.cleaned[id] = true
+		c.hangupChannel(id, routing.CauseNormal)
+	}
 }
