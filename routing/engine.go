@@ -46,6 +46,7 @@ type Engine struct {
 	idle    chan struct{}
 
 	running atomic.Bool
+	started chan struct{}
 	stopped chan struct{}
 	stopMu  sync.Once
 }
@@ -95,6 +96,7 @@ func NewEngine(st state.Store, agents *presence.Service, media Media, opts ...Op
 		st: st, agents: agents, media: media, clock: realClock{}, log: slog.Default(),
 		tick: time.Second, skipFor: 5 * time.Second, nShards: 8,
 		rnd:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
+		started: make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -148,6 +150,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.armTick()
 	e.Kick()
+	close(e.started)
 	<-ctx.Done()
 	e.stop()
 	wg.Wait()
@@ -166,6 +169,9 @@ func (e *Engine) stop() {
 		}
 	}
 }
+
+// Started is closed once Run has recovered live calls and its loops run.
+func (e *Engine) Started() <-chan struct{} { return e.started }
 
 func (e *Engine) isStopped() bool {
 	select {

@@ -1,0 +1,146 @@
+package routing_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/routing/routingtest"
+)
+
+func TestRONANextAgentRungAtOnce(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addAgent("a1", presence.RoleAgent)
+	f.addAgent("a2", presence.RoleAgent)
+	f.addQueue("main", routing.RoundRobin, 0, []string{"a1", "a2"})
+	id, _ := f.arrive("+84901000001", "+842800")
+	f.wantCall(id, routing.StateRinging, "a1")
+	leg1 := f.legOf("a1")
+
+	f.advance(17 * time.Second)
+	f.wantSys("a1", presence.SysRinging)
+	f.advance(time.Second)
+	f.wantSys("a1", presence.SysRONA)
+	if !f.media.HungUp(leg1) {
+		t.Fatal("timed-out leg not hung up")
+	}
+	f.wantCall(id, routing.StateRinging, "a2")
+	f.wantSys("a2", presence.SysRinging)
+	// The path's own LegEnded for the leg we timed out changes nothing.
+	f.ended(leg1, routing.CauseCancelled)
+	f.wantSys("a1", presence.SysRONA)
+	f.wantCall(id, routing.StateRinging, "a2")
+}
+
+func TestRONAKeepsOriginalPositionAndAgentOutOfRouting(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addAgent("a1", presence.RoleAgent)
+	f.addAgent("a2", presence.RoleAgent)
+	f.setStatus("a2", presence.StatusLunchBreak)
+	f.addQueue("main", routing.LongestIdle, 0, []string{"a1", "a2"})
+
+	x, _ := f.arrive("+84901000001", "+842800")
+	f.wantCall(x, routing.StateRinging, "a1")
+	f.advance(5 * time.Second)
+	y, _ := f.arrive("+84901000002", "+842800")
+	f.wantCall(y, routing.StateCalling, "")
+
+	// a1 lets X ring out via the media path's own no-answer.
+	f.ended(f.legOf("a1"), routing.CauseNoAnswer)
+	f.wantSys("a1", presence.SysRONA)
+	xv := f.wantCall(x, routing.StateCalling, "a1")
+	if xv.StateSeconds != 0 {
+		t.Fatalf("state_seconds = %d after returning to the queue", xv.StateSeconds)
+	}
+	// Ticks pass; a RONA agent is never offered a call.
+	f.advance(10 * time.Second)
+	f.wantSys("a1", presence.SysRONA)
+	f.wantCall(y, routing.StateCalling, "")
+
+	// a2 becomes available: X (older) goes first, not Y.
+	f.setStatus("a2", presence.StatusAvailable)
+	f.wantCall(x, routing.StateRinging, "a2")
+	f.wantCall(y, routing.StateCalling, "")
+
+	// a1 chooses available: out of RONA and gets Y.
+	f.setStatus("a1", presence.StatusAvailable)
+	f.wantSys("a1", presence.SysRinging)
+	f.wantCall(y, routing.StateRinging, "a1")
+}
+
+func TestBusyTriesNextAgentWithoutRONA(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addAgent("a1", presence.RoleAgent)
+	f.addAgent("a2", presence.RoleAgent)
+	f.addQueue("main", routing.RoundRobin, 0, []string{"a1", "a2"})
+	id, _ := f.arrive("+84901000001", "+842800")
+	f.ended(f.legOf("a1"), routing.CauseBusy)
+	f.wantSys("a1", presence.SysAvailable)
+	f.wantCall(id, routing.StateRinging, "a2")
+	f.ended(f.legOf("a2"), routing.CauseUnreachable)
+	f.wantSys("a2", presence.SysAvailable)
+	// Both were skipped for this call; after the skip window a1 is tried again.
+	f.wantCall(id, routing.StateCalling, "a2")
+	f.advance(6 * time.Second)
+	c := f.call(id)
+	if c.State != routing.StateRinging {
+		t.Fatalf("call not re-offered after the skip window: %+v", c)
+	}
+}
+
+func TestDialRefusedReleasesAgent(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.media.Fail = func(c routingtest.Command) error {
+		if c.Op == "dial" && c.Dial.Target.AgentID == "a1" {
+			return routing.ErrUnreachable
+		}
+		return nil
+	}
+	f.addAgent("a1", presence.RoleAgent)
+	f.addAgent("a2", presence.RoleAgent)
+	f.addQueue("main", routing.RoundRobin, 0, []string{"a1", "a2"})
+	id, _ := f.arrive("+84901000001", "+842800")
+	f.wantSys("a1", presence.SysAvailable)
+	f.wantCall(id, routing.StateRinging, "a2")
+}
+
+func TestRingAllFirstAnswerWins(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	for _, id := range []string{"a1", "a2", "a3"} {
+		f.addAgent(id, presence.RoleAgent)
+	}
+	dist := presence.DistAppSIP
+	if _, err := f.agents.UpdateAgent(f.ctx, f.admin, "a2", presence.AgentInput{Distribution: &dist}); err != nil {
+		t.Fatal(err)
+	}
+	f.addQueue("main", routing.RingAll, 0, []string{"a1", "a2", "a3"})
+	id, cust := f.arrive("+84901000001", "+842800")
+	if n := len(f.media.Dials()); n != 3 {
+		t.Fatalf("ring_all dialled %d agents, want 3", n)
+	}
+	d2, _ := f.media.DialOf("a2")
+	if d2.Dial.Target.Distribution != presence.DistAppSIP {
+		t.Fatalf("a2 dialled with %q, want app_sip (media forks app + phone)", d2.Dial.Target.Distribution)
+	}
+	for _, a := range []string{"a1", "a2", "a3"} {
+		f.wantSys(a, presence.SysRinging)
+	}
+	f.answer(d2.Result)
+	f.wantCall(id, routing.StateAnswered, "a2")
+	f.wantSys("a2", presence.SysTalking)
+	for _, a := range []string{"a1", "a3"} {
+		f.wantSys(a, presence.SysAvailable)
+		if !f.media.HungUp(f.legOf(a)) {
+			t.Fatalf("losing leg of %s not cancelled", a)
+		}
+	}
+	// A late answer from a cancelled leg is ignored.
+	f.answer(f.legOf("a1"))
+	f.wantCall(id, routing.StateAnswered, "a2")
+	f.wantSys("a1", presence.SysAvailable)
+	con := f.media.Ops("connect")
+	if len(con) != 1 || con[0].Leg != cust || con[0].Other != d2.Result {
+		t.Fatalf("connects = %+v", con)
+	}
+}
