@@ -3,7 +3,6 @@ package esl
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -392,4 +391,23 @@ func (f *fakeFS) close() {
 	f.wg.Wait()
 }
 
-var errNoScript = errors.New("no script")
+// waitCommand waits until the fake has received cmd n times in all.
+func (f *fakeFS) waitCommand(cmd string, n int) {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		seen := 0
+		for _, c := range f.commands() {
+			if c == cmd {
+				seen++
+			}
+		}
+		if seen >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("fake FreeSWITCH never got %q ×%d", cmd, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
