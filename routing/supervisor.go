@@ -25,7 +25,8 @@ func (e *Engine) getCall(ctx context.Context, id string) (Call, error) {
 }
 
 // authorize: an admin, or a supervisor of the group of the agent on the
-// call (of the queue's groups while no agent has it yet).
+// call; while no agent has it (or the agent is in no group, e.g. a
+// supervisor who took it over), of a group the call's queue spans.
 func (e *Engine) authorize(ctx context.Context, t *txn, actor presence.Actor, c *Call) error {
 	if actor.IsAdmin() {
 		return nil
@@ -35,7 +36,7 @@ func (e *Engine) authorize(ctx context.Context, t *txn, actor presence.Actor, c 
 	}
 	groups := c.Groups
 	if c.Agent != "" {
-		if a, err := t.agent(ctx, c.Agent); err == nil {
+		if a, err := t.agent(ctx, c.Agent); err == nil && len(a.Groups) > 0 {
 			groups = a.Groups
 		}
 	}
