@@ -34,7 +34,9 @@ func (c *Client) handle(ev ari.Event, at time.Time) {
 			facts = c.onRinging(base, e.Peer.ID)
 		}
 	case *ari.ChannelHangupRequest:
-		if l := c.chans[e.Channel.ID]; l != nil && e.Cause != 0 && e.Channel.ID == l.live {
+		// A soft hangup (cause 32) is Asterisk carrying out a DELETE,
+		// ours or another client's, not the far end's reason.
+		if l := c.chans[e.Channel.ID]; l != nil && e.Cause != 0 && !e.Soft && e.Channel.ID == l.live {
 			l.hupCause = e.Cause
 		}
 	case *ari.ChannelDestroyed:

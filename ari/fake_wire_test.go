@@ -194,7 +194,11 @@ func (f *fakeARI) Register(res string, on bool) {
 	}
 	f.sendLocked(f.event("EndpointStateChange", kv{"endpoint", ep}))
 	f.sendLocked(f.event("PeerStatusChange", kv{"endpoint", ep}, kv{"peer", map[string]string{"peer_status": status}}))
-	f.sendLocked(f.event("ContactStatusChange", kv{"endpoint", ep}))
+	contact := map[string]string{"uri": "sip:" + res + "@127.0.0.1:5073", "contact_status": "NonQualified", "aor": res, "roundtrip_usec": "0"}
+	if !on {
+		contact["contact_status"] = "Removed"
+	}
+	f.sendLocked(f.event("ContactStatusChange", kv{"endpoint", ep}, kv{"contact_info", contact}))
 }
 
 // snoopOn returns the snoop channel currently spying on id.
