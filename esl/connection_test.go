@@ -64,7 +64,7 @@ func TestReconnectResync(t *testing.T) {
 	}}
 	facts.wait(t, present)
 	f.waitCommand("api show registrations as json", 2) // resync done
-	hangup(t, r, c2) // the call that survived is still ours to control
+	hangup(t, r, c2)                                   // the call that survived is still ours to control
 	f.waitPlayed("reconnect-2")
 	facts.wait(t, ended(a2, routing.CauseNormal))
 

@@ -73,12 +73,28 @@ func readFrame(r *bufio.Reader) (*frame, error) {
 		return nil, err
 	}
 	if length > 0 {
-		f.body = make([]byte, length)
-		if _, err := io.ReadFull(r, f.body); err != nil {
+		body, err := readBody(r, length)
+		if err != nil {
 			return nil, fmt.Errorf("%w: truncated body (%d bytes announced): %v", errBadFrame, length, err)
 		}
+		f.body = body
 	}
 	return f, nil
+}
+
+// readBody reads exactly n bytes. Memory grows with what arrives, not
+// with what a (possibly corrupt) Content-Length announces.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	if n <= 64<<10 {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	var buf bytes.Buffer
+	if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // readHeaderBlock reads "Name: value" lines up to the blank line that ends
