@@ -456,6 +456,7 @@ func (s *Server) sendAck(invite *sip.Request, res *sip.Response) {
 	ack.AppendHeader(sip.HeaderClone(res.To()))
 	ack.AppendHeader(sip.HeaderClone(invite.CallID()))
 	ack.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: sip.ACK})
+	ack.AppendHeader(s.contactHeader(invite.Transport()))
 	s.prepare(ack, invite.Transport(), invite.Destination())
 	if err := s.cli.WriteRequest(ack, noBuild); err != nil {
 		s.log.Info("ACK failed", "call_id", callIDOf(invite), "err", err)

@@ -1,0 +1,262 @@
+package sip
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// router is a scripted stand-in for the routing engine: it holds the
+// caller with ringback, dials agents in order (the next one on no answer
+// or busy), connects the first that answers, and mirrors hang-ups.
+type router struct {
+	agents  []string
+	dist    presence.Distribution
+	timeout time.Duration
+
+	mu       sync.Mutex
+	next     int
+	customer routing.LegID
+	agent    routing.LegID
+	answered bool
+	dialled  []routing.LegID
+	errs     []error
+}
+
+func (r *router) script(h *harness, f routing.Fact) {
+	ctx := context.Background()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch f := f.(type) {
+	case routing.CallArrived:
+		r.customer = f.Leg
+		r.check(h.srv.Hold(ctx, f.Leg, routing.HoldRingback))
+		r.dialNext(h, f.Caller)
+	case routing.LegAnswered:
+		if f.Leg == r.agent {
+			r.answered = true
+			r.check(h.srv.Connect(ctx, r.customer, r.agent))
+		}
+	case routing.LegEnded:
+		switch {
+		case f.Leg == r.customer:
+			if r.agent != "" {
+				r.check(h.srv.Hangup(ctx, r.agent, routing.CauseNormal))
+			}
+		case f.Leg == r.agent && r.answered:
+			r.check(h.srv.Hangup(ctx, r.customer, routing.CauseNormal))
+		case f.Leg == r.agent:
+			r.dialNext(h, "+4930123456")
+		}
+	}
+}
+
+func (r *router) dialNext(h *harness, caller string) {
+	for r.next < len(r.agents) {
+		a := r.agents[r.next]
+		r.next++
+		leg, err := h.srv.Dial(context.Background(), routing.DialRequest{
+			CallID: "call-1", CallerID: caller, Timeout: r.timeout,
+			Target: routing.Target{AgentID: a, Distribution: r.dist},
+		})
+		if err != nil {
+			r.errs = append(r.errs, err)
+			continue
+		}
+		r.agent = leg
+		r.dialled = append(r.dialled, leg)
+		return
+	}
+	r.agent = ""
+	r.check(h.srv.Hangup(context.Background(), r.customer, routing.CauseNoAnswer))
+}
+
+func (r *router) check(err error) {
+	if err != nil {
+		r.errs = append(r.errs, err)
+	}
+}
+
+func (r *router) snapshot() (customer routing.LegID, dialled []routing.LegID, errs []error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.customer, append([]routing.LegID(nil), r.dialled...), append([]error(nil), r.errs...)
+}
+
+func ended(leg routing.LegID, cause routing.Cause) func(routing.Fact) bool {
+	return func(f routing.Fact) bool {
+		e, ok := f.(routing.LegEnded)
+		return ok && e.Leg == leg && e.Cause == cause
+	}
+}
+
+func answered(leg routing.LegID) func(routing.Fact) bool {
+	return func(f routing.Fact) bool {
+		a, ok := f.(routing.LegAnswered)
+		return ok && a.Leg == leg
+	}
+}
+
+func ringing(leg routing.LegID) func(routing.Fact) bool {
+	return func(f routing.Fact) bool {
+		a, ok := f.(routing.LegRinging)
+		return ok && a.Leg == leg
+	}
+}
+
+// agentPhone registers user from a free port with sipp, then runs the
+// UAS scenario there for one call.
+func agentPhone(t *testing.T, h *harness, user, scen string) *sipp {
+	t.Helper()
+	port := testpeer.FreeUDPPort(t)
+	h.register(t, user, port)
+	return startSipp(t, user+" "+scen, port, "-sf", scenario(scen), "-m", "1", "-key", "agent", user)
+}
+
+func caller(t *testing.T, h *harness, scen string, talk time.Duration) *sipp {
+	t.Helper()
+	return startSipp(t, "caller "+scen, testpeer.FreeUDPPort(t), h.addr, "-sf", scenario(scen), "-m", "1",
+		"-s", "800", "-d", strconv.Itoa(int(talk/time.Millisecond)))
+}
+
+func noErrors(t *testing.T, r *router) {
+	t.Helper()
+	if _, _, errs := r.snapshot(); len(errs) > 0 {
+		t.Errorf("media errors: %v", errs)
+	}
+}
+
+// A routed call answered end to end: the caller gets the agent's SDP in
+// the 200 OK, ACKs, talks and hangs up; the agent gets the BYE.
+func TestSippCallAnswered(t *testing.T) {
+	r := &router{agents: []string{"a1"}, dist: presence.DistIPPhone, timeout: 10 * time.Second}
+	h := startServer(t, Config{}, r.script)
+	agent := agentPhone(t, h, "a1", "agent_answer.xml")
+	call := caller(t, h, "caller.xml", 300*time.Millisecond)
+	call.wait(t, 30*time.Second)
+	agent.wait(t, 30*time.Second)
+
+	arrived := h.rec.waitFor(t, "call arrived", time.Second, func(f routing.Fact) bool { _, ok := f.(routing.CallArrived); return ok }).(routing.CallArrived)
+	if arrived.Hotline != "800" || arrived.Caller != "+4930123456" {
+		t.Errorf("CallArrived = %+v", arrived)
+	}
+	customer, dialled, _ := r.snapshot()
+	if len(dialled) != 1 {
+		t.Fatalf("dialled %v", dialled)
+	}
+	h.rec.waitFor(t, "agent ringing", time.Second, ringing(dialled[0]))
+	h.rec.waitFor(t, "agent answered", time.Second, answered(dialled[0]))
+	h.rec.waitFor(t, "customer hung up", 5*time.Second, ended(customer, routing.CauseNormal))
+	h.rec.waitFor(t, "agent leg ended", 5*time.Second, ended(dialled[0], routing.CauseNormal))
+	noErrors(t, r)
+}
+
+// RONA: the first agent never answers, is CANCELled at the ring timeout,
+// and the next agent answers.
+func TestSippRONAToNextAgent(t *testing.T) {
+	r := &router{agents: []string{"a1", "a2"}, dist: presence.DistIPPhone, timeout: time.Second}
+	h := startServer(t, Config{}, r.script)
+	a1 := agentPhone(t, h, "a1", "agent_noanswer.xml")
+	a2 := agentPhone(t, h, "a2", "agent_answer.xml")
+	call := caller(t, h, "caller.xml", 300*time.Millisecond)
+	call.wait(t, 30*time.Second)
+	a1.wait(t, 30*time.Second)
+	a2.wait(t, 30*time.Second)
+
+	_, dialled, _ := r.snapshot()
+	if len(dialled) != 2 {
+		t.Fatalf("dialled %v, want two legs", dialled)
+	}
+	h.rec.waitFor(t, "a1 no answer", time.Second, ended(dialled[0], routing.CauseNoAnswer))
+	h.rec.waitFor(t, "a2 answered", time.Second, answered(dialled[1]))
+	noErrors(t, r)
+}
+
+// Busy: the first agent answers 486, the next one is tried.
+func TestSippBusyToNextAgent(t *testing.T) {
+	r := &router{agents: []string{"a1", "a2"}, dist: presence.DistIPPhone, timeout: 10 * time.Second}
+	h := startServer(t, Config{}, r.script)
+	a1 := agentPhone(t, h, "a1", "agent_busy.xml")
+	a2 := agentPhone(t, h, "a2", "agent_answer.xml")
+	call := caller(t, h, "caller.xml", 300*time.Millisecond)
+	call.wait(t, 30*time.Second)
+	a1.wait(t, 30*time.Second)
+	a2.wait(t, 30*time.Second)
+
+	_, dialled, _ := r.snapshot()
+	if len(dialled) != 2 {
+		t.Fatalf("dialled %v, want two legs", dialled)
+	}
+	h.rec.waitFor(t, "a1 busy", time.Second, ended(dialled[0], routing.CauseBusy))
+	h.rec.waitFor(t, "a2 answered", time.Second, answered(dialled[1]))
+	noErrors(t, r)
+}
+
+// app_sip forks to both registered devices of the agent: one answers,
+// the other is CANCELled.
+func TestSippAppSIPForking(t *testing.T) {
+	r := &router{agents: []string{"a1"}, dist: presence.DistAppSIP, timeout: 10 * time.Second}
+	h := startServer(t, Config{}, r.script)
+	phone := agentPhone(t, h, "a1", "agent_noanswer.xml")
+	app := agentPhone(t, h, "a1", "agent_answer.xml")
+	if got := h.srv.Contacts("a1"); len(got) != 2 {
+		t.Fatalf("Contacts(a1) = %v, want two", got)
+	}
+	call := caller(t, h, "caller.xml", 300*time.Millisecond)
+	call.wait(t, 30*time.Second)
+	phone.wait(t, 30*time.Second)
+	app.wait(t, 30*time.Second)
+
+	_, dialled, _ := r.snapshot()
+	if len(dialled) != 1 {
+		t.Fatalf("dialled %v, want one leg for both devices", dialled)
+	}
+	h.rec.waitFor(t, "answered", time.Second, answered(dialled[0]))
+	noErrors(t, r)
+}
+
+// The caller hangs up while the agent rings: the customer leg ends
+// cancelled and routing's hang-up CANCELs the agent.
+func TestSippCallerHangsUpWhileRinging(t *testing.T) {
+	r := &router{agents: []string{"a1"}, dist: presence.DistIPPhone, timeout: 10 * time.Second}
+	h := startServer(t, Config{}, r.script)
+	agent := agentPhone(t, h, "a1", "agent_noanswer.xml")
+	call := caller(t, h, "caller_cancel.xml", 500*time.Millisecond)
+	call.wait(t, 30*time.Second)
+	agent.wait(t, 30*time.Second)
+
+	customer, dialled, _ := r.snapshot()
+	h.rec.waitFor(t, "customer cancelled", time.Second, ended(customer, routing.CauseCancelled))
+	if len(dialled) != 1 {
+		t.Fatalf("dialled %v", dialled)
+	}
+	h.rec.waitFor(t, "agent leg ended", time.Second, func(f routing.Fact) bool {
+		e, ok := f.(routing.LegEnded)
+		return ok && e.Leg == dialled[0]
+	})
+	noErrors(t, r)
+}
+
+// The agent hangs up: routing hangs up the caller, who gets a BYE.
+func TestSippAgentHangsUp(t *testing.T) {
+	r := &router{agents: []string{"a1"}, dist: presence.DistIPPhone, timeout: 10 * time.Second}
+	h := startServer(t, Config{}, r.script)
+	agent := agentPhone(t, h, "a1", "agent_hangup.xml")
+	call := caller(t, h, "caller_until_bye.xml", 0)
+	call.wait(t, 30*time.Second)
+	agent.wait(t, 30*time.Second)
+
+	customer, dialled, _ := r.snapshot()
+	if len(dialled) != 1 {
+		t.Fatalf("dialled %v", dialled)
+	}
+	h.rec.waitFor(t, "agent hung up", time.Second, ended(dialled[0], routing.CauseNormal))
+	h.rec.waitFor(t, "customer ended", time.Second, ended(customer, routing.CauseNormal))
+	noErrors(t, r)
+}
