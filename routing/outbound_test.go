@@ -1,0 +1,141 @@
+package routing_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/routing/routingtest"
+)
+
+func TestOutboundClickToCall(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addGroup("sales")
+	f.addAgent("a1", presence.RoleAgent, "sales")
+	f.addAgent("a2", presence.RoleAgent)
+	me := f.actor("a1")
+	if _, err := f.eng.Originate(f.ctx, me, "a1", "0901", ""); !errors.Is(err, presence.ErrUnprocessable) {
+		t.Fatalf("bad number: %v", err)
+	}
+	if _, err := f.eng.Originate(f.ctx, me, "a2", "+84901000009", ""); !errors.Is(err, presence.ErrForbidden) {
+		t.Fatalf("calling for someone else: %v", err)
+	}
+	c, err := f.eng.Originate(f.ctx, me, "a1", "+84901000009", "renewals")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Direction != "outbound" || c.Campaign == nil || *c.Campaign != "renewals" || c.State != routing.StateRinging || *c.Agent != "a1" {
+		t.Fatalf("call = %+v", c)
+	}
+	f.wantSys("a1", presence.SysRinging)
+	agentDial, _ := f.media.DialOf("a1")
+	if agentDial.Dial.Number != "" || agentDial.Dial.CallerID != "+84901000009" {
+		t.Fatalf("agent dial = %+v", agentDial.Dial)
+	}
+	if _, err := f.eng.Originate(f.ctx, me, "a1", "+84901000008", ""); !errors.Is(err, presence.ErrConflict) {
+		t.Fatalf("second outbound while ringing: %v", err)
+	}
+	f.answer(agentDial.Result)
+	f.wantSys("a1", presence.SysRinging) // the customer's phone rings now
+	ds := f.media.Dials()
+	custDial := ds[len(ds)-1]
+	if custDial.Dial.Number != "+84901000009" {
+		t.Fatalf("customer dial = %+v", custDial.Dial)
+	}
+	if s := f.stats("", ""); s.Agents.Outbound != 1 || s.Waiting != 0 {
+		t.Fatalf("stats while ringing out: %+v", s)
+	}
+	f.answer(custDial.Result)
+	f.wantCall(c.ID, routing.StateAnswered, "a1")
+	f.wantSys("a1", presence.SysTalking)
+	if con := f.media.Ops("connect"); len(con) != 1 || con[0].Leg != agentDial.Result || con[0].Other != custDial.Result {
+		t.Fatalf("connect = %+v", con)
+	}
+	f.ended(custDial.Result, routing.CauseNormal)
+	f.wantGone(c.ID)
+	f.wantSys("a1", presence.SysAvailable)
+	if !f.media.HungUp(agentDial.Result) {
+		t.Fatal("agent leg not hung up")
+	}
+}
+
+func TestOutboundCustomerNoAnswer(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addAgent("a1", presence.RoleAgent)
+	c, err := f.eng.Originate(f.ctx, f.admin, "a1", "+84901000009", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.answer(f.legOf("a1"))
+	f.advance(45 * time.Second)
+	f.wantGone(c.ID)
+	f.wantSys("a1", presence.SysAvailable) // no RONA for the agent's own call
+	ended := f.events(routing.EventCallEnded)
+	if r := ended[len(ended)-1]["ended"].(map[string]any)["reason"]; r != "the customer did not answer (no_answer)" {
+		t.Fatalf("reason = %v", r)
+	}
+}
+
+func TestOutboundMediaUnavailable(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addAgent("a1", presence.RoleAgent)
+	f.media.Fail = func(c routingtest.Command) error {
+		if c.Op == "dial" {
+			return routing.ErrMediaUnavailable
+		}
+		return nil
+	}
+	if _, err := f.eng.Originate(f.ctx, f.admin, "a1", "+84901000009", ""); !errors.Is(err, routing.ErrMediaUnavailable) {
+		t.Fatalf("err = %v, want ErrMediaUnavailable", err)
+	}
+	f.wantSys("a1", presence.SysAvailable)
+	if calls, _ := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{}); len(calls) != 0 {
+		t.Fatalf("calls left behind: %+v", calls)
+	}
+}
+
+// Every call change is one Tx: the call event carries the same JSON as
+// GET, scoped to the queue and its groups, and the agent event is beside it.
+func TestEventsMatchViews(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addGroup("sales")
+	f.addAgent("a1", presence.RoleAgent, "sales")
+	f.addQueue("main", routing.LongestIdle, 0, []string{"sales"})
+	id, _ := f.arrive("+84901000001", "+842800")
+	f.answer(f.legOf("a1"))
+	evs, err := f.st.ReadAfter(f.ctx, "", 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastCall, prev string
+	for i, e := range evs {
+		if e.Type == routing.EventCall {
+			lastCall = string(e.Data)
+			if e.Scope.Queue != "main" || len(e.Scope.Groups) != 1 || e.Scope.Groups[0] != "sales" {
+				t.Fatalf("call event scope = %+v", e.Scope)
+			}
+			if i > 0 {
+				prev = evs[i-1].Type
+			}
+		}
+	}
+	if prev != presence.EventAgent {
+		t.Fatalf("the answer's call event is not committed with the agent change (previous event %q)", prev)
+	}
+	want, _ := json.Marshal(f.call(id))
+	if lastCall != string(want) {
+		t.Fatalf("event data\n%s\n!= GET\n%s", lastCall, want)
+	}
+	var qs int
+	for _, e := range evs {
+		if e.Type == routing.EventQueue {
+			qs++
+		}
+	}
+	if qs != 1 {
+		t.Fatalf("queue events = %d, want 1 (create)", qs)
+	}
+}
