@@ -1,0 +1,173 @@
+package esl
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// recordedEvent returns the first recorded event name of uuid in file,
+// re-addressed to as (and with a replaced Hangup-Cause when cause != "").
+func recordedEvent(t *testing.T, file, name, uuid, as, cause string) *event {
+	t.Helper()
+	for _, l := range loadTranscript(t, file) {
+		if l.Dir != "in" || contentTypeOf(l.Raw) != typeEventPlain {
+			continue
+		}
+		_, body, _ := strings.Cut(l.Raw, "\n\n")
+		ev, err := parseEvent([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.name() != name || ev.get("Unique-ID") != uuid {
+			continue
+		}
+		body = strings.ReplaceAll(body, uuid, as)
+		if cause != "" {
+			body = strings.Replace(body, "Hangup-Cause: "+ev.get("Hangup-Cause"), "Hangup-Cause: "+cause, 1)
+		}
+		ev, err = parseEvent([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	t.Fatalf("%s: no %s for %s", file, name, uuid)
+	return nil
+}
+
+func jobEvent(job, result string) *event {
+	ev, _ := parseEvent([]byte("Event-Name: BACKGROUND_JOB\nJob-UUID: " + job + "\nJob-Command: originate\n" +
+		"Content-Length: " + itoa(len(result)) + "\n\n" + result))
+	return ev
+}
+
+// Recorded agent legs of agent-no-answer: a1 rang out (NO_ANSWER), a2
+// rang and answered. A forked Dial (app_sip) is those two as forks.
+const (
+	noAnswerA1 = "e202d5ed-9b8f-4cfb-84b4-d94b634438fa"
+	answeredA2 = "e4c6c721-0ec0-4429-b9c2-06fdf01d94ce"
+)
+
+func TestForkedDialFirstAnswerWins(t *testing.T) {
+	const file = "agent-no-answer.jsonl"
+	var tr tracker
+	tr.init()
+	l := &leg{id: "fork-app", kind: kindDial, members: []string{"fork-app", "fork-phone"}}
+	tr.add(l)
+	tr.byJob["job-1"] = l
+	var got []routing.Fact
+	feed := func(ev *event) { got = append(got, tr.apply(ev, t0, nil)...) }
+
+	feed(recordedEvent(t, file, "CHANNEL_CALLSTATE", noAnswerA1, "fork-app", ""))
+	feed(recordedEvent(t, file, "CHANNEL_CALLSTATE", answeredA2, "fork-phone", ""))
+	feed(recordedEvent(t, file, "CHANNEL_ANSWER", answeredA2, "fork-phone", ""))
+	// FreeSWITCH cancels the losing fork.
+	feed(recordedEvent(t, file, "CHANNEL_HANGUP", noAnswerA1, "fork-app", "LOSE_RACE"))
+	feed(jobEvent("job-1", "+OK fork-phone\n"))
+	if l.active != "fork-phone" {
+		t.Fatalf("active = %q, want the answering fork", l.active)
+	}
+	feed(recordedEvent(t, file, "CHANNEL_HANGUP", answeredA2, "fork-phone", ""))
+	want := []routing.Fact{ringing("fork-app"), answered("fork-app"), ended("fork-app", routing.CauseNormal)}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("facts:\n%s want\n%s", dump(got), dump(want))
+	}
+}
+
+func TestForkedDialAllFail(t *testing.T) {
+	const file = "agent-no-answer.jsonl"
+	for _, tc := range []struct {
+		name string
+		feed func(t *testing.T, tr *tracker) []routing.Fact
+		want routing.Cause
+	}{
+		{"every fork hung up", func(t *testing.T, tr *tracker) []routing.Fact {
+			f := tr.apply(recordedEvent(t, file, "CHANNEL_HANGUP", noAnswerA1, "fork-app", ""), t0, nil)
+			return append(f, tr.apply(recordedEvent(t, file, "CHANNEL_HANGUP", noAnswerA1, "fork-phone", "USER_BUSY"), t0, nil)...)
+		}, routing.CauseNoAnswer},
+		{"one fork had no channel", func(t *testing.T, tr *tracker) []routing.Fact {
+			f := tr.apply(recordedEvent(t, file, "CHANNEL_HANGUP", noAnswerA1, "fork-app", ""), t0, nil)
+			if len(f) != 0 {
+				t.Fatalf("ended before the job: %v", f)
+			}
+			return tr.apply(jobEvent("job-1", "-ERR NO_ANSWER\n"), t0, nil)
+		}, routing.CauseNoAnswer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tr tracker
+			tr.init()
+			l := &leg{id: "fork-app", kind: kindDial, members: []string{"fork-app", "fork-phone"}}
+			tr.add(l)
+			tr.byJob["job-1"] = l
+			got := tc.feed(t, &tr)
+			want := []routing.Fact{ended("fork-app", tc.want)}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("facts:\n%s want\n%s", dump(got), dump(want))
+			}
+			if len(tr.legs) != 0 || len(tr.byUUID) != 0 {
+				t.Fatalf("leg not cleaned up: %v %v", tr.legs, tr.byUUID)
+			}
+		})
+	}
+}
+
+func TestCauseTable(t *testing.T) {
+	for fs, want := range map[string]routing.Cause{
+		"NORMAL_CLEARING": routing.CauseNormal, "NO_ANSWER": routing.CauseNoAnswer, "USER_BUSY": routing.CauseBusy,
+		"USER_NOT_REGISTERED": routing.CauseUnreachable, "SUBSCRIBER_ABSENT": routing.CauseUnreachable,
+		"NORMAL_TEMPORARY_FAILURE": routing.CauseUnreachable, "ORIGINATOR_CANCEL": routing.CauseCancelled,
+		"CALL_REJECTED": routing.CauseRejected, "SOMETHING_NEW": routing.CauseFailed,
+	} {
+		if got := mapCause(fs); got != want {
+			t.Errorf("mapCause(%s) = %s, want %s", fs, got, want)
+		}
+	}
+	// Every routing cause goes out as a cause that maps back to itself
+	// (unreachable and failed excepted: several FreeSWITCH causes).
+	for _, c := range []routing.Cause{routing.CauseNormal, routing.CauseBusy, routing.CauseNoAnswer, routing.CauseRejected, routing.CauseCancelled, routing.CauseUnreachable} {
+		if back := mapCause(hangupCause(c)); back != c {
+			t.Errorf("hangupCause(%s) = %s maps back to %s", c, hangupCause(c), back)
+		}
+	}
+}
+
+func TestEndpoints(t *testing.T) {
+	c, err := New(Config{Addr: "127.0.0.1:1", GatewayPattern: "sofia/gateway/vn/{number}"}, newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		target routing.Target
+		want   []string
+		err    error
+	}{
+		{routing.Target{AgentID: "a1", Distribution: presence.DistApp}, []string{"user/a1"}, nil},
+		{routing.Target{AgentID: "a1", Distribution: presence.DistApp, Device: "user/a1@sales"}, []string{"user/a1@sales"}, nil},
+		{routing.Target{AgentID: "a1", Distribution: presence.DistIPPhone, Device: "sofia/internal/a1-desk"}, []string{"sofia/internal/a1-desk"}, nil},
+		{routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP}, []string{"user/a1"}, nil},
+		{routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Device: "user/a1-desk"}, []string{"user/a1", "user/a1-desk"}, nil},
+		{routing.Target{AgentID: "a1", Distribution: presence.DistPhone, Phone: "+84901234567"}, []string{"sofia/gateway/vn/+84901234567"}, nil},
+		{routing.Target{AgentID: "a1", Distribution: presence.DistPhone}, nil, routing.ErrUnreachable},
+		{routing.Target{AgentID: "a1", Distribution: presence.DistPhone, Phone: "+84 90; rm"}, nil, routing.ErrUnreachable},
+		{routing.Target{AgentID: "a1", Distribution: presence.DistApp, Device: "user/a1,user/boss"}, nil, routing.ErrUnreachable},
+	} {
+		got, err := c.endpoints(tc.target)
+		if !reflect.DeepEqual(got, tc.want) || !errors.Is(err, tc.err) {
+			t.Errorf("%+v: %q, %v; want %q, %v", tc.target, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestOriginateVars(t *testing.T) {
+	got := originateVars(0, "+84 (90) 123", "call,1}")
+	want := []string{"originate_timeout=30", "ignore_early_media=true", "park_after_bridge=true",
+		"origination_caller_id_number=+8490123", "origination_caller_id_name=+8490123", "callfloor_call_id=call1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("originateVars = %q, want %q", got, want)
+	}
+}
