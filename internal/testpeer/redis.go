@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -34,7 +35,11 @@ type redisProc struct {
 
 type redisConfig struct {
 	appendOnly bool
+	cluster    bool
 	args       []string
+	// sentinelConf, when set, runs the server as a Sentinel with this
+	// configuration file (Sentinel insists on a writable one).
+	sentinelConf string
 }
 
 // RedisOption configures StartRedis.
@@ -44,6 +49,13 @@ type RedisOption func(*redisConfig)
 // the data survives Restart (which kills the server the hard way).
 func WithAppendOnly() RedisOption {
 	return func(c *redisConfig) { c.appendOnly = true }
+}
+
+// WithCluster starts the server in cluster mode as a one-node cluster that
+// owns all 16384 slots, so redis.ClusterClient and redis+cluster:// URLs
+// work against it (hash tags, MOVED handling, multi-key scripts).
+func WithCluster() RedisOption {
+	return func(c *redisConfig) { c.cluster = true }
 }
 
 // WithRedisArgs passes extra configuration to redis-server, e.g.
@@ -79,6 +91,31 @@ func StartRedis(t testing.TB, opts ...RedisOption) *RedisServer {
 	return nil
 }
 
+// StartSentinel starts a Redis Sentinel on a free loopback port that
+// monitors master under masterName (quorum 1), for redis+sentinel:// URLs
+// and redis.FailoverClient. Addr and URL are the Sentinel's own.
+func StartSentinel(t testing.TB, master *RedisServer, masterName string) *RedisServer {
+	t.Helper()
+	path := Require(t, "redis-server", "redis-server")
+	s := &RedisServer{path: path, dir: t.TempDir()}
+	s.cfg.sentinelConf = filepath.Join(s.dir, "sentinel.conf")
+	t.Cleanup(s.stop)
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		s.port = FreePort(t)
+		conf := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 1\n",
+			s.port, s.dir, masterName, master.port)
+		if err = os.WriteFile(s.cfg.sentinelConf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err = s.start(); err == nil {
+			return s
+		}
+	}
+	t.Fatalf("start redis sentinel: %v", err)
+	return nil
+}
+
 // Addr is the server's host:port.
 func (s *RedisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
@@ -97,6 +134,9 @@ func (s *RedisServer) Restart(t testing.TB) {
 }
 
 func (s *RedisServer) args() []string {
+	if s.cfg.sentinelConf != "" {
+		return []string{s.cfg.sentinelConf, "--sentinel", "--logfile", filepath.Join(s.dir, "redis.log")}
+	}
 	args := []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
@@ -109,6 +149,9 @@ func (s *RedisServer) args() []string {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
 		args = append(args, "--appendonly", "no")
+	}
+	if s.cfg.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.dir, "nodes.conf"))
 	}
 	return append(args, s.cfg.args...)
 }
@@ -130,6 +173,9 @@ func (s *RedisServer) start() error {
 	deadline := time.Now().Add(redisStartTimeout)
 	for {
 		err := pingRedis(s.Addr())
+		if err == nil && s.cfg.cluster {
+			err = s.ownAllSlots()
+		}
 		if err == nil {
 			return nil
 		}
@@ -172,6 +218,67 @@ func (s *RedisServer) logTail() string {
 	return strings.Join(lines, "\n")
 }
 
+// ownAllSlots makes a cluster-mode server a one-node cluster and reports
+// whether the cluster is up. On a restart the slots come from nodes.conf.
+func (s *RedisServer) ownAllSlots() error {
+	info, err := respCommand(s.Addr(), "CLUSTER", "INFO")
+	if err != nil {
+		return err
+	}
+	if strings.Contains(info, "cluster_state:ok") {
+		return nil
+	}
+	if strings.Contains(info, "cluster_slots_assigned:0") {
+		if _, err := respCommand(s.Addr(), "CLUSTER", "ADDSLOTSRANGE", "0", "16383"); err != nil {
+			return err
+		}
+	}
+	return errors.New("cluster not ready")
+}
+
+// respCommand sends one command and returns a simple, integer or bulk
+// string reply; an error reply becomes an error.
+func respCommand(addr string, args ...string) (string, error) {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := conn.Write([]byte(b.String())); err != nil {
+		return "", err
+	}
+	rd := bufio.NewReader(conn)
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	switch {
+	case line == "":
+		return "", errors.New("empty reply")
+	case line[0] == '-':
+		return "", errors.New(line[1:])
+	case line[0] == '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", err
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	default:
+		return line[1:], nil
+	}
+}
+
 // pingRedis speaks just enough RESP to see the server answer +PONG (a
 // server still loading its data answers -LOADING and is not ready).
 func pingRedis(addr string) error {
@@ -188,8 +295,9 @@ func pingRedis(addr string) error {
 	if err != nil {
 		return err
 	}
-	if strings.TrimSpace(line) != "+PONG" {
-		return errors.New(strings.TrimSpace(line))
+	// -NOAUTH: up, but protected by --requirepass.
+	if line = strings.TrimSpace(line); line != "+PONG" && !strings.HasPrefix(line, "-NOAUTH") {
+		return errors.New(line)
 	}
 	return nil
 }

@@ -71,3 +71,49 @@ func TestStartRedisExtraArgs(t *testing.T) {
 		t.Fatalf("SELECT 3 with --databases 3 = %q, want an error", got)
 	}
 }
+
+func TestStartRedisCluster(t *testing.T) {
+	s := StartRedis(t, WithCluster(), WithAppendOnly())
+	info, err := respCommand(s.Addr(), "CLUSTER", "INFO")
+	if err != nil || !strings.Contains(info, "cluster_state:ok") {
+		t.Fatalf("CLUSTER INFO = %q, %v", info, err)
+	}
+	if _, err := respCommand(s.Addr(), "SET", "{a}k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	s.Restart(t)
+	if got, err := respCommand(s.Addr(), "GET", "{a}k"); err != nil || got != "v" {
+		t.Fatalf("GET after restart = %q, %v", got, err)
+	}
+}
+
+func TestStartSentinel(t *testing.T) {
+	master := StartRedis(t)
+	sentinel := StartSentinel(t, master, "mymaster")
+	conn, err := net.DialTimeout("tcp", sentinel.Addr(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "SENTINEL get-master-addr-by-name mymaster\r\n")
+	rd := bufio.NewReader(conn)
+	var lines []string
+	for i := 0; i < 5; i++ { // *2, $9, 127.0.0.1, $n, port
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, strings.TrimSpace(line))
+	}
+	if lines[2] != "127.0.0.1" || "127.0.0.1:"+lines[4] != master.Addr() {
+		t.Fatalf("sentinel reports master %v, want %s", lines, master.Addr())
+	}
+}
+
+func TestStartRedisWithPassword(t *testing.T) {
+	s := StartRedis(t, WithRedisArgs("--requirepass", "pw"))
+	if _, err := respCommand(s.Addr(), "GET", "k"); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Fatalf("GET without AUTH: %v, want NOAUTH", err)
+	}
+}

@@ -1,0 +1,39 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/callfloor/callfloor/state"
+)
+
+// Open returns the store redisURL names: "" is a new in-memory store;
+// anything else is a Redis URL (see parseRedisURL for the accepted forms:
+// redis://, rediss://, redis+sentinel://, redis+cluster://). A Redis store
+// is pinged with ctx before Open returns, so a wrong address or password
+// fails here rather than on the first request. opts are passed to
+// NewMemory or NewRedis. Passwords never reach the log or the error.
+func Open(ctx context.Context, redisURL string, logger *slog.Logger, opts ...Option) (state.StoreLog, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	opts = append([]Option{WithLogger(logger)}, opts...)
+	if redisURL == "" {
+		logger.Info("state store: in memory (nothing survives a restart)")
+		return NewMemory(opts...), nil
+	}
+	target, err := parseRedisURL(redisURL)
+	if err != nil {
+		return nil, err
+	}
+	client := target.client()
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", target, redactURLError(err))
+	}
+	s := NewRedis(client, opts...)
+	logger.Info("state store: redis", "mode", target.mode, "url", target.String(),
+		"prefix", s.opts.prefix, "event_retention", s.opts.retention)
+	return s, nil
+}
