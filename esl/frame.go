@@ -169,38 +169,54 @@ type event struct {
 }
 
 // parseEvent parses an event-plain body: URL-encoded header lines, a blank
-// line, and (BACKGROUND_JOB) an inner Content-Length body.
+// line, and (BACKGROUND_JOB) an inner Content-Length body. The body is
+// converted to a string once and headers are slices of it.
 func parseEvent(b []byte) (*event, error) {
-	r := bufio.NewReaderSize(bytes.NewReader(b), 4096)
+	s := string(b)
 	ev := &event{headers: make(map[string]string, 64)}
 	length := -1
-	err := readHeaderBlock(r, func(k, v string) error {
+	for {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			if s != "" {
+				return nil, fmt.Errorf("%w: event ends mid-line", errBadFrame)
+			}
+			break // ended after its last header, without the blank line
+		}
+		line := strings.TrimSuffix(s[:i], "\r")
+		s = s[i+1:]
+		if line == "" {
+			if len(ev.headers) == 0 && length < 0 {
+				continue
+			}
+			break
+		}
+		if len(ev.headers) >= maxHeaders {
+			return nil, fmt.Errorf("%w: more than %d event headers", errBadFrame, maxHeaders)
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, fmt.Errorf("%w: event header without colon %q", errBadFrame, truncate([]byte(line)))
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if k == "Content-Length" {
 			l, err := strconv.Atoi(v)
 			if err != nil || l < 0 || l > len(b) {
-				return fmt.Errorf("%w: event Content-Length %q", errBadFrame, v)
+				return nil, fmt.Errorf("%w: event Content-Length %q", errBadFrame, v)
 			}
 			length = l
-			return nil
+			continue
 		}
 		ev.headers[k] = v
-		return nil
-	})
-	switch {
-	case err == nil:
-	case errors.Is(err, errHeaderEOF) && length < 0:
-		// The body ended right after its last header, without the closing
-		// blank line: nothing is missing.
-	case errors.Is(err, io.EOF):
+	}
+	if len(ev.headers) == 0 {
 		return nil, fmt.Errorf("%w: empty event", errBadFrame)
-	default:
-		return nil, err
 	}
 	if length > 0 {
-		ev.body = make([]byte, length)
-		if _, err := io.ReadFull(r, ev.body); err != nil {
+		if len(s) < length {
 			return nil, fmt.Errorf("%w: truncated event body", errBadFrame)
 		}
+		ev.body = []byte(s[:length])
 	}
 	return ev, nil
 }

@@ -1,0 +1,89 @@
+package esl
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// recordedFrame returns the first recorded frame of file containing all of
+// marks.
+func recordedFrame(t *testing.T, file string, marks ...string) string {
+	t.Helper()
+next:
+	for _, l := range loadTranscript(t, file) {
+		for _, m := range marks {
+			if l.Dir != "in" || !strings.Contains(l.Raw, m) {
+				continue next
+			}
+		}
+		return l.Raw
+	}
+	t.Fatalf("%s: no frame with %q", file, marks)
+	return ""
+}
+
+// cutAfter keeps the actions up to the first frame containing mark.
+func cutAfter(t *testing.T, as []action, mark string) []action {
+	t.Helper()
+	for i, a := range as {
+		if strings.Contains(a.send, mark) {
+			return as[:i+1]
+		}
+	}
+	t.Fatalf("no frame with %q", mark)
+	return nil
+}
+
+// TestRingbackForkedAndPhoneDial: ringback to an unanswered caller,
+// app_sip forks in one originate (one failure → one LegEnded), and the
+// personal-number mode through the gateway pattern.
+func TestRingbackForkedAndPhoneDial(t *testing.T) {
+	const (
+		cust   = "c5266ea4-72a7-4ee3-9e79-53f909353ff3"
+		fApp   = "11111111-1111-4111-8111-111111111111"
+		fDesk  = "22222222-2222-4222-8222-222222222222"
+		phone  = "33333333-3333-4333-8333-333333333333"
+		recJob = "0413f76c-6ddd-48c2-b548-5362f7675561" // the recorded -ERR USER_NOT_REGISTERED job
+	)
+	cs := script(t, "dials", loadTranscript(t, "inbound-answered.jsonl"), 1, connectSteps())
+	// Stop the recording at the caller's CHANNEL_PARK: it is unanswered.
+	cs.actions = cutAfter(t, cs.actions, "Event-Name: CHANNEL_PARK")
+	bgReply := func(job string) string {
+		return "Content-Type: command/reply\nReply-Text: +OK Job-UUID: " + job + "\nJob-UUID: " + job + "\n\n"
+	}
+	forked := "bgapi originate {originate_timeout=20,ignore_early_media=true,park_after_bridge=true," +
+		"origination_caller_id_number=84901234567,origination_caller_id_name=84901234567,callfloor_call_id=call-2}" +
+		"[origination_uuid=" + fApp + "]user/a1@127.0.0.1,[origination_uuid=" + fDesk + "]user/a1-desk@127.0.0.1 &park()"
+	viaTrunk := "bgapi originate {originate_timeout=20,ignore_early_media=true,park_after_bridge=true," +
+		"origination_caller_id_number=84901234567,origination_caller_id_name=84901234567,callfloor_call_id=call-2}" +
+		"[origination_uuid=" + phone + "]sofia/gateway/trunk/+84911222333 &park()"
+	cs.actions = append(cs.actions,
+		action{expect: "api uuid_pre_answer " + cust, reply: okResponse()},
+		action{expect: "api uuid_broadcast " + cust + " " + ringbackTone + " aleg", reply: apiResponse("+OK Message sent\n")},
+		action{expect: forked, reply: bgReply(recJob)},
+		// Neither fork could be reached: the recorded job result, alone.
+		action{send: recordedFrame(t, "agent-unregistered.jsonl", "Event-Name: BACKGROUND_JOB", recJob)},
+		action{expect: viaTrunk, reply: bgReply("77777777-7777-4777-8777-777777777777")},
+	)
+	f := newFakeFS(t, cs)
+	facts := newRecorder()
+	r := start(t, testConfig(f.addr()), facts, withUUIDs(t, fApp, fDesk, phone))
+
+	facts.wait(t, arrived(cust))
+	if err := r.Hold(ctx(t), cust, routing.HoldRingback); err != nil {
+		t.Fatalf("Hold ringback: %v", err)
+	}
+	req := routing.DialRequest{CallID: "call-2", Timeout: 20 * time.Second, CallerID: caller,
+		Target: routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Device: "user/a1-desk@127.0.0.1"}}
+	dial(t, r, req, fApp)
+	facts.wait(t, ended(fApp, routing.CauseUnreachable))
+	req.Target = routing.Target{AgentID: "a1", Distribution: presence.DistPhone, Phone: "+84911222333"}
+	dial(t, r, req, phone)
+	f.waitPlayed("dials")
+
+	assertFacts(t, facts, nothingPresent(), arrived(cust), ended(fApp, routing.CauseUnreachable))
+}
