@@ -17,6 +17,12 @@ func (c *Client) handle(ev ari.Event, at time.Time) {
 			c.log.Error("ARI event handler panicked; event skipped", "type", ev.GetType(), "panic", r)
 		}
 	}()
+	c.apply(ev, at)
+}
+
+// apply is handle without the safety net (the fuzz test calls it directly
+// so that a panic is found, not swallowed).
+func (c *Client) apply(ev ari.Event, at time.Time) {
 	base := routing.FactBase{At: at}
 	c.mu.Lock()
 	var facts []routing.Fact
