@@ -12,6 +12,7 @@ import (
 // mountAgents serves API.md's Agents, Statuses and Groups sections.
 func (s *Server) mountAgents(v1 *echo.Group, auth echo.MiddlewareFunc) {
 	g := v1.Group("", auth)
+	g.GET("/me", s.me)
 	g.GET("/agents", s.listAgents)
 	g.POST("/agents", s.createAgent)
 	g.GET("/agents/:id", s.getAgent)
@@ -35,6 +36,25 @@ func (s *Server) mountAgents(v1 *echo.Group, auth echo.MiddlewareFunc) {
 
 func (s *Server) view(a presence.Agent) presence.AgentView {
 	return a.View(s.agents.Now(), s.agents.Location())
+}
+
+// meView is the caller's own record plus what their role lets them see.
+type meView struct {
+	presence.AgentView
+	Supervises []string `json:"supervises"`
+}
+
+func (s *Server) me(c echo.Context) error {
+	act := ActorOf(c)
+	a, err := s.agents.Agent(c.Request().Context(), act.ID)
+	if err != nil {
+		return err
+	}
+	sup := act.Supervises
+	if sup == nil {
+		sup = []string{}
+	}
+	return c.JSON(http.StatusOK, meView{AgentView: s.view(a), Supervises: sup})
 }
 
 func (s *Server) listAgents(c echo.Context) error {

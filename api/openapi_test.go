@@ -83,6 +83,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	d := newDemo(t)
 	reqs := []struct{ method, path, token, body string }{
 		{"GET", "/v1/healthz", "", ""},
+		{"GET", "/v1/me", "demo-sup-sales", ""},
 		{"GET", "/v1/readyz", "", ""},
 		{"GET", "/v1/agents", "demo-admin", ""},
 		{"GET", "/v1/agents?online=false&group=sales", "demo-sup-sales", ""},
