@@ -138,11 +138,16 @@ func testLogger() *slog.Logger {
 
 func startServer(t testing.TB, cfg Config, script scriptFunc, opts ...Option) *harness {
 	t.Helper()
+	return startServerWith(t, cfg, demoDir{}, script, opts...)
+}
+
+func startServerWith(t testing.TB, cfg Config, dir Directory, script scriptFunc, opts ...Option) *harness {
+	t.Helper()
 	port := testpeer.FreeUDPPort(t)
 	cfg.Addr = "127.0.0.1:" + strconv.Itoa(port)
 	h := &harness{addr: cfg.Addr, port: port, rec: newRecorder(), clock: &testClock{}}
 	all := append([]Option{WithLogger(testLogger()), withClock(h.clock.now), WithSweepInterval(50 * time.Millisecond)}, opts...)
-	srv, err := New(cfg, demoDir{}, h.rec, all...)
+	srv, err := New(cfg, dir, h.rec, all...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
