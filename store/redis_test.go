@@ -47,3 +47,27 @@ func TestRedisContract(t *testing.T) {
 		},
 	})
 }
+
+// TestRedisClusterContract runs the suite through redis.ClusterClient on a
+// one-node cluster: every key of a store must hash to one slot (the
+// prefix's hash tag) for the commit script to run at all.
+func TestRedisClusterContract(t *testing.T) {
+	srv := testpeer.StartRedis(t, testpeer.WithCluster())
+	newCluster := func(t *testing.T, opts ...RedisOption) *Redis {
+		r := NewRedis(redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr()}}), opts...)
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
+	prefix := func() RedisOption { return WithPrefix(fmt.Sprintf("{test%d}:", prefixes.Add(1))) }
+	statetest.Run(t, statetest.Factory{
+		New: func(t *testing.T) state.StoreLog { return newCluster(t, prefix()) },
+		NewRetaining: func(t *testing.T, retention int) state.StoreLog {
+			return newCluster(t, prefix(), WithRetention(retention), WithExactTrim())
+		},
+		Reopen: func(t *testing.T, old state.StoreLog) state.StoreLog {
+			o := old.(*Redis).opts
+			old.Close()
+			return newCluster(t, WithPrefix(o.prefix), WithRetention(o.retention))
+		},
+	})
+}
