@@ -87,3 +87,52 @@ func TestRingbackForkedAndPhoneDial(t *testing.T) {
 
 	assertFacts(t, facts, nothingPresent(), arrived(cust), ended(fApp, routing.CauseUnreachable))
 }
+
+// TestSetMonitorModeBeforeAnswer: while the supervisor still rings,
+// eavesdrop has not started, so the whisper variables it reads at start
+// are set instead of injecting a digit.
+func TestSetMonitorModeBeforeAnswer(t *testing.T) {
+	const (
+		cust = "870450d5-ccff-4814-8d65-7a1ca2819198"
+		a1   = "1c874b14-ebec-40f5-9d8c-333eeac61b9f"
+		s1   = "237832e2-03be-491c-952d-ec660763a72a"
+	)
+	steps := append(connectSteps(),
+		rec(2, "api uuid_answer "+cust),
+		rec(3, "api uuid_broadcast "+cust+" local_stream://default aleg"),
+		rec(4, originateA(a1, "a1", 15)),
+		setPAB(cust),
+		rec(5, "api uuid_bridge "+cust+" "+a1),
+		rec(6, monitorOriginate(s1, a1, routing.MonitorListen)),
+	)
+	cs := script(t, "monitor-early", loadTranscript(t, "eavesdrop.jsonl"), 1, steps)
+	// Stop right after the monitor originate's reply: s1 has not rung yet.
+	for i, a := range cs.actions {
+		if a.expect == steps[len(steps)-1].want {
+			for j := i + 1; j < len(cs.actions); j++ {
+				if strings.HasPrefix(cs.actions[j].send, "Content-Type: command/reply") {
+					cs.actions = cs.actions[:j+1]
+					break
+				}
+			}
+			break
+		}
+	}
+	cs.actions = append(cs.actions,
+		action{expect: "api uuid_setvar " + s1 + " eavesdrop_whisper_aleg true", reply: okResponse()},
+		action{expect: "api uuid_setvar " + s1 + " eavesdrop_whisper_bleg true", reply: okResponse()},
+	)
+	f := newFakeFS(t, cs)
+	facts := newRecorder()
+	r := start(t, testConfig(f.addr()), facts, withUUIDs(t, a1, s1))
+	connected(t, r, facts, cust, a1)
+	leg, err := r.Monitor(ctx(t), routing.MonitorRequest{CallID: "call-1", Customer: cust, Agent: a1,
+		Supervisor: supervisor(), Mode: routing.MonitorListen, Timeout: 15 * time.Second})
+	if err != nil || leg != s1 {
+		t.Fatalf("Monitor = %s, %v", leg, err)
+	}
+	if err := r.SetMonitorMode(ctx(t), s1, routing.MonitorBarge); err != nil {
+		t.Fatalf("SetMonitorMode: %v", err)
+	}
+	f.waitPlayed("monitor-early")
+}

@@ -68,7 +68,13 @@ func (c *Client) Hold(ctx context.Context, leg routing.LegID, mode routing.HoldM
 		path = musicOnHold
 	case routing.HoldRingback:
 		path = ringbackTone
-		if l != nil && !l.answered {
+		answered := true
+		if l != nil {
+			c.mu.Lock()
+			answered = l.answered
+			c.mu.Unlock()
+		}
+		if !answered {
 			if _, err := c.api(ctx, "api uuid_pre_answer "+uuid, nil); err != nil {
 				return legErr(err)
 			}

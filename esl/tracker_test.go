@@ -171,3 +171,25 @@ func TestOriginateVars(t *testing.T) {
 		t.Errorf("originateVars = %q, want %q", got, want)
 	}
 }
+
+func TestDTMFOnlyFromTheLegsActiveChannel(t *testing.T) {
+	var tr tracker
+	tr.init()
+	tr.add(&leg{id: "cust", kind: kindInbound, members: []string{"cust"}, active: "cust"})
+	tr.add(&leg{id: "dial", kind: kindDial, members: []string{"dial"}}) // unanswered
+	dtmf := func(uuid string) *event {
+		// FreeSWITCH's DTMF event, trimmed to the headers that matter.
+		ev, err := parseEvent([]byte("Event-Name: DTMF\nUnique-ID: " + uuid + "\nDTMF-Digit: %23\nDTMF-Duration: 2000\nDTMF-Source: RTP\n\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	got := tr.apply(dtmf("cust"), t0, nil)
+	got = append(got, tr.apply(dtmf("dial"), t0, nil)...)
+	got = append(got, tr.apply(dtmf("stranger"), t0, nil)...)
+	want := []routing.Fact{routing.DTMF{FactBase: at(), Leg: "cust", Digit: "#"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("facts:\n%s want\n%s", dump(got), dump(want))
+	}
+}
