@@ -75,4 +75,3 @@ func TestStatsCoalesced(t *testing.T) {
 		}
 	}
 }
-

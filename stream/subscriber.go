@@ -21,6 +21,8 @@ type Subscription struct {
 
 // Item is one thing to send: an event, or a reset telling the client its
 // position was trimmed and it must reload before trusting further events.
+// A reset's Event carries only ID: the position the stream continues
+// from ("" when the log was empty), which the client resumes from next.
 type Item struct {
 	Event state.Event
 	Reset bool
@@ -214,7 +216,7 @@ func (s *Subscriber) setLast(id string) {
 func (s *Subscriber) reset(dst []Item) []Item {
 	s.finishCatchUp("")
 	s.signal()
-	return append(dst, Item{Reset: true})
+	return append(dst, Item{Reset: true, Event: state.Event{ID: s.stopAt}})
 }
 
 // finishCatchUp switches to live delivery: the raw events queued during

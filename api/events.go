@@ -1,0 +1,242 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/stream"
+)
+
+// Presence is what the event stream needs to keep a connected agent
+// online: *presence.Service satisfies it.
+type Presence interface {
+	Heartbeat(ctx context.Context, actor presence.Actor, id string) (presence.Agent, error)
+}
+
+// EventOption configures the event stream endpoint.
+type EventOption func(*eventServer)
+
+// WithKeepalive sets how long an idle stream waits before sending a
+// comment line (default 15 s, as API.md says).
+func WithKeepalive(d time.Duration) EventOption {
+	return func(es *eventServer) { es.keepalive = max(d, time.Millisecond) }
+}
+
+// WithWriteTimeout bounds each write to a client (default 10 s); a client
+// that cannot take a write in that time is disconnected.
+func WithWriteTimeout(d time.Duration) EventOption {
+	return func(es *eventServer) { es.writeTimeout = max(d, time.Millisecond) }
+}
+
+// WithStreamPresence makes an open stream count as the agent's presence:
+// the connected user is heartbeated on connect and every `every` (default
+// 20 s, well inside presence's heartbeat TTL) while the stream stays open.
+func WithStreamPresence(p Presence, every time.Duration) EventOption {
+	return func(es *eventServer) {
+		es.presence = p
+		if every > 0 {
+			es.heartbeat = every
+		}
+	}
+}
+
+// WithEventLogger sets the logger of the event stream.
+func WithEventLogger(l *slog.Logger) EventOption { return func(es *eventServer) { es.log = l } }
+
+type eventServer struct {
+	hub          *stream.Hub
+	keepalive    time.Duration
+	writeTimeout time.Duration
+	presence     Presence
+	heartbeat    time.Duration
+	log          *slog.Logger
+}
+
+// EventRoutes serves GET /v1/events (API.md, Events) from hub. Mount it
+// with WithRoutes(EventRoutes(hub)).
+func EventRoutes(h *stream.Hub, opts ...EventOption) func(v1 *echo.Group, auth echo.MiddlewareFunc) {
+	es := &eventServer{hub: h, keepalive: 15 * time.Second, writeTimeout: 10 * time.Second,
+		heartbeat: 20 * time.Second, log: slog.Default()}
+	for _, o := range opts {
+		o(es)
+	}
+	return func(v1 *echo.Group, auth echo.MiddlewareFunc) {
+		v1.GET("/events", es.serve, auth)
+	}
+}
+
+// cutoffReasons names why the server ended a stream (sent as an
+// "event: cutoff" before closing; the client reconnects with its last id).
+var cutoffReasons = []struct {
+	err    error
+	reason string
+}{
+	{stream.ErrSlowConsumer, "slow_consumer"},
+	{stream.ErrHubStopped, "server_shutdown"},
+	{stream.ErrResync, "resync"},
+}
+
+func (es *eventServer) serve(c echo.Context) error {
+	req := c.Request()
+	q := c.QueryParams()
+	filter, err := stream.ParseFilter(q.Get("types"), q.Get("queue"))
+	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_types", Field: "types", Message: err.Error()}
+	}
+	after := req.Header.Get("Last-Event-ID")
+	if after == "" {
+		after = q.Get("last_event_id")
+	}
+	actor := ActorOf(c)
+	ctx := req.Context()
+	sub, err := es.hub.Subscribe(ctx, stream.Subscription{Actor: actor, Filter: filter, After: strings.TrimSpace(after)})
+	if errors.Is(err, stream.ErrHubStopped) {
+		return Errorf(http.StatusServiceUnavailable, "unavailable", "event stream is shutting down; retry")
+	}
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+
+	w := c.Response()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	out := &sseWriter{rc: http.NewResponseController(w), w: w, timeout: es.writeTimeout}
+	// retry: tells EventSource how soon to reconnect after a cut-off.
+	if err := out.send([]byte(": connected\nretry: 2000\n\n")); err != nil {
+		return nil
+	}
+
+	var beat <-chan time.Time
+	if es.presence != nil {
+		es.beat(ctx, actor)
+		t := time.NewTicker(es.heartbeat)
+		defer t.Stop()
+		beat = t.C
+	}
+	idle := time.NewTimer(es.keepalive)
+	defer idle.Stop()
+	var items []stream.Item
+	for {
+		items, err = sub.Take(ctx, items[:0])
+		if len(items) > 0 {
+			if out.send(encodeItems(&out.buf, items)) != nil {
+				return nil // client gone or too slow to take a write
+			}
+			idle.Reset(es.keepalive)
+		}
+		if err != nil {
+			es.cutoff(ctx, out, err)
+			return nil
+		}
+		if len(items) > 0 {
+			continue // more may be ready (catch-up reads one batch per Take)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sub.C():
+		case <-beat:
+			es.beat(ctx, actor)
+		case <-idle.C:
+			if out.send([]byte(": keepalive\n\n")) != nil {
+				return nil
+			}
+			idle.Reset(es.keepalive)
+		}
+	}
+}
+
+func (es *eventServer) beat(ctx context.Context, actor presence.Actor) {
+	if _, err := es.presence.Heartbeat(ctx, actor, actor.ID); err != nil && ctx.Err() == nil {
+		es.log.Debug("stream presence heartbeat failed", "agent", actor.ID, "err", err)
+	}
+}
+
+// cutoff tells the client why the stream ends, when there is a reason
+// worth sending (not when the client itself left).
+func (es *eventServer) cutoff(ctx context.Context, out *sseWriter, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	reason := "unavailable"
+	for _, r := range cutoffReasons {
+		if errors.Is(err, r.err) {
+			reason = r.reason
+		}
+	}
+	if reason == "unavailable" {
+		es.log.Warn("event stream ended", "err", err)
+	}
+	_ = out.send([]byte("event: cutoff\ndata: {\"reason\":\"" + reason + "\"}\n\n"))
+}
+
+// sseWriter writes whole frames with a deadline and flushes each.
+type sseWriter struct {
+	rc      *http.ResponseController
+	w       http.ResponseWriter
+	timeout time.Duration
+	buf     bytes.Buffer
+}
+
+func (s *sseWriter) send(b []byte) error {
+	// ErrNotSupported (a ResponseWriter without deadlines) is not fatal.
+	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// encodeItems renders items as SSE frames into buf (reset first):
+// "id:" the log position, "event:" the type, "data:" the JSON. A reset
+// carries the position the stream continues from.
+func encodeItems(buf *bytes.Buffer, items []stream.Item) []byte {
+	buf.Reset()
+	for _, it := range items {
+		e := &it.Event
+		if it.Reset {
+			buf.WriteString("id: " + oneLine(e.ID) + "\nevent: reset\ndata: {\"reason\":\"position_trimmed\"}\n\n")
+			continue
+		}
+		buf.WriteString("id: " + oneLine(e.ID) + "\nevent: " + oneLine(e.Type) + "\n")
+		writeData(buf, e.Data)
+		buf.WriteString("\n")
+	}
+	return buf.Bytes()
+}
+
+// writeData writes one "data:" line per line of d (JSON is normally one
+// line; this keeps a pretty-printed body from breaking the framing).
+func writeData(buf *bytes.Buffer, d []byte) {
+	for {
+		line, rest, more := bytes.Cut(d, []byte("\n"))
+		buf.WriteString("data: ")
+		buf.Write(bytes.TrimSuffix(line, []byte("\r")))
+		buf.WriteByte('\n')
+		if !more {
+			return
+		}
+		d = rest
+	}
+}
+
+func oneLine(s string) string {
+	if strings.ContainsAny(s, "\r\n") {
+		return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+	}
+	return s
+}
