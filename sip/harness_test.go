@@ -124,6 +124,7 @@ type harness struct {
 	port  int
 	rec   *recorder
 	clock *testClock
+	stop  func(t testing.TB) // shuts the server down (idempotent)
 }
 
 // scriptFunc plays routing: it sees every fact, in order.
@@ -170,14 +171,18 @@ func startServerWith(t testing.TB, cfg Config, dir Directory, script scriptFunc,
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		close(stopScript)
-		<-scriptDone
-	})
+	var once sync.Once
+	h.stop = func(t testing.TB) {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			close(stopScript)
+			<-scriptDone
+		})
+	}
+	t.Cleanup(func() { h.stop(t) })
 	// Wait until the TCP side accepts (UDP is bound in the same call).
 	for i := 0; ; i++ {
 		c, err := net.DialTimeout("tcp", cfg.Addr, 100*time.Millisecond)

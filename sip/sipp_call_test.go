@@ -18,6 +18,7 @@ import (
 type router struct {
 	agents  []string
 	dist    presence.Distribution
+	phone   string
 	timeout time.Duration
 
 	mu       sync.Mutex
@@ -63,7 +64,7 @@ func (r *router) dialNext(h *harness, caller string) {
 		r.next++
 		leg, err := h.srv.Dial(context.Background(), routing.DialRequest{
 			CallID: "call-1", CallerID: caller, Timeout: r.timeout,
-			Target: routing.Target{AgentID: a, Distribution: r.dist},
+			Target: routing.Target{AgentID: a, Distribution: r.dist, Phone: r.phone},
 		})
 		if err != nil {
 			r.errs = append(r.errs, err)
