@@ -99,9 +99,11 @@ func (c *Client) SetMonitorMode(ctx context.Context, supervisor routing.LegID, m
 }
 
 // Mute silences what FreeSWITCH reads from a leg (the supervisor's
-// microphone), leaving what the leg hears untouched. "mute -1" is digital
-// silence: a level of 0 would disable the mute, and positive levels
-// substitute comfort noise (switch_generate_sln_silence).
+// microphone), leaving what the leg hears untouched. uuid_audio needs all
+// five arguments ("<uuid> start read mute <level>"); in
+// session_audio_callback (switch_ivr_async.c) a level of 0 disables the
+// mute, levels above 1 substitute comfort noise, and any other level (-1)
+// zeroes the frames: digital silence.
 func (c *Client) Mute(ctx context.Context, leg routing.LegID, muted bool) error {
 	uuid, l := c.uuidOf(leg)
 	cmd := "api uuid_audio " + uuid + " stop"
