@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -70,4 +72,53 @@ func TestRedisClusterContract(t *testing.T) {
 			return newCluster(t, WithPrefix(o.prefix), WithRetention(o.retention))
 		},
 	})
+}
+
+// TestRedisCommitAfterScriptFlush: EVALSHA falls back to EVAL when the
+// server lost its script cache (restart, failover, SCRIPT FLUSH).
+func TestRedisCommitAfterScriptFlush(t *testing.T) {
+	srv := testpeer.StartRedis(t)
+	r := newTestRedis(t, srv)
+	ctx := context.Background()
+	tx := state.Tx{Events: []state.NewEvent{{Type: "agent", Data: []byte("{}")}}}
+	if _, err := r.Commit(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := r.Commit(ctx, tx)
+	if err != nil || evs[0].ID != "2-0" {
+		t.Fatalf("Commit after SCRIPT FLUSH = %v, %v; want event 2-0", evs, err)
+	}
+}
+
+// TestRedisApproximateTrim: with the default MAXLEN ~ the stream keeps at
+// least the retention, trims in whole nodes, and a reader behind the
+// retained window still gets ErrTrimmed.
+func TestRedisApproximateTrim(t *testing.T) {
+	srv := testpeer.StartRedis(t)
+	r := newTestRedis(t, srv, WithRetention(50))
+	ctx := context.Background()
+	for i := 0; i < 40; i++ {
+		tx := state.Tx{}
+		for j := 0; j < 10; j++ {
+			tx.Events = append(tx.Events, state.NewEvent{Type: "agent", Data: []byte("{}")})
+		}
+		if _, err := r.Commit(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := r.client.XLen(ctx, r.logKey()).Result()
+	if err != nil || n < 50 || n >= 400 {
+		t.Fatalf("XLEN = %d, %v; want between the retention (50) and all (400)", n, err)
+	}
+	oldest := uint64(400 - n + 1)
+	evs, err := r.ReadAfter(ctx, redisPosition(oldest-1), 1, 0)
+	if err != nil || len(evs) != 1 || evs[0].ID != redisPosition(oldest) {
+		t.Fatalf("ReadAfter(oldest-1) = %v, %v", evs, err)
+	}
+	if _, err := r.ReadAfter(ctx, redisPosition(oldest-2), 1, 0); !errors.Is(err, state.ErrTrimmed) {
+		t.Fatalf("ReadAfter(oldest-2) error = %v, want ErrTrimmed", err)
+	}
 }

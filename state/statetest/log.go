@@ -80,6 +80,25 @@ func runLog(t *testing.T, f Factory) {
 			}
 		}
 	})
+	t.Run("PositionPastTheEnd", func(t *testing.T) {
+		// A position this log has not reached (left over from a log that
+		// was lost or reset) means the reader's view is gone: ErrTrimmed.
+		longer := f.New(t)
+		var far string
+		for i := 0; i < 5; i++ {
+			far = commit(t, longer, state.Tx{Events: []state.NewEvent{ev("agent", "x")}})[0].ID
+		}
+		for _, events := range []int{0, 2} {
+			s := f.New(t)
+			for i := 0; i < events; i++ {
+				commit(t, s, state.Tx{Events: []state.NewEvent{ev("agent", "y")}})
+			}
+			_, err := s.ReadAfter(ctx(t), far, 10, 0)
+			wantErr(t, err, state.ErrTrimmed, fmt.Sprintf("ReadAfter(%q) on a log of %d events", far, events))
+			_, err = s.ReadAfter(ctx(t), far, 10, time.Second)
+			wantErr(t, err, state.ErrTrimmed, fmt.Sprintf("waiting ReadAfter(%q) on a log of %d events", far, events))
+		}
+	})
 	t.Run("BadPosition", func(t *testing.T) {
 		s := f.New(t)
 		commit(t, s, state.Tx{Events: []state.NewEvent{ev("agent", "x")}})
