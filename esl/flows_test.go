@@ -116,7 +116,6 @@ func TestInboundAnswered(t *testing.T) {
 	assertFacts(t, facts,
 		nothingPresent(),
 		arrived(cust),
-		answered(cust),
 		ringing(a1),
 		answered(a1),
 		// The caller hung up; FreeSWITCH then cleared the agent.
@@ -166,7 +165,7 @@ func TestAgentNoAnswerThenNextAgent(t *testing.T) {
 	facts.wait(t, ended(cust, routing.CauseNormal))
 
 	assertFacts(t, facts,
-		nothingPresent(), arrived(cust), answered(cust),
+		nothingPresent(), arrived(cust),
 		ringing(a1),
 		// The job's -ERR NO_ANSWER comes after this; the leg ended once.
 		ended(a1, routing.CauseNoAnswer),
@@ -205,7 +204,7 @@ func TestAgentBusy(t *testing.T) {
 	facts.wait(t, ended(cust, routing.CauseNormal))
 
 	assertFacts(t, facts,
-		nothingPresent(), arrivedOn(cust, hotline2), answered(cust),
+		nothingPresent(), arrivedOn(cust, hotline2),
 		ended(a1, routing.CauseBusy), // 486 without a 180 first
 		ended(cust, routing.CauseNormal),
 	)
@@ -251,7 +250,7 @@ func TestAgentUnregisteredAndUnknown(t *testing.T) {
 	facts.wait(t, ended(cust, routing.CauseNormal))
 
 	assertFacts(t, facts,
-		nothingPresent(), arrived(cust), answered(cust),
+		nothingPresent(), arrived(cust),
 		ended(a5, routing.CauseUnreachable),
 		ended(nobody, routing.CauseUnreachable),
 		ended(cust, routing.CauseNormal),

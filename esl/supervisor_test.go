@@ -119,7 +119,7 @@ func TestEavesdropListenWhisperBarge(t *testing.T) {
 	f.waitPlayed("eavesdrop")
 
 	assertFacts(t, facts,
-		nothingPresent(), arrived(cust), answered(cust), ringing(a1), answered(a1),
+		nothingPresent(), arrived(cust), ringing(a1), answered(a1),
 		// Supervisor legs: no CHANNEL_PARK, no bridge; killing them
 		// leaves the call alone.
 		ringing(s1), answered(s1), ended(s1, routing.CauseNormal),
@@ -184,7 +184,7 @@ func TestTakeoverTransfer(t *testing.T) {
 	facts.wait(t, ended(cust, routing.CauseNormal))
 
 	assertFacts(t, facts,
-		nothingPresent(), arrived(cust), answered(cust), ringing(a1), answered(a1),
+		nothingPresent(), arrived(cust), ringing(a1), answered(a1),
 		ringing(sup), answered(sup),
 		ended(a1, routing.CauseNormal), // only when routing hung it up
 		ringing(a2), answered(a2),
@@ -243,7 +243,7 @@ func TestTakeoverTransferWithoutParkAfterBridge(t *testing.T) {
 	facts.wait(t, ended(a2, routing.CauseNormal))
 
 	assertFacts(t, facts,
-		nothingPresent(), arrived(cust), answered(cust), ringing(a1), answered(a1),
+		nothingPresent(), arrived(cust), ringing(a1), answered(a1),
 		ringing(sup), answered(sup),
 		ended(a1, routing.CauseNormal),
 		ringing(a2), answered(a2),

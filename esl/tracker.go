@@ -165,13 +165,17 @@ func (t *tracker) onRinging(ev *event, now time.Time) []routing.Fact {
 }
 
 // onAnswer: the first member to answer wins the leg; FreeSWITCH cancels
-// the other forks (their hangups are then ignored).
+// the other forks (their hangups are then ignored). A customer's answer
+// is routing's own doing (Answer) and, as on Asterisk, not reported.
 func (t *tracker) onAnswer(uuid string, now time.Time) []routing.Fact {
 	l := t.byUUID[uuid]
 	if l == nil || l.answered {
 		return nil
 	}
 	l.answered, l.active = true, uuid
+	if l.kind == kindInbound {
+		return nil
+	}
 	return []routing.Fact{routing.LegAnswered{FactBase: routing.FactBase{At: now}, Leg: l.id}}
 }
 
