@@ -36,7 +36,7 @@ func browser(t *testing.T) context.Context {
 // sees their floor, and changes an agent's status through the page; the
 // change must reach the store.
 func TestDashboardInChromium(t *testing.T) {
-	d := newDemo(t, allRouteOptions(t)...)
+	d := newDemo(t)
 	ctx := browser(t)
 	q := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	err := chromedp.Do(ctx,
