@@ -280,3 +280,5 @@ func (h *harness) register(t testing.TB, user string, port int) {
 		"-au", user, "-ap", "sip-"+user, "-key", "user", user, "-key", "expires", "3600")
 	p.wait(t, 20*time.Second)
 }
+
+func getenv(k string) string { return os.Getenv(k) }
