@@ -193,7 +193,7 @@ func (c *Client) session(ctx context.Context) error {
 	c.log.Info("esl: connected", "addr", c.cfg.Addr)
 
 	if err := c.resync(ctx, cn); err != nil {
-		cn.stop(err)
+		cn.stop()
 		<-readerDone
 		return fmt.Errorf("esl: resync: %w", err)
 	}
@@ -202,7 +202,7 @@ func (c *Client) session(ctx context.Context) error {
 	case err := <-readerDone:
 		return err
 	case <-ctx.Done():
-		cn.stop(ctx.Err())
+		cn.stop()
 		<-readerDone
 		return ctx.Err()
 	}
@@ -212,7 +212,7 @@ func (c *Client) session(ctx context.Context) error {
 // handled in wire order, so events need no Event-Sequence sorting (eslgo
 // runs each listener in its own goroutine and loses that order).
 func (c *Client) readLoop(cn *conn) (err error) {
-	defer func() { cn.stop(err) }()
+	defer cn.stop()
 	for {
 		_ = cn.nc.SetReadDeadline(time.Now().Add(c.hbTimeout))
 		f, err := readFrame(cn.br)

@@ -41,11 +41,10 @@ type conn struct {
 	nc net.Conn
 	br *bufio.Reader
 
-	mu      sync.Mutex // guards queue, closed; held across a write
-	queue   []*pending
-	closed  bool
-	done    chan struct{} // closed when the reader stops
-	doneErr error
+	mu     sync.Mutex // guards queue, closed; held across a write
+	queue  []*pending
+	closed bool
+	done   chan struct{} // closed when the reader stops
 }
 
 // pending is a command waiting for its reply. onReply, when set, runs in
@@ -182,7 +181,7 @@ func (c *conn) deliver(f *frame) bool {
 }
 
 // stop marks the connection closed and wakes every waiting command.
-func (c *conn) stop(err error) {
+func (c *conn) stop() {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -190,7 +189,6 @@ func (c *conn) stop(err error) {
 	}
 	c.closed = true
 	c.queue = nil
-	c.doneErr = err
 	c.mu.Unlock()
 	c.nc.Close()
 	close(c.done)

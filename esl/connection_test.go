@@ -180,6 +180,14 @@ func TestConnectRegistrationsAndDisconnectNotice(t *testing.T) {
 	if err := r.Answer(ctx(t), missing); !errors.Is(err, routing.ErrMediaUnavailable) {
 		t.Errorf("Answer while disconnected = %v, want ErrMediaUnavailable", err)
 	}
+	if _, err := r.Dial(ctx(t), dialAgent("a1", 15)); !errors.Is(err, routing.ErrMediaUnavailable) {
+		t.Errorf("Dial while disconnected = %v, want ErrMediaUnavailable", err)
+	}
+	r.mu.Lock()
+	if n := len(r.st.legs); n != 0 {
+		t.Errorf("a failed Dial left %d legs tracked", n)
+	}
+	r.mu.Unlock()
 	table := time.Unix(1795292296, 0)
 	dev := func(agent, contact string) routing.Fact {
 		return routing.DeviceState{FactBase: at(), AgentID: agent, Device: contact, Registered: true, Until: table}
@@ -216,4 +224,40 @@ func TestHeartbeatWatchdog(t *testing.T) {
 	f.waitPlayed("silent-2") // the client gave up on the first and came back
 	facts.wait(t, nothingPresent())
 	assertCommands(t, f, append(wantCommands(connectSteps()), wantCommands(connectSteps())...)...)
+}
+
+// TestRestartAdoptsLiveCalls: a callfloor that starts while calls are up
+// (a restart) adopts every channel, reports them in LegsPresent, and
+// reports their hangups.
+func TestRestartAdoptsLiveCalls(t *testing.T) {
+	const (
+		c2 = "4247051b-38ac-4ed6-923a-79e0468a0f11"
+		a2 = "95086238-5576-46c2-b12f-4d84e37a9f50"
+	)
+	steps := []step{
+		rec(0, "auth callfloor"),
+		rec(1, ourSubscription),
+		rec(2, "api show channels as json"),
+		rec(3, "api show calls as json"),
+		{slot: -1, want: "api show registrations as json", reply: apiResponse(emptyRows), after: true},
+		rec(10, "api uuid_kill "+c2+" NORMAL_CLEARING"),
+	}
+	f := newFakeFS(t, script(t, "restart", loadTranscript(t, "reconnect.jsonl"), 2, steps))
+	facts := newRecorder()
+	r := start(t, testConfig(f.addr()), facts)
+	present := routing.LegsPresent{FactBase: at(), Legs: []routing.LegSnapshot{
+		{Leg: c2, Answered: true, Caller: caller, Hotline: hotline2},
+		{Leg: a2, Answered: true, Caller: caller},
+	}}
+	facts.wait(t, present)
+	f.waitCommand("api show registrations as json", 1)
+	// show calls paired them: connecting them again is a no-op.
+	if err := r.Connect(ctx(t), c2, a2); err != nil {
+		t.Fatalf("Connect of a bridged pair: %v", err)
+	}
+	hangup(t, r, c2)
+	f.waitPlayed("restart")
+	facts.wait(t, ended(a2, routing.CauseNormal))
+	assertFacts(t, facts, present, ended(c2, routing.CauseNormal), ended(a2, routing.CauseNormal))
+	assertCommands(t, f, wantCommands(steps)...)
 }
