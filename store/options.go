@@ -29,7 +29,9 @@ type options struct {
 	logger    *slog.Logger
 }
 
-// WithRetention sets how many of the newest events the log keeps (n >= 1).
+// WithRetention sets how many of the newest events the log keeps; n < 1
+// is ignored (the backend default stays). On Redis the default trimming is
+// approximate (MAXLEN ~): at least n are kept.
 // Readers positioned before the retained window get state.ErrTrimmed.
 func WithRetention(n int) Option {
 	return func(o *options) {

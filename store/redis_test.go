@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -120,5 +121,39 @@ func TestRedisApproximateTrim(t *testing.T) {
 	}
 	if _, err := r.ReadAfter(ctx, redisPosition(oldest-2), 1, 0); !errors.Is(err, state.ErrTrimmed) {
 		t.Fatalf("ReadAfter(oldest-2) error = %v, want ErrTrimmed", err)
+	}
+}
+
+// TestRedisReplicasShareTheLog: two stores on one Redis, as two callfloor
+// replicas are; a reader waiting on one sees a commit made through the
+// other, with the same position.
+func TestRedisReplicasShareTheLog(t *testing.T) {
+	srv := testpeer.StartRedis(t)
+	a := newTestRedis(t, srv)
+	b := reopenTestRedis(t, srv, WithPrefix(a.opts.prefix))
+	ctx := context.Background()
+	type result struct {
+		evs []state.Event
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		evs, err := b.ReadAfter(ctx, "", 10, 20*time.Second)
+		got <- result{evs, err}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	sent, err := a.Commit(ctx, state.Tx{Events: []state.NewEvent{{Type: "agent", Data: []byte(`{"id":"a1"}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.err != nil || len(r.evs) != 1 || r.evs[0].ID != sent[0].ID || string(r.evs[0].Data) != `{"id":"a1"}` {
+		t.Fatalf("other replica read %+v, %v; want %+v", r.evs, r.err, sent)
+	}
+	if _, err := b.Commit(ctx, state.Tx{Puts: []state.Put{{Kind: state.KindAgent, ID: "a1", IfVersion: state.MustNotExist}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Commit(ctx, state.Tx{Puts: []state.Put{{Kind: state.KindAgent, ID: "a1", IfVersion: state.MustNotExist}}}); !errors.Is(err, state.ErrConflict) {
+		t.Fatalf("create through the other replica: %v, want ErrConflict", err)
 	}
 }
