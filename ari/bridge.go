@@ -2,6 +2,7 @@ package ari
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -71,10 +72,17 @@ func (c *Client) leaveHold(ctx context.Context, id routing.LegID) error {
 	if hold == "" {
 		return nil
 	}
-	if err := c.call(ctx, "DELETE", "/bridges/"+url.PathEscape(hold)+"/moh", nil, nil); err != nil {
+	// The holding bridge may be gone already; that is not the leg gone.
+	if err := c.rest.do(ctx, "DELETE", "/bridges/"+url.PathEscape(hold)+"/moh", nil, nil); err != nil {
 		c.log.Warn("stopping music on hold failed", "bridge", hold, "err", err)
 	}
-	return c.bridgeChannels(ctx, hold, false, ch)
+	if err := c.bridgeChannels(ctx, hold, false, ch); err != nil {
+		if errors.Is(err, routing.ErrMediaUnavailable) {
+			return err
+		}
+		c.log.Warn("leaving the holding bridge failed", "bridge", hold, "err", err)
+	}
+	return nil
 }
 
 // Connect puts two legs in the call's mixing bridge (creating it, or
@@ -90,44 +98,60 @@ func (c *Client) Connect(ctx context.Context, a, b routing.LegID) error {
 		}
 	}
 	ca, cb := c.chanOf(a), c.chanOf(b)
-	bridge := c.bridgeWith(ca, roleCall)
-	if bridge == "" {
-		bridge = c.bridgeWith(cb, roleCall)
+	bridge, others, add, err := c.callBridgeFor(ctx, ca, cb)
+	if err != nil {
+		return err
 	}
-	if bridge == "" {
-		id, err := c.createBridge(ctx, "mixing", roleCall, ca)
-		if err != nil {
-			return err
-		}
-		bridge = id
-	}
-	var others, add []string
-	c.mu.Lock()
-	br := c.bridges[bridge]
-	for m := range br.members {
-		if m == ca || m == cb {
-			continue
-		}
-		if l := c.chans[m]; l != nil && l.kind == kindMonitor {
-			continue
-		}
-		others = append(others, m)
-	}
-	for _, ch := range []string{ca, cb} {
-		if !br.members[ch] {
-			add = append(add, ch)
-		}
-	}
-	c.mu.Unlock()
 	if len(others) > 0 {
-		if err := c.bridgeChannels(ctx, bridge, false, others...); err != nil && !strings.Contains(err.Error(), "422") {
-			c.log.Warn("detaching old legs failed", "err", err)
+		// Routing hangs the detached legs up; failing to detach one
+		// (already gone) must not fail the connect.
+		if err := c.bridgeChannels(ctx, bridge, false, others...); err != nil {
+			c.log.Warn("detaching old legs failed", "bridge", bridge, "err", err)
 		}
 	}
 	if len(add) == 0 {
 		return nil
 	}
 	return c.bridgeChannels(ctx, bridge, true, add...)
+}
+
+// callBridgeFor finds the call bridge either channel is in, or creates
+// one, and says which members to detach and which channels to add.
+func (c *Client) callBridgeFor(ctx context.Context, ca, cb string) (bridge string, others, add []string, err error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		bridge = c.bridgeWith(ca, roleCall)
+		if bridge == "" {
+			bridge = c.bridgeWith(cb, roleCall)
+		}
+		if bridge == "" {
+			if bridge, err = c.createBridge(ctx, "mixing", roleCall, ca); err != nil {
+				return "", nil, nil, err
+			}
+		}
+		c.mu.Lock()
+		br := c.bridges[bridge]
+		if br == nil { // it emptied and was deleted meanwhile
+			c.mu.Unlock()
+			continue
+		}
+		for m := range br.members {
+			if m == ca || m == cb {
+				continue
+			}
+			if l := c.chans[m]; l != nil && l.kind == kindMonitor {
+				continue
+			}
+			others = append(others, m)
+		}
+		for _, ch := range []string{ca, cb} {
+			if !br.members[ch] {
+				add = append(add, ch)
+			}
+		}
+		c.mu.Unlock()
+		return bridge, others, add, nil
+	}
+	return "", nil, nil, fmt.Errorf("ari: connect %s and %s: call bridge keeps vanishing", ca, cb)
 }
 
 // leaveMonitor turns a supervisor's monitor leg into a plain call leg

@@ -23,9 +23,15 @@ func (c *Client) handle(ev ari.Event, at time.Time) {
 // apply is handle without the safety net (the fuzz test calls it directly
 // so that a panic is found, not swallowed).
 func (c *Client) apply(ev ari.Event, at time.Time) {
-	base := routing.FactBase{At: at}
+	for _, f := range c.update(ev, routing.FactBase{At: at}) {
+		c.facts.Report(f)
+	}
+}
+
+// update changes the tables under the lock and returns the facts to report.
+func (c *Client) update(ev ari.Event, base routing.FactBase) (facts []routing.Fact) {
 	c.mu.Lock()
-	var facts []routing.Fact
+	defer c.mu.Unlock()
 	switch e := ev.(type) {
 	case *ari.StasisStart:
 		facts = c.onStasisStart(base, e)
@@ -67,16 +73,16 @@ func (c *Client) apply(ev ari.Event, at time.Time) {
 			facts = c.onDevice(base, e.DeviceState.Name, true)
 		}
 	}
-	c.mu.Unlock()
-	for _, f := range facts {
-		c.facts.Report(f)
-	}
+	return facts
 }
 
 // onStasisStart: an inbound call arrived, or a leg we originated was
 // answered (Asterisk puts an originated channel in Stasis only on answer).
 func (c *Client) onStasisStart(base routing.FactBase, e *ari.StasisStart) []routing.Fact {
 	id := e.Channel.ID
+	if id == "" {
+		return nil
+	}
 	l := c.chans[id]
 	if l == nil {
 		kind, hotline := classify(e.Args, e.Channel.Name, exten(e.Channel))
@@ -99,16 +105,14 @@ func (c *Client) onStasisStart(base routing.FactBase, e *ari.StasisStart) []rout
 		return nil
 	}
 	if l.answered || l.ended {
-		if id != l.live { // a second fork member answered too late
-			c.hangupChannel(id, routing.CauseCancelled)
-		}
-		return nil
+		return nil // a fork member answering after the winner: already cancelled
 	}
 	l.answered, l.live = true, id
 	delete(l.pending, id)
 	for other := range l.pending { // first answer wins: cancel the rest
+		// It stays in chans (mapped to this leg, not live) so its late
+		// StasisStart or ChannelDestroyed is recognised and ignored.
 		delete(l.pending, other)
-		delete(c.chans, other)
 		c.hangupChannel(other, routing.CauseCancelled)
 	}
 	if l.kind == kindMonitor {

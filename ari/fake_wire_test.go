@@ -250,3 +250,14 @@ func (f *fakeARI) hasBridge(name string) bool {
 	}
 	return false
 }
+
+// answerAtOnce answers two channels before the client can react.
+func (f *fakeARI) answerAtOnce(a, b string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range []string{a, b} {
+		ch := f.mustChan(id)
+		ch.state, ch.appName, ch.appData, ch.inStasis = "Up", "Stasis", f.app+","+strings.Join(ch.args, ","), true
+		f.sendLocked(f.event("StasisStart", kv{"args", ch.args}, kv{"channel", f.chanJSON(ch)}))
+	}
+}

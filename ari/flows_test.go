@@ -244,3 +244,64 @@ func TestAppSIPForkAllFail(t *testing.T) {
 	h.f.AnswerDevice(phone)
 	h.rec.expect(t, routing.LegAnswered{Leg: leg})
 }
+
+// Both devices of a fork answer at once: one LegAnswered, the loser is
+// hung up once, and its late StasisStart is no new leg.
+func TestAppSIPForkBothAnswer(t *testing.T) {
+	h := start(t)
+	target := routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
+	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: target, Timeout: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.f.takeRequests()
+	phone := h.f.channelFor("+84909000001@trunk")
+	h.f.answerAtOnce(string(leg), phone)
+	h.rec.expect(t, routing.LegAnswered{Leg: leg})
+	h.f.expectRequests("DELETE /channels/" + phone + "?reason_code=16")
+	h.rec.expect(t)
+	h.hangup(t, leg)
+	h.f.expectRequests("DELETE /channels/" + string(leg) + "?reason_code=16")
+	h.rec.expect(t, routing.LegEnded{Leg: leg, Cause: routing.CauseNormal})
+}
+
+// Routing gives up on a ringing fork: every device stops, one LegEnded
+// with routing's cause.
+func TestHangupRingingFork(t *testing.T) {
+	h := start(t)
+	target := routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
+	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: target, Timeout: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.f.takeRequests()
+	phone := h.f.channelFor("+84909000001@trunk")
+	h.f.Ring(phone)
+	h.rec.expect(t, routing.LegRinging{Leg: leg})
+	if err := h.c.Hangup(h.ctx, leg, routing.CauseCancelled); err != nil {
+		t.Fatal(err)
+	}
+	h.f.expectRequests("DELETE /channels/"+string(leg)+"?reason_code=16", "DELETE /channels/"+phone+"?reason_code=16")
+	h.rec.expect(t, routing.LegEnded{Leg: leg, Cause: routing.CauseCancelled})
+	// Hanging up again is no error.
+	if err := h.c.Hangup(h.ctx, leg, routing.CauseCancelled); err != nil {
+		t.Fatal(err)
+	}
+	h.f.expectRequests("DELETE /channels/" + string(leg) + "?reason_code=16")
+}
+
+func TestDTMFAndRingback(t *testing.T) {
+	h := start(t)
+	cust := h.f.Inbound(caller, hotline)
+	h.rec.expect(t, routing.CallArrived{Leg: routing.LegID(cust), Caller: caller, Hotline: hotline})
+	if err := h.c.Hold(h.ctx, routing.LegID(cust), routing.HoldRingback); err != nil {
+		t.Fatal(err)
+	}
+	h.f.expectRequests("POST /channels/" + cust + "/ring")
+	h.f.Send(`{"type":"ChannelDtmfReceived","timestamp":"2026-11-21T19:08:40.000+0000","digit":"5","duration_ms":120,"channel":{"id":"` + cust + `","name":"PJSIP/trunk-00000000","state":"Ring"},"asterisk_id":"02:fc:00:00:00:01","application":"callfloor"}`)
+	h.rec.expect(t, routing.DTMF{Leg: routing.LegID(cust), Digit: "5"})
+	if err := h.c.Answer(h.ctx, "gone"); !errors.Is(err, routing.ErrLegGone) {
+		t.Fatalf("Answer(gone) = %v, want ErrLegGone", err)
+	}
+	h.f.expectRequests("POST /channels/gone/answer")
+}

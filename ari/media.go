@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
 	"github.com/callfloor/callfloor/presence"
@@ -191,6 +192,17 @@ func (c *Client) originate(ctx context.Context, l *leg, t routing.Target, number
 			return "", fmt.Errorf("ari: originate %s: %w: %w", strings.Join(eps, ","), routing.ErrUnreachable, lastErr)
 		}
 		return "", fmt.Errorf("ari: originate %s: %w", strings.Join(eps, ","), lastErr)
+	}
+	// A device that failed at once may have ended before a later
+	// originate of the fork was refused: then nothing rings any more.
+	c.mu.Lock()
+	var facts []routing.Fact
+	if len(l.pending) == 0 && !l.answered && !l.ended {
+		facts = c.endLeg(routing.FactBase{At: time.Now()}, l, l.cause)
+	}
+	c.mu.Unlock()
+	for _, f := range facts {
+		c.facts.Report(f)
 	}
 	return routing.LegID(l.id), nil
 }

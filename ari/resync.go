@@ -22,11 +22,15 @@ func (c *Client) resync(ctx context.Context) {
 	for _, r := range []struct {
 		path string
 		out  any
-	}{{"/channels", &chans}, {"/bridges", &bridges}, {"/endpoints", &eps}} {
+	}{{"/channels", &chans}, {"/bridges", &bridges}} {
 		if err := c.rest.do(ctx, "GET", r.path, nil, r.out); err != nil {
 			c.log.Warn("resync failed; will retry on next connect", "path", r.path, "err", err)
 			return
 		}
+	}
+	// Presence is a bonus: without it calls still resynchronise.
+	if err := c.rest.do(ctx, "GET", "/endpoints", nil, &eps); err != nil {
+		c.log.Warn("listing endpoints failed; device presence waits for events", "err", err)
 	}
 	base := routing.FactBase{At: time.Now()}
 	c.mu.Lock()
@@ -75,12 +79,15 @@ func (c *Client) endVanished(base routing.FactBase, chans []chanInfo) []routing.
 			facts = append(facts, c.endLeg(base, l, cause)...)
 		}
 	}
-	for id, l := range c.chans { // snoops whose channel or monitor is gone
-		if l.kind == kindSnoop && (!present[id] || l.owner == nil || l.owner.ended) {
-			delete(c.chans, id)
+	for id, l := range c.chans {
+		switch {
+		case l.kind == kindSnoop && (!present[id] || l.owner == nil || l.owner.ended):
+			delete(c.chans, id) // a snoop whose channel or monitor is gone
 			if present[id] {
 				c.cleanChannel(id)
 			}
+		case !present[id] && (l.ended || l.answered && id != l.live):
+			delete(c.chans, id) // a cancelled fork member whose end we missed
 		}
 	}
 	return facts
@@ -108,8 +115,8 @@ func (c *Client) adopt(chans []chanInfo) []routing.LegSnapshot {
 			c.chans[ch.ID] = l
 			c.legs[ch.ID] = l
 		}
-		if l.kind == kindSnoop || listed[l.id] {
-			continue
+		if l.kind == kindSnoop || l.ended || listed[l.id] || l.answered && l.live != ch.ID {
+			continue // snoops, cancelled fork members
 		}
 		listed[l.id] = true
 		snap := routing.LegSnapshot{Leg: routing.LegID(l.id), Answered: l.answered, Caller: l.caller}
