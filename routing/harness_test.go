@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // testFloor is one engine over the memory store, a fake clock and the
 // media double.
 type testFloor struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	clock  *routingtest.Clock
 	media  *routingtest.Media
@@ -34,7 +34,7 @@ type testFloor struct {
 
 var t0 = time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
 
-func newFloor(t *testing.T, loc *time.Location, start time.Time, opts ...routing.Option) *testFloor {
+func newFloor(t testing.TB, loc *time.Location, start time.Time, opts ...routing.Option) *testFloor {
 	t.Helper()
 	if loc == nil {
 		loc = time.UTC
