@@ -38,6 +38,15 @@ func (s *Server) view(a presence.Agent) presence.AgentView {
 	return a.View(s.agents.Now(), s.agents.Location())
 }
 
+// agentChanged renders the agent after a status/presence change and tells
+// routing about it.
+func (s *Server) agentChanged(c echo.Context, a presence.Agent) error {
+	if s.changed != nil {
+		s.changed()
+	}
+	return c.JSON(http.StatusOK, s.view(a))
+}
+
 // meView is the caller's own record plus what their role lets them see.
 type meView struct {
 	presence.AgentView
@@ -126,7 +135,7 @@ func (s *Server) putStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.view(a))
+	return s.agentChanged(c, a)
 }
 
 func (s *Server) logout(c echo.Context) error {
@@ -134,7 +143,7 @@ func (s *Server) logout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.view(a))
+	return s.agentChanged(c, a)
 }
 
 func (s *Server) heartbeat(c echo.Context) error {
@@ -142,7 +151,7 @@ func (s *Server) heartbeat(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.view(a))
+	return s.agentChanged(c, a)
 }
 
 func (s *Server) endWrapUp(c echo.Context) error {
@@ -150,7 +159,7 @@ func (s *Server) endWrapUp(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, s.view(a))
+	return s.agentChanged(c, a)
 }
 
 // parseTime parses an RFC 3339 query parameter ("" = unbounded).

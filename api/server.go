@@ -25,6 +25,7 @@ type Server struct {
 	log      *slog.Logger
 	mounts   []func(*echo.Group, echo.MiddlewareFunc)
 	readyFns []func(ctx context.Context) error
+	changed  func()
 }
 
 // Option configures a Server.
@@ -44,6 +45,11 @@ func WithRoutes(mount func(v1 *echo.Group, auth echo.MiddlewareFunc)) Option {
 func WithReadiness(check func(ctx context.Context) error) Option {
 	return func(s *Server) { s.readyFns = append(s.readyFns, check) }
 }
+
+// WithAgentChanged is called after the API changed an agent's statuses or
+// presence, so routing can offer waiting calls to a newly available agent
+// at once instead of on its next tick.
+func WithAgentChanged(f func()) Option { return func(s *Server) { s.changed = f } }
 
 // New builds the API over the agent service and store.
 func New(agents *presence.Service, store state.Store, opts ...Option) *Server {

@@ -13,8 +13,10 @@ import (
 	"github.com/callfloor/callfloor/api"
 	"github.com/callfloor/callfloor/internal/config"
 	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/store"
+	"github.com/callfloor/callfloor/stream"
 )
 
 // app is the wired process: store, services, API and background loops.
@@ -23,6 +25,9 @@ type app struct {
 	log    *slog.Logger
 	store  state.StoreLog
 	agents *presence.Service
+	engine *routing.Engine
+	media  mediaPath
+	hub    *stream.Hub
 	api    *api.Server
 	// loops run until the serve context ends; shutdown waits for all.
 	loops []func(ctx context.Context) error
@@ -39,13 +44,36 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		presence.WithLocation(cfg.Location()),
 		presence.WithHeartbeatTTL(cfg.HeartbeatTTLDuration()),
 		presence.WithDefaultIdleStatus(cfg.DefaultIdleStatus),
+		// A supervisor with a running monitor cannot log out; routing knows.
+		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return a.engine.LogoutGuard(ctx, id) }),
 	)
 	if err := config.Bootstrap(ctx, cfg, a.agents); err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("bootstrap floor: %w", err)
 	}
-	a.api = api.New(a.agents, st, api.WithLogger(log))
-	a.loops = append(a.loops, a.expireLoop)
+	a.engine = routing.NewEngine(st, a.agents, nil, routing.WithLogger(log), routing.WithDefaultQueue(cfg.DefaultQueue))
+	if err := bootstrapQueues(ctx, cfg, a.engine); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	media, err := newMediaPath(cfg, a.agents, a.engine, log)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	a.media = media
+	a.engine.SetMedia(media)
+
+	a.hub = stream.NewHub(st, stream.WithLogger(log))
+	stats := stream.NewStatsPublisher(a.hub, statsSource{engine: a.engine, agents: a.agents}, st, stream.WithStatsLogger(log))
+	a.api = api.New(a.agents, st,
+		api.WithLogger(log),
+		api.WithAgentChanged(a.engine.Kick),
+		api.WithRoutes(api.RoutingRoutes(a.engine)),
+		api.WithRoutes(api.EventRoutes(a.hub, api.WithStreamPresence(a.agents, 20*time.Second), api.WithEventLogger(log))),
+		api.WithReadiness(media.Ready),
+	)
+	a.loops = append(a.loops, a.expireLoop, a.engine.Run, media.Run, a.hub.Run, stats.Run)
 	return a, nil
 }
 
@@ -122,4 +150,19 @@ func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
 	}
 	a.log.Info("callfloor stopped")
 	return runErr
+}
+
+// bootstrapQueues creates the configured queues that do not exist yet.
+func bootstrapQueues(ctx context.Context, cfg config.Config, engine *routing.Engine) error {
+	for _, q := range cfg.Queues {
+		strategy := routing.Strategy(q.Strategy)
+		in := routing.QueueInput{
+			ID: &q.ID, Name: &q.Name, Strategy: &strategy, Members: &q.Members, Hotlines: &q.Hotlines,
+			RingTimeoutSeconds: &q.RingTimeoutSeconds, WrapupSeconds: &q.WrapupSeconds, ServiceLevelSeconds: &q.ServiceLevelSeconds,
+		}
+		if _, err := engine.CreateQueue(ctx, presence.System, in); err != nil && !errors.Is(err, presence.ErrConflict) {
+			return fmt.Errorf("queue %s: %w", q.ID, err)
+		}
+	}
+	return nil
 }

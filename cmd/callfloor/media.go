@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+
+	"github.com/callfloor/callfloor/ari"
+	"github.com/callfloor/callfloor/esl"
+	"github.com/callfloor/callfloor/internal/config"
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/sip"
+)
+
+// mediaPath is a routing.Media that also runs (connects, listens) and
+// says whether it is usable, for /v1/readyz.
+type mediaPath interface {
+	routing.Media
+	Run(ctx context.Context) error
+	Ready(ctx context.Context) error
+}
+
+// newMediaPath builds the media path the configuration selects: Asterisk
+// when an ARI URL is set, FreeSWITCH when an ESL address is, otherwise the
+// built-in SIP path.
+func newMediaPath(cfg config.Config, agents *presence.Service, facts routing.Facts, log *slog.Logger) (mediaPath, error) {
+	switch cfg.Media() {
+	case "asterisk":
+		if _, err := url.Parse(cfg.ARI.URL); err != nil {
+			return nil, fmt.Errorf("ari url: %w", err)
+		}
+		c, err := ari.New(ari.Config{URL: cfg.ARI.URL, User: cfg.ARI.User, Password: cfg.ARI.Password,
+			App: cfg.ARI.App, TrunkPattern: cfg.ARI.TrunkPattern}, facts, ari.WithLogger(log))
+		if err != nil {
+			return nil, fmt.Errorf("asterisk: %w", err)
+		}
+		return connected{c, "asterisk ARI"}, nil
+	case "freeswitch":
+		c, err := esl.New(esl.Config{Addr: cfg.ESL.Addr, Password: cfg.ESL.Password,
+			GatewayPattern: cfg.ESL.GatewayPattern}, facts, esl.WithLogger(log))
+		if err != nil {
+			return nil, fmt.Errorf("freeswitch: %w", err)
+		}
+		return connected{c, "freeswitch ESL"}, nil
+	}
+	s, err := sip.New(sip.Config{
+		Addr: cfg.SIPAddr, Domain: cfg.SIP.Domain, TrunkSources: cfg.SIP.TrunkSources,
+		TrunkUser: cfg.SIP.TrunkUser, TrunkPassword: cfg.SIP.TrunkPassword, OutboundTrunk: cfg.SIP.OutboundTrunk,
+	}, sipDirectory{agents: agents, passwords: cfg.SIPPasswords()}, facts, sip.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	return builtinSIP{s}, nil
+}
+
+// mediaClient is what the ARI and ESL clients offer.
+type mediaClient interface {
+	routing.Media
+	Run(ctx context.Context) error
+	Connected() bool
+}
+
+// connected adapts a media server client (ARI, ESL) to mediaPath.
+type connected struct {
+	mediaClient
+	name string
+}
+
+func (c connected) Ready(context.Context) error {
+	if !c.Connected() {
+		return fmt.Errorf("%s not connected: %w", c.name, routing.ErrMediaUnavailable)
+	}
+	return nil
+}
+
+// builtinSIP is the SIP path; it is ready once it listens.
+type builtinSIP struct{ *sip.Server }
+
+func (builtinSIP) Ready(context.Context) error { return nil }
+
+// sipDirectory answers digest passwords for SIP devices: the configured
+// password (default "sip-<agent id>") of agents that exist in the store.
+type sipDirectory struct {
+	agents    *presence.Service
+	passwords map[string]string
+}
+
+func (d sipDirectory) Password(ctx context.Context, user string) (string, bool, error) {
+	pw, ok := d.passwords[user]
+	if !ok {
+		return "", false, nil
+	}
+	if _, err := d.agents.Agent(ctx, user); errors.Is(err, presence.ErrNotFound) {
+		return "", false, nil
+	} else if err != nil {
+		return "", false, err
+	}
+	return pw, true, nil
+}
