@@ -60,7 +60,7 @@ func (c *Client) update(ev ari.Event, base routing.FactBase) (facts []routing.Fa
 	case *ari.BridgeDestroyed:
 		delete(c.bridges, e.Bridge.ID)
 	case *ari.ChannelDtmfReceived:
-		if l := c.chans[e.Channel.ID]; l != nil && !l.ended && l.kind != kindSnoop {
+		if l := c.chans[e.Channel.ID]; l != nil && !l.ended() && l.kind != kindSnoop {
 			facts = append(facts, routing.DTMF{FactBase: base, Leg: routing.LegID(l.id), Digit: e.Digit})
 		}
 	case *ari.EndpointStateChange:
@@ -86,7 +86,7 @@ func (c *Client) onStasisStart(base routing.FactBase, e *ari.StasisStart) []rout
 	l := c.chans[id]
 	if l == nil {
 		kind, hotline := classify(e.Args, e.Channel.Name, exten(e.Channel))
-		l = &leg{id: id, kind: kind, live: id, caller: callerNumber(e.Channel), hotline: hotline}
+		l = &leg{id: id, kind: kind, live: id, caller: callerNumber(e.Channel), hotline: hotline, state: legUp}
 		c.chans[id] = l
 		switch kind {
 		case kindSnoop:
@@ -97,17 +97,16 @@ func (c *Client) onStasisStart(base routing.FactBase, e *ari.StasisStart) []rout
 				Caller: l.caller, Hotline: hotline}}
 		}
 		// A leg some earlier controller originated, answered now.
-		l.answered = true
 		c.legs[id] = l
 		return []routing.Fact{routing.LegAnswered{FactBase: base, Leg: routing.LegID(id)}}
 	}
 	if l.kind == kindSnoop || l.kind == kindCustomer {
 		return nil
 	}
-	if l.answered || l.ended {
+	if !l.to(legUp) {
 		return nil // a fork member answering after the winner: already cancelled
 	}
-	l.answered, l.live = true, id
+	l.live = id
 	delete(l.pending, id)
 	for other := range l.pending { // first answer wins: cancel the rest
 		// It stays in chans (mapped to this leg, not live) so its late
@@ -124,10 +123,9 @@ func (c *Client) onStasisStart(base routing.FactBase, e *ari.StasisStart) []rout
 // onRinging reports a dialled leg alerting, once.
 func (c *Client) onRinging(base routing.FactBase, chanID string) []routing.Fact {
 	l := c.chans[chanID]
-	if l == nil || l.ringing || l.answered || l.ended || l.kind == kindCustomer || l.kind == kindSnoop {
+	if l == nil || l.kind == kindCustomer || l.kind == kindSnoop || !l.to(legRinging) {
 		return nil
 	}
-	l.ringing = true
 	return []routing.Fact{routing.LegRinging{FactBase: base, Leg: routing.LegID(l.id)}}
 }
 
@@ -143,7 +141,7 @@ func (c *Client) onStasisEnd(base routing.FactBase, chanID string) []routing.Fac
 		delete(c.chans, chanID)
 		return nil
 	}
-	if l.ended || chanID != l.live || !l.answered && l.kind != kindCustomer {
+	if !l.up() || chanID != l.live {
 		return nil
 	}
 	cause := mapCause(l.hupCause)
@@ -158,10 +156,10 @@ func (c *Client) onDestroyed(base routing.FactBase, chanID string, q850 int) []r
 		return nil
 	}
 	delete(c.chans, chanID)
-	if l.ended || l.kind == kindSnoop {
+	if l.ended() || l.kind == kindSnoop {
 		return nil
 	}
-	if l.answered || l.kind == kindCustomer {
+	if l.up() {
 		if chanID != l.live {
 			return nil
 		}
@@ -183,7 +181,9 @@ func (c *Client) onDestroyed(base routing.FactBase, chanID string, q850 int) []r
 // endLeg forgets a leg, schedules cleanup of what served it and reports
 // LegEnded (with the cause routing asked for, if it hung up itself).
 func (c *Client) endLeg(base routing.FactBase, l *leg, cause routing.Cause) []routing.Fact {
-	l.ended = true
+	if !l.to(legEnded) {
+		return nil
+	}
 	if l.requested != "" {
 		cause = l.requested
 	}

@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/CyCoreSystems/ari/v6"
@@ -37,9 +38,7 @@ type leg struct {
 	pending   map[string]bool // originated channels not yet answered or gone
 	caller    string
 	hotline   string
-	answered  bool
-	ringing   bool
-	ended     bool
+	state     legState
 	cause     routing.Cause // worst failure among fork members
 	hupCause  int           // last ChannelHangupRequest cause on the live channel
 	requested routing.Cause // cause routing gave in Hangup
@@ -53,6 +52,42 @@ type leg struct {
 	spy       string              // spy bridge id
 	owner     *leg                // for kindSnoop: the monitor it serves
 }
+
+// legState is where a leg is in its life, as Asterisk reports it: an
+// originated channel alerts (ChannelStateChange Ringing / Dial RINGING),
+// enters Stasis only when answered (StasisStart), and ends with StasisEnd
+// (a caller's channel gets nothing else) or ChannelDestroyed (the only
+// news of no answer, cause 19, or busy, 17). An inbound leg starts in
+// Stasis.
+type legState int
+
+const (
+	legDialing legState = iota // originated, no news yet
+	legRinging                 // the device alerts
+	legUp                      // in Stasis: answered, or arrived from the dialplan
+	legEnded                   // gone, LegEnded reported
+)
+
+// legTransitions lists the moves each state allows; anything else is a
+// duplicate or late event and is ignored.
+var legTransitions = map[legState][]legState{
+	legDialing: {legRinging, legUp, legEnded},
+	legRinging: {legUp, legEnded},
+	legUp:      {legEnded},
+	legEnded:   nil,
+}
+
+// to moves the leg to next if the table allows it.
+func (l *leg) to(next legState) bool {
+	if !slices.Contains(legTransitions[l.state], next) {
+		return false
+	}
+	l.state = next
+	return true
+}
+
+func (l *leg) up() bool    { return l.state == legUp }
+func (l *leg) ended() bool { return l.state == legEnded }
 
 // bridge roles, also the prefix of the names we give bridges so a
 // restarted controller recognises (and cleans up) its own.

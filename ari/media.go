@@ -80,7 +80,7 @@ func (c *Client) Hold(ctx context.Context, legID routing.LegID, mode routing.Hol
 		}
 		hold = b.ID
 		c.mu.Lock()
-		if l != nil && !l.ended {
+		if l != nil && !l.ended() {
 			l.hold = hold
 		}
 		c.mu.Unlock()
@@ -186,7 +186,7 @@ func (c *Client) originate(ctx context.Context, l *leg, t routing.Target, number
 	if ok == 0 {
 		c.mu.Lock()
 		delete(c.legs, l.id)
-		l.ended = true
+		l.state = legEnded
 		c.mu.Unlock()
 		if allocationFailed(lastErr) {
 			return "", fmt.Errorf("ari: originate %s: %w: %w", strings.Join(eps, ","), routing.ErrUnreachable, lastErr)
@@ -197,7 +197,7 @@ func (c *Client) originate(ctx context.Context, l *leg, t routing.Target, number
 	// originate of the fork was refused: then nothing rings any more.
 	c.mu.Lock()
 	var facts []routing.Fact
-	if len(l.pending) == 0 && !l.answered && !l.ended {
+	if len(l.pending) == 0 && !l.up() && !l.ended() {
 		facts = c.endLeg(routing.FactBase{At: time.Now()}, l, l.cause)
 	}
 	c.mu.Unlock()
@@ -223,7 +223,7 @@ func (c *Client) Hangup(ctx context.Context, legID routing.LegID, cause routing.
 	chans := []string{string(legID)}
 	if l := c.legs[string(legID)]; l != nil {
 		l.requested = cause
-		if l.answered || l.kind == kindCustomer {
+		if l.up() {
 			chans = []string{l.live}
 		} else {
 			chans = chans[:0]

@@ -39,7 +39,7 @@ func (c *Client) SetMonitorMode(ctx context.Context, supervisor routing.LegID, m
 		return fmt.Errorf("ari: no monitor leg %s: %w", supervisor, routing.ErrLegGone)
 	}
 	l.mode = mode
-	answered := l.answered
+	answered := l.up()
 	c.mu.Unlock()
 	if !answered {
 		return nil // applied on answer
@@ -61,7 +61,7 @@ func (c *Client) converge(ctx context.Context, l *leg) error {
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
 	c.mu.Lock()
-	from, to, ended := l.applied, l.mode, l.ended
+	from, to, ended := l.applied, l.mode, l.ended()
 	c.mu.Unlock()
 	if ended {
 		return fmt.Errorf("ari: monitor %s: %w", l.id, routing.ErrLegGone)

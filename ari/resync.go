@@ -59,7 +59,7 @@ func (c *Client) endVanished(base routing.FactBase, chans []chanInfo) []routing.
 	}
 	var facts []routing.Fact
 	for _, l := range c.sortedLegs() {
-		if l.answered || l.kind == kindCustomer {
+		if l.up() {
 			if !present[l.live] {
 				facts = append(facts, c.endLeg(base, l, routing.CauseNormal)...)
 			}
@@ -81,12 +81,12 @@ func (c *Client) endVanished(base routing.FactBase, chans []chanInfo) []routing.
 	}
 	for id, l := range c.chans {
 		switch {
-		case l.kind == kindSnoop && (!present[id] || l.owner == nil || l.owner.ended):
+		case l.kind == kindSnoop && (!present[id] || l.owner == nil || l.owner.ended()):
 			delete(c.chans, id) // a snoop whose channel or monitor is gone
 			if present[id] {
 				c.cleanChannel(id)
 			}
-		case !present[id] && (l.ended || l.answered && id != l.live):
+		case !present[id] && (l.ended() || l.up() && id != l.live):
 			delete(c.chans, id) // a cancelled fork member whose end we missed
 		}
 	}
@@ -111,15 +111,15 @@ func (c *Client) adopt(chans []chanInfo) []routing.LegSnapshot {
 				continue
 			}
 			l = &leg{id: ch.ID, kind: kind, live: ch.ID, caller: ch.Caller.Number, hotline: hotline,
-				answered: kind != kindCustomer}
+				state: legUp}
 			c.chans[ch.ID] = l
 			c.legs[ch.ID] = l
 		}
-		if l.kind == kindSnoop || l.ended || listed[l.id] || l.answered && l.live != ch.ID {
+		if l.kind == kindSnoop || l.ended() || listed[l.id] || l.up() && l.live != ch.ID {
 			continue // snoops, cancelled fork members
 		}
 		listed[l.id] = true
-		snap := routing.LegSnapshot{Leg: routing.LegID(l.id), Answered: l.answered, Caller: l.caller}
+		snap := routing.LegSnapshot{Leg: routing.LegID(l.id), Answered: l.up(), Caller: l.caller}
 		if l.kind == kindCustomer {
 			snap.Answered = ch.State == "Up"
 			snap.Hotline = l.hotline

@@ -161,3 +161,56 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// Every monitor mode change, from each mode the leg can be in (including
+// none yet), to each mode, with the exact requests.
+func TestMonitorModeMatrix(t *testing.T) {
+	modes := []routing.MonitorMode{routing.MonitorListen, routing.MonitorWhisper, routing.MonitorBarge}
+	whisper := map[routing.MonitorMode]string{routing.MonitorListen: "none", routing.MonitorWhisper: "out"}
+	for _, from := range modes {
+		for _, to := range modes {
+			t.Run(string(from)+"→"+string(to), func(t *testing.T) {
+				h := start(t)
+				cust, agent, call := h.inCall(t)
+				sup, err := h.c.Monitor(h.ctx, routing.MonitorRequest{CallID: "call-1", Customer: cust, Agent: agent,
+					Supervisor: agentTarget("sup-sales"), Mode: from, Timeout: 15 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.answered(t, sup)
+				if from == routing.MonitorBarge {
+					h.f.expectRequests(originateReq("callfloor", "supervisor,sup-sales,call-1", caller, string(sup), "PJSIP/sup-sales", 15),
+						"POST /bridges/"+call+"/addChannel?channel="+string(sup))
+				} else {
+					waitFor(t, func() bool { return h.f.hasBridge("spy-" + string(agent)) })
+					h.f.takeRequests()
+				}
+				var old, spy string
+				if from != routing.MonitorBarge {
+					old, spy = h.f.snoopOn(string(agent)), h.f.bridgeNamed("spy-"+string(agent))
+				}
+				if err := h.c.SetMonitorMode(h.ctx, sup, to); err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case from == to:
+					h.f.expectRequests()
+				case to == routing.MonitorBarge:
+					h.f.expectRequests("POST /bridges/"+spy+"/removeChannel?channel="+string(sup),
+						"POST /bridges/"+call+"/addChannel?channel="+string(sup),
+						"DELETE /channels/"+old, "DELETE /bridges/"+spy)
+				case from == routing.MonitorBarge:
+					snoop, spy := h.f.snoopOn(string(agent)), h.f.bridgeNamed("spy-"+string(agent))
+					h.f.expectRequests("POST /bridges/"+call+"/removeChannel?channel="+string(sup),
+						snoopReq(agent, string(to), whisper[to], snoop),
+						"POST /bridges?name=spy-"+string(agent)+"&type=mixing",
+						"POST /bridges/"+spy+"/addChannel?channel="+esc(snoop+","+string(sup)))
+				default:
+					snoop := h.f.snoopOn(string(agent))
+					h.f.expectRequests("DELETE /channels/"+old, snoopReq(agent, string(to), whisper[to], snoop),
+						"POST /bridges/"+spy+"/addChannel?channel="+snoop)
+				}
+			})
+		}
+	}
+}
