@@ -36,10 +36,14 @@ type Redis struct {
 	trim   string // "~" or "="
 	logger *slog.Logger
 
-	mu      sync.Mutex
-	closed  bool
-	waiters sync.WaitGroup // ReadAfter calls blocked in XREAD
-	done    chan struct{}  // closed by Close: wakes blocked readers
+	mu     sync.Mutex
+	closed bool
+	tail   tail // guarded by mu; see redis_tail.go
+
+	// bgCtx ends on Close; it bounds the tail watcher, which bg tracks.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 }
 
 var _ state.StoreLog = (*Redis)(nil)
@@ -53,7 +57,10 @@ func NewRedis(client redis.UniversalClient, opts ...RedisOption) *Redis {
 	if o.exactTrim {
 		trim = "="
 	}
-	return &Redis{client: client, opts: o, trim: trim, logger: o.logger, done: make(chan struct{})}
+	r := &Redis{client: client, opts: o, trim: trim, logger: o.logger}
+	r.tail.changed = make(chan struct{})
+	r.bgCtx, r.bgCancel = context.WithCancel(context.Background())
+	return r
 }
 
 func (r *Redis) recordKey(kind state.Kind) string { return r.opts.prefix + "rec:" + string(kind) }
@@ -189,7 +196,8 @@ func (r *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close ends blocked readers, waits for them, and closes the client.
+// Close ends waiting readers (they get state.ErrClosed), stops the tail
+// watcher and waits for it, and closes the client.
 func (r *Redis) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -197,9 +205,10 @@ func (r *Redis) Close() error {
 		return nil
 	}
 	r.closed = true
+	close(r.tail.changed) // waiting readers wake and see closed
 	r.mu.Unlock()
-	close(r.done)
-	r.waiters.Wait()
+	r.bgCancel()
+	r.bg.Wait()
 	if err := r.client.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
 		return fmt.Errorf("redis store: close: %w", err)
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -38,6 +37,9 @@ func redisPosition(n uint64) string { return strconv.FormatUint(n, 10) + "-0" }
 // at n missed trimmed events exactly when the first event after it is not
 // n+1. A position newer than the newest event (the stream was deleted or
 // the data lost) is reported as state.ErrTrimmed too: reload either way.
+//
+// Waiting costs no connection: waiters share one tail watcher (see
+// redis_tail.go) that blocks in XREAD for all of them.
 func (r *Redis) ReadAfter(ctx context.Context, after string, limit int, wait time.Duration) ([]state.Event, error) {
 	fromOldest := after == ""
 	var pos uint64
@@ -49,6 +51,12 @@ func (r *Redis) ReadAfter(ctx context.Context, after string, limit int, wait tim
 		pos = p
 	}
 	deadline := time.Now().Add(wait)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		if r.isClosed() {
 			return nil, state.ErrClosed
@@ -56,7 +64,7 @@ func (r *Redis) ReadAfter(ctx context.Context, after string, limit int, wait tim
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		evs, err := r.readNow(ctx, fromOldest, pos, limit)
+		evs, last, err := r.readNow(ctx, fromOldest, pos, limit)
 		if err != nil || len(evs) > 0 || wait <= 0 {
 			return evs, err
 		}
@@ -64,16 +72,36 @@ func (r *Redis) ReadAfter(ctx context.Context, after string, limit int, wait tim
 		if left <= 0 {
 			return []state.Event{}, nil
 		}
-		// Nothing after pos (or, fromOldest, nothing at all: block from 0).
-		if err := r.block(ctx, redisPosition(pos), left); err != nil {
+		changed, seen, primed, err := r.subscribe()
+		if err != nil {
 			return nil, err
+		}
+		if primed && seen > last {
+			r.unsubscribe() // the watcher already saw newer events: read again
+			continue
+		}
+		if timer == nil {
+			timer = time.NewTimer(left)
+		} else {
+			timer.Reset(left)
+		}
+		select {
+		case <-changed:
+			r.unsubscribe()
+		case <-timer.C:
+			r.unsubscribe()
+			return []state.Event{}, nil
+		case <-ctx.Done():
+			r.unsubscribe()
+			return nil, ctx.Err()
 		}
 	}
 }
 
 // readNow reads up to limit events after pos in one round trip (XRANGE
-// plus the newest ID for the past-the-end check).
-func (r *Redis) readNow(ctx context.Context, fromOldest bool, pos uint64, limit int) ([]state.Event, error) {
+// plus the newest ID for the past-the-end check) and returns them with the
+// newest ordinal it saw.
+func (r *Redis) readNow(ctx context.Context, fromOldest bool, pos uint64, limit int) ([]state.Event, uint64, error) {
 	start := "-"
 	if !fromOldest {
 		start = "(" + redisPosition(pos)
@@ -87,32 +115,40 @@ func (r *Redis) readNow(ctx context.Context, fromOldest bool, pos uint64, limit 
 	}
 	newest := pipe.XRevRangeN(ctx, r.logKey(), "+", "-", 1)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, r.wrap("read log", err)
+		return nil, 0, r.wrap("read log", err)
 	}
-	var last uint64
-	if msgs := newest.Val(); len(msgs) > 0 {
-		n, err := parseRedisPosition(msgs[0].ID)
-		if err != nil {
-			return nil, fmt.Errorf("redis store: log holds foreign id %q", msgs[0].ID)
-		}
-		last = n
+	last, err := newestOrdinal(newest.Val())
+	if err != nil {
+		return nil, 0, err
 	}
 	if !fromOldest && pos > last {
-		return nil, fmt.Errorf("position %d is past the newest event %d: %w", pos, last, state.ErrTrimmed)
+		return nil, 0, fmt.Errorf("position %d is past the newest event %d: %w", pos, last, state.ErrTrimmed)
 	}
 	msgs := rng.Val()
 	out := make([]state.Event, 0, len(msgs))
 	for i, m := range msgs {
 		e, n, err := decodeEvent(m)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if i == 0 && !fromOldest && n != pos+1 {
-			return nil, fmt.Errorf("position %d is before the oldest retained event %d: %w", pos, n, state.ErrTrimmed)
+			return nil, 0, fmt.Errorf("position %d is before the oldest retained event %d: %w", pos, n, state.ErrTrimmed)
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out, last, nil
+}
+
+// newestOrdinal is the ordinal of the XREVRANGE COUNT 1 reply (0: empty).
+func newestOrdinal(msgs []redis.XMessage) (uint64, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	n, err := parseRedisPosition(msgs[0].ID)
+	if err != nil {
+		return 0, fmt.Errorf("redis store: log holds foreign id %q", msgs[0].ID)
+	}
+	return n, nil
 }
 
 func decodeEvent(m redis.XMessage) (state.Event, uint64, error) {
@@ -146,108 +182,4 @@ func (r *Redis) Last(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	return msgs[0].ID, nil
-}
-
-// block waits with XREAD BLOCK until the stream has an entry after from,
-// d passes, ctx ends or the store closes. It returns nil on news or
-// timeout (the caller reads again), ctx.Err() or state.ErrClosed.
-func (r *Redis) block(ctx context.Context, from string, d time.Duration) error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return state.ErrClosed
-	}
-	r.waiters.Add(1)
-	r.mu.Unlock()
-	defer r.waiters.Done()
-
-	if d < time.Millisecond {
-		d = time.Millisecond // BLOCK 0 would mean forever
-	}
-	var err error
-	if node := r.streamNode(ctx); node != nil {
-		err = r.blockUnblockable(ctx, node, from, d)
-	} else {
-		err = r.blockSlice(ctx, from, d)
-	}
-	switch {
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case r.isClosed():
-		return state.ErrClosed
-	case err != nil && !errors.Is(err, redis.Nil):
-		return r.wrap("wait for events", err)
-	}
-	return nil
-}
-
-// streamNode returns the client of the server holding the stream, when the
-// client type lets us pin a connection there; nil otherwise.
-func (r *Redis) streamNode(ctx context.Context) *redis.Client {
-	switch c := r.client.(type) {
-	case *redis.Client:
-		return c
-	case *redis.ClusterClient:
-		node, err := c.MasterForKey(ctx, r.logKey())
-		if err != nil {
-			return nil
-		}
-		return node
-	}
-	return nil
-}
-
-// blockUnblockable runs XREAD BLOCK on a pinned connection. go-redis does
-// not abort a blocked read when ctx is cancelled, so a watcher sends
-// CLIENT UNBLOCK for that connection when ctx ends or the store closes.
-func (r *Redis) blockUnblockable(ctx context.Context, node *redis.Client, from string, d time.Duration) error {
-	conn := node.Conn()
-	defer conn.Close()
-	id, err := conn.ClientID(ctx).Result()
-	if err != nil {
-		return err
-	}
-	finished := make(chan struct{})
-	watcherDone := make(chan struct{})
-	go func() {
-		defer close(watcherDone)
-		select {
-		case <-finished:
-			return
-		case <-ctx.Done():
-		case <-r.done:
-		}
-		unblock(node, id, finished)
-	}()
-	_, err = conn.XRead(ctx, &redis.XReadArgs{Streams: []string{r.logKey(), from}, Count: 1, Block: d}).Result()
-	close(finished)
-	<-watcherDone
-	return err
-}
-
-// unblock sends CLIENT UNBLOCK until the connection was actually blocked
-// (the XREAD may not have reached the server yet) or the read finished.
-func unblock(node *redis.Client, id int64, finished <-chan struct{}) {
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		n, err := node.ClientUnblock(ctx, id).Result()
-		cancel()
-		if err != nil || n == 1 {
-			return
-		}
-		select {
-		case <-finished:
-			return
-		case <-time.After(delay):
-		}
-	}
-}
-
-// blockSlice is the fallback for client types we cannot pin a connection
-// on: XREAD BLOCK in slices of at most a second, so cancel and Close are
-// noticed within that.
-func (r *Redis) blockSlice(ctx context.Context, from string, d time.Duration) error {
-	d = min(d, time.Second)
-	_, err := r.client.XRead(ctx, &redis.XReadArgs{Streams: []string{r.logKey(), from}, Count: 1, Block: d}).Result()
-	return err
 }

@@ -157,3 +157,35 @@ func TestRedisReplicasShareTheLog(t *testing.T) {
 		t.Fatalf("create through the other replica: %v, want ErrConflict", err)
 	}
 }
+
+// TestRedisManyWaitersShareOneConnection: a hundred readers waiting at
+// once (SSE clients) must not each hold a pooled connection; with a pool
+// of 4 they all still wake on one commit.
+func TestRedisManyWaitersShareOneConnection(t *testing.T) {
+	srv := testpeer.StartRedis(t)
+	r := NewRedis(redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 4, PoolTimeout: time.Second}))
+	t.Cleanup(func() { r.Close() })
+	ctx := context.Background()
+	const waiters = 100
+	type result struct {
+		evs []state.Event
+		err error
+	}
+	results := make(chan result, waiters)
+	for i := 0; i < waiters; i++ {
+		go func() {
+			evs, err := r.ReadAfter(ctx, "", 10, 20*time.Second)
+			results <- result{evs, err}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // let them all wait
+	if _, err := r.Commit(ctx, state.Tx{Events: []state.NewEvent{{Type: "agent", Data: []byte("{}")}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < waiters; i++ {
+		res := <-results
+		if res.err != nil || len(res.evs) != 1 || res.evs[0].ID != "1-0" {
+			t.Fatalf("waiter %d: %+v, %v", i, res.evs, res.err)
+		}
+	}
+}
