@@ -57,7 +57,9 @@ func WithMaxAttempts(n int) Option { return func(d *Dispatcher) { d.maxAttempts 
 
 // WithLeaseTTL sets how long the dispatcher lease lasts without renewal
 // (default 15 s): the failover time when a leader dies.
-func WithLeaseTTL(t time.Duration) Option { return func(d *Dispatcher) { d.leaseTTL = max(t, 10*time.Millisecond) } }
+func WithLeaseTTL(t time.Duration) Option {
+	return func(d *Dispatcher) { d.leaseTTL = max(t, 10*time.Millisecond) }
+}
 
 // WithFlushInterval sets how often the cursor and delivery states are
 // persisted (default 200 ms).

@@ -24,7 +24,7 @@ type session struct {
 	sem chan struct{}
 
 	mu          sync.Mutex
-	version     int64  // cursor record version we last wrote
+	version     int64 // cursor record version we last wrote
 	until       time.Time
 	cursor      string // every event up to here is finished
 	savedCursor string
@@ -286,7 +286,7 @@ func (s *session) deliver(ctx context.Context, j *job) bool {
 		if err == nil {
 			status, err = s.post(ctx, hook, j, body)
 		}
-		if ctx.Err() != nil {
+		if err != nil && ctx.Err() != nil {
 			return false // interrupted by shutdown: not counted
 		}
 		now := d.now()

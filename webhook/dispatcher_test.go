@@ -1,0 +1,352 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/state"
+	"github.com/callfloor/callfloor/store"
+	"github.com/callfloor/callfloor/webhook"
+)
+
+// delivery is what the receiver saw of one request.
+type delivery struct {
+	ID, Event, Resource string
+	Attempt             int
+	Status              int
+}
+
+// receiver is a loopback CRM endpoint that verifies signatures and
+// answers per its policy.
+type receiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	secret string
+	policy func(r *receiver, d delivery) int
+
+	mu   sync.Mutex
+	seen []delivery
+	cond chan struct{}
+}
+
+func newReceiver(t *testing.T, policy func(r *receiver, d delivery) int) *receiver {
+	r := &receiver{t: t, policy: policy, cond: make(chan struct{}, 1)}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	if err := webhook.Verify(r.secret, req.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil {
+		r.t.Errorf("signature of %s: %v", req.Header.Get("X-Callfloor-Delivery"), err)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var ev struct {
+		ID   string          `json:"id"`
+		Type string          `json:"type"`
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		r.t.Errorf("body %s: %v", body, err)
+	}
+	var obj struct{ ID string }
+	_ = json.Unmarshal(ev.Data, &obj)
+	attempt, _ := strconv.Atoi(req.Header.Get("X-Callfloor-Attempt"))
+	d := delivery{ID: req.Header.Get("X-Callfloor-Delivery"), Event: ev.ID, Resource: ev.Type + ":" + obj.ID, Attempt: attempt}
+	r.mu.Lock()
+	d.Status = r.policy(r, d)
+	r.seen = append(r.seen, d)
+	r.mu.Unlock()
+	select {
+	case r.cond <- struct{}{}:
+	default:
+	}
+	w.WriteHeader(d.Status)
+}
+
+// delivered returns the successful deliveries (caller holds no lock).
+func (r *receiver) delivered() []delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []delivery
+	for _, d := range r.seen {
+		if d.Status < 300 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// waitDelivered waits until n deliveries succeeded.
+func (r *receiver) waitDelivered(n int) []delivery {
+	r.t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		if got := r.delivered(); len(got) >= n {
+			return got
+		}
+		select {
+		case <-r.cond:
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			r.t.Fatalf("only %d of %d deliveries: %+v", len(r.delivered()), n, r.seen)
+		}
+	}
+}
+
+func startDispatcher(t *testing.T, st state.StoreLog, opts ...webhook.Option) (stop func()) {
+	t.Helper()
+	d := webhook.NewDispatcher(st, st, append([]webhook.Option{
+		webhook.WithBackoff(20*time.Millisecond, 100*time.Millisecond), webhook.WithFlushInterval(10 * time.Millisecond),
+		webhook.WithLeaseTTL(time.Second),
+	}, opts...)...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = d.Run(ctx) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func register(t *testing.T, st state.Store, r *receiver, types ...string) webhook.Hook {
+	t.Helper()
+	h, err := webhook.NewRegistry(st).Create(context.Background(), admin, webhook.Input{URL: r.srv.URL + "/hook", Types: types})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.secret = h.Secret
+	return h
+}
+
+func emit(t *testing.T, st state.Store, typ, id string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		data, _ := json.Marshal(map[string]any{"id": id, "seq": i})
+		if _, err := st.Commit(context.Background(), state.Tx{Events: []state.NewEvent{{Type: typ, Data: data}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitForLeader makes sure the dispatcher holds the lease and has fixed
+// its starting cursor, so events emitted next are after it.
+func waitForLeader(t *testing.T, st state.Store) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := st.Get(context.Background(), state.KindMeta, "webhook-dispatcher"); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("dispatcher never took the lease")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestDeliverySignedRetriedOrdered: every delivery is signed; a1's first
+// event fails twice (and until a2's has arrived, proving other resources
+// are not held up) and is then retried to success; per resource, events
+// arrive in log order and no later event overtakes an unfinished one.
+func TestDeliverySignedRetriedOrdered(t *testing.T) {
+	st := store.NewMemory()
+	failures := map[string]int{}
+	rcv := newReceiver(t, func(r *receiver, d delivery) int {
+		if d.Resource == "agent:a1" && failures[d.ID] < 2 || d.Resource == "agent:a1" && failures[d.ID] < 10 && !r.sawLocked("agent:a2") {
+			failures[d.ID]++
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusNoContent
+	})
+	hook := register(t, st, rcv, "agent")
+	startDispatcher(t, st)
+	waitForLeader(t, st)
+	emit(t, st, "agent", "a1", 3)
+	emit(t, st, "queue", "q1", 1) // not subscribed
+	emit(t, st, "agent", "a2", 3)
+	got := rcv.waitDelivered(6)
+
+	order := map[string][]string{}
+	for _, d := range got {
+		order[d.Resource] = append(order[d.Resource], d.Event)
+	}
+	for res, evs := range order {
+		for i := 1; i < len(evs); i++ {
+			if a, b := mustAtoi(t, evs[i-1]), mustAtoi(t, evs[i]); a >= b {
+				t.Fatalf("%s delivered out of order: %v", res, evs)
+			}
+		}
+	}
+	rcv.mu.Lock()
+	for _, d := range rcv.seen {
+		if d.Resource == "queue:q1" {
+			t.Fatalf("delivered an unsubscribed type: %+v", d)
+		}
+	}
+	rcv.mu.Unlock()
+
+	// The delivery log shows the retries once persisted.
+	reg := webhook.NewRegistry(st)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ds, err := reg.Deliveries(context.Background(), admin, hook.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 6 && allDelivered(ds) {
+			oldest := ds[len(ds)-1] // newest first
+			if oldest.Resource != "agent:a1" || oldest.Attempts < 3 || oldest.LastStatus != 204 || oldest.DeliveredAt == nil || oldest.LastError != "" {
+				t.Fatalf("first delivery recorded as %+v", oldest)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery log %+v", ds)
+		}
+	}
+}
+
+func (r *receiver) sawLocked(resource string) bool {
+	for _, d := range r.seen {
+		if d.Resource == resource && d.Status < 300 {
+			return true
+		}
+	}
+	return false
+}
+
+func allDelivered(ds []webhook.Delivery) bool {
+	for _, d := range ds {
+		if d.State != webhook.StateDelivered {
+			return false
+		}
+	}
+	return true
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("event id %q", s)
+	}
+	return n
+}
+
+// TestRedirectNotFollowed: a 3xx is a failed attempt; the redirect target
+// is never contacted.
+func TestRedirectNotFollowed(t *testing.T) {
+	st := store.NewMemory()
+	var elsewhere sync.Mutex
+	hits := 0
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		elsewhere.Lock()
+		hits++
+		elsewhere.Unlock()
+	}))
+	defer other.Close()
+	rcv := newReceiver(t, func(*receiver, delivery) int { return http.StatusFound })
+	rcv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		http.Redirect(w, req, other.URL+"/steal", http.StatusFound)
+	})
+	hook := register(t, st, rcv)
+	startDispatcher(t, st, webhook.WithMaxAttempts(2))
+	waitForLeader(t, st)
+	emit(t, st, "call", "c1", 1)
+	d := waitFinished(t, st, hook.ID)
+	if d.State != webhook.StateFailed || d.Attempts != 2 || d.LastStatus != http.StatusFound || d.DeliveredAt != nil {
+		t.Fatalf("delivery %+v", d)
+	}
+	elsewhere.Lock()
+	defer elsewhere.Unlock()
+	if hits != 0 {
+		t.Fatalf("redirect target contacted %d times", hits)
+	}
+}
+
+// TestRequestTimeout: a receiver that hangs costs one timed-out attempt.
+func TestRequestTimeout(t *testing.T) {
+	st := store.NewMemory()
+	release := make(chan struct{})
+	rcv := newReceiver(t, nil)
+	rcv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case <-req.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	hook := register(t, st, rcv)
+	startDispatcher(t, st, webhook.WithMaxAttempts(1), webhook.WithTimeout(50*time.Millisecond))
+	waitForLeader(t, st)
+	emit(t, st, "call", "c1", 1)
+	d := waitFinished(t, st, hook.ID)
+	if d.State != webhook.StateFailed || d.Attempts != 1 || d.LastError == "" {
+		t.Fatalf("delivery %+v", d)
+	}
+}
+
+func waitFinished(t *testing.T, st state.Store, hookID string) webhook.Delivery {
+	t.Helper()
+	reg := webhook.NewRegistry(st)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ds, err := reg.Deliveries(context.Background(), admin, hookID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) > 0 && ds[0].State != webhook.StatePending {
+			return ds[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no finished delivery: %+v", ds)
+		}
+	}
+}
+
+// TestRestartResumesAndLeaseIsExclusive: two dispatchers run at once
+// (only one leads), the leader stops, events emitted meanwhile are
+// delivered by the other, and nothing is delivered twice.
+func TestRestartResumesAndLeaseIsExclusive(t *testing.T) {
+	st := store.NewMemory()
+	rcv := newReceiver(t, func(*receiver, delivery) int { return http.StatusOK })
+	hook := register(t, st, rcv)
+	stopA := startDispatcher(t, st, webhook.WithOwner("a"))
+	waitForLeader(t, st)
+	startDispatcher(t, st, webhook.WithOwner("b"))
+	emit(t, st, "agent", "a1", 5)
+	rcv.waitDelivered(5)
+	// Stop once A has recorded them (a delivery cut short by a shutdown
+	// before it is recorded is retried: at-least-once).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ds, _ := webhook.NewRegistry(st).Deliveries(context.Background(), admin, hook.ID)
+		if len(ds) == 5 && allDelivered(ds) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries %+v", ds)
+		}
+	}
+	stopA() // releases the lease
+	emit(t, st, "agent", "a1", 5)
+	emit(t, st, "call", "c1", 5)
+	got := rcv.waitDelivered(15)
+	time.Sleep(50 * time.Millisecond) // let any duplicate show up
+	got = rcv.delivered()
+	seen := map[string]bool{}
+	for _, d := range got {
+		if seen[d.ID] {
+			t.Fatalf("delivered twice: %s (%d deliveries)", d.ID, len(got))
+		}
+		seen[d.ID] = true
+	}
+	if len(got) != 15 {
+		t.Fatalf("%d deliveries, want 15", len(got))
+	}
+}
