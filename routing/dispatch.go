@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -32,6 +33,12 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 		return
 	}
 	e.expireWrapUps(f)
+	queues, err := e.allQueues(ctx)
+	if err != nil {
+		e.log.Error("dispatch: list queues", "err", err)
+		return
+	}
+	e.publishQueues(ctx, &live{floor: f, calls: calls, now: e.now()}, queues)
 	var waiting []Call
 	for _, c := range calls {
 		if c.Direction == DirectionInbound && c.State == StateCalling && len(c.Offers) == 0 && c.AgentLeg == "" {
@@ -47,11 +54,6 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	queues, err := e.allQueues(ctx)
-	if err != nil {
-		e.log.Error("dispatch: list queues", "err", err)
-		return
-	}
 	byID := make(map[string]*Queue, len(queues))
 	for i := range queues {
 		byID[queues[i].ID] = &queues[i]
@@ -265,6 +267,44 @@ func (e *Engine) unanswered(ctx context.Context, t *txn, reason string) error {
 // meta stages a small bookkeeping record.
 func (t *txn) meta(id string, data []byte) {
 	t.metas = append(t.metas, state.Put{Kind: state.KindMeta, ID: id, Data: data, IfVersion: state.AnyVersion})
+}
+
+// publishQueues emits a "queue" event for every queue whose live view
+// changed since the last pass (ignoring the ever-growing longest wait, so
+// a busy queue does not flood the log every tick). Only the dispatcher
+// goroutine touches queueSeen.
+func (e *Engine) publishQueues(ctx context.Context, l *live, queues []Queue) {
+	counters, err := e.st.Counters(ctx, statsKey(dayOf(l.now, e.loc())))
+	if err != nil {
+		e.log.Warn("queue events: read counters", "err", err)
+		return
+	}
+	l.counters = counters
+	var tx state.Tx
+	seen := make(map[string]string, len(queues))
+	for _, q := range queues {
+		v := l.queueView(q)
+		key := v
+		key.LongestWaitSeconds = 0
+		b, err := json.Marshal(key)
+		if err != nil {
+			continue
+		}
+		seen[q.ID] = string(b)
+		if e.queueSeen[q.ID] == string(b) {
+			continue
+		}
+		if err := addEvent(&tx, EventQueue, state.Scope{Queue: q.ID, Groups: l.floor.groupsOf(&q)}, v); err != nil {
+			continue
+		}
+	}
+	if len(tx.Events) > 0 {
+		if _, err := e.st.Commit(ctx, tx); err != nil {
+			e.log.Warn("queue events", "err", err)
+			return
+		}
+	}
+	e.queueSeen = seen
 }
 
 // armRing starts the ring timeout of a leg: when it fires the leg is hung

@@ -37,8 +37,10 @@ type Engine struct {
 	intake   *intake
 	timers   *timerSet
 	seq      atomic.Uint64
-	rndMu    sync.Mutex
-	rnd      *rand.Rand
+	// queueSeen is the last published view of each queue (dispatcher only).
+	queueSeen map[string]string
+	rndMu     sync.Mutex
+	rnd       *rand.Rand
 
 	// pending counts queued and running work; Flush waits for zero.
 	pmu     sync.Mutex

@@ -135,7 +135,10 @@ func (e *Engine) onAnswered(ctx context.Context, callID string, leg LegID) error
 			c.AnsweredAt = ptr(t.now)
 		}
 		customer := c.CustomerLeg
-		t.then(func(ctx context.Context) { e.connect(ctx, m, callID, customer, leg) })
+		t.then(func(ctx context.Context) {
+			e.connect(ctx, m, callID, customer, leg)
+			e.Kick() // queue views changed (one fewer waiting)
+		})
 		if first && c.Direction == DirectionInbound {
 			q, _, err := e.queue(ctx, c.Queue)
 			if err != nil && !errors.Is(err, presence.ErrNotFound) {

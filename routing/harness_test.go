@@ -30,6 +30,38 @@ type testFloor struct {
 	eng    *routing.Engine
 	admin  presence.Actor
 	legs   int
+	opts   []routing.Option
+	stop   func()
+}
+
+// start runs a new engine over the floor's store (a restarted controller).
+func (f *testFloor) start() {
+	f.t.Helper()
+	f.eng = routing.NewEngine(f.st, f.agents, f.media, f.opts...)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.ctx = ctx
+	done := make(chan error, 1)
+	eng := f.eng
+	go func() { done <- eng.Run(ctx) }()
+	f.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			f.t.Errorf("Run: %v", err)
+		}
+	}
+	select {
+	case <-eng.Started():
+	case err := <-done:
+		f.t.Fatalf("Run: %v", err)
+	}
+}
+
+// restart stops the engine and starts a fresh one on the same store.
+func (f *testFloor) restart() {
+	f.t.Helper()
+	f.stop()
+	f.start()
+	f.flush()
 }
 
 var t0 = time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
@@ -43,29 +75,15 @@ func newFloor(t testing.TB, loc *time.Location, start time.Time, opts ...routing
 		start = t0
 	}
 	f := &testFloor{t: t, clock: routingtest.NewClock(start), media: &routingtest.Media{}, st: store.NewMemory()}
-	var eng *routing.Engine
 	f.agents = presence.NewService(f.st, presence.WithClock(f.clock.Now), presence.WithLocation(loc),
-		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return eng.LogoutGuard(ctx, id) }))
-	opts = append([]routing.Option{routing.WithClock(f.clock), routing.WithDefaultQueue("main"), routing.WithRandSeed(1, 2)}, opts...)
-	eng = routing.NewEngine(f.st, f.agents, f.media, opts...)
-	f.eng = eng
+		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return f.eng.LogoutGuard(ctx, id) }))
+	f.opts = append([]routing.Option{routing.WithClock(f.clock), routing.WithDefaultQueue("main"), routing.WithRandSeed(1, 2)}, opts...)
 	f.admin = presence.Actor{ID: "boss", Role: presence.RoleAdmin}
-	ctx, cancel := context.WithCancel(context.Background())
-	f.ctx = ctx
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(ctx) }()
+	f.start()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+		f.stop()
 		_ = f.st.Close()
 	})
-	select {
-	case <-eng.Started():
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	}
 	f.flush()
 	return f
 }

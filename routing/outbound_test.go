@@ -129,13 +129,16 @@ func TestEventsMatchViews(t *testing.T) {
 	if lastCall != string(want) {
 		t.Fatalf("event data\n%s\n!= GET\n%s", lastCall, want)
 	}
-	var qs int
-	for _, e := range evs {
-		if e.Type == routing.EventQueue {
-			qs++
+	// Queue views follow the calls: waiting 1 on arrival, then answered.
+	qevs := f.events(routing.EventQueue)
+	sawWaiting := false
+	for _, q := range qevs {
+		if q["id"] == "main" && q["waiting"] == 1.0 {
+			sawWaiting = true
 		}
 	}
-	if qs != 1 {
-		t.Fatalf("queue events = %d, want 1 (create)", qs)
+	last := qevs[len(qevs)-1]
+	if !sawWaiting || last["waiting"] != 0.0 || last["answered_today"] != 1.0 {
+		t.Fatalf("queue events = %v", qevs)
 	}
 }

@@ -1,0 +1,71 @@
+package routing_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// A restarted controller picks up live calls, ring timers, wrap-up timers
+// and today's counters from the store.
+func TestRestartPicksUpWhereItStopped(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addAgent("a1", presence.RoleAgent)
+	f.addAgent("a2", presence.RoleAgent)
+	f.addAgent("a3", presence.RoleAgent)
+	f.addQueue("main", routing.RoundRobin, 30, []string{"a1", "a2", "a3"})
+	f.miss("+84901000009") // rings a1, caller gives up: a1 available again
+	// Call X talks to a2, then ends: a2 in wrap-up.
+	x, cx := f.arrive("+84901000001", "+842800")
+	f.wantCall(x, routing.StateRinging, "a2")
+	f.answer(f.legOf("a2"))
+	f.ended(cx, routing.CauseNormal)
+	f.wantSys("a2", presence.SysAfterCallWork)
+	// Call Y rings a3.
+	y, cy := f.arrive("+84901000002", "+842800")
+	f.wantCall(y, routing.StateRinging, "a3")
+	a3Leg := f.legOf("a3")
+
+	f.advance(10 * time.Second)
+	f.restart()
+
+	if s := f.stats("", ""); s.Missed != 1 || s.Accepted != 1 {
+		t.Fatalf("counters after restart: %+v", s)
+	}
+	f.wantCall(y, routing.StateRinging, "a3")
+	f.advance(8 * time.Second) // Y's ring timeout (18 s) runs out on the new engine
+	f.wantSys("a3", presence.SysRONA)
+	if !f.media.HungUp(a3Leg) {
+		t.Fatal("timed-out leg not hung up after restart")
+	}
+	// Round robin continues after a3: a1 (a2 is still wrapping up).
+	f.wantCall(y, routing.StateRinging, "a1")
+	f.advance(12 * time.Second) // a2's 30 s wrap-up ends on the new engine
+	f.wantSys("a2", presence.SysAvailable)
+	// Facts for legs dialled before the restart still find their call.
+	f.answer(f.legOf("a1"))
+	f.wantCall(y, routing.StateAnswered, "a1")
+	f.ended(cy, routing.CauseNormal)
+	f.wantGone(y)
+}
+
+func TestLegsPresentEndsLostCalls(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addAgent("a1", presence.RoleAgent)
+	f.addAgent("a2", presence.RoleAgent)
+	f.addQueue("main", routing.LongestIdle, 0, []string{"a1", "a2"})
+	x, cx := f.arrive("+84901000001", "+842800")
+	f.answer(f.legOf("a1"))
+	y, cy := f.arrive("+84901000002", "+842800")
+	f.answer(f.legOf("a2"))
+	// After a reconnect the media path only still has call X's legs.
+	f.report(routing.LegsPresent{FactBase: f.at(), Legs: []routing.LegSnapshot{
+		{Leg: cx, Answered: true}, {Leg: f.legOf("a1"), Answered: true},
+	}})
+	f.wantCall(x, routing.StateAnswered, "a1")
+	f.wantGone(y)
+	f.wantSys("a2", presence.SysAvailable)
+	_ = cy
+}
