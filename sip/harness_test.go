@@ -144,7 +144,7 @@ func startServer(t testing.TB, cfg Config, script scriptFunc, opts ...Option) *h
 
 func startServerWith(t testing.TB, cfg Config, dir Directory, script scriptFunc, opts ...Option) *harness {
 	t.Helper()
-	port := testpeer.FreeUDPPort(t)
+	port := freeDualPort(t)
 	cfg.Addr = "127.0.0.1:" + strconv.Itoa(port)
 	h := &harness{addr: cfg.Addr, port: port, rec: newRecorder(), clock: &testClock{}}
 	all := append([]Option{WithLogger(testLogger()), withClock(h.clock.now), WithSweepInterval(50 * time.Millisecond)}, opts...)
@@ -282,3 +282,20 @@ func (h *harness) register(t testing.TB, user string, port int) {
 }
 
 func getenv(k string) string { return os.Getenv(k) }
+
+// freeDualPort is a port free for both UDP and TCP a moment ago (the
+// server listens on both).
+func freeDualPort(t testing.TB) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		p := testpeer.FreeUDPPort(t)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p
+	}
+	t.Fatal("no port free for UDP and TCP")
+	return 0
+}

@@ -179,7 +179,9 @@ func (s *Server) dialTargets(req routing.DialRequest) ([]dialTarget, error) {
 
 // customerFor finds the customer leg whose SDP offer the agents get:
 // routing's call id when bound already or equal to a leg id, else the
-// unconnected caller with the matching number (oldest first).
+// not yet bound caller with the matching number (oldest first), else the
+// only unbound caller. Without one the INVITE carries no SDP (late
+// offer), which suits outbound calls that start by ringing the agent.
 func (s *Server) customerFor(req routing.DialRequest) *inLeg {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -190,14 +192,23 @@ func (s *Server) customerFor(req routing.DialRequest) *inLeg {
 		s.bound[req.CallID] = l
 		return l
 	}
-	var best *inLeg
+	var best, onlyUnbound *inLeg
+	unbound := 0
 	for _, l := range s.inLegs {
-		if l.caller != req.CallerID || s.isBound(l) {
+		if s.isBound(l) {
+			continue
+		}
+		unbound++
+		onlyUnbound = l
+		if l.caller != req.CallerID {
 			continue
 		}
 		if best == nil || l.arrived.Before(best.arrived) {
 			best = l
 		}
+	}
+	if best == nil && unbound == 1 {
+		best = onlyUnbound // the caller id was rewritten, but there is one candidate
 	}
 	if best != nil && req.CallID != "" {
 		s.bound[req.CallID] = best
