@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -76,6 +77,10 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("ari events config: %w", err)
 	}
+	// Asterisk sends no pings; TCP keepalive notices a dead peer within
+	// about 25 s instead of leaving the read blocked on a half-open socket.
+	cfg.Dialer = &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true,
+		Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 3}}
 	cfg.Header.Set("Authorization", "Basic "+
 		base64.StdEncoding.EncodeToString([]byte(c.cfg.User+":"+c.cfg.Password)))
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -112,7 +113,12 @@ func New(cfg Config, facts routing.Facts, opts ...Option) (*Client, error) {
 		backoffMin: 250 * time.Millisecond,
 		backoffMax: 10 * time.Second,
 		rest: &rest{base: base, user: cfg.User, pass: cfg.Password,
-			http: &http.Client{Timeout: 10 * time.Second}},
+			// Our own transport: Run closes its idle connections on exit.
+			http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+				DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+				MaxIdleConnsPerHost: 8,
+				IdleConnTimeout:     90 * time.Second,
+			}}},
 		wsURL:   ws.String(),
 		queue:   make(chan queued, 1024),
 		actions: make(chan func(context.Context), 1024),
