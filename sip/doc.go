@@ -17,8 +17,15 @@
 // agent's app and which is its desk phone, so every distribution mode that
 // rings devices (app, app_sip, ip_phone) rings all of the agent's contacts.
 //
+// Facts are reported while the reporting leg's lock is held, so facts of
+// one leg arrive in order; routing.Facts.Report must therefore only queue
+// and never call back into the Server synchronously.
+//
 // Registrar: REGISTER over UDP and TCP on one address, RFC 3261 section 10
 // bindings with server-side digest authentication (RFC 2617 / RFC 8760
 // MD5 with qop=auth), per-client nonces with expiry, and a
-// routing.DeviceState fact for every change of an agent's bindings.
+// routing.DeviceState fact for every change of an agent's bindings. After
+// too many wrong answers from one source for one user (WithMaxAuthFailures)
+// that source gets 403 for that user until the count is forgotten (ten
+// minutes without failures).
 package sip

@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -418,65 +417,6 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	case <-tx.Done():
 	case <-time.After(sip.T1):
 	}
-}
-
-// do sends req in a client transaction and returns the final response.
-func (s *Server) do(req *sip.Request) (*sip.Response, error) {
-	ctx, cancel := context.WithTimeout(s.baseCtx, 64*sip.T1)
-	defer cancel()
-	tx, err := s.cli.TransactionRequest(ctx, req, noBuild)
-	if err != nil {
-		return nil, fmt.Errorf("sip: send %s: %w", req.Method, err)
-	}
-	defer tx.Terminate()
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			return res, nil
-		case <-tx.Done():
-			return nil, fmt.Errorf("sip: %s: %w", req.Method, tx.Err())
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
-
-// sendAck acknowledges a 2xx to an INVITE we sent (RFC 3261 section
-// 13.2.2.4): a new request straight to the transport.
-func (s *Server) sendAck(invite *sip.Request, res *sip.Response) {
-	target := invite.Recipient
-	if c := res.Contact(); c != nil {
-		target = c.Address
-	}
-	ack := sip.NewRequest(sip.ACK, *target.Clone())
-	ack.AppendHeader(sip.HeaderClone(invite.From()))
-	ack.AppendHeader(sip.HeaderClone(res.To()))
-	ack.AppendHeader(sip.HeaderClone(invite.CallID()))
-	ack.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: sip.ACK})
-	ack.AppendHeader(s.contactHeader(invite.Transport()))
-	s.prepare(ack, invite.Transport(), invite.Destination())
-	if err := s.cli.WriteRequest(ack, noBuild); err != nil {
-		s.log.Info("ACK failed", "call_id", callIDOf(invite), "err", err)
-	}
-}
-
-// finalFor maps a hang-up cause to the final response for an unanswered
-// INVITE.
-func finalFor(c routing.Cause) (int, string) {
-	switch c {
-	case routing.CauseBusy:
-		return 486, "Busy Here"
-	case routing.CauseRejected:
-		return 603, "Decline"
-	case routing.CauseCancelled:
-		return 487, "Request Terminated"
-	case routing.CauseNormal, routing.CauseNoAnswer, routing.CauseUnreachable, routing.CauseFailed, "":
-		return 480, "Temporarily Unavailable"
-	}
-	return 480, "Temporarily Unavailable"
 }
 
 // forget drops a Call-ID from the dialog table.

@@ -2,18 +2,12 @@ package sip
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
 
@@ -133,96 +127,6 @@ func (s *Server) Dial(ctx context.Context, req routing.DialRequest) (routing.Leg
 	l.timer = time.AfterFunc(timeout, l.onTimeout)
 	s.log.Info("dialing", "leg", l.id, "agent", req.Target.AgentID, "branches", started)
 	return l.id, nil
-}
-
-// dialTargets resolves where Dial sends INVITEs.
-func (s *Server) dialTargets(req routing.DialRequest) ([]dialTarget, error) {
-	number := req.Number
-	if number == "" && req.Target.Distribution == presence.DistPhone {
-		number = req.Target.Phone
-	}
-	if req.Number != "" || req.Target.Distribution == presence.DistPhone {
-		if number == "" {
-			return nil, fmt.Errorf("sip: agent %q has no phone number: %w", req.Target.AgentID, routing.ErrUnreachable)
-		}
-		if s.cfg.OutboundTrunk == "" {
-			return nil, fmt.Errorf("sip: no outbound trunk configured: %w", routing.ErrUnreachable)
-		}
-		raw := strings.ReplaceAll(s.cfg.OutboundTrunk, "{number}", number)
-		var u sip.Uri
-		if err := sip.ParseUri(raw, &u); err != nil {
-			return nil, fmt.Errorf("sip: outbound trunk uri %q: %w", raw, err)
-		}
-		tp := "udp"
-		if v, ok := u.UriParams.Get("transport"); ok && v != "" {
-			tp = lower(v)
-		}
-		return []dialTarget{{uri: u, transport: tp, dest: hostPort(u), toUser: number}}, nil
-	}
-	bs := s.reg.lookup(req.Target.AgentID)
-	if len(bs) == 0 {
-		return nil, fmt.Errorf("sip: agent %q has no registered contact: %w", req.Target.AgentID, routing.ErrUnreachable)
-	}
-	out := make([]dialTarget, 0, len(bs))
-	for _, b := range bs {
-		// UDP: the Contact's address (RFC 3263). Connection transports:
-		// the connection the REGISTER came over, the only way back to a
-		// device that cannot accept connections.
-		dest := b.source
-		if b.transport == "udp" {
-			dest = hostPort(b.uri)
-		}
-		out = append(out, dialTarget{uri: b.uri, transport: b.transport, dest: dest, toUser: req.Target.AgentID})
-	}
-	return out, nil
-}
-
-// customerFor finds the customer leg whose SDP offer the agents get:
-// routing's call id when bound already or equal to a leg id, else the
-// not yet bound caller with the matching number (oldest first), else the
-// only unbound caller. Without one the INVITE carries no SDP (late
-// offer), which suits outbound calls that start by ringing the agent.
-func (s *Server) customerFor(req routing.DialRequest) *inLeg {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if l, ok := s.bound[req.CallID]; ok {
-		return l
-	}
-	if l, ok := s.inLegs[routing.LegID(req.CallID)]; ok {
-		s.bound[req.CallID] = l
-		return l
-	}
-	var best, onlyUnbound *inLeg
-	unbound := 0
-	for _, l := range s.inLegs {
-		if s.isBound(l) {
-			continue
-		}
-		unbound++
-		onlyUnbound = l
-		if l.caller != req.CallerID {
-			continue
-		}
-		if best == nil || l.arrived.Before(best.arrived) {
-			best = l
-		}
-	}
-	if best == nil && unbound == 1 {
-		best = onlyUnbound // the caller id was rewritten, but there is one candidate
-	}
-	if best != nil && req.CallID != "" {
-		s.bound[req.CallID] = best
-	}
-	return best
-}
-
-func (s *Server) isBound(l *inLeg) bool {
-	for _, v := range s.bound {
-		if v == l {
-			return true
-		}
-	}
-	return false
 }
 
 // startBranch sends the INVITE of b. Caller holds l.mu.
@@ -440,76 +344,6 @@ func (l *outLeg) answerSDP() ([]byte, outState) {
 	return l.winner.res.Body(), l.state
 }
 
-// causeOf picks the cause of a failed fork: busy or decline from any
-// device beats timeouts, which beat unreachable.
-func causeOf(bs []*branch) routing.Cause {
-	best := routing.CauseUnreachable
-	rank := map[routing.Cause]int{routing.CauseUnreachable: 0, routing.CauseFailed: 1, routing.CauseNoAnswer: 2, routing.CauseCancelled: 3, routing.CauseBusy: 4, routing.CauseRejected: 5}
-	for _, b := range bs {
-		c := causeForStatus(b.final)
-		if rank[c] > rank[best] {
-			best = c
-		}
-	}
-	return best
-}
-
-// causeForStatus maps a final SIP status to a routing cause.
-func causeForStatus(code int) routing.Cause {
-	switch code {
-	case 486, 600:
-		return routing.CauseBusy
-	case 603:
-		return routing.CauseRejected
-	case 480, 408:
-		return routing.CauseNoAnswer
-	case 487:
-		return routing.CauseCancelled
-	case 404, 410, 484, 502, 503, 504:
-		return routing.CauseUnreachable
-	}
-	return routing.CauseFailed
-}
-
-// sendCancel CANCELs an INVITE we sent (RFC 3261 section 9.1): same
-// Request-URI, Call-ID, From, To, CSeq number and top Via.
-func (s *Server) sendCancel(inv *sip.Request) {
-	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
-	c.AppendHeader(sip.HeaderClone(inv.Via()))
-	c.AppendHeader(sip.HeaderClone(inv.From()))
-	c.AppendHeader(sip.HeaderClone(inv.To()))
-	c.AppendHeader(sip.HeaderClone(inv.CallID()))
-	c.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
-	mf := sip.MaxForwardsHeader(70)
-	c.AppendHeader(&mf)
-	c.SetBody(nil)
-	c.SetTransport(inv.Transport())
-	c.SetDestination(inv.Destination())
-	c.Laddr = inv.Laddr
-	if _, err := s.do(c); err != nil {
-		s.log.Info("CANCEL failed", "call_id", callIDOf(inv), "err", err)
-	}
-}
-
-// byeBranch hangs up an answered branch.
-func (s *Server) byeBranch(b *branch) {
-	defer s.forgetCallID(b.callID)
-	res := b.res
-	target := b.invite.Recipient
-	if c := res.Contact(); c != nil {
-		target = c.Address
-	}
-	bye := sip.NewRequest(sip.BYE, *target.Clone())
-	bye.AppendHeader(sip.HeaderClone(b.invite.From()))
-	bye.AppendHeader(sip.HeaderClone(res.To()))
-	bye.AppendHeader(sip.HeaderClone(b.invite.CallID()))
-	bye.AppendHeader(&sip.CSeqHeader{SeqNo: b.cseq + 1, MethodName: sip.BYE})
-	s.prepare(bye, b.transp, b.dest)
-	if _, err := s.do(bye); err != nil {
-		s.log.Info("BYE to agent failed", "call_id", b.callID, "err", err)
-	}
-}
-
 func (s *Server) forgetCallID(id string) {
 	s.mu.Lock()
 	delete(s.byCallID, id)
@@ -527,33 +361,4 @@ func (s *Server) forgetOut(l *outLeg) {
 			delete(s.byCallID, b.callID)
 		}
 	}
-}
-
-// sanitizeUser keeps a caller id usable as a SIP URI user part.
-func sanitizeUser(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r < 128 && (r == '+' || r == '-' || r == '.' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			b.WriteRune(r)
-		}
-	}
-	if b.Len() == 0 {
-		return "anonymous"
-	}
-	return b.String()
-}
-
-func randomID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// hostPort is where a SIP URI points, with the default port filled in.
-func hostPort(u sip.Uri) string {
-	port := u.Port
-	if port == 0 {
-		port = 5060
-	}
-	return net.JoinHostPort(u.Host, strconv.Itoa(port))
 }
