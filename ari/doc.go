@@ -4,7 +4,10 @@
 // hands inbound trunk calls to it, routing sends it commands through the
 // routing.Media interface, and it reports what Asterisk did as routing facts
 // (CallArrived, LegRinging, LegAnswered, LegEnded, DTMF, DeviceState,
-// LegsPresent).
+// LegsPresent). Run keeps the connection: it reads /ari/events, subscribes
+// to endpoint state, and after every (re)connect resynchronises from
+// GET /channels and /bridges, because Asterisk neither replays events missed
+// while no socket was connected nor keeps subscriptions across sockets.
 //
 // It uses the types and event decoder of github.com/CyCoreSystems/ari/v6 but
 // neither its WebSocket bus nor its REST client: the bus panics on event types
@@ -12,18 +15,26 @@
 // a subscriber lags, and the REST client takes no context, sends JSON bodies
 // and discards error bodies, which hides the "Allocation failed" that tells an
 // unregistered device apart. So this package reads /ari/events with its own
-// loop into one ordered dispatcher, and speaks REST with query parameters
-// exactly as Asterisk documents them.
+// loop into one ordered dispatcher, and speaks REST with query parameters as
+// Asterisk documents them (and as testdata/*.jsonl recorded them).
 //
 // Call mapping (see routing/media.go for the contract):
 //   - hold music: a holding bridge "hold-<leg>" with music on hold;
 //     ringback: POST /channels/{id}/ring;
-//   - dial: POST /channels originate with app=<app>, so an answered leg
-//     enters Stasis (StasisStart arrives only on answer); app_sip forks to
-//     the agent's device and personal number, first answer wins;
-//   - connect: a mixing bridge "call-<leg>" shared by the call;
+//   - dial: POST /channels originate with app=<app> and a channelId we
+//     choose, so an answered leg enters Stasis (StasisStart arrives only on
+//     answer); app_sip forks to the agent's device and personal number,
+//     first answer wins, the rest are hung up, routing sees one leg;
+//   - hang-up causes: Q.850 from ChannelDestroyed (19 no answer, 17 busy,
+//     16 normal); a caller's leg ends at StasisEnd, which is all Asterisk
+//     sends for it; 500 "Allocation failed" on originate is ErrUnreachable;
+//   - connect: a mixing bridge "call-<leg>" shared by the call; connecting
+//     the customer to a new leg detaches the old one;
 //   - listen / whisper: a snoop channel on the agent (spy=both, whisper
 //     none / out) in a mixing bridge "spy-<agent leg>" with the supervisor;
 //     barge: the supervisor in the call bridge;
 //   - mute: POST/DELETE /channels/{id}/mute?direction=in.
+//
+// Bridge names carry their role so a restarted controller recognises its
+// own bridges and removes those left empty.
 package ari

@@ -161,7 +161,7 @@ func start(t *testing.T) *harness {
 func originateReq(app, args, callerID, channelID, endpoint string, timeout int) string {
 	q := fmt.Sprintf("POST /channels?app=%s&appArgs=%s", app, esc(args))
 	if callerID != "" {
-		q += "&callerId=" + esc(fmt.Sprintf("%q <%s>", callerID, callerID))
+		q += "&callerId=" + esc(`"`+callerID+`" <`+callerID+`>`)
 	}
 	return q + fmt.Sprintf("&channelId=%s&endpoint=%s&timeout=%d", channelID, esc(endpoint), timeout)
 }

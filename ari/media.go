@@ -170,8 +170,9 @@ func (c *Client) originate(ctx context.Context, l *leg, t routing.Target, number
 			"timeout":   {strconv.Itoa(secs)},
 			"channelId": {ids[i]},
 		}
-		if callerID != "" {
-			q.Set("callerId", fmt.Sprintf("%q <%s>", callerID, callerID))
+		if callerID != "" { // `"name" <number>`, as Asterisk parses it
+			n := strings.NewReplacer(`"`, "", "<", "", ">", "", `\`, "").Replace(callerID)
+			q.Set("callerId", `"`+n+`" <`+n+`>`)
 		}
 		if err := c.rest.do(ctx, "POST", "/channels", q, nil); err != nil {
 			lastErr = err
