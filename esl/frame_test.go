@@ -106,7 +106,10 @@ func TestParseEventDecodesAndJobBody(t *testing.T) {
 }
 
 // FuzzReadFrame: no input may panic the reader or the event parser, and
-// whatever they accept must be within the limits.
+// whatever they accept must be within the limits. The seeds are recorded
+// frames (up to 12 KB), so bound minimization when fuzzing:
+//
+//	go test -run XXX -fuzz FuzzReadFrame -fuzztime=30s -fuzzminimizetime=2s ./esl/
 func FuzzReadFrame(f *testing.F) {
 	for _, name := range []string{"connect.jsonl", "presence.jsonl", "agent-unregistered.jsonl", "connect-badauth.jsonl"} {
 		for i, l := range loadTranscript(f, name) {
