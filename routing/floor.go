@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
@@ -10,11 +11,15 @@ import (
 
 // floor is a snapshot of agents and groups, indexed for expanding queue
 // members: one dispatcher pass, one queue listing or one stats request
-// reads it once.
+// reads it once. Not safe for concurrent use (mark is scratch space).
 type floor struct {
 	agents  map[string]*presence.Agent
-	byGroup map[string][]string // group id → agent ids, sorted
+	list    []*presence.Agent
+	idx     map[string]int
+	byGroup map[string][]int // group id → agent indexes, sorted by agent id
 	groups  map[string]bool
+	mark    []uint32 // mark[i] == gen: agent i already expanded this time
+	gen     uint32
 }
 
 func (e *Engine) readFloor(ctx context.Context) (*floor, error) {
@@ -33,43 +38,56 @@ func (e *Engine) readFloor(ctx context.Context) (*floor, error) {
 	return f, nil
 }
 
-func newFloor(list []presence.Agent) *floor {
-	f := &floor{agents: make(map[string]*presence.Agent, len(list)), byGroup: map[string][]string{}, groups: map[string]bool{}}
+func newFloor(agents []presence.Agent) *floor {
+	list := slices.Clone(agents)
+	slices.SortFunc(list, func(a, b presence.Agent) int { return strings.Compare(a.ID, b.ID) })
+	f := &floor{
+		agents: make(map[string]*presence.Agent, len(list)), list: make([]*presence.Agent, len(list)),
+		idx: make(map[string]int, len(list)), byGroup: map[string][]int{}, groups: map[string]bool{},
+		mark: make([]uint32, len(list)),
+	}
 	for i := range list {
 		a := &list[i]
-		f.agents[a.ID] = a
+		f.agents[a.ID], f.list[i], f.idx[a.ID] = a, a, i
 		for _, g := range a.Groups {
-			f.byGroup[g] = append(f.byGroup[g], a.ID)
+			f.byGroup[g] = append(f.byGroup[g], i)
+			f.groups[g] = true
 		}
-	}
-	for g := range f.byGroup {
-		slices.Sort(f.byGroup[g])
-		f.groups[g] = true
 	}
 	return f
 }
 
-// members expands a queue's members (group ids and agent ids, in order)
-// into agent ids, each once, in member order.
-func (f *floor) members(q *Queue) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(id string) {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
+// memberIdx expands a queue's members (group ids and agent ids, in order)
+// into agent indexes, each once, in member order; groups expand by agent id.
+func (f *floor) memberIdx(q *Queue) []int {
+	f.gen++
+	out := make([]int, 0, 2*len(q.Members))
+	add := func(i int) {
+		if f.mark[i] != f.gen {
+			f.mark[i] = f.gen
+			out = append(out, i)
 		}
 	}
 	for _, m := range q.Members {
 		if f.groups[m] {
-			for _, id := range f.byGroup[m] {
-				add(id)
+			for _, i := range f.byGroup[m] {
+				add(i)
 			}
 			continue
 		}
-		if _, ok := f.agents[m]; ok {
-			add(m)
+		if i, ok := f.idx[m]; ok {
+			add(i)
 		}
+	}
+	return out
+}
+
+// members is memberIdx as agent ids.
+func (f *floor) members(q *Queue) []string {
+	idx := f.memberIdx(q)
+	out := make([]string, len(idx))
+	for k, i := range idx {
+		out[k] = f.list[i].ID
 	}
 	return out
 }
@@ -89,16 +107,19 @@ func (f *floor) groupsOf(q *Queue) []string {
 	return slices.Compact(out)
 }
 
-// candidates lists the routable members of q, skipping taken ones.
+// candidates lists the routable members of q, skipping some, and the
+// expanded member list (round_robin finds its cursor in it).
 func (f *floor) candidates(q *Queue, skip func(id string) bool, callsToday map[string]int64) ([]Candidate, []string) {
-	members := f.members(q)
-	var out []Candidate
-	for i, id := range members {
-		a := f.agents[id]
-		if a == nil || !a.Routable() || skip(id) {
+	idx := f.memberIdx(q)
+	members := make([]string, len(idx))
+	out := make([]Candidate, 0, len(idx))
+	for pos, i := range idx {
+		a := f.list[i]
+		members[pos] = a.ID
+		if !a.Routable() || skip(a.ID) {
 			continue
 		}
-		out = append(out, Candidate{ID: id, Pos: i, LastCallEndedAt: a.LastCallEndedAt, CallsToday: callsToday[id]})
+		out = append(out, Candidate{ID: a.ID, Pos: pos, LastCallEndedAt: a.LastCallEndedAt, CallsToday: callsToday[a.ID]})
 	}
 	return out, members
 }
