@@ -74,6 +74,7 @@ func newIdleServer(t testing.TB, facts routing.Facts) *Server {
 		t.Fatal(err)
 	}
 	s.baseCancel()
+	t.Cleanup(func() { s.ua.Close() })
 	return s
 }
 

@@ -17,6 +17,9 @@ import (
 
 // do sends req in a client transaction and returns the final response.
 func (s *Server) do(req *sip.Request) (*sip.Response, error) {
+	if err := s.baseCtx.Err(); err != nil {
+		return nil, fmt.Errorf("sip: send %s: shutting down: %w", req.Method, err)
+	}
 	ctx, cancel := context.WithTimeout(s.baseCtx, 64*sip.T1)
 	defer cancel()
 	tx, err := s.cli.TransactionRequest(ctx, req, noBuild)
