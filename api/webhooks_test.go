@@ -65,7 +65,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		token, body, code string
-		status           int
+		status            int
 	}{
 		{"demo-sup-sales", `{"url":"` + rcv.URL + `"}`, "forbidden", 403},
 		{"demo-admin", `{"url":"ftp://x.example/"}`, "invalid_url", 400},
