@@ -261,3 +261,30 @@ func TestSippAgentHangsUp(t *testing.T) {
 	h.rec.waitFor(t, "customer ended", time.Second, ended(customer, routing.CauseNormal))
 	noErrors(t, r)
 }
+
+// A device whose 200 OK crosses our CANCEL (the other device won) is
+// ACKed and hung up with BYE; routing still sees one answered leg.
+func TestSippLateAnswerAfterCancelIsHungUp(t *testing.T) {
+	r := &router{agents: []string{"a1"}, dist: presence.DistAppSIP, timeout: 10 * time.Second}
+	h := startServer(t, Config{}, r.script)
+	late := agentPhone(t, h, "a1", "agent_late_answer.xml")
+	winner := agentPhone(t, h, "a1", "agent_answer.xml")
+	call := caller(t, h, "caller.xml", 500*time.Millisecond)
+	call.wait(t, 30*time.Second)
+	winner.wait(t, 30*time.Second)
+	late.wait(t, 30*time.Second)
+	_, dialled, _ := r.snapshot()
+	if len(dialled) != 1 {
+		t.Fatalf("dialled %v", dialled)
+	}
+	n := 0
+	for _, f := range h.rec.all() {
+		if a, ok := f.(routing.LegAnswered); ok && a.Leg == dialled[0] {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d LegAnswered for one dial", n)
+	}
+	noErrors(t, r)
+}
