@@ -37,6 +37,7 @@ type Engine struct {
 	intake   *intake
 	timers   *timerSet
 	seq      atomic.Uint64
+	watchLog state.Log
 	// queueSeen is the last published view of each queue (dispatcher only).
 	queueSeen map[string]string
 	rndMu     sync.Mutex
@@ -148,6 +149,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			l.run(ctx, e.done)
+		}()
+	}
+	if e.watchLog != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.watchAgents(ctx)
 		}()
 	}
 	e.armTick()

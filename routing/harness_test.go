@@ -56,6 +56,13 @@ func (f *testFloor) start() {
 	}
 }
 
+// restartWith restarts the engine with extra options.
+func (f *testFloor) restartWith(opts ...routing.Option) {
+	f.t.Helper()
+	f.opts = append(f.opts, opts...)
+	f.restart()
+}
+
 // restart stops the engine and starts a fresh one on the same store.
 func (f *testFloor) restart() {
 	f.t.Helper()

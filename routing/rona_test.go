@@ -144,3 +144,29 @@ func TestRingAllFirstAnswerWins(t *testing.T) {
 		t.Fatalf("connects = %+v", con)
 	}
 }
+
+// With WithAgentEvents a status chosen anywhere (here straight through
+// presence, nobody calling Kick) re-evaluates the queues at once, without
+// waiting for a tick (the fake clock never ticks here).
+func TestAgentEventsKickDistribution(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.restartWith(routing.WithAgentEvents(f.st))
+	f.addAgent("a1", presence.RoleAgent)
+	f.setStatus("a1", presence.StatusLunchBreak)
+	f.addQueue("main", routing.LongestIdle, 0, []string{"a1"})
+	id, _ := f.arrive("+84901000001", "+842800")
+	f.wantCall(id, routing.StateCalling, "")
+	st := presence.StatusAvailable
+	if _, err := f.agents.SetStatus(f.ctx, presence.System, "a1", &st, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.call(id).State != routing.StateRinging {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent event did not trigger distribution")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	f.flush()
+	f.wantSys("a1", presence.SysRinging)
+}

@@ -1,0 +1,55 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/state"
+)
+
+// WithAgentEvents makes the engine follow the shared event log and
+// re-evaluate the queues whenever any agent changes (a status set through
+// the API, a wrap-up ended early, a change made on another replica), so
+// nobody has to remember to call Kick. Without it the periodic tick
+// catches such changes within one tick.
+func WithAgentEvents(log state.Log) Option { return func(e *Engine) { e.watchLog = log } }
+
+// watchAgents tails the log from "now" and kicks on agent events.
+func (e *Engine) watchAgents(ctx context.Context) {
+	pos, err := e.watchLog.Last(ctx)
+	if err != nil && ctx.Err() == nil {
+		e.log.Warn("agent watch: read log position", "err", err)
+	}
+	for ctx.Err() == nil {
+		evs, err := e.watchLog.ReadAfter(ctx, pos, 256, 5*time.Second)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, state.ErrTrimmed) || errors.Is(err, state.ErrBadPosition):
+			// Fell behind the retained window: start from now, and look
+			// at everything once since something may have been missed.
+			if pos, err = e.watchLog.Last(ctx); err == nil {
+				e.Kick()
+			}
+			continue
+		case err != nil:
+			e.log.Warn("agent watch: read log", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		kick := false
+		for _, ev := range evs {
+			pos = ev.ID
+			kick = kick || ev.Type == presence.EventAgent
+		}
+		if kick {
+			e.Kick()
+		}
+	}
+}
