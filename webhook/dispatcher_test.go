@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/callfloor/callfloor/internal/testpeer"
 	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/store"
 	"github.com/callfloor/callfloor/webhook"
@@ -315,11 +318,27 @@ func waitFinished(t *testing.T, st state.Store, hookID string) webhook.Delivery 
 // delivered by the other, and nothing is delivered twice.
 func TestRestartResumesAndLeaseIsExclusive(t *testing.T) {
 	st := store.NewMemory()
+	testRestartResumes(t, st, st)
+}
+
+// On Redis the two dispatchers use separate clients, like two processes.
+func TestRestartResumesAndLeaseIsExclusiveRedis(t *testing.T) {
+	srv := testpeer.StartRedis(t)
+	a := store.NewRedis(redis.NewClient(&redis.Options{Addr: srv.Addr()}))
+	defer a.Close()
+	b := store.NewRedis(redis.NewClient(&redis.Options{Addr: srv.Addr()}))
+	defer b.Close()
+	testRestartResumes(t, a, b)
+}
+
+// testRestartResumes runs dispatcher "a" on st and "b" on other (the same
+// store, or another client of the same Redis).
+func testRestartResumes(t *testing.T, st, other state.StoreLog) {
 	rcv := newReceiver(t, func(*receiver, delivery) int { return http.StatusOK })
 	hook := register(t, st, rcv)
 	stopA := startDispatcher(t, st, webhook.WithOwner("a"))
 	waitForLeader(t, st)
-	startDispatcher(t, st, webhook.WithOwner("b"))
+	startDispatcher(t, other, webhook.WithOwner("b"))
 	emit(t, st, "agent", "a1", 5)
 	rcv.waitDelivered(5)
 	// Stop once A has recorded them (a delivery cut short by a shutdown
