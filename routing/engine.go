@@ -40,6 +40,7 @@ type Engine struct {
 	watchLog state.Log
 	// queueSeen is the last published view of each queue (dispatcher only).
 	queueSeen map[string]string
+	statsSeen string
 	rndMu     sync.Mutex
 	rnd       *rand.Rand
 

@@ -56,9 +56,12 @@ func (e *Engine) Stats(ctx context.Context, actor presence.Actor, queue, group s
 			return Stats{}, fmt.Errorf("queue %s is outside your groups: %w", queue, presence.ErrForbidden)
 		}
 		dim = "queue=" + queue
-		members := l.floor.members(&q)
+		members := map[string]bool{}
+		for _, id := range l.floor.members(&q) {
+			members[id] = true
+		}
 		inScope = func(c *Call) bool { return c.Queue == queue }
-		agentIn = func(a *presence.Agent) bool { return slices.Contains(members, a.ID) }
+		agentIn = func(a *presence.Agent) bool { return members[a.ID] }
 	case group != "":
 		if !actor.CanSeeGroups([]string{group}) {
 			return Stats{}, fmt.Errorf("group %s is outside your groups: %w", group, presence.ErrForbidden)
@@ -69,7 +72,11 @@ func (e *Engine) Stats(ctx context.Context, actor presence.Actor, queue, group s
 	case !actor.IsAdmin():
 		return Stats{}, fmt.Errorf("the whole floor's counters are for admins; ask for ?queue= or ?group=: %w", presence.ErrForbidden)
 	}
-	loc := e.loc()
+	return l.stats(e.loc(), dim, queue, group, inScope, agentIn), nil
+}
+
+// stats computes the counters of one dimension from a live snapshot.
+func (l *live) stats(loc *time.Location, dim, queue, group string, inScope func(*Call) bool, agentIn func(*presence.Agent) bool) Stats {
 	local := l.now.In(loc)
 	s := Stats{
 		Accepted: l.counters[field(mAccepted, dim)],
@@ -113,5 +120,5 @@ func (e *Engine) Stats(ctx context.Context, actor presence.Actor, queue, group s
 			s.Agents.Ringing++
 		}
 	}
-	return s, nil
+	return s
 }

@@ -18,6 +18,7 @@ const (
 	EventCallEnded = "call_ended"
 	EventQueue     = "queue"
 	EventMonitor   = "monitor"
+	EventStats     = "stats"
 )
 
 // txn is one attempt at a call change: the call as read, the agents it
