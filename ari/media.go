@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/CyCoreSystems/ari/v6"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -64,21 +63,17 @@ func (c *Client) Hold(ctx context.Context, legID routing.LegID, mode routing.Hol
 	}
 	c.mu.Unlock()
 	if hold == "" {
-		var b ari.BridgeData
-		q := url.Values{"type": {"holding"}, "name": {roleHold + "-" + ch}}
-		if err := c.rest.do(ctx, "POST", "/bridges", q, &b); err != nil {
-			return fmt.Errorf("ari: creating holding bridge: %w", err)
+		id, err := c.createBridge(ctx, "holding", roleHold, ch)
+		if err != nil {
+			return err
 		}
-		c.mu.Lock()
-		c.bridges[b.ID] = &brdg{id: b.ID, role: roleHold, members: map[string]bool{}}
-		c.mu.Unlock()
-		if err := c.call(ctx, "POST", "/bridges/"+b.ID+"/addChannel", url.Values{"channel": {ch}}, nil); err != nil {
+		if err := c.bridgeChannels(ctx, id, true, ch); err != nil {
 			c.mu.Lock()
-			c.deleteBridge(b.ID)
+			c.deleteBridge(id)
 			c.mu.Unlock()
 			return err
 		}
-		hold = b.ID
+		hold = id
 		c.mu.Lock()
 		if l != nil && !l.ended() {
 			l.hold = hold
