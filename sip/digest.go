@@ -13,6 +13,9 @@ import (
 	"github.com/icholy/digest"
 )
 
+// maxNonces bounds outstanding nonces (memory under a REGISTER flood).
+const maxNonces = 100000
+
 // authVerdict is what the authenticator decided about one request.
 type authVerdict int
 
@@ -67,6 +70,14 @@ func (a *authenticator) challenge(client string, stale bool) string {
 	_, _ = rand.Read(b[:]) // crypto/rand never fails on Linux
 	nonce := hex.EncodeToString(b[:])
 	a.mu.Lock()
+	if len(a.nonces) >= maxNonces {
+		// A flood of unanswered challenges: forget an arbitrary one
+		// rather than grow without bound (its client just re-challenges).
+		for n := range a.nonces {
+			delete(a.nonces, n)
+			break
+		}
+	}
 	a.nonces[nonce] = &nonceState{client: client, expires: a.now().Add(a.ttl)}
 	a.mu.Unlock()
 	c := digest.Challenge{Realm: a.realm, Nonce: nonce, Algorithm: "MD5", QOP: []string{"auth"}, Stale: stale}

@@ -183,3 +183,14 @@ func TestSippOverTCP(t *testing.T) {
 	agent.wait(t, 30*time.Second)
 	noErrors(t, r)
 }
+
+func TestNonceTableIsBounded(t *testing.T) {
+	clk := &testClock{}
+	a := newAuthenticator("r", time.Minute, 3, clk.now)
+	for i := 0; i < maxNonces+10; i++ {
+		a.challenge("10.0.0.1", false)
+	}
+	if n := len(a.nonces); n != maxNonces {
+		t.Fatalf("%d nonces, want the cap %d", n, maxNonces)
+	}
+}
