@@ -89,7 +89,9 @@ func (e *Engine) moveCall(ctx context.Context, actor presence.Actor, callID, tar
 			c.AgentLeg = ""
 			c.Agent = target
 			c.Offers = append(c.Offers, Offer{Agent: target, Kind: kind, Deadline: t.now.Add(timeout)})
-			c.setState(StateRinging, t.now)
+			if err := c.setState(StateRinging, t.now); err != nil {
+				return err
+			}
 			dial = pendingDial{agent: *to, kind: kind, timeout: timeout, callID: c.ID, caller: c.CustomerNumber}
 			customer := c.CustomerLeg
 			t.then(func(ctx context.Context) {

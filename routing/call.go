@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
 )
 
@@ -192,12 +193,40 @@ func (c *Call) removeOffer(i int) Offer {
 	return o
 }
 
-// setState moves the call and restarts its timer when the state changes.
-func (c *Call) setState(s CallState, now time.Time) {
-	if c.State != s {
-		c.State = s
-		c.StateSince = now
+// callTransitions is the live call state machine (DESIGN.md, Call):
+// from → allowed targets. Ending is not a state: any state may end.
+var callTransitions = map[CallState][]CallState{
+	// Waiting in the queue: the dispatcher (or a transfer) rings agents.
+	StateCalling: {StateRinging},
+	// Ringing: an agent (or the outbound customer) answers; or nobody
+	// does (RONA, busy, unreachable) and the call goes back to its queue.
+	StateRinging: {StateAnswered, StateCalling},
+	// Answered: a transfer or take-over rings someone new.
+	StateAnswered: {StateRinging},
+}
+
+// CanMove reports whether a live call may move from → to.
+func CanMove(from, to CallState) bool {
+	for _, t := range callTransitions[from] {
+		if t == to {
+			return true
+		}
 	}
+	return false
+}
+
+// setState moves the call along callTransitions and restarts its timer;
+// staying in the same state is a no-op.
+func (c *Call) setState(s CallState, now time.Time) error {
+	if c.State == s {
+		return nil
+	}
+	if !CanMove(c.State, s) {
+		return fmt.Errorf("call %s: state %s → %s: %w", c.ID, c.State, s, presence.ErrConflict)
+	}
+	c.State = s
+	c.StateSince = now
+	return nil
 }
 
 // legs lists every leg the call holds.

@@ -159,7 +159,9 @@ func (e *Engine) offer(ctx context.Context, callID string, q Queue, picks []stri
 		if len(dials) == 0 {
 			return errNotWaiting
 		}
-		c.setState(StateRinging, t.now)
+		if err := c.setState(StateRinging, t.now); err != nil {
+			return err
+		}
 		c.Agent = dials[0].agent.ID
 		if c.RingStartedAt.IsZero() {
 			c.RingStartedAt = t.now
@@ -259,7 +261,9 @@ func (e *Engine) unanswered(ctx context.Context, t *txn, reason string) error {
 	if c.Direction == DirectionOutbound {
 		return e.finish(ctx, t, reason)
 	}
-	c.setState(StateCalling, t.now)
+	if err := c.setState(StateCalling, t.now); err != nil {
+		return err
+	}
 	t.then(func(context.Context) { e.Kick() })
 	return nil
 }

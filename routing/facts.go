@@ -112,7 +112,9 @@ func (e *Engine) onAnswered(ctx context.Context, callID string, leg LegID) error
 			if err := t.sys(ctx, c.Agent, presence.SysTalking, &c.ID); err != nil {
 				return err
 			}
-			c.setState(StateAnswered, t.now)
+			if err := c.setState(StateAnswered, t.now); err != nil {
+				return err
+			}
 			c.AnsweredAt = ptr(t.now)
 			c.WasAnswered = true
 			agentLeg := c.AgentLeg
@@ -128,7 +130,9 @@ func (e *Engine) onAnswered(ctx context.Context, callID string, leg LegID) error
 		if err := t.sys(ctx, o.Agent, presence.SysTalking, &c.ID); err != nil {
 			return err
 		}
-		c.setState(StateAnswered, t.now)
+		if err := c.setState(StateAnswered, t.now); err != nil {
+			return err
+		}
 		first := !c.WasAnswered
 		c.WasAnswered = true
 		if c.AnsweredAt == nil {

@@ -157,3 +157,23 @@ func TestSignallingOnlyPathHoldsWithRingback(t *testing.T) {
 		t.Fatalf("holds = %+v, want ringback", hold)
 	}
 }
+
+func TestCallStateTransitions(t *testing.T) {
+	states := []routing.CallState{routing.StateCalling, routing.StateRinging, routing.StateAnswered}
+	allowed := map[[2]routing.CallState]bool{
+		{routing.StateCalling, routing.StateRinging}:  true, // dispatcher offers
+		{routing.StateRinging, routing.StateAnswered}: true, // answer
+		{routing.StateRinging, routing.StateCalling}:  true, // RONA / busy: back to the queue
+		{routing.StateAnswered, routing.StateRinging}: true, // transfer, take over
+	}
+	for _, from := range states {
+		for _, to := range states {
+			if from == to {
+				continue
+			}
+			if got := routing.CanMove(from, to); got != allowed[[2]routing.CallState{from, to}] {
+				t.Errorf("CanMove(%s, %s) = %v", from, to, got)
+			}
+		}
+	}
+}
