@@ -77,6 +77,8 @@ func (e *Engine) moveCall(ctx context.Context, actor presence.Actor, callID, tar
 				}
 				if !same {
 					e.endMonitorFor(t, c, fmt.Sprintf("the call was transferred to %s, outside the queue or team you monitored", target))
+				} else {
+					e.detachMonitor(t, c)
 				}
 			}
 			old := c.AgentLeg

@@ -57,8 +57,12 @@ type Monitor struct {
 	Mode       MonitorMode `json:"mode"`
 	Paused     bool        `json:"paused"`
 	Answered   bool        `json:"answered"`
-	Leg        LegID       `json:"leg"`
-	StartedAt  time.Time   `json:"started_at"`
+	// Leg is the supervisor's leg; "" while the monitor follows a call
+	// being transferred within the team (re-joined when the new agent
+	// answers).
+	Leg       LegID     `json:"leg"`
+	Device    string    `json:"device,omitempty"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // Call is the stored record of a live call. Exported fields with json

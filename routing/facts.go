@@ -139,8 +139,12 @@ func (e *Engine) onAnswered(ctx context.Context, callID string, leg LegID) error
 			c.AnsweredAt = ptr(t.now)
 		}
 		customer := c.CustomerLeg
+		rejoin := c.Monitor != nil && c.Monitor.Leg == ""
 		t.then(func(ctx context.Context) {
 			e.connect(ctx, m, callID, customer, leg)
+			if rejoin {
+				e.rejoinMonitor(ctx, callID)
+			}
 			e.Kick() // queue views changed (one fewer waiting)
 		})
 		if first && c.Direction == DirectionInbound {

@@ -130,7 +130,7 @@ func (e *Engine) StartMonitor(ctx context.Context, actor presence.Actor, callID 
 		if err != nil {
 			return fmt.Errorf("%s on call %s: %w", mode, c.ID, err)
 		}
-		m := &Monitor{ID: e.newID("m"), CallID: c.ID, Supervisor: actor.ID, Mode: mode, Leg: leg, StartedAt: t.now}
+		m := &Monitor{ID: e.newID("m"), CallID: c.ID, Supervisor: actor.ID, Mode: mode, Leg: leg, Device: device, StartedAt: t.now}
 		c.Monitor = m
 		out = m.View()
 		t.then(func(context.Context) { e.bindLeg(leg, c.ID) })
@@ -197,6 +197,9 @@ func (e *Engine) onMonitor(ctx context.Context, actor presence.Actor, id string,
 // PauseMonitor mutes the supervisor without leaving the call.
 func (e *Engine) PauseMonitor(ctx context.Context, actor presence.Actor, id string) (MonitorView, error) {
 	return e.onMonitor(ctx, actor, id, func(ctx context.Context, t *txn, c *Call, m *Monitor) error {
+		if err := following(m); err != nil {
+			return err
+		}
 		if m.Paused {
 			return nil
 		}
@@ -211,6 +214,9 @@ func (e *Engine) PauseMonitor(ctx context.Context, actor presence.Actor, id stri
 // ResumeMonitor unmutes a paused monitor.
 func (e *Engine) ResumeMonitor(ctx context.Context, actor presence.Actor, id string) (MonitorView, error) {
 	return e.onMonitor(ctx, actor, id, func(ctx context.Context, t *txn, c *Call, m *Monitor) error {
+		if err := following(m); err != nil {
+			return err
+		}
 		if !m.Paused {
 			return nil
 		}
@@ -226,6 +232,9 @@ func (e *Engine) ResumeMonitor(ctx context.Context, actor presence.Actor, id str
 // cannot barge (resume first), and only the monitor's supervisor barges.
 func (e *Engine) BargeMonitor(ctx context.Context, actor presence.Actor, id string) (MonitorView, error) {
 	return e.onMonitor(ctx, actor, id, func(ctx context.Context, t *txn, c *Call, m *Monitor) error {
+		if err := following(m); err != nil {
+			return err
+		}
 		if m.Supervisor != actor.ID {
 			return conflict("call %s is monitored by %s; nobody else can barge into it", c.ID, m.Supervisor)
 		}
@@ -241,6 +250,15 @@ func (e *Engine) BargeMonitor(ctx context.Context, actor presence.Actor, id stri
 		m.Mode = MonitorBarge
 		return nil
 	})
+}
+
+// following refuses media changes while the monitor waits to re-join a
+// call being transferred within the team.
+func following(m *Monitor) error {
+	if m.Leg == "" {
+		return conflict("monitor %s is re-joining the call after a transfer; try again once the new agent answers", m.ID)
+	}
+	return nil
 }
 
 // EndMonitor hangs up the supervisor's leg.
@@ -286,6 +304,61 @@ func (e *Engine) endMonitorFor(t *txn, c *Call, reason string) {
 		e.unbindLeg(leg)
 		e.hangup(ctx, m, leg, CauseNormal)
 	})
+}
+
+// detachMonitor drops the supervisor's leg while the call moves to
+// another agent of the same team; the monitor stays and re-joins when the
+// new agent answers (rejoinMonitor).
+func (e *Engine) detachMonitor(t *txn, c *Call) {
+	if c.Monitor == nil || c.Monitor.Leg == "" {
+		return
+	}
+	leg, m := c.Monitor.Leg, e.mediaPath()
+	c.Monitor.Leg, c.Monitor.Answered = "", false
+	t.then(func(ctx context.Context) {
+		e.unbindLeg(leg)
+		e.hangup(ctx, m, leg, CauseNormal)
+	})
+}
+
+// rejoinMonitor rings the supervisor of a detached monitor again and
+// joins them to the call's new conversation, in the same mode (and paused
+// if it was). If the media path refuses, the monitor ends with the reason.
+func (e *Engine) rejoinMonitor(ctx context.Context, callID string) {
+	m := e.mediaPath()
+	_, err := e.change(ctx, callID, func(t *txn) error {
+		c := t.call
+		if c == nil || c.Monitor == nil || c.Monitor.Leg != "" || c.AgentLeg == "" {
+			return nil
+		}
+		mon := c.Monitor
+		sup, err := t.agent(ctx, mon.Supervisor)
+		if err != nil {
+			e.endMonitorFor(t, c, "the supervisor's user is gone")
+			return nil
+		}
+		leg, err := m.Monitor(ctx, MonitorRequest{CallID: c.ID, Customer: c.CustomerLeg, Agent: c.AgentLeg,
+			Supervisor: supervisorTarget(sup, mon.Device), Mode: mon.Mode, Timeout: DefaultRingTimeout * time.Second})
+		if err != nil {
+			c.Monitor = nil
+			t.monReason = fmt.Sprintf("could not follow the call to %s: %v", c.Agent, err)
+			return nil
+		}
+		mon.Leg = leg
+		paused := mon.Paused
+		t.then(func(ctx context.Context) {
+			e.bindLeg(leg, callID)
+			if paused {
+				if err := m.Mute(ctx, leg, true); err != nil {
+					e.log.Warn("keep monitor paused", "call", callID, "err", err)
+				}
+			}
+		})
+		return nil
+	})
+	if err != nil {
+		e.log.Error("rejoin monitor", "call", callID, "err", err)
+	}
 }
 
 // inTeam reports whether target stays in the call's queue and team: a

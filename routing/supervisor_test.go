@@ -194,9 +194,26 @@ func TestTransfer(t *testing.T) {
 	}
 	f.wantSys("a1", presence.SysAfterCallWork)
 	f.wantSys("a2", presence.SysRinging)
+	firstSupLeg := f.media.Ops("monitor")[0].Result
+	if !f.media.HungUp(firstSupLeg) {
+		t.Fatal("the supervisor's leg on the old agent was not dropped")
+	}
 	a2Leg := f.legOf("a2")
 	f.answer(a2Leg)
 	f.wantCall(id, routing.StateAnswered, "a2")
+	// The monitor follows the call: the supervisor is joined to a2's leg.
+	mons := f.media.Ops("monitor")
+	if len(mons) != 2 || mons[1].Monitor.Agent != a2Leg || mons[1].Mode != routing.MonitorListen {
+		t.Fatalf("monitor commands = %+v", mons)
+	}
+	if c := f.call(id); c.Monitor == nil || c.Monitor.ID != m.ID {
+		t.Fatalf("monitor after the in-team transfer = %+v", c.Monitor)
+	}
+	// A late LegEnded for the dropped supervisor leg changes nothing.
+	f.ended(firstSupLeg, routing.CauseNormal)
+	if c := f.call(id); c.Monitor == nil {
+		t.Fatal("monitor ended by the old leg's hang-up")
+	}
 	if con := f.media.Ops("connect"); con[len(con)-1].Leg != cust || con[len(con)-1].Other != a2Leg {
 		t.Fatalf("connect = %+v", con)
 	}
