@@ -31,7 +31,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	if err := config.Bootstrap(context.Background(), cfg, svc); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(svc, st, api.WithRoutes(api.WebhookRoutes(webhook.NewRegistry(st)))).Handler())
+	srv := httptest.NewServer(api.New(svc, st, api.WithRoutes(api.WebhookRoutes(webhook.NewRegistry(st, st)))).Handler())
 	defer srv.Close()
 
 	var mu sync.Mutex

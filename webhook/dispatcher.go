@@ -67,6 +67,10 @@ func WithFlushInterval(t time.Duration) Option {
 	return func(d *Dispatcher) { d.flushEvery = max(t, time.Millisecond) }
 }
 
+// WithMaxPending bounds how many read-but-unfinished events each webhook
+// holds in memory before its reader waits (default 10000).
+func WithMaxPending(n int) Option { return func(d *Dispatcher) { d.maxPending = max(n, 1) } }
+
 // WithConcurrency bounds simultaneous requests (default 8).
 func WithConcurrency(n int) Option { return func(d *Dispatcher) { d.concurrency = max(n, 1) } }
 
@@ -98,13 +102,16 @@ func NewDispatcher(store state.Store, log state.Log, opts ...Option) *Dispatcher
 	return d
 }
 
-// cursorID is the meta record holding the dispatcher's lease and cursor.
+// cursorID is the meta record holding the dispatcher's lease and cursors.
 const cursorID = "webhook-dispatcher"
 
 type cursorRecord struct {
-	Owner  string    `json:"owner"`
-	Until  time.Time `json:"until"`
-	Cursor string    `json:"cursor"` // every event up to here is finished
+	Owner string    `json:"owner"`
+	Until time.Time `json:"until"`
+	// Cursors holds, per webhook, the position up to which every event
+	// is finished. Each webhook has its own, so a receiver that is down
+	// holds back only its own deliveries.
+	Cursors map[string]string `json:"cursors"`
 }
 
 var errLostLease = errors.New("webhook: dispatcher lease lost")
@@ -114,12 +121,12 @@ var errLostLease = errors.New("webhook: dispatcher lease lost")
 // lease. It returns after every goroutine it started has stopped.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	for {
-		version, cursor, err := d.acquire(ctx)
+		version, cursors, err := d.acquire(ctx)
 		if err != nil {
 			return nil // ctx ended
 		}
-		d.logger.Info("webhook dispatcher leading", "owner", d.owner, "cursor", cursor)
-		err = d.lead(ctx, version, cursor)
+		d.logger.Info("webhook dispatcher leading", "owner", d.owner)
+		err = d.lead(ctx, version, cursors)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -128,11 +135,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // acquire waits for the lease: free, expired, or already ours.
-func (d *Dispatcher) acquire(ctx context.Context) (version int64, cursor string, err error) {
+func (d *Dispatcher) acquire(ctx context.Context) (int64, map[string]string, error) {
 	for {
-		version, cursor, err = d.tryAcquire(ctx)
+		version, cursors, err := d.tryAcquire(ctx)
 		if err == nil {
-			return version, cursor, nil
+			return version, cursors, nil
 		}
 		if !errors.Is(err, errLostLease) && ctx.Err() == nil {
 			d.logger.Warn("webhook lease", "err", err)
@@ -141,78 +148,73 @@ func (d *Dispatcher) acquire(ctx context.Context) (version int64, cursor string,
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return 0, "", ctx.Err()
+			return 0, nil, ctx.Err()
 		case <-t.C:
 		}
 	}
 }
 
-func (d *Dispatcher) tryAcquire(ctx context.Context) (int64, string, error) {
+func (d *Dispatcher) tryAcquire(ctx context.Context) (int64, map[string]string, error) {
 	now := d.now()
 	ifVersion := state.MustNotExist
 	var rec cursorRecord
 	rr, err := d.store.Get(ctx, state.KindMeta, cursorID)
 	switch {
 	case errors.Is(err, state.ErrNotFound):
-		// First dispatcher ever: start from now.
-		if rec.Cursor, err = d.log.Last(ctx); err != nil {
-			return 0, "", fmt.Errorf("log position: %w", err)
-		}
 	case err != nil:
-		return 0, "", fmt.Errorf("read lease: %w", err)
+		return 0, nil, fmt.Errorf("read lease: %w", err)
 	default:
 		if err := json.Unmarshal(rr.Data, &rec); err != nil {
-			return 0, "", fmt.Errorf("decode lease: %w", err)
+			return 0, nil, fmt.Errorf("decode lease: %w", err)
 		}
 		if rec.Owner != d.owner && now.Before(rec.Until) {
-			return 0, "", errLostLease
+			return 0, nil, errLostLease
 		}
 		ifVersion = rr.Version
+	}
+	if rec.Cursors == nil {
+		rec.Cursors = map[string]string{}
 	}
 	rec.Owner, rec.Until = d.owner, now.Add(d.leaseTTL)
 	data, _ := json.Marshal(rec)
 	_, err = d.store.Commit(ctx, state.Tx{Puts: []state.Put{{Kind: state.KindMeta, ID: cursorID, Data: data, IfVersion: ifVersion}}})
 	if errors.Is(err, state.ErrConflict) {
-		return 0, "", errLostLease
+		return 0, nil, errLostLease
 	}
 	if err != nil {
-		return 0, "", fmt.Errorf("take lease: %w", err)
+		return 0, nil, fmt.Errorf("take lease: %w", err)
 	}
 	if ifVersion == state.MustNotExist {
-		return 1, rec.Cursor, nil
+		return 1, rec.Cursors, nil
 	}
-	return ifVersion + 1, rec.Cursor, nil
+	return ifVersion + 1, rec.Cursors, nil
 }
 
 // lead runs one leadership session until ctx ends or the lease is lost.
-func (d *Dispatcher) lead(ctx context.Context, version int64, cursor string) error {
-	s, err := d.newSession(ctx, version, cursor)
-	if err != nil {
-		return err
-	}
+func (d *Dispatcher) lead(ctx context.Context, version int64, cursors map[string]string) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s.wg.Add(1)
-	go s.read(sctx)
+	s := d.newSession(version, cursors)
 	tick := time.NewTicker(d.flushEvery)
 	defer tick.Stop()
 	var lost error
-loop:
-	for {
+	for lost == nil && sctx.Err() == nil {
+		// Follow registrations: start pipes for new hooks, stop deleted ones.
+		if err := s.sync(sctx); err != nil && sctx.Err() == nil {
+			d.logger.Warn("webhook dispatcher hooks", "err", err)
+		}
+		if err := s.persist(sctx, false); errors.Is(err, errLostLease) {
+			lost = err
+		} else if err != nil && sctx.Err() == nil {
+			d.logger.Warn("webhook dispatcher persist", "err", err)
+		}
 		select {
 		case <-sctx.Done():
-			break loop
 		case <-tick.C:
-			if err := s.persist(sctx, false); errors.Is(err, errLostLease) {
-				lost = err
-				break loop
-			} else if err != nil && sctx.Err() == nil {
-				d.logger.Warn("webhook dispatcher persist", "err", err)
-			}
 		}
 	}
 	cancel()
-	s.wg.Wait()
+	s.stopAll()
 	if lost != nil {
 		return lost
 	}

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -121,9 +122,9 @@ func startDispatcher(t *testing.T, st state.StoreLog, opts ...webhook.Option) (s
 	return stop
 }
 
-func register(t *testing.T, st state.Store, r *receiver, types ...string) webhook.Hook {
+func register(t *testing.T, st state.StoreLog, r *receiver, types ...string) webhook.Hook {
 	t.Helper()
-	h, err := webhook.NewRegistry(st).Create(context.Background(), admin, webhook.Input{URL: r.srv.URL + "/hook", Types: types})
+	h, err := webhook.NewRegistry(st, st).Create(context.Background(), admin, webhook.Input{URL: r.srv.URL + "/hook", Types: types})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ func TestDeliverySignedRetriedOrdered(t *testing.T) {
 	rcv.mu.Unlock()
 
 	// The delivery log shows the retries once persisted.
-	reg := webhook.NewRegistry(st)
+	reg := webhook.NewRegistry(st, st)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		ds, err := reg.Deliveries(context.Background(), admin, hook.ID)
 		if err != nil {
@@ -296,9 +297,9 @@ func TestRequestTimeout(t *testing.T) {
 	}
 }
 
-func waitFinished(t *testing.T, st state.Store, hookID string) webhook.Delivery {
+func waitFinished(t *testing.T, st state.StoreLog, hookID string) webhook.Delivery {
 	t.Helper()
-	reg := webhook.NewRegistry(st)
+	reg := webhook.NewRegistry(st, st)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		ds, err := reg.Deliveries(context.Background(), admin, hookID)
 		if err != nil {
@@ -344,7 +345,7 @@ func testRestartResumes(t *testing.T, st, other state.StoreLog) {
 	// Stop once A has recorded them (a delivery cut short by a shutdown
 	// before it is recorded is retried: at-least-once).
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		ds, _ := webhook.NewRegistry(st).Deliveries(context.Background(), admin, hook.ID)
+		ds, _ := webhook.NewRegistry(st, st).Deliveries(context.Background(), admin, hook.ID)
 		if len(ds) == 5 && allDelivered(ds) {
 			break
 		}
@@ -368,4 +369,19 @@ func testRestartResumes(t *testing.T, st, other state.StoreLog) {
 	if len(got) != 15 {
 		t.Fatalf("%d deliveries, want 15", len(got))
 	}
+}
+
+// TestDeadReceiverIsolated: a receiver that is down holds back only its
+// own webhook; another webhook gets every event.
+func TestDeadReceiverIsolated(t *testing.T) {
+	st := store.NewMemory()
+	dead := newReceiver(t, func(*receiver, delivery) int { return http.StatusServiceUnavailable })
+	register(t, st, dead)
+	ok := newReceiver(t, func(*receiver, delivery) int { return http.StatusOK })
+	register(t, st, ok)
+	startDispatcher(t, st, webhook.WithMaxPending(2), webhook.WithBackoff(time.Hour, time.Hour))
+	for i := 0; i < 10; i++ {
+		emit(t, st, "agent", fmt.Sprintf("a%d", i), 1)
+	}
+	ok.waitDelivered(10)
 }

@@ -33,6 +33,9 @@ type Hook struct {
 type record struct {
 	Hook
 	StoredSecret string `json:"stored_secret"`
+	// StartAfter is the log position at registration: the hook gets the
+	// events after it.
+	StartAfter string `json:"start_after"`
 }
 
 // Wants reports whether the hook subscribes to events of type t.
@@ -48,11 +51,15 @@ type Input struct {
 // Registry manages webhook registrations (admins only).
 type Registry struct {
 	store state.Store
+	log   state.Log
 	now   func() time.Time
 }
 
-// NewRegistry returns a registry over store.
-func NewRegistry(store state.Store) *Registry { return &Registry{store: store, now: time.Now} }
+// NewRegistry returns a registry over store and its log (a new hook
+// receives the events after the log position at its registration).
+func NewRegistry(store state.Store, log state.Log) *Registry {
+	return &Registry{store: store, log: log, now: time.Now}
+}
 
 func fieldErr(field, reason string) error {
 	return &presence.FieldError{Field: field, Reason: reason, Class: presence.ErrInvalid}
@@ -114,8 +121,12 @@ func (r *Registry) Create(ctx context.Context, actor presence.Actor, in Input) (
 	case len(secret) < 16 || len(secret) > 256:
 		return Hook{}, fieldErr("secret", "must be 16-256 characters (or omitted to generate one)")
 	}
+	from, err := r.log.Last(ctx)
+	if err != nil {
+		return Hook{}, fmt.Errorf("log position: %w", err)
+	}
 	h := Hook{ID: "wh_" + randomHex(8), URL: in.URL, Types: types, CreatedAt: r.now().UTC().Truncate(time.Second), CreatedBy: actor.ID}
-	data, err := json.Marshal(record{Hook: h, StoredSecret: secret})
+	data, err := json.Marshal(record{Hook: h, StoredSecret: secret, StartAfter: from})
 	if err != nil {
 		return Hook{}, fmt.Errorf("encode webhook: %w", err)
 	}

@@ -15,7 +15,7 @@ var admin = presence.Actor{ID: "root", Role: presence.RoleAdmin}
 func TestRegistry(t *testing.T) {
 	ctx := context.Background()
 	st := store.NewMemory()
-	reg := webhook.NewRegistry(st)
+	reg := webhook.NewRegistry(st, st)
 	h, err := reg.Create(ctx, admin, webhook.Input{URL: "https://crm.example.com/hook?x=1", Types: []string{"call", "agent", "call"}})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +54,8 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestRegistryValidation(t *testing.T) {
-	reg := webhook.NewRegistry(store.NewMemory())
+	mem := store.NewMemory()
+	reg := webhook.NewRegistry(mem, mem)
 	for _, tc := range []struct {
 		in    webhook.Input
 		field string
