@@ -1,0 +1,199 @@
+package ari
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// talking brings a sales call to a1 (who must be available): held with
+// music, a1 rung, a1 answers, both in the call bridge. It returns the call
+// id, the customer's and a1's channels and the call bridge.
+func (h *e2e) talking(from string) (id, cust, a1, call string) {
+	h.t.Helper()
+	id, cust = h.arrive(from)
+	a1 = h.channelTo("a1")
+	hold := h.f.bridgeNamed("hold-" + cust)
+	h.expectSeq(append(heldRequests(cust, hold), originate("agent,a1,"+id, from, a1, "PJSIP/a1", 18))...)
+	h.waitCall(id, routing.StateRinging, "a1")
+	h.waitAgent("a1", presence.SysRinging, id)
+
+	h.f.Ring(a1)
+	h.f.AnswerDevice(a1)
+	h.waitCall(id, routing.StateAnswered, "a1")
+	h.waitAgent("a1", presence.SysTalking, id)
+	call = h.f.bridgeNamed("call-" + cust)
+	h.expectChains(
+		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
+			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call + "/addChannel?channel=" + esc(cust+","+a1)},
+		[]string{"DELETE /bridges/" + hold}, // the client's cleanup once the holding bridge is empty
+	)
+	return id, cust, a1, call
+}
+
+func (h *e2e) salesQueue() routing.QueueView {
+	h.t.Helper()
+	q, err := h.eng.Queue(h.ctx, h.admin, "sales")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return q
+}
+
+func (h *e2e) stats() routing.Stats {
+	h.t.Helper()
+	s, err := h.eng.Stats(h.ctx, h.admin, "", "")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+func wantQueue(t *testing.T, q routing.QueueView, waiting, available, busy int, answered int64) {
+	t.Helper()
+	if q.Waiting != waiting || q.AgentsAvailable != available || q.AgentsBusy != busy || q.AnsweredToday != answered {
+		t.Fatalf("queue %s: waiting %d available %d busy %d answered %d; want %d %d %d %d", q.ID,
+			q.Waiting, q.AgentsAvailable, q.AgentsBusy, q.AnsweredToday, waiting, available, busy, answered)
+	}
+}
+
+// (1) inbound-answered.jsonl through the engine: held with music, a1 rung
+// and answered, bridged; the caller hangs up; a1 wraps up, then is free.
+func TestE2EInboundAnswered(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	wantQueue(t, h.salesQueue(), 0, 1, 0, 0)
+	id, cust, a1, call := h.talking(caller)
+	wantQueue(t, h.salesQueue(), 0, 0, 1, 1)
+	if s := h.stats(); s.Accepted != 1 || s.Talking != 1 || s.Waiting != 0 || s.Agents.Talking != 1 {
+		t.Fatalf("stats while talking: %+v", s)
+	}
+
+	h.f.RemoteHangup(cust) // StasisEnd only, as Asterisk sends for a caller
+	h.waitGone(id)
+	h.waitAgent("a1", presence.SysAfterCallWork, "")
+	h.expectSeq("DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call)
+
+	h.advance(29 * time.Second)
+	h.waitAgent("a1", presence.SysAfterCallWork, "")
+	h.advance(time.Second) // the queue's 30 s wrap-up is over
+	h.waitAgent("a1", presence.SysAvailable, "")
+	if s := h.stats(); s.Accepted != 1 || s.Missed != 0 || s.Talking != 0 || s.Agents.Free != 1 {
+		t.Fatalf("stats after the call: %+v", s)
+	}
+	wantQueue(t, h.salesQueue(), 0, 1, 0, 1)
+	h.expectSeq() // nothing more on Asterisk
+}
+
+// (2) agent-no-answer.jsonl: a1's phone rings out (ChannelDestroyed 19
+// only): a1 is RONA, the call keeps its place ahead of a later caller and
+// goes to the next agent (a2, app_sip: app and personal number forked).
+func TestE2ENoAnswerRONAKeepsPosition(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	first, cust1 := h.arrive(caller)
+	a1, hold1 := h.channelTo("a1"), h.f.bridgeNamed("hold-"+cust1)
+	h.expectSeq(append(heldRequests(cust1, hold1), originate("agent,a1,"+first, caller, a1, "PJSIP/a1", 18))...)
+	h.advance(time.Second)
+	const later = "84907654321"
+	second, cust2 := h.arrive(later)
+	h.expectSeq(heldRequests(cust2, h.f.bridgeNamed("hold-"+cust2))...)
+	h.waitCall(second, routing.StateCalling, "")
+
+	h.f.Ring(a1)
+	h.f.NoAnswer(a1)
+	h.waitAgent("a1", presence.SysRONA, "")
+	h.waitCall(first, routing.StateCalling, "a1") // API.md: "agent" is the last agent
+	h.expectSeq("DELETE /channels/" + a1 + "?reason_code=19") // routing makes sure it stops ringing (404: gone)
+	wantQueue(t, h.salesQueue(), 2, 0, 0, 0)
+
+	h.available("a2")
+	dev, num := h.channelTo("a2"), h.channelTo("+84901000012@trunk")
+	h.expectSeq(originate("agent,a2,"+first, caller, dev, "PJSIP/a2", 18),
+		originate("agent,a2,"+first, caller, num, "PJSIP/+84901000012@trunk", 18))
+	h.waitCall(first, routing.StateRinging, "a2")
+	h.waitCall(second, routing.StateCalling, "")
+	h.waitAgent("a2", presence.SysRinging, first)
+	h.waitAgent("a1", presence.SysRONA, "")
+
+	// The personal number answers: the app stops ringing, the call is a2's.
+	h.f.AnswerDevice(num)
+	h.waitCall(first, routing.StateAnswered, "a2")
+	h.waitAgent("a2", presence.SysTalking, first)
+	call := h.f.bridgeNamed("call-" + cust1)
+	h.expectChains(
+		[]string{"DELETE /channels/" + dev + "?reason_code=16"},
+		[]string{"DELETE /bridges/" + hold1 + "/moh", "POST /bridges/" + hold1 + "/removeChannel?channel=" + cust1,
+			"POST /bridges?name=call-" + cust1 + "&type=mixing", "POST /bridges/" + call + "/addChannel?channel=" + esc(cust1+","+num)},
+		[]string{"DELETE /bridges/" + hold1},
+	)
+	wantQueue(t, h.salesQueue(), 1, 0, 1, 1)
+}
+
+// (3) agent-busy.jsonl: a1 is busy (cause 17): no RONA, the next agent
+// is rung at once and a1 stays free for other calls.
+func TestE2EBusyNextAgentWithoutRONA(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1", "a2")
+	id, cust := h.arrive(caller)
+	a1 := h.channelTo("a1")
+	h.expectSeq(append(heldRequests(cust, h.f.bridgeNamed("hold-"+cust)), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
+	h.f.Busy(a1)
+	dev, num := h.channelTo("a2"), h.channelTo("+84901000012@trunk")
+	h.expectSeq(originate("agent,a2,"+id, caller, dev, "PJSIP/a2", 18),
+		originate("agent,a2,"+id, caller, num, "PJSIP/+84901000012@trunk", 18))
+	h.waitCall(id, routing.StateRinging, "a2")
+	h.waitAgent("a1", presence.SysAvailable, "")
+	h.waitAgent("a2", presence.SysRinging, id)
+}
+
+// (4) agent-unregistered.jsonl: originate to a1, whose device has no
+// contact, is 500 "Allocation failed": unreachable, no RONA, next agent.
+func TestE2EUnregisteredNextAgent(t *testing.T) {
+	h := startE2E(t)
+	h.f.Register("a1", false)
+	h.eventually("a1 offline", func() error {
+		if h.agent("a1").Online {
+			return fmt.Errorf("a1 still online")
+		}
+		return nil
+	})
+	h.available("a1", "a2")
+	id, cust := h.arrive(caller)
+	dev, num := h.channelTo("a2"), h.channelTo("+84901000012@trunk")
+	reqs := append(heldRequests(cust, h.f.bridgeNamed("hold-"+cust)),
+		"", // a1's originate: its channel id never reached Asterisk's table
+		originate("agent,a2,"+id, caller, dev, "PJSIP/a2", 18),
+		originate("agent,a2,"+id, caller, num, "PJSIP/+84901000012@trunk", 18))
+	got := h.peek()
+	if len(got) > 4 {
+		reqs[4] = got[4]
+	}
+	if want := originate("agent,a1,"+id, caller, channelIDOf(reqs[4]), "PJSIP/a1", 18); reqs[4] != want {
+		t.Fatalf("a1's originate = %q, want %q", reqs[4], want)
+	}
+	h.expectSeq(reqs...)
+	h.waitCall(id, routing.StateRinging, "a2")
+	h.waitAgent("a1", presence.SysAvailable, "")
+	h.waitAgent("a2", presence.SysRinging, id)
+}
+
+// (7) hang up: a supervisor ends the conversation; both legs go, the
+// call bridge goes, a1 wraps up.
+func TestE2ESupervisorHangsUp(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust, a1, call := h.talking(caller)
+	if _, err := h.eng.Hangup(h.ctx, h.sup, id); err != nil {
+		t.Fatal(err)
+	}
+	h.waitGone(id)
+	h.expectSeq("DELETE /channels/"+cust+"?reason_code=16", "DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call)
+	h.waitAgent("a1", presence.SysAfterCallWork, "")
+	if s := h.stats(); s.Accepted != 1 || s.Talking != 0 {
+		t.Fatalf("stats: %+v", s)
+	}
+}
