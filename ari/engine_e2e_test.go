@@ -106,7 +106,7 @@ func TestE2ENoAnswerRONAKeepsPosition(t *testing.T) {
 	h.f.Ring(a1)
 	h.f.NoAnswer(a1)
 	h.waitAgent("a1", presence.SysRONA, "")
-	h.waitCall(first, routing.StateCalling, "a1") // API.md: "agent" is the last agent
+	h.waitCall(first, routing.StateCalling, "a1")             // API.md: "agent" is the last agent
 	h.expectSeq("DELETE /channels/" + a1 + "?reason_code=19") // routing makes sure it stops ringing (404: gone)
 	wantQueue(t, h.salesQueue(), 2, 0, 0, 0)
 
