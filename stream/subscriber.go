@@ -123,7 +123,17 @@ func (s *Subscriber) Take(ctx context.Context, dst []Item) ([]Item, error) {
 		if cutErr != nil {
 			return dst, cutErr
 		}
-		return s.catchUp(ctx, dst)
+		var err error
+		if dst, err = s.catchUp(ctx, dst); err != nil {
+			return dst, err
+		}
+		s.mu.Lock()
+		catching = s.catching
+		s.mu.Unlock()
+		if catching {
+			return dst, nil
+		}
+		// Caught up: what queued meanwhile follows in the same call.
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
