@@ -34,7 +34,7 @@ type process struct {
 func start(t *testing.T, env map[string]string) *process {
 	t.Helper()
 	env = withDefault(env, "CALLFLOOR_HTTP_ADDR", fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t)))
-	env = withDefault(env, "CALLFLOOR_SIP_ADDR", fmt.Sprintf("127.0.0.1:%d", testpeer.FreeUDPPort(t)))
+	env = withDefault(env, "CALLFLOOR_SIP_ADDR", fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t)))
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	p := &process{t: t, cancel: cancel, done: make(chan error, 1)}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/internal/testpeer"
+)
+
+// sippRun is one sipp process of a test.
+type sippRun struct {
+	name string
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	dir  string
+	done chan error
+}
+
+// scenarioPath names one of the SIP path's sipp scenarios.
+func scenarioPath(name string) string {
+	p, _ := filepath.Abs(filepath.Join("..", "..", "sip", "testdata", name))
+	return p
+}
+
+func runSipp(t *testing.T, name, target string, port int, args ...string) *sippRun {
+	t.Helper()
+	bin := testpeer.Require(t, "sipp", "sip-tester")
+	s := &sippRun{name: name, dir: t.TempDir(), done: make(chan error, 1)}
+	all := append([]string{target}, args...)
+	all = append(all, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_err", "-nr")
+	s.cmd = exec.Command(bin, all...)
+	s.cmd.Dir, s.cmd.Stdout, s.cmd.Stderr = s.dir, &s.out, &s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start sipp %s: %v", name, err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		if s.cmd.ProcessState == nil {
+			_ = s.cmd.Process.Kill()
+		}
+	})
+	return s
+}
+
+// wait requires sipp to exit 0 (every call of its scenario succeeded).
+func (s *sippRun) wait(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			logs, _ := filepath.Glob(filepath.Join(s.dir, "*.log"))
+			var b strings.Builder
+			for _, l := range logs {
+				data, _ := os.ReadFile(l)
+				fmt.Fprintf(&b, "--- %s\n%s\n", filepath.Base(l), data)
+			}
+			t.Fatalf("sipp %s: %v\n%s%s", s.name, err, s.out.String(), b.String())
+		}
+	case <-time.After(timeout):
+		_ = s.cmd.Process.Kill()
+		t.Fatalf("sipp %s still running after %s\n%s", s.name, timeout, s.out.String())
+	}
+}
+
+// sseLog collects a /v1/events stream's events.
+type sseLog struct {
+	mu     sync.Mutex
+	events []string // "type data"
+}
+
+func (l *sseLog) has(pred func(typ, data string) bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.events {
+		typ, data, _ := strings.Cut(e, " ")
+		if pred(typ, data) {
+			return true
+		}
+	}
+	return false
+}
+
+func follow(t *testing.T, ctx context.Context, base, token string) *sseLog {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events?types=call,call_ended", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("events: %v %v", res, err)
+	}
+	l := &sseLog{}
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		var typ string
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "event: "); ok {
+				typ = v
+			} else if v, ok := strings.CutPrefix(line, "data: "); ok {
+				l.mu.Lock()
+				l.events = append(l.events, typ+" "+v)
+				l.mu.Unlock()
+			}
+		}
+	}()
+	return l
+}
+
+// TestSIPCallThroughTheProduct is issue 5's acceptance on the default
+// run: a sipp phone registers as a1 with digest on the documented port,
+// a sipp trunk calls the sales hotline, routing rings a1, a1 answers, and
+// the call is in GET /v1/calls and on the event stream; after the caller
+// hangs up, a1 is wrapping up.
+func TestSIPCallThroughTheProduct(t *testing.T) {
+	testpeer.Require(t, "sipp", "sip-tester")
+	sipPort := testpeer.FreeDualPort(t)
+	sipAddr := fmt.Sprintf("127.0.0.1:%d", sipPort)
+	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr})
+	defer p.stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := follow(t, ctx, p.base, "demo-admin")
+
+	phone := testpeer.FreeUDPPort(t)
+	runSipp(t, "register a1", sipAddr, phone, "-sf", scenarioPath("register.xml"), "-m", "1",
+		"-au", "a1", "-ap", "sip-a1", "-key", "user", "a1", "-key", "expires", "3600").wait(t, 20*time.Second)
+	var a1 map[string]any
+	p.call("GET", "/v1/agents/a1", "demo-a1", "", &a1)
+	if a1["online"] != true {
+		t.Fatalf("a1 not online after registering: %v", a1)
+	}
+	if code := p.call("PUT", "/v1/agents/a1/status", "demo-a1", `{"call_status":"available"}`, nil); code != 200 {
+		t.Fatalf("a1 available: %d", code)
+	}
+	agent := runSipp(t, "a1 answers", "", phone, "-sf", scenarioPath("agent_answer.xml"), "-m", "1", "-key", "agent", "a1")
+	// 127.0.0.1 is the demo floor's trunk; the caller talks 3 s, then BYE.
+	caller := runSipp(t, "trunk caller", sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller.xml"),
+		"-m", "1", "-s", "+842873000001", "-d", "3000")
+
+	var seen map[string]any
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && seen == nil {
+		var calls []map[string]any
+		p.call("GET", "/v1/calls", "demo-sup-sales", "", &calls)
+		for _, c := range calls {
+			if c["state"] == "answered" {
+				seen = c
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if seen == nil {
+		t.Fatal("no answered call in GET /v1/calls")
+	}
+	for k, want := range map[string]any{"hotline": "+842873000001", "queue": "sales", "agent": "a1", "direction": "inbound", "customer_number": "+4930123456"} {
+		if seen[k] != want {
+			t.Errorf("call %s = %v, want %v (%v)", k, seen[k], want, seen)
+		}
+	}
+	caller.wait(t, 20*time.Second)
+	agent.wait(t, 20*time.Second)
+
+	deadline = time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && !events.has(func(typ, _ string) bool { return typ == "call_ended" }) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !events.has(func(typ, data string) bool { return typ == "call" && strings.Contains(data, `"state":"answered"`) }) {
+		t.Error("no answered call event on the stream")
+	}
+	if !events.has(func(typ, data string) bool { return typ == "call_ended" && strings.Contains(data, seen["id"].(string)) }) {
+		t.Error("no call_ended event on the stream")
+	}
+	p.call("GET", "/v1/agents/a1", "demo-a1", "", &a1)
+	if a1["system_status"] != "after_call_work" {
+		t.Errorf("a1 after the call: %v", a1["system_status"])
+	}
+	var stats map[string]any
+	p.call("GET", "/v1/stats/today?queue=sales", "demo-sup-sales", "", &stats)
+	if stats["accepted"] != float64(1) {
+		t.Errorf("accepted today = %v, want 1", stats["accepted"])
+	}
+}
