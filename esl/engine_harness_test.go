@@ -128,7 +128,9 @@ var connectCommands = []string{
 func (f *e2e) waitConnected() {
 	f.t.Helper()
 	f.fs.waitCommands(len(connectCommands))
-	f.wantCommands(connectCommands...)
+	if got := f.fs.takeFirst(len(connectCommands)); !reflect.DeepEqual(got, connectCommands) {
+		f.t.Fatalf("ESL connect commands:\n got: %s\nwant: %s", quoteLines(got), quoteLines(connectCommands))
+	}
 	f.eventually("client connected", func() error {
 		if !f.cl.Connected() {
 			return errors.New("not connected")

@@ -38,6 +38,7 @@ type simFS struct {
 	cur      net.Conn // the subscribed connection, if any
 	conns    []net.Conn
 	closing  bool
+	refuse   bool // close new connections at once (FreeSWITCH unreachable)
 	seq      int // Event-Sequence
 	jobs     int
 }
@@ -95,6 +96,11 @@ func (s *simFS) accept() {
 			s.mu.Unlock()
 			c.Close()
 			return
+		}
+		if s.refuse {
+			s.mu.Unlock()
+			c.Close()
+			continue
 		}
 		s.conns = append(s.conns, c)
 		s.mu.Unlock()
@@ -508,6 +514,13 @@ func (s *simFS) drop() {
 	}
 }
 
+// refuseConnections makes the event socket unreachable (or reachable again).
+func (s *simFS) refuseConnections(on bool) {
+	s.mu.Lock()
+	s.refuse = on
+	s.mu.Unlock()
+}
+
 func (s *simFS) alive(uuid string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -529,6 +542,17 @@ func (s *simFS) takeCommands() []string {
 	defer s.mu.Unlock()
 	out := s.cmds
 	s.cmds = nil
+	return out
+}
+
+// takeFirst returns the first n commands received since the last take
+// and forgets them.
+func (s *simFS) takeFirst(n int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n = min(n, len(s.cmds))
+	out := append([]string(nil), s.cmds[:n]...)
+	s.cmds = append([]string(nil), s.cmds[n:]...)
 	return out
 }
 
