@@ -39,7 +39,7 @@ type simFS struct {
 	conns    []net.Conn
 	closing  bool
 	refuse   bool // close new connections at once (FreeSWITCH unreachable)
-	seq      int // Event-Sequence
+	seq      int  // Event-Sequence
 	jobs     int
 }
 
