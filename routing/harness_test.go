@@ -97,7 +97,7 @@ func newFloor(t testing.TB, loc *time.Location, start time.Time, opts ...routing
 
 func (f *testFloor) flush() {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
 	defer cancel()
 	if err := f.eng.Flush(ctx); err != nil {
 		f.t.Fatalf("flush: %v", err)

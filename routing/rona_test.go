@@ -160,7 +160,7 @@ func TestAgentEventsKickDistribution(t *testing.T) {
 	if _, err := f.agents.SetStatus(f.ctx, presence.System, "a1", &st, nil); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for f.call(id).State != routing.StateRinging {
 		if time.Now().After(deadline) {
 			t.Fatal("the agent event did not trigger distribution")
