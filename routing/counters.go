@@ -3,6 +3,8 @@ package routing
 import (
 	"context"
 	"time"
+
+	"github.com/callfloor/callfloor/state"
 )
 
 // Today's counters live in the store as counter hashes, one per local day
@@ -70,36 +72,71 @@ func (t *txn) countAnswered(ctx context.Context, c *Call, agent string, slSecond
 }
 
 // countMissed records an inbound call that ended without reaching an
-// agent: abandoned for the queue, and missed (UIS rule) per caller.
+// agent: abandoned for the queue at once, and missed (UIS rule) on the
+// caller's loop.
 func (t *txn) countMissed(c *Call) {
 	d := dayOf(t.now, t.e.loc())
-	for _, dim := range c.dims() {
+	dims := c.dims()
+	for _, dim := range dims {
 		t.incr(statsKey(d), field(mAbandoned, dim), 1)
-		t.incr(statsKey(d), field(mMissed, dim), 1)
-		if c.CustomerNumber != "" {
-			t.incr(missedKey(d, c.CustomerNumber), dim, 1)
-		}
 	}
+	caller := c.CustomerNumber
+	t.then(func(context.Context) {
+		t.e.onCaller(caller, d, func(tx *state.Tx, _ map[string]int64) {
+			for _, dim := range dims {
+				tx.Incrs = append(tx.Incrs, state.Incr{Counter: statsKey(d), Field: field(mMissed, dim), Delta: 1})
+				if caller != "" {
+					tx.Incrs = append(tx.Incrs, state.Incr{Counter: missedKey(d, caller), Field: dim, Delta: 1})
+				}
+			}
+		})
+	})
 }
 
 // reached applies the UIS rule: a caller reached today (answered inbound,
 // or an answered outbound call to them) no longer counts as missed today.
 // Their misses are subtracted from every dimension they were counted in.
-func (t *txn) reached(ctx context.Context, caller string) error {
+func (t *txn) reached(_ context.Context, caller string) error {
 	if caller == "" {
 		return nil
 	}
 	d := dayOf(t.now, t.e.loc())
-	per, err := t.e.st.Counters(ctx, missedKey(d, caller))
-	if err != nil {
-		return err
-	}
-	for dim, n := range per {
-		if n <= 0 {
-			continue
-		}
-		t.incr(statsKey(d), field(mMissed, dim), -n)
-		t.incr(missedKey(d, caller), dim, -n)
-	}
+	t.then(func(context.Context) {
+		t.e.onCaller(caller, d, func(tx *state.Tx, per map[string]int64) {
+			for dim, n := range per {
+				if n > 0 {
+					tx.Incrs = append(tx.Incrs,
+						state.Incr{Counter: statsKey(d), Field: field(mMissed, dim), Delta: -n},
+						state.Incr{Counter: missedKey(d, caller), Field: dim, Delta: -n})
+				}
+			}
+		})
+	})
 	return nil
+}
+
+// onCaller runs a missed-counter change on the caller's own ordered loop:
+// reading a caller's misses and subtracting them must not interleave with
+// another change for the same caller (two of their calls answered at once
+// on different call loops would subtract twice). fn gets the caller's
+// current per-dimension misses of day d.
+func (e *Engine) onCaller(caller, d string, fn func(tx *state.Tx, per map[string]int64)) {
+	e.submit("caller:"+caller, func(ctx context.Context) {
+		per := map[string]int64{}
+		if caller != "" {
+			var err error
+			if per, err = e.st.Counters(ctx, missedKey(d, caller)); err != nil {
+				e.log.Error("missed counters", "err", err)
+				return
+			}
+		}
+		var tx state.Tx
+		fn(&tx, per)
+		if tx.Empty() {
+			return
+		}
+		if _, err := e.st.Commit(ctx, tx); err != nil {
+			e.log.Error("missed counters", "err", err)
+		}
+	})
 }
