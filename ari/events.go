@@ -103,6 +103,14 @@ func (c *Client) onStasisStart(base routing.FactBase, e *ari.StasisStart) []rout
 	if l.kind == kindSnoop || l.kind == kindCustomer {
 		return nil
 	}
+	return c.answered(base, l, id)
+}
+
+// answered: channel id of a dialled leg answered (its StasisStart, or
+// found Up in our application by a resync after the StasisStart was lost
+// with the socket). The first answer wins; the fork's other devices are
+// hung up.
+func (c *Client) answered(base routing.FactBase, l *leg, id string) []routing.Fact {
 	if !l.to(legUp) {
 		return nil // a fork member answering after the winner: already cancelled
 	}

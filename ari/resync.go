@@ -36,8 +36,9 @@ func (c *Client) resync(ctx context.Context) {
 	c.mu.Lock()
 	c.cleaned = map[string]bool{}
 	facts := c.endVanished(base, chans)
-	snaps := c.adopt(chans)
+	snaps, answered := c.adopt(base, chans)
 	c.syncBridges(bridges)
+	facts = append(facts, answered...)
 	facts = append(facts, routing.LegsPresent{FactBase: base, Legs: snaps})
 	techs := c.techs()
 	for _, ep := range eps {
@@ -94,9 +95,16 @@ func (c *Client) endVanished(base routing.FactBase, chans []chanInfo) []routing.
 }
 
 // adopt records channels in our application that we do not know (left by
-// an earlier controller) and lists every live leg.
-func (c *Client) adopt(chans []chanInfo) []routing.LegSnapshot {
-	var snaps []routing.LegSnapshot
+// an earlier controller), reports dialled legs that answered while no
+// socket was connected (their StasisStart is lost, but they are Up in our
+// application), and lists every live leg.
+func (c *Client) adopt(base routing.FactBase, chans []chanInfo) (snaps []routing.LegSnapshot, facts []routing.Fact) {
+	for _, ch := range chans { // answers first: a fork's answering device may be listed after one still ringing
+		_, inApp := stasisArgs(c.cfg.App, ch)
+		if l := c.chans[ch.ID]; l != nil && inApp && ch.State == "Up" && l.pending[ch.ID] && l.kind != kindSnoop && l.kind != kindCustomer {
+			facts = append(facts, c.answered(base, l, ch.ID)...)
+		}
+	}
 	listed := map[string]bool{}
 	for _, ch := range chans {
 		args, inApp := stasisArgs(c.cfg.App, ch)
@@ -129,7 +137,7 @@ func (c *Client) adopt(chans []chanInfo) []routing.LegSnapshot {
 		}
 		snaps = append(snaps, snap)
 	}
-	return snaps
+	return snaps, facts
 }
 
 // syncBridges replaces our bridge table with what Asterisk lists and

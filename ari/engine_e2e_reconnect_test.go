@@ -1,0 +1,169 @@
+package ari
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// cut drops the events socket and keeps Asterisk refusing reconnects
+// until reconnect; while away, events are lost as on a real Asterisk.
+func (h *e2e) cut() {
+	h.t.Helper()
+	h.f.Cut(true)
+	waitFor(h.t, func() bool { return !h.c.Connected() })
+}
+
+// reconnect lets the client back in and waits for its resync and the
+// requests that follow from it.
+func (h *e2e) reconnect(then ...string) {
+	h.t.Helper()
+	h.f.SetDown(false)
+	h.expectSeq(append(slices.Clone(connectRequests), then...)...)
+	waitFor(h.t, h.c.Connected)
+	h.flush()
+}
+
+// (8) reconnect.jsonl: the socket is cut mid-call; the client reconnects,
+// re-subscribes and resynchronises; the call is still answered with a1
+// talking, and it goes on to end normally.
+func TestE2EReconnectKeepsCall(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust, a1, call := h.talking(caller)
+
+	h.cut()
+	if _, err := h.eng.StartMonitor(h.ctx, h.sup, id, routing.MonitorListen, ""); !errors.Is(err, routing.ErrMediaUnavailable) {
+		t.Fatalf("monitor while disconnected = %v, want ErrMediaUnavailable", err)
+	}
+	h.reconnect()
+	h.waitCall(id, routing.StateAnswered, "a1")
+	h.waitAgent("a1", presence.SysTalking, id)
+	if n := h.f.Conns(); n != 2 {
+		t.Fatalf("connections = %d, want 2", n)
+	}
+	h.expectSeq() // nothing hung up, nothing re-created
+
+	// The resynchronised tables still drive the call.
+	h.f.RemoteHangup(cust)
+	h.waitGone(id)
+	h.expectSeq("DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call)
+	h.waitAgent("a1", presence.SysAfterCallWork, "")
+}
+
+// The caller hangs up while no socket is connected (Asterisk does not
+// replay the StasisEnd): the resync notices, the call ends, a1's leg is
+// hung up and a1 wraps up.
+func TestE2ECallerLeftWhileDisconnected(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust, a1, call := h.talking(caller)
+	h.cut()
+	h.f.RemoteHangup(cust)
+	h.reconnect("DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call)
+	h.waitGone(id)
+	h.waitAgent("a1", presence.SysAfterCallWork, "")
+	if s := h.stats(); s.Accepted != 1 || s.Talking != 0 {
+		t.Fatalf("stats: %+v", s)
+	}
+}
+
+// a1 answers while no socket is connected: the StasisStart is lost, but
+// the channel is Up in our application when the client resynchronises,
+// so the answer must still reach routing (not a RONA 18 s later).
+func TestE2EAgentAnsweredWhileDisconnected(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust := h.arrive(caller)
+	a1, hold := h.channelTo("a1"), h.f.bridgeNamed("hold-"+cust)
+	h.expectSeq(append(heldRequests(cust, hold), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
+	h.waitAgent("a1", presence.SysRinging, id)
+
+	h.cut()
+	h.f.Ring(a1)
+	h.f.AnswerDevice(a1)
+	h.f.SetDown(false)
+	waitFor(t, func() bool { return h.f.Conns() == 2 })
+	h.waitCall(id, routing.StateAnswered, "a1")
+	h.waitAgent("a1", presence.SysTalking, id)
+	call := h.f.bridgeNamed("call-" + cust)
+	h.expectChains(connectRequests,
+		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
+			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call + "/addChannel?channel=" + esc(cust+","+a1)},
+		[]string{"DELETE /bridges/" + hold})
+	h.advance(20 * time.Second) // past the ring timeout: nothing to time out
+	h.waitAgent("a1", presence.SysTalking, id)
+	h.expectSeq()
+}
+
+// A ring that ends while no socket is connected (a1's phone rang out):
+// the resync ends the leg with an unknown cause; the call goes back to
+// its queue and a1, who may not have ignored it, is not RONA.
+func TestE2ERingEndedWhileDisconnected(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust := h.arrive(caller)
+	a1 := h.channelTo("a1")
+	h.expectSeq(append(heldRequests(cust, h.f.bridgeNamed("hold-"+cust)), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
+	h.cut()
+	h.f.NoAnswer(a1)
+	h.reconnect()
+	h.waitCall(id, routing.StateCalling, "a1")
+	h.waitAgent("a1", presence.SysAvailable, "")
+	h.expectSeq()
+}
+
+// The engine's own ring timeout (the queue's 18 s) hangs up a ringing
+// leg with cause 19 and makes the agent RONA, whatever Asterisk does.
+func TestE2EEngineRingTimeout(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust := h.arrive(caller)
+	a1 := h.channelTo("a1")
+	h.expectSeq(append(heldRequests(cust, h.f.bridgeNamed("hold-"+cust)), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
+	h.f.Ring(a1)
+	h.advance(17 * time.Second)
+	h.waitAgent("a1", presence.SysRinging, id)
+	h.advance(time.Second)
+	h.waitAgent("a1", presence.SysRONA, "")
+	h.waitCall(id, routing.StateCalling, "a1")
+	h.expectSeq("DELETE /channels/" + a1 + "?reason_code=19")
+}
+
+// (9) endpoint-presence.jsonl through presence: a device registering and
+// unregistering flips the agent's online flag; so does a registration
+// that changed while the socket was down (re-read on resync).
+func TestE2EEndpointPresence(t *testing.T) {
+	h := startE2E(t)
+	online := func(id string, want bool) {
+		t.Helper()
+		h.eventually(id+" online", func() error {
+			if got := h.agent(id).Online; got != want {
+				return fmt.Errorf("%s online = %v, want %v", id, got, want)
+			}
+			return nil
+		})
+	}
+	h.f.Register("a3", true)
+	online("a3", true)
+	h.f.Register("a3", false)
+	online("a3", false)
+	// Only the unregistered endpoint's agent flips.
+	online("a1", true)
+
+	h.cut()
+	h.f.Register("a8", true) // missed: the subscription died with the socket
+	h.f.Register("a1", false)
+	h.reconnect()
+	online("a8", true)
+	online("a1", false)
+	// The new socket is subscribed again: live events flow.
+	h.f.Register("a1", true)
+	online("a1", true)
+	h.expectSeq()
+}

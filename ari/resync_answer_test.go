@@ -1,0 +1,69 @@
+package ari
+
+import (
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// A dialled leg answered while no socket was connected: its StasisStart
+// is lost, but the resync finds the channel Up in our application and
+// reports the answer before listing the leg as present.
+func TestResyncReportsAnswerMissedWhileDisconnected(t *testing.T) {
+	h := start(t)
+	leg := h.dialAgent(t, "a1", 15*time.Second)
+	h.f.Ring(string(leg))
+	h.rec.expect(t, routing.LegRinging{Leg: leg})
+	h.f.Cut(true)
+	waitFor(t, func() bool { return !h.c.Connected() })
+	h.f.AnswerDevice(string(leg))
+	h.f.SetDown(false)
+	h.f.expectRequests(connectRequests...)
+	h.rec.expect(t, routing.LegAnswered{Leg: leg},
+		routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: leg, Answered: true}}})
+	// The leg is live: commands reach it and its end is reported.
+	h.hangup(t, leg)
+	h.f.expectRequests("DELETE /channels/" + string(leg) + "?reason_code=16")
+	h.rec.expect(t, routing.LegEnded{Leg: leg, Cause: routing.CauseNormal})
+}
+
+// The same for a fork (app_sip): the personal number answered while
+// away; it becomes the leg's channel and the app, still ringing, is hung
+// up.
+func TestResyncForkAnsweredWhileDisconnected(t *testing.T) {
+	h := start(t)
+	target := routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
+	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: target, Timeout: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.f.takeRequests()
+	phone := h.f.channelFor("+84909000001@trunk")
+	h.f.Cut(true)
+	waitFor(t, func() bool { return !h.c.Connected() })
+	h.f.AnswerDevice(phone)
+	h.f.SetDown(false)
+	h.f.expectRequests(append(connectRequests, "DELETE /channels/"+string(leg)+"?reason_code=16")...)
+	h.rec.expect(t, routing.LegAnswered{Leg: leg},
+		routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: leg, Answered: true}}})
+	if err := h.c.Mute(h.ctx, leg, true); err != nil {
+		t.Fatal(err)
+	}
+	h.f.expectRequests("POST /channels/" + phone + "/mute?direction=in")
+}
+
+// A channel still ringing at resync is listed, not answered.
+func TestResyncStillRinging(t *testing.T) {
+	h := start(t)
+	leg := h.dialAgent(t, "a1", 15*time.Second)
+	h.f.Cut(true)
+	waitFor(t, func() bool { return !h.c.Connected() })
+	h.f.Ring(string(leg))
+	h.f.SetDown(false)
+	h.f.expectRequests(connectRequests...)
+	h.rec.expect(t, routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: leg, Answered: false}}})
+	h.f.AnswerDevice(string(leg))
+	h.rec.expect(t, routing.LegAnswered{Leg: leg})
+}
