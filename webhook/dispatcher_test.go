@@ -206,7 +206,12 @@ func TestDeliverySignedRetriedOrdered(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(ds) == 6 && allDelivered(ds) {
-			oldest := ds[len(ds)-1] // newest first
+			var oldest webhook.Delivery // a1's first event
+			for _, d := range ds {
+				if d.Resource == "agent:a1" && (oldest.ID == "" || mustAtoi(t, d.EventID) < mustAtoi(t, oldest.EventID)) {
+					oldest = d
+				}
+			}
 			if oldest.Resource != "agent:a1" || oldest.Attempts < 3 || oldest.LastStatus != 204 || oldest.DeliveredAt == nil || oldest.LastError != "" {
 				t.Fatalf("first delivery recorded as %+v", oldest)
 			}

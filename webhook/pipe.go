@@ -43,9 +43,10 @@ type queue struct {
 }
 
 type job struct {
-	ev state.Event
-	pe *pendingEvent
-	d  *Delivery
+	ev       state.Event
+	pe       *pendingEvent
+	d        *Delivery // nil until the first attempt
+	resource string
 }
 
 func (s *session) startPipe(ctx context.Context, hook record, from string, ds []Delivery) *pipe {
@@ -139,7 +140,6 @@ func (p *pipe) skipGap(ctx context.Context, pos string, cause error) {
 func (p *pipe) enqueue(ctx context.Context, evs []state.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.s.d.now()
 	for i := range evs {
 		e := evs[i]
 		pe := &pendingEvent{id: e.ID, finished: true}
@@ -148,27 +148,26 @@ func (p *pipe) enqueue(ctx context.Context, evs []state.Event) {
 		if !p.hook.Wants(e.Type) {
 			continue
 		}
-		did := p.hook.ID + "/" + e.ID
-		dl := p.log.find(did)
+		// An earlier leader may have finished it, or started it (then its
+		// attempts carry on). Otherwise the delivery is recorded when its
+		// first attempt starts, so the log holds only deliveries in
+		// progress or done, not the backlog queued behind them.
+		dl := p.log.find(p.hook.ID + "/" + e.ID)
 		if dl != nil && dl.finished() {
-			continue // finished under an earlier leader
-		}
-		if dl == nil {
-			res := resourceOf(&e)
-			dl = &Delivery{ID: did, EventID: e.ID, Type: e.Type, Resource: res, State: StatePending, CreatedAt: now}
-			p.log.add(dl)
+			continue
 		}
 		pe.finished = false
-		q := p.queues[dl.Resource]
+		res := resourceOf(&e)
+		q := p.queues[res]
 		if q == nil {
 			q = &queue{}
-			p.queues[dl.Resource] = q
+			p.queues[res] = q
 		}
-		q.jobs = append(q.jobs, &job{ev: e, pe: pe, d: dl})
+		q.jobs = append(q.jobs, &job{ev: e, pe: pe, d: dl, resource: res})
 		if !q.running {
 			q.running = true
 			p.wg.Add(1)
-			go p.work(ctx, dl.Resource, q)
+			go p.work(ctx, res, q)
 		}
 	}
 	p.advance()
@@ -205,6 +204,11 @@ func (p *pipe) work(ctx context.Context, resource string, q *queue) {
 			return
 		}
 		j := q.jobs[0]
+		if j.d == nil {
+			j.d = &Delivery{ID: p.hook.ID + "/" + j.ev.ID, EventID: j.ev.ID, Type: j.ev.Type,
+				Resource: j.resource, State: StatePending, CreatedAt: p.s.d.now()}
+			p.log.add(j.d)
+		}
 		p.mu.Unlock()
 		if !p.deliver(ctx, j) {
 			continue // ctx ended: the loop head stops
