@@ -264,3 +264,28 @@ func TestEventsSlowClientCutOff(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestEventsResumeOnAnotherServer: behind a load balancer the reconnect
+// lands on the other replica; it resends exactly what was missed.
+func TestEventsResumeOnAnotherServer(t *testing.T) {
+	srv := testpeer.StartRedis(t)
+	a := newFloor(t, redisStore(t, srv), nil)
+	b := newFloor(t, redisStore(t, srv), []stream.HubOption{stream.WithWindow(0)})
+	c := a.connect("demo-admin", "?types=agent", nil)
+	for i := 0; i < 6; i++ {
+		a.setStatus("a1", statuses[i%2])
+	}
+	first := c.events(6)
+	c.close()
+	b.setStatus("a2", "lunch_break")
+	again := b.connect("demo-admin", "?types=agent", map[string]string{"Last-Event-ID": first[2].id})
+	got := again.events(4)
+	want := append(idsOf(first[3:]), b.last())
+	if fmt.Sprint(idsOf(got)) != fmt.Sprint(want) {
+		t.Fatalf("resumed on B: %v, want %v", idsOf(got), want)
+	}
+	a.setStatus("a1", "short_break")
+	if fr := again.next(false); fr.id != a.last() {
+		t.Fatalf("then %+v, want %s", fr, a.last())
+	}
+}
