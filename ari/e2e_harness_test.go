@@ -38,6 +38,7 @@ type e2e struct {
 	clock *routingtest.Clock
 	admin presence.Actor
 	sup   presence.Actor // sup-sales, supervisor of "sales"
+	stop  func()         // stops the running controller (engine and client)
 }
 
 // startE2E wires the floor and waits until the client's first resync has
@@ -45,52 +46,17 @@ type e2e struct {
 func startE2E(t *testing.T) *e2e {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cfg, err := config.Load(func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := &e2e{t: t, ctx: ctx, f: newFake(t), st: store.NewMemory(),
-		clock: routingtest.NewClock(time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC))}
-	h.svc = presence.NewService(h.st, presence.WithClock(h.clock.Now), presence.WithLocation(cfg.Location()),
-		presence.WithDefaultIdleStatus(cfg.DefaultIdleStatus), presence.WithLogger(testLogger(t)),
-		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return h.eng.LogoutGuard(ctx, id) }))
-	if err := config.Bootstrap(ctx, cfg, h.svc); err != nil {
-		t.Fatal(err)
-	}
-	h.eng = routing.NewEngine(h.st, h.svc, nil, routing.WithClock(h.clock), routing.WithLogger(testLogger(t)),
-		routing.WithDefaultQueue(cfg.DefaultQueue), routing.WithRandSeed(1, 2))
-	for _, q := range cfg.Queues {
-		strategy := routing.Strategy(q.Strategy)
-		in := routing.QueueInput{ID: &q.ID, Name: &q.Name, Strategy: &strategy, Members: &q.Members, Hotlines: &q.Hotlines,
-			RingTimeoutSeconds: &q.RingTimeoutSeconds, WrapupSeconds: &q.WrapupSeconds, ServiceLevelSeconds: &q.ServiceLevelSeconds}
-		if _, err := h.eng.CreateQueue(ctx, presence.System, in); err != nil {
-			t.Fatalf("queue %s: %v", q.ID, err)
-		}
-	}
-	h.c, err = New(Config{URL: h.f.URL(), User: "callfloor", Password: "secret", App: cfg.ARI.App,
-		TrunkPattern: cfg.ARI.TrunkPattern}, h.eng, WithLogger(testLogger(t)), WithBackoff(5*time.Millisecond, 40*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.eng.SetMedia(h.c)
-	engDone, cliDone := make(chan error, 1), make(chan error, 1)
-	go func() { engDone <- h.eng.Run(ctx) }()
-	<-h.eng.Started()
-	go func() { cliDone <- h.c.Run(ctx) }()
+		clock: routingtest.NewClock(time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC)), stop: func() {}}
 	t.Cleanup(func() {
+		h.stop()
 		cancel()
-		if err := <-cliDone; err != nil {
-			t.Errorf("client Run: %v", err)
-		}
-		if err := <-engDone; err != nil {
-			t.Errorf("engine Run: %v", err)
-		}
 		h.f.Close()
 		_ = h.st.Close()
 	})
+	h.boot()
 	h.admin = h.actor("admin")
 	h.sup = h.actor("sup-sales")
-	h.f.expectRequests(connectRequests...)
 	h.eventually("first resync reached presence", func() error {
 		for id, want := range map[string]bool{"a1": true, "a2": true, "sup-sales": true, "a3": false, "a8": false} {
 			if got := h.agent(id).Online; got != want {
@@ -100,6 +66,68 @@ func startE2E(t *testing.T) *e2e {
 		return nil
 	})
 	return h
+}
+
+// boot starts a controller process on the floor's store and the fake, as
+// cmd/callfloor does: bootstrap the configured floor (existing records
+// kept), engine, ARI client; it waits for the client's first resync.
+func (h *e2e) boot() {
+	t := h.t
+	t.Helper()
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc = presence.NewService(h.st, presence.WithClock(h.clock.Now), presence.WithLocation(cfg.Location()),
+		presence.WithDefaultIdleStatus(cfg.DefaultIdleStatus), presence.WithLogger(testLogger(t)),
+		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return h.eng.LogoutGuard(ctx, id) }))
+	if err := config.Bootstrap(h.ctx, cfg, h.svc); err != nil {
+		t.Fatal(err)
+	}
+	eng := routing.NewEngine(h.st, h.svc, nil, routing.WithClock(h.clock), routing.WithLogger(testLogger(t)),
+		routing.WithDefaultQueue(cfg.DefaultQueue), routing.WithRandSeed(1, 2))
+	for _, q := range cfg.Queues {
+		strategy := routing.Strategy(q.Strategy)
+		in := routing.QueueInput{ID: &q.ID, Name: &q.Name, Strategy: &strategy, Members: &q.Members, Hotlines: &q.Hotlines,
+			RingTimeoutSeconds: &q.RingTimeoutSeconds, WrapupSeconds: &q.WrapupSeconds, ServiceLevelSeconds: &q.ServiceLevelSeconds}
+		if _, err := eng.CreateQueue(h.ctx, presence.System, in); err != nil && !errors.Is(err, presence.ErrConflict) {
+			t.Fatalf("queue %s: %v", q.ID, err)
+		}
+	}
+	c, err := New(Config{URL: h.f.URL(), User: "callfloor", Password: "secret", App: cfg.ARI.App,
+		TrunkPattern: cfg.ARI.TrunkPattern}, eng, WithLogger(testLogger(t)), WithBackoff(5*time.Millisecond, 40*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.SetMedia(c)
+	h.eng, h.c = eng, c
+	ctx, cancel := context.WithCancel(h.ctx)
+	engDone, cliDone := make(chan error, 1), make(chan error, 1)
+	go func() { engDone <- eng.Run(ctx) }()
+	<-eng.Started()
+	go func() { cliDone <- c.Run(ctx) }()
+	h.stop = func() {
+		cancel()
+		if err := <-cliDone; err != nil {
+			t.Errorf("client Run: %v", err)
+		}
+		if err := <-engDone; err != nil {
+			t.Errorf("engine Run: %v", err)
+		}
+		h.stop = func() {}
+	}
+	h.f.expectRequests(connectRequests...)
+	waitFor(t, c.Connected)
+	h.flush()
+}
+
+// restart stops the controller and boots a new one (same store, same
+// Asterisk): calls must survive, as channels stay in Stasis.
+func (h *e2e) restart() {
+	h.t.Helper()
+	h.stop()
+	h.f.Cut(false) // the old socket is closed already; forget it
+	h.boot()
 }
 
 func (h *e2e) actor(id string) presence.Actor {

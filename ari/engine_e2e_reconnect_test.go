@@ -167,3 +167,22 @@ func TestE2EEndpointPresence(t *testing.T) {
 	online("a1", true)
 	h.expectSeq()
 }
+
+// The controller restarts mid-call (new engine, new client, same store,
+// same Asterisk): the channels stayed in Stasis, the new client adopts
+// them and the call bridge, the engine recovers the call from the store,
+// and the call goes on to end normally.
+func TestE2ERestartKeepsCall(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust, a1, call := h.talking(caller)
+	h.restart()
+	h.waitCall(id, routing.StateAnswered, "a1")
+	h.waitAgent("a1", presence.SysTalking, id)
+	h.expectSeq() // nothing hung up or re-created
+
+	h.f.RemoteHangup(cust)
+	h.waitGone(id)
+	h.expectSeq("DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call)
+	h.waitAgent("a1", presence.SysAfterCallWork, "")
+}
