@@ -36,6 +36,7 @@ type e2e struct {
 	admin  presence.Actor
 	legSeq int
 	legMu  sync.Mutex
+	stop   func() // stops the client, then the engine
 }
 
 func newE2E(t *testing.T) *e2e {
@@ -48,15 +49,29 @@ func newE2E(t *testing.T) *e2e {
 		t.Fatal(err)
 	}
 	f.cfg = cfg
+	f.admin = presence.Actor{ID: "admin", Role: presence.RoleAdmin}
 	f.svc = presence.NewService(f.st, presence.WithClock(f.clock.Now), presence.WithLocation(cfg.Location()),
 		presence.WithLogger(testLogger()),
 		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return f.eng.LogoutGuard(ctx, id) }))
 	if err := config.Bootstrap(ctx, cfg, f.svc); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = f.st.Close() }) // runs after the loops stopped
+	f.start(true)
+	return f
+}
+
+// start builds and runs an engine and a client over the floor's store
+// (again after restart: a new callfloor process), bootstrapping the
+// demo queues the first time.
+func (f *e2e) start(bootstrap bool) {
+	t, ctx, cfg := f.t, f.ctx, f.cfg
 	f.eng = routing.NewEngine(f.st, f.svc, nil, routing.WithClock(f.clock), routing.WithLogger(testLogger()),
 		routing.WithDefaultQueue(cfg.DefaultQueue), routing.WithRandSeed(1, 2))
 	for _, q := range cfg.Queues { // as cmd/callfloor's bootstrapQueues
+		if !bootstrap {
+			break
+		}
 		strategy := routing.Strategy(q.Strategy)
 		in := routing.QueueInput{
 			ID: &q.ID, Name: &q.Name, Strategy: &strategy, Members: &q.Members, Hotlines: &q.Hotlines,
@@ -66,6 +81,7 @@ func newE2E(t *testing.T) *e2e {
 			t.Fatalf("queue %s: %v", q.ID, err)
 		}
 	}
+	var err error
 	f.cl, err = New(testConfig(f.fs.addr()), f.eng, WithLogger(testLogger()), WithBackoff(10*time.Millisecond, 50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -73,36 +89,48 @@ func newE2E(t *testing.T) *e2e {
 	f.cl.now = f.clock.Now
 	f.cl.newUUID = f.nextLeg
 	f.eng.SetMedia(f.cl)
-	f.admin = presence.Actor{ID: "admin", Role: presence.RoleAdmin}
 
-	f.run("engine", f.eng.Run)
+	stopEngine := f.run("engine", f.eng.Run)
 	select {
 	case <-f.eng.Started():
 	case <-ctx.Done():
 		t.Fatal("engine never started")
 	}
-	f.run("esl client", f.cl.Run)
+	stopClient := f.run("esl client", f.cl.Run)
+	f.stop = func() { stopClient(); stopEngine() }
 	f.waitConnected()
-	t.Cleanup(func() { _ = f.st.Close() }) // runs after both loops stopped
-	return f
 }
 
-// run starts loop in a goroutine that t.Cleanup stops and joins.
-func (f *e2e) run(name string, loop func(context.Context) error) {
+// restart stops the client and the engine and starts new ones on the
+// same store and FreeSWITCH: a callfloor restart.
+func (f *e2e) restart() {
+	f.t.Helper()
+	f.stop()
+	f.start(false)
+}
+
+// run starts loop in a goroutine; the returned stop (also run by
+// t.Cleanup) cancels it and waits for it.
+func (f *e2e) run(name string, loop func(context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- loop(ctx) }()
-	f.t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				f.t.Errorf("%s: %v", name, err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					f.t.Errorf("%s: %v", name, err)
+				}
+			case <-time.After(10 * time.Second):
+				f.t.Errorf("%s did not stop", name)
 			}
-		case <-time.After(10 * time.Second):
-			f.t.Errorf("%s did not stop", name)
-		}
-	})
+		})
+	}
+	f.t.Cleanup(stop)
+	return stop
 }
 
 // nextLeg hands out the uuids the client originates with: leg 1, 2, …

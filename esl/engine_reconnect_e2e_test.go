@@ -2,6 +2,7 @@ package esl
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -88,4 +89,77 @@ func TestE2EActionWhileDisconnected(t *testing.T) {
 	f.waitConnected()
 	f.wantCommands()
 	f.wantCall(id, routing.StateAnswered, "a1")
+}
+
+// TestE2ERestartKeepsAnsweredCall: callfloor restarts (new engine, new
+// client, same store) mid-call. The new client knows no channel: it
+// adopts them from show channels, routing recovers the call from the
+// store, and the agent's later hangup still ends the call.
+func TestE2ERestartKeepsAnsweredCall(t *testing.T) {
+	f := newE2E(t)
+	id := f.answeredCall(1, "a1", 1)
+	cust, a1 := custUUID(1), legUUID(1)
+
+	f.restart()
+	f.wantCommands()
+	f.wantCall(id, routing.StateAnswered, "a1")
+	f.wantAgent("a1", presence.SysTalking, id)
+
+	f.fs.bye(a1)
+	f.wantCommands("api uuid_kill " + cust + " NORMAL_CLEARING")
+	f.wantGone(id)
+	f.wantAgent("a1", presence.SysAfterCallWork, "")
+}
+
+// TestE2ECallParkedWhileDisconnected: a call reaches FreeSWITCH while
+// callfloor is away (its CHANNEL_PARK is never seen). On reconnect the
+// resync reports it in LegsPresent as a customer leg (Hotline set), so
+// routing should queue it (answer, music, ring a1) — or at least hang it
+// up — instead of leaving the caller parked in silence.
+func TestE2ECallParkedWhileDisconnected(t *testing.T) {
+	f := newE2E(t)
+	f.fs.setBehavior(dev("a1"), dialAnswer)
+	f.available("a1")
+	f.fs.refuseConnections(true)
+	f.fs.drop()
+	f.eventually("client noticed the drop", func() error {
+		if f.cl.Connected() {
+			return errors.New("still connected")
+		}
+		return nil
+	})
+	cust := custUUID(1)
+	f.fs.inbound(cust, caller, hotline) // nobody hears its CHANNEL_PARK
+	f.fs.refuseConnections(false)
+	f.waitConnected()
+	f.settle()
+	got := f.fs.takeCommands()
+	if len(got) == 0 {
+		t.Skip("blocked on routing: Engine.onLegsPresent (routing/intake.go) ignores LegsPresent legs no call holds. " +
+			"A customer leg with Hotline set (parked by the dialplan while the media path was disconnected or callfloor was down) " +
+			"is never queued nor hung up, and orphan legs are never hung up, although routing/media.go's LegsPresent " +
+			"doc says the media path hangs up legs routing does not know when routing says so")
+	}
+	calls, err := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case len(calls) == 1: // queued like any arrival
+		id := calls[0].ID
+		want := []string{
+			"api uuid_answer " + cust, "api uuid_broadcast " + cust + moh, originateFor(1, id, "a1", "&park()"),
+			"api uuid_setvar " + cust + " park_after_bridge true", "api uuid_bridge " + cust + " " + legUUID(1),
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("commands after the resync:\n got: %s\nwant: %s", quoteLines(got), quoteLines(want))
+		}
+		f.wantCall(id, routing.StateAnswered, "a1")
+	case len(calls) == 0: // refused as an orphan
+		if want := []string{"api uuid_kill " + cust + " NORMAL_CLEARING"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("commands after the resync:\n got: %s\nwant: %s", quoteLines(got), quoteLines(want))
+		}
+	default:
+		t.Fatalf("%d calls after the resync", len(calls))
+	}
 }
