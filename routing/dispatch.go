@@ -287,7 +287,9 @@ func (e *Engine) publishQueues(ctx context.Context, l *live, queues []Queue) {
 	l.counters = counters
 	var tx state.Tx
 	seen := make(map[string]string, len(queues))
+	groups := make(map[string][]string, len(queues))
 	for _, q := range queues {
+		groups[q.ID] = l.floor.groupsOf(&q)
 		v := l.queueView(q)
 		key := v
 		key.LongestWaitSeconds = 0
@@ -299,10 +301,13 @@ func (e *Engine) publishQueues(ctx context.Context, l *live, queues []Queue) {
 		if e.queueSeen[q.ID] == string(b) {
 			continue
 		}
-		if err := addEvent(&tx, EventQueue, state.Scope{Queue: q.ID, Groups: l.floor.groupsOf(&q)}, v); err != nil {
+		if err := addEvent(&tx, EventQueue, state.Scope{Queue: q.ID, Groups: groups[q.ID]}, v); err != nil {
 			continue
 		}
 	}
+	e.qgMu.Lock()
+	e.qgCache = groups
+	e.qgMu.Unlock()
 	if len(tx.Events) > 0 {
 		if _, err := e.st.Commit(ctx, tx); err != nil {
 			e.log.Warn("queue events", "err", err)

@@ -41,8 +41,11 @@ type Engine struct {
 	// queueSeen is the last published view of each queue (dispatcher only).
 	queueSeen map[string]string
 	statsSeen string
-	rndMu     sync.Mutex
-	rnd       *rand.Rand
+	// qgCache: each queue's groups as of the last dispatcher pass.
+	qgMu    sync.Mutex
+	qgCache map[string][]string
+	rndMu   sync.Mutex
+	rnd     *rand.Rand
 
 	// pending counts queued and running work; Flush waits for zero.
 	pmu     sync.Mutex

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/callfloor/callfloor/presence"
@@ -30,16 +31,16 @@ func (e *Engine) onArrived(ctx context.Context, id string, f CallArrived) {
 		}
 		return
 	}
-	fl, err := e.readFloor(ctx)
+	groups, err := e.queueGroups(ctx, &q)
 	if err != nil {
-		e.log.Error("inbound call: read agents", "err", err)
+		e.log.Error("inbound call: queue groups", "err", err)
 		return
 	}
 	_, err = e.change(ctx, id, func(t *txn) error {
 		t.call = &Call{
 			ID: id, CustomerNumber: f.Caller, Hotline: f.Hotline, Queue: q.ID, State: StateCalling,
 			StateSince: t.now, StartedAt: t.now, EnqueuedAt: t.now, Direction: DirectionInbound,
-			Groups: fl.groupsOf(&q), CustomerLeg: f.Leg, Offers: []Offer{},
+			Groups: groups, CustomerLeg: f.Leg, Offers: []Offer{},
 		}
 		return nil
 	})
@@ -57,6 +58,38 @@ func (e *Engine) onArrived(ctx context.Context, id string, f CallArrived) {
 		e.log.Warn("hold inbound call", "call", id, "mode", hold, "err", err)
 	}
 	e.Kick()
+}
+
+// queueGroups is floor.groupsOf without reading every agent: a call's
+// scope costs one read per queue member, not one per agent on the floor.
+// The dispatcher refreshes a cache of every queue's groups on each pass;
+// a queue created since is computed here.
+func (e *Engine) queueGroups(ctx context.Context, q *Queue) ([]string, error) {
+	e.qgMu.Lock()
+	cached, ok := e.qgCache[q.ID]
+	e.qgMu.Unlock()
+	if ok {
+		return cached, nil
+	}
+	var out []string
+	for _, m := range q.Members {
+		if _, _, err := e.agents.Group(ctx, m); err == nil {
+			out = append(out, m)
+			continue
+		} else if !errors.Is(err, presence.ErrNotFound) {
+			return nil, err
+		}
+		a, err := e.agents.Agent(ctx, m)
+		if errors.Is(err, presence.ErrNotFound) {
+			continue // deleted since the queue was saved
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a.Groups...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // onLegFact handles a fact about one leg of a call.

@@ -248,6 +248,7 @@ func (e *Engine) DeleteQueue(ctx context.Context, actor presence.Actor, id strin
 	if errors.Is(err, state.ErrConflict) {
 		return fmt.Errorf("queue %s changed concurrently, retry: %w", id, presence.ErrConflict)
 	}
+	e.forgetQueueGroups(id)
 	return err
 }
 
@@ -266,7 +267,15 @@ func (e *Engine) putQueue(ctx context.Context, q Queue, ifVersion int64) error {
 		return err
 	}
 	_, err = e.st.Commit(ctx, tx)
+	e.forgetQueueGroups(q.ID)
 	return err
+}
+
+// forgetQueueGroups drops a queue's cached groups after its members changed.
+func (e *Engine) forgetQueueGroups(id string) {
+	e.qgMu.Lock()
+	delete(e.qgCache, id)
+	e.qgMu.Unlock()
 }
 
 // queue reads one queue and its version.
