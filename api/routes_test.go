@@ -14,5 +14,6 @@ func allRouteOptions(t *testing.T) []api.Option {
 	return []api.Option{
 		api.WithRoutes(api.RoutingRoutes(nil)),
 		api.WithRoutes(api.EventRoutes(nil)),
+		api.WithRoutes(api.WebhookRoutes(nil)),
 	}
 }

@@ -234,6 +234,10 @@ func (s *Service) Heartbeat(ctx context.Context, actor Actor, id string) (Agent,
 		if !a.LoggedIn {
 			a.LoggedIn = true
 			rows = append(rows, ApplyCallStatus(a, s.defaultIdle, now, actor.ID)...)
+		} else if a.Online && a.HeartbeatUntil.Sub(now) > s.heartbeatTTL/2 {
+			// Still well inside the TTL: extending it would write a record
+			// and an event that nobody can see. Skip until half has passed.
+			return nil, nil
 		}
 		a.HeartbeatUntil = now.Add(s.heartbeatTTL)
 		return append(rows, applyOnline(a, now, actor.ID)...), nil

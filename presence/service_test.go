@@ -182,6 +182,17 @@ func TestHeartbeatPresenceAndExpiry(t *testing.T) {
 	if err != nil || !a.Online {
 		t.Fatalf("after heartbeat online=%v err=%v", a.Online, err)
 	}
+	// Frequent heartbeats do not rewrite the record until half the TTL
+	// has passed; then one write extends it.
+	v0 := a.Version
+	clk.Advance(20 * time.Second)
+	if a, _ = svc.Heartbeat(ctx, agentA1, "a1"); a.Version != v0 {
+		t.Errorf("heartbeat 20 s into a 60 s TTL wrote v%d → v%d", v0, a.Version)
+	}
+	clk.Advance(20 * time.Second)
+	if a, _ = svc.Heartbeat(ctx, agentA1, "a1"); a.Version != v0+1 || !a.HeartbeatUntil.Equal(clk.Now().Add(time.Minute)) {
+		t.Errorf("heartbeat 40 s in: v%d until %v", a.Version, a.HeartbeatUntil)
+	}
 	clk.Advance(59 * time.Second)
 	if err := svc.Expire(ctx); err != nil {
 		t.Fatal(err)

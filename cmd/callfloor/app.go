@@ -17,6 +17,7 @@ import (
 	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/store"
 	"github.com/callfloor/callfloor/stream"
+	"github.com/callfloor/callfloor/webhook"
 )
 
 // app is the wired process: store, services, API and background loops.
@@ -71,9 +72,12 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		api.WithAgentChanged(a.engine.Kick),
 		api.WithRoutes(api.RoutingRoutes(a.engine)),
 		api.WithRoutes(api.EventRoutes(a.hub, api.WithStreamPresence(a.agents, 20*time.Second), api.WithEventLogger(log))),
+		api.WithRoutes(api.WebhookRoutes(webhook.NewRegistry(st, st))),
 		api.WithReadiness(media.Ready),
 	)
-	a.loops = append(a.loops, a.expireLoop, a.engine.Run, media.Run, a.hub.Run, stats.Run)
+	// Webhook deliveries: one replica at a time holds the store lease.
+	hooks := webhook.NewDispatcher(st, st, webhook.WithLogger(log))
+	a.loops = append(a.loops, a.expireLoop, a.engine.Run, media.Run, a.hub.Run, stats.Run, hooks.Run)
 	return a, nil
 }
 
