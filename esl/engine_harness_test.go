@@ -155,10 +155,7 @@ var connectCommands = []string{
 // waitConnected waits for the handshake and resync, and checks them.
 func (f *e2e) waitConnected() {
 	f.t.Helper()
-	f.fs.waitCommands(len(connectCommands))
-	if got := f.fs.takeFirst(len(connectCommands)); !reflect.DeepEqual(got, connectCommands) {
-		f.t.Fatalf("ESL connect commands:\n got: %s\nwant: %s", quoteLines(got), quoteLines(connectCommands))
-	}
+	f.fs.takeSequence(connectCommands)
 	f.eventually("client connected", func() error {
 		if !f.cl.Connected() {
 			return errors.New("not connected")

@@ -545,15 +545,35 @@ func (s *simFS) takeCommands() []string {
 	return out
 }
 
-// takeFirst returns the first n commands received since the last take
-// and forgets them.
-func (s *simFS) takeFirst(n int) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n = min(n, len(s.cmds))
-	out := append([]string(nil), s.cmds[:n]...)
-	s.cmds = append([]string(nil), s.cmds[n:]...)
-	return out
+// takeSequence waits until want has arrived in order (other commands
+// may come between: routing acts on facts a resync reports while it still
+// runs), removes those commands and leaves the others.
+func (s *simFS) takeSequence(want []string) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		var rest []string
+		k := 0
+		for _, c := range s.cmds {
+			if k < len(want) && c == want[k] {
+				k++
+				continue
+			}
+			rest = append(rest, c)
+		}
+		if k == len(want) {
+			s.cmds = rest
+			s.mu.Unlock()
+			return
+		}
+		got := append([]string(nil), s.cmds...)
+		s.mu.Unlock()
+		if time.Now().After(deadline) {
+			s.t.Fatalf("fake FreeSWITCH: commands %s\nlack, in order: %s", quoteLines(got), quoteLines(want))
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (s *simFS) commandCount() int {
