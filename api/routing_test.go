@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/callfloor/callfloor/api"
 	"github.com/callfloor/callfloor/presence"
@@ -27,6 +32,7 @@ type routingAPI struct {
 	svc   *presence.Service
 	media *routingtest.Media
 	clock *routingtest.Clock
+	spec  routers.Router
 }
 
 func newRoutingAPI(t *testing.T) *routingAPI {
@@ -49,7 +55,15 @@ func newRoutingAPI(t *testing.T) *routingAPI {
 		<-done
 		st.Close()
 	})
-	r := &routingAPI{t: t, ctx: ctx, srv: srv, eng: eng, svc: svc, media: media, clock: clock}
+	doc, err := api.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &routingAPI{t: t, ctx: ctx, srv: srv, eng: eng, svc: svc, media: media, clock: clock, spec: spec}
 	r.user("boss", presence.RoleAdmin)
 	r.group("sales")
 	r.group("support")
@@ -125,7 +139,40 @@ func (r *routingAPI) do(method, path, who, body string) rres {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	r.conforms(method, path, body, res, b)
 	return rres{status: res.StatusCode, body: string(b)}
+}
+
+// conforms checks the response (and an accepted request) against the
+// OpenAPI document, so the routing endpoints cannot drift from it.
+func (r *routingAPI) conforms(method, path, body string, res *http.Response, resBody []byte) {
+	r.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, r.srv.URL+path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	route, params, err := r.spec.FindRoute(req)
+	if err != nil {
+		r.t.Errorf("%s %s: not in the OpenAPI document: %v", method, path, err)
+		return
+	}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	if res.StatusCode < 400 {
+		if err := openapi3filter.ValidateRequest(r.ctx, in); err != nil {
+			r.t.Errorf("%s %s: accepted request fails the document: %v", method, path, err)
+		}
+	}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.StatusCode,
+		Header: http.Header{"Content-Type": []string{res.Header.Get("Content-Type")}}, Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+	out.SetBodyBytes(bytes.Clone(resBody))
+	if err := openapi3filter.ValidateResponse(r.ctx, out); err != nil {
+		r.t.Errorf("%s %s → %d: response fails the document: %v\n%s", method, path, res.StatusCode, err, resBody)
+	}
 }
 
 // want checks the status and, for errors, that the message says msg.

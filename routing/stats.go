@@ -14,7 +14,7 @@ import (
 type Stats struct {
 	Accepted       int64       `json:"accepted"`
 	Missed         int64       `json:"missed"`
-	AvgWaitSeconds float64     `json:"avg_wait_seconds"`
+	AvgWaitSeconds int64       `json:"avg_wait_seconds"` // whole seconds (API.md), rounded
 	InIVR          int         `json:"in_ivr"`
 	Waiting        int         `json:"waiting"`
 	Talking        int         `json:"talking"`
@@ -85,7 +85,7 @@ func (l *live) stats(loc *time.Location, dim, queue, group string, inScope func(
 		Queue:    queue, Group: group,
 	}
 	if n := l.counters[field(mWaitN, dim)]; n > 0 {
-		s.AvgWaitSeconds = math.Round(float64(l.counters[field(mWaitMS, dim)])/float64(n)/100) / 10
+		s.AvgWaitSeconds = int64(math.Round(float64(l.counters[field(mWaitMS, dim)]) / float64(n) / 1000))
 	}
 	direction := map[string]string{}
 	for i := range l.calls {
