@@ -274,8 +274,7 @@ func (t *txn) meta(id string, data []byte) {
 }
 
 // publishQueues emits a "queue" event for every queue whose live view
-// changed since the last pass, and a "stats" event when the floor's
-// counters changed (ignoring the ever-growing longest wait, so
+// changed since the last pass (ignoring the ever-growing longest wait, so
 // a busy queue does not flood the log every tick). Only the dispatcher
 // goroutine touches queueSeen.
 func (e *Engine) publishQueues(ctx context.Context, l *live, queues []Queue) {
@@ -315,17 +314,6 @@ func (e *Engine) publishQueues(ctx context.Context, l *live, queues []Queue) {
 		}
 	}
 	e.queueSeen = seen
-	// The floor-wide counters, for admins' wallboards (unscoped: admins only).
-	st := l.stats(e.loc(), dimAll, "", "", func(*Call) bool { return true }, func(*presence.Agent) bool { return true })
-	if b, err := json.Marshal(st); err == nil && string(b) != e.statsSeen {
-		var tx state.Tx
-		tx.Events = []state.NewEvent{{Type: EventStats, Data: b}}
-		if _, err := e.st.Commit(ctx, tx); err != nil {
-			e.log.Warn("stats event", "err", err)
-			return
-		}
-		e.statsSeen = string(b)
-	}
 }
 
 // armRing starts the ring timeout of a leg: when it fires the leg is hung

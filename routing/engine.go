@@ -40,7 +40,6 @@ type Engine struct {
 	watchLog state.Log
 	// queueSeen is the last published view of each queue (dispatcher only).
 	queueSeen map[string]string
-	statsSeen string
 	// qgCache: each queue's groups as of the last dispatcher pass.
 	qgMu    sync.Mutex
 	qgCache map[string][]string

@@ -18,7 +18,6 @@ const (
 	EventCallEnded = "call_ended"
 	EventQueue     = "queue"
 	EventMonitor   = "monitor"
-	EventStats     = "stats"
 )
 
 // txn is one attempt at a call change: the call as read, the agents it
