@@ -122,3 +122,50 @@ func (l *live) stats(loc *time.Location, dim, queue, group string, inScope func(
 	}
 	return s
 }
+
+// StatsSet is every counter view of the floor from one snapshot.
+type StatsSet struct {
+	Floor  Stats
+	Groups map[string]Stats
+	Queues map[string]Stats
+	// QueueGroups scopes each queue's stats (the groups it spans).
+	QueueGroups map[string][]string
+}
+
+// AllStats computes the floor's, every group's and every queue's counters
+// from a single read of agents, calls and counters (for the stats event
+// publisher: one snapshot instead of one per group and queue). No access
+// check: the caller scopes what it publishes.
+func (e *Engine) AllStats(ctx context.Context) (StatsSet, error) {
+	l, err := e.readLive(ctx)
+	if err != nil {
+		return StatsSet{}, err
+	}
+	queues, err := e.allQueues(ctx)
+	if err != nil {
+		return StatsSet{}, err
+	}
+	loc := e.loc()
+	all := func(*Call) bool { return true }
+	everyone := func(*presence.Agent) bool { return true }
+	set := StatsSet{
+		Floor:  l.stats(loc, dimAll, "", "", all, everyone),
+		Groups: map[string]Stats{}, Queues: map[string]Stats{}, QueueGroups: map[string][]string{},
+	}
+	for g := range l.floor.groups {
+		set.Groups[g] = l.stats(loc, "group="+g, "", g,
+			func(c *Call) bool { return slices.Contains(c.Groups, g) },
+			func(a *presence.Agent) bool { return a.InGroup(g) })
+	}
+	for _, q := range queues {
+		members := map[string]bool{}
+		for _, id := range l.floor.members(&q) {
+			members[id] = true
+		}
+		set.Queues[q.ID] = l.stats(loc, "queue="+q.ID, q.ID, "",
+			func(c *Call) bool { return c.Queue == q.ID },
+			func(a *presence.Agent) bool { return members[a.ID] })
+		set.QueueGroups[q.ID] = l.floor.groupsOf(&q)
+	}
+	return set, nil
+}

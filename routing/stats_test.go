@@ -175,3 +175,37 @@ func TestStatsVisibility(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAllStatsMatchesPerScopeStats(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addGroup("sales")
+	f.addGroup("support")
+	f.addAgent("a1", presence.RoleAgent, "sales")
+	f.addAgent("b1", presence.RoleAgent, "support")
+	f.addQueue("main", routing.LongestIdle, 0, []string{"sales"})
+	f.addQueue("help", routing.LongestIdle, 0, []string{"b1"}, "+842801")
+	f.miss("+84901000001")
+	id, _ := f.arrive("+84901000002", "+842801")
+	f.answer(f.legOf("b1"))
+	f.wantCall(id, routing.StateAnswered, "b1")
+	set, err := f.eng.AllStats(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Floor != f.stats("", "") {
+		t.Fatalf("floor %+v != %+v", set.Floor, f.stats("", ""))
+	}
+	for _, g := range []string{"sales", "support"} {
+		if set.Groups[g] != f.stats("", g) {
+			t.Fatalf("group %s: %+v != %+v", g, set.Groups[g], f.stats("", g))
+		}
+	}
+	for _, q := range []string{"main", "help"} {
+		if set.Queues[q] != f.stats(q, "") {
+			t.Fatalf("queue %s: %+v != %+v", q, set.Queues[q], f.stats(q, ""))
+		}
+	}
+	if set.Queues["help"].Talking != 1 || set.Queues["main"].Missed != 1 || len(set.QueueGroups["help"]) != 1 || set.QueueGroups["help"][0] != "support" {
+		t.Fatalf("set = %+v", set)
+	}
+}
