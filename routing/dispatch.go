@@ -22,6 +22,9 @@ var errNotWaiting = errors.New("call is no longer waiting")
 // position), and hands each offer to the call's loop.
 func (e *Engine) dispatchPass(ctx context.Context) {
 	e.sweepParked()
+	if e.hasSuspects() {
+		e.submit("orphans", e.hangUpOrphans)
+	}
 	calls, err := e.allCalls(ctx)
 	if err != nil {
 		e.log.Error("dispatch: list calls", "err", err)
@@ -187,9 +190,8 @@ func (e *Engine) dialOffers(ctx context.Context, callID string, dials []pendingD
 	for _, d := range dials {
 		req := DialRequest{CallID: callID, Timeout: d.timeout, CallerID: d.caller, Number: d.number,
 			Target: Target{AgentID: d.agent.ID, Distribution: d.agent.Distribution, Device: d.agent.Device, Phone: d.agent.Phone}}
-		leg, err := m.Dial(ctx, req)
+		leg, err := e.dialLeg(ctx, m, req)
 		if err == nil {
-			e.bindLeg(leg, callID)
 			e.armRing(callID, leg, d.timeout)
 		}
 		results = append(results, dialResult{agent: d.agent.ID, kind: d.kind, leg: leg, err: err})

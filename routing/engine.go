@@ -38,6 +38,7 @@ type Engine struct {
 	timers   *timerSet
 	seq      atomic.Uint64
 	watchLog state.Log
+	dialing  atomic.Int64 // Dials (and Monitors) in flight
 	// queueSeen is the last published view of each queue (dispatcher only).
 	queueSeen map[string]string
 	// qgCache: each queue's groups as of the last dispatcher pass.

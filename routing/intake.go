@@ -14,6 +14,10 @@ type intake struct {
 	mu     sync.Mutex
 	legs   map[LegID]string
 	parked map[LegID][]parkedFact
+	// suspects are legs a media path still has that no call holds
+	// (LegsPresent): hung up as orphans once no Dial is in flight that
+	// could be about to claim them.
+	suspects map[LegID]bool
 }
 
 type parkedFact struct {
@@ -25,7 +29,7 @@ type parkedFact struct {
 const parkTTL = 30 * time.Second
 
 func newIntake() *intake {
-	return &intake{legs: make(map[LegID]string), parked: make(map[LegID][]parkedFact)}
+	return &intake{legs: make(map[LegID]string), parked: make(map[LegID][]parkedFact), suspects: make(map[LegID]bool)}
 }
 
 // Report implements Facts: it queues the fact on its call's loop and
@@ -36,9 +40,7 @@ func (e *Engine) Report(f Fact) {
 	}
 	switch f := f.(type) {
 	case CallArrived:
-		id := e.newID("c")
-		e.bindLeg(f.Leg, id)
-		e.submit(id, func(ctx context.Context) { e.onArrived(ctx, id, f) })
+		e.adopt(f)
 	case DeviceState:
 		// Presence, not calls: ordered per agent on the agent's shard.
 		e.submit("agent:"+f.AgentID, func(ctx context.Context) { e.onDevice(ctx, f) })
@@ -124,20 +126,115 @@ func (e *Engine) sweepParked() {
 	}
 }
 
-// onLegsPresent ends calls none of whose customer legs survived a media
-// path reconnect, and hands every live call the set of present legs.
+// adopt starts a new inbound call for a customer leg, unless the leg
+// already belongs to a call (a media path that reports an arrival twice,
+// say once live and once in a resync).
+func (e *Engine) adopt(f CallArrived) {
+	id := e.newID("c")
+	in := e.intake
+	in.mu.Lock()
+	if owner, ok := in.legs[f.Leg]; ok {
+		in.mu.Unlock()
+		e.log.Info("arrival of a leg already in a call; ignored", "leg", f.Leg, "call", owner)
+		return
+	}
+	delete(in.suspects, f.Leg)
+	in.mu.Unlock()
+	e.bindLeg(f.Leg, id)
+	e.submit(id, func(ctx context.Context) { e.onArrived(ctx, id, f) })
+}
+
+// dialLeg dials and binds the new leg before anything else can look for
+// it; dialing counts Dials in flight so the orphan sweep never hangs up a
+// leg whose Dial has not returned yet.
+func (e *Engine) dialLeg(ctx context.Context, m Media, req DialRequest) (LegID, error) {
+	e.dialing.Add(1)
+	defer e.dialing.Add(-1)
+	leg, err := m.Dial(ctx, req)
+	if err == nil {
+		e.bindLeg(leg, req.CallID)
+	}
+	return leg, err
+}
+
+// monitorLeg is dialLeg for a supervisor's monitor leg.
+func (e *Engine) monitorLeg(ctx context.Context, m Media, req MonitorRequest) (LegID, error) {
+	e.dialing.Add(1)
+	defer e.dialing.Add(-1)
+	leg, err := m.Monitor(ctx, req)
+	if err == nil {
+		e.bindLeg(leg, req.CallID)
+	}
+	return leg, err
+}
+
+// onLegsPresent reconciles after a media path (re)connected:
+//   - calls whose legs are gone lose them (a call without its customer
+//     ends), on each call's loop;
+//   - a customer leg no call holds (Hotline set: it reached the floor
+//     while we were away) is queued like any arrival;
+//   - any other leg no call holds is an orphan and is hung up.
 func (e *Engine) onLegsPresent(f LegsPresent) {
 	present := make(map[LegID]bool, len(f.Legs))
 	for _, l := range f.Legs {
 		present[l.Leg] = true
 	}
 	calls := map[string]bool{}
+	var unknown []LegSnapshot
 	e.intake.mu.Lock()
 	for _, id := range e.intake.legs {
 		calls[id] = true
+	}
+	for _, l := range f.Legs {
+		if _, ok := e.intake.legs[l.Leg]; !ok {
+			unknown = append(unknown, l)
+		}
 	}
 	e.intake.mu.Unlock()
 	for id := range calls {
 		e.submit(id, func(ctx context.Context) { e.resync(ctx, id, present, f.At) })
 	}
+	for _, l := range unknown {
+		if l.Hotline != "" {
+			e.adopt(CallArrived{FactBase: f.FactBase, Leg: l.Leg, Caller: l.Caller, Hotline: l.Hotline})
+			continue
+		}
+		e.intake.mu.Lock()
+		e.intake.suspects[l.Leg] = true
+		e.intake.mu.Unlock()
+	}
+	if len(unknown) > 0 {
+		e.submit("orphans", e.hangUpOrphans)
+	}
+}
+
+// hangUpOrphans hangs up suspect legs that still belong to no call, when
+// no Dial is in flight (a Dial in flight might be about to bind one; the
+// next dispatcher pass retries).
+func (e *Engine) hangUpOrphans(ctx context.Context) {
+	if e.dialing.Load() > 0 {
+		return
+	}
+	in := e.intake
+	var orphans []LegID
+	in.mu.Lock()
+	for leg := range in.suspects {
+		if _, ok := in.legs[leg]; !ok {
+			orphans = append(orphans, leg)
+		}
+		delete(in.suspects, leg)
+	}
+	in.mu.Unlock()
+	m := e.mediaPath()
+	for _, leg := range orphans {
+		e.log.Info("hanging up an orphan leg", "leg", leg)
+		e.hangup(ctx, m, leg, CauseNormal)
+	}
+}
+
+// hasSuspects reports whether orphan checks are pending.
+func (e *Engine) hasSuspects() bool {
+	e.intake.mu.Lock()
+	defer e.intake.mu.Unlock()
+	return len(e.intake.suspects) > 0
 }

@@ -69,3 +69,41 @@ func TestLegsPresentEndsLostCalls(t *testing.T) {
 	f.wantSys("a2", presence.SysAvailable)
 	_ = cy
 }
+
+// A caller who reached the media server while we were away shows up only
+// in LegsPresent (Hotline set): queued like any arrival. Other legs no
+// call holds are orphans and are hung up.
+func TestLegsPresentAdoptsWaitingCallersAndHangsUpOrphans(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addAgent("a1", presence.RoleAgent)
+	f.addQueue("main", routing.LongestIdle, 0, []string{"a1"}, "+842800")
+	f.report(routing.LegsPresent{FactBase: f.at(), Legs: []routing.LegSnapshot{
+		{Leg: "parked-1", Caller: "+84901000001", Hotline: "+842800"},
+		{Leg: "stray-1", Answered: true},
+	}})
+	calls, err := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || calls[0].CustomerNumber != "+84901000001" || calls[0].State != routing.StateRinging {
+		t.Fatalf("calls = %+v", calls)
+	}
+	if a := f.media.Ops("answer"); len(a) != 1 || a[0].Leg != "parked-1" {
+		t.Fatalf("answers = %+v", a)
+	}
+	if !f.media.HungUp("stray-1") || f.media.HungUp("parked-1") {
+		t.Fatalf("hangups = %+v", f.media.Ops("hangup"))
+	}
+	// The same leg reported again (a second resync, or a late arrival) is
+	// not a second call.
+	f.report(routing.CallArrived{FactBase: f.at(), Leg: "parked-1", Caller: "+84901000001", Hotline: "+842800"})
+	f.report(routing.LegsPresent{FactBase: f.at(), Legs: []routing.LegSnapshot{
+		{Leg: "parked-1", Caller: "+84901000001", Hotline: "+842800"}, {Leg: f.legOf("a1")},
+	}})
+	if calls, _ := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{}); len(calls) != 1 {
+		t.Fatalf("calls = %+v", calls)
+	}
+	if f.media.HungUp(f.legOf("a1")) {
+		t.Fatal("a leg routing dialled was taken for an orphan")
+	}
+}

@@ -123,7 +123,7 @@ func (e *Engine) StartMonitor(ctx context.Context, actor presence.Actor, callID 
 		if sup.HasCall() {
 			return conflict("you are on call %s; finish it before monitoring", deref(sup.CallID))
 		}
-		leg, err := e.mediaPath().Monitor(ctx, MonitorRequest{
+		leg, err := e.monitorLeg(ctx, e.mediaPath(), MonitorRequest{
 			CallID: c.ID, Customer: c.CustomerLeg, Agent: c.AgentLeg, Supervisor: supervisorTarget(sup, device),
 			Mode: mode, Timeout: DefaultRingTimeout * time.Second,
 		})
@@ -133,7 +133,6 @@ func (e *Engine) StartMonitor(ctx context.Context, actor presence.Actor, callID 
 		m := &Monitor{ID: e.newID("m"), CallID: c.ID, Supervisor: actor.ID, Mode: mode, Leg: leg, Device: device, StartedAt: t.now}
 		c.Monitor = m
 		out = m.View()
-		t.then(func(context.Context) { e.bindLeg(leg, c.ID) })
 		return nil
 	})
 	return out, err
@@ -337,7 +336,7 @@ func (e *Engine) rejoinMonitor(ctx context.Context, callID string) {
 			e.endMonitorFor(t, c, "the supervisor's user is gone")
 			return nil
 		}
-		leg, err := m.Monitor(ctx, MonitorRequest{CallID: c.ID, Customer: c.CustomerLeg, Agent: c.AgentLeg,
+		leg, err := e.monitorLeg(ctx, m, MonitorRequest{CallID: c.ID, Customer: c.CustomerLeg, Agent: c.AgentLeg,
 			Supervisor: supervisorTarget(sup, mon.Device), Mode: mon.Mode, Timeout: DefaultRingTimeout * time.Second})
 		if err != nil {
 			c.Monitor = nil
@@ -347,7 +346,6 @@ func (e *Engine) rejoinMonitor(ctx context.Context, callID string) {
 		mon.Leg = leg
 		paused := mon.Paused
 		t.then(func(ctx context.Context) {
-			e.bindLeg(leg, callID)
 			if paused {
 				if err := m.Mute(ctx, leg, true); err != nil {
 					e.log.Warn("keep monitor paused", "call", callID, "err", err)
