@@ -66,6 +66,7 @@ type Client struct {
 	bridges map[string]*brdg           // bridges this app created, by id
 	devices map[string]bool            // endpoint → last reported registration
 	cleaned map[string]bool            // orphans hung up during the current resync
+	unhung  map[string]routing.Cause   // channels whose hang-up failed: retried on resync
 }
 
 var _ routing.Media = (*Client)(nil)
@@ -126,6 +127,7 @@ func New(cfg Config, facts routing.Facts, opts ...Option) (*Client, error) {
 		chans:   map[string]*leg{},
 		bridges: map[string]*brdg{},
 		devices: map[string]bool{},
+		unhung:  map[string]routing.Cause{},
 	}
 	for _, o := range opts {
 		o(c)

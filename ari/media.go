@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -229,11 +230,21 @@ func (c *Client) Hangup(ctx context.Context, legID routing.LegID, cause routing.
 		}
 	}
 	c.mu.Unlock()
+	var errs []error
 	for _, ch := range chans {
 		err := c.rest.do(ctx, "DELETE", chanPath(ch), url.Values{"reason_code": {reasonCode(cause)}}, nil)
 		if err != nil && !notFound(err) {
-			return fmt.Errorf("ari: hangup: %w", err)
+			// Routing has let the leg go; the next resync hangs it up if
+			// Asterisk still has it, so nobody stays connected in a call
+			// the floor shows as ended.
+			c.mu.Lock()
+			c.unhung[ch] = cause
+			c.mu.Unlock()
+			errs = append(errs, err)
 		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("ari: hangup: %w", errors.Join(errs...))
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package ari
 
 import (
 	"context"
+	"net/url"
 	"slices"
 	"time"
 
@@ -37,6 +38,7 @@ func (c *Client) resync(ctx context.Context) {
 	c.cleaned = map[string]bool{}
 	facts := c.endVanished(base, chans)
 	snaps, answered := c.adopt(base, chans)
+	c.retryHangups(chans)
 	c.syncBridges(bridges)
 	facts = append(facts, answered...)
 	facts = append(facts, routing.LegsPresent{FactBase: base, Legs: snaps})
@@ -123,8 +125,10 @@ func (c *Client) adopt(base routing.FactBase, chans []chanInfo) (snaps []routing
 			c.chans[ch.ID] = l
 			c.legs[ch.ID] = l
 		}
-		if l.kind == kindSnoop || l.ended() || listed[l.id] || l.up() && l.live != ch.ID {
-			continue // snoops, cancelled fork members
+		if l.kind == kindSnoop || l.ended() || listed[l.id] || l.up() && l.live != ch.ID || l.requested != "" {
+			// Snoops, cancelled fork members, and legs routing has let go
+			// (hung up; retried if that failed): not routing's to adopt.
+			continue
 		}
 		listed[l.id] = true
 		snap := routing.LegSnapshot{Leg: routing.LegID(l.id), Answered: l.up(), Caller: l.caller}
@@ -204,5 +208,40 @@ func (c *Client) cleanChannel(id string) {
 	if !c.cleaned[id] {
 		c.cleaned[id] = true
 		c.hangupChannel(id, routing.CauseNormal)
+	}
+}
+
+// retryHangups hangs up again the channels whose hang-up failed while
+// Asterisk was unreachable and that it still lists (in id order).
+func (c *Client) retryHangups(chans []chanInfo) {
+	present := map[string]bool{}
+	for _, ch := range chans {
+		present[ch.ID] = true
+	}
+	ids := make([]string, 0, len(c.unhung))
+	for id := range c.unhung {
+		if !present[id] {
+			delete(c.unhung, id)
+			continue
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if c.cleaned[id] {
+			continue
+		}
+		c.cleaned[id] = true
+		cause := c.unhung[id]
+		c.act("hangup "+id, func(ctx context.Context) {
+			err := c.rest.do(ctx, "DELETE", chanPath(id), url.Values{"reason_code": {reasonCode(cause)}}, nil)
+			if err != nil && !notFound(err) {
+				c.log.Warn("hanging up channel failed again; next resync retries", "channel", id, "err", err)
+				return
+			}
+			c.mu.Lock()
+			delete(c.unhung, id)
+			c.mu.Unlock()
+		})
 	}
 }

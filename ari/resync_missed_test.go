@@ -67,3 +67,24 @@ func TestResyncStillRinging(t *testing.T) {
 	h.f.AnswerDevice(string(leg))
 	h.rec.expect(t, routing.LegAnswered{Leg: leg})
 }
+
+// A hang-up that fails while Asterisk is unreachable is an error to
+// routing, and is done on the next resync if the channel is still there.
+func TestResyncRetriesFailedHangup(t *testing.T) {
+	h := start(t)
+	leg := h.dialAgent(t, "a1", 15*time.Second)
+	h.answered(t, leg)
+	h.f.Cut(true)
+	waitFor(t, func() bool { return !h.c.Connected() })
+	if err := h.c.Hangup(h.ctx, leg, routing.CauseNoAnswer); err == nil {
+		t.Fatal("Hangup while Asterisk refuses requests = nil, want the error")
+	}
+	h.f.SetDown(false)
+	h.f.expectRequests(append(connectRequests, "DELETE /channels/"+string(leg)+"?reason_code=19")...)
+	// Routing has let the leg go: it is not listed as present (routing
+	// would take it for a leg to adopt or an orphan), and it ends.
+	h.rec.expect(t, routing.LegsPresent{}, routing.LegEnded{Leg: leg, Cause: routing.CauseNoAnswer})
+	// Retried once: a later reconnect does not hang it up again.
+	h.f.Cut(false)
+	h.f.expectRequests(connectRequests...)
+}

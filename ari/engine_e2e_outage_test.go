@@ -1,0 +1,91 @@
+package ari
+
+import (
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// A call reaches Stasis while no events socket is connected: Asterisk
+// drops its StasisStart. The resync lists the caller's channel (in our
+// application, with its hotline) in LegsPresent, and routing takes it
+// like an arrival: answer, hold, ring a1.
+func TestE2ECallArrivedWhileDisconnected(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	h.cut()
+	cust := h.f.Inbound(caller, salesHotline)
+	h.f.SetDown(false)
+	h.expectPrefix(connectRequests...)
+	h.wantPickedUp(cust)
+}
+
+// The same across a controller restart: the call arrived while no
+// controller ran.
+func TestE2ECallArrivedDuringRestart(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	h.stop()
+	cust := h.f.Inbound(caller, salesHotline)
+	h.boot()
+	h.wantPickedUp(cust)
+}
+
+// wantPickedUp checks that a caller's channel found by a resync becomes
+// a call routed to a1, with the requests of any arrival.
+func (h *e2e) wantPickedUp(cust string) {
+	h.t.Helper()
+	a1 := h.channelTo("a1")
+	calls := h.callsSoon()
+	if len(calls) != 1 || calls[0].CustomerNumber != caller || calls[0].Hotline != salesHotline {
+		h.t.Fatalf("calls = %+v", calls)
+	}
+	id := calls[0].ID
+	hold := h.f.bridgeNamed("hold-" + cust)
+	h.expectSeq(append(heldRequests(cust, hold), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
+	h.waitCall(id, routing.StateRinging, "a1")
+	h.waitAgent("a1", presence.SysRinging, id)
+}
+
+// callsSoon lists the live calls once there are any, or after a second.
+func (h *e2e) callsSoon() []routing.CallView {
+	h.t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for {
+		h.flush()
+		calls, err := h.eng.Calls(h.ctx, h.admin, routing.CallFilter{})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if len(calls) > 0 || time.Now().After(deadline) {
+			return calls
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A supervisor hangs a call up while Asterisk is unreachable: routing
+// ends the call, but the DELETEs fail. The channels are still talking
+// when the client reconnects; the hang-up routing asked for must still
+// happen (the client retries it on resync).
+func TestE2EHangupWhileAsteriskDown(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust, a1, call := h.talking(caller)
+	h.cut()
+	if _, err := h.eng.Hangup(h.ctx, h.sup, id); err != nil {
+		t.Fatal(err)
+	}
+	h.waitGone(id)
+	h.waitAgent("a1", presence.SysAfterCallWork, "")
+	h.f.SetDown(false)
+	h.expectChains(append(connectRequests,
+		"DELETE /channels/"+cust+"?reason_code=16", "DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call))
+	waitFor(t, func() bool {
+		h.f.mu.Lock()
+		defer h.f.mu.Unlock()
+		return len(h.f.chans) == 0 && len(h.f.bridges) == 0
+	})
+}
