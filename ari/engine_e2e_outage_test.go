@@ -89,3 +89,37 @@ func TestE2EHangupWhileAsteriskDown(t *testing.T) {
 		return len(h.f.chans) == 0 && len(h.f.bridges) == 0
 	})
 }
+
+// The controller restarts while a supervisor listens: the supervisor's
+// leg, its snoop and the spy bridge stay in Asterisk and the monitor in
+// the store; the new client must keep them joined (not hang up the snoop
+// and leave the supervisor in silence) so the monitor goes on: barge,
+// then end.
+func TestE2ERestartKeepsMonitor(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, _, a1, call := h.talking(caller)
+	mon, dev, _ := h.startMonitor(id, caller, routing.MonitorListen)
+	h.f.AnswerDevice(dev)
+	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.Answered })
+	waitFor(t, func() bool { return h.f.hasBridge("spy-" + a1) })
+	snoop, spy := h.f.snoopOn(a1), h.f.bridgeNamed("spy-"+a1)
+	h.f.takeRequests()
+
+	h.restart()
+	h.expectSeq() // nothing of the monitor is torn down
+	h.waitMonitor(id, func(m *routing.MonitorView) bool {
+		return m != nil && m.ID == mon.ID && m.Answered && m.Mode == routing.MonitorListen
+	})
+	h.sup = h.actor("sup-sales")
+	if v, err := h.eng.BargeMonitor(h.ctx, h.sup, mon.ID); err != nil || v.Mode != routing.MonitorBarge {
+		t.Fatalf("barge after restart = %+v, %v", v, err)
+	}
+	h.expectSeq("POST /bridges/"+spy+"/removeChannel?channel="+dev, "POST /bridges/"+call+"/addChannel?channel="+dev,
+		"DELETE /channels/"+snoop, "DELETE /bridges/"+spy)
+	if _, err := h.eng.EndMonitor(h.ctx, h.sup, mon.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.expectSeq("DELETE /channels/" + dev + "?reason_code=16")
+	h.waitCall(id, routing.StateAnswered, "a1")
+}

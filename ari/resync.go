@@ -39,6 +39,7 @@ func (c *Client) resync(ctx context.Context) {
 	facts := c.endVanished(base, chans)
 	snaps, answered := c.adopt(base, chans)
 	c.retryHangups(chans)
+	c.rejoinMonitors(bridges)
 	c.syncBridges(bridges)
 	facts = append(facts, answered...)
 	facts = append(facts, routing.LegsPresent{FactBase: base, Legs: snaps})
@@ -116,8 +117,15 @@ func (c *Client) adopt(base routing.FactBase, chans []chanInfo) (snaps []routing
 				continue
 			}
 			kind, hotline := classify(args, ch.Name, ch.Dialplan.Exten)
-			if kind == kindSnoop { // its monitor died with the old controller
-				c.cleanChannel(ch.ID)
+			if kind == kindSnoop {
+				// A snoop of an earlier controller: rejoined to its monitor
+				// by rejoinMonitors if that monitor is still here, else
+				// hung up.
+				sn := &leg{id: ch.ID, kind: kindSnoop, live: ch.ID, state: legUp}
+				if len(args) > 2 {
+					sn.mode, sn.agentChan = routing.MonitorMode(args[1]), args[2]
+				}
+				c.chans[ch.ID] = sn
 				continue
 			}
 			l = &leg{id: ch.ID, kind: kind, live: ch.ID, caller: ch.Caller.Number, hotline: hotline,
@@ -243,5 +251,46 @@ func (c *Client) retryHangups(chans []chanInfo) {
 			delete(c.unhung, id)
 			c.mu.Unlock()
 		})
+	}
+}
+
+// rejoinMonitors rebuilds what an earlier controller set up for monitor
+// legs this client adopted: a supervisor in a spy bridge with a snoop
+// listens or whispers (the snoop's arguments say which, and on which
+// agent channel); a supervisor in a call bridge barges. Snoops that serve
+// no monitor are hung up.
+func (c *Client) rejoinMonitors(bridges []ari.BridgeData) {
+	for _, b := range bridges {
+		role := ownRole(b.Name)
+		var mon, snoop *leg
+		for _, m := range b.ChannelIDs {
+			switch l := c.chans[m]; {
+			case l == nil:
+			case l.kind == kindMonitor && l.up() && l.live == m && l.applied == "" && l.snoop == "":
+				mon = l
+			case l.kind == kindSnoop && l.owner == nil && l.mode.Valid():
+				snoop = l
+			}
+		}
+		switch {
+		case mon == nil:
+		case role == roleSpy && snoop != nil:
+			snoop.owner = mon
+			mon.mode, mon.applied = snoop.mode, snoop.mode
+			mon.snoop, mon.spy, mon.agentChan = snoop.id, b.ID, snoop.agentChan
+		case role == roleCall:
+			mon.mode, mon.applied = routing.MonitorBarge, routing.MonitorBarge
+			for _, m := range b.ChannelIDs {
+				if l := c.chans[m]; l != nil && l.kind == kindDialed && l.live == m {
+					mon.agentChan = m
+				}
+			}
+		}
+	}
+	for id, l := range c.chans {
+		if l.kind == kindSnoop && l.owner == nil {
+			delete(c.chans, id)
+			c.cleanChannel(id)
+		}
 	}
 }

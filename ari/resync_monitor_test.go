@@ -1,0 +1,83 @@
+package ari
+
+import (
+	"testing"
+
+	"github.com/callfloor/callfloor/routing"
+)
+
+// seedMonitoredCall leaves in the fake what a controller left behind
+// when it stopped: a customer and agent a1 in the call bridge and a
+// supervisor leg, either with a snoop in a spy bridge (mode listen or
+// whisper) or in the call bridge (barge).
+func seedMonitoredCall(f *fakeARI, mode routing.MonitorMode) (cust string) {
+	cust = f.Inbound(caller, hotline)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.chans["agent"] = &fakeChan{id: "agent", name: "PJSIP/a1-00000009", state: "Up", caller: caller, context: "from-internal",
+		exten: "s", appName: "Stasis", appData: "callfloor,agent,a1,call-9", inStasis: true, originated: true, bridge: "b-call"}
+	f.chans["sup"] = &fakeChan{id: "sup", name: "PJSIP/sup-sales-0000000a", state: "Up", caller: caller, context: "from-internal",
+		exten: "s", appName: "Stasis", appData: "callfloor,supervisor,sup-sales,call-9", inStasis: true, originated: true}
+	f.chans[cust].bridge = "b-call"
+	f.bridges["b-call"] = &fakeBridge{id: "b-call", typ: "mixing", tech: "simple_bridge", name: "call-" + cust, chans: []string{cust, "agent"}}
+	if mode == routing.MonitorBarge {
+		f.bridges["b-call"].chans = append(f.bridges["b-call"].chans, "sup")
+		f.chans["sup"].bridge = "b-call"
+		return cust
+	}
+	f.chans["old-snoop"] = &fakeChan{id: "old-snoop", name: "Snoop/agent-00000000", state: "Up", context: "default", exten: "s",
+		appName: "Stasis", appData: "callfloor,snoop," + string(mode) + ",agent", inStasis: true, snoop: true, bridge: "b-spy"}
+	f.chans["sup"].bridge = "b-spy"
+	f.bridges["b-spy"] = &fakeBridge{id: "b-spy", typ: "mixing", tech: "simple_bridge", name: "spy-agent", chans: []string{"old-snoop", "sup"}}
+	return cust
+}
+
+// After a restart, a supervisor's snoop and spy bridge are kept and the
+// monitor's mode is known again, so mode changes work.
+func TestRestartRejoinsListeningMonitor(t *testing.T) {
+	f := newFake(t)
+	defer f.Close()
+	seedMonitoredCall(f, routing.MonitorWhisper)
+	h := startOn(t, f)
+	h.rec.drain()
+	f.expectRequests(connectRequests...) // the snoop is not hung up
+	if err := h.c.SetMonitorMode(h.ctx, "sup", routing.MonitorWhisper); err != nil {
+		t.Fatal(err)
+	}
+	f.expectRequests() // already whispering
+	if err := h.c.SetMonitorMode(h.ctx, "sup", routing.MonitorBarge); err != nil {
+		t.Fatal(err)
+	}
+	f.expectRequests("POST /bridges/b-spy/removeChannel?channel=sup", "POST /bridges/b-call/addChannel?channel=sup",
+		"DELETE /channels/old-snoop", "DELETE /bridges/b-spy")
+}
+
+func TestRestartRejoinsBargingMonitor(t *testing.T) {
+	f := newFake(t)
+	defer f.Close()
+	seedMonitoredCall(f, routing.MonitorBarge)
+	h := startOn(t, f)
+	h.rec.drain()
+	f.expectRequests(connectRequests...)
+	if err := h.c.SetMonitorMode(h.ctx, "sup", routing.MonitorListen); err != nil {
+		t.Fatal(err)
+	}
+	snoop := f.snoopOn("agent")
+	spy := f.bridgeNamed("spy-agent")
+	f.expectRequests("POST /bridges/b-call/removeChannel?channel=sup", snoopReq("agent", "listen", "none", snoop),
+		"POST /bridges?name=spy-agent&type=mixing", "POST /bridges/"+spy+"/addChannel?channel="+esc(snoop+",sup"))
+}
+
+// A snoop whose supervisor is gone is still hung up, its bridge removed.
+func TestRestartHangsUpSnoopWithoutMonitor(t *testing.T) {
+	f := newFake(t)
+	defer f.Close()
+	seedMonitoredCall(f, routing.MonitorListen)
+	f.mu.Lock()
+	delete(f.chans, "sup")
+	f.bridges["b-spy"].chans = []string{"old-snoop"}
+	f.mu.Unlock()
+	h := startOn(t, f)
+	h.rec.drain()
+	f.expectRequests(append(connectRequests, "DELETE /channels/old-snoop?reason_code=16", "DELETE /bridges/b-spy")...)
+}
