@@ -200,3 +200,61 @@ func TestE2ETakeOverThenTransfer(t *testing.T) {
 		t.Fatalf("stats: one accepted call however many hands it passed: %+v", s)
 	}
 }
+
+// A monitored call transferred within the team: the supervisor's leg on
+// the old agent is dropped (with its snoop and spy bridge), and once the
+// new agent answers the supervisor is rung again and listens to them —
+// the same monitor.
+func TestE2EMonitorFollowsTransferInTeam(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust, a1, call := h.talking(caller)
+	mon, dev, num := h.startMonitor(id, caller, routing.MonitorListen)
+	h.f.AnswerDevice(dev)
+	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.Answered })
+	waitFor(t, func() bool { return h.f.hasBridge("spy-" + a1) })
+	snoop, spy := h.f.snoopOn(a1), h.f.bridgeNamed("spy-"+a1)
+	h.expectChains([]string{"DELETE /channels/" + num + "?reason_code=16"},
+		[]string{snoopReq(routing.LegID(a1), "listen", "none", snoop), "POST /bridges?name=spy-" + a1 + "&type=mixing",
+			"POST /bridges/" + spy + "/addChannel?channel=" + esc(snoop+","+dev)})
+
+	h.available("a2")
+	if _, err := h.eng.Transfer(h.ctx, h.sup, id, "a2"); err != nil {
+		t.Fatal(err)
+	}
+	a2dev, a2num := h.channelTo("a2"), h.channelTo("+84901000012@trunk")
+	hold := h.f.bridgeNamed("hold-" + cust)
+	h.expectChains(
+		[]string{"DELETE /channels/" + dev + "?reason_code=16",
+			"POST /bridges?name=hold-" + cust + "&type=holding", "POST /bridges/" + hold + "/addChannel?channel=" + cust,
+			"POST /bridges/" + hold + "/moh?mohClass=default", "DELETE /channels/" + a1 + "?reason_code=16",
+			originate("agent,a2,"+id, caller, a2dev, "PJSIP/a2", 18),
+			originate("agent,a2,"+id, caller, a2num, "PJSIP/+84901000012@trunk", 18)},
+		[]string{"DELETE /channels/" + snoop + "?reason_code=16", "DELETE /bridges/" + spy},
+		[]string{"DELETE /bridges/" + call})
+	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.ID == mon.ID && !m.Answered })
+	h.waitAgent("a1", presence.SysAfterCallWork, "")
+
+	h.f.AnswerDevice(a2dev)
+	h.waitCall(id, routing.StateAnswered, "a2")
+	h.waitAgent("a2", presence.SysTalking, id)
+	sdev, snum := h.channelTo("sup-sales"), h.channelTo(supNumber) // rung again
+	call2 := h.f.bridgeNamed("call-" + cust)
+	h.expectChains(
+		[]string{"DELETE /channels/" + a2num + "?reason_code=16"},
+		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
+			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+a2dev),
+			originate("supervisor,sup-sales,"+id, caller, sdev, "PJSIP/sup-sales", 18),
+			originate("supervisor,sup-sales,"+id, caller, snum, "PJSIP/"+supNumber, 18)},
+		[]string{"DELETE /bridges/" + hold})
+
+	h.f.AnswerDevice(sdev)
+	h.waitMonitor(id, func(m *routing.MonitorView) bool {
+		return m != nil && m.ID == mon.ID && m.Answered && m.Mode == routing.MonitorListen
+	})
+	waitFor(t, func() bool { return h.f.hasBridge("spy-" + a2dev) })
+	snoop2, spy2 := h.f.snoopOn(a2dev), h.f.bridgeNamed("spy-"+a2dev)
+	h.expectChains([]string{"DELETE /channels/" + snum + "?reason_code=16"},
+		[]string{snoopReq(routing.LegID(a2dev), "listen", "none", snoop2), "POST /bridges?name=spy-" + a2dev + "&type=mixing",
+			"POST /bridges/" + spy2 + "/addChannel?channel=" + esc(snoop2+","+sdev)})
+}
