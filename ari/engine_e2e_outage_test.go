@@ -123,3 +123,51 @@ func TestE2ERestartKeepsMonitor(t *testing.T) {
 	h.expectSeq("DELETE /channels/" + dev + "?reason_code=16")
 	h.waitCall(id, routing.StateAnswered, "a1")
 }
+
+// The controller restarts while the caller waits on hold with music and
+// nobody is free: the new client adopts the caller and the holding
+// bridge, the engine recovers the waiting call, and when a1 becomes
+// available the call is routed and connected as usual.
+func TestE2ERestartWhileWaiting(t *testing.T) {
+	h := startE2E(t)
+	id, cust := h.arrive(caller)
+	hold := h.f.bridgeNamed("hold-" + cust)
+	h.expectSeq(heldRequests(cust, hold)...)
+	h.restart()
+	h.expectSeq()
+	h.waitCall(id, routing.StateCalling, "")
+
+	h.available("a1")
+	a1 := h.channelTo("a1")
+	h.expectSeq(originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))
+	h.f.AnswerDevice(a1)
+	h.waitCall(id, routing.StateAnswered, "a1")
+	call := h.f.bridgeNamed("call-" + cust)
+	h.expectChains(
+		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
+			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call + "/addChannel?channel=" + esc(cust+","+a1)},
+		[]string{"DELETE /bridges/" + hold})
+}
+
+// The controller restarts while a1's phone rings for a call. The ringing
+// channel is not in Stasis yet (Asterisk lists it under AppDial2), so
+// nothing in GET /channels names it as ours; a1 answering afterwards
+// must still connect the call.
+func TestE2ERestartWhileRinging(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust := h.arrive(caller)
+	a1, hold := h.channelTo("a1"), h.f.bridgeNamed("hold-"+cust)
+	h.expectSeq(append(heldRequests(cust, hold), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
+	h.f.Ring(a1)
+	h.restart()
+	h.flush()
+	h.f.AnswerDevice(a1)
+	h.waitCall(id, routing.StateAnswered, "a1")
+	h.waitAgent("a1", presence.SysTalking, id)
+	call := h.f.bridgeNamed("call-" + cust)
+	h.expectChains(
+		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
+			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call + "/addChannel?channel=" + esc(cust+","+a1)},
+		[]string{"DELETE /bridges/" + hold})
+}

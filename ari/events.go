@@ -103,6 +103,12 @@ func (c *Client) onStasisStart(base routing.FactBase, e *ari.StasisStart) []rout
 	if l.kind == kindSnoop || l.kind == kindCustomer {
 		return nil
 	}
+	if l.unsure { // adopted while ringing: now the arguments tell
+		if kind, _ := classify(e.Args, e.Channel.Name, exten(e.Channel)); kind == kindMonitor {
+			l.kind = kindMonitor // its mode is routing's to set again
+		}
+		l.unsure = false
+	}
 	return c.answered(base, l, id)
 }
 

@@ -43,6 +43,9 @@ type leg struct {
 	hupCause  int           // last ChannelHangupRequest cause on the live channel
 	requested routing.Cause // cause routing gave in Hangup
 	hold      string        // holding bridge id while held with music
+	// unsure: adopted while still ringing after a restart (not in Stasis,
+	// so its arguments are unknown); its StasisStart says what it is.
+	unsure bool
 
 	// monitors
 	mode      routing.MonitorMode // wanted
@@ -241,3 +244,23 @@ func exten(ch ari.ChannelData) string {
 
 // argSafe keeps a value from splitting Stasis arguments.
 func argSafe(s string) string { return strings.NewReplacer(",", "_", "|", "_").Replace(s) }
+
+// dialPrefix starts the ids of channels this application originates
+// (newID), so a restarted controller recognises a device it was ringing
+// before Asterisk puts it in Stasis (until then GET /channels lists it
+// under the dialplan application AppDial2, with none of our arguments).
+const dialPrefix = "cf"
+
+// dialledByUs reports whether a channel id is one newID(dialPrefix) made.
+func dialledByUs(id string) bool {
+	hexPart, ok := strings.CutPrefix(id, dialPrefix+"-")
+	if !ok || len(hexPart) != 16 {
+		return false
+	}
+	for _, r := range hexPart {
+		if !strings.ContainsRune("0123456789abcdef", r) {
+			return false
+		}
+	}
+	return true
+}

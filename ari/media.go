@@ -144,7 +144,7 @@ func (c *Client) originate(ctx context.Context, l *leg, t routing.Target, number
 	l.pending = map[string]bool{}
 	c.mu.Lock()
 	for i := range eps {
-		ids[i] = newID("cf")
+		ids[i] = newID(dialPrefix)
 		l.pending[ids[i]] = true
 		c.chans[ids[i]] = l
 	}

@@ -112,6 +112,17 @@ func (c *Client) adopt(base routing.FactBase, chans []chanInfo) (snaps []routing
 	for _, ch := range chans {
 		args, inApp := stasisArgs(c.cfg.App, ch)
 		l := c.chans[ch.ID]
+		if l == nil && !inApp && dialledByUs(ch.ID) && ch.State != "Up" {
+			// A device an earlier controller was ringing: routing still
+			// waits for it (and times it out); its StasisStart says what
+			// kind of leg it is.
+			l = &leg{id: ch.ID, kind: kindDialed, pending: map[string]bool{ch.ID: true}, unsure: true}
+			if ch.State == "Ringing" {
+				l.state = legRinging
+			}
+			c.chans[ch.ID] = l
+			c.legs[ch.ID] = l
+		}
 		if l == nil {
 			if !inApp {
 				continue

@@ -81,3 +81,54 @@ func TestRestartHangsUpSnoopWithoutMonitor(t *testing.T) {
 	h.rec.drain()
 	f.expectRequests(append(connectRequests, "DELETE /channels/old-snoop?reason_code=16", "DELETE /bridges/b-spy")...)
 }
+
+// After a restart, devices an earlier controller was ringing (ids it
+// chose, not in Stasis yet) are listed as ringing legs and their answer
+// or failure is reported; other applications' channels are not ours.
+func TestRestartAdoptsRingingLegs(t *testing.T) {
+	f := newFake(t)
+	defer f.Close()
+	const ringing, sup, foreign = "cf-0123456789abcdef", "cf-fedcba9876543210", "1795288300.77"
+	f.mu.Lock()
+	for _, id := range []string{ringing, sup, foreign} {
+		args := []string{"agent", "a1", "call-9"}
+		if id == sup {
+			args = []string{"supervisor", "sup-sales", "call-9"}
+		}
+		f.chans[id] = &fakeChan{id: id, name: "PJSIP/a1-0000000b", state: "Ringing", caller: caller, context: "from-internal",
+			exten: "s", appName: "AppDial2", appData: "(Outgoing Line)", args: args, originated: true, endpoint: "a1"}
+	}
+	f.mu.Unlock()
+	h := startOn(t, f)
+	got := h.rec.drain()
+	want := routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: ringing}, {Leg: sup}}}
+	if len(got) == 0 || fmtFact(got[0]) != fmtFact(want) {
+		t.Fatalf("first fact %+v, want %+v", got, want)
+	}
+	f.expectRequests(connectRequests...)
+	f.AnswerDevice(sup)
+	h.rec.expect(t, routing.LegAnswered{Leg: sup})
+	h.c.mu.Lock()
+	kind := h.c.legs[sup].kind
+	h.c.mu.Unlock()
+	if kind != kindMonitor {
+		t.Fatalf("answered supervisor leg kind %v, want monitor", kind)
+	}
+	f.mu.Lock()
+	f.destroyed(f.chans[ringing], 17, "User busy")
+	f.mu.Unlock()
+	h.rec.expect(t, routing.LegEnded{Leg: ringing, Cause: routing.CauseBusy})
+	f.NoAnswer(foreign)
+	h.rec.expect(t)
+}
+
+func TestDialledByUs(t *testing.T) {
+	for id, want := range map[string]bool{
+		newID(dialPrefix): true, "cf-0123456789abcdef": true, "cf-0123456789abcdeg": false, "cf-0123": false,
+		"snoop-0123456789abcdef": false, "1795288300.77": false, "": false, "cf-0123456789ABCDEF": false,
+	} {
+		if got := dialledByUs(id); got != want {
+			t.Errorf("dialledByUs(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
