@@ -197,3 +197,15 @@ func TestE2ESupervisorHangsUp(t *testing.T) {
 		t.Fatalf("stats: %+v", s)
 	}
 }
+
+// The agent hangs up first: the caller's leg is hung up, the bridge
+// removed, a1 wraps up.
+func TestE2EAgentHangsUp(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust, a1, call := h.talking(caller)
+	h.f.RemoteHangup(a1)
+	h.waitGone(id)
+	h.expectSeq("DELETE /channels/"+cust+"?reason_code=16", "DELETE /bridges/"+call)
+	h.waitAgent("a1", presence.SysAfterCallWork, "")
+}
