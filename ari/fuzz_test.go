@@ -30,6 +30,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"type":"DeviceStateChanged","device_state":{"name":"PJSIP/a1","state":"UNAVAILABLE"}}`,
 		`{"type":"ChannelLeftBridge","bridge":{"id":"b","channels":null},"channel":{"id":"a"}}`,
 		`{"type":"StasisStart","timestamp":"2026-13-99T99:99:99.999+9999"}`,
+		`{"type":"StasisStart","args":["supervisor","s","c"],"channel":{"id":"u","state":"Up"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -40,6 +41,8 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		// Seed state the event may refer to, so handlers run deep.
 		c.trackDialled("a", kindDialed)
+		c.trackDialled("u", kindDialed) // adopted while ringing after a restart
+		c.legs["u"].unsure = true
 		c.bridges["b"] = &brdg{id: "b", role: roleCall, members: map[string]bool{"a": true}}
 		ev, err := decodeEvent(data)
 		if err != nil {
