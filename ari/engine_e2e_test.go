@@ -209,3 +209,31 @@ func TestE2EAgentHangsUp(t *testing.T) {
 	h.expectSeq("DELETE /channels/"+cust+"?reason_code=16", "DELETE /bridges/"+call)
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
 }
+
+// A caller who waits 25 s before an agent frees up, who then rings for
+// 5 s: the live queue shows the wait; the counters the average wait
+// (DESIGN.md: from ringing agents to talk) and the service level missed
+// (30 s from arrival to answer, beyond the queue's 20 s).
+func TestE2EWaitCountsInQueueAndStats(t *testing.T) {
+	h := startE2E(t)
+	id, cust := h.arrive(caller)
+	h.expectSeq(heldRequests(cust, h.f.bridgeNamed("hold-"+cust))...)
+	h.advance(25 * time.Second)
+	if q := h.salesQueue(); q.Waiting != 1 || q.LongestWaitSeconds != 25 {
+		t.Fatalf("queue while waiting: %+v", q)
+	}
+	h.available("a1")
+	a1 := h.channelTo("a1")
+	h.expectSeq(originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))
+	h.f.Ring(a1)
+	h.advance(5 * time.Second)
+	h.f.AnswerDevice(a1)
+	h.waitCall(id, routing.StateAnswered, "a1")
+	q := h.salesQueue()
+	if q.Waiting != 0 || q.AnsweredToday != 1 || q.ServiceLevelPercent == nil || *q.ServiceLevelPercent != 0 {
+		t.Fatalf("queue after answer: %+v (service level %v)", q, q.ServiceLevelPercent)
+	}
+	if s := h.stats(); s.Accepted != 1 || s.AvgWaitSeconds != 5 {
+		t.Fatalf("stats: %+v", s)
+	}
+}
