@@ -37,4 +37,12 @@
 //
 // Bridge names carry their role so a restarted controller recognises its
 // own bridges and removes those left empty.
+//
+// A resync also makes up for events lost while no socket was connected:
+// a dialled leg found Up in our application is reported answered; a
+// hang-up that failed while Asterisk was unreachable is retried (and the
+// leg, which routing let go, is not listed as present); after a restart,
+// devices still ringing are recognised by the channel ids we chose
+// ("cf-…") and running monitors are rejoined to their snoop and spy
+// bridge, the mode read from the snoop's arguments.
 package ari
