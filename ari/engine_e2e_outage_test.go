@@ -171,3 +171,22 @@ func TestE2ERestartWhileRinging(t *testing.T) {
 			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call + "/addChannel?channel=" + esc(cust+","+a1)},
 		[]string{"DELETE /bridges/" + hold})
 }
+
+// An agent frees up while Asterisk is unreachable: the ring fails as
+// unavailable (no RONA, the agent stays free), and once the client is
+// back the call is routed to them.
+func TestE2EAgentFreedDuringOutage(t *testing.T) {
+	h := startE2E(t)
+	id, cust := h.arrive(caller)
+	h.expectSeq(heldRequests(cust, h.f.bridgeNamed("hold-"+cust))...)
+	h.cut()
+	h.available("a1")
+	h.waitAgent("a1", presence.SysAvailable, "")
+	h.waitCall(id, routing.StateCalling, "a1") // offered, the ring refused
+	h.reconnect()
+	h.advance(6 * time.Second) // past routing's 5 s skip of an agent it could not ring
+	a1 := h.channelTo("a1")
+	h.expectSeq(originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))
+	h.waitCall(id, routing.StateRinging, "a1")
+	h.waitAgent("a1", presence.SysRinging, id)
+}
