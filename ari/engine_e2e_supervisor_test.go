@@ -108,6 +108,10 @@ func TestE2EMonitorListenPauseBarge(t *testing.T) {
 		"DELETE /channels/"+snoop, "DELETE /bridges/"+spy)
 	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.Mode == routing.MonitorBarge })
 
+	// A supervisor with a running monitor cannot log out.
+	_, err = h.svc.Logout(h.ctx, h.sup, "sup-sales")
+	wantConflict(t, "logout while monitoring", err)
+
 	if _, err := h.eng.EndMonitor(h.ctx, h.sup, mon.ID); err != nil {
 		t.Fatal(err)
 	}
