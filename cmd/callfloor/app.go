@@ -66,7 +66,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	a.engine.SetMedia(media)
 
 	a.hub = stream.NewHub(st, stream.WithLogger(log))
-	stats := stream.NewStatsPublisher(a.hub, statsSource{engine: a.engine, agents: a.agents}, st, stream.WithStatsLogger(log))
+	stats := stream.NewStatsPublisher(a.hub, statsSource{engine: a.engine}, st, stream.WithStatsLogger(log))
 	a.api = api.New(a.agents, st,
 		api.WithLogger(log),
 		api.WithAgentChanged(a.engine.Kick),
