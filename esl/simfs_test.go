@@ -325,7 +325,11 @@ func (s *simFS) ev(name string, ch *simChan, set map[string]string) string {
 	if _, ok := set["Channel-Call-State"]; !ok && name != "CHANNEL_CALLSTATE" {
 		set["Channel-Call-State"] = map[bool]string{true: "ACTIVE", false: "RINGING"}[ch.answered]
 	}
-	return s.tpl.channelEvent(name, ch.inbound, ch.uuid, ch.peer, set)
+	frame := s.tpl.channelEvent(name, ch.inbound, ch.uuid, ch.peer, set)
+	if frame == "" {
+		s.t.Errorf("fake FreeSWITCH: no recorded %s to send for %s", name, ch.uuid)
+	}
+	return frame
 }
 
 func callstate(st string) map[string]string { return map[string]string{"Channel-Call-State": st} }

@@ -68,20 +68,20 @@ func loadTemplates(t testing.TB) templates {
 }
 
 // channelEvent renders event name for channel uuid (peer: the other leg
-// the recording's body names, or "") with headers overridden.
+// the recording's body names, or "") with headers overridden. An event
+// the recording only has for the other direction (an outbound A leg's
+// CHANNEL_BRIDGE, in an outbound call) is cut from that one, with
+// Call-Direction set. It returns "" (and the caller reports it) when the
+// recording has neither.
 func (tp templates) channelEvent(name string, inbound bool, uuid, peer string, set map[string]string) string {
-	dir := "outbound"
-	self, other := tplAgent, tplCustomer
-	if inbound {
-		dir, self, other = "inbound", tplCustomer, tplAgent
-	}
-	key := name + "/" + dir
-	if name == "CHANNEL_CALLSTATE" {
-		key += "/" + set["Channel-Call-State"]
-	}
-	body, ok := tp[key]
+	body, self, other, ok := tp.pick(name, inbound, set["Channel-Call-State"])
 	if !ok {
-		panic("no template " + key)
+		if body, self, other, ok = tp.pick(name, !inbound, set["Channel-Call-State"]); !ok {
+			return ""
+		}
+		dir := map[bool]string{true: "inbound", false: "outbound"}[inbound]
+		body = setHeader(body, "Call-Direction", dir)
+		body = setHeader(body, "Caller-Direction", dir)
 	}
 	if peer == "" {
 		peer = uuid
@@ -92,6 +92,21 @@ func (tp templates) channelEvent(name string, inbound bool, uuid, peer string, s
 		body = setHeader(body, k, v)
 	}
 	return eventFrame(body)
+}
+
+// pick finds the template of name for a direction, and the recording's
+// uuids of that leg (self) and its partner (other).
+func (tp templates) pick(name string, inbound bool, callState string) (body, self, other string, ok bool) {
+	dir, self, other := "outbound", tplAgent, tplCustomer
+	if inbound {
+		dir, self, other = "inbound", tplCustomer, tplAgent
+	}
+	key := name + "/" + dir
+	if name == "CHANNEL_CALLSTATE" {
+		key += "/" + callState
+	}
+	body, ok = tp[key]
+	return body, self, other, ok
 }
 
 // jobEvent renders a BACKGROUND_JOB with result as its inner body.
