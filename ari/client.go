@@ -18,9 +18,10 @@ import (
 // queued is one item for the dispatcher: an event, or the order to
 // resynchronise after a (re)connect, kept in arrival order.
 type queued struct {
-	ev     ari.Event
-	at     time.Time
-	resync bool
+	ev      ari.Event
+	at      time.Time
+	resync  bool
+	refresh bool // re-read endpoint registrations (presence.go)
 }
 
 // errReplaced: another connection took over this application's events
@@ -39,9 +40,10 @@ func (c *Client) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); c.dispatch(ctx) }()
 	go func() { defer wg.Done(); c.work(ctx) }()
+	go func() { defer wg.Done(); c.refreshLoop(ctx) }()
 	defer c.rest.http.CloseIdleConnections()
 	defer wg.Wait()
 
@@ -176,6 +178,10 @@ func (c *Client) dispatch(ctx context.Context) {
 		case q := <-c.queue:
 			if q.resync {
 				c.resync(ctx)
+				continue
+			}
+			if q.refresh {
+				c.refreshPresence(ctx)
 				continue
 			}
 			c.handle(q.ev, q.at)

@@ -44,6 +44,13 @@ func WithBackoff(min, max time.Duration) Option {
 	return func(c *Client) { c.backoffMin, c.backoffMax = min, max }
 }
 
+// WithPresenceRefresh sets how often registered devices are reported
+// again (default 1h). Asterisk only tells of changes, while presence
+// lets a registration of unknown expiry lapse after a day (see
+// presence.Service.DeviceState), so a device registered for longer must
+// be re-reported.
+func WithPresenceRefresh(d time.Duration) Option { return func(c *Client) { c.presenceEvery = d } }
+
 // Client is the Asterisk media path. It implements routing.Media.
 type Client struct {
 	cfg        Config
@@ -51,8 +58,10 @@ type Client struct {
 	log        *slog.Logger
 	backoffMin time.Duration
 	backoffMax time.Duration
-	rest       *rest
-	wsURL      string
+	// presenceEvery is how often registered devices are re-reported.
+	presenceEvery time.Duration
+	rest          *rest
+	wsURL         string
 
 	connected atomic.Bool
 	running   atomic.Bool
@@ -108,11 +117,12 @@ func New(cfg Config, facts routing.Facts, opts ...Option) (*Client, error) {
 	ws.RawQuery = url.Values{"app": {cfg.App}, "subscribeAll": {"false"}}.Encode()
 	ws.User = nil
 	c := &Client{
-		cfg:        cfg,
-		facts:      facts,
-		log:        slog.Default(),
-		backoffMin: 250 * time.Millisecond,
-		backoffMax: 10 * time.Second,
+		cfg:           cfg,
+		facts:         facts,
+		log:           slog.Default(),
+		backoffMin:    250 * time.Millisecond,
+		backoffMax:    10 * time.Second,
+		presenceEvery: time.Hour,
 		rest: &rest{base: base, user: cfg.User, pass: cfg.Password,
 			// Our own transport: Run closes its idle connections on exit.
 			http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
@@ -134,6 +144,9 @@ func New(cfg Config, facts routing.Facts, opts ...Option) (*Client, error) {
 	}
 	if c.backoffMin <= 0 || c.backoffMax < c.backoffMin {
 		return nil, fmt.Errorf("%w: backoff %v…%v", ErrConfig, c.backoffMin, c.backoffMax)
+	}
+	if c.presenceEvery <= 0 {
+		return nil, fmt.Errorf("%w: presence refresh %v", ErrConfig, c.presenceEvery)
 	}
 	c.log = c.log.With("component", "ari", "app", cfg.App)
 	return c, nil

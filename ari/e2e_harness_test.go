@@ -39,14 +39,15 @@ type e2e struct {
 	admin presence.Actor
 	sup   presence.Actor // sup-sales, supervisor of "sales"
 	stop  func()         // stops the running controller (engine and client)
+	opts  []Option       // extra client options
 }
 
 // startE2E wires the floor and waits until the client's first resync has
 // reached presence (a1, a2 and sup-sales registered in the fake).
-func startE2E(t *testing.T) *e2e {
+func startE2E(t *testing.T, opts ...Option) *e2e {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &e2e{t: t, ctx: ctx, f: newFake(t), st: store.NewMemory(),
+	h := &e2e{t: t, ctx: ctx, f: newFake(t), st: store.NewMemory(), opts: opts,
 		clock: routingtest.NewClock(time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC)), stop: func() {}}
 	t.Cleanup(func() {
 		h.stop()
@@ -95,7 +96,8 @@ func (h *e2e) boot() {
 		}
 	}
 	c, err := New(Config{URL: h.f.URL(), User: "callfloor", Password: "secret", App: cfg.ARI.App,
-		TrunkPattern: cfg.ARI.TrunkPattern}, eng, WithLogger(testLogger(t)), WithBackoff(5*time.Millisecond, 40*time.Millisecond))
+		TrunkPattern: cfg.ARI.TrunkPattern}, eng, append([]Option{WithLogger(testLogger(t)),
+		WithBackoff(5*time.Millisecond, 40*time.Millisecond)}, h.opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

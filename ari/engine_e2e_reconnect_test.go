@@ -213,3 +213,35 @@ func TestE2ENamedDevicePresence(t *testing.T) {
 			"Device equals DeviceState.Device (or cmd/callfloor passes an AgentForEndpoint backed by the agent records)")
 	}
 }
+
+// Devices registered for longer than a day stay online: Asterisk only
+// reports changes and presence lets a registration of unknown expiry
+// lapse after 24 h, so the client reports registered devices again
+// periodically.
+func TestE2ELongRegistrationStaysOnline(t *testing.T) {
+	h := startE2E(t, WithPresenceRefresh(20*time.Millisecond))
+	h.f.Register("a3", true)
+	h.eventually("a3 online", func() error {
+		if !h.agent("a3").Online {
+			return fmt.Errorf("offline")
+		}
+		return nil
+	})
+	h.advance(25 * time.Hour)
+	h.eventually("registrations refreshed", func() error {
+		for _, id := range []string{"a1", "a3"} {
+			if a := h.agent(id); !a.DeviceUntil.After(h.clock.Now()) {
+				return fmt.Errorf("%s registered until %v", id, a.DeviceUntil)
+			}
+		}
+		return nil
+	})
+	if err := h.svc.Expire(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"a1": true, "a3": true, "sup-sales": true, "a8": false} {
+		if got := h.agent(id).Online; got != want {
+			t.Errorf("%s online = %v after a day, want %v", id, got, want)
+		}
+	}
+}

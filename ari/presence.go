@@ -1,0 +1,57 @@
+package ari
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v6"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// refreshLoop asks the dispatcher, every presenceEvery while connected,
+// to report device registrations again (in order with events).
+func (c *Client) refreshLoop(ctx context.Context) {
+	t := time.NewTicker(c.presenceEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if c.Connected() && !c.enqueue(ctx, queued{refresh: true}) {
+				return
+			}
+		}
+	}
+}
+
+// refreshPresence reads GET /endpoints and reports every registered
+// device of our technologies, changed or not (a refresh keeps its
+// registration from lapsing in presence), and every device that went
+// away unnoticed.
+func (c *Client) refreshPresence(ctx context.Context) {
+	var eps []ari.EndpointData
+	if err := c.rest.do(ctx, "GET", "/endpoints", nil, &eps); err != nil {
+		c.log.Warn("refreshing device presence failed", "err", err)
+		return
+	}
+	base := routing.FactBase{At: time.Now()}
+	techs := c.techs()
+	var facts []routing.Fact
+	c.mu.Lock()
+	for _, ep := range eps {
+		if !slices.Contains(techs, ep.Technology) {
+			continue
+		}
+		endpoint, registered := ep.Technology+"/"+ep.Resource, ep.State == "online"
+		if registered {
+			delete(c.devices, endpoint) // report it even if unchanged
+		}
+		facts = append(facts, c.onDevice(base, endpoint, registered)...)
+	}
+	c.mu.Unlock()
+	for _, f := range facts {
+		c.facts.Report(f)
+	}
+}
