@@ -215,3 +215,36 @@ func TestE2EUnregisteredNextAgent(t *testing.T) {
 	f.wantAgent("a1", presence.SysAvailable, "")
 	f.wantCall(id, routing.StateAnswered, "a2")
 }
+
+// TestE2EAbandonedWhileRinging: the caller hangs up while a1 rings: the
+// ringing leg is cancelled, a1 is free again (no RONA, no wrap-up), and
+// the call counts as abandoned / missed.
+func TestE2EAbandonedWhileRinging(t *testing.T) {
+	f := newE2E(t)
+	f.fs.setBehavior(dev("a1"), dialRing)
+	f.available("a1")
+	id := f.arrive(1, hotline)
+	cust, a1 := custUUID(1), legUUID(1)
+	f.wantCommands("api uuid_answer "+cust, "api uuid_broadcast "+cust+moh, originateFor(1, id, "a1", "&park()"))
+	f.advance(7 * time.Second)
+
+	f.fs.bye(cust)
+	f.wantCommands("api uuid_kill " + a1 + " NORMAL_CLEARING")
+	f.wantGone(id)
+	f.wantAgent("a1", presence.SysAvailable, "")
+	if f.fs.alive(a1) {
+		t.Error("a1 still rings")
+	}
+	q, err := f.eng.Queue(f.ctx, f.admin, "sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.eng.Stats(f.ctx, f.admin, "sales", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.AbandonedToday != 1 || q.AnsweredToday != 0 || q.Waiting != 0 || s.Missed != 1 || s.Accepted != 0 {
+		t.Errorf("after an abandoned call: queue abandoned %d answered %d waiting %d; stats missed %d accepted %d",
+			q.AbandonedToday, q.AnsweredToday, q.Waiting, s.Missed, s.Accepted)
+	}
+}

@@ -163,3 +163,65 @@ func TestE2ECallParkedWhileDisconnected(t *testing.T) {
 		t.Fatalf("%d calls after the resync", len(calls))
 	}
 }
+
+// disconnect makes FreeSWITCH unreachable and drops the socket.
+func (f *e2e) disconnect() {
+	f.t.Helper()
+	f.fs.refuseConnections(true)
+	f.fs.drop()
+	f.eventually("client noticed the drop", func() error {
+		if f.cl.Connected() {
+			return errors.New("still connected")
+		}
+		return nil
+	})
+}
+
+func (f *e2e) reconnect() {
+	f.t.Helper()
+	f.fs.refuseConnections(false)
+	f.waitConnected()
+}
+
+// TestE2EAgentAnsweredWhileDisconnected: a1 picks up while the socket is
+// down (CHANNEL_ANSWER and the job result are lost); show channels says
+// ACTIVE, the client reports the answer and routing bridges the call —
+// no RONA for an agent who answered.
+func TestE2EAgentAnsweredWhileDisconnected(t *testing.T) {
+	f := newE2E(t)
+	f.fs.setBehavior(dev("a1"), dialRing)
+	f.available("a1")
+	id := f.arrive(1, hotline)
+	cust, a1 := custUUID(1), legUUID(1)
+	f.wantCommands("api uuid_answer "+cust, "api uuid_broadcast "+cust+moh, originateFor(1, id, "a1", "&park()"))
+
+	f.disconnect()
+	f.fs.answerLeg(a1)
+	f.reconnect()
+	f.wantCommands("api uuid_setvar "+cust+" park_after_bridge true", "api uuid_bridge "+cust+" "+a1)
+	f.wantCall(id, routing.StateAnswered, "a1")
+	f.wantAgent("a1", presence.SysTalking, id)
+}
+
+// TestE2EAgentRangOutWhileDisconnected: a1's originate times out while
+// the socket is down; the resync finds the leg gone with its cause lost
+// (reported "failed"), so routing releases a1 without RONA, skips a1 for
+// this call a while, and rings a2.
+func TestE2EAgentRangOutWhileDisconnected(t *testing.T) {
+	f := newE2E(t)
+	f.fs.setBehavior(dev("a1"), dialRing)
+	f.fs.setBehavior(dev("a2"), dialRing)
+	f.available("a1")
+	id := f.arrive(1, hotline)
+	cust, a1 := custUUID(1), legUUID(1)
+	f.wantCommands("api uuid_answer "+cust, "api uuid_broadcast "+cust+moh, originateFor(1, id, "a1", "&park()"))
+	f.available("a2")
+	f.wantCommands()
+
+	f.disconnect()
+	f.fs.endLeg(a1, "NO_ANSWER")
+	f.reconnect()
+	f.wantCommands(originateFor(2, id, "a2", "&park()"))
+	f.wantAgent("a1", presence.SysAvailable, "")
+	f.wantCall(id, routing.StateRinging, "a2")
+}

@@ -197,3 +197,32 @@ func TestE2EMonitorFollowsTransfer(t *testing.T) {
 		t.Error("the supervisor is not eavesdropping on a2's leg only")
 	}
 }
+
+// TestE2ETakeOverUnanswered: the supervisor does not answer the take
+// over: the caller (already parted from a1, on hold) goes back to the
+// queue and the next free agent gets the call.
+func TestE2ETakeOverUnanswered(t *testing.T) {
+	f := newE2E(t)
+	id := f.answeredCall(1, "a1", 1)
+	cust, a1, s, a2 := custUUID(1), legUUID(1), legUUID(2), legUUID(3)
+	f.fs.setBehavior(dev("sup-sales"), dialNoAnswer)
+	f.fs.setBehavior(dev("a2"), dialAnswer)
+
+	_, err := f.eng.TakeOver(f.ctx, f.actor("sup-sales"), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wantCommands(
+		"api uuid_broadcast "+cust+moh,
+		"api uuid_kill "+a1+" NORMAL_CLEARING",
+		originateFor(2, id, "sup-sales", "&park()"),
+		"api uuid_kill "+s+" NO_ANSWER",
+	)
+	f.wantCall(id, routing.StateCalling, "sup-sales")
+	f.wantAgent("sup-sales", presence.SysAvailable, "")
+	f.wantAgent("a1", presence.SysAfterCallWork, "")
+
+	f.available("a2")
+	f.wantCommands(originateFor(3, id, "a2", "&park()"), "api uuid_bridge "+cust+" "+a2)
+	f.wantCall(id, routing.StateAnswered, "a2")
+}

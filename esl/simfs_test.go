@@ -39,8 +39,10 @@ type simFS struct {
 	conns    []net.Conn
 	closing  bool
 	refuse   bool // close new connections at once (FreeSWITCH unreachable)
-	seq      int  // Event-Sequence
-	jobs     int
+	// registrations are show registrations' rows.
+	registrations []map[string]string
+	seq           int // Event-Sequence
+	jobs          int
 }
 
 // dialBehavior is how a dialled device responds to an originate.
@@ -273,12 +275,20 @@ func (s *simFS) show(what string) string {
 			if ch.inbound {
 				dir, dest = "inbound", ch.did
 			}
-			state := "RINGING"
+			// As recorded (reconnect.jsonl): a bridged leg runs
+			// "uuid_bridge"; a ringing originate runs nothing yet.
+			state, app, appData := "RINGING", ch.app, ch.target
+			switch {
+			case ch.peer != "":
+				app, appData = "uuid_bridge", ch.peer
+			case !ch.inbound && !ch.answered:
+				app = ""
+			}
 			if ch.answered {
 				state = "ACTIVE"
 			}
 			rows = append(rows, map[string]string{"uuid": u, "direction": dir, "callstate": state,
-				"cid_num": cid, "dest": dest, "application": ch.app})
+				"cid_num": cid, "dest": dest, "application": app, "application_data": appData})
 		}
 	case "calls":
 		for _, u := range s.created {
@@ -287,6 +297,7 @@ func (s *simFS) show(what string) string {
 			}
 		}
 	case "registrations":
+		rows = s.registrations
 	default:
 		return "-ERR no_such_command Command not found!\n"
 	}
@@ -507,6 +518,18 @@ func (s *simFS) bye(uuid string) {
 	}
 }
 
+// endLeg: the device or FreeSWITCH ends uuid with cause (a ringing leg
+// rings out: NO_ANSWER).
+func (s *simFS) endLeg(uuid, cause string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch := s.chans[uuid]; ch != nil {
+		s.hangup(ch, cause)
+	} else {
+		s.t.Errorf("fake FreeSWITCH: end of missing %s", uuid)
+	}
+}
+
 // drop closes the subscribed connection abruptly (no disconnect-notice);
 // calls go on.
 func (s *simFS) drop() {
@@ -516,6 +539,20 @@ func (s *simFS) drop() {
 		s.cur.Close()
 		s.cur = nil
 	}
+}
+
+// emitRecorded sends a recorded frame as is (registrations).
+func (s *simFS) emitRecorded(frame string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.emit(frame)
+}
+
+// setRegistrations sets show registrations' rows.
+func (s *simFS) setRegistrations(rows ...map[string]string) {
+	s.mu.Lock()
+	s.registrations = rows
+	s.mu.Unlock()
 }
 
 // refuseConnections makes the event socket unreachable (or reachable again).
