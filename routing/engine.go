@@ -31,14 +31,15 @@ type Engine struct {
 	skipFor      time.Duration
 	nShards      int
 
-	shards   []*loop
-	dispatch *loop
-	kicked   atomic.Bool
-	intake   *intake
-	timers   *timerSet
-	seq      atomic.Uint64
-	watchLog state.Log
-	dialing  atomic.Int64 // Dials (and Monitors) in flight
+	shards       []*loop
+	dispatch     *loop
+	kicked       atomic.Bool
+	intake       *intake
+	timers       *timerSet
+	seq          atomic.Uint64
+	watchLog     state.Log
+	dialing      atomic.Int64 // Dials (and Monitors) in flight
+	mediaTimeout time.Duration
 	// queueSeen is the last published view of each queue (dispatcher only).
 	queueSeen map[string]string
 	// qgCache: each queue's groups as of the last dispatcher pass.
@@ -101,7 +102,7 @@ func WithRandSeed(a, b uint64) Option {
 func NewEngine(st state.Store, agents *presence.Service, media Media, opts ...Option) *Engine {
 	e := &Engine{
 		st: st, agents: agents, media: media, clock: realClock{}, log: slog.Default(),
-		tick: time.Second, skipFor: 5 * time.Second, nShards: 8,
+		tick: time.Second, skipFor: 5 * time.Second, nShards: 8, mediaTimeout: DefaultMediaTimeout,
 		rnd:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 		started: make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -132,7 +133,7 @@ func (e *Engine) mediaPath() Media {
 	if e.media == nil {
 		return noMedia{}
 	}
-	return e.media
+	return boundedMedia{m: e.media, d: e.mediaTimeout}
 }
 
 // Run starts the shard loops, the dispatcher and the periodic tick, after

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -100,7 +101,8 @@ func (f *testFloor) flush() {
 	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
 	defer cancel()
 	if err := f.eng.Flush(ctx); err != nil {
-		f.t.Fatalf("flush: %v", err)
+		buf := make([]byte, 1<<20)
+		f.t.Fatalf("flush: %v\n%s", err, buf[:runtime.Stack(buf, true)])
 	}
 }
 

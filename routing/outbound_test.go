@@ -1,8 +1,10 @@
 package routing_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -141,4 +143,23 @@ func TestEventsMatchViews(t *testing.T) {
 	if !sawWaiting || last["waiting"] != 0.0 || last["answered_today"] != 1.0 {
 		t.Fatalf("queue events = %v", qevs)
 	}
+}
+
+// blockingMedia never answers a Dial until its context ends.
+type blockingMedia struct{ routingtest.Media }
+
+func (b *blockingMedia) Dial(ctx context.Context, _ routing.DialRequest) (routing.LegID, error) {
+	<-ctx.Done()
+	return "", fmt.Errorf("dial: %w: %w", routing.ErrMediaUnavailable, ctx.Err())
+}
+
+// A wedged media command times out instead of holding the call's loop.
+func TestWedgedMediaCommandTimesOut(t *testing.T) {
+	f := newFloor(t, nil, time.Time{}, routing.WithMediaTimeout(50*time.Millisecond))
+	f.addAgent("a1", presence.RoleAgent)
+	f.eng.SetMedia(&blockingMedia{})
+	if _, err := f.eng.Originate(f.ctx, f.admin, "a1", "+84901000009", ""); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the media deadline", err)
+	}
+	f.wantSys("a1", presence.SysAvailable)
 }
