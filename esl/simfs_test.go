@@ -65,10 +65,19 @@ type simChan struct {
 	bridgeA  bool   // this leg is the bridge's A side (events go on it)
 	caller   string
 	did      string
-	app      string // "park" or "eavesdrop"
-	target   string // eavesdrop target uuid
-	job      string // originate job whose result is still due
-	jobArg   string
+	app      string        // "park" or "eavesdrop"
+	target   string        // eavesdrop target uuid
+	orig     *originateJob // the originate that made this leg, if any
+}
+
+// originateJob is one bgapi originate: its forks ring at once, the first
+// to answer wins (the others hang up LOSE_RACE), and the job's result
+// comes once: +OK <winner> or, when every fork failed, -ERR <cause>.
+type originateJob struct {
+	job, arg string
+	forks    int
+	failed   int
+	done     bool
 }
 
 func newSimFS(t testing.TB) *simFS {
@@ -368,59 +377,82 @@ func (s *simFS) answer(ch *simChan) {
 	ch.answered = true
 	s.emit(s.ev("CHANNEL_ANSWER", ch, map[string]string{"Channel-Call-State": "RINGING"}),
 		s.ev("CHANNEL_CALLSTATE", ch, callstate("ACTIVE")))
-	if ch.job != "" {
-		s.jobDone(ch.job, ch.jobArg, "+OK "+ch.uuid+"\n")
-		ch.job = ""
+	if o := ch.orig; o != nil && !o.done {
+		o.done = true
+		s.jobDone(o.job, o.arg, "+OK "+ch.uuid+"\n")
+		for _, u := range append([]string(nil), s.created...) {
+			if x := s.chans[u]; x != nil && x != ch && x.orig == o {
+				s.hangup(x, "LOSE_RACE")
+			}
+		}
 	}
 	if ch.app == "park" && !ch.inbound {
 		s.emit(s.ev("CHANNEL_PARK", ch, nil))
 	}
 }
 
-// originate parses "{vars}[origination_uuid=U]endpoint &app(arg)".
+// originate parses "{vars}[origination_uuid=U]endpoint,[…]endpoint &app(arg)".
 func (s *simFS) originate(c net.Conn, arg string) {
 	s.jobs++
-	job := fmt.Sprintf("0b0b0b0b-0000-4000-8000-%012d", s.jobs)
+	o := &originateJob{job: fmt.Sprintf("0b0b0b0b-0000-4000-8000-%012d", s.jobs), arg: arg}
 	// The Job-UUID is in Reply-Text and again as its own header.
-	write(c, "Content-Type: command/reply\nReply-Text: +OK Job-UUID: "+job+"\nJob-UUID: "+job+"\n\n")
+	write(c, "Content-Type: command/reply\nReply-Text: +OK Job-UUID: "+o.job+"\nJob-UUID: "+o.job+"\n\n")
 	dial, app, _ := strings.Cut(arg, " ")
 	vars, forks, _ := strings.Cut(strings.TrimPrefix(dial, "{"), "}")
-	if strings.Contains(forks, ",") {
-		s.t.Errorf("fake FreeSWITCH: simultaneous forks not simulated: %q", forks)
-		return
+	var legs []*simChan
+	var eps []string
+	for _, fork := range strings.Split(forks, ",") {
+		uv, ep, _ := strings.Cut(strings.TrimPrefix(fork, "["), "]")
+		ch := &simChan{uuid: strings.TrimPrefix(uv, "origination_uuid="), orig: o, app: "park"}
+		for _, kv := range strings.Split(vars, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "park_after_bridge":
+				ch.pab = v == "true"
+			case "origination_caller_id_number":
+				ch.caller = v
+			}
+		}
+		if t, ok := strings.CutPrefix(app, "&eavesdrop("); ok {
+			ch.app, ch.target = "eavesdrop", strings.TrimSuffix(t, ")")
+		}
+		legs, eps = append(legs, ch), append(eps, ep)
 	}
-	uv, ep, _ := strings.Cut(strings.TrimPrefix(forks, "["), "]")
-	uuid := strings.TrimPrefix(uv, "origination_uuid=")
-	ch := &simChan{uuid: uuid, caller: "", job: job, jobArg: arg, app: "park"}
-	for _, kv := range strings.Split(vars, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "park_after_bridge":
-			ch.pab = v == "true"
-		case "origination_caller_id_number":
-			ch.caller = v
+	o.forks = len(legs)
+	// Every fork's channel is created (and rings) before any answers.
+	for i, ch := range legs {
+		switch s.behavior[eps[i]] {
+		case dialUnregistered: // no channel at all
+		case dialBusy:
+			s.add(ch)
+			s.emit(s.ev("CHANNEL_CREATE", ch, callstate("DOWN")))
+		default:
+			s.add(ch)
+			s.emit(s.ev("CHANNEL_CREATE", ch, callstate("DOWN")), s.ev("CHANNEL_CALLSTATE", ch, callstate("RINGING")))
 		}
 	}
-	if t, ok := strings.CutPrefix(app, "&eavesdrop("); ok {
-		ch.app, ch.target = "eavesdrop", strings.TrimSuffix(t, ")")
+	for i, ch := range legs {
+		switch s.behavior[eps[i]] {
+		case dialUnregistered:
+			s.forkFailed(o, "USER_NOT_REGISTERED")
+		case dialBusy:
+			s.hangup(ch, "USER_BUSY")
+		case dialAnswer:
+			s.answer(ch)
+		case dialNoAnswer:
+			s.hangup(ch, "NO_ANSWER")
+		}
 	}
-	switch s.behavior[ep] {
-	case dialUnregistered:
-		s.jobDone(job, arg, "-ERR USER_NOT_REGISTERED\n")
-		return
-	case dialBusy:
-		s.add(ch)
-		s.emit(s.ev("CHANNEL_CREATE", ch, callstate("DOWN")))
-		s.hangup(ch, "USER_BUSY")
+}
+
+// forkFailed counts a failed fork; the last one fails the job.
+func (s *simFS) forkFailed(o *originateJob, cause string) {
+	if o.done {
 		return
 	}
-	s.add(ch)
-	s.emit(s.ev("CHANNEL_CREATE", ch, callstate("DOWN")), s.ev("CHANNEL_CALLSTATE", ch, callstate("RINGING")))
-	switch s.behavior[ep] {
-	case dialAnswer:
-		s.answer(ch)
-	case dialNoAnswer:
-		s.hangup(ch, "NO_ANSWER")
+	if o.failed++; o.failed == o.forks {
+		o.done = true
+		s.jobDone(o.job, o.arg, "-ERR "+cause+"\n")
 	}
 }
 
@@ -434,9 +466,8 @@ func (s *simFS) hangup(ch *simChan, cause string) {
 	delete(s.chans, ch.uuid)
 	hc := map[string]string{"Hangup-Cause": cause, "Answer-State": "hangup"}
 	s.emit(s.ev("CHANNEL_HANGUP", ch, hc))
-	if ch.job != "" { // an unanswered originate: its job fails with the cause
-		s.jobDone(ch.job, ch.jobArg, "-ERR "+cause+"\n")
-		ch.job = ""
+	if ch.orig != nil && !ch.answered { // an unanswered fork
+		s.forkFailed(ch.orig, cause)
 	}
 	s.emit(s.ev("CHANNEL_HANGUP_COMPLETE", ch, map[string]string{"Hangup-Cause": cause, "Answer-State": "hangup", "Channel-Call-State": "HANGUP"}))
 	if p := s.chans[ch.peer]; p != nil {

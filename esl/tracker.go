@@ -231,6 +231,16 @@ func (t *tracker) onJob(ev *event, now time.Time) []routing.Fact {
 	if rest, ok := strings.CutPrefix(res, "-ERR"); ok {
 		cause = mapCause(strings.TrimSpace(rest))
 	}
+	// The job names one cause for every fork; forks that rang and ended
+	// tell more (the app rang out while the desk phone was unregistered:
+	// a no-answer, a RONA, not "unreachable").
+	if len(l.gone) > 0 {
+		all := map[string]routing.Cause{"job:" + job: cause}
+		for u, c := range l.gone {
+			all[u] = c
+		}
+		cause = strongest(all)
+	}
 	return []routing.Fact{t.end(l, cause, now)}
 }
 

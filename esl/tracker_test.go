@@ -97,6 +97,15 @@ func TestForkedDialAllFail(t *testing.T) {
 			}
 			return tr.apply(jobEvent("job-1", "-ERR NO_ANSWER\n"), t0, nil)
 		}, routing.CauseNoAnswer},
+		{"the job names the fork with no channel", func(t *testing.T, tr *tracker) []routing.Fact {
+			// The app rang out; the job reports the unregistered desk
+			// phone's cause: the app's no-answer is what routing needs.
+			f := tr.apply(recordedEvent(t, file, "CHANNEL_HANGUP", noAnswerA1, "fork-app", ""), t0, nil)
+			return append(f, tr.apply(jobEvent("job-1", "-ERR USER_NOT_REGISTERED\n"), t0, nil)...)
+		}, routing.CauseNoAnswer},
+		{"no fork had a channel", func(t *testing.T, tr *tracker) []routing.Fact {
+			return tr.apply(jobEvent("job-1", "-ERR USER_NOT_REGISTERED\n"), t0, nil)
+		}, routing.CauseUnreachable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var tr tracker
