@@ -648,6 +648,13 @@ func (s *simFS) takeSequence(want []string) {
 	}
 }
 
+// snapshotCommands returns the commands since the last take.
+func (s *simFS) snapshotCommands() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.cmds...)
+}
+
 func (s *simFS) commandCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
