@@ -104,13 +104,25 @@ func (c *Client) SetMonitorMode(ctx context.Context, supervisor routing.LegID, m
 // session_audio_callback (switch_ivr_async.c) a level of 0 disables the
 // mute, levels above 1 substitute comfort noise, and any other level (-1)
 // zeroes the frames: digital silence.
+//
+// A leg that has not answered yet has no media, and uuid_audio's media bug
+// would try to pre-answer it (switch_core_media_bug_add): the mute is
+// remembered instead and sent when the leg answers (routing pauses a
+// monitor that re-joins a transferred call before the supervisor picks up).
 func (c *Client) Mute(ctx context.Context, leg routing.LegID, muted bool) error {
 	uuid, l := c.uuidOf(leg)
-	cmd := "api uuid_audio " + uuid + " stop"
-	if muted {
-		cmd = "api uuid_audio " + uuid + " start read mute -1"
+	if l != nil {
+		c.mu.Lock()
+		deferred := !l.answered
+		if deferred {
+			l.muted = muted
+		}
+		c.mu.Unlock()
+		if deferred {
+			return nil
+		}
 	}
-	if _, err := c.api(ctx, cmd, nil); err != nil {
+	if _, err := c.api(ctx, muteCommand(uuid, muted), nil); err != nil {
 		return legErr(err)
 	}
 	if l != nil {
@@ -119,6 +131,13 @@ func (c *Client) Mute(ctx context.Context, leg routing.LegID, muted bool) error 
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+func muteCommand(uuid string, muted bool) string {
+	if muted {
+		return "api uuid_audio " + uuid + " start read mute -1"
+	}
+	return "api uuid_audio " + uuid + " stop"
 }
 
 // Hangup ends a leg with uuid_kill. An unanswered Dial kills every fork

@@ -70,10 +70,15 @@ type Client struct {
 	newUUID    func() string
 	now        func() time.Time
 
-	mu      sync.Mutex // guards cur, running and the call state below
+	mu      sync.Mutex // guards cur, running, sessCtx and the call state below
 	cur     *conn      // the authenticated, subscribed connection, if any
 	running bool
 	st      tracker
+	// sessCtx ends with the current connection; followUps (commands the
+	// reader cannot send itself, such as a deferred mute) run under it and
+	// session waits for them.
+	sessCtx   context.Context
+	followUps sync.WaitGroup
 }
 
 var _ routing.Media = (*Client)(nil)
@@ -176,6 +181,12 @@ func (c *Client) session(ctx context.Context) error {
 		return err
 	}
 	cn := newConn(nc, br)
+	sctx, stopFollowUps := context.WithCancel(ctx)
+	c.mu.Lock()
+	c.sessCtx = sctx
+	c.mu.Unlock()
+	defer c.followUps.Wait()
+	defer stopFollowUps()
 	readerDone := make(chan error, 1)
 	go func() { readerDone <- c.readLoop(cn) }()
 
@@ -285,6 +296,30 @@ func (c *Client) handleEvent(ev *event) {
 	now := c.now()
 	c.mu.Lock()
 	facts := c.st.apply(ev, now, c.cfg.AgentForUser)
+	mutes := c.st.dueMutes
+	c.st.dueMutes = nil
+	sctx := c.sessCtx
 	c.mu.Unlock()
 	c.report(facts)
+	c.sendDueMutes(sctx, mutes)
+}
+
+// sendDueMutes sends the mutes of legs that answered after being muted
+// (Mute). The reader cannot wait for a reply to its own command, so each
+// goes from a follow-up goroutine that the session waits for.
+func (c *Client) sendDueMutes(sctx context.Context, mutes []string) {
+	if sctx == nil { // no session (a unit test feeding events)
+		sctx = context.Background()
+	}
+	for _, uuid := range mutes {
+		c.followUps.Add(1)
+		go func() {
+			defer c.followUps.Done()
+			ctx, cancel := context.WithTimeout(sctx, 10*time.Second)
+			defer cancel()
+			if _, err := c.api(ctx, muteCommand(uuid, true), nil); err != nil {
+				c.log.Warn("esl: mute on answer", "uuid", uuid, "err", err)
+			}
+		}()
+	}
 }

@@ -54,7 +54,8 @@
 // up. With it those legs park, and routing decides — the same contract as
 // the Asterisk adapter. Monitor originates the supervisor with
 // &eavesdrop(<agent uuid>); SetMonitorMode injects eavesdrop's mode digit
-// (uuid_recv_dtmf 0/2/3); Mute is uuid_audio … start read mute -1 / stop;
+// (uuid_recv_dtmf 0/2/3); Mute is uuid_audio … start read mute -1 / stop
+// (held back until the leg answers: a media bug needs media);
 // Hangup is uuid_kill <uuid> <cause>.
 //
 // # Reconnect

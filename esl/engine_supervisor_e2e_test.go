@@ -226,3 +226,41 @@ func TestE2ETakeOverUnanswered(t *testing.T) {
 	f.wantCommands(originateFor(3, id, "a2", "&park()"), "api uuid_bridge "+cust+" "+a2)
 	f.wantCall(id, routing.StateAnswered, "a2")
 }
+
+// TestE2EPausedMonitorFollowsTransfer: a paused monitor re-joins the
+// transferred call paused. Routing mutes the new supervisor leg before it
+// answers; FreeSWITCH can attach uuid_audio's media bug only once the leg
+// has media, so the client sends the mute when the supervisor answers.
+func TestE2EPausedMonitorFollowsTransfer(t *testing.T) {
+	f := newE2E(t)
+	id := f.answeredCall(1, "a1", 1)
+	cust, a1, s1, a2, s2 := custUUID(1), legUUID(1), legUUID(2), legUUID(3), legUUID(4)
+	sup := f.actor("sup-sales")
+	f.fs.setBehavior(dev("sup-sales"), dialAnswer)
+	f.fs.setBehavior(dev("a2"), dialAnswer)
+	mv, err := f.eng.StartMonitor(f.ctx, sup, id, routing.MonitorWhisper, "")
+	noErr(t)(mv, err)
+	f.wantCommands(originateFor(2, id, "sup-sales", eavesdrop(a1), "callfloor_mode=whisper", "eavesdrop_whisper_bleg=true"))
+	noErr(t)(f.eng.PauseMonitor(f.ctx, sup, mv.ID))
+	f.wantCommands("api uuid_audio " + s1 + " start read mute -1")
+
+	f.fs.setBehavior(dev("sup-sales"), dialRing)
+	f.available("a2")
+	noErr(t)(f.eng.Transfer(f.ctx, sup, id, "a2"))
+	f.wantCommands(
+		"api uuid_kill "+s1+" NORMAL_CLEARING",
+		"api uuid_broadcast "+cust+moh,
+		"api uuid_kill "+a1+" NORMAL_CLEARING",
+		originateFor(3, id, "a2", "&park()"),
+		"api uuid_bridge "+cust+" "+a2,
+		originateFor(4, id, "sup-sales", eavesdrop(a2), "callfloor_mode=whisper", "eavesdrop_whisper_bleg=true"),
+		// no uuid_audio while the supervisor's phone rings
+	)
+	f.fs.answerLeg(s2)
+	f.wantCommands("api uuid_audio " + s2 + " start read mute -1")
+	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: routing.MonitorWhisper, Paused: true, Answered: true})
+
+	// Resume works on the answered leg at once.
+	noErr(t)(f.eng.ResumeMonitor(f.ctx, sup, mv.ID))
+	f.wantCommands("api uuid_audio " + s2 + " stop")
+}

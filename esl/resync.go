@@ -51,8 +51,12 @@ func (c *Client) resync(ctx context.Context, cn *conn) error {
 			now := c.now()
 			c.mu.Lock()
 			facts := s.apply(rows, now)
+			mutes := c.st.dueMutes
+			c.st.dueMutes = nil
+			sctx := c.sessCtx
 			c.mu.Unlock()
 			c.report(facts)
+			c.sendDueMutes(sctx, mutes)
 		})
 		if err != nil {
 			return err

@@ -53,6 +53,9 @@ type tracker struct {
 	unregistered map[string]uint64
 	seq          uint64 // last leg seq handed out
 	regSeq       uint64 // last registration event seen
+	// dueMutes: uuids of legs muted before they answered, now answered;
+	// the client sends their uuid_audio.
+	dueMutes []string
 }
 
 type registration struct {
@@ -173,6 +176,9 @@ func (t *tracker) onAnswer(uuid string, now time.Time) []routing.Fact {
 		return nil
 	}
 	l.answered, l.active = true, uuid
+	if l.muted {
+		t.dueMutes = append(t.dueMutes, uuid)
+	}
 	if l.kind == kindInbound {
 		return nil
 	}
