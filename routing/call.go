@@ -150,10 +150,17 @@ func (m *Monitor) View() MonitorView {
 
 // View renders the call at now in loc.
 func (c *Call) View(now time.Time, loc *time.Location) CallView {
+	// DESIGN.md: an inbound call still waiting shows its queue wait (from
+	// when it entered the queue, which RONA does not reset); otherwise the
+	// time in its current state (talk time once answered).
+	since := c.StateSince
+	if c.Direction == DirectionInbound && !c.WasAnswered && c.State != StateAnswered && !c.EnqueuedAt.IsZero() {
+		since = c.EnqueuedAt
+	}
 	v := CallView{
 		ID: c.ID, CustomerNumber: c.CustomerNumber, Hotline: c.Hotline, Queue: c.Queue,
-		State: c.State, StateSince: c.StateSince.In(loc).Truncate(time.Second),
-		StateSeconds: seconds(now.Sub(c.StateSince)), StartedAt: c.StartedAt.In(loc).Truncate(time.Second),
+		State: c.State, StateSince: since.In(loc).Truncate(time.Second),
+		StateSeconds: seconds(now.Sub(since)), StartedAt: c.StartedAt.In(loc).Truncate(time.Second),
 		Direction: c.Direction,
 	}
 	if c.Agent != "" {

@@ -30,8 +30,15 @@ func TestInboundAnsweredAndWrapUp(t *testing.T) {
 	}
 
 	f.advance(4 * time.Second)
+	if c = f.call(id); c.StateSeconds != 4 {
+		t.Fatalf("queue wait = %d, want 4", c.StateSeconds)
+	}
 	f.answer(d.Result)
+	f.advance(7 * time.Second)
 	c = f.wantCall(id, routing.StateAnswered, "a1")
+	if c.StateSeconds != 7 {
+		t.Fatalf("talk time = %d, want 7", c.StateSeconds)
+	}
 	if c.AnsweredAt == nil || !c.AnsweredAt.Equal(t0.Add(4*time.Second)) {
 		t.Fatalf("answered_at = %v", c.AnsweredAt)
 	}
@@ -43,7 +50,7 @@ func TestInboundAnsweredAndWrapUp(t *testing.T) {
 		t.Fatalf("agent call_id = %v", a.CallID)
 	}
 
-	f.advance(60 * time.Second)
+	f.advance(53 * time.Second)
 	f.ended(cust, routing.CauseNormal)
 	f.wantGone(id)
 	if !f.media.HungUp(d.Result) {

@@ -50,8 +50,8 @@ func TestRONAKeepsOriginalPositionAndAgentOutOfRouting(t *testing.T) {
 	f.ended(f.legOf("a1"), routing.CauseNoAnswer)
 	f.wantSys("a1", presence.SysRONA)
 	xv := f.wantCall(x, routing.StateCalling, "a1")
-	if xv.StateSeconds != 0 {
-		t.Fatalf("state_seconds = %d after returning to the queue", xv.StateSeconds)
+	if xv.StateSeconds != 5 || !xv.StateSince.Equal(t0) {
+		t.Fatalf("state_seconds = %d since %v after returning to the queue; want the queue wait (5 s since arrival)", xv.StateSeconds, xv.StateSince)
 	}
 	// Ticks pass; a RONA agent is never offered a call.
 	f.advance(10 * time.Second)
