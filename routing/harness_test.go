@@ -26,7 +26,7 @@ type testFloor struct {
 	ctx    context.Context
 	clock  *routingtest.Clock
 	media  *routingtest.Media
-	st     *store.Memory
+	st     state.StoreLog
 	agents *presence.Service
 	eng    *routing.Engine
 	admin  presence.Actor
@@ -76,13 +76,19 @@ var t0 = time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
 
 func newFloor(t testing.TB, loc *time.Location, start time.Time, opts ...routing.Option) *testFloor {
 	t.Helper()
+	return newFloorOn(t, store.NewMemory(), loc, start, opts...)
+}
+
+// newFloorOn is newFloor over a given store (the Redis tests).
+func newFloorOn(t testing.TB, st state.StoreLog, loc *time.Location, start time.Time, opts ...routing.Option) *testFloor {
+	t.Helper()
 	if loc == nil {
 		loc = time.UTC
 	}
 	if start.IsZero() {
 		start = t0
 	}
-	f := &testFloor{t: t, clock: routingtest.NewClock(start), media: &routingtest.Media{}, st: store.NewMemory()}
+	f := &testFloor{t: t, clock: routingtest.NewClock(start), media: &routingtest.Media{}, st: st}
 	f.agents = presence.NewService(f.st, presence.WithClock(f.clock.Now), presence.WithLocation(loc),
 		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return f.eng.LogoutGuard(ctx, id) }))
 	f.opts = append([]routing.Option{routing.WithClock(f.clock), routing.WithDefaultQueue("main"), routing.WithRandSeed(1, 2)}, opts...)
@@ -280,5 +286,3 @@ func (f *testFloor) stats(queue, group string) routing.Stats {
 	}
 	return s
 }
-
-var _ state.Store = (*store.Memory)(nil)
