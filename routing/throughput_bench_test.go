@@ -5,6 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/store"
+
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -14,7 +19,17 @@ import (
 // caller's LegEnded — 50 calls in flight at a time across 50 agents.
 // One op = one call (3 facts, 4 commits).
 func BenchmarkFactThroughput(b *testing.B) {
-	f := newFloor(b, nil, time.Time{})
+	benchThroughput(b, newFloor(b, nil, time.Time{}))
+}
+
+// BenchmarkFactThroughputRedis is the same on a real redis-server.
+func BenchmarkFactThroughputRedis(b *testing.B) {
+	srv := testpeer.StartRedis(b)
+	st := store.NewRedis(redis.NewClient(&redis.Options{Addr: srv.Addr()}), store.WithPrefix("{bench}:"))
+	benchThroughput(b, newFloorOn(b, st, nil, time.Time{}))
+}
+
+func benchThroughput(b *testing.B, f *testFloor) {
 	const batch = 50
 	members := []string{}
 	for i := range batch {
