@@ -152,4 +152,24 @@ func (f *testFloor) checkInvariants(t *testing.T, where string) {
 			t.Fatalf("%s: call %s is calling with offers %v / agent leg %q", where, c.ID, c.Offers, c.AgentLeg)
 		}
 	}
+	// Monitor records mirror the calls' monitors exactly (the logout guard
+	// reads them).
+	mons, err := f.st.List(f.ctx, state.KindMonitor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, c := range live {
+		if c.Monitor != nil {
+			want[c.Monitor.ID] = true
+		}
+	}
+	if len(mons) != len(want) {
+		t.Fatalf("%s: %d monitor records for %d monitored calls", where, len(mons), len(want))
+	}
+	for _, r := range mons {
+		if !want[r.ID] {
+			t.Fatalf("%s: monitor record %s has no call", where, r.ID)
+		}
+	}
 }
