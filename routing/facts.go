@@ -374,7 +374,7 @@ func (e *Engine) connect(ctx context.Context, m Media, callID string, a, b LegID
 }
 
 // resync ends the legs the media path no longer has after a reconnect.
-func (e *Engine) resync(ctx context.Context, callID string, present map[LegID]bool, _ time.Time) {
+func (e *Engine) resync(ctx context.Context, callID string, present map[LegID]bool) {
 	r, err := e.st.Get(ctx, state.KindCall, callID)
 	if err != nil {
 		return

@@ -192,7 +192,7 @@ func (e *Engine) onLegsPresent(f LegsPresent) {
 	}
 	e.intake.mu.Unlock()
 	for id := range calls {
-		e.submit(id, func(ctx context.Context) { e.resync(ctx, id, present, f.At) })
+		e.submit(id, func(ctx context.Context) { e.resync(ctx, id, present) })
 	}
 	for _, l := range unknown {
 		if l.Hotline != "" {
