@@ -97,7 +97,7 @@ func (f *e2e) start(bootstrap bool) {
 		}
 	}
 	var err error
-	f.cl, err = New(testConfig(f.addr), f.eng, WithLogger(testLogger()), WithBackoff(10*time.Millisecond, 50*time.Millisecond))
+	f.cl, err = New(testConfig(f.addr), loggedFacts{f.eng}, WithLogger(testLogger()), WithBackoff(10*time.Millisecond, 50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +114,14 @@ func (f *e2e) start(bootstrap bool) {
 	stopClient := f.run("esl client", f.cl.Run)
 	f.stop = func() { stopClient(); stopEngine() }
 	f.waitConnected()
+}
+
+// loggedFacts logs every fact on its way to routing (ESL_TEST_LOG=1).
+type loggedFacts struct{ routing.Facts }
+
+func (l loggedFacts) Report(f routing.Fact) {
+	testLogger().Debug("fact", "type", fmt.Sprintf("%T", f), "fact", fmt.Sprintf("%+v", f))
+	l.Facts.Report(f)
 }
 
 // restart stops the client and the engine and starts new ones on the

@@ -2,6 +2,7 @@ package esl
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -113,9 +114,8 @@ func TestE2ERestartKeepsAnsweredCall(t *testing.T) {
 
 // TestE2ECallParkedWhileDisconnected: a call reaches FreeSWITCH while
 // callfloor is away (its CHANNEL_PARK is never seen). On reconnect the
-// resync reports it in LegsPresent as a customer leg (Hotline set), so
-// routing should queue it (answer, music, ring a1) — or at least hang it
-// up — instead of leaving the caller parked in silence.
+// resync reports it in LegsPresent as a customer leg (Hotline set), and
+// routing queues it like an arrival (answer, music, ring a1).
 func TestE2ECallParkedWhileDisconnected(t *testing.T) {
 	f := newE2E(t)
 	f.fs.setBehavior(dev("a1"), dialAnswer)
@@ -134,34 +134,22 @@ func TestE2ECallParkedWhileDisconnected(t *testing.T) {
 	f.waitConnected()
 	f.settle()
 	got := f.fs.takeCommands()
-	if len(got) == 0 {
-		t.Skip("blocked on routing: Engine.onLegsPresent (routing/intake.go) ignores LegsPresent legs no call holds. " +
-			"A customer leg with Hotline set (parked by the dialplan while the media path was disconnected or callfloor was down) " +
-			"is never queued nor hung up, and orphan legs are never hung up, although routing/media.go's LegsPresent " +
-			"doc says the media path hangs up legs routing does not know when routing says so")
-	}
 	calls, err := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	switch {
-	case len(calls) == 1: // queued like any arrival
-		id := calls[0].ID
-		want := []string{
-			"api uuid_answer " + cust, "api uuid_broadcast " + cust + moh, originateFor(1, id, "a1", "&park()"),
-			"api uuid_setvar " + cust + " park_after_bridge true", "api uuid_bridge " + cust + " " + legUUID(1),
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("commands after the resync:\n got: %s\nwant: %s", quoteLines(got), quoteLines(want))
-		}
-		f.wantCall(id, routing.StateAnswered, "a1")
-	case len(calls) == 0: // refused as an orphan
-		if want := []string{"api uuid_kill " + cust + " NORMAL_CLEARING"}; !reflect.DeepEqual(got, want) {
-			t.Fatalf("commands after the resync:\n got: %s\nwant: %s", quoteLines(got), quoteLines(want))
-		}
-	default:
-		t.Fatalf("%d calls after the resync", len(calls))
+	if len(calls) != 1 {
+		t.Fatalf("%d calls after the resync, want the adopted one: commands %q", len(calls), got)
 	}
+	id := calls[0].ID
+	want := []string{
+		"api uuid_answer " + cust, "api uuid_broadcast " + cust + moh, originateFor(1, id, "a1", "&park()"),
+		"api uuid_setvar " + cust + " park_after_bridge true", "api uuid_bridge " + cust + " " + legUUID(1),
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("commands after the resync:\n got: %s\nwant: %s", quoteLines(got), quoteLines(want))
+	}
+	f.wantCall(id, routing.StateAnswered, "a1")
 }
 
 // disconnect makes FreeSWITCH unreachable and drops the socket.
@@ -224,4 +212,73 @@ func TestE2EAgentRangOutWhileDisconnected(t *testing.T) {
 	f.wantCommands(originateFor(2, id, "a2", "&park()"))
 	f.wantAgent("a1", presence.SysAvailable, "")
 	f.wantCall(id, routing.StateRinging, "a2")
+}
+
+// TestE2EFreeSWITCHRestartEndsCalls: FreeSWITCH restarts mid-call (every
+// channel gone, no hangup events). The resync finds none of the call's
+// legs; routing ends the call, and the agent wraps up.
+func TestE2EFreeSWITCHRestartEndsCalls(t *testing.T) {
+	f := newE2E(t)
+	id := f.answeredCall(1, "a1", 1)
+	f.fs.crash()
+	f.waitConnected()
+	// LegsPresent (empty) comes first: routing ends the call on its
+	// customer leg and hangs up the agent's, which FreeSWITCH no longer
+	// has ("-ERR No such channel!", no error).
+	f.wantCommands("api uuid_kill " + legUUID(1) + " NORMAL_CLEARING")
+	f.wantGone(id)
+	f.wantAgent("a1", presence.SysAfterCallWork, "")
+}
+
+// wantNoCalls checks that no call is live.
+func (f *e2e) wantNoCalls() {
+	f.t.Helper()
+	f.eventually("no live call", func() error {
+		calls, err := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{})
+		if err != nil {
+			return err
+		}
+		if len(calls) != 0 {
+			return fmt.Errorf("%d live calls: %+v", len(calls), calls)
+		}
+		return nil
+	})
+}
+
+// TestE2ESnapshotListsLegRoutingIsHangingUp: the agent hangs up and
+// routing ends the call, killing the caller's leg; before FreeSWITCH has
+// torn that channel down the socket drops and the resync's snapshot still
+// lists the caller (parked, a customer leg). Routing must not take the
+// leg it is hanging up for a new arrival.
+func TestE2ESnapshotListsLegRoutingIsHangingUp(t *testing.T) {
+	f := newE2E(t)
+	f.available("a2") // someone a spurious new call could ring
+	id := f.answeredCall(1, "a1", 1)
+	cust, a1 := custUUID(1), legUUID(1)
+	f.fs.setHoldKills(true)
+	f.fs.bye(a1)
+	f.wantCommands("api uuid_kill " + cust + " NORMAL_CLEARING")
+	f.wantGone(id)
+
+	f.fs.drop()
+	f.waitConnected()
+	f.fs.setHoldKills(false)
+	f.fs.releaseKills() // the caller's channel finally goes
+	f.settle()
+	got := f.fs.takeCommands()
+	calls, err := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.eng.Stats(f.ctx, f.admin, "sales", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) > 0 || len(calls) > 0 || s.Missed > 0 {
+		t.Skipf("blocked on routing: Engine.onLegsPresent (routing/intake.go) adopts, as a new arrival, a customer leg "+
+			"its own finish() just unbound and is hanging up (the snapshot predates the kill). Effect here: commands %q, "+
+			"%d live calls, %d missed calls counted (a2 was rung and bridged to the dying caller). Fix idea: remember legs routing hangs up (tombstones, e.g. for parkTTL) "+
+			"and hang those up again instead of adopting them", got, len(calls), s.Missed)
+	}
+	f.wantNoCalls()
 }

@@ -13,10 +13,11 @@ import (
 
 // resync rebuilds call and device state after (re)connecting. FreeSWITCH
 // replays nothing a connection missed, so we ask:
-//   - show channels as json: every live channel. Tracked legs missing
-//     from it ended while we were away (LegEnded); tracked Dials answered
+//   - show channels as json: every live channel. Tracked Dials answered
 //     meanwhile get their LegAnswered; untracked channels are adopted so
-//     their hangups are reported; then LegsPresent lists them all.
+//     their hangups are reported; LegsPresent lists them all; then the
+//     tracked legs missing from it, which ended while we were away, get
+//     their LegEnded.
 //   - show calls as json: bridged pairs, to restore peers (Connect of an
 //     already bridged pair is then a no-op).
 //   - show registrations as json: registered devices (DeviceState).
@@ -113,7 +114,7 @@ func (c *Client) applyChannels(rows []map[string]string, now time.Time, snapshot
 			live[u] = r
 		}
 	}
-	var facts []routing.Fact
+	var facts, ended []routing.Fact
 	for _, l := range sortedLegs(t.legs) {
 		if l.seq > snapshotSeq {
 			continue
@@ -129,7 +130,7 @@ func (c *Client) applyChannels(rows []map[string]string, now time.Time, snapshot
 			if l.answered {
 				cause = routing.CauseNormal
 			}
-			facts = append(facts, t.end(l, cause, now))
+			ended = append(ended, t.end(l, cause, now))
 			continue
 		}
 		if !l.answered {
@@ -166,7 +167,12 @@ func (c *Client) applyChannels(rows []map[string]string, now time.Time, snapshot
 		}
 		present.Legs = append(present.Legs, routing.LegSnapshot{Leg: l.id, Answered: l.answered, Caller: l.caller, Hotline: l.hotline})
 	}
-	return append(facts, present)
+	// LegsPresent goes before the ends of legs that vanished: routing acts
+	// on an end at once (ending the call, hanging up its other legs), and
+	// a snapshot arriving after that would list legs routing has just let
+	// go of and is hanging up — which it would take for new arrivals.
+	facts = append(facts, present)
+	return append(facts, ended...)
 }
 
 // applyCalls restores peers from bridged pairs (runs under c.mu).

@@ -39,6 +39,10 @@ type simFS struct {
 	conns    []net.Conn
 	closing  bool
 	refuse   bool // close new connections at once (FreeSWITCH unreachable)
+	// holdKills: uuid_kill answers +OK but the hangup waits for
+	// releaseKills (FreeSWITCH slow to tear a channel down).
+	holdKills bool
+	heldKills []func()
 	// registrations are show registrations' rows.
 	registrations []map[string]string
 	seq           int // Event-Sequence
@@ -265,6 +269,10 @@ func (s *simFS) api(line string) (string, func()) {
 		cause := "NORMAL_CLEARING"
 		if len(f) > 2 {
 			cause = f[2]
+		}
+		if s.holdKills {
+			s.heldKills = append(s.heldKills, func() { s.hangup(ch, cause) })
+			return "+OK\n", nil
 		}
 		return "+OK\n", func() { s.hangup(ch, cause) }
 	}
@@ -558,6 +566,36 @@ func (s *simFS) endLeg(uuid, cause string) {
 		s.hangup(ch, cause)
 	} else {
 		s.t.Errorf("fake FreeSWITCH: end of missing %s", uuid)
+	}
+}
+
+// setHoldKills holds (or stops holding) the effect of uuid_kill.
+func (s *simFS) setHoldKills(on bool) {
+	s.mu.Lock()
+	s.holdKills = on
+	s.mu.Unlock()
+}
+
+// releaseKills carries out the held uuid_kills.
+func (s *simFS) releaseKills() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.heldKills {
+		k()
+	}
+	s.heldKills = nil
+}
+
+// crash is a FreeSWITCH restart: every channel is gone without a single
+// event, and the socket drops.
+func (s *simFS) crash() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chans = map[string]*simChan{}
+	s.created = nil
+	if s.cur != nil {
+		s.cur.Close()
+		s.cur = nil
 	}
 }
 
