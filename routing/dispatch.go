@@ -51,6 +51,11 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 	if len(waiting) == 0 {
 		return
 	}
+	if now := e.now(); now.UnixNano() < e.mediaDownUntil.Load() {
+		// The media path just said it is down: do not reserve (and churn
+		// the statuses of) agents it cannot ring; the tick retries.
+		return
+	}
 	slices.SortFunc(waiting, func(a, b Call) int {
 		if c := a.EnqueuedAt.Compare(b.EnqueuedAt); c != 0 {
 			return c
@@ -69,6 +74,9 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 	now := e.now()
 	taken := map[string]bool{}
 	for _, c := range waiting {
+		if e.now().UnixNano() < e.mediaDownUntil.Load() {
+			return
+		}
 		q := byID[c.Queue]
 		if q == nil {
 			continue
@@ -214,6 +222,9 @@ func (e *Engine) dialOffers(ctx context.Context, callID string, dials []pendingD
 			}
 			if firstErr == nil {
 				firstErr = fmt.Errorf("ring %s: %w", r.agent, r.err)
+			}
+			if errors.Is(r.err, ErrMediaUnavailable) {
+				e.mediaDownUntil.Store(t.now.Add(e.skipFor).UnixNano())
 			}
 			c.removeOffer(i)
 			if r.agent != "" && r.kind != OfferCustomer {

@@ -40,6 +40,9 @@ type Engine struct {
 	watchLog     state.Log
 	dialing      atomic.Int64 // Dials (and Monitors) in flight
 	mediaTimeout time.Duration
+	// mediaDownUntil (engine clock, Unix ns): a Dial just failed with
+	// ErrMediaUnavailable, so the dispatcher holds offers until then.
+	mediaDownUntil atomic.Int64
 	// queueSeen is the last published view of each queue (dispatcher only).
 	queueSeen map[string]string
 	// qgCache: each queue's groups as of the last dispatcher pass.

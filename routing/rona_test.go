@@ -170,3 +170,36 @@ func TestAgentEventsKickDistribution(t *testing.T) {
 	f.flush()
 	f.wantSys("a1", presence.SysRinging)
 }
+
+// While the media path is down the dispatcher does not go on reserving
+// agents it cannot ring (status churn, history rows); it retries later.
+func TestMediaDownHoldsOffers(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	down := true
+	f.media.Fail = func(c routingtest.Command) error {
+		if c.Op == "dial" && down {
+			return routing.ErrMediaUnavailable
+		}
+		return nil
+	}
+	f.addAgent("a1", presence.RoleAgent)
+	f.addAgent("a2", presence.RoleAgent)
+	f.addQueue("main", routing.LongestIdle, 0, []string{"a1", "a2"})
+	rows := func() int {
+		h, err := f.agents.History(f.ctx, f.admin, "a2", time.Time{}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(h)
+	}
+	before := rows()
+	id, _ := f.arrive("+84901000001", "+842800") // a1's Dial fails: media down
+	f.advance(4 * time.Second)
+	f.wantCall(id, routing.StateCalling, "a1")
+	if got := rows(); got != before {
+		t.Fatalf("a2 was reserved while the media path was down (history %d → %d)", before, got)
+	}
+	down = false
+	f.advance(2 * time.Second)
+	f.wantCall(id, routing.StateRinging, "a2")
+}
