@@ -43,7 +43,7 @@ type e2e struct {
 	newUUID func() string
 }
 
-func newE2E(t *testing.T) *e2e {
+func newE2E(t testing.TB) *e2e {
 	t.Helper()
 	f := newFloorE2E(t)
 	f.fs = newSimFS(t)
@@ -54,7 +54,7 @@ func newE2E(t *testing.T) *e2e {
 
 // newFloorE2E bootstraps the demo floor; start runs routing and the
 // client against f.addr.
-func newFloorE2E(t *testing.T) *e2e {
+func newFloorE2E(t testing.TB) *e2e {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
