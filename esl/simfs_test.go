@@ -462,4 +462,3 @@ func (s *simFS) forkFailed(o *originateJob, cause string) {
 		s.jobDone(o.job, o.arg, "-ERR "+cause+"\n")
 	}
 }
-
