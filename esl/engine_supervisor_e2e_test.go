@@ -264,3 +264,43 @@ func TestE2EPausedMonitorFollowsTransfer(t *testing.T) {
 	noErr(t)(f.eng.ResumeMonitor(f.ctx, sup, mv.ID))
 	f.wantCommands("api uuid_audio " + s2 + " stop")
 }
+
+// TestE2EMonitorBargeBeforeAnswerAndDirect: a barge asked for while the
+// supervisor's phone still rings sets eavesdrop's whisper variables (read
+// when eavesdrop starts); a monitor started as barge carries both flags
+// in its originate.
+func TestE2EMonitorBargeBeforeAnswerAndDirect(t *testing.T) {
+	f := newE2E(t)
+	id := f.answeredCall(1, "a1", 1)
+	a1, s1, s2 := legUUID(1), legUUID(2), legUUID(3)
+	sup := f.actor("sup-sales")
+	f.fs.setBehavior(dev("sup-sales"), dialRing)
+
+	mv, err := f.eng.StartMonitor(f.ctx, sup, id, routing.MonitorListen, "")
+	noErr(t)(mv, err)
+	f.wantCommands(originateFor(2, id, "sup-sales", eavesdrop(a1), "callfloor_mode=listen"))
+	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: routing.MonitorListen})
+	noErr(t)(f.eng.BargeMonitor(f.ctx, sup, mv.ID))
+	f.wantCommands(
+		"api uuid_setvar "+s1+" eavesdrop_whisper_aleg true",
+		"api uuid_setvar "+s1+" eavesdrop_whisper_bleg true",
+	)
+	f.fs.answerLeg(s1)
+	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: routing.MonitorBarge, Answered: true})
+	noErr(t)(f.eng.EndMonitor(f.ctx, sup, mv.ID))
+	f.wantCommands("api uuid_kill " + s1 + " NORMAL_CLEARING")
+
+	f.fs.setBehavior(dev("sup-sales"), dialAnswer)
+	mv, err = f.eng.StartMonitor(f.ctx, sup, id, routing.MonitorBarge, "")
+	noErr(t)(mv, err)
+	f.wantCommands(originateFor(3, id, "sup-sales", eavesdrop(a1), "callfloor_mode=barge",
+		"eavesdrop_whisper_aleg=true", "eavesdrop_whisper_bleg=true"))
+	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: routing.MonitorBarge, Answered: true})
+	// A barging supervisor pauses: the mute is immediate (answered leg).
+	noErr(t)(f.eng.PauseMonitor(f.ctx, sup, mv.ID))
+	f.wantCommands("api uuid_audio " + s2 + " start read mute -1")
+	noErr(t)(f.eng.EndMonitor(f.ctx, sup, mv.ID))
+	f.wantCommands("api uuid_kill " + s2 + " NORMAL_CLEARING")
+	f.wantMonitor(id, nil)
+	f.wantCall(id, routing.StateAnswered, "a1")
+}
