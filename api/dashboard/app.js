@@ -133,15 +133,25 @@ function renderStats() {
   $("c-wait").textContent = fmt(s.avg_wait_seconds); $("c-ivr").textContent = s.in_ivr;
   $("c-waiting").textContent = s.waiting; $("c-talking").textContent = s.talking;
   $("c-free").textContent = s.agents ? s.agents.free : "–";
-  $("daystart").textContent = s.day_start ? "since " + s.day_start : "";
+  $("daystart").textContent = (s.group ? "group " + s.group + ", " : "") + (s.day_start ? "since " + s.day_start : "");
 }
 
 function render() { renderStats(); renderQueues(); renderCalls(); renderAgents(); }
 
+// statsScope is the counters this user may read: the whole floor for an
+// admin, otherwise the first group they supervise or belong to.
+function statsScope() {
+  const me = state.me;
+  if (!me || me.role === "admin") return { query: "", group: "" };
+  const g = (me.supervises && me.supervises[0]) || (me.groups && me.groups[0]) || "";
+  return { query: g ? "?group=" + encodeURIComponent(g) : "", group: g };
+}
+
 async function load() {
+  const scope = statsScope();
   const [agents, statuses, calls, queues, stats] = await Promise.all([
     api("GET", "/v1/agents"), api("GET", "/v1/statuses"),
-    optional("/v1/calls", []), optional("/v1/queues", []), optional("/v1/stats/today", null),
+    optional("/v1/calls", []), optional("/v1/queues", []), optional("/v1/stats/today" + scope.query, null),
   ]);
   state.agents = new Map(agents.map((a) => [a.id, a]));
   state.calls = new Map(calls.map((c) => [c.id, c]));
@@ -162,7 +172,7 @@ function stream() {
   on("call", (c) => state.calls.set(c.id, c));
   on("call_ended", (c) => state.calls.delete(c.id));
   on("queue", (q) => state.queues.set(q.id, q));
-  on("stats", (s) => { if (!s.queue && !s.group) state.stats = s; });
+  on("stats", (s) => { const g = statsScope().group; if (!s.queue && (s.group || "") === g) state.stats = s; });
   // The log no longer holds our position: reload everything.
   es.addEventListener("reset", () => load().catch(showError));
 }

@@ -52,7 +52,9 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		_ = st.Close()
 		return nil, fmt.Errorf("bootstrap floor: %w", err)
 	}
-	a.engine = routing.NewEngine(st, a.agents, nil, routing.WithLogger(log), routing.WithDefaultQueue(cfg.DefaultQueue))
+	a.engine = routing.NewEngine(st, a.agents, nil, routing.WithLogger(log), routing.WithDefaultQueue(cfg.DefaultQueue),
+		// Re-run distribution on any agent change, including other replicas'.
+		routing.WithAgentEvents(st))
 	if err := bootstrapQueues(ctx, cfg, a.engine); err != nil {
 		_ = st.Close()
 		return nil, err
