@@ -94,7 +94,7 @@ func (e *Engine) moveCall(ctx context.Context, actor presence.Actor, callID, tar
 			if err := c.setState(StateRinging, t.now); err != nil {
 				return err
 			}
-			dial = pendingDial{agent: *to, kind: kind, timeout: timeout, callID: c.ID, caller: c.CustomerNumber}
+			dial = pendingDial{agent: *to, kind: kind, timeout: timeout, callID: c.ID, caller: c.CustomerNumber, customer: c.CustomerLeg}
 			customer := c.CustomerLeg
 			t.then(func(ctx context.Context) {
 				if err := m.Hold(ctx, customer, HoldMusic); err != nil {

@@ -137,12 +137,13 @@ func (e *Engine) rrCursor(ctx context.Context, queue string) string {
 
 // pendingDial is one leg to dial for an offer that has been reserved.
 type pendingDial struct {
-	agent   presence.Agent
-	kind    OfferKind
-	timeout time.Duration
-	number  string // outbound customer leg
-	callID  string
-	caller  string
+	agent    presence.Agent
+	kind     OfferKind
+	timeout  time.Duration
+	number   string // outbound customer leg
+	callID   string
+	caller   string
+	customer LegID // the leg the dialled one will be connected to
 }
 
 // offer reserves the picked agents (CAS on their records: a concurrent
@@ -165,7 +166,7 @@ func (e *Engine) offer(ctx context.Context, callID string, q Queue, picks []stri
 				continue
 			}
 			c.Offers = append(c.Offers, Offer{Agent: id, Kind: OfferRouted, Deadline: t.now.Add(q.ringTimeout())})
-			dials = append(dials, pendingDial{agent: *a, kind: OfferRouted, timeout: q.ringTimeout(), callID: c.ID, caller: c.CustomerNumber})
+			dials = append(dials, pendingDial{agent: *a, kind: OfferRouted, timeout: q.ringTimeout(), callID: c.ID, caller: c.CustomerNumber, customer: c.CustomerLeg})
 		}
 		if len(dials) == 0 {
 			return errNotWaiting
@@ -196,7 +197,7 @@ func (e *Engine) dialOffers(ctx context.Context, callID string, dials []pendingD
 	m := e.mediaPath()
 	var results []dialResult
 	for _, d := range dials {
-		req := DialRequest{CallID: callID, Timeout: d.timeout, CallerID: d.caller, Number: d.number,
+		req := DialRequest{CallID: callID, Customer: d.customer, Timeout: d.timeout, CallerID: d.caller, Number: d.number,
 			Target: Target{AgentID: d.agent.ID, Distribution: d.agent.Distribution, Device: d.agent.Device, Phone: d.agent.Phone}}
 		leg, err := e.dialLeg(ctx, m, req)
 		if err == nil {

@@ -25,7 +25,7 @@ func TestInboundAnsweredAndWrapUp(t *testing.T) {
 	}
 	f.wantSys("a1", presence.SysRinging)
 	d, _ := f.media.DialOf("a1")
-	if d.Dial.Timeout != 18*time.Second || d.Dial.CallerID != "+84901000001" {
+	if d.Dial.Timeout != 18*time.Second || d.Dial.CallerID != "+84901000001" || d.Dial.Customer != cust {
 		t.Fatalf("dial = %+v", d.Dial)
 	}
 

@@ -69,7 +69,12 @@ type Target struct {
 // so routing sees exactly one leg per Dial.
 type DialRequest struct {
 	CallID string // routing's call id, for correlation and logs
-	Target Target
+	// Customer is the customer leg this dial will be connected to, when
+	// there is one (an inbound call, a transfer, a take-over). A
+	// signalling-only path offers that leg's SDP to the dialled device so
+	// media flows end to end.
+	Customer LegID
+	Target   Target
 	// Timeout is how long to ring before giving up with CauseNoAnswer.
 	Timeout time.Duration
 	// CallerID is shown on the dialled device (the customer's number for

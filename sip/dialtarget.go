@@ -53,6 +53,7 @@ func (s *Server) dialTargets(req routing.DialRequest) ([]dialTarget, error) {
 }
 
 // customerFor finds the customer leg whose SDP offer the agents get:
+// the leg routing names (req.Customer); for a caller that names none,
 // routing's call id when bound already or equal to a leg id, else the
 // not yet bound caller with the matching number (oldest first), else the
 // only unbound caller. Without one the INVITE carries no SDP (late
@@ -60,6 +61,12 @@ func (s *Server) dialTargets(req routing.DialRequest) ([]dialTarget, error) {
 func (s *Server) customerFor(req routing.DialRequest) *inLeg {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if l, ok := s.inLegs[req.Customer]; ok && req.Customer != "" {
+		if req.CallID != "" {
+			s.bound[req.CallID] = l
+		}
+		return l
+	}
 	if l, ok := s.bound[req.CallID]; ok {
 		return l
 	}
