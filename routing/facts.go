@@ -352,6 +352,7 @@ func (e *Engine) hangup(ctx context.Context, m Media, leg LegID, cause Cause) {
 	if leg == "" {
 		return
 	}
+	e.noteHungUp(leg)
 	if err := m.Hangup(ctx, leg, cause); err != nil && !errors.Is(err, ErrLegGone) {
 		e.log.Warn("hang up leg", "leg", leg, "err", err)
 	}
@@ -394,8 +395,19 @@ func (e *Engine) resync(ctx context.Context, callID string, present map[LegID]bo
 
 // onDevice records a device (un)registration as presence.
 func (e *Engine) onDevice(ctx context.Context, f DeviceState) {
-	if _, err := e.agents.DeviceState(ctx, f.AgentID, f.Registered, f.Until); err != nil {
-		e.log.Info("device state for unknown agent", "agent", f.AgentID, "err", err)
+	id := f.AgentID
+	_, err := e.agents.DeviceState(ctx, id, f.Registered, f.Until)
+	if errors.Is(err, presence.ErrNotFound) && f.Device != "" {
+		// The media path names agents by endpoint ("PJSIP/desk-a3" →
+		// "desk-a3"); an agent whose record names that endpoint as its
+		// device is the one registering.
+		if owner, ok := e.deviceOwner(ctx, f.Device); ok {
+			id = owner
+			_, err = e.agents.DeviceState(ctx, id, f.Registered, f.Until)
+		}
+	}
+	if err != nil {
+		e.log.Info("device state for unknown agent", "agent", id, "device", f.Device, "err", err)
 		return
 	}
 	if f.Registered {
@@ -418,4 +430,18 @@ func (e *Engine) allCalls(ctx context.Context) ([]Call, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// deviceOwner finds the agent whose record names device as theirs.
+func (e *Engine) deviceOwner(ctx context.Context, device string) (string, bool) {
+	agents, err := e.agents.Agents(ctx)
+	if err != nil {
+		return "", false
+	}
+	for _, a := range agents {
+		if a.Device != "" && a.Device == device {
+			return a.ID, true
+		}
+	}
+	return "", false
 }

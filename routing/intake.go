@@ -18,7 +18,15 @@ type intake struct {
 	// (LegsPresent): hung up as orphans once no Dial is in flight that
 	// could be about to claim them.
 	suspects map[LegID]bool
+	// hungUp are legs routing itself hung up, with when. A resync snapshot
+	// taken before such a hang-up took effect still lists the leg; it must
+	// be hung up again, not adopted as a new arrival.
+	hungUp map[LegID]time.Time
 }
+
+// hungUpTTL bounds how long a hung-up leg is remembered: far longer than
+// any media server takes to act on a hang-up.
+const hungUpTTL = 2 * time.Minute
 
 type parkedFact struct {
 	f  Fact
@@ -29,7 +37,8 @@ type parkedFact struct {
 const parkTTL = 30 * time.Second
 
 func newIntake() *intake {
-	return &intake{legs: make(map[LegID]string), parked: make(map[LegID][]parkedFact), suspects: make(map[LegID]bool)}
+	return &intake{legs: make(map[LegID]string), parked: make(map[LegID][]parkedFact), suspects: make(map[LegID]bool),
+		hungUp: make(map[LegID]time.Time)}
 }
 
 // Report implements Facts: it queues the fact on its call's loop and
@@ -65,6 +74,9 @@ func (e *Engine) Report(f Fact) {
 func (e *Engine) routeLeg(leg LegID, f Fact) {
 	in := e.intake
 	in.mu.Lock()
+	if _, ended := f.(LegEnded); ended {
+		delete(in.hungUp, leg)
+	}
 	callID, ok := in.legs[leg]
 	if !ok {
 		in.parked[leg] = append(in.parked[leg], parkedFact{f: f, at: e.now()})
@@ -185,10 +197,20 @@ func (e *Engine) onLegsPresent(f LegsPresent) {
 	for _, id := range e.intake.legs {
 		calls[id] = true
 	}
-	for _, l := range f.Legs {
-		if _, ok := e.intake.legs[l.Leg]; !ok {
-			unknown = append(unknown, l)
+	now := e.now()
+	for leg, at := range e.intake.hungUp {
+		if now.Sub(at) > hungUpTTL {
+			delete(e.intake.hungUp, leg)
 		}
+	}
+	for _, l := range f.Legs {
+		if _, ok := e.intake.legs[l.Leg]; ok {
+			continue
+		}
+		if _, ours := e.intake.hungUp[l.Leg]; ours {
+			l.Hotline = "" // a caller we already let go: an orphan, not an arrival
+		}
+		unknown = append(unknown, l)
 	}
 	e.intake.mu.Unlock()
 	for id := range calls {
@@ -230,6 +252,14 @@ func (e *Engine) hangUpOrphans(ctx context.Context) {
 		e.log.Info("hanging up an orphan leg", "leg", leg)
 		e.hangup(ctx, m, leg, CauseNormal)
 	}
+}
+
+// noteHungUp remembers that routing hung leg up itself.
+func (e *Engine) noteHungUp(leg LegID) {
+	in := e.intake
+	in.mu.Lock()
+	in.hungUp[leg] = e.now()
+	in.mu.Unlock()
 }
 
 // hasSuspects reports whether orphan checks are pending.
