@@ -67,6 +67,8 @@ func statusOf(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Code: "invalid", Message: msg}
 	case errors.Is(err, routing.ErrNotSupported):
 		return &Error{Status: http.StatusNotImplemented, Code: "not_supported", Message: msg}
+	case errors.Is(err, routing.ErrUnreachable):
+		return &Error{Status: http.StatusConflict, Code: "unreachable", Message: msg}
 	case errors.Is(err, routing.ErrMediaUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "media_unavailable", Message: msg}
 	case errors.Is(err, state.ErrConflict):

@@ -28,6 +28,13 @@ func (e *Engine) Transfer(ctx context.Context, actor presence.Actor, callID, age
 // moveCall is take over (kind OfferTakeover, target = the supervisor) and
 // transfer (OfferRouted, target = the new agent).
 func (e *Engine) moveCall(ctx context.Context, actor presence.Actor, callID, target string, kind OfferKind) (CallView, error) {
+	action := ActionTransfer
+	if kind == OfferTakeover {
+		action = ActionTakeOver
+	}
+	if err := e.supports(action); err != nil {
+		return CallView{}, err
+	}
 	var view CallView
 	err := e.on(ctx, callID, func(ctx context.Context) error {
 		var dial pendingDial
@@ -129,4 +136,16 @@ func (e *Engine) Hangup(ctx context.Context, actor presence.Actor, callID string
 		return e.finish(ctx, t, "hung up by "+actor.ID)
 	})
 	return view, err
+}
+
+// supports asks the media path, when it says what it cannot do, whether
+// it can do action at all.
+func (e *Engine) supports(action Action) error {
+	e.mediaMu.RLock()
+	m := e.media // the path itself: mediaPath wraps it with timeouts
+	e.mediaMu.RUnlock()
+	if c, ok := m.(ActionChecker); ok {
+		return c.Supports(action)
+	}
+	return nil
 }

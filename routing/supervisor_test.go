@@ -2,6 +2,7 @@ package routing_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,27 @@ func TestTakeOverAndHangup(t *testing.T) {
 	f.wantSys("sup1", presence.SysAfterCallWork)
 	if _, err := f.eng.Hangup(f.ctx, sup1, id); !errors.Is(err, presence.ErrNotFound) {
 		t.Fatalf("hang up an ended call: %v", err)
+	}
+}
+
+// TestActionRefusedByMediaPathChangesNothing: a media path that cannot
+// take over at all (the SIP proxy) makes TakeOver fail with
+// ErrNotSupported before anything changes; transfer still works there.
+func TestActionRefusedByMediaPathChangesNothing(t *testing.T) {
+	f, id, _, a1Leg := supervisedFloor(t)
+	f.media.Refuse = func(a routing.Action) error {
+		if a == routing.ActionTakeOver {
+			return fmt.Errorf("take over needs a media server: %w", routing.ErrNotSupported)
+		}
+		return nil
+	}
+	before := len(f.media.Commands())
+	if _, err := f.eng.TakeOver(f.ctx, f.actor("sup1"), id); !errors.Is(err, routing.ErrNotSupported) {
+		t.Fatalf("takeover on a path without a mixer: %v", err)
+	}
+	f.wantCall(id, routing.StateAnswered, "a1")
+	f.wantSys("a1", presence.SysTalking)
+	if n := len(f.media.Commands()); n != before || f.media.HungUp(a1Leg) {
+		t.Fatalf("refused takeover sent %d media commands", n-before)
 	}
 }

@@ -67,6 +67,18 @@ func (s *Server) Monitor(ctx context.Context, req routing.MonitorRequest) (routi
 	return "", fmt.Errorf("sip: %s: %w", req.Mode, errNeedsMixer)
 }
 
+// Supports implements routing.ActionChecker: listening, whispering,
+// barging and taking over need a mixer (the supervisor's audio joins or
+// replaces the agent's inside a running call); a transfer is a re-INVITE
+// of the caller, which a signalling path can do.
+func (s *Server) Supports(a routing.Action) error {
+	switch a {
+	case routing.ActionMonitor, routing.ActionTakeOver:
+		return fmt.Errorf("sip: %s: %w", a, errNeedsMixer)
+	}
+	return nil
+}
+
 // SetMonitorMode needs a mixer.
 func (s *Server) SetMonitorMode(ctx context.Context, leg routing.LegID, mode routing.MonitorMode) error {
 	return fmt.Errorf("sip: %s: %w", mode, errNeedsMixer)

@@ -44,10 +44,17 @@ func runSipp(t *testing.T, name, target string, port int, args ...string) *sippR
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start sipp %s: %v", name, err)
 	}
-	go func() { s.done <- s.cmd.Wait() }()
+	exited := make(chan struct{})
+	go func() {
+		s.done <- s.cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
+		select {
+		case <-exited:
+		default:
 			_ = s.cmd.Process.Kill()
+			<-exited
 		}
 	})
 	return s
@@ -191,5 +198,67 @@ func TestSIPCallThroughTheProduct(t *testing.T) {
 	p.call("GET", "/v1/stats/today?queue=sales", "demo-sup-sales", "", &stats)
 	if stats["accepted"] != float64(1) {
 		t.Errorf("accepted today = %v, want 1", stats["accepted"])
+	}
+}
+
+// answeredSIPCall registers a1 with a sipp phone that answers, makes a1
+// available, places a trunk call that waits for callfloor's BYE, and
+// returns the answered call's id with both sipp processes.
+func answeredSIPCall(t *testing.T, p *process, sipAddr string) (string, *sippRun, *sippRun) {
+	t.Helper()
+	phone := testpeer.FreeUDPPort(t)
+	runSipp(t, "register a1", sipAddr, phone, "-sf", scenarioPath("register.xml"), "-m", "1",
+		"-au", "a1", "-ap", "sip-a1", "-key", "user", "a1", "-key", "expires", "3600").wait(t, 20*time.Second)
+	if code := p.call("PUT", "/v1/agents/a1/status", "demo-a1", `{"call_status":"available"}`, nil); code != 200 {
+		t.Fatalf("a1 available: %d", code)
+	}
+	agent := runSipp(t, "a1 answers", "", phone, "-sf", scenarioPath("agent_answer.xml"), "-m", "1", "-key", "agent", "a1")
+	caller := runSipp(t, "trunk caller", sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller_until_bye.xml"),
+		"-m", "1", "-s", "+842873000001")
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		var calls []map[string]any
+		p.call("GET", "/v1/calls", "demo-sup-sales", "", &calls)
+		for _, c := range calls {
+			if c["state"] == "answered" {
+				return c["id"].(string), caller, agent
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("no answered call in GET /v1/calls")
+	return "", nil, nil
+}
+
+// TestSIPPathSupervisorActions: on the built-in SIP path, actions that
+// need a media mixer answer 501 saying so (and change nothing), and a
+// supervisor's hang-up sends BYE to both the caller and the agent.
+func TestSIPPathSupervisorActions(t *testing.T) {
+	testpeer.Require(t, "sipp", "sip-tester")
+	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
+	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr})
+	defer p.stop()
+	id, caller, agent := answeredSIPCall(t, p, sipAddr)
+
+	for _, action := range []string{"listen", "whisper", "barge", "takeover"} {
+		var body struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		code := p.call("POST", "/v1/calls/"+id+"/"+action, "demo-sup-sales", "", &body)
+		if code != 501 || body.Error.Code != "not_supported" || !strings.Contains(body.Error.Message, "media server") {
+			t.Errorf("%s on the SIP path: %d %+v, want 501 naming the need for a media server", action, code, body.Error)
+		}
+	}
+	var c map[string]any
+	if code := p.call("GET", "/v1/calls/"+id, "demo-sup-sales", "", &c); code != 200 || c["state"] != "answered" || c["monitor"] != nil {
+		t.Fatalf("refused actions changed the call: %d %v", code, c)
+	}
+	if code := p.call("POST", "/v1/calls/"+id+"/hangup", "demo-sup-sales", "", nil); code != 200 {
+		t.Fatalf("hangup: %d", code)
+	}
+	caller.wait(t, 15*time.Second) // got its BYE
+	agent.wait(t, 15*time.Second)  // got its BYE
+	if code := p.call("GET", "/v1/calls/"+id, "demo-sup-sales", "", &c); code != 404 {
+		t.Errorf("call after hang-up: %d %v", code, c)
 	}
 }

@@ -32,6 +32,20 @@ type Media struct {
 	// Fail, when it returns non-nil for a command, makes that command
 	// return the error (and, for dial and monitor, no leg).
 	Fail func(c Command) error
+	// Refuse, when set, answers routing.ActionChecker: a non-nil error
+	// means the media path cannot do that action at all.
+	Refuse func(a routing.Action) error
+}
+
+// Supports implements routing.ActionChecker.
+func (m *Media) Supports(a routing.Action) error {
+	m.mu.Lock()
+	refuse := m.Refuse
+	m.mu.Unlock()
+	if refuse == nil {
+		return nil
+	}
+	return refuse(a)
 }
 
 var _ routing.Media = (*Media)(nil)
