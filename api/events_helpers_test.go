@@ -32,13 +32,13 @@ func newFloor(t testing.TB, st state.StoreLog, hubOpts []stream.HubOption, evOpt
 }
 
 // newFloorWith is newFloor with event options that need the agent service.
-func newFloorWith(t testing.TB, st state.StoreLog, hubOpts []stream.HubOption, evOpts func(*presence.Service) []api.EventOption) *floor {
+func newFloorWith(t testing.TB, st state.StoreLog, hubOpts []stream.HubOption, evOpts func(*presence.Service) []api.EventOption, presOpts ...presence.Option) *floor {
 	t.Helper()
 	cfg, err := config.Load(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := presence.NewService(st, presence.WithLocation(cfg.Location()))
+	svc := presence.NewService(st, append([]presence.Option{presence.WithLocation(cfg.Location())}, presOpts...)...)
 	if err := config.Bootstrap(context.Background(), cfg, svc); err != nil {
 		t.Fatal(err)
 	}

@@ -204,24 +204,41 @@ func TestEventsHeadersKeepaliveAndErrors(t *testing.T) {
 // TestEventsStreamIsPresence: an agent with an open stream is online,
 // kept so by the stream's periodic heartbeats.
 func TestEventsStreamIsPresence(t *testing.T) {
+	const ttl = time.Second
 	f := newFloorWith(t, store.NewMemory(), nil, func(svc *presence.Service) []api.EventOption {
-		return []api.EventOption{api.WithStreamPresence(svc, 20*time.Millisecond)}
-	})
+		return []api.EventOption{api.WithStreamPresence(svc, 50*time.Millisecond)}
+	}, presence.WithHeartbeatTTL(ttl))
+	ctx := context.Background()
 	watch := f.connect("demo-admin", "?types=agent", nil)
-	if a, _ := f.svc.Agent(context.Background(), "a1"); a.Online {
+	if a, _ := f.svc.Agent(ctx, "a1"); a.Online {
 		t.Fatal("a1 online before connecting")
 	}
-	f.connect("demo-a1", "", nil)
-	for beats := 0; beats < 3; { // the connect heartbeat, then periodic ones
-		fr := watch.next(false)
+	stream := f.connect("demo-a1", "", nil)
+	for { // connecting is a heartbeat: a1 comes online on the stream
 		var v presence.AgentView
-		_ = json.Unmarshal([]byte(fr.data), &v)
+		_ = json.Unmarshal([]byte(watch.next(false).data), &v)
 		if v.ID == "a1" && v.Online {
-			beats++
+			break
 		}
 	}
-	if a, _ := f.svc.Agent(context.Background(), "a1"); !a.Online {
-		t.Fatal("a1 offline with an open stream")
+	// While the stream stays open, periodic heartbeats keep a1 online
+	// across several TTLs of sweeps.
+	for end := time.Now().Add(3 * ttl); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if err := f.svc.Expire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if a, _ := f.svc.Agent(ctx, "a1"); !a.Online {
+			t.Fatal("a1 went offline with an open stream")
+		}
+	}
+	// Closing the stream stops the heartbeats; a1 lapses after the TTL.
+	stream.close()
+	time.Sleep(ttl + 200*time.Millisecond)
+	if err := f.svc.Expire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := f.svc.Agent(ctx, "a1"); a.Online {
+		t.Fatal("a1 still online a TTL after closing its stream")
 	}
 }
 
