@@ -41,8 +41,8 @@ func TestReconnectResyncKeepsCall(t *testing.T) {
 	h.f.expectRequests(connectRequests...)
 	waitFor(t, h.c.Connected)
 	h.rec.expect(t,
-		routing.LegEnded{Leg: agent, Cause: routing.CauseNormal},
-		routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: cust, Answered: true, Caller: caller, Hotline: hotline}}})
+		routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: cust, Answered: true, Caller: caller, Hotline: hotline}}},
+		routing.LegEnded{Leg: agent, Cause: routing.CauseNormal})
 	// (no DeviceState: registrations did not change while away)
 	// The call goes on: a new agent is connected into the same bridge.
 	a2 := h.dialAgent(t, "a2", 15*time.Second)

@@ -245,3 +245,25 @@ func TestE2ELongRegistrationStaysOnline(t *testing.T) {
 		}
 	}
 }
+
+// The agent hangs up while no socket is connected: on resync the call
+// ends (agent gone) and the caller is hung up — and only that: the
+// caller's channel, still listed when the client resynchronised, must
+// not come back as a new call.
+func TestE2EAgentLeftWhileDisconnected(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust, a1, call := h.talking(caller)
+	h.cut()
+	h.f.RemoteHangup(a1)
+	h.reconnect("DELETE /channels/"+cust+"?reason_code=16", "DELETE /bridges/"+call)
+	h.waitGone(id)
+	if calls := h.callsSoon(); len(calls) != 0 {
+		t.Fatalf("calls after the caller was hung up: %+v", calls)
+	}
+	h.waitAgent("a1", presence.SysAfterCallWork, "")
+	if s := h.stats(); s.Accepted != 1 || s.Missed != 0 {
+		t.Fatalf("stats: %+v", s)
+	}
+	h.expectSeq()
+}

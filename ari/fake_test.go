@@ -57,6 +57,8 @@ type fakeARI struct {
 	contacts map[string]bool // endpoint resource → has a registered contact
 	order    []string        // endpoint resources, in GET /endpoints order
 	ws       *websocket.Conn
+	joining  int      // sockets accepted whose handler has not run yet
+	backlog  [][]byte // events for the app while a socket is joining
 	conns    int
 	down     bool
 	subs     map[string]bool
@@ -72,7 +74,7 @@ func newFake(t testing.TB) *fakeARI {
 		f.contacts[ep] = ep == "a1" || ep == "a2" || ep == "sup-sales"
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/ari/events", websocket.Server{Handler: f.serveWS})
+	mux.Handle("/ari/events", websocket.Server{Handshake: f.handshake, Handler: f.serveWS})
 	mux.HandleFunc("/ari/", f.serveREST)
 	f.srv = httptest.NewServer(f.auth(mux))
 	return f
@@ -108,20 +110,36 @@ func (f *fakeARI) auth(h http.Handler) http.Handler {
 	})
 }
 
-// serveWS keeps one live socket per app: a newcomer replaces the old one.
-func (f *fakeARI) serveWS(ws *websocket.Conn) {
-	q := ws.Request().URL.Query()
+// handshake accepts a socket for the app. From here on the app's events
+// are kept for it: the client may act as soon as the upgrade answer
+// arrives, before serveWS has run (a race a loaded machine shows).
+func (f *fakeARI) handshake(_ *websocket.Config, r *http.Request) error {
+	q := r.URL.Query()
 	if q.Get("app") != f.app || q.Get("subscribeAll") != "false" {
-		_ = ws.Close()
-		return
+		return fmt.Errorf("fake: bad events query %q", r.URL.RawQuery)
 	}
 	f.mu.Lock()
+	f.joining++
+	f.mu.Unlock()
+	return nil
+}
+
+// serveWS keeps one live socket per app: a newcomer replaces the old one.
+func (f *fakeARI) serveWS(ws *websocket.Conn) {
+	f.mu.Lock()
+	f.joining--
 	if f.ws != nil {
-		f.sendLocked(f.event("ApplicationReplaced"))
+		msg := f.event("ApplicationReplaced")
+		f.emitted = append(f.emitted, msg)
+		_ = websocket.Message.Send(f.ws, string(msg))
 		_ = f.ws.Close()
 	}
 	f.ws = ws
 	f.conns++
+	for _, msg := range f.backlog {
+		_ = websocket.Message.Send(ws, string(msg))
+	}
+	f.backlog = nil
 	f.mu.Unlock()
 	var discard []byte
 	for websocket.Message.Receive(ws, &discard) == nil {
@@ -160,9 +178,12 @@ func (f *fakeARI) Conns() int {
 
 func (f *fakeARI) sendLocked(msg []byte) {
 	f.emitted = append(f.emitted, msg)
-	if f.ws != nil { // Asterisk does not queue events for an absent socket
+	switch {
+	case f.ws != nil:
 		_ = websocket.Message.Send(f.ws, string(msg))
-	}
+	case f.joining > 0:
+		f.backlog = append(f.backlog, msg)
+	} // else: Asterisk does not queue events for an absent socket
 }
 
 // Send writes a raw message to the socket (malformed / unknown events).

@@ -36,13 +36,20 @@ func (c *Client) resync(ctx context.Context) {
 	base := routing.FactBase{At: time.Now()}
 	c.mu.Lock()
 	c.cleaned = map[string]bool{}
-	facts := c.endVanished(base, chans)
+	ended := c.endVanished(base, chans)
 	snaps, answered := c.adopt(base, chans)
 	c.retryHangups(chans)
 	c.rejoinMonitors(bridges)
 	c.syncBridges(bridges)
+	// LegsPresent first: routing tells legs it does not hold (new callers,
+	// orphans) from its own when it receives the list, so nothing this
+	// resync reports may change its calls before that — a call ended by a
+	// vanished leg would unbind its other legs, and its caller, listed
+	// here, would come back as a new call. Routing ends vanished legs
+	// itself from the list; the LegEnded facts after it only repeat that.
+	facts := []routing.Fact{routing.LegsPresent{FactBase: base, Legs: snaps}}
+	facts = append(facts, ended...)
 	facts = append(facts, answered...)
-	facts = append(facts, routing.LegsPresent{FactBase: base, Legs: snaps})
 	techs := c.techs()
 	for _, ep := range eps {
 		if slices.Contains(techs, ep.Technology) {

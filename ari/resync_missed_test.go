@@ -9,8 +9,8 @@ import (
 )
 
 // A dialled leg answered while no socket was connected: its StasisStart
-// is lost, but the resync finds the channel Up in our application and
-// reports the answer before listing the leg as present.
+// is lost, but the resync finds the channel Up in our application, lists
+// it as present and answered, and reports the answer.
 func TestResyncReportsAnswerMissedWhileDisconnected(t *testing.T) {
 	h := start(t)
 	leg := h.dialAgent(t, "a1", 15*time.Second)
@@ -21,8 +21,8 @@ func TestResyncReportsAnswerMissedWhileDisconnected(t *testing.T) {
 	h.f.AnswerDevice(string(leg))
 	h.f.SetDown(false)
 	h.f.expectRequests(connectRequests...)
-	h.rec.expect(t, routing.LegAnswered{Leg: leg},
-		routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: leg, Answered: true}}})
+	h.rec.expect(t, routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: leg, Answered: true}}},
+		routing.LegAnswered{Leg: leg})
 	// The leg is live: commands reach it and its end is reported.
 	h.hangup(t, leg)
 	h.f.expectRequests("DELETE /channels/" + string(leg) + "?reason_code=16")
@@ -46,8 +46,8 @@ func TestResyncForkAnsweredWhileDisconnected(t *testing.T) {
 	h.f.AnswerDevice(phone)
 	h.f.SetDown(false)
 	h.f.expectRequests(append(connectRequests, "DELETE /channels/"+string(leg)+"?reason_code=16")...)
-	h.rec.expect(t, routing.LegAnswered{Leg: leg},
-		routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: leg, Answered: true}}})
+	h.rec.expect(t, routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: leg, Answered: true}}},
+		routing.LegAnswered{Leg: leg})
 	if err := h.c.Mute(h.ctx, leg, true); err != nil {
 		t.Fatal(err)
 	}
