@@ -98,7 +98,7 @@ func (c *Client) Connect(ctx context.Context, a, b routing.LegID) error {
 		}
 	}
 	ca, cb := c.chanOf(a), c.chanOf(b)
-	bridge, others, add, err := c.callBridgeFor(ctx, ca, cb)
+	bridge, others, add, created, err := c.callBridgeFor(ctx, ca, cb)
 	if err != nil {
 		return err
 	}
@@ -112,20 +112,32 @@ func (c *Client) Connect(ctx context.Context, a, b routing.LegID) error {
 	if len(add) == 0 {
 		return nil
 	}
-	return c.bridgeChannels(ctx, bridge, true, add...)
+	if err := c.bridgeChannels(ctx, bridge, true, add...); err != nil {
+		if created {
+			// Nothing entered it, so no event will ever empty it: remove
+			// the bridge we just made rather than leave it to a resync.
+			c.mu.Lock()
+			c.deleteBridge(bridge)
+			c.mu.Unlock()
+		}
+		return err
+	}
+	return nil
 }
 
 // callBridgeFor finds the call bridge either channel is in, or creates
-// one, and says which members to detach and which channels to add.
-func (c *Client) callBridgeFor(ctx context.Context, ca, cb string) (bridge string, others, add []string, err error) {
+// one (created), and says which members to detach and which channels to
+// add.
+func (c *Client) callBridgeFor(ctx context.Context, ca, cb string) (bridge string, others, add []string, created bool, err error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		bridge = c.bridgeWith(ca, roleCall)
 		if bridge == "" {
 			bridge = c.bridgeWith(cb, roleCall)
 		}
-		if bridge == "" {
+		created = bridge == ""
+		if created {
 			if bridge, err = c.createBridge(ctx, "mixing", roleCall, ca); err != nil {
-				return "", nil, nil, err
+				return "", nil, nil, false, err
 			}
 		}
 		c.mu.Lock()
@@ -149,9 +161,9 @@ func (c *Client) callBridgeFor(ctx context.Context, ca, cb string) (bridge strin
 			}
 		}
 		c.mu.Unlock()
-		return bridge, others, add, nil
+		return bridge, others, add, created, nil
 	}
-	return "", nil, nil, fmt.Errorf("ari: connect %s and %s: call bridge keeps vanishing", ca, cb)
+	return "", nil, nil, false, fmt.Errorf("ari: connect %s and %s: call bridge keeps vanishing", ca, cb)
 }
 
 // leaveMonitor turns a supervisor's monitor leg into a plain call leg

@@ -28,7 +28,7 @@ import (
 const salesHotline = "+842873000001"
 
 type e2e struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	f     *fakeARI
 	c     *Client
@@ -44,7 +44,7 @@ type e2e struct {
 
 // startE2E wires the floor and waits until the client's first resync has
 // reached presence (a1, a2 and sup-sales registered in the fake).
-func startE2E(t *testing.T, opts ...Option) *e2e {
+func startE2E(t testing.TB, opts ...Option) *e2e {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &e2e{t: t, ctx: ctx, f: newFake(t), st: store.NewMemory(), opts: opts,

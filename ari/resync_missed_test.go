@@ -1,6 +1,8 @@
 package ari
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,4 +89,34 @@ func TestResyncRetriesFailedHangup(t *testing.T) {
 	// Retried once: a later reconnect does not hang it up again.
 	h.f.Cut(false)
 	h.f.expectRequests(connectRequests...)
+}
+
+// Connecting a caller who has just hung up fails on addChannel; the call
+// bridge made for it is removed at once (no member ever entered it, so
+// no event would).
+func TestConnectFailureRemovesNewBridge(t *testing.T) {
+	h := start(t)
+	cust, _ := h.inboundHeld(t)
+	agent := h.dialAgent(t, "a1", 15*time.Second)
+	h.answered(t, agent)
+	h.f.RemoteHangup(string(cust))
+	h.rec.expect(t, routing.LegEnded{Leg: cust, Cause: routing.CauseNormal})
+	h.f.takeRequests() // the holding bridge's removal
+	if err := h.c.Connect(h.ctx, cust, agent); err == nil {
+		t.Fatal("Connect with a caller gone = nil")
+	}
+	waitFor(t, func() bool {
+		h.f.mu.Lock()
+		defer h.f.mu.Unlock()
+		return len(h.f.reqs)-h.f.taken >= 3
+	})
+	reqs := h.f.takeRequests()
+	_, call, _ := strings.Cut(reqs[1], "/bridges/") // the id the fake chose
+	call, _, _ = strings.Cut(call, "/")
+	want := []string{"POST /bridges?name=call-" + string(cust) + "&type=mixing",
+		"POST /bridges/" + call + "/addChannel?channel=" + esc(string(cust)+","+string(agent)),
+		"DELETE /bridges/" + call}
+	if !slices.Equal(reqs, want) {
+		t.Fatalf("requests %q, want %q", reqs, want)
+	}
 }

@@ -151,7 +151,7 @@ func TestTakeoverThenTransfer(t *testing.T) {
 	h.f.expectRequests("DELETE /channels/"+string(a2)+"?reason_code=16", "DELETE /bridges/"+call)
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
