@@ -44,6 +44,8 @@ func (c *Client) update(ev ari.Event, base routing.FactBase) (facts []routing.Fa
 	case *ari.Dial:
 		if e.Dialstatus == "RINGING" {
 			facts = c.onRinging(base, e.Peer.ID)
+		} else {
+			c.onDialStatus(e.Peer.ID, e.Dialstatus)
 		}
 	case *ari.ChannelHangupRequest:
 		// A soft hangup (cause 32) is Asterisk carrying out a DELETE,
@@ -141,6 +143,37 @@ func (c *Client) onRinging(base routing.FactBase, chanID string) []routing.Fact 
 		return nil
 	}
 	return []routing.Fact{routing.LegRinging{FactBase: base, Leg: routing.LegID(l.id)}}
+}
+
+// onDialStatus keeps the failure a final Dial status tells of an
+// originated channel that has not answered. A Local channel device
+// (Local/...@context) that is busy ends with ChannelDestroyed cause 0
+// ("Unknown") after Dial BUSY, unlike PJSIP's cause 17, so the cause is
+// taken from here when the destruction's is less telling (causeRank).
+func (c *Client) onDialStatus(chanID, status string) {
+	l := c.chans[chanID]
+	if l == nil || l.kind == kindCustomer || l.kind == kindSnoop || l.up() || l.ended() || !l.pending[chanID] {
+		return
+	}
+	if cause, ok := dialStatusCause(status); ok && causeRank(cause) > causeRank(l.cause) {
+		l.cause = cause
+	}
+}
+
+// dialStatusCause maps a final DIALSTATUS to the cause it means; ok is
+// false for progress (RINGING, PROGRESS, "") and for ANSWER and CANCEL.
+func dialStatusCause(status string) (routing.Cause, bool) {
+	switch status {
+	case "BUSY":
+		return routing.CauseBusy, true
+	case "NOANSWER":
+		return routing.CauseNoAnswer, true
+	case "CHANUNAVAIL":
+		return routing.CauseUnreachable, true
+	case "CONGESTION":
+		return routing.CauseFailed, true
+	}
+	return "", false
 }
 
 // onStasisEnd: the live channel left the application. With
