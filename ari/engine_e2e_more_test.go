@@ -2,6 +2,7 @@ package ari
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,4 +136,45 @@ func TestE2EMonitorUnreachableDevice(t *testing.T) {
 	dev := h.channelTo("sup-sales")
 	h.expectSeq(originate("supervisor,admin,"+id, caller, dev, "PJSIP/sup-sales", 18))
 	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.ID == mon.ID })
+}
+
+// The caller hangs up just as Asterisk creates the call bridge for them
+// and a1: the connect fails, the call ends, a1 wraps up, the new bridge
+// is removed and a1's leg hung up — nothing is left in Asterisk.
+func TestE2ECallerHangsUpWhileConnecting(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust := h.arrive(caller)
+	a1, hold := h.channelTo("a1"), h.f.bridgeNamed("hold-"+cust)
+	h.expectSeq(append(heldRequests(cust, hold), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
+	h.f.mu.Lock()
+	h.f.before = func(req string) {
+		if req == "POST /bridges?name=call-"+cust+"&type=mixing" {
+			h.f.hangup(h.f.chans[cust], 16, false)
+		}
+	}
+	h.f.mu.Unlock()
+	h.f.AnswerDevice(a1)
+	h.waitGone(id)
+	h.waitAgent("a1", presence.SysAfterCallWork, "")
+	var call string
+	for _, r := range h.peek() {
+		if rest, ok := strings.CutPrefix(r, "POST /bridges/"); ok && strings.Contains(rest, "/addChannel") {
+			call, _, _ = strings.Cut(rest, "/")
+		}
+	}
+	// Routing hangs the caller up too (404) if the connect failure ends
+	// the call before the caller's own end is reported.
+	h.expectChainsMaybe([]string{"DELETE /channels/" + cust + "?reason_code=16"},
+		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
+			"POST /bridges?name=call-" + cust + "&type=mixing",
+			"POST /bridges/" + call + "/addChannel?channel=" + esc(cust+","+a1), // 400: the caller is gone
+			"DELETE /channels/" + a1 + "?reason_code=16"},
+		[]string{"DELETE /bridges/" + hold},
+		[]string{"DELETE /bridges/" + call})
+	waitFor(t, func() bool {
+		h.f.mu.Lock()
+		defer h.f.mu.Unlock()
+		return len(h.f.chans) == 0 && len(h.f.bridges) == 0
+	})
 }

@@ -64,6 +64,9 @@ type fakeARI struct {
 	subs     map[string]bool
 	seq      int
 	emitted  []json.RawMessage
+	// before, if set, runs with the lock held ahead of each REST request
+	// (given as logged), to play races: it may use the *Locked helpers.
+	before func(req string)
 }
 
 func newFake(t testing.TB) *fakeARI {
@@ -253,6 +256,9 @@ func (f *fakeARI) serveREST(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.log(r)
+	if f.before != nil { // a phone acting just as Asterisk takes the request
+		f.before(f.reqs[len(f.reqs)-1])
+	}
 	p := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/ari"), "/"), "/")
 	q := r.URL.Query()
 	status, body := f.route(r.Method, p, q)
