@@ -3,6 +3,7 @@ package ari
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/callfloor/callfloor/presence"
@@ -261,4 +262,39 @@ func TestE2EMonitorFollowsTransferInTeam(t *testing.T) {
 	h.expectChains([]string{"DELETE /channels/" + snum + "?reason_code=16"},
 		[]string{snoopReq(routing.LegID(a2dev), "listen", "none", snoop2), "POST /bridges?name=spy-" + a2dev + "&type=mixing",
 			"POST /bridges/" + spy2 + "/addChannel?channel=" + esc(snoop2+","+sdev)})
+}
+
+// The supervisor hangs up just as the spy bridge is being created for
+// them: the monitor ends, and the snoop and the new spy bridge are
+// removed — nothing of the monitor is left in Asterisk.
+func TestE2ESupervisorHangsUpDuringSetup(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, _, a1, _ := h.talking(caller)
+	_, dev, _ := h.startMonitor(id, caller, routing.MonitorListen)
+	h.f.mu.Lock()
+	h.f.before = func(req string) {
+		if req == "POST /bridges?name=spy-"+a1+"&type=mixing" {
+			h.f.hangup(h.f.chans[dev], 16, false)
+		}
+	}
+	h.f.mu.Unlock()
+	h.f.AnswerDevice(dev)
+	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m == nil })
+	h.waitCall(id, routing.StateAnswered, "a1")
+	waitFor(t, func() bool {
+		h.f.mu.Lock()
+		defer h.f.mu.Unlock()
+		for _, ch := range h.f.chans {
+			if ch.snoop {
+				return false
+			}
+		}
+		for _, b := range h.f.bridges {
+			if strings.HasPrefix(b.name, "spy-") {
+				return false
+			}
+		}
+		return true
+	})
 }

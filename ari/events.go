@@ -242,9 +242,7 @@ func (c *Client) endLeg(base routing.FactBase, l *leg, cause routing.Cause) []ro
 	for ch := range l.pending {
 		delete(c.chans, ch)
 	}
-	if l.snoop != "" {
-		c.hangupChannel(l.snoop, routing.CauseNormal)
-	}
+	c.dropMonitorMedia(l)
 	if l.hold != "" {
 		c.deleteBridge(l.hold)
 	}

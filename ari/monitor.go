@@ -75,13 +75,31 @@ func (c *Client) converge(ctx context.Context, l *leg) error {
 	} else {
 		err = c.toSnoop(ctx, l, from, to)
 	}
-	if err != nil {
-		return err
-	}
 	c.mu.Lock()
-	l.applied = to
-	c.mu.Unlock()
-	return nil
+	defer c.mu.Unlock()
+	if err == nil {
+		l.applied = to
+	}
+	if l.ended() {
+		// The supervisor hung up while we set up: endLeg removed what
+		// existed then; remove what we made since.
+		c.dropMonitorMedia(l)
+	}
+	return err
+}
+
+// dropMonitorMedia hangs up a monitor's snoop and removes its spy bridge
+// (which may never have had a member, so no event would empty it).
+// Called with c.mu held.
+func (c *Client) dropMonitorMedia(l *leg) {
+	if l.snoop != "" {
+		c.hangupChannel(l.snoop, routing.CauseNormal)
+		l.snoop = ""
+	}
+	if l.spy != "" {
+		c.deleteBridge(l.spy)
+		l.spy = ""
+	}
 }
 
 // toSnoop: a new snoop on the agent (spy both ways; whisper out toward the
