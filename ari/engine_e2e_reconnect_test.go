@@ -201,17 +201,19 @@ func TestE2ENamedDevicePresence(t *testing.T) {
 	id, cust := h.arrive(caller)
 	ch := h.channelTo("desk-a3")
 	h.expectSeq(append(heldRequests(cust, h.f.bridgeNamed("hold-"+cust)), originate("agent,a3,"+id, caller, ch, dev, 18))...)
-	deadline := time.Now().Add(time.Second)
-	for !h.agent("a3").Online && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	// Routing finds the agent whose record names the endpoint (the client
+	// only knows the endpoint: PJSIP/desk-a3 → agent id "desk-a3").
+	online := func(want bool) {
+		h.eventually("a3 online", func() error {
+			if got := h.agent("a3").Online; got != want {
+				return fmt.Errorf("a3 online = %v, want %v", got, want)
+			}
+			return nil
+		})
 	}
-	if !h.agent("a3").Online {
-		t.Skip("blocked on routing: Engine.onDevice (routing/facts.go) looks the agent up by DeviceState.AgentID only; " +
-			"the ARI client derives it from the endpoint name (PJSIP/desk-a3 → \"desk-a3\", Config.AgentForEndpoint " +
-			"default) because it has no agent records, so an agent whose record names its device (Agent.Device " +
-			"\"PJSIP/desk-a3\") never goes online from its registration. Fix: onDevice falls back to the agent whose " +
-			"Device equals DeviceState.Device (or cmd/callfloor passes an AgentForEndpoint backed by the agent records)")
-	}
+	online(true)
+	h.f.Register("desk-a3", false)
+	online(false)
 }
 
 // Devices registered for longer than a day stay online: Asterisk only
