@@ -1,0 +1,99 @@
+package ari
+
+import (
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/CyCoreSystems/ari/v6"
+	"github.com/callfloor/callfloor/routing"
+)
+
+// More flows against a real Asterisk (see integration_test.go for how to
+// run them): transfer, hang-ups from the far ends and DTMF.
+
+// injectFar is inject that also returns the caller's own channel (the
+// Local half waiting in callfloor-test), so a test can hang up as the
+// customer would.
+func (l *live) injectFar(t *testing.T) (routing.LegID, string) {
+	t.Helper()
+	q := url.Values{"endpoint": {"Local/" + hotline + "@from-trunk/n"}, "extension": {"caller"},
+		"context": {testDevices}, "priority": {"1"}, "callerId": {caller}}
+	var far ari.ChannelData
+	if err := l.c.rest.do(l.ctx, "POST", "/channels", q, &far); err != nil {
+		t.Fatal(err)
+	}
+	f := l.await(t, "CallArrived", func(f routing.Fact) bool { a, ok := f.(routing.CallArrived); return ok && a.Hotline == hotline })
+	return f.(routing.CallArrived).Leg, far.ID
+}
+
+// farEnd names the device side of a Local leg we originated: Asterisk
+// gives the second half the id we chose with ";2" appended.
+func farEnd(leg routing.LegID) string { return string(leg) + ";2" }
+
+func (l *live) dialAnswered(t *testing.T, ext string) routing.LegID {
+	t.Helper()
+	leg, err := l.c.Dial(l.ctx, routing.DialRequest{CallID: "it", Target: device(ext), Timeout: 10 * time.Second, CallerID: caller})
+	must(t, err)
+	l.answeredLeg(t, leg)
+	return leg
+}
+
+// Ringback while waiting, a first agent, then a transfer to a second
+// agent (the first is detached and hung up), the second agent hangs up
+// from the device side and the caller hangs up last.
+func TestAsteriskTransferAndFarHangups(t *testing.T) {
+	l := startReal(t, realConfig(t))
+	cust, far := l.injectFar(t)
+	must(t, l.c.Hold(l.ctx, cust, routing.HoldRingback))
+	must(t, l.c.Answer(l.ctx, cust))
+	first := l.dialAnswered(t, "answer")
+	must(t, l.c.Connect(l.ctx, cust, first))
+	second := l.dialAnswered(t, "answer")
+	must(t, l.c.Connect(l.ctx, cust, second))
+	must(t, l.c.Hangup(l.ctx, first, routing.CauseNormal))
+	if c := l.ended(t, first); c != routing.CauseNormal {
+		t.Errorf("first agent ended with %s", c)
+	}
+	must(t, l.c.rest.do(l.ctx, "DELETE", chanPath(farEnd(second)), url.Values{"reason_code": {"16"}}, nil))
+	if c := l.ended(t, second); c != routing.CauseNormal {
+		t.Errorf("second agent hanging up ended with %s", c)
+	}
+	must(t, l.c.rest.do(l.ctx, "DELETE", chanPath(far), url.Values{"reason_code": {"16"}}, nil))
+	if c := l.ended(t, cust); c != routing.CauseNormal {
+		t.Errorf("caller hanging up ended with %s", c)
+	}
+}
+
+// The customer hangs up while connected: the agent's leg stays for
+// routing to end.
+func TestAsteriskCallerHangsUpFirst(t *testing.T) {
+	l := startReal(t, realConfig(t))
+	cust, far := l.injectFar(t)
+	must(t, l.c.Answer(l.ctx, cust))
+	agent := l.dialAnswered(t, "answer")
+	must(t, l.c.Connect(l.ctx, cust, agent))
+	must(t, l.c.rest.do(l.ctx, "DELETE", chanPath(far), url.Values{"reason_code": {"16"}}, nil))
+	l.ended(t, cust)
+	must(t, l.c.Hangup(l.ctx, agent, routing.CauseNormal))
+	l.ended(t, agent)
+}
+
+// Digits a device sends (SendDTMF in callfloor-test's dtmf extension)
+// arrive as DTMF facts on its leg.
+func TestAsteriskDTMF(t *testing.T) {
+	l := startReal(t, realConfig(t))
+	cust := l.inject(t)
+	must(t, l.c.Answer(l.ctx, cust))
+	leg := l.dialAnswered(t, "dtmf")
+	for _, want := range []string{"4", "2"} {
+		f := l.await(t, "DTMF "+want, func(f routing.Fact) bool { d, ok := f.(routing.DTMF); return ok && d.Leg == leg })
+		if d := f.(routing.DTMF); d.Digit != want {
+			t.Errorf("digit %q, want %q", d.Digit, want)
+		}
+	}
+	must(t, l.c.Hangup(l.ctx, leg, routing.CauseNormal))
+	l.ended(t, leg)
+	must(t, l.c.Hangup(l.ctx, cust, routing.CauseNormal))
+	l.ended(t, cust)
+}
