@@ -298,3 +298,41 @@ func TestE2ESupervisorHangsUpDuringSetup(t *testing.T) {
 		return true
 	})
 }
+
+// A take over the supervisor does not answer (cause 19 on both of their
+// devices): the caller, on hold with music since a1 was dropped, goes
+// back to the queue and the next free agent gets the call.
+func TestE2ETakeOverUnanswered(t *testing.T) {
+	h := startE2E(t)
+	h.available("a1")
+	id, cust, a1, call := h.talking(caller)
+	if _, err := h.eng.TakeOver(h.ctx, h.sup, id); err != nil {
+		t.Fatal(err)
+	}
+	dev, num := h.channelTo("sup-sales"), h.channelTo(supNumber)
+	hold := h.f.bridgeNamed("hold-" + cust)
+	h.expectChains(
+		[]string{"POST /bridges?name=hold-" + cust + "&type=holding", "POST /bridges/" + hold + "/addChannel?channel=" + cust,
+			"POST /bridges/" + hold + "/moh?mohClass=default", "DELETE /channels/" + a1 + "?reason_code=16",
+			originate("agent,sup-sales,"+id, caller, dev, "PJSIP/sup-sales", 18),
+			originate("agent,sup-sales,"+id, caller, num, "PJSIP/"+supNumber, 18)},
+		[]string{"DELETE /bridges/" + call})
+	h.f.NoAnswer(num)
+	h.f.NoAnswer(dev)
+	h.waitCall(id, routing.StateCalling, "sup-sales")
+	h.waitAgent("sup-sales", presence.SysAvailable, "") // no RONA for their own take over
+	h.expectSeq("DELETE /channels/" + dev + "?reason_code=19") // routing stops the ring (404: gone)
+
+	h.available("a2")
+	a2dev, a2num := h.channelTo("a2"), h.channelTo("+84901000012@trunk")
+	h.expectSeq(originate("agent,a2,"+id, caller, a2dev, "PJSIP/a2", 18),
+		originate("agent,a2,"+id, caller, a2num, "PJSIP/+84901000012@trunk", 18))
+	h.f.AnswerDevice(a2dev)
+	h.waitCall(id, routing.StateAnswered, "a2")
+	call2 := h.f.bridgeNamed("call-" + cust)
+	h.expectChains(
+		[]string{"DELETE /channels/" + a2num + "?reason_code=16"},
+		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
+			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+a2dev)},
+		[]string{"DELETE /bridges/" + hold})
+}
