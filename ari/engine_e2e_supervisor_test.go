@@ -320,7 +320,7 @@ func TestE2ETakeOverUnanswered(t *testing.T) {
 	h.f.NoAnswer(num)
 	h.f.NoAnswer(dev)
 	h.waitCall(id, routing.StateCalling, "sup-sales")
-	h.waitAgent("sup-sales", presence.SysAvailable, "") // no RONA for their own take over
+	h.waitAgent("sup-sales", presence.SysAvailable, "")        // no RONA for their own take over
 	h.expectSeq("DELETE /channels/" + dev + "?reason_code=19") // routing stops the ring (404: gone)
 
 	h.available("a2")
