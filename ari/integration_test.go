@@ -19,6 +19,10 @@ import (
 //
 //	CALLFLOOR_TEST_ARI_URL=http://127.0.0.1:8088/ari CALLFLOOR_TEST_ARI_USER=callfloor \
 //	CALLFLOOR_TEST_ARI_PASSWORD=callfloor CALLFLOOR_TEST_ARI_APP=callfloor go test -race -run Asterisk ./ari/
+//
+// Stop any callfloor using that Asterisk first: it has one event socket
+// per application, so a second controller of "callfloor" replaces the
+// test's socket and takes its calls (the tests then fail at random).
 
 const testDevices = "callfloor-test"
 
