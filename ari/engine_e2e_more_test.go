@@ -28,7 +28,7 @@ func TestE2EOutboundClickToCall(t *testing.T) {
 
 	h.f.AnswerDevice(a1)
 	cust := h.channelTo(number + "@trunk")
-	h.expectSeq(originate("number,"+number+","+v.ID, "", cust, "PJSIP/"+number+"@trunk", 45))
+	h.expectSeq(originate("number,"+number+","+v.ID, "+842873000001", cust, "PJSIP/"+number+"@trunk", 45))
 	h.waitCall(v.ID, routing.StateRinging, "a1")
 
 	h.f.Ring(cust)
@@ -63,7 +63,7 @@ func TestE2EOutboundCustomerNoAnswer(t *testing.T) {
 	h.f.NoAnswer(cust)
 	h.waitGone(v.ID)
 	h.expectSeq(originate("agent,a1,"+v.ID, number, a1, "PJSIP/a1", 30),
-		originate("number,"+number+","+v.ID, "", cust, "PJSIP/"+number+"@trunk", 45),
+		originate("number,"+number+","+v.ID, "+842873000001", cust, "PJSIP/"+number+"@trunk", 45),
 		"DELETE /channels/"+cust+"?reason_code=19", // routing makes sure it stops ringing (404: gone)
 		"DELETE /channels/"+a1+"?reason_code=16")
 	h.waitAgent("a1", presence.SysAvailable, "")

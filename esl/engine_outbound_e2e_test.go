@@ -26,9 +26,9 @@ func TestE2EOutboundClickToCall(t *testing.T) {
 		"bgapi originate {originate_timeout=30,ignore_early_media=true,park_after_bridge=true,"+
 			"origination_caller_id_number="+number+",origination_caller_id_name="+number+",callfloor_call_id="+id+"}"+
 			"[origination_uuid="+a1+"]user/a1@127.0.0.1 &park()",
-		// routing passes no caller id for the customer leg: FreeSWITCH
-		// presents the gateway's default.
-		"bgapi originate {originate_timeout=45,ignore_early_media=true,park_after_bridge=true,callfloor_call_id="+id+"}"+
+		// the customer sees the hotline of the agent's queue (sales).
+		"bgapi originate {originate_timeout=45,ignore_early_media=true,park_after_bridge=true,"+
+			"origination_caller_id_number=+842873000001,origination_caller_id_name=+842873000001,callfloor_call_id="+id+"}"+
 			"[origination_uuid="+cust+"]sofia/gateway/trunk/"+number+" &park()",
 	)
 	f.wantCall(id, routing.StateRinging, "a1")

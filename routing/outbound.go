@@ -83,7 +83,8 @@ func (e *Engine) dialCustomer(ctx context.Context, callID string) {
 			return err
 		}
 		c.Offers = append(c.Offers, Offer{Agent: c.Agent, Kind: OfferCustomer, Deadline: t.now.Add(outboundCustomerTimeout)})
-		dial = pendingDial{agent: *a, kind: OfferCustomer, timeout: outboundCustomerTimeout, number: c.CustomerNumber, callID: callID}
+		dial = pendingDial{agent: *a, kind: OfferCustomer, timeout: outboundCustomerTimeout, number: c.CustomerNumber, callID: callID,
+			caller: e.outboundCallerID(ctx, a)}
 		return nil
 	})
 	if err != nil {
@@ -104,4 +105,26 @@ func (e *Engine) viewCall(ctx context.Context, id string) (CallView, error) {
 		return CallView{}, err
 	}
 	return c.View(e.now(), e.loc()), nil
+}
+
+// outboundCallerID is the number a customer sees when an agent calls
+// them: the first hotline of the first queue (by id) the agent serves,
+// directly or through a group, so call-backs reach the floor. "" leaves
+// the media path's default.
+func (e *Engine) outboundCallerID(ctx context.Context, a *presence.Agent) string {
+	queues, err := e.allQueues(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, q := range queues {
+		if len(q.Hotlines) == 0 {
+			continue
+		}
+		for _, m := range q.Members {
+			if m == a.ID || a.InGroup(m) {
+				return q.Hotlines[0]
+			}
+		}
+	}
+	return ""
 }

@@ -18,6 +18,7 @@ func TestOutboundClickToCall(t *testing.T) {
 	f.addGroup("sales")
 	f.addAgent("a1", presence.RoleAgent, "sales")
 	f.addAgent("a2", presence.RoleAgent)
+	f.addQueue("main", routing.LongestIdle, 0, []string{"sales"}, "+842800")
 	me := f.actor("a1")
 	if _, err := f.eng.Originate(f.ctx, me, "a1", "0901", ""); !errors.Is(err, presence.ErrUnprocessable) {
 		t.Fatalf("bad number: %v", err)
@@ -44,7 +45,9 @@ func TestOutboundClickToCall(t *testing.T) {
 	f.wantSys("a1", presence.SysRinging) // the customer's phone rings now
 	ds := f.media.Dials()
 	custDial := ds[len(ds)-1]
-	if custDial.Dial.Number != "+84901000009" {
+	// The customer sees the hotline of the agent's queue, so a call-back
+	// reaches the floor.
+	if custDial.Dial.Number != "+84901000009" || custDial.Dial.CallerID != "+842800" {
 		t.Fatalf("customer dial = %+v", custDial.Dial)
 	}
 	if s := f.stats("", ""); s.Agents.Outbound != 1 || s.Waiting != 0 {
