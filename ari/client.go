@@ -102,10 +102,14 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	if !c.enqueue(ctx, queued{resync: true}) {
 		return true, ctx.Err()
 	}
+	recent := newRecentEvents()
 	for {
 		var data []byte
 		if err := websocket.Message.Receive(ws, &data); err != nil {
 			return true, fmt.Errorf("ari events read: %w", err)
+		}
+		if recent.repeat(data) {
+			continue // delivered again for another subscription (dedup.go)
 		}
 		ev, err := decodeEvent(data)
 		if err != nil {
