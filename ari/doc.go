@@ -15,8 +15,10 @@
 // a subscriber lags, and the REST client takes no context, sends JSON bodies
 // and discards error bodies, which hides the "Allocation failed" that tells an
 // unregistered device apart. So this package reads /ari/events with its own
-// loop into one ordered dispatcher, and speaks REST with query parameters as
-// Asterisk documents them (and as testdata/*.jsonl recorded them).
+// loop into one ordered dispatcher (dropping the byte-identical repeats
+// Asterisk sends when two subscriptions cover an event, see dedup.go), and
+// speaks REST with query parameters as Asterisk documents them (and as
+// testdata/*.jsonl recorded them).
 //
 // Call mapping (see routing/media.go for the contract):
 //   - hold music: a holding bridge "hold-<leg>" with music on hold;
