@@ -48,13 +48,8 @@ func newProductFloor(t *testing.T) *productFloor {
 		t.Fatal(err)
 	}
 	f.engine = routing.NewEngine(st, f.svc, f.media, routing.WithDefaultQueue(cfg.DefaultQueue), routing.WithAgentEvents(st))
-	for _, q := range cfg.Queues {
-		s := routing.Strategy(q.Strategy)
-		if _, err := f.engine.CreateQueue(ctx, presence.System, routing.QueueInput{ID: &q.ID, Name: &q.Name, Strategy: &s,
-			Members: &q.Members, Hotlines: &q.Hotlines, RingTimeoutSeconds: &q.RingTimeoutSeconds,
-			WrapupSeconds: &q.WrapupSeconds, ServiceLevelSeconds: &q.ServiceLevelSeconds}); err != nil {
-			t.Fatal(err)
-		}
+	if err := config.BootstrapQueues(ctx, cfg, f.engine); err != nil {
+		t.Fatal(err)
 	}
 	hub := stream.NewHub(st)
 	f.srv = httptest.NewServer(api.New(f.svc, st,

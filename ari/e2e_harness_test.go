@@ -87,13 +87,8 @@ func (h *e2e) boot() {
 	}
 	eng := routing.NewEngine(h.st, h.svc, nil, routing.WithClock(h.clock), routing.WithLogger(testLogger(t)),
 		routing.WithDefaultQueue(cfg.DefaultQueue), routing.WithRandSeed(1, 2))
-	for _, q := range cfg.Queues {
-		strategy := routing.Strategy(q.Strategy)
-		in := routing.QueueInput{ID: &q.ID, Name: &q.Name, Strategy: &strategy, Members: &q.Members, Hotlines: &q.Hotlines,
-			RingTimeoutSeconds: &q.RingTimeoutSeconds, WrapupSeconds: &q.WrapupSeconds, ServiceLevelSeconds: &q.ServiceLevelSeconds}
-		if _, err := eng.CreateQueue(h.ctx, presence.System, in); err != nil && !errors.Is(err, presence.ErrConflict) {
-			t.Fatalf("queue %s: %v", q.ID, err)
-		}
+	if err := config.BootstrapQueues(h.ctx, cfg, eng); err != nil {
+		t.Fatal(err)
 	}
 	c, err := New(Config{URL: h.f.URL(), User: "callfloor", Password: "secret", App: cfg.ARI.App,
 		TrunkPattern: cfg.ARI.TrunkPattern}, eng, append([]Option{WithLogger(testLogger(t)),

@@ -83,17 +83,9 @@ func (f *e2e) start(bootstrap bool) {
 	t, ctx, cfg := f.t, f.ctx, f.cfg
 	f.eng = routing.NewEngine(f.st, f.svc, nil, routing.WithClock(f.clock), routing.WithLogger(testLogger()),
 		routing.WithDefaultQueue(cfg.DefaultQueue), routing.WithRandSeed(1, 2))
-	for _, q := range cfg.Queues { // as cmd/callfloor's bootstrapQueues
-		if !bootstrap {
-			break
-		}
-		strategy := routing.Strategy(q.Strategy)
-		in := routing.QueueInput{
-			ID: &q.ID, Name: &q.Name, Strategy: &strategy, Members: &q.Members, Hotlines: &q.Hotlines,
-			RingTimeoutSeconds: &q.RingTimeoutSeconds, WrapupSeconds: &q.WrapupSeconds, ServiceLevelSeconds: &q.ServiceLevelSeconds,
-		}
-		if _, err := f.eng.CreateQueue(ctx, presence.System, in); err != nil {
-			t.Fatalf("queue %s: %v", q.ID, err)
+	if bootstrap {
+		if err := config.BootstrapQueues(ctx, cfg, f.eng); err != nil {
+			t.Fatal(err)
 		}
 	}
 	var err error

@@ -28,18 +28,11 @@ func (s *Service) CallStatuses(ctx context.Context) ([]CallStatusDef, error) {
 	for _, id := range BuiltinCallStatuses {
 		out = append(out, CallStatusDef{ID: id, Name: builtinName(id), Builtin: true})
 	}
-	recs, err := s.store.List(ctx, state.KindStatus)
+	custom, err := state.ListAs[CallStatusDef](ctx, s.store, state.KindStatus)
 	if err != nil {
-		return nil, fmt.Errorf("list statuses: %w", err)
+		return nil, err
 	}
-	for _, r := range recs {
-		var d CallStatusDef
-		if err := json.Unmarshal(r.Data, &d); err != nil {
-			return nil, fmt.Errorf("decode status %s: %w", r.ID, err)
-		}
-		out = append(out, d)
-	}
-	return out, nil
+	return append(out, custom...), nil
 }
 
 func builtinName(id string) string {
@@ -149,19 +142,7 @@ func (s *Service) Groups(ctx context.Context, actor Actor) ([]Group, error) {
 }
 
 func (s *Service) allGroups(ctx context.Context) ([]Group, error) {
-	recs, err := s.store.List(ctx, state.KindGroup)
-	if err != nil {
-		return nil, fmt.Errorf("list groups: %w", err)
-	}
-	out := make([]Group, 0, len(recs))
-	for _, r := range recs {
-		var g Group
-		if err := json.Unmarshal(r.Data, &g); err != nil {
-			return nil, fmt.Errorf("decode group %s: %w", r.ID, err)
-		}
-		out = append(out, g)
-	}
-	return out, nil
+	return state.ListAs[Group](ctx, s.store, state.KindGroup)
 }
 
 // Group returns one group without access checks.

@@ -295,19 +295,7 @@ func (e *Engine) queue(ctx context.Context, id string) (Queue, int64, error) {
 }
 
 func (e *Engine) allQueues(ctx context.Context) ([]Queue, error) {
-	recs, err := e.st.List(ctx, state.KindQueue)
-	if err != nil {
-		return nil, fmt.Errorf("list queues: %w", err)
-	}
-	out := make([]Queue, 0, len(recs))
-	for _, r := range recs {
-		var q Queue
-		if err := json.Unmarshal(r.Data, &q); err != nil {
-			return nil, fmt.Errorf("decode queue %s: %w", r.ID, err)
-		}
-		out = append(out, q)
-	}
-	return out, nil
+	return state.ListAs[Queue](ctx, e.st, state.KindQueue)
 }
 
 // queueFor maps a dialled hotline to its queue, else the default queue.

@@ -160,18 +160,12 @@ func (r *Registry) List(ctx context.Context, actor presence.Actor) ([]Hook, erro
 }
 
 func loadAll(ctx context.Context, st state.Store) ([]record, error) {
-	recs, err := st.List(ctx, state.KindWebhook)
+	out, err := state.ListAs[record](ctx, st, state.KindWebhook)
 	if err != nil {
-		return nil, fmt.Errorf("list webhooks: %w", err)
+		return nil, err
 	}
-	out := make([]record, 0, len(recs))
-	for _, rr := range recs {
-		var rec record
-		if err := json.Unmarshal(rr.Data, &rec); err != nil {
-			return nil, fmt.Errorf("decode webhook %s: %w", rr.ID, err)
-		}
-		rec.Secret = ""
-		out = append(out, rec)
+	for i := range out {
+		out[i].Secret = ""
 	}
 	return out, nil
 }

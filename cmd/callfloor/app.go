@@ -55,7 +55,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	a.engine = routing.NewEngine(st, a.agents, nil, routing.WithLogger(log), routing.WithDefaultQueue(cfg.DefaultQueue),
 		// Re-run distribution on any agent change, including other replicas'.
 		routing.WithAgentEvents(st))
-	if err := bootstrapQueues(ctx, cfg, a.engine); err != nil {
+	if err := config.BootstrapQueues(ctx, cfg, a.engine); err != nil {
 		_ = st.Close()
 		return nil, err
 	}
@@ -156,19 +156,4 @@ func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
 	}
 	a.log.Info("callfloor stopped")
 	return runErr
-}
-
-// bootstrapQueues creates the configured queues that do not exist yet.
-func bootstrapQueues(ctx context.Context, cfg config.Config, engine *routing.Engine) error {
-	for _, q := range cfg.Queues {
-		strategy := routing.Strategy(q.Strategy)
-		in := routing.QueueInput{
-			ID: &q.ID, Name: &q.Name, Strategy: &strategy, Members: &q.Members, Hotlines: &q.Hotlines,
-			RingTimeoutSeconds: &q.RingTimeoutSeconds, WrapupSeconds: &q.WrapupSeconds, ServiceLevelSeconds: &q.ServiceLevelSeconds,
-		}
-		if _, err := engine.CreateQueue(ctx, presence.System, in); err != nil && !errors.Is(err, presence.ErrConflict) {
-			return fmt.Errorf("queue %s: %w", q.ID, err)
-		}
-	}
-	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
 )
 
 // Bootstrap creates the configured statuses, groups, agents and tokens
@@ -83,6 +84,27 @@ func bootstrapAgent(ctx context.Context, svc *presence.Service, a Agent) error {
 		}
 		if err := svc.SetTokenHash(ctx, a.TokenSHA256, a.ID); err != nil {
 			return fmt.Errorf("agent %s token: %w", a.ID, err)
+		}
+	}
+	return nil
+}
+
+// QueueCreator is what BootstrapQueues needs (*routing.Engine has it).
+type QueueCreator interface {
+	CreateQueue(ctx context.Context, actor presence.Actor, in routing.QueueInput) (routing.Queue, error)
+}
+
+// BootstrapQueues creates the configured queues that do not exist yet;
+// existing ones keep whatever was changed through the API.
+func BootstrapQueues(ctx context.Context, cfg Config, engine QueueCreator) error {
+	for _, q := range cfg.Queues {
+		strategy := routing.Strategy(q.Strategy)
+		in := routing.QueueInput{
+			ID: &q.ID, Name: &q.Name, Strategy: &strategy, Members: &q.Members, Hotlines: &q.Hotlines,
+			RingTimeoutSeconds: &q.RingTimeoutSeconds, WrapupSeconds: &q.WrapupSeconds, ServiceLevelSeconds: &q.ServiceLevelSeconds,
+		}
+		if _, err := engine.CreateQueue(ctx, presence.System, in); err != nil && !errors.Is(err, presence.ErrConflict) {
+			return fmt.Errorf("queue %s: %w", q.ID, err)
 		}
 	}
 	return nil
