@@ -100,7 +100,13 @@ func (l *sseLog) has(pred func(typ, data string) bool) bool {
 
 func follow(t *testing.T, ctx context.Context, base, token string) *sseLog {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events?types=call,call_ended", nil)
+	return followTypes(t, ctx, base, token, "call,call_ended")
+}
+
+// followTypes reads /v1/events?types=types in the background.
+func followTypes(t *testing.T, ctx context.Context, base, token, types string) *sseLog {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events?types="+types, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil || res.StatusCode != 200 {
