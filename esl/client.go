@@ -302,6 +302,7 @@ func (c *Client) handleEvent(ev *event) {
 	c.mu.Unlock()
 	c.report(facts)
 	c.sendDueMutes(sctx, mutes)
+	c.refreshRegistrations(sctx)
 }
 
 // sendDueMutes sends the mutes of legs that answered after being muted

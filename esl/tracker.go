@@ -56,6 +56,11 @@ type tracker struct {
 	// dueMutes: uuids of legs muted before they answered, now answered;
 	// the client sends their uuid_audio.
 	dueMutes []string
+	// regRefresh: a registration event left an agent with contacts that
+	// FreeSWITCH may have dropped (regrefresh.go); regRefreshBusy: a
+	// refresh is waiting or its query is out.
+	regRefresh     bool
+	regRefreshBusy bool
 }
 
 type registration struct {
@@ -280,6 +285,9 @@ func (t *tracker) onRegister(ev *event, now time.Time, agentFor func(string) (st
 	if t.devices[agent] == nil {
 		t.devices[agent] = map[string]registration{}
 	}
+	if _, known := t.devices[agent][contact]; !known && len(t.devices[agent]) > 0 {
+		t.regRefresh = true
+	}
 	t.regSeq++
 	t.devices[agent][contact] = registration{until: until, seq: t.regSeq}
 	delete(t.unregistered, agent+"|"+contact)
@@ -299,6 +307,7 @@ func (t *tracker) onUnregister(ev *event, now time.Time, agentFor func(string) (
 	t.unregistered[agent+"|"+contact] = t.regSeq
 	delete(t.devices[agent], contact)
 	if len(t.devices[agent]) > 0 {
+		t.regRefresh = true // FreeSWITCH may have dropped those too
 		return nil
 	}
 	delete(t.devices, agent)
