@@ -206,7 +206,8 @@ func (c *Client) originate(ctx context.Context, l *leg, vars, eps []string, app 
 
 // endpoints lists the dial strings of a target's distribution mode. The
 // agent's device (record's Device, else DeviceFor) is its app; FreeSWITCH's
-// user/ endpoint already forks to every contact registered for the user.
+// user/ endpoint already forks to every contact registered for the user
+// (once multiple-registrations is on: freeswitch-conf/README.md).
 // app_sip adds the record's device when it differs from the default one.
 func (c *Client) endpoints(t routing.Target) ([]string, error) {
 	app := c.cfg.DeviceFor(t.AgentID)
