@@ -186,16 +186,10 @@ func TestDistributionModes(t *testing.T) {
 // the other is cancelled, routing sees one leg.
 func TestAppSIPForkFirstAnswerWins(t *testing.T) {
 	h := start(t)
-	target := routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
-	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: target, Timeout: 15 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reqs := h.f.takeRequests()
+	leg, phone, reqs := h.dialFork(t)
 	if len(reqs) != 2 {
 		t.Fatalf("want two originates, got %q", reqs)
 	}
-	phone := h.f.channelFor("+84909000001@trunk")
 	if reqs[0] != originateReq("callfloor", "agent,a1,c", "", string(leg), "PJSIP/a1", 15) ||
 		reqs[1] != originateReq("callfloor", "agent,a1,c", "", phone, "PJSIP/+84909000001@trunk", 15) {
 		t.Fatalf("originates %q", reqs)
@@ -218,13 +212,7 @@ func TestAppSIPForkFirstAnswerWins(t *testing.T) {
 
 func TestAppSIPForkAllFail(t *testing.T) {
 	h := start(t)
-	target := routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
-	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: target, Timeout: 15 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.f.takeRequests()
-	phone := h.f.channelFor("+84909000001@trunk")
+	leg, phone, _ := h.dialFork(t)
 	h.f.Busy(phone)
 	h.rec.expect(t) // the app still rings
 	h.f.NoAnswer(string(leg))
@@ -232,15 +220,11 @@ func TestAppSIPForkAllFail(t *testing.T) {
 
 	// One device unreachable: the fork goes on with the other.
 	h.f.Register("a1", false)
-	leg, err = h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: target, Timeout: 15 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(h.f.takeRequests()); n != 2 {
+	leg, phone, reqs := h.dialFork(t)
+	if n := len(reqs); n != 2 {
 		t.Fatalf("want two originates, got %d", n)
 	}
 	h.rec.drain() // presence
-	phone = h.f.channelFor("+84909000001@trunk")
 	h.f.AnswerDevice(phone)
 	h.rec.expect(t, routing.LegAnswered{Leg: leg})
 }
@@ -249,13 +233,7 @@ func TestAppSIPForkAllFail(t *testing.T) {
 // hung up once, and its late StasisStart is no new leg.
 func TestAppSIPForkBothAnswer(t *testing.T) {
 	h := start(t)
-	target := routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
-	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: target, Timeout: 15 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.f.takeRequests()
-	phone := h.f.channelFor("+84909000001@trunk")
+	leg, phone, _ := h.dialFork(t)
 	h.f.answerAtOnce(string(leg), phone)
 	h.rec.expect(t, routing.LegAnswered{Leg: leg})
 	h.f.expectRequests("DELETE /channels/" + phone + "?reason_code=16")
@@ -269,13 +247,7 @@ func TestAppSIPForkBothAnswer(t *testing.T) {
 // with routing's cause.
 func TestHangupRingingFork(t *testing.T) {
 	h := start(t)
-	target := routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
-	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: target, Timeout: 15 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.f.takeRequests()
-	phone := h.f.channelFor("+84909000001@trunk")
+	leg, phone, _ := h.dialFork(t)
 	h.f.Ring(phone)
 	h.rec.expect(t, routing.LegRinging{Leg: leg})
 	if err := h.c.Hangup(h.ctx, leg, routing.CauseCancelled); err != nil {

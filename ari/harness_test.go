@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"go.uber.org/goleak"
 	"golang.org/x/net/websocket"
@@ -201,4 +202,20 @@ func dialRaw(t *testing.T, f *fakeARI) *websocket.Conn {
 		t.Fatal(err)
 	}
 	return ws
+}
+
+// forkTarget is a1 in app_sip mode with a personal number: a Dial rings
+// the app endpoint and the number through the trunk.
+var forkTarget = routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
+
+// dialFork dials forkTarget and returns the logical leg, the personal
+// number's channel and the requests the Dial made (taken from the fake).
+func (h *harness) dialFork(t *testing.T) (routing.LegID, string, []string) {
+	t.Helper()
+	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: forkTarget, Timeout: 15 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := h.f.takeRequests()
+	return leg, h.f.channelFor("+84909000001@trunk"), reqs
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
 
@@ -36,13 +35,7 @@ func TestResyncReportsAnswerMissedWhileDisconnected(t *testing.T) {
 // up.
 func TestResyncForkAnsweredWhileDisconnected(t *testing.T) {
 	h := start(t)
-	target := routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
-	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: target, Timeout: 15 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.f.takeRequests()
-	phone := h.f.channelFor("+84909000001@trunk")
+	leg, phone, _ := h.dialFork(t)
 	h.f.Cut(true)
 	waitFor(t, func() bool { return !h.c.Connected() })
 	h.f.AnswerDevice(phone)

@@ -158,45 +158,37 @@ func TestSippCallAnswered(t *testing.T) {
 	noErrors(t, r)
 }
 
-// RONA: the first agent never answers, is CANCELled at the ring timeout,
-// and the next agent answers.
-func TestSippRONAToNextAgent(t *testing.T) {
-	r := &router{agents: []string{"a1", "a2"}, dist: presence.DistIPPhone, timeout: time.Second}
-	h := startServer(t, Config{}, r.script)
-	a1 := agentPhone(t, h, "a1", "agent_noanswer.xml")
-	a2 := agentPhone(t, h, "a2", "agent_answer.xml")
-	call := caller(t, h, "caller.xml", 300*time.Millisecond)
-	call.wait(t, 30*time.Second)
-	a1.wait(t, 30*time.Second)
-	a2.wait(t, 30*time.Second)
+// Failover to the next agent: RONA (the first agent never answers and is
+// CANCELled at the ring timeout) and busy (the first agent answers 486).
+// Either way the second agent answers.
+func TestSippFailoverToNextAgent(t *testing.T) {
+	for _, c := range []struct {
+		name, first string
+		timeout     time.Duration
+		cause       routing.Cause
+	}{
+		{"rona", "agent_noanswer.xml", time.Second, routing.CauseNoAnswer},
+		{"busy", "agent_busy.xml", 10 * time.Second, routing.CauseBusy},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &router{agents: []string{"a1", "a2"}, dist: presence.DistIPPhone, timeout: c.timeout}
+			h := startServer(t, Config{}, r.script)
+			a1 := agentPhone(t, h, "a1", c.first)
+			a2 := agentPhone(t, h, "a2", "agent_answer.xml")
+			call := caller(t, h, "caller.xml", 300*time.Millisecond)
+			call.wait(t, 30*time.Second)
+			a1.wait(t, 30*time.Second)
+			a2.wait(t, 30*time.Second)
 
-	_, dialled, _ := r.snapshot()
-	if len(dialled) != 2 {
-		t.Fatalf("dialled %v, want two legs", dialled)
+			_, dialled, _ := r.snapshot()
+			if len(dialled) != 2 {
+				t.Fatalf("dialled %v, want two legs", dialled)
+			}
+			h.rec.waitFor(t, "a1 "+string(c.cause), time.Second, ended(dialled[0], c.cause))
+			h.rec.waitFor(t, "a2 answered", time.Second, answered(dialled[1]))
+			noErrors(t, r)
+		})
 	}
-	h.rec.waitFor(t, "a1 no answer", time.Second, ended(dialled[0], routing.CauseNoAnswer))
-	h.rec.waitFor(t, "a2 answered", time.Second, answered(dialled[1]))
-	noErrors(t, r)
-}
-
-// Busy: the first agent answers 486, the next one is tried.
-func TestSippBusyToNextAgent(t *testing.T) {
-	r := &router{agents: []string{"a1", "a2"}, dist: presence.DistIPPhone, timeout: 10 * time.Second}
-	h := startServer(t, Config{}, r.script)
-	a1 := agentPhone(t, h, "a1", "agent_busy.xml")
-	a2 := agentPhone(t, h, "a2", "agent_answer.xml")
-	call := caller(t, h, "caller.xml", 300*time.Millisecond)
-	call.wait(t, 30*time.Second)
-	a1.wait(t, 30*time.Second)
-	a2.wait(t, 30*time.Second)
-
-	_, dialled, _ := r.snapshot()
-	if len(dialled) != 2 {
-		t.Fatalf("dialled %v, want two legs", dialled)
-	}
-	h.rec.waitFor(t, "a1 busy", time.Second, ended(dialled[0], routing.CauseBusy))
-	h.rec.waitFor(t, "a2 answered", time.Second, answered(dialled[1]))
-	noErrors(t, r)
 }
 
 // app_sip forks to both registered devices of the agent: one answers,
