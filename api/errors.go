@@ -89,7 +89,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		var he *echo.HTTPError
 		var e *Error
 		if errors.As(err, &he) {
-			e = &Error{Status: he.Code, Code: strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), Message: strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(errString(he.Message), "code="), "message="))}
+			e = &Error{Status: he.Code, Code: strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), Message: errString(he.Message)}
 			if e.Message == "" {
 				e.Message = http.StatusText(he.Code)
 			}

@@ -24,9 +24,10 @@ async function api(method, path, body) {
   return data;
 }
 
-// optional loads an endpoint that a build may not serve yet (404 → empty).
+// optional loads data this user may not have: outside their role (403),
+// or not served by this media path (404, 501) → shown as empty.
 async function optional(path, empty) {
-  try { return await api("GET", path); } catch (e) { if (e.status === 404 || e.status === 501) return empty; throw e; }
+  try { return await api("GET", path); } catch (e) { if ([403, 404, 501].includes(e.status)) return empty; throw e; }
 }
 
 function showError(e) { $("error").textContent = e ? String(e.message || e) : ""; }
