@@ -21,6 +21,7 @@ var errNotWaiting = errors.New("call is no longer waiting")
 // first across every queue (a call that RONA'd keeps its original
 // position), and hands each offer to the call's loop.
 func (e *Engine) dispatchPass(ctx context.Context) {
+	e.noneWaiting.Store(false)
 	e.sweepParked()
 	if e.hasSuspects() {
 		e.submit("orphans", e.hangUpOrphans)
@@ -49,6 +50,7 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 		}
 	}
 	if len(waiting) == 0 {
+		e.noneWaiting.Store(true)
 		return
 	}
 	if now := e.now(); now.UnixNano() < e.mediaDownUntil.Load() {

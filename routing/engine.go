@@ -34,6 +34,9 @@ type Engine struct {
 	shards       []*loop
 	dispatch     *loop
 	kicked       atomic.Bool
+	// noneWaiting: the last dispatcher pass found no waiting call, and no
+	// pass has started since (one that starts clears it before reading).
+	noneWaiting atomic.Bool
 	intake       *intake
 	timers       *timerSet
 	seq          atomic.Uint64

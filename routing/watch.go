@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -10,11 +11,32 @@ import (
 )
 
 // WithAgentEvents makes the engine follow the shared event log and
-// re-evaluate the queues whenever any agent changes (a status set through
-// the API, a wrap-up ended early, a change made on another replica), so
-// nobody has to remember to call Kick. Without it the periodic tick
-// catches such changes within one tick.
+// re-evaluate the queues whenever an agent changes in a way that may route
+// a call (a status set through the API, a wrap-up ended early, a change
+// made on another replica), so nobody has to remember to call Kick.
+// Without it the periodic tick catches such changes within one tick.
 func WithAgentEvents(log state.Log) Option { return func(e *Engine) { e.watchLog = log } }
+
+// mayRoute reports whether an agent event (the agent's view) can let a
+// call be routed: only an agent now routable, and only while a call may
+// be waiting. Any other change (a break, a call status change of a busy
+// agent) cannot place a call, so it costs no distribution pass and floor
+// re-read; the queue views it changes are republished by the next tick
+// (docs/performance.md, Routing).
+func (e *Engine) mayRoute(view []byte) bool {
+	var a struct {
+		CallStatus   string                `json:"call_status"`
+		SystemStatus presence.SystemStatus `json:"system_status"`
+		CallID       *string               `json:"call_id"`
+	}
+	if err := json.Unmarshal(view, &a); err != nil {
+		return true // not a view we understand: let the pass decide
+	}
+	if a.CallStatus != presence.StatusAvailable || a.SystemStatus != presence.SysAvailable || a.CallID != nil {
+		return false
+	}
+	return !e.noneWaiting.Load()
+}
 
 // watchAgents tails the log from "now" and kicks on agent events.
 func (e *Engine) watchAgents(ctx context.Context) {
@@ -46,7 +68,7 @@ func (e *Engine) watchAgents(ctx context.Context) {
 		kick := false
 		for _, ev := range evs {
 			pos = ev.ID
-			kick = kick || ev.Type == presence.EventAgent
+			kick = kick || ev.Type == presence.EventAgent && e.mayRoute(ev.Data)
 		}
 		if kick {
 			e.Kick()

@@ -53,7 +53,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		return nil, fmt.Errorf("bootstrap floor: %w", err)
 	}
 	a.engine = routing.NewEngine(st, a.agents, nil, routing.WithLogger(log), routing.WithDefaultQueue(cfg.DefaultQueue),
-		// Re-run distribution on any agent change, including other replicas'.
+		// Re-run distribution on an agent change that may route a call,
+		// including other replicas' (this also covers the API's changes).
 		routing.WithAgentEvents(st))
 	if err := config.BootstrapQueues(ctx, cfg, a.engine); err != nil {
 		_ = st.Close()
@@ -71,7 +72,6 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	stats := stream.NewStatsPublisher(a.hub, statsSource{engine: a.engine}, st, stream.WithStatsLogger(log))
 	a.api = api.New(a.agents, st,
 		api.WithLogger(log),
-		api.WithAgentChanged(a.engine.Kick),
 		api.WithRoutes(api.RoutingRoutes(a.engine)),
 		api.WithRoutes(api.EventRoutes(a.hub, api.WithStreamPresence(a.agents, 20*time.Second), api.WithEventLogger(log))),
 		api.WithRoutes(api.WebhookRoutes(webhook.NewRegistry(st, st))),
