@@ -31,12 +31,12 @@ type Engine struct {
 	skipFor      time.Duration
 	nShards      int
 
-	shards       []*loop
-	dispatch     *loop
-	kicked       atomic.Bool
+	shards   []*loop
+	dispatch *loop
+	kicked   atomic.Bool
 	// noneWaiting: the last dispatcher pass found no waiting call, and no
 	// pass has started since (one that starts clears it before reading).
-	noneWaiting atomic.Bool
+	noneWaiting  atomic.Bool
 	intake       *intake
 	timers       *timerSet
 	seq          atomic.Uint64
