@@ -15,5 +15,6 @@ func allRouteOptions(t *testing.T) []api.Option {
 		api.WithRoutes(api.RoutingRoutes(nil)),
 		api.WithRoutes(api.EventRoutes(nil)),
 		api.WithRoutes(api.WebhookRoutes(nil)),
+		api.WithRoutes(api.MediaRoutes(nil)),
 	}
 }

@@ -220,6 +220,16 @@ func TestQueuesAPI(t *testing.T) {
 	r.want(r.do("POST", "/v1/queues", "boss", `{"id":"other","hotlines":["+842800"]}`), 409, "hotline +842800 already routes to queue main")
 	r.want(r.do("PATCH", "/v1/queues/main", "boss", `{"strategy":"ring_all","ring_timeout_seconds":25}`), 200, `"strategy":"ring_all"`)
 	r.want(r.do("GET", "/v1/queues/main", "sup1", ""), 200, `"ring_timeout_seconds":25`)
+	// Wallboard thresholds: additive, 0 = off, red never below amber.
+	r.want(r.do("GET", "/v1/queues/main", "boss", ""), 200, `"waiting_amber":0,"waiting_red":0,"longest_wait_amber_seconds":0,"longest_wait_red_seconds":0`)
+	r.want(r.do("PATCH", "/v1/queues/main", "boss", `{"waiting_amber":3,"waiting_red":6,"longest_wait_amber_seconds":30,"longest_wait_red_seconds":60}`), 200,
+		`"waiting_amber":3,"waiting_red":6,"longest_wait_amber_seconds":30,"longest_wait_red_seconds":60`)
+	r.want(r.do("PATCH", "/v1/queues/main", "boss", `{"waiting_red":2}`), 400, "waiting_red: must be at least waiting_amber")
+	r.want(r.do("PATCH", "/v1/queues/main", "boss", `{"longest_wait_red_seconds":10}`), 400, "longest_wait_red_seconds: must be at least longest_wait_amber_seconds")
+	r.want(r.do("PATCH", "/v1/queues/main", "boss", `{"waiting_amber":-1}`), 400, "waiting_amber: must be between 0 and 10000 calls")
+	r.want(r.do("PATCH", "/v1/queues/main", "boss", `{"longest_wait_amber_seconds":4000}`), 400, "must be between 0 and 3600 seconds")
+	r.want(r.do("PATCH", "/v1/queues/main", "boss", `{"waiting_red":0}`), 200, `"waiting_amber":3,"waiting_red":0`)
+	r.want(r.do("PATCH", "/v1/queues/main", "sup1", `{"waiting_amber":1}`), 403, "only admins manage queues")
 	r.want(r.do("GET", "/v1/queues/main", "sup2", ""), 403, "outside your groups")
 	r.want(r.do("GET", "/v1/queues", "sup2", ""), 200, "[]")
 	r.want(r.do("GET", "/v1/queues/nope", "boss", ""), 404, "not_found")

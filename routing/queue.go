@@ -47,6 +47,17 @@ type Queue struct {
 	ServiceLevelSeconds int      `json:"service_level_seconds"`
 	Members             []string `json:"members"`
 	Hotlines            []string `json:"hotlines"`
+	Thresholds
+}
+
+// Thresholds are a queue's wallboard alerts, set by an admin: a row turns
+// amber at the amber value and red at the red one (0 = no alert). They
+// only colour screens (README.md, "Supervisor console"); routing ignores them.
+type Thresholds struct {
+	WaitingAmber            int `json:"waiting_amber"`
+	WaitingRed              int `json:"waiting_red"`
+	LongestWaitAmberSeconds int `json:"longest_wait_amber_seconds"`
+	LongestWaitRedSeconds   int `json:"longest_wait_red_seconds"`
 }
 
 func (q *Queue) ringTimeout() time.Duration {
@@ -68,6 +79,11 @@ type QueueInput struct {
 	ServiceLevelSeconds *int      `json:"service_level_seconds"`
 	Members             *[]string `json:"members"`
 	Hotlines            *[]string `json:"hotlines"`
+
+	WaitingAmber            *int `json:"waiting_amber"`
+	WaitingRed              *int `json:"waiting_red"`
+	LongestWaitAmberSeconds *int `json:"longest_wait_amber_seconds"`
+	LongestWaitRedSeconds   *int `json:"longest_wait_red_seconds"`
 }
 
 var (
@@ -107,6 +123,8 @@ func (e *Engine) applyInput(ctx context.Context, q *Queue, in QueueInput) error 
 		{"ring_timeout_seconds", in.RingTimeoutSeconds, &q.RingTimeoutSeconds, 1},
 		{"wrapup_seconds", in.WrapupSeconds, &q.WrapupSeconds, 0},
 		{"service_level_seconds", in.ServiceLevelSeconds, &q.ServiceLevelSeconds, 0},
+		{"longest_wait_amber_seconds", in.LongestWaitAmberSeconds, &q.LongestWaitAmberSeconds, 0},
+		{"longest_wait_red_seconds", in.LongestWaitRedSeconds, &q.LongestWaitRedSeconds, 0},
 	} {
 		if f.v == nil {
 			continue
@@ -115,6 +133,25 @@ func (e *Engine) applyInput(ctx context.Context, q *Queue, in QueueInput) error 
 			return invalid(f.name, fmt.Sprintf("must be between %d and 3600 seconds", f.min))
 		}
 		*f.dst = *f.v
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		dst  *int
+	}{
+		{"waiting_amber", in.WaitingAmber, &q.WaitingAmber},
+		{"waiting_red", in.WaitingRed, &q.WaitingRed},
+	} {
+		if f.v == nil {
+			continue
+		}
+		if *f.v < 0 || *f.v > 10000 {
+			return invalid(f.name, "must be between 0 and 10000 calls")
+		}
+		*f.dst = *f.v
+	}
+	if err := q.Thresholds.check(); err != nil {
+		return err
 	}
 	if in.Members != nil {
 		members := slices.Compact(slices.Sorted(slices.Values(*in.Members)))
@@ -150,6 +187,17 @@ func (e *Engine) applyInput(ctx context.Context, q *Queue, in QueueInput) error 
 			}
 		}
 		q.Hotlines = dedupe(*in.Hotlines)
+	}
+	return nil
+}
+
+// check refuses a red threshold below its amber one (either 0 = off).
+func (t Thresholds) check() error {
+	if t.WaitingRed > 0 && t.WaitingRed < t.WaitingAmber {
+		return invalid("waiting_red", "must be at least waiting_amber (or 0 for no red alert)")
+	}
+	if t.LongestWaitRedSeconds > 0 && t.LongestWaitRedSeconds < t.LongestWaitAmberSeconds {
+		return invalid("longest_wait_red_seconds", "must be at least longest_wait_amber_seconds (or 0 for no red alert)")
 	}
 	return nil
 }

@@ -134,6 +134,24 @@ func TestDefaultRunServesDemoFloor(t *testing.T) {
 	if code := p.call("GET", "/v1/agents", "demo-admin", "", &agents); code != 200 || len(agents) != 11 {
 		t.Fatalf("agents: %d, %d agents", code, len(agents))
 	}
+	// The built-in SIP path can hang up and transfer, not monitor (no mixer).
+	var media struct {
+		Path      string
+		Connected bool
+		Actions   map[string]struct {
+			Supported bool
+			Reason    string
+		}
+	}
+	if code := p.call("GET", "/v1/media", "demo-a1", "", &media); code != 200 || media.Path != "sip" || !media.Connected {
+		t.Fatalf("media: %d %+v", code, media)
+	}
+	if l := media.Actions["listen"]; l.Supported || !strings.Contains(l.Reason, "need a media server") {
+		t.Errorf("listen on the SIP path: %+v", l)
+	}
+	if !media.Actions["hangup"].Supported || !media.Actions["transfer"].Supported {
+		t.Errorf("hangup/transfer on the SIP path: %+v", media.Actions)
+	}
 	if code := p.call("GET", "/", "", "", nil); code != 200 {
 		// The dashboard is HTML; decoding is skipped (nil out).
 		t.Fatalf("dashboard %d", code)
