@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -48,6 +49,14 @@ func WithStreamPresence(p Presence, every time.Duration) EventOption {
 	}
 }
 
+// WithMaxLifetime ends a stream after d (default 30 min, each stream a
+// little earlier at random so reconnects spread out) with "event: cutoff"
+// reason max_lifetime; clients reconnect with Last-Event-ID and miss
+// nothing. It bounds how long one connection holds what it was granted.
+func WithMaxLifetime(d time.Duration) EventOption {
+	return func(es *eventServer) { es.lifetime = max(d, time.Millisecond) }
+}
+
 // WithEventLogger sets the logger of the event stream.
 func WithEventLogger(l *slog.Logger) EventOption { return func(es *eventServer) { es.log = l } }
 
@@ -57,6 +66,7 @@ type eventServer struct {
 	writeTimeout time.Duration
 	presence     Presence
 	heartbeat    time.Duration
+	lifetime     time.Duration
 	log          *slog.Logger
 }
 
@@ -64,7 +74,7 @@ type eventServer struct {
 // with WithRoutes(EventRoutes(hub)).
 func EventRoutes(h *stream.Hub, opts ...EventOption) func(v1 *echo.Group, auth echo.MiddlewareFunc) {
 	es := &eventServer{hub: h, keepalive: 15 * time.Second, writeTimeout: 10 * time.Second,
-		heartbeat: 20 * time.Second, log: slog.Default()}
+		heartbeat: 20 * time.Second, lifetime: 30 * time.Minute, log: slog.Default()}
 	for _, o := range opts {
 		o(es)
 	}
@@ -113,6 +123,13 @@ func (es *eventServer) serve(c echo.Context) error {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	out := &sseWriter{rc: http.NewResponseController(w), w: w, timeout: es.writeTimeout}
+	// The server's ReadTimeout bounds reading a request; this one is read,
+	// and a lapsed read deadline would cancel the stream's context.
+	if err := out.rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return nil
+	}
+	lifetime := time.NewTimer(es.lifetime - time.Duration(rand.Int64N(int64(es.lifetime/10)+1)))
+	defer lifetime.Stop()
 	// retry: tells EventSource how soon to reconnect after a cut-off.
 	if err := out.send([]byte(": connected\nretry: 2000\n\n")); err != nil {
 		return nil
@@ -147,6 +164,9 @@ func (es *eventServer) serve(c echo.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-sub.C():
+		case <-lifetime.C:
+			_ = out.send([]byte("event: cutoff\ndata: {\"reason\":\"max_lifetime\"}\n\n"))
+			return nil
 		case <-beat:
 			es.beat(ctx, actor)
 		case <-idle.C:

@@ -204,3 +204,20 @@ func (f *floor) last() string {
 	}
 	return id
 }
+
+// waitEnded fails the test unless the server ends the stream within 10 s
+// (frames still queued are dropped).
+func (c *sseClient) waitEnded() {
+	c.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-c.frames:
+			if !ok {
+				return
+			}
+		case <-timeout:
+			c.t.Fatal("stream still open after 10 s")
+		}
+	}
+}

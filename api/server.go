@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,8 @@ type Server struct {
 	mounts   []func(*echo.Group, echo.MiddlewareFunc)
 	readyFns []func(ctx context.Context) error
 	changed  func()
+	limits   Limits
+	rate     *rateLimiter
 }
 
 // Option configures a Server.
@@ -53,14 +56,15 @@ func WithAgentChanged(f func()) Option { return func(s *Server) { s.changed = f 
 
 // New builds the API over the agent service and store.
 func New(agents *presence.Service, store state.Store, opts ...Option) *Server {
-	s := &Server{echo: echo.New(), agents: agents, store: store, log: slog.Default()}
+	s := &Server{echo: echo.New(), agents: agents, store: store, log: slog.Default(), limits: DefaultLimits()}
 	for _, o := range opts {
 		o(s)
 	}
+	s.rate = newRateLimiter(s.limits.RequestsPerSecond, s.limits.Burst)
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
-	e.Use(recoverJSON(s.log))
+	e.Use(recoverJSON(s.log), bodyLimit(max(s.limits.MaxBodyBytes, 1)))
 
 	v1 := e.Group("/v1")
 	v1.GET("/healthz", s.healthz)
@@ -71,8 +75,33 @@ func New(agents *presence.Service, store state.Store, opts ...Option) *Server {
 	for _, m := range s.mounts {
 		m(v1, auth)
 	}
+	// Unknown /v1 paths are API 404s in API.md's shape, not the
+	// dashboard's plain-text file-not-found; echo routes a known path with
+	// an unknown method here too, which is a 405.
+	v1.Any("/*", s.noRoute)
 	mountDashboard(e)
 	return s
+}
+
+// noRoute answers a /v1 request no route takes: 405 with Allow when the
+// path exists for other methods, else 404.
+func (s *Server) noRoute(c echo.Context) error {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := s.echo.NewContext(c.Request(), nil)
+		s.echo.Router().Find(m, c.Request().URL.Path, probe)
+		if p := probe.Path(); p != "" && p != "/v1/*" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		return Errorf(http.StatusNotFound, "not_found", "no such endpoint; see /v1/openapi.json")
+	}
+	if slices.Contains(allow, http.MethodGet) {
+		allow = append(allow, http.MethodHead)
+	}
+	c.Response().Header().Set("Allow", strings.Join(allow, ", "))
+	return Errorf(http.StatusMethodNotAllowed, "method_not_allowed", c.Request().Method+" is not allowed here; allowed: "+strings.Join(allow, ", "))
 }
 
 // Handler is the HTTP handler.
@@ -101,19 +130,36 @@ func (s *Server) readyz(c echo.Context) error {
 
 const actorKey = "callfloor.actor"
 
-// authenticate resolves "Authorization: Bearer <token>" to an actor.
+// eventsPath is the one endpoint that takes ?access_token=: EventSource
+// cannot set headers. Anywhere else a token in the URL would end up in
+// logs and browser history, so it is refused.
+const eventsPath = "/v1/events"
+
+// authenticate resolves "Authorization: Bearer <token>" to an actor,
+// within the token's request budget.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header.Get("Authorization")
 		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || token == "" {
-			// EventSource cannot set headers; the stream also accepts ?access_token=.
-			token = c.QueryParam("access_token")
+		token = strings.TrimSpace(token)
+		if qt := c.QueryParam("access_token"); qt != "" {
+			if c.Path() != eventsPath {
+				return &Error{Status: http.StatusBadRequest, Code: "access_token_not_allowed", Field: "access_token",
+					Message: "?access_token= is accepted only on /v1/events; send Authorization: Bearer <token>"}
+			}
+			if !ok || token == "" {
+				token = strings.TrimSpace(qt)
+			}
 		}
 		if token == "" {
 			return Errorf(http.StatusUnauthorized, "unauthenticated", "send Authorization: Bearer <token>")
 		}
-		actor, err := s.agents.Authenticate(c.Request().Context(), strings.TrimSpace(token))
+		if s.rate != nil {
+			if ok, wait := s.rate.allow("t:" + presence.HashToken(token)); !ok {
+				return rateLimited(wait)
+			}
+		}
+		actor, err := s.agents.Authenticate(c.Request().Context(), token)
 		if err != nil {
 			return err
 		}

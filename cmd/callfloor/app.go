@@ -113,7 +113,8 @@ func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
 		a.log.Warn("DEMO TOKENS ARE ACTIVE ON A NON-LOOPBACK ADDRESS: anyone who can reach this port is admin; use token_sha256 in your own config",
 			"addr", a.cfg.HTTPAddr, "demo_tokens", len(a.cfg.DemoTokens()))
 	}
-	srv := &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Timeouts, the connection cap and body limits: api.DefaultLimits, SECURITY.md.
+	srv, limited := a.api.HTTPServer(ln)
 
 	loopCtx, stopLoops := context.WithCancel(context.Background())
 	defer stopLoops()
@@ -131,7 +132,7 @@ func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(limited); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
