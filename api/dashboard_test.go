@@ -16,6 +16,7 @@ import (
 	"github.com/callfloor/callfloor/api"
 	"github.com/callfloor/callfloor/internal/config"
 	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/routing/routingtest"
@@ -153,13 +154,13 @@ func TestDashboardInChromium(t *testing.T) {
 
 	// A call arrives on the sales hotline; routing rings a1 (the only
 	// available agent); a1 answers. The page follows over SSE alone.
-	f.engine.Report(routing.CallArrived{FactBase: routing.FactBase{At: time.Now()}, Leg: "cust-1", Caller: "+84901234567", Hotline: "+842873000001"})
+	f.engine.Report(media.CallArrived{FactBase: media.FactBase{At: time.Now()}, Leg: "cust-1", Caller: "+84901234567", Hotline: "+842873000001"})
 	waitJS(t, ctx, "the call ringing a1", `[...document.querySelectorAll("#calls tbody tr")].some(r => r.innerText.includes("+84901234567") && r.innerText.includes("a1"))`)
 	dial, ok := f.media.DialOf("a1")
 	if !ok {
 		t.Fatal("a1 was never dialled")
 	}
-	f.engine.Report(routing.LegAnswered{FactBase: routing.FactBase{At: time.Now()}, Leg: dial.Result})
+	f.engine.Report(media.LegAnswered{FactBase: media.FactBase{At: time.Now()}, Leg: dial.Result})
 	waitJS(t, ctx, "the call answered", `[...document.querySelectorAll("#calls tbody tr")].some(r => r.innerText.includes("answered"))`)
 	waitJS(t, ctx, "a1 talking", `document.querySelector('#agents tr[data-agent="a1"] td.s-talking') !== null`)
 

@@ -16,8 +16,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/state"
 )
 
@@ -72,11 +72,11 @@ func statusOf(err error) *Error {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: "unprocessable", Message: msg}
 	case errors.Is(err, presence.ErrInvalid):
 		return &Error{Status: http.StatusBadRequest, Code: "invalid", Message: msg}
-	case errors.Is(err, routing.ErrNotSupported):
+	case errors.Is(err, media.ErrNotSupported):
 		return &Error{Status: http.StatusNotImplemented, Code: "not_supported", Message: msg}
-	case errors.Is(err, routing.ErrUnreachable):
+	case errors.Is(err, media.ErrUnreachable):
 		return &Error{Status: http.StatusConflict, Code: "unreachable", Message: msg}
-	case errors.Is(err, routing.ErrMediaUnavailable):
+	case errors.Is(err, media.ErrMediaUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "media_unavailable", Message: msg}
 	case errors.Is(err, state.ErrConflict):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Message: "changed concurrently, retry"}

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/state"
 )
 
@@ -28,9 +28,9 @@ func TestStatusOfEverySentinel(t *testing.T) {
 		{wrap(presence.ErrInvalid), 400, "invalid"},
 		{&presence.FieldError{Field: "phone", Reason: "not E.164", Class: presence.ErrUnprocessable}, 422, "unprocessable_phone"},
 		{&presence.FieldError{Field: "email", Reason: "bad", Class: presence.ErrInvalid}, 400, "invalid_email"},
-		{wrap(routing.ErrNotSupported), 501, "not_supported"},
-		{wrap(routing.ErrMediaUnavailable), 503, "media_unavailable"},
-		{wrap(routing.ErrUnreachable), 409, "unreachable"},
+		{wrap(media.ErrNotSupported), 501, "not_supported"},
+		{wrap(media.ErrMediaUnavailable), 503, "media_unavailable"},
+		{wrap(media.ErrUnreachable), 409, "unreachable"},
 		{wrap(state.ErrConflict), 409, "conflict"},
 		{wrap(context.DeadlineExceeded), 503, "timeout"},
 		{errors.New("disk on fire"), 500, "internal"},

@@ -7,9 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/labstack/echo/v4"
-
-	"github.com/callfloor/callfloor/routing"
 )
 
 // MediaStatus is what GET /v1/media reports about the media path the
@@ -21,7 +20,7 @@ type MediaStatus interface {
 	// Ready returns nil while the path is connected and usable.
 	Ready(ctx context.Context) error
 	// Supports returns nil, or an error saying why the path cannot do a at all.
-	Supports(a routing.Action) error
+	Supports(a media.Action) error
 }
 
 // mediaActions are the supervisor actions GET /v1/media reports, in the
@@ -29,18 +28,18 @@ type MediaStatus interface {
 // Hanging up needs none: every path can end a leg.
 var mediaActions = []struct {
 	name string
-	need routing.Action
+	need media.Action
 }{
-	{"listen", routing.ActionMonitor},
-	{"whisper", routing.ActionMonitor},
-	{"barge", routing.ActionMonitor},
-	{"takeover", routing.ActionTakeOver},
-	{"transfer", routing.ActionTransfer},
+	{"listen", media.ActionMonitor},
+	{"whisper", media.ActionMonitor},
+	{"barge", media.ActionMonitor},
+	{"takeover", media.ActionTakeOver},
+	{"transfer", media.ActionTransfer},
 	{"hangup", ""},
-	{"monitor_pause", routing.ActionMonitor},
-	{"monitor_resume", routing.ActionMonitor},
-	{"monitor_barge", routing.ActionMonitor},
-	{"monitor_end", routing.ActionMonitor},
+	{"monitor_pause", media.ActionMonitor},
+	{"monitor_resume", media.ActionMonitor},
+	{"monitor_barge", media.ActionMonitor},
+	{"monitor_end", media.ActionMonitor},
 }
 
 type mediaAction struct {
@@ -85,8 +84,8 @@ func describeMedia(ctx context.Context, m MediaStatus) mediaView {
 // reasonOf is the outermost message of a "not supported" error, without
 // the sentinel's own text that %w appended.
 func reasonOf(err error) string {
-	if errors.Is(err, routing.ErrNotSupported) {
-		return strings.TrimSuffix(err.Error(), ": "+routing.ErrNotSupported.Error())
+	if errors.Is(err, media.ErrNotSupported) {
+		return strings.TrimSuffix(err.Error(), ": "+media.ErrNotSupported.Error())
 	}
 	return err.Error()
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/callfloor/callfloor/api"
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/routing/routingtest"
 	"github.com/callfloor/callfloor/store"
 )
@@ -42,11 +42,11 @@ func TestMediaAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &mediaPath{Media: &routingtest.Media{}}
-	m.Refuse = func(a routing.Action) error {
-		if a == routing.ActionTransfer {
+	m.Refuse = func(a media.Action) error {
+		if a == media.ActionTransfer {
 			return nil
 		}
-		return fmt.Errorf("sip: %s needs a mixer: %w", a, routing.ErrNotSupported)
+		return fmt.Errorf("sip: %s needs a mixer: %w", a, media.ErrNotSupported)
 	}
 	srv := httptest.NewServer(api.New(svc, st, api.WithRoutes(api.MediaRoutes(m))).Handler())
 	t.Cleanup(srv.Close)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -22,9 +23,9 @@ func RoutingRoutes(e *routing.Engine) func(v1 *echo.Group, auth echo.MiddlewareF
 		g.GET("/calls", h.listCalls)
 		g.POST("/calls", h.originate)
 		g.GET("/calls/:id", h.getCall)
-		g.POST("/calls/:id/listen", h.monitor(routing.MonitorListen))
-		g.POST("/calls/:id/whisper", h.monitor(routing.MonitorWhisper))
-		g.POST("/calls/:id/barge", h.monitor(routing.MonitorBarge))
+		g.POST("/calls/:id/listen", h.monitor(media.MonitorListen))
+		g.POST("/calls/:id/whisper", h.monitor(media.MonitorWhisper))
+		g.POST("/calls/:id/barge", h.monitor(media.MonitorBarge))
 		g.POST("/calls/:id/takeover", h.takeover)
 		g.POST("/calls/:id/transfer", h.transfer)
 		g.POST("/calls/:id/hangup", h.hangup)
@@ -113,7 +114,7 @@ type monitorBody struct {
 	Device string `json:"device"`
 }
 
-func (h routingHandlers) monitor(mode routing.MonitorMode) echo.HandlerFunc {
+func (h routingHandlers) monitor(mode media.MonitorMode) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var b monitorBody
 		if err := bindOptionalJSON(c, &b); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/callfloor/callfloor/api"
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/routing/routingtest"
@@ -192,7 +193,7 @@ func (r *routingAPI) flush() {
 	}
 }
 
-func (r *routingAPI) report(f routing.Fact) {
+func (r *routingAPI) report(f media.Fact) {
 	r.eng.Report(f)
 	r.flush()
 }
@@ -240,7 +241,7 @@ func TestQueuesAPI(t *testing.T) {
 func TestCallsAndSupervisorAPI(t *testing.T) {
 	r := newRoutingAPI(t)
 	r.want(r.do("POST", "/v1/queues", "boss", `{"id":"main","members":["sales"],"strategy":"round_robin"}`), 201, "")
-	r.report(routing.CallArrived{FactBase: routing.FactBase{At: r.clock.Now()}, Leg: "cust-1", Caller: "+84901000001", Hotline: "+842800"})
+	r.report(media.CallArrived{FactBase: media.FactBase{At: r.clock.Now()}, Leg: "cust-1", Caller: "+84901000001", Hotline: "+842800"})
 
 	var calls []map[string]any
 	x := r.do("GET", "/v1/calls?state=ringing&queue=main&direction=inbound", "sup1", "")
@@ -260,7 +261,7 @@ func TestCallsAndSupervisorAPI(t *testing.T) {
 
 	r.want(r.do("POST", "/v1/calls/"+id+"/listen", "sup1", ""), 409, "not answered")
 	d, _ := r.media.DialOf("a1")
-	r.report(routing.LegAnswered{FactBase: routing.FactBase{At: r.clock.Now()}, Leg: d.Result})
+	r.report(media.LegAnswered{FactBase: media.FactBase{At: r.clock.Now()}, Leg: d.Result})
 	r.want(r.do("GET", "/v1/calls/"+id, "boss", ""), 200, `"state":"answered"`)
 
 	r.want(r.do("POST", "/v1/calls/"+id+"/listen", "sup2", ""), 403, "outside the groups you supervise")
@@ -287,7 +288,7 @@ func TestCallsAndSupervisorAPI(t *testing.T) {
 
 	r.media.Fail = func(c routingtest.Command) error {
 		if c.Op == "monitor" {
-			return routing.ErrNotSupported
+			return media.ErrNotSupported
 		}
 		return nil
 	}
@@ -298,7 +299,7 @@ func TestCallsAndSupervisorAPI(t *testing.T) {
 	r.want(r.do("POST", "/v1/calls/"+id+"/transfer", "sup1", `{"agent":"a2"}`), 200, `"agent":"a2"`)
 	r.want(r.do("POST", "/v1/calls/"+id+"/takeover", "sup1", ""), 409, "not answered")
 	d2, _ := r.media.DialOf("a2")
-	r.report(routing.LegAnswered{FactBase: routing.FactBase{At: r.clock.Now()}, Leg: d2.Result})
+	r.report(media.LegAnswered{FactBase: media.FactBase{At: r.clock.Now()}, Leg: d2.Result})
 	r.want(r.do("POST", "/v1/calls/"+id+"/takeover", "sup1", ""), 200, `"agent":"sup1"`)
 	r.want(r.do("POST", "/v1/calls/"+id+"/hangup", "a1", ""), 403, "forbidden")
 	r.want(r.do("POST", "/v1/calls/"+id+"/hangup", "sup1", ""), 200, `"reason":"hung up by sup1"`)
@@ -328,7 +329,7 @@ func TestOriginateAPI(t *testing.T) {
 	r.want(r.do("POST", "/v1/calls", "a1", `{"agent":"a1","number":"+84901000008"}`), 409, "cannot place a call now")
 	r.media.Fail = func(c routingtest.Command) error {
 		if c.Op == "dial" {
-			return routing.ErrMediaUnavailable
+			return media.ErrMediaUnavailable
 		}
 		return nil
 	}

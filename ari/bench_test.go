@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // recordedEvents returns every event payload of the transcripts.
@@ -90,7 +90,7 @@ func BenchmarkSocketToFacts(b *testing.B) {
 
 type discardFacts struct{}
 
-func (discardFacts) Report(routing.Fact) {}
+func (discardFacts) Report(media.Fact) {}
 
 func drainActions(c *Client) {
 	for {

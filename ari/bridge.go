@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/CyCoreSystems/ari/v6"
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // createBridge makes a bridge of ours and records it before anything
@@ -62,7 +62,7 @@ func (c *Client) bridgeWith(ch, role string) string {
 
 // leaveHold stops a leg's music and takes it out of its holding bridge
 // (which, empty, is then deleted).
-func (c *Client) leaveHold(ctx context.Context, id routing.LegID) error {
+func (c *Client) leaveHold(ctx context.Context, id media.LegID) error {
 	c.mu.Lock()
 	var hold, ch string
 	if l := c.legs[string(id)]; l != nil {
@@ -77,7 +77,7 @@ func (c *Client) leaveHold(ctx context.Context, id routing.LegID) error {
 		c.log.Warn("stopping music on hold failed", "bridge", hold, "err", err)
 	}
 	if err := c.bridgeChannels(ctx, hold, false, ch); err != nil {
-		if errors.Is(err, routing.ErrMediaUnavailable) {
+		if errors.Is(err, media.ErrMediaUnavailable) {
 			return err
 		}
 		c.log.Warn("leaving the holding bridge failed", "bridge", hold, "err", err)
@@ -88,8 +88,8 @@ func (c *Client) leaveHold(ctx context.Context, id routing.LegID) error {
 // Connect puts two legs in the call's mixing bridge (creating it, or
 // reusing the one either leg is in). Other non-monitor legs in that bridge
 // are removed: connecting the customer to a new agent detaches the old.
-func (c *Client) Connect(ctx context.Context, a, b routing.LegID) error {
-	for _, id := range []routing.LegID{a, b} {
+func (c *Client) Connect(ctx context.Context, a, b media.LegID) error {
+	for _, id := range []media.LegID{a, b} {
 		if err := c.leaveHold(ctx, id); err != nil {
 			return err
 		}
@@ -168,7 +168,7 @@ func (c *Client) callBridgeFor(ctx context.Context, ca, cb string) (bridge strin
 
 // leaveMonitor turns a supervisor's monitor leg into a plain call leg
 // (take over): its snoop and spy bridge go away.
-func (c *Client) leaveMonitor(ctx context.Context, id routing.LegID) error {
+func (c *Client) leaveMonitor(ctx context.Context, id media.LegID) error {
 	c.mu.Lock()
 	l := c.legs[string(id)]
 	if l == nil || l.kind != kindMonitor {

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // Config says which Asterisk to use and how agents map to its endpoints.
@@ -51,10 +51,10 @@ func WithBackoff(min, max time.Duration) Option {
 // be re-reported.
 func WithPresenceRefresh(d time.Duration) Option { return func(c *Client) { c.presenceEvery = d } }
 
-// Client is the Asterisk media path. It implements routing.Media.
+// Client is the Asterisk media path. It implements media.Media.
 type Client struct {
 	cfg        Config
-	facts      routing.Facts
+	facts      media.Facts
 	log        *slog.Logger
 	backoffMin time.Duration
 	backoffMax time.Duration
@@ -75,16 +75,16 @@ type Client struct {
 	bridges map[string]*brdg           // bridges this app created, by id
 	devices map[string]bool            // endpoint → last reported registration
 	cleaned map[string]bool            // orphans hung up during the current resync
-	unhung  map[string]routing.Cause   // channels whose hang-up failed: retried on resync
+	unhung  map[string]media.Cause     // channels whose hang-up failed: retried on resync
 }
 
-var _ routing.Media = (*Client)(nil)
+var _ media.Media = (*Client)(nil)
 
 // ErrConfig reports an unusable Config.
 var ErrConfig = errors.New("ari: bad configuration")
 
 // New checks cfg and returns a Client; Run connects it.
-func New(cfg Config, facts routing.Facts, opts ...Option) (*Client, error) {
+func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 	if facts == nil {
 		return nil, fmt.Errorf("%w: nil facts sink", ErrConfig)
 	}
@@ -137,7 +137,7 @@ func New(cfg Config, facts routing.Facts, opts ...Option) (*Client, error) {
 		chans:   map[string]*leg{},
 		bridges: map[string]*brdg{},
 		devices: map[string]bool{},
-		unhung:  map[string]routing.Cause{},
+		unhung:  map[string]media.Cause{},
 	}
 	for _, o := range opts {
 		o(c)

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // endpoint-presence.jsonl: a3 registers then unregisters; one DeviceState
@@ -13,11 +13,11 @@ import (
 func TestEndpointPresence(t *testing.T) {
 	h := start(t)
 	h.f.Register("a3", true)
-	h.rec.expect(t, routing.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: true})
+	h.rec.expect(t, media.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: true})
 	h.f.Register("a3", false)
-	h.rec.expect(t, routing.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: false})
+	h.rec.expect(t, media.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: false})
 	h.f.Send(`{"type":"DeviceStateChanged","timestamp":"2026-11-21T19:09:40.100+0000","device_state":{"name":"PJSIP/a3","state":"NOT_INUSE"},"asterisk_id":"02:fc:00:00:00:01","application":"callfloor"}`)
-	h.rec.expect(t, routing.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: true})
+	h.rec.expect(t, media.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: true})
 	h.f.expectRequests()
 }
 
@@ -31,7 +31,7 @@ func TestReconnectResyncKeepsCall(t *testing.T) {
 
 	h.f.Cut(true)
 	waitFor(t, func() bool { return !h.c.Connected() })
-	if _, err := h.c.Dial(h.ctx, routing.DialRequest{Target: agentTarget("a2")}); !errors.Is(err, routing.ErrMediaUnavailable) {
+	if _, err := h.c.Dial(h.ctx, media.DialRequest{Target: agentTarget("a2")}); !errors.Is(err, media.ErrMediaUnavailable) {
 		t.Fatalf("Dial while disconnected = %v, want ErrMediaUnavailable", err)
 	}
 	h.f.RemoteHangup(string(agent)) // lost: no socket
@@ -41,8 +41,8 @@ func TestReconnectResyncKeepsCall(t *testing.T) {
 	h.f.expectRequests(connectRequests...)
 	waitFor(t, h.c.Connected)
 	h.rec.expect(t,
-		routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: cust, Answered: true, Caller: caller, Hotline: hotline}}},
-		routing.LegEnded{Leg: agent, Cause: routing.CauseNormal})
+		media.LegsPresent{Legs: []media.LegSnapshot{{Leg: cust, Answered: true, Caller: caller, Hotline: hotline}}},
+		media.LegEnded{Leg: agent, Cause: media.CauseNormal})
 	// (no DeviceState: registrations did not change while away)
 	// The call goes on: a new agent is connected into the same bridge.
 	a2 := h.dialAgent(t, "a2", 15*time.Second)
@@ -78,20 +78,20 @@ func TestRestartAdoptsAndCleansOrphans(t *testing.T) {
 
 	h := startOn(t, f)
 	got := h.rec.drain()
-	want := routing.LegsPresent{Legs: []routing.LegSnapshot{
-		{Leg: routing.LegID(cust), Answered: false, Caller: caller, Hotline: hotline},
+	want := media.LegsPresent{Legs: []media.LegSnapshot{
+		{Leg: media.LegID(cust), Answered: false, Caller: caller, Hotline: hotline},
 		{Leg: "old-agent", Answered: true, Caller: caller},
 	}}
-	if len(got) == 0 || stripTime(got[0]).(routing.LegsPresent).Legs == nil || fmtFact(got[0]) != fmtFact(want) {
+	if len(got) == 0 || stripTime(got[0]).(media.LegsPresent).Legs == nil || fmtFact(got[0]) != fmtFact(want) {
 		t.Fatalf("first fact %+v, want %+v", got, want)
 	}
 	f.expectRequests(append(connectRequests[:4:4],
 		"DELETE /channels/old-snoop?reason_code=16", "DELETE /bridges/b-hold", "DELETE /bridges/b-spy")...)
 	// Adopted legs take commands.
-	if err := h.c.Hangup(h.ctx, "old-agent", routing.CauseNormal); err != nil {
+	if err := h.c.Hangup(h.ctx, "old-agent", media.CauseNormal); err != nil {
 		t.Fatal(err)
 	}
-	h.rec.expect(t, routing.LegEnded{Leg: "old-agent", Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: "old-agent", Cause: media.CauseNormal})
 }
 
 // Asterisk keeps one live socket per application: a second connection
@@ -125,7 +125,7 @@ func TestBadEventsAreSkipped(t *testing.T) {
 		h.f.Send(raw)
 	}
 	cust := h.f.Inbound(caller, hotline)
-	h.rec.expect(t, routing.CallArrived{Leg: routing.LegID(cust), Caller: caller, Hotline: hotline})
+	h.rec.expect(t, media.CallArrived{Leg: media.LegID(cust), Caller: caller, Hotline: hotline})
 	if !h.c.Connected() {
 		t.Fatal("bad events dropped the connection")
 	}

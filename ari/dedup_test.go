@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // A digit the trunk sent by SIP INFO, as Asterisk 22.10.1 delivered it to
@@ -18,15 +18,15 @@ const realDTMF = `{"type":"ChannelDtmfReceived","timestamp":"2026-11-21T21:08:11
 func TestRepeatedEventReportedOnce(t *testing.T) {
 	h := start(t)
 	cust := h.f.Inbound(caller, hotline)
-	h.rec.expect(t, routing.CallArrived{Leg: routing.LegID(cust), Caller: caller, Hotline: hotline})
+	h.rec.expect(t, media.CallArrived{Leg: media.LegID(cust), Caller: caller, Hotline: hotline})
 	dtmf := strings.Replace(realDTMF, "CHAN", cust, 1)
 	again := strings.Replace(dtmf, "21:08:11.345", "21:08:11.905", 1)
 	other := strings.Replace(strings.Replace(dtmf, `"digit":"5"`, `"digit":"6"`, 1), "21:08:11.345", "21:08:12.400", 1)
 	for _, raw := range []string{dtmf, dtmf, again, again, other} {
 		h.f.Send(raw)
 	}
-	leg := routing.LegID(cust)
-	h.rec.expect(t, routing.DTMF{Leg: leg, Digit: "5"}, routing.DTMF{Leg: leg, Digit: "5"}, routing.DTMF{Leg: leg, Digit: "6"})
+	leg := media.LegID(cust)
+	h.rec.expect(t, media.DTMF{Leg: leg, Digit: "5"}, media.DTMF{Leg: leg, Digit: "5"}, media.DTMF{Leg: leg, Digit: "6"})
 }
 
 func TestRecentEventsWindow(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // The end of an originate to Local/busy@callfloor-test/n (asterisk-conf's
@@ -30,16 +30,16 @@ func TestDialStatusGivesCause(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		events []string
-		want   routing.Cause
+		want   media.Cause
 	}{
-		{"local busy (recorded)", []string{localBusyDial, localBusyDestroyed}, routing.CauseBusy},
-		{"pjsip busy", []string{localBusyDial, withCause("17")}, routing.CauseBusy},
-		{"no answer", []string{withStatus("NOANSWER"), localBusyDestroyed}, routing.CauseNoAnswer},
-		{"unavailable", []string{withStatus("CHANUNAVAIL"), localBusyDestroyed}, routing.CauseUnreachable},
-		{"congestion", []string{withStatus("CONGESTION"), localBusyDestroyed}, routing.CauseFailed},
-		{"no final status", []string{withStatus(""), localBusyDestroyed}, routing.CauseNormal},
-		{"cancel says nothing", []string{withStatus("CANCEL"), localBusyDestroyed}, routing.CauseNormal},
-		{"destroyed cause wins when more telling", []string{localBusyDial, withCause("19")}, routing.CauseNoAnswer},
+		{"local busy (recorded)", []string{localBusyDial, localBusyDestroyed}, media.CauseBusy},
+		{"pjsip busy", []string{localBusyDial, withCause("17")}, media.CauseBusy},
+		{"no answer", []string{withStatus("NOANSWER"), localBusyDestroyed}, media.CauseNoAnswer},
+		{"unavailable", []string{withStatus("CHANUNAVAIL"), localBusyDestroyed}, media.CauseUnreachable},
+		{"congestion", []string{withStatus("CONGESTION"), localBusyDestroyed}, media.CauseFailed},
+		{"no final status", []string{withStatus(""), localBusyDestroyed}, media.CauseNormal},
+		{"cancel says nothing", []string{withStatus("CANCEL"), localBusyDestroyed}, media.CauseNormal},
+		{"destroyed cause wins when more telling", []string{localBusyDial, withCause("19")}, media.CauseNoAnswer},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
@@ -51,7 +51,7 @@ func TestDialStatusGivesCause(t *testing.T) {
 				}
 				c.apply(ev, time.Now())
 			}
-			rec.expect(t, routing.LegEnded{Leg: localBusyChan, Cause: tc.want})
+			rec.expect(t, media.LegEnded{Leg: localBusyChan, Cause: tc.want})
 		})
 	}
 }

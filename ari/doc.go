@@ -2,7 +2,7 @@
 //
 // A Client is a Stasis application (default name "callfloor"): the dialplan
 // hands inbound trunk calls to it, routing sends it commands through the
-// routing.Media interface, and it reports what Asterisk did as routing facts
+// media.Media interface, and it reports what Asterisk did as routing facts
 // (CallArrived, LegRinging, LegAnswered, LegEnded, DTMF, DeviceState,
 // LegsPresent). Run keeps the connection: it reads /ari/events, subscribes
 // to endpoint state, and after every (re)connect resynchronises from

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -117,8 +118,8 @@ func TestE2EMonitorUnreachableDevice(t *testing.T) {
 	h.available("a1")
 	id, _, _, _ := h.talking(caller)
 	// The admin rings on PJSIP/admin, which has no contact.
-	_, err := h.eng.StartMonitor(h.ctx, h.admin, id, routing.MonitorListen, "")
-	if !errors.Is(err, routing.ErrUnreachable) {
+	_, err := h.eng.StartMonitor(h.ctx, h.admin, id, media.MonitorListen, "")
+	if !errors.Is(err, media.ErrUnreachable) {
 		t.Fatalf("monitor by an unreachable admin = %v, want ErrUnreachable", err)
 	}
 	if got := h.peek(); len(got) != 1 || channelIDOf(got[0]) == "" {
@@ -129,7 +130,7 @@ func TestE2EMonitorUnreachableDevice(t *testing.T) {
 		t.Fatalf("monitor %+v after a refused start", m)
 	}
 	// A device given with the request is rung instead.
-	mon, err := h.eng.StartMonitor(h.ctx, h.admin, id, routing.MonitorListen, "PJSIP/sup-sales")
+	mon, err := h.eng.StartMonitor(h.ctx, h.admin, id, media.MonitorListen, "PJSIP/sup-sales")
 	if err != nil {
 		t.Fatal(err)
 	}

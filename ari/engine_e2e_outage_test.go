@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -99,7 +100,7 @@ func TestE2ERestartKeepsMonitor(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
 	id, _, a1, call := h.talking(caller)
-	mon, dev, _ := h.startMonitor(id, caller, routing.MonitorListen)
+	mon, dev, _ := h.startMonitor(id, caller, media.MonitorListen)
 	h.f.AnswerDevice(dev)
 	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.Answered })
 	waitFor(t, func() bool { return h.f.hasBridge("spy-" + a1) })
@@ -109,10 +110,10 @@ func TestE2ERestartKeepsMonitor(t *testing.T) {
 	h.restart()
 	h.expectSeq() // nothing of the monitor is torn down
 	h.waitMonitor(id, func(m *routing.MonitorView) bool {
-		return m != nil && m.ID == mon.ID && m.Answered && m.Mode == routing.MonitorListen
+		return m != nil && m.ID == mon.ID && m.Answered && m.Mode == media.MonitorListen
 	})
 	h.sup = h.actor("sup-sales")
-	if v, err := h.eng.BargeMonitor(h.ctx, h.sup, mon.ID); err != nil || v.Mode != routing.MonitorBarge {
+	if v, err := h.eng.BargeMonitor(h.ctx, h.sup, mon.ID); err != nil || v.Mode != media.MonitorBarge {
 		t.Fatalf("barge after restart = %+v, %v", v, err)
 	}
 	h.expectSeq("POST /bridges/"+spy+"/removeChannel?channel="+dev, "POST /bridges/"+call+"/addChannel?channel="+dev,

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -38,7 +39,7 @@ func TestE2EReconnectKeepsCall(t *testing.T) {
 	id, cust, a1, call := h.talking(caller)
 
 	h.cut()
-	if _, err := h.eng.StartMonitor(h.ctx, h.sup, id, routing.MonitorListen, ""); !errors.Is(err, routing.ErrMediaUnavailable) {
+	if _, err := h.eng.StartMonitor(h.ctx, h.sup, id, media.MonitorListen, ""); !errors.Is(err, media.ErrMediaUnavailable) {
 		t.Fatalf("monitor while disconnected = %v, want ErrMediaUnavailable", err)
 	}
 	h.reconnect()

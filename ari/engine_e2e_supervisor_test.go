@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -42,7 +43,7 @@ func wantConflict(t *testing.T, what string, err error) {
 // startMonitor has sup-sales monitor the call in mode and answers on the
 // app; it returns the monitor and the supervisor's (answered) channel.
 // ring is what rings: originate to the app, then to the personal number.
-func (h *e2e) startMonitor(id, from string, mode routing.MonitorMode) (routing.MonitorView, string, string) {
+func (h *e2e) startMonitor(id, from string, mode media.MonitorMode) (routing.MonitorView, string, string) {
 	h.t.Helper()
 	mon, err := h.eng.StartMonitor(h.ctx, h.sup, id, mode, "")
 	if err != nil {
@@ -63,25 +64,25 @@ func TestE2EMonitorListenPauseBarge(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
 	id, cust, a1, call := h.talking(caller)
-	mon, dev, num := h.startMonitor(id, caller, routing.MonitorListen)
+	mon, dev, num := h.startMonitor(id, caller, media.MonitorListen)
 
 	// One monitor per call, whoever asks and in whatever mode.
-	_, err := h.eng.StartMonitor(h.ctx, h.sup, id, routing.MonitorWhisper, "")
+	_, err := h.eng.StartMonitor(h.ctx, h.sup, id, media.MonitorWhisper, "")
 	wantConflict(t, "second monitor by the same supervisor", err)
-	_, err = h.eng.StartMonitor(h.ctx, h.admin, id, routing.MonitorListen, "")
+	_, err = h.eng.StartMonitor(h.ctx, h.admin, id, media.MonitorListen, "")
 	wantConflict(t, "second monitor by the admin", err)
-	_, err = h.eng.StartMonitor(h.ctx, h.admin, id, routing.MonitorBarge, "")
+	_, err = h.eng.StartMonitor(h.ctx, h.admin, id, media.MonitorBarge, "")
 	wantConflict(t, "barge into a monitored call", err)
 	h.expectSeq()
 
 	h.f.Ring(dev)
 	h.f.AnswerDevice(dev)
-	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.Answered && m.Mode == routing.MonitorListen })
+	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.Answered && m.Mode == media.MonitorListen })
 	waitFor(t, func() bool { return h.f.hasBridge("spy-" + a1) })
 	snoop, spy := h.f.snoopOn(a1), h.f.bridgeNamed("spy-"+a1)
 	h.expectChains(
 		[]string{"DELETE /channels/" + num + "?reason_code=16"}, // the personal number stops ringing
-		[]string{snoopReq(routing.LegID(a1), "listen", "none", snoop), "POST /bridges?name=spy-" + a1 + "&type=mixing",
+		[]string{snoopReq(media.LegID(a1), "listen", "none", snoop), "POST /bridges?name=spy-" + a1 + "&type=mixing",
 			"POST /bridges/" + spy + "/addChannel?channel=" + esc(snoop+","+dev)})
 	h.waitAgent("a1", presence.SysTalking, id)
 
@@ -102,12 +103,12 @@ func TestE2EMonitorListenPauseBarge(t *testing.T) {
 	// Nobody but the monitor's supervisor barges.
 	_, err = h.eng.BargeMonitor(h.ctx, h.admin, mon.ID)
 	wantConflict(t, "barge by someone else", err)
-	if v, err := h.eng.BargeMonitor(h.ctx, h.sup, mon.ID); err != nil || v.Mode != routing.MonitorBarge {
+	if v, err := h.eng.BargeMonitor(h.ctx, h.sup, mon.ID); err != nil || v.Mode != media.MonitorBarge {
 		t.Fatalf("barge = %+v, %v", v, err)
 	}
 	h.expectSeq("POST /bridges/"+spy+"/removeChannel?channel="+dev, "POST /bridges/"+call+"/addChannel?channel="+dev,
 		"DELETE /channels/"+snoop, "DELETE /bridges/"+spy)
-	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.Mode == routing.MonitorBarge })
+	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.Mode == media.MonitorBarge })
 
 	// A supervisor with a running monitor cannot log out.
 	_, err = h.svc.Logout(h.ctx, h.sup, "sup-sales")
@@ -122,14 +123,14 @@ func TestE2EMonitorListenPauseBarge(t *testing.T) {
 	h.waitAgent("a1", presence.SysTalking, id)
 
 	// Whisper, picked up on the personal number this time.
-	_, dev, num = h.startMonitor(id, caller, routing.MonitorWhisper)
+	_, dev, num = h.startMonitor(id, caller, media.MonitorWhisper)
 	h.f.AnswerDevice(num)
-	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.Answered && m.Mode == routing.MonitorWhisper })
+	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.Answered && m.Mode == media.MonitorWhisper })
 	waitFor(t, func() bool { return h.f.hasBridge("spy-" + a1) })
 	snoop, spy = h.f.snoopOn(a1), h.f.bridgeNamed("spy-"+a1)
 	h.expectChains(
 		[]string{"DELETE /channels/" + dev + "?reason_code=16"},
-		[]string{snoopReq(routing.LegID(a1), "whisper", "out", snoop), "POST /bridges?name=spy-" + a1 + "&type=mixing",
+		[]string{snoopReq(media.LegID(a1), "whisper", "out", snoop), "POST /bridges?name=spy-" + a1 + "&type=mixing",
 			"POST /bridges/" + spy + "/addChannel?channel=" + esc(snoop+","+num)})
 
 	// The caller hangs up: the call ends and takes the monitor with it.
@@ -214,13 +215,13 @@ func TestE2EMonitorFollowsTransferInTeam(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
 	id, cust, a1, call := h.talking(caller)
-	mon, dev, num := h.startMonitor(id, caller, routing.MonitorListen)
+	mon, dev, num := h.startMonitor(id, caller, media.MonitorListen)
 	h.f.AnswerDevice(dev)
 	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.Answered })
 	waitFor(t, func() bool { return h.f.hasBridge("spy-" + a1) })
 	snoop, spy := h.f.snoopOn(a1), h.f.bridgeNamed("spy-"+a1)
 	h.expectChains([]string{"DELETE /channels/" + num + "?reason_code=16"},
-		[]string{snoopReq(routing.LegID(a1), "listen", "none", snoop), "POST /bridges?name=spy-" + a1 + "&type=mixing",
+		[]string{snoopReq(media.LegID(a1), "listen", "none", snoop), "POST /bridges?name=spy-" + a1 + "&type=mixing",
 			"POST /bridges/" + spy + "/addChannel?channel=" + esc(snoop+","+dev)})
 
 	h.available("a2")
@@ -255,12 +256,12 @@ func TestE2EMonitorFollowsTransferInTeam(t *testing.T) {
 
 	h.f.AnswerDevice(sdev)
 	h.waitMonitor(id, func(m *routing.MonitorView) bool {
-		return m != nil && m.ID == mon.ID && m.Answered && m.Mode == routing.MonitorListen
+		return m != nil && m.ID == mon.ID && m.Answered && m.Mode == media.MonitorListen
 	})
 	waitFor(t, func() bool { return h.f.hasBridge("spy-" + a2dev) })
 	snoop2, spy2 := h.f.snoopOn(a2dev), h.f.bridgeNamed("spy-"+a2dev)
 	h.expectChains([]string{"DELETE /channels/" + snum + "?reason_code=16"},
-		[]string{snoopReq(routing.LegID(a2dev), "listen", "none", snoop2), "POST /bridges?name=spy-" + a2dev + "&type=mixing",
+		[]string{snoopReq(media.LegID(a2dev), "listen", "none", snoop2), "POST /bridges?name=spy-" + a2dev + "&type=mixing",
 			"POST /bridges/" + spy2 + "/addChannel?channel=" + esc(snoop2+","+sdev)})
 }
 
@@ -271,7 +272,7 @@ func TestE2ESupervisorHangsUpDuringSetup(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
 	id, _, a1, _ := h.talking(caller)
-	_, dev, _ := h.startMonitor(id, caller, routing.MonitorListen)
+	_, dev, _ := h.startMonitor(id, caller, media.MonitorListen)
 	h.f.mu.Lock()
 	h.f.before = func(req string) {
 		if req == "POST /bridges?name=spy-"+a1+"&type=mixing" {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // handle applies one event to the leg table and reports the facts it
@@ -23,13 +23,13 @@ func (c *Client) handle(ev ari.Event, at time.Time) {
 // apply is handle without the safety net (the fuzz test calls it directly
 // so that a panic is found, not swallowed).
 func (c *Client) apply(ev ari.Event, at time.Time) {
-	for _, f := range c.update(ev, routing.FactBase{At: at}) {
+	for _, f := range c.update(ev, media.FactBase{At: at}) {
 		c.facts.Report(f)
 	}
 }
 
 // update changes the tables under the lock and returns the facts to report.
-func (c *Client) update(ev ari.Event, base routing.FactBase) (facts []routing.Fact) {
+func (c *Client) update(ev ari.Event, base media.FactBase) (facts []media.Fact) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch e := ev.(type) {
@@ -63,7 +63,7 @@ func (c *Client) update(ev ari.Event, base routing.FactBase) (facts []routing.Fa
 		delete(c.bridges, e.Bridge.ID)
 	case *ari.ChannelDtmfReceived:
 		if l := c.chans[e.Channel.ID]; l != nil && !l.ended() && l.kind != kindSnoop {
-			facts = append(facts, routing.DTMF{FactBase: base, Leg: routing.LegID(l.id), Digit: e.Digit})
+			facts = append(facts, media.DTMF{FactBase: base, Leg: media.LegID(l.id), Digit: e.Digit})
 		}
 	case *ari.EndpointStateChange:
 		facts = c.onDevice(base, e.Endpoint.Technology+"/"+e.Endpoint.Resource, e.Endpoint.State == "online")
@@ -80,7 +80,7 @@ func (c *Client) update(ev ari.Event, base routing.FactBase) (facts []routing.Fa
 
 // onStasisStart: an inbound call arrived, or a leg we originated was
 // answered (Asterisk puts an originated channel in Stasis only on answer).
-func (c *Client) onStasisStart(base routing.FactBase, e *ari.StasisStart) []routing.Fact {
+func (c *Client) onStasisStart(base media.FactBase, e *ari.StasisStart) []media.Fact {
 	id := e.Channel.ID
 	if id == "" {
 		return nil
@@ -95,12 +95,12 @@ func (c *Client) onStasisStart(base routing.FactBase, e *ari.StasisStart) []rout
 			return nil // a snoop from before a restart; resync cleans it up
 		case kindCustomer:
 			c.legs[id] = l
-			return []routing.Fact{routing.CallArrived{FactBase: base, Leg: routing.LegID(id),
+			return []media.Fact{media.CallArrived{FactBase: base, Leg: media.LegID(id),
 				Caller: l.caller, Hotline: hotline}}
 		}
 		// A leg some earlier controller originated, answered now.
 		c.legs[id] = l
-		return []routing.Fact{routing.LegAnswered{FactBase: base, Leg: routing.LegID(id)}}
+		return []media.Fact{media.LegAnswered{FactBase: base, Leg: media.LegID(id)}}
 	}
 	if l.kind == kindSnoop || l.kind == kindCustomer {
 		return nil
@@ -118,7 +118,7 @@ func (c *Client) onStasisStart(base routing.FactBase, e *ari.StasisStart) []rout
 // found Up in our application by a resync after the StasisStart was lost
 // with the socket). The first answer wins; the fork's other devices are
 // hung up.
-func (c *Client) answered(base routing.FactBase, l *leg, id string) []routing.Fact {
+func (c *Client) answered(base media.FactBase, l *leg, id string) []media.Fact {
 	if !l.to(legUp) {
 		return nil // a fork member answering after the winner: already cancelled
 	}
@@ -128,21 +128,21 @@ func (c *Client) answered(base routing.FactBase, l *leg, id string) []routing.Fa
 		// It stays in chans (mapped to this leg, not live) so its late
 		// StasisStart or ChannelDestroyed is recognised and ignored.
 		delete(l.pending, other)
-		c.hangupChannel(other, routing.CauseCancelled)
+		c.hangupChannel(other, media.CauseCancelled)
 	}
 	if l.kind == kindMonitor {
 		c.act("monitor set-up", func(ctx context.Context) { c.setupMonitor(ctx, l) })
 	}
-	return []routing.Fact{routing.LegAnswered{FactBase: base, Leg: routing.LegID(l.id)}}
+	return []media.Fact{media.LegAnswered{FactBase: base, Leg: media.LegID(l.id)}}
 }
 
 // onRinging reports a dialled leg alerting, once.
-func (c *Client) onRinging(base routing.FactBase, chanID string) []routing.Fact {
+func (c *Client) onRinging(base media.FactBase, chanID string) []media.Fact {
 	l := c.chans[chanID]
 	if l == nil || l.kind == kindCustomer || l.kind == kindSnoop || !l.to(legRinging) {
 		return nil
 	}
-	return []routing.Fact{routing.LegRinging{FactBase: base, Leg: routing.LegID(l.id)}}
+	return []media.Fact{media.LegRinging{FactBase: base, Leg: media.LegID(l.id)}}
 }
 
 // onDialStatus keeps the failure a final Dial status tells of an
@@ -162,16 +162,16 @@ func (c *Client) onDialStatus(chanID, status string) {
 
 // dialStatusCause maps a final DIALSTATUS to the cause it means; ok is
 // false for progress (RINGING, PROGRESS, "") and for ANSWER and CANCEL.
-func dialStatusCause(status string) (routing.Cause, bool) {
+func dialStatusCause(status string) (media.Cause, bool) {
 	switch status {
 	case "BUSY":
-		return routing.CauseBusy, true
+		return media.CauseBusy, true
 	case "NOANSWER":
-		return routing.CauseNoAnswer, true
+		return media.CauseNoAnswer, true
 	case "CHANUNAVAIL":
-		return routing.CauseUnreachable, true
+		return media.CauseUnreachable, true
 	case "CONGESTION":
-		return routing.CauseFailed, true
+		return media.CauseFailed, true
 	}
 	return "", false
 }
@@ -179,7 +179,7 @@ func dialStatusCause(status string) (routing.Cause, bool) {
 // onStasisEnd: the live channel left the application. With
 // subscribeAll=false a caller's channel that hangs up yields StasisEnd and
 // no ChannelDestroyed, so this is where answered legs end.
-func (c *Client) onStasisEnd(base routing.FactBase, chanID string) []routing.Fact {
+func (c *Client) onStasisEnd(base media.FactBase, chanID string) []media.Fact {
 	l := c.chans[chanID]
 	if l == nil {
 		return nil
@@ -197,7 +197,7 @@ func (c *Client) onStasisEnd(base routing.FactBase, chanID string) []routing.Fac
 
 // onDestroyed: a channel is gone. For an originated leg that never
 // answered this is the only news: cause 19 no answer, 17 busy.
-func (c *Client) onDestroyed(base routing.FactBase, chanID string, q850 int) []routing.Fact {
+func (c *Client) onDestroyed(base media.FactBase, chanID string, q850 int) []media.Fact {
 	l := c.chans[chanID]
 	if l == nil {
 		return nil
@@ -227,7 +227,7 @@ func (c *Client) onDestroyed(base routing.FactBase, chanID string, q850 int) []r
 
 // endLeg forgets a leg, schedules cleanup of what served it and reports
 // LegEnded (with the cause routing asked for, if it hung up itself).
-func (c *Client) endLeg(base routing.FactBase, l *leg, cause routing.Cause) []routing.Fact {
+func (c *Client) endLeg(base media.FactBase, l *leg, cause media.Cause) []media.Fact {
 	if !l.to(legEnded) {
 		return nil
 	}
@@ -235,7 +235,7 @@ func (c *Client) endLeg(base routing.FactBase, l *leg, cause routing.Cause) []ro
 		cause = l.requested
 	}
 	if cause == "" {
-		cause = routing.CauseNormal
+		cause = media.CauseNormal
 	}
 	delete(c.legs, l.id)
 	delete(c.chans, l.live)
@@ -246,7 +246,7 @@ func (c *Client) endLeg(base routing.FactBase, l *leg, cause routing.Cause) []ro
 	if l.hold != "" {
 		c.deleteBridge(l.hold)
 	}
-	return []routing.Fact{routing.LegEnded{FactBase: base, Leg: routing.LegID(l.id), Cause: cause}}
+	return []media.Fact{media.LegEnded{FactBase: base, Leg: media.LegID(l.id), Cause: cause}}
 }
 
 // onBridgeMembers records a bridge's members from an event and deletes a
@@ -266,7 +266,7 @@ func (c *Client) onBridgeMembers(id string, members []string) {
 }
 
 // onDevice reports an endpoint's registration when it changes.
-func (c *Client) onDevice(base routing.FactBase, endpoint string, registered bool) []routing.Fact {
+func (c *Client) onDevice(base media.FactBase, endpoint string, registered bool) []media.Fact {
 	agent, ok := c.cfg.AgentForEndpoint(endpoint)
 	if !ok {
 		return nil
@@ -275,11 +275,11 @@ func (c *Client) onDevice(base routing.FactBase, endpoint string, registered boo
 		return nil
 	}
 	c.devices[endpoint] = registered
-	return []routing.Fact{routing.DeviceState{FactBase: base, AgentID: agent, Device: endpoint, Registered: registered}}
+	return []media.Fact{media.DeviceState{FactBase: base, AgentID: agent, Device: endpoint, Registered: registered}}
 }
 
 // hangupChannel queues DELETE /channels/{id} (404 is fine: already gone).
-func (c *Client) hangupChannel(id string, cause routing.Cause) {
+func (c *Client) hangupChannel(id string, cause media.Cause) {
 	c.act("hangup "+id, func(ctx context.Context) {
 		err := c.rest.do(ctx, "DELETE", "/channels/"+url.PathEscape(id), url.Values{"reason_code": {reasonCode(cause)}}, nil)
 		if err != nil && !notFound(err) {

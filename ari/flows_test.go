@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
 const (
@@ -17,14 +17,14 @@ const (
 // inboundHeld: a trunk call arrives, is answered and held with music
 // (inbound-answered.jsonl, first half). Returns the customer leg and the
 // holding bridge.
-func (h *harness) inboundHeld(t *testing.T) (routing.LegID, string) {
+func (h *harness) inboundHeld(t *testing.T) (media.LegID, string) {
 	t.Helper()
 	cust := h.f.Inbound(caller, hotline)
-	h.rec.expect(t, routing.CallArrived{Leg: routing.LegID(cust), Caller: caller, Hotline: hotline})
-	if err := h.c.Answer(h.ctx, routing.LegID(cust)); err != nil {
+	h.rec.expect(t, media.CallArrived{Leg: media.LegID(cust), Caller: caller, Hotline: hotline})
+	if err := h.c.Answer(h.ctx, media.LegID(cust)); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.c.Hold(h.ctx, routing.LegID(cust), routing.HoldMusic); err != nil {
+	if err := h.c.Hold(h.ctx, media.LegID(cust), media.HoldMusic); err != nil {
 		t.Fatal(err)
 	}
 	hold := h.f.bridgeNamed("hold-" + cust)
@@ -34,17 +34,17 @@ func (h *harness) inboundHeld(t *testing.T) (routing.LegID, string) {
 		"POST /bridges/"+hold+"/addChannel?channel="+cust,
 		"POST /bridges/"+hold+"/moh?mohClass=default",
 	)
-	return routing.LegID(cust), hold
+	return media.LegID(cust), hold
 }
 
-func agentTarget(id string) routing.Target {
-	return routing.Target{AgentID: id, Distribution: presence.DistApp}
+func agentTarget(id string) media.Target {
+	return media.Target{AgentID: id, Distribution: presence.DistApp}
 }
 
 // dialAgent originates an agent leg and checks the request.
-func (h *harness) dialAgent(t *testing.T, agent string, timeout time.Duration) routing.LegID {
+func (h *harness) dialAgent(t *testing.T, agent string, timeout time.Duration) media.LegID {
 	t.Helper()
-	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "call-1", Target: agentTarget(agent), Timeout: timeout, CallerID: caller})
+	leg, err := h.c.Dial(h.ctx, media.DialRequest{CallID: "call-1", Target: agentTarget(agent), Timeout: timeout, CallerID: caller})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,18 +53,18 @@ func (h *harness) dialAgent(t *testing.T, agent string, timeout time.Duration) r
 }
 
 // answered rings and answers a dialled leg.
-func (h *harness) answered(t *testing.T, leg routing.LegID) {
+func (h *harness) answered(t *testing.T, leg media.LegID) {
 	t.Helper()
 	h.f.Ring(string(leg))
-	h.rec.expect(t, routing.LegRinging{Leg: leg})
+	h.rec.expect(t, media.LegRinging{Leg: leg})
 	h.f.AnswerDevice(string(leg))
-	h.rec.expect(t, routing.LegAnswered{Leg: leg})
+	h.rec.expect(t, media.LegAnswered{Leg: leg})
 }
 
 // connectFromHold connects the held customer to an answered agent:
 // music stops, the customer leaves the holding bridge (deleted once
 // empty), a mixing bridge takes both.
-func (h *harness) connectFromHold(t *testing.T, cust, agent routing.LegID, hold string) string {
+func (h *harness) connectFromHold(t *testing.T, cust, agent media.LegID, hold string) string {
 	t.Helper()
 	if err := h.c.Connect(h.ctx, cust, agent); err != nil {
 		t.Fatal(err)
@@ -80,9 +80,9 @@ func (h *harness) connectFromHold(t *testing.T, cust, agent routing.LegID, hold 
 	return call
 }
 
-func (h *harness) hangup(t *testing.T, leg routing.LegID) {
+func (h *harness) hangup(t *testing.T, leg media.LegID) {
 	t.Helper()
-	if err := h.c.Hangup(h.ctx, leg, routing.CauseNormal); err != nil {
+	if err := h.c.Hangup(h.ctx, leg, media.CauseNormal); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -96,9 +96,9 @@ func TestInboundAnswered(t *testing.T) {
 
 	// The caller hangs up: StasisEnd only, no ChannelDestroyed.
 	h.f.RemoteHangup(string(cust))
-	h.rec.expect(t, routing.LegEnded{Leg: cust, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: cust, Cause: media.CauseNormal})
 	h.hangup(t, agent)
-	h.rec.expect(t, routing.LegEnded{Leg: agent, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: agent, Cause: media.CauseNormal})
 	h.f.expectRequests("DELETE /channels/"+string(agent)+"?reason_code=16", "DELETE /bridges/"+call)
 }
 
@@ -107,17 +107,17 @@ func TestAgentNoAnswerThenNextAgent(t *testing.T) {
 	cust, hold := h.inboundHeld(t)
 	a1 := h.dialAgent(t, "a1", 4*time.Second)
 	h.f.Ring(string(a1))
-	h.rec.expect(t, routing.LegRinging{Leg: a1})
+	h.rec.expect(t, media.LegRinging{Leg: a1})
 	h.f.NoAnswer(string(a1)) // ChannelDestroyed cause 19, nothing else
-	h.rec.expect(t, routing.LegEnded{Leg: a1, Cause: routing.CauseNoAnswer})
+	h.rec.expect(t, media.LegEnded{Leg: a1, Cause: media.CauseNoAnswer})
 
 	a2 := h.dialAgent(t, "a2", 15*time.Second)
 	h.answered(t, a2)
 	call := h.connectFromHold(t, cust, a2, hold)
 	h.f.RemoteHangup(string(a2)) // the agent hangs up
-	h.rec.expect(t, routing.LegEnded{Leg: a2, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: a2, Cause: media.CauseNormal})
 	h.hangup(t, cust)
-	h.rec.expect(t, routing.LegEnded{Leg: cust, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: cust, Cause: media.CauseNormal})
 	h.f.expectRequests("DELETE /channels/"+string(cust)+"?reason_code=16", "DELETE /bridges/"+call)
 }
 
@@ -126,31 +126,31 @@ func TestAgentBusy(t *testing.T) {
 	cust, hold := h.inboundHeld(t)
 	a1 := h.dialAgent(t, "a1", 15*time.Second)
 	h.f.Busy(string(a1))
-	h.rec.expect(t, routing.LegEnded{Leg: a1, Cause: routing.CauseBusy})
+	h.rec.expect(t, media.LegEnded{Leg: a1, Cause: media.CauseBusy})
 	h.hangup(t, cust)
-	h.rec.expect(t, routing.LegEnded{Leg: cust, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: cust, Cause: media.CauseNormal})
 	h.f.expectRequests("DELETE /channels/"+string(cust)+"?reason_code=16", "DELETE /bridges/"+hold)
 }
 
 func TestAgentUnregistered(t *testing.T) {
 	h := start(t)
 	cust, _ := h.inboundHeld(t)
-	_, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "call-1", Target: agentTarget("a8"), Timeout: 15 * time.Second})
-	if !errors.Is(err, routing.ErrUnreachable) {
+	_, err := h.c.Dial(h.ctx, media.DialRequest{CallID: "call-1", Target: agentTarget("a8"), Timeout: 15 * time.Second})
+	if !errors.Is(err, media.ErrUnreachable) {
 		t.Fatalf("Dial a8 = %v, want ErrUnreachable", err)
 	}
-	_, err = h.c.Dial(h.ctx, routing.DialRequest{CallID: "call-1",
-		Target: routing.Target{AgentID: "x", Distribution: presence.DistIPPhone, Device: "PJSIP/nosuchendpoint"}, Timeout: 15 * time.Second})
-	if !errors.Is(err, routing.ErrUnreachable) {
+	_, err = h.c.Dial(h.ctx, media.DialRequest{CallID: "call-1",
+		Target: media.Target{AgentID: "x", Distribution: presence.DistIPPhone, Device: "PJSIP/nosuchendpoint"}, Timeout: 15 * time.Second})
+	if !errors.Is(err, media.ErrUnreachable) {
 		t.Fatalf("Dial nosuchendpoint = %v, want ErrUnreachable", err)
 	}
 	got := h.f.takeRequests()
 	if len(got) != 2 || got[0][:14] != "POST /channels" || got[1][:14] != "POST /channels" {
 		t.Fatalf("requests %q", got)
 	}
-	_, err = h.c.Dial(h.ctx, routing.DialRequest{CallID: "call-1",
-		Target: routing.Target{AgentID: "a5", Distribution: presence.DistPhone}, Timeout: 15 * time.Second})
-	if !errors.Is(err, routing.ErrUnreachable) {
+	_, err = h.c.Dial(h.ctx, media.DialRequest{CallID: "call-1",
+		Target: media.Target{AgentID: "a5", Distribution: presence.DistPhone}, Timeout: 15 * time.Second})
+	if !errors.Is(err, media.ErrUnreachable) {
 		t.Fatalf("Dial phone without number = %v, want ErrUnreachable", err)
 	}
 	h.rec.expect(t) // no facts for legs that never existed
@@ -161,14 +161,14 @@ func TestDistributionModes(t *testing.T) {
 	h := start(t)
 	cases := []struct {
 		name     string
-		req      routing.DialRequest
+		req      media.DialRequest
 		endpoint string
 		args     string
 	}{
-		{"app", routing.DialRequest{CallID: "c", Target: agentTarget("a1")}, "PJSIP/a1", "agent,a1,c"},
-		{"ip_phone device", routing.DialRequest{CallID: "c", Target: routing.Target{AgentID: "a2", Distribution: presence.DistIPPhone, Device: "PJSIP/a2"}}, "PJSIP/a2", "agent,a2,c"},
-		{"phone", routing.DialRequest{CallID: "c", Target: routing.Target{AgentID: "a4", Distribution: presence.DistPhone, Phone: "+84909000004"}}, "PJSIP/+84909000004@trunk", "agent,a4,c"},
-		{"number", routing.DialRequest{CallID: "c", Number: "+84901112222", CallerID: hotline}, "PJSIP/+84901112222@trunk", "number,+84901112222,c"},
+		{"app", media.DialRequest{CallID: "c", Target: agentTarget("a1")}, "PJSIP/a1", "agent,a1,c"},
+		{"ip_phone device", media.DialRequest{CallID: "c", Target: media.Target{AgentID: "a2", Distribution: presence.DistIPPhone, Device: "PJSIP/a2"}}, "PJSIP/a2", "agent,a2,c"},
+		{"phone", media.DialRequest{CallID: "c", Target: media.Target{AgentID: "a4", Distribution: presence.DistPhone, Phone: "+84909000004"}}, "PJSIP/+84909000004@trunk", "agent,a4,c"},
+		{"number", media.DialRequest{CallID: "c", Number: "+84901112222", CallerID: hotline}, "PJSIP/+84901112222@trunk", "number,+84901112222,c"},
 	}
 	for _, tc := range cases {
 		tc.req.Timeout = 20 * time.Second
@@ -178,7 +178,7 @@ func TestDistributionModes(t *testing.T) {
 		}
 		h.f.expectRequests(originateReq("callfloor", tc.args, tc.req.CallerID, string(leg), tc.endpoint, 20))
 		h.f.NoAnswer(string(leg))
-		h.rec.expect(t, routing.LegEnded{Leg: leg, Cause: routing.CauseNoAnswer})
+		h.rec.expect(t, media.LegEnded{Leg: leg, Cause: media.CauseNoAnswer})
 	}
 }
 
@@ -196,9 +196,9 @@ func TestAppSIPForkFirstAnswerWins(t *testing.T) {
 	}
 	h.f.Ring(string(leg))
 	h.f.Ring(phone)
-	h.rec.expect(t, routing.LegRinging{Leg: leg})
+	h.rec.expect(t, media.LegRinging{Leg: leg})
 	h.f.AnswerDevice(phone)
-	h.rec.expect(t, routing.LegAnswered{Leg: leg})
+	h.rec.expect(t, media.LegAnswered{Leg: leg})
 	h.f.expectRequests("DELETE /channels/" + string(leg) + "?reason_code=16") // the app stops ringing
 	h.rec.expect(t)                                                           // its ChannelDestroyed is not a LegEnded
 	if err := h.c.Mute(h.ctx, leg, true); err != nil {                        // commands reach the answering device
@@ -207,7 +207,7 @@ func TestAppSIPForkFirstAnswerWins(t *testing.T) {
 	h.f.expectRequests("POST /channels/" + phone + "/mute?direction=in")
 	h.hangup(t, leg)
 	h.f.expectRequests("DELETE /channels/" + phone + "?reason_code=16")
-	h.rec.expect(t, routing.LegEnded{Leg: leg, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: leg, Cause: media.CauseNormal})
 }
 
 func TestAppSIPForkAllFail(t *testing.T) {
@@ -216,7 +216,7 @@ func TestAppSIPForkAllFail(t *testing.T) {
 	h.f.Busy(phone)
 	h.rec.expect(t) // the app still rings
 	h.f.NoAnswer(string(leg))
-	h.rec.expect(t, routing.LegEnded{Leg: leg, Cause: routing.CauseNoAnswer})
+	h.rec.expect(t, media.LegEnded{Leg: leg, Cause: media.CauseNoAnswer})
 
 	// One device unreachable: the fork goes on with the other.
 	h.f.Register("a1", false)
@@ -226,7 +226,7 @@ func TestAppSIPForkAllFail(t *testing.T) {
 	}
 	h.rec.drain() // presence
 	h.f.AnswerDevice(phone)
-	h.rec.expect(t, routing.LegAnswered{Leg: leg})
+	h.rec.expect(t, media.LegAnswered{Leg: leg})
 }
 
 // Both devices of a fork answer at once: one LegAnswered, the loser is
@@ -235,12 +235,12 @@ func TestAppSIPForkBothAnswer(t *testing.T) {
 	h := start(t)
 	leg, phone, _ := h.dialFork(t)
 	h.f.answerAtOnce(string(leg), phone)
-	h.rec.expect(t, routing.LegAnswered{Leg: leg})
+	h.rec.expect(t, media.LegAnswered{Leg: leg})
 	h.f.expectRequests("DELETE /channels/" + phone + "?reason_code=16")
 	h.rec.expect(t)
 	h.hangup(t, leg)
 	h.f.expectRequests("DELETE /channels/" + string(leg) + "?reason_code=16")
-	h.rec.expect(t, routing.LegEnded{Leg: leg, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: leg, Cause: media.CauseNormal})
 }
 
 // Routing gives up on a ringing fork: every device stops, one LegEnded
@@ -249,14 +249,14 @@ func TestHangupRingingFork(t *testing.T) {
 	h := start(t)
 	leg, phone, _ := h.dialFork(t)
 	h.f.Ring(phone)
-	h.rec.expect(t, routing.LegRinging{Leg: leg})
-	if err := h.c.Hangup(h.ctx, leg, routing.CauseCancelled); err != nil {
+	h.rec.expect(t, media.LegRinging{Leg: leg})
+	if err := h.c.Hangup(h.ctx, leg, media.CauseCancelled); err != nil {
 		t.Fatal(err)
 	}
 	h.f.expectRequests("DELETE /channels/"+string(leg)+"?reason_code=16", "DELETE /channels/"+phone+"?reason_code=16")
-	h.rec.expect(t, routing.LegEnded{Leg: leg, Cause: routing.CauseCancelled})
+	h.rec.expect(t, media.LegEnded{Leg: leg, Cause: media.CauseCancelled})
 	// Hanging up again is no error.
-	if err := h.c.Hangup(h.ctx, leg, routing.CauseCancelled); err != nil {
+	if err := h.c.Hangup(h.ctx, leg, media.CauseCancelled); err != nil {
 		t.Fatal(err)
 	}
 	h.f.expectRequests("DELETE /channels/" + string(leg) + "?reason_code=16")
@@ -265,14 +265,14 @@ func TestHangupRingingFork(t *testing.T) {
 func TestDTMFAndRingback(t *testing.T) {
 	h := start(t)
 	cust := h.f.Inbound(caller, hotline)
-	h.rec.expect(t, routing.CallArrived{Leg: routing.LegID(cust), Caller: caller, Hotline: hotline})
-	if err := h.c.Hold(h.ctx, routing.LegID(cust), routing.HoldRingback); err != nil {
+	h.rec.expect(t, media.CallArrived{Leg: media.LegID(cust), Caller: caller, Hotline: hotline})
+	if err := h.c.Hold(h.ctx, media.LegID(cust), media.HoldRingback); err != nil {
 		t.Fatal(err)
 	}
 	h.f.expectRequests("POST /channels/" + cust + "/ring")
 	h.f.Send(`{"type":"ChannelDtmfReceived","timestamp":"2026-11-21T19:08:40.000+0000","digit":"5","duration_ms":120,"channel":{"id":"` + cust + `","name":"PJSIP/trunk-00000000","state":"Ring"},"asterisk_id":"02:fc:00:00:00:01","application":"callfloor"}`)
-	h.rec.expect(t, routing.DTMF{Leg: routing.LegID(cust), Digit: "5"})
-	if err := h.c.Answer(h.ctx, "gone"); !errors.Is(err, routing.ErrLegGone) {
+	h.rec.expect(t, media.DTMF{Leg: media.LegID(cust), Digit: "5"})
+	if err := h.c.Answer(h.ctx, "gone"); !errors.Is(err, media.ErrLegGone) {
 		t.Fatalf("Answer(gone) = %v, want ErrLegGone", err)
 	}
 	h.f.expectRequests("POST /channels/gone/answer")

@@ -11,49 +11,49 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 	"go.uber.org/goleak"
 	"golang.org/x/net/websocket"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// recorder is a routing.Facts that keeps every fact (without its time).
+// recorder is a media.Facts that keeps every fact (without its time).
 type recorder struct {
 	mu    sync.Mutex
-	facts []routing.Fact
+	facts []media.Fact
 	taken int
 }
 
-func (r *recorder) Report(f routing.Fact) {
+func (r *recorder) Report(f media.Fact) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.facts = append(r.facts, stripTime(f))
 }
 
-func stripTime(f routing.Fact) routing.Fact {
-	z := routing.FactBase{}
+func stripTime(f media.Fact) media.Fact {
+	z := media.FactBase{}
 	switch v := f.(type) {
-	case routing.CallArrived:
+	case media.CallArrived:
 		v.FactBase = z
 		return v
-	case routing.LegRinging:
+	case media.LegRinging:
 		v.FactBase = z
 		return v
-	case routing.LegAnswered:
+	case media.LegAnswered:
 		v.FactBase = z
 		return v
-	case routing.LegEnded:
+	case media.LegEnded:
 		v.FactBase = z
 		return v
-	case routing.DTMF:
+	case media.DTMF:
 		v.FactBase = z
 		return v
-	case routing.DeviceState:
+	case media.DeviceState:
 		v.FactBase = z
 		return v
-	case routing.LegsPresent:
+	case media.LegsPresent:
 		v.FactBase = z
 		return v
 	}
@@ -61,7 +61,7 @@ func stripTime(f routing.Fact) routing.Fact {
 }
 
 // expect waits until the next facts are exactly want, in order.
-func (r *recorder) expect(t testing.TB, want ...routing.Fact) {
+func (r *recorder) expect(t testing.TB, want ...media.Fact) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -75,7 +75,7 @@ func (r *recorder) expect(t testing.TB, want ...routing.Fact) {
 	}
 	time.Sleep(20 * time.Millisecond)
 	r.mu.Lock()
-	got := append([]routing.Fact(nil), r.facts[r.taken:]...)
+	got := append([]media.Fact(nil), r.facts[r.taken:]...)
 	r.taken = len(r.facts)
 	r.mu.Unlock()
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -84,11 +84,11 @@ func (r *recorder) expect(t testing.TB, want ...routing.Fact) {
 }
 
 // skip drops facts of a type from the pending ones (initial presence).
-func (r *recorder) drain() []routing.Fact {
+func (r *recorder) drain() []media.Fact {
 	time.Sleep(20 * time.Millisecond)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	got := append([]routing.Fact(nil), r.facts[r.taken:]...)
+	got := append([]media.Fact(nil), r.facts[r.taken:]...)
 	r.taken = len(r.facts)
 	return got
 }
@@ -116,11 +116,11 @@ type harness struct {
 
 // presence lists the DeviceState facts a fresh connection reports from
 // GET /endpoints of the fake's default endpoints.
-func initialPresence() []routing.Fact {
-	var out []routing.Fact
+func initialPresence() []media.Fact {
+	var out []media.Fact
 	for _, ep := range []string{"trunk", "sup-sales", "sup-support", "a1", "a2", "a3", "a8"} {
 		on := ep == "a1" || ep == "a2" || ep == "sup-sales"
-		out = append(out, routing.DeviceState{AgentID: ep, Device: "PJSIP/" + ep, Registered: on})
+		out = append(out, media.DeviceState{AgentID: ep, Device: "PJSIP/" + ep, Registered: on})
 	}
 	return out
 }
@@ -152,7 +152,7 @@ func start(t *testing.T) *harness {
 	})
 	h := &harness{f: f, c: c, rec: rec, ctx: ctx}
 	f.expectRequests(connectRequests...)
-	rec.expect(t, append([]routing.Fact{routing.LegsPresent{}}, initialPresence()...)...)
+	rec.expect(t, append([]media.Fact{media.LegsPresent{}}, initialPresence()...)...)
 	if !c.Connected() {
 		t.Fatal("not connected after first resync")
 	}
@@ -184,7 +184,7 @@ func startOn(t *testing.T, f *fakeARI) *harness {
 	return &harness{f: f, c: c, rec: rec, ctx: ctx}
 }
 
-func fmtFact(f routing.Fact) string { return fmt.Sprintf("%+v", stripTime(f)) }
+func fmtFact(f media.Fact) string { return fmt.Sprintf("%+v", stripTime(f)) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
@@ -206,13 +206,13 @@ func dialRaw(t *testing.T, f *fakeARI) *websocket.Conn {
 
 // forkTarget is a1 in app_sip mode with a personal number: a Dial rings
 // the app endpoint and the number through the trunk.
-var forkTarget = routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
+var forkTarget = media.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
 
 // dialFork dials forkTarget and returns the logical leg, the personal
 // number's channel and the requests the Dial made (taken from the fake).
-func (h *harness) dialFork(t *testing.T) (routing.LegID, string, []string) {
+func (h *harness) dialFork(t *testing.T) (media.LegID, string, []string) {
 	t.Helper()
-	leg, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "c", Target: forkTarget, Timeout: 15 * time.Second})
+	leg, err := h.c.Dial(h.ctx, media.DialRequest{CallID: "c", Target: forkTarget, Timeout: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // More flows against a real Asterisk (see integration_test.go for how to
@@ -15,7 +15,7 @@ import (
 // injectFar is inject that also returns the caller's own channel (the
 // Local half waiting in callfloor-test), so a test can hang up as the
 // customer would.
-func (l *live) injectFar(t *testing.T) (routing.LegID, string) {
+func (l *live) injectFar(t *testing.T) (media.LegID, string) {
 	t.Helper()
 	q := url.Values{"endpoint": {"Local/" + hotline + "@from-trunk/n"}, "extension": {"caller"},
 		"context": {testDevices}, "priority": {"1"}, "callerId": {caller}}
@@ -23,17 +23,17 @@ func (l *live) injectFar(t *testing.T) (routing.LegID, string) {
 	if err := l.c.rest.do(l.ctx, "POST", "/channels", q, &far); err != nil {
 		t.Fatal(err)
 	}
-	f := l.await(t, "CallArrived", func(f routing.Fact) bool { a, ok := f.(routing.CallArrived); return ok && a.Hotline == hotline })
-	return f.(routing.CallArrived).Leg, far.ID
+	f := l.await(t, "CallArrived", func(f media.Fact) bool { a, ok := f.(media.CallArrived); return ok && a.Hotline == hotline })
+	return f.(media.CallArrived).Leg, far.ID
 }
 
 // farEnd names the device side of a Local leg we originated: Asterisk
 // gives the second half the id we chose with ";2" appended.
-func farEnd(leg routing.LegID) string { return string(leg) + ";2" }
+func farEnd(leg media.LegID) string { return string(leg) + ";2" }
 
-func (l *live) dialAnswered(t *testing.T, ext string) routing.LegID {
+func (l *live) dialAnswered(t *testing.T, ext string) media.LegID {
 	t.Helper()
-	leg, err := l.c.Dial(l.ctx, routing.DialRequest{CallID: "it", Target: device(ext), Timeout: 10 * time.Second, CallerID: caller})
+	leg, err := l.c.Dial(l.ctx, media.DialRequest{CallID: "it", Target: device(ext), Timeout: 10 * time.Second, CallerID: caller})
 	must(t, err)
 	l.answeredLeg(t, leg)
 	return leg
@@ -45,22 +45,22 @@ func (l *live) dialAnswered(t *testing.T, ext string) routing.LegID {
 func TestAsteriskTransferAndFarHangups(t *testing.T) {
 	l := startReal(t, realConfig(t))
 	cust, far := l.injectFar(t)
-	must(t, l.c.Hold(l.ctx, cust, routing.HoldRingback))
+	must(t, l.c.Hold(l.ctx, cust, media.HoldRingback))
 	must(t, l.c.Answer(l.ctx, cust))
 	first := l.dialAnswered(t, "answer")
 	must(t, l.c.Connect(l.ctx, cust, first))
 	second := l.dialAnswered(t, "answer")
 	must(t, l.c.Connect(l.ctx, cust, second))
-	must(t, l.c.Hangup(l.ctx, first, routing.CauseNormal))
-	if c := l.ended(t, first); c != routing.CauseNormal {
+	must(t, l.c.Hangup(l.ctx, first, media.CauseNormal))
+	if c := l.ended(t, first); c != media.CauseNormal {
 		t.Errorf("first agent ended with %s", c)
 	}
 	must(t, l.c.rest.do(l.ctx, "DELETE", chanPath(farEnd(second)), url.Values{"reason_code": {"16"}}, nil))
-	if c := l.ended(t, second); c != routing.CauseNormal {
+	if c := l.ended(t, second); c != media.CauseNormal {
 		t.Errorf("second agent hanging up ended with %s", c)
 	}
 	must(t, l.c.rest.do(l.ctx, "DELETE", chanPath(far), url.Values{"reason_code": {"16"}}, nil))
-	if c := l.ended(t, cust); c != routing.CauseNormal {
+	if c := l.ended(t, cust); c != media.CauseNormal {
 		t.Errorf("caller hanging up ended with %s", c)
 	}
 }
@@ -75,7 +75,7 @@ func TestAsteriskCallerHangsUpFirst(t *testing.T) {
 	must(t, l.c.Connect(l.ctx, cust, agent))
 	must(t, l.c.rest.do(l.ctx, "DELETE", chanPath(far), url.Values{"reason_code": {"16"}}, nil))
 	l.ended(t, cust)
-	must(t, l.c.Hangup(l.ctx, agent, routing.CauseNormal))
+	must(t, l.c.Hangup(l.ctx, agent, media.CauseNormal))
 	l.ended(t, agent)
 }
 
@@ -87,13 +87,13 @@ func TestAsteriskDTMF(t *testing.T) {
 	must(t, l.c.Answer(l.ctx, cust))
 	leg := l.dialAnswered(t, "dtmf")
 	for _, want := range []string{"4", "2"} {
-		f := l.await(t, "DTMF "+want, func(f routing.Fact) bool { d, ok := f.(routing.DTMF); return ok && d.Leg == leg })
-		if d := f.(routing.DTMF); d.Digit != want {
+		f := l.await(t, "DTMF "+want, func(f media.Fact) bool { d, ok := f.(media.DTMF); return ok && d.Leg == leg })
+		if d := f.(media.DTMF); d.Digit != want {
 			t.Errorf("digit %q, want %q", d.Digit, want)
 		}
 	}
-	must(t, l.c.Hangup(l.ctx, leg, routing.CauseNormal))
+	must(t, l.c.Hangup(l.ctx, leg, media.CauseNormal))
 	l.ended(t, leg)
-	must(t, l.c.Hangup(l.ctx, cust, routing.CauseNormal))
+	must(t, l.c.Hangup(l.ctx, cust, media.CauseNormal))
 	l.ended(t, cust)
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
 // These tests run the flows against a real Asterisk configured with
@@ -57,12 +57,12 @@ func startReal(t *testing.T, cfg Config) *live {
 	stop := func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
 	l := &live{c: c, rec: rec, ctx: ctx, stop: stop}
-	l.await(t, "LegsPresent", func(f routing.Fact) bool { _, ok := f.(routing.LegsPresent); return ok })
+	l.await(t, "LegsPresent", func(f media.Fact) bool { _, ok := f.(media.LegsPresent); return ok })
 	return l
 }
 
 // await waits up to 20s for a fact matching ok (other facts are skipped).
-func (l *live) await(t *testing.T, what string, ok func(routing.Fact) bool) routing.Fact {
+func (l *live) await(t *testing.T, what string, ok func(media.Fact) bool) media.Fact {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -82,19 +82,19 @@ func (l *live) await(t *testing.T, what string, ok func(routing.Fact) bool) rout
 	return nil
 }
 
-func (l *live) ended(t *testing.T, leg routing.LegID) routing.Cause {
+func (l *live) ended(t *testing.T, leg media.LegID) media.Cause {
 	t.Helper()
-	f := l.await(t, "LegEnded "+string(leg), func(f routing.Fact) bool {
-		e, ok := f.(routing.LegEnded)
+	f := l.await(t, "LegEnded "+string(leg), func(f media.Fact) bool {
+		e, ok := f.(media.LegEnded)
 		return ok && e.Leg == leg
 	})
-	return f.(routing.LegEnded).Cause
+	return f.(media.LegEnded).Cause
 }
 
-func (l *live) answeredLeg(t *testing.T, leg routing.LegID) {
+func (l *live) answeredLeg(t *testing.T, leg media.LegID) {
 	t.Helper()
-	l.await(t, "LegAnswered "+string(leg), func(f routing.Fact) bool {
-		a, ok := f.(routing.LegAnswered)
+	l.await(t, "LegAnswered "+string(leg), func(f media.Fact) bool {
+		a, ok := f.(media.LegAnswered)
 		return ok && a.Leg == leg
 	})
 }
@@ -102,25 +102,25 @@ func (l *live) answeredLeg(t *testing.T, leg routing.LegID) {
 // inject places a trunk-like call: a Local channel runs the hotline in
 // from-trunk (so the dialplan hands it to Stasis) while its other half
 // waits in callfloor-test.
-func (l *live) inject(t *testing.T) routing.LegID {
+func (l *live) inject(t *testing.T) media.LegID {
 	t.Helper()
 	q := url.Values{"endpoint": {"Local/" + hotline + "@from-trunk/n"}, "extension": {"caller"},
 		"context": {testDevices}, "priority": {"1"}, "callerId": {caller}}
 	if err := l.c.rest.do(l.ctx, "POST", "/channels", q, nil); err != nil {
 		t.Fatal(err)
 	}
-	f := l.await(t, "CallArrived", func(f routing.Fact) bool { a, ok := f.(routing.CallArrived); return ok && a.Hotline == hotline })
-	return f.(routing.CallArrived).Leg
+	f := l.await(t, "CallArrived", func(f media.Fact) bool { a, ok := f.(media.CallArrived); return ok && a.Hotline == hotline })
+	return f.(media.CallArrived).Leg
 }
 
-func device(ext string) routing.Target {
-	return routing.Target{AgentID: ext, Distribution: presence.DistApp, Device: "Local/" + ext + "@" + testDevices + "/n"}
+func device(ext string) media.Target {
+	return media.Target{AgentID: ext, Distribution: presence.DistApp, Device: "Local/" + ext + "@" + testDevices + "/n"}
 }
 
 func TestAsteriskUnreachable(t *testing.T) {
 	l := startReal(t, realConfig(t))
-	_, err := l.c.Dial(l.ctx, routing.DialRequest{CallID: "it", Target: agentTarget("a8"), Timeout: 5 * time.Second})
-	if !errors.Is(err, routing.ErrUnreachable) {
+	_, err := l.c.Dial(l.ctx, media.DialRequest{CallID: "it", Target: agentTarget("a8"), Timeout: 5 * time.Second})
+	if !errors.Is(err, media.ErrUnreachable) {
 		t.Fatalf("Dial to a8 (no contact) = %v, want ErrUnreachable", err)
 	}
 }
@@ -129,26 +129,26 @@ func TestAsteriskInboundMonitorHangup(t *testing.T) {
 	l := startReal(t, realConfig(t))
 	cust := l.inject(t)
 	must(t, l.c.Answer(l.ctx, cust))
-	must(t, l.c.Hold(l.ctx, cust, routing.HoldMusic))
-	agent, err := l.c.Dial(l.ctx, routing.DialRequest{CallID: "it", Target: device("answer"), Timeout: 10 * time.Second, CallerID: caller})
+	must(t, l.c.Hold(l.ctx, cust, media.HoldMusic))
+	agent, err := l.c.Dial(l.ctx, media.DialRequest{CallID: "it", Target: device("answer"), Timeout: 10 * time.Second, CallerID: caller})
 	must(t, err)
 	l.answeredLeg(t, agent)
 	must(t, l.c.Connect(l.ctx, cust, agent))
-	sup, err := l.c.Monitor(l.ctx, routing.MonitorRequest{CallID: "it", Customer: cust, Agent: agent,
-		Supervisor: device("answer"), Mode: routing.MonitorListen, Timeout: 10 * time.Second})
+	sup, err := l.c.Monitor(l.ctx, media.MonitorRequest{CallID: "it", Customer: cust, Agent: agent,
+		Supervisor: device("answer"), Mode: media.MonitorListen, Timeout: 10 * time.Second})
 	must(t, err)
 	l.answeredLeg(t, sup)
 	time.Sleep(300 * time.Millisecond) // set-up runs after the answer
-	for _, m := range []routing.MonitorMode{routing.MonitorWhisper, routing.MonitorBarge, routing.MonitorListen} {
+	for _, m := range []media.MonitorMode{media.MonitorWhisper, media.MonitorBarge, media.MonitorListen} {
 		must(t, l.c.SetMonitorMode(l.ctx, sup, m))
 	}
 	must(t, l.c.Mute(l.ctx, sup, true))
 	must(t, l.c.Mute(l.ctx, sup, false))
-	must(t, l.c.Hangup(l.ctx, sup, routing.CauseNormal))
+	must(t, l.c.Hangup(l.ctx, sup, media.CauseNormal))
 	l.ended(t, sup)
-	must(t, l.c.Hangup(l.ctx, agent, routing.CauseNormal))
+	must(t, l.c.Hangup(l.ctx, agent, media.CauseNormal))
 	l.ended(t, agent)
-	must(t, l.c.Hangup(l.ctx, cust, routing.CauseNormal))
+	must(t, l.c.Hangup(l.ctx, cust, media.CauseNormal))
 	l.ended(t, cust)
 }
 
@@ -156,17 +156,17 @@ func TestAsteriskNoAnswerAndBusy(t *testing.T) {
 	l := startReal(t, realConfig(t))
 	cust := l.inject(t)
 	must(t, l.c.Answer(l.ctx, cust))
-	leg, err := l.c.Dial(l.ctx, routing.DialRequest{CallID: "it", Target: device("noanswer"), Timeout: 2 * time.Second})
+	leg, err := l.c.Dial(l.ctx, media.DialRequest{CallID: "it", Target: device("noanswer"), Timeout: 2 * time.Second})
 	must(t, err)
-	if c := l.ended(t, leg); c != routing.CauseNoAnswer {
+	if c := l.ended(t, leg); c != media.CauseNoAnswer {
 		t.Errorf("no answer ended with %s", c)
 	}
-	leg, err = l.c.Dial(l.ctx, routing.DialRequest{CallID: "it", Target: device("busy"), Timeout: 10 * time.Second})
+	leg, err = l.c.Dial(l.ctx, media.DialRequest{CallID: "it", Target: device("busy"), Timeout: 10 * time.Second})
 	must(t, err)
-	if c := l.ended(t, leg); c != routing.CauseBusy {
+	if c := l.ended(t, leg); c != media.CauseBusy {
 		t.Errorf("busy ended with %s", c)
 	}
-	must(t, l.c.Hangup(l.ctx, cust, routing.CauseNormal))
+	must(t, l.c.Hangup(l.ctx, cust, media.CauseNormal))
 	l.ended(t, cust)
 }
 
@@ -181,9 +181,9 @@ func TestAsteriskRestartKeepsCall(t *testing.T) {
 
 	second := startReal(t, cfg)
 	second.rec.mu.Lock()
-	var present routing.LegsPresent
+	var present media.LegsPresent
 	for _, f := range second.rec.facts {
-		if p, ok := f.(routing.LegsPresent); ok {
+		if p, ok := f.(media.LegsPresent); ok {
 			present = p
 		}
 	}
@@ -195,7 +195,7 @@ func TestAsteriskRestartKeepsCall(t *testing.T) {
 	if !found {
 		t.Fatalf("restarted controller lists %+v, want %s", present.Legs, cust)
 	}
-	must(t, second.c.Hangup(second.ctx, cust, routing.CauseNormal))
+	must(t, second.c.Hangup(second.ctx, cust, media.CauseNormal))
 	second.ended(t, cust)
 }
 

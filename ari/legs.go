@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/CyCoreSystems/ari/v6"
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // legKind is what a leg is to callfloor, read from the Stasis arguments we
@@ -32,28 +32,28 @@ const (
 // originated channels; the first to answer becomes live and the others are
 // hung up, so routing sees one leg.
 type leg struct {
-	id        string // routing.LegID
+	id        string // media.LegID
 	kind      legKind
 	live      string          // channel carrying the leg once answered (or from the start)
 	pending   map[string]bool // originated channels not yet answered or gone
 	caller    string
 	hotline   string
 	state     legState
-	cause     routing.Cause // worst failure among fork members
-	hupCause  int           // last ChannelHangupRequest cause on the live channel
-	requested routing.Cause // cause routing gave in Hangup
-	hold      string        // holding bridge id while held with music
+	cause     media.Cause // worst failure among fork members
+	hupCause  int         // last ChannelHangupRequest cause on the live channel
+	requested media.Cause // cause routing gave in Hangup
+	hold      string      // holding bridge id while held with music
 	// unsure: adopted while still ringing after a restart (not in Stasis,
 	// so its arguments are unknown); its StasisStart says what it is.
 	unsure bool
 
 	// monitors
-	mode      routing.MonitorMode // wanted
-	applied   routing.MonitorMode // set up on Asterisk
-	agentChan string              // channel being spied on
-	snoop     string              // current snoop channel id
-	spy       string              // spy bridge id
-	owner     *leg                // for kindSnoop: the monitor it serves
+	mode      media.MonitorMode // wanted
+	applied   media.MonitorMode // set up on Asterisk
+	agentChan string            // channel being spied on
+	snoop     string            // current snoop channel id
+	spy       string            // spy bridge id
+	owner     *leg              // for kindSnoop: the monitor it serves
 }
 
 // legState is where a leg is in its life, as Asterisk reports it: an
@@ -120,34 +120,34 @@ func ownRole(name string) string {
 }
 
 // mapCause normalises a Q.850 cause (routing/media.go lists the mapping).
-func mapCause(q850 int) routing.Cause {
+func mapCause(q850 int) media.Cause {
 	switch q850 {
 	case 0, 16, 31:
-		return routing.CauseNormal
+		return media.CauseNormal
 	case 17:
-		return routing.CauseBusy
+		return media.CauseBusy
 	case 18, 19:
-		return routing.CauseNoAnswer
+		return media.CauseNoAnswer
 	case 1, 3, 20, 27:
-		return routing.CauseUnreachable
+		return media.CauseUnreachable
 	case 21:
-		return routing.CauseRejected
+		return media.CauseRejected
 	}
-	return routing.CauseFailed
+	return media.CauseFailed
 }
 
 // reasonCode is the Q.850 code sent with DELETE /channels for a cause.
-func reasonCode(c routing.Cause) string {
+func reasonCode(c media.Cause) string {
 	switch c {
-	case routing.CauseBusy:
+	case media.CauseBusy:
 		return "17"
-	case routing.CauseNoAnswer:
+	case media.CauseNoAnswer:
 		return "19"
-	case routing.CauseUnreachable:
+	case media.CauseUnreachable:
 		return "20"
-	case routing.CauseRejected:
+	case media.CauseRejected:
 		return "21"
-	case routing.CauseFailed:
+	case media.CauseFailed:
 		return "41"
 	}
 	return "16" // normal, cancelled, anything else
@@ -155,19 +155,19 @@ func reasonCode(c routing.Cause) string {
 
 // causeRank orders fork failure causes: a forked dial that fails on every
 // device reports the most telling one.
-func causeRank(c routing.Cause) int {
+func causeRank(c media.Cause) int {
 	switch c {
-	case routing.CauseNoAnswer:
+	case media.CauseNoAnswer:
 		return 6
-	case routing.CauseBusy:
+	case media.CauseBusy:
 		return 5
-	case routing.CauseRejected:
+	case media.CauseRejected:
 		return 4
-	case routing.CauseUnreachable:
+	case media.CauseUnreachable:
 		return 3
-	case routing.CauseFailed:
+	case media.CauseFailed:
 		return 2
-	case routing.CauseNormal:
+	case media.CauseNormal:
 		return 1
 	}
 	return 0

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // Every (from, to) pair of the leg table: allowed moves change state,
@@ -31,18 +31,18 @@ func TestLegTransitions(t *testing.T) {
 }
 
 func TestCauseMapping(t *testing.T) {
-	for q850, want := range map[int]routing.Cause{
-		0: routing.CauseNormal, 16: routing.CauseNormal, 17: routing.CauseBusy, 18: routing.CauseNoAnswer,
-		19: routing.CauseNoAnswer, 20: routing.CauseUnreachable, 27: routing.CauseUnreachable, 1: routing.CauseUnreachable,
-		21: routing.CauseRejected, 34: routing.CauseFailed, 127: routing.CauseFailed,
+	for q850, want := range map[int]media.Cause{
+		0: media.CauseNormal, 16: media.CauseNormal, 17: media.CauseBusy, 18: media.CauseNoAnswer,
+		19: media.CauseNoAnswer, 20: media.CauseUnreachable, 27: media.CauseUnreachable, 1: media.CauseUnreachable,
+		21: media.CauseRejected, 34: media.CauseFailed, 127: media.CauseFailed,
 	} {
 		if got := mapCause(q850); got != want {
 			t.Errorf("mapCause(%d) = %s, want %s", q850, got, want)
 		}
 	}
-	for cause, want := range map[routing.Cause]string{
-		routing.CauseNormal: "16", routing.CauseBusy: "17", routing.CauseNoAnswer: "19", routing.CauseUnreachable: "20",
-		routing.CauseRejected: "21", routing.CauseCancelled: "16", routing.CauseFailed: "41",
+	for cause, want := range map[media.Cause]string{
+		media.CauseNormal: "16", media.CauseBusy: "17", media.CauseNoAnswer: "19", media.CauseUnreachable: "20",
+		media.CauseRejected: "21", media.CauseCancelled: "16", media.CauseFailed: "41",
 	} {
 		if got := reasonCode(cause); got != want {
 			t.Errorf("reasonCode(%s) = %s, want %s", cause, got, want)

@@ -12,22 +12,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
-// call sends a command about a leg; a 404 becomes routing.ErrLegGone.
+// call sends a command about a leg; a 404 becomes media.ErrLegGone.
 func (c *Client) call(ctx context.Context, method, path string, q url.Values, out any) error {
 	err := c.rest.do(ctx, method, path, q, out)
 	if notFound(err) {
-		return fmt.Errorf("%w: %w", routing.ErrLegGone, err)
+		return fmt.Errorf("%w: %w", media.ErrLegGone, err)
 	}
 	return err
 }
 
 // chanOf returns the channel carrying a leg (the leg id itself for a leg
 // this client does not track, so commands still reach Asterisk).
-func (c *Client) chanOf(id routing.LegID) string {
+func (c *Client) chanOf(id media.LegID) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if l := c.legs[string(id)]; l != nil && l.live != "" {
@@ -41,20 +41,20 @@ func chanPath(id string, rest ...string) string {
 }
 
 // Answer answers an inbound leg.
-func (c *Client) Answer(ctx context.Context, leg routing.LegID) error {
+func (c *Client) Answer(ctx context.Context, leg media.LegID) error {
 	return c.call(ctx, "POST", chanPath(c.chanOf(leg), "/answer"), nil, nil)
 }
 
 // Hold puts a waiting leg on music (a holding bridge with MOH) or plays it
 // ringback.
-func (c *Client) Hold(ctx context.Context, legID routing.LegID, mode routing.HoldMode) error {
+func (c *Client) Hold(ctx context.Context, legID media.LegID, mode media.HoldMode) error {
 	ch := c.chanOf(legID)
 	switch mode {
-	case routing.HoldRingback:
+	case media.HoldRingback:
 		return c.call(ctx, "POST", chanPath(ch, "/ring"), nil, nil)
-	case routing.HoldMusic:
+	case media.HoldMusic:
 	default:
-		return fmt.Errorf("ari: hold mode %q: %w", mode, routing.ErrNotSupported)
+		return fmt.Errorf("ari: hold mode %q: %w", mode, media.ErrNotSupported)
 	}
 	c.mu.Lock()
 	l := c.legs[string(legID)]
@@ -94,7 +94,7 @@ func newID(prefix string) string {
 
 // endpointsFor lists the dial strings a target rings under its
 // distribution mode.
-func (c *Client) endpointsFor(t routing.Target, number string) ([]string, error) {
+func (c *Client) endpointsFor(t media.Target, number string) ([]string, error) {
 	trunk := func(n string) string { return strings.ReplaceAll(c.cfg.TrunkPattern, "{number}", n) }
 	if number != "" {
 		return []string{trunk(number)}, nil
@@ -113,16 +113,16 @@ func (c *Client) endpointsFor(t routing.Target, number string) ([]string, error)
 		return []string{device, trunk(t.Phone)}, nil
 	case presence.DistPhone:
 		if t.Phone == "" {
-			return nil, fmt.Errorf("ari: agent %s rings by phone but has no number: %w", t.AgentID, routing.ErrUnreachable)
+			return nil, fmt.Errorf("ari: agent %s rings by phone but has no number: %w", t.AgentID, media.ErrUnreachable)
 		}
 		return []string{trunk(t.Phone)}, nil
 	}
-	return nil, fmt.Errorf("ari: distribution %q: %w", t.Distribution, routing.ErrNotSupported)
+	return nil, fmt.Errorf("ari: distribution %q: %w", t.Distribution, media.ErrNotSupported)
 }
 
 // Dial originates the target's devices into Stasis (an answered channel
 // enters the application, which is how we learn of the answer).
-func (c *Client) Dial(ctx context.Context, req routing.DialRequest) (routing.LegID, error) {
+func (c *Client) Dial(ctx context.Context, req media.DialRequest) (media.LegID, error) {
 	tag, who := tagAgent, req.Target.AgentID
 	if req.Number != "" {
 		tag, who = tagNumber, req.Number
@@ -132,9 +132,9 @@ func (c *Client) Dial(ctx context.Context, req routing.DialRequest) (routing.Leg
 }
 
 // originate rings every endpoint of a target as one logical leg.
-func (c *Client) originate(ctx context.Context, l *leg, t routing.Target, number string, args []string, callerID string, timeout float64) (routing.LegID, error) {
+func (c *Client) originate(ctx context.Context, l *leg, t media.Target, number string, args []string, callerID string, timeout float64) (media.LegID, error) {
 	if !c.Connected() {
-		return "", fmt.Errorf("ari: dial: %w", routing.ErrMediaUnavailable)
+		return "", fmt.Errorf("ari: dial: %w", media.ErrMediaUnavailable)
 	}
 	eps, err := c.endpointsFor(t, number)
 	if err != nil {
@@ -186,26 +186,26 @@ func (c *Client) originate(ctx context.Context, l *leg, t routing.Target, number
 		l.state = legEnded
 		c.mu.Unlock()
 		if allocationFailed(lastErr) {
-			return "", fmt.Errorf("ari: originate %s: %w: %w", strings.Join(eps, ","), routing.ErrUnreachable, lastErr)
+			return "", fmt.Errorf("ari: originate %s: %w: %w", strings.Join(eps, ","), media.ErrUnreachable, lastErr)
 		}
 		return "", fmt.Errorf("ari: originate %s: %w", strings.Join(eps, ","), lastErr)
 	}
 	// A device that failed at once may have ended before a later
 	// originate of the fork was refused: then nothing rings any more.
 	c.mu.Lock()
-	var facts []routing.Fact
+	var facts []media.Fact
 	if len(l.pending) == 0 && !l.up() && !l.ended() {
-		facts = c.endLeg(routing.FactBase{At: time.Now()}, l, l.cause)
+		facts = c.endLeg(media.FactBase{At: time.Now()}, l, l.cause)
 	}
 	c.mu.Unlock()
 	for _, f := range facts {
 		c.facts.Report(f)
 	}
-	return routing.LegID(l.id), nil
+	return media.LegID(l.id), nil
 }
 
 // Mute stops (or restarts) audio from a leg into its bridge.
-func (c *Client) Mute(ctx context.Context, leg routing.LegID, muted bool) error {
+func (c *Client) Mute(ctx context.Context, leg media.LegID, muted bool) error {
 	method := "POST"
 	if !muted {
 		method = "DELETE"
@@ -215,7 +215,7 @@ func (c *Client) Mute(ctx context.Context, leg routing.LegID, muted bool) error 
 
 // Hangup ends a leg (every ringing device of a forked dial). A leg that is
 // already gone is not an error.
-func (c *Client) Hangup(ctx context.Context, legID routing.LegID, cause routing.Cause) error {
+func (c *Client) Hangup(ctx context.Context, legID media.LegID, cause media.Cause) error {
 	c.mu.Lock()
 	chans := []string{string(legID)}
 	if l := c.legs[string(legID)]; l != nil {

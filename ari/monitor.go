@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"net/url"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // Monitor rings a supervisor; on answer the leg joins in req.Mode:
 // listen/whisper through a snoop on the agent's channel, barge in the call
 // bridge.
-func (c *Client) Monitor(ctx context.Context, req routing.MonitorRequest) (routing.LegID, error) {
+func (c *Client) Monitor(ctx context.Context, req media.MonitorRequest) (media.LegID, error) {
 	if !req.Mode.Valid() {
-		return "", fmt.Errorf("ari: monitor mode %q: %w", req.Mode, routing.ErrNotSupported)
+		return "", fmt.Errorf("ari: monitor mode %q: %w", req.Mode, media.ErrNotSupported)
 	}
 	agent := c.chanOf(req.Agent)
 	c.mu.Lock()
@@ -28,15 +28,15 @@ func (c *Client) Monitor(ctx context.Context, req routing.MonitorRequest) (routi
 }
 
 // SetMonitorMode switches a monitor between listen, whisper and barge.
-func (c *Client) SetMonitorMode(ctx context.Context, supervisor routing.LegID, mode routing.MonitorMode) error {
+func (c *Client) SetMonitorMode(ctx context.Context, supervisor media.LegID, mode media.MonitorMode) error {
 	if !mode.Valid() {
-		return fmt.Errorf("ari: monitor mode %q: %w", mode, routing.ErrNotSupported)
+		return fmt.Errorf("ari: monitor mode %q: %w", mode, media.ErrNotSupported)
 	}
 	c.mu.Lock()
 	l := c.legs[string(supervisor)]
 	if l == nil || l.kind != kindMonitor {
 		c.mu.Unlock()
-		return fmt.Errorf("ari: no monitor leg %s: %w", supervisor, routing.ErrLegGone)
+		return fmt.Errorf("ari: no monitor leg %s: %w", supervisor, media.ErrLegGone)
 	}
 	l.mode = mode
 	answered := l.up()
@@ -64,13 +64,13 @@ func (c *Client) converge(ctx context.Context, l *leg) error {
 	from, to, ended := l.applied, l.mode, l.ended()
 	c.mu.Unlock()
 	if ended {
-		return fmt.Errorf("ari: monitor %s: %w", l.id, routing.ErrLegGone)
+		return fmt.Errorf("ari: monitor %s: %w", l.id, media.ErrLegGone)
 	}
 	if from == to || to == "" {
 		return nil
 	}
 	var err error
-	if to == routing.MonitorBarge {
+	if to == media.MonitorBarge {
 		err = c.toBarge(ctx, l)
 	} else {
 		err = c.toSnoop(ctx, l, from, to)
@@ -93,7 +93,7 @@ func (c *Client) converge(ctx context.Context, l *leg) error {
 // Called with c.mu held.
 func (c *Client) dropMonitorMedia(l *leg) {
 	if l.snoop != "" {
-		c.hangupChannel(l.snoop, routing.CauseNormal)
+		c.hangupChannel(l.snoop, media.CauseNormal)
 		l.snoop = ""
 	}
 	if l.spy != "" {
@@ -104,11 +104,11 @@ func (c *Client) dropMonitorMedia(l *leg) {
 
 // toSnoop: a new snoop on the agent (spy both ways; whisper out toward the
 // agent only for whisper) bridged with the supervisor in the spy bridge.
-func (c *Client) toSnoop(ctx context.Context, l *leg, from, to routing.MonitorMode) error {
+func (c *Client) toSnoop(ctx context.Context, l *leg, from, to media.MonitorMode) error {
 	c.mu.Lock()
 	sup, agent, old, spy := l.live, l.agentChan, l.snoop, l.spy
 	c.mu.Unlock()
-	if from == routing.MonitorBarge {
+	if from == media.MonitorBarge {
 		if call := c.bridgeWith(sup, roleCall); call != "" {
 			if err := c.bridgeChannels(ctx, call, false, sup); err != nil {
 				return err
@@ -121,7 +121,7 @@ func (c *Client) toSnoop(ctx context.Context, l *leg, from, to routing.MonitorMo
 		}
 	}
 	whisper := "none"
-	if to == routing.MonitorWhisper {
+	if to == media.MonitorWhisper {
 		whisper = "out"
 	}
 	snoop := newID("snoop")
@@ -161,7 +161,7 @@ func (c *Client) toBarge(ctx context.Context, l *leg) error {
 	c.mu.Unlock()
 	call := c.bridgeWith(agent, roleCall)
 	if call == "" {
-		return fmt.Errorf("ari: barge: agent %s is in no call bridge: %w", agent, routing.ErrLegGone)
+		return fmt.Errorf("ari: barge: agent %s is in no call bridge: %w", agent, media.ErrLegGone)
 	}
 	if spy != "" {
 		if err := c.bridgeChannels(ctx, spy, false, sup); err != nil {

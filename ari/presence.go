@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // refreshLoop asks the dispatcher, every presenceEvery while connected,
@@ -36,9 +36,9 @@ func (c *Client) refreshPresence(ctx context.Context) {
 		c.log.Warn("refreshing device presence failed", "err", err)
 		return
 	}
-	base := routing.FactBase{At: time.Now()}
+	base := media.FactBase{At: time.Now()}
 	techs := c.techs()
-	var facts []routing.Fact
+	var facts []media.Fact
 	c.mu.Lock()
 	for _, ep := range eps {
 		if !slices.Contains(techs, ep.Technology) {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // The periodic refresh reports every registered device again, and any
@@ -23,7 +23,7 @@ func TestPresenceRefresh(t *testing.T) {
 	go func() { done <- c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; f.Close() })
 	f.expectRequests(connectRequests...)
-	rec.expect(t, append([]routing.Fact{routing.LegsPresent{}}, initialPresence()...)...)
+	rec.expect(t, append([]media.Fact{media.LegsPresent{}}, initialPresence()...)...)
 
 	f.mu.Lock() // changes Asterisk did not tell us about
 	f.contacts["a2"], f.contacts["a3"] = false, true
@@ -32,8 +32,8 @@ func TestPresenceRefresh(t *testing.T) {
 		t.Fatal("enqueue")
 	}
 	f.expectRequests("GET /endpoints")
-	dev := func(id string, on bool) routing.Fact {
-		return routing.DeviceState{AgentID: id, Device: "PJSIP/" + id, Registered: on}
+	dev := func(id string, on bool) media.Fact {
+		return media.DeviceState{AgentID: id, Device: "PJSIP/" + id, Registered: on}
 	}
 	rec.expect(t, dev("sup-sales", true), dev("a1", true), dev("a2", false), dev("a3", true))
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // Lines of testdata/*.jsonl, recorded from Asterisk 22.10.1.
@@ -62,29 +62,29 @@ func (c *Client) trackDialled(id string, kind legKind) {
 // Originates in the transcript are registered as if this client had made
 // them.
 func TestReplayTranscripts(t *testing.T) {
-	L := func(s string) routing.LegID { return routing.LegID(s) }
-	end := func(s string, c routing.Cause) routing.Fact { return routing.LegEnded{Leg: L(s), Cause: c} }
-	arrived := func(s string) routing.Fact {
-		return routing.CallArrived{Leg: L(s), Caller: caller, Hotline: hotline}
+	L := func(s string) media.LegID { return media.LegID(s) }
+	end := func(s string, c media.Cause) media.Fact { return media.LegEnded{Leg: L(s), Cause: c} }
+	arrived := func(s string) media.Fact {
+		return media.CallArrived{Leg: L(s), Caller: caller, Hotline: hotline}
 	}
-	ring := func(s string) routing.Fact { return routing.LegRinging{Leg: L(s)} }
-	ans := func(s string) routing.Fact { return routing.LegAnswered{Leg: L(s)} }
-	N := routing.CauseNormal
-	cases := map[string][]routing.Fact{
+	ring := func(s string) media.Fact { return media.LegRinging{Leg: L(s)} }
+	ans := func(s string) media.Fact { return media.LegAnswered{Leg: L(s)} }
+	N := media.CauseNormal
+	cases := map[string][]media.Fact{
 		"connect.jsonl": nil,
 		"inbound-answered.jsonl": {arrived("1795288117.0"), ring("1795288117.3"), ans("1795288117.3"),
 			end("1795288117.0", N), end("1795288117.3", N)},
-		"agent-no-answer.jsonl": {arrived("1795288239.25"), ring("1795288239.28"), end("1795288239.28", routing.CauseNoAnswer),
+		"agent-no-answer.jsonl": {arrived("1795288239.25"), ring("1795288239.28"), end("1795288239.28", media.CauseNoAnswer),
 			ring("1795288243.29"), ans("1795288243.29"), end("1795288243.29", N), end("1795288239.25", N)},
-		"agent-busy.jsonl":         {arrived("1795288167.9"), end("1795288167.12", routing.CauseBusy), end("1795288167.9", N)},
+		"agent-busy.jsonl":         {arrived("1795288167.9"), end("1795288167.12", media.CauseBusy), end("1795288167.9", N)},
 		"agent-unregistered.jsonl": {arrived("1795288174.13"), end("1795288174.13", N)},
 		"listen-whisper-barge.jsonl": {arrived("1795288181.14"), ring("1795288181.15"), ans("1795288181.15"),
 			ring("1795288183.17"), ans("1795288183.17"), end("1795288181.15", N), end("1795288183.17", N), end("1795288181.14", N)},
 		"takeover-transfer.jsonl": {arrived("1795288196.19"), ring("1795288196.20"), ans("1795288196.20"),
 			ring("1795288197.21"), ans("1795288197.21"), end("1795288196.20", N),
 			ring("1795288199.22"), ans("1795288199.22"), end("1795288197.21", N), end("1795288196.19", N), end("1795288199.22", N)},
-		"endpoint-presence.jsonl": {routing.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: true},
-			routing.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: false}},
+		"endpoint-presence.jsonl": {media.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: true},
+			media.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: false}},
 		"reconnect.jsonl": {arrived("1795288284.32"), ring("1795288284.33"), ans("1795288284.33"), end("1795288284.32", N)},
 	}
 	files, _ := filepath.Glob("testdata/*.jsonl")
@@ -134,9 +134,9 @@ func TestFakeSpeaksRecordedShapes(t *testing.T) {
 	h := start(t)
 	cust, agent, _ := h.inCall(t)
 	h.f.Register("a3", true)
-	h.rec.expect(t, routing.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: true})
-	sup, err := h.c.Monitor(h.ctx, routing.MonitorRequest{CallID: "c", Customer: cust, Agent: agent,
-		Supervisor: agentTarget("sup-sales"), Mode: routing.MonitorListen})
+	h.rec.expect(t, media.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: true})
+	sup, err := h.c.Monitor(h.ctx, media.MonitorRequest{CallID: "c", Customer: cust, Agent: agent,
+		Supervisor: agentTarget("sup-sales"), Mode: media.MonitorListen})
 	if err != nil {
 		t.Fatal(err)
 	}

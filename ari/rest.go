@@ -10,7 +10,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // RESTError is a non-2xx answer from ARI, with Asterisk's own message
@@ -49,7 +49,7 @@ type rest struct {
 
 // do sends one request and decodes a JSON answer into out (when non-nil
 // and the answer has a body). Transport failures wrap
-// routing.ErrMediaUnavailable.
+// media.ErrMediaUnavailable.
 func (r *rest) do(ctx context.Context, method, path string, q url.Values, out any) error {
 	u := r.base + path
 	if len(q) > 0 {
@@ -62,12 +62,12 @@ func (r *rest) do(ctx context.Context, method, path string, q url.Values, out an
 	req.SetBasicAuth(r.user, r.pass)
 	resp, err := r.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("ari %s %s: %w: %w", method, path, routing.ErrMediaUnavailable, err)
+		return fmt.Errorf("ari %s %s: %w: %w", method, path, media.ErrMediaUnavailable, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return fmt.Errorf("ari %s %s: reading answer: %w: %w", method, path, routing.ErrMediaUnavailable, err)
+		return fmt.Errorf("ari %s %s: reading answer: %w: %w", method, path, media.ErrMediaUnavailable, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var msg struct {

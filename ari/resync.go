@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // resync runs on the dispatcher after every (re)connect. Asterisk does not
@@ -33,7 +33,7 @@ func (c *Client) resync(ctx context.Context) {
 	if err := c.rest.do(ctx, "GET", "/endpoints", nil, &eps); err != nil {
 		c.log.Warn("listing endpoints failed; device presence waits for events", "err", err)
 	}
-	base := routing.FactBase{At: time.Now()}
+	base := media.FactBase{At: time.Now()}
 	c.mu.Lock()
 	c.cleaned = map[string]bool{}
 	ended := c.endVanished(base, chans)
@@ -47,7 +47,7 @@ func (c *Client) resync(ctx context.Context) {
 	// vanished leg would unbind its other legs, and its caller, listed
 	// here, would come back as a new call. Routing ends vanished legs
 	// itself from the list; the LegEnded facts after it only repeat that.
-	facts := []routing.Fact{routing.LegsPresent{FactBase: base, Legs: snaps}}
+	facts := []media.Fact{media.LegsPresent{FactBase: base, Legs: snaps}}
 	facts = append(facts, ended...)
 	facts = append(facts, answered...)
 	techs := c.techs()
@@ -63,16 +63,16 @@ func (c *Client) resync(ctx context.Context) {
 }
 
 // endVanished ends every leg we track whose channel is no longer listed.
-func (c *Client) endVanished(base routing.FactBase, chans []chanInfo) []routing.Fact {
+func (c *Client) endVanished(base media.FactBase, chans []chanInfo) []media.Fact {
 	present := map[string]bool{}
 	for _, ch := range chans {
 		present[ch.ID] = true
 	}
-	var facts []routing.Fact
+	var facts []media.Fact
 	for _, l := range c.sortedLegs() {
 		if l.up() {
 			if !present[l.live] {
-				facts = append(facts, c.endLeg(base, l, routing.CauseNormal)...)
+				facts = append(facts, c.endLeg(base, l, media.CauseNormal)...)
 			}
 			continue
 		}
@@ -85,7 +85,7 @@ func (c *Client) endVanished(base routing.FactBase, chans []chanInfo) []routing.
 		if len(l.pending) == 0 { // it stopped ringing while we were away; why is unknown
 			cause := l.cause
 			if cause == "" {
-				cause = routing.CauseFailed
+				cause = media.CauseFailed
 			}
 			facts = append(facts, c.endLeg(base, l, cause)...)
 		}
@@ -108,7 +108,7 @@ func (c *Client) endVanished(base routing.FactBase, chans []chanInfo) []routing.
 // an earlier controller), reports dialled legs that answered while no
 // socket was connected (their StasisStart is lost, but they are Up in our
 // application), and lists every live leg.
-func (c *Client) adopt(base routing.FactBase, chans []chanInfo) (snaps []routing.LegSnapshot, facts []routing.Fact) {
+func (c *Client) adopt(base media.FactBase, chans []chanInfo) (snaps []media.LegSnapshot, facts []media.Fact) {
 	for _, ch := range chans { // answers first: a fork's answering device may be listed after one still ringing
 		_, inApp := stasisArgs(c.cfg.App, ch)
 		if l := c.chans[ch.ID]; l != nil && inApp && ch.State == "Up" && l.pending[ch.ID] && l.kind != kindSnoop && l.kind != kindCustomer {
@@ -141,7 +141,7 @@ func (c *Client) adopt(base routing.FactBase, chans []chanInfo) (snaps []routing
 				// hung up.
 				sn := &leg{id: ch.ID, kind: kindSnoop, live: ch.ID, state: legUp}
 				if len(args) > 2 {
-					sn.mode, sn.agentChan = routing.MonitorMode(args[1]), args[2]
+					sn.mode, sn.agentChan = media.MonitorMode(args[1]), args[2]
 				}
 				c.chans[ch.ID] = sn
 				continue
@@ -157,7 +157,7 @@ func (c *Client) adopt(base routing.FactBase, chans []chanInfo) (snaps []routing
 			continue
 		}
 		listed[l.id] = true
-		snap := routing.LegSnapshot{Leg: routing.LegID(l.id), Answered: l.up(), Caller: l.caller}
+		snap := media.LegSnapshot{Leg: media.LegID(l.id), Answered: l.up(), Caller: l.caller}
 		if l.kind == kindCustomer {
 			snap.Answered = ch.State == "Up"
 			snap.Hotline = l.hotline
@@ -233,7 +233,7 @@ func (c *Client) sortedLegs() []*leg {
 func (c *Client) cleanChannel(id string) {
 	if !c.cleaned[id] {
 		c.cleaned[id] = true
-		c.hangupChannel(id, routing.CauseNormal)
+		c.hangupChannel(id, media.CauseNormal)
 	}
 }
 
@@ -297,7 +297,7 @@ func (c *Client) rejoinMonitors(bridges []ari.BridgeData) {
 			mon.mode, mon.applied = snoop.mode, snoop.mode
 			mon.snoop, mon.spy, mon.agentChan = snoop.id, b.ID, snoop.agentChan
 		case role == roleCall:
-			mon.mode, mon.applied = routing.MonitorBarge, routing.MonitorBarge
+			mon.mode, mon.applied = media.MonitorBarge, media.MonitorBarge
 			for _, m := range b.ChannelIDs {
 				if l := c.chans[m]; l != nil && l.kind == kindDialed && l.live == m {
 					mon.agentChan = m

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // A dialled leg answered while no socket was connected: its StasisStart
@@ -16,18 +16,18 @@ func TestResyncReportsAnswerMissedWhileDisconnected(t *testing.T) {
 	h := start(t)
 	leg := h.dialAgent(t, "a1", 15*time.Second)
 	h.f.Ring(string(leg))
-	h.rec.expect(t, routing.LegRinging{Leg: leg})
+	h.rec.expect(t, media.LegRinging{Leg: leg})
 	h.f.Cut(true)
 	waitFor(t, func() bool { return !h.c.Connected() })
 	h.f.AnswerDevice(string(leg))
 	h.f.SetDown(false)
 	h.f.expectRequests(connectRequests...)
-	h.rec.expect(t, routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: leg, Answered: true}}},
-		routing.LegAnswered{Leg: leg})
+	h.rec.expect(t, media.LegsPresent{Legs: []media.LegSnapshot{{Leg: leg, Answered: true}}},
+		media.LegAnswered{Leg: leg})
 	// The leg is live: commands reach it and its end is reported.
 	h.hangup(t, leg)
 	h.f.expectRequests("DELETE /channels/" + string(leg) + "?reason_code=16")
-	h.rec.expect(t, routing.LegEnded{Leg: leg, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: leg, Cause: media.CauseNormal})
 }
 
 // The same for a fork (app_sip): the personal number answered while
@@ -41,8 +41,8 @@ func TestResyncForkAnsweredWhileDisconnected(t *testing.T) {
 	h.f.AnswerDevice(phone)
 	h.f.SetDown(false)
 	h.f.expectRequests(append(connectRequests, "DELETE /channels/"+string(leg)+"?reason_code=16")...)
-	h.rec.expect(t, routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: leg, Answered: true}}},
-		routing.LegAnswered{Leg: leg})
+	h.rec.expect(t, media.LegsPresent{Legs: []media.LegSnapshot{{Leg: leg, Answered: true}}},
+		media.LegAnswered{Leg: leg})
 	if err := h.c.Mute(h.ctx, leg, true); err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +58,9 @@ func TestResyncStillRinging(t *testing.T) {
 	h.f.Ring(string(leg))
 	h.f.SetDown(false)
 	h.f.expectRequests(connectRequests...)
-	h.rec.expect(t, routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: leg, Answered: false}}})
+	h.rec.expect(t, media.LegsPresent{Legs: []media.LegSnapshot{{Leg: leg, Answered: false}}})
 	h.f.AnswerDevice(string(leg))
-	h.rec.expect(t, routing.LegAnswered{Leg: leg})
+	h.rec.expect(t, media.LegAnswered{Leg: leg})
 }
 
 // A hang-up that fails while Asterisk is unreachable is an error to
@@ -71,14 +71,14 @@ func TestResyncRetriesFailedHangup(t *testing.T) {
 	h.answered(t, leg)
 	h.f.Cut(true)
 	waitFor(t, func() bool { return !h.c.Connected() })
-	if err := h.c.Hangup(h.ctx, leg, routing.CauseNoAnswer); err == nil {
+	if err := h.c.Hangup(h.ctx, leg, media.CauseNoAnswer); err == nil {
 		t.Fatal("Hangup while Asterisk refuses requests = nil, want the error")
 	}
 	h.f.SetDown(false)
 	h.f.expectRequests(append(connectRequests, "DELETE /channels/"+string(leg)+"?reason_code=19")...)
 	// Routing has let the leg go: it is not listed as present (routing
 	// would take it for a leg to adopt or an orphan), and it ends.
-	h.rec.expect(t, routing.LegsPresent{}, routing.LegEnded{Leg: leg, Cause: routing.CauseNoAnswer})
+	h.rec.expect(t, media.LegsPresent{}, media.LegEnded{Leg: leg, Cause: media.CauseNoAnswer})
 	// Retried once: a later reconnect does not hang it up again.
 	h.f.Cut(false)
 	h.f.expectRequests(connectRequests...)
@@ -93,7 +93,7 @@ func TestConnectFailureRemovesNewBridge(t *testing.T) {
 	agent := h.dialAgent(t, "a1", 15*time.Second)
 	h.answered(t, agent)
 	h.f.RemoteHangup(string(cust))
-	h.rec.expect(t, routing.LegEnded{Leg: cust, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: cust, Cause: media.CauseNormal})
 	h.f.takeRequests() // the holding bridge's removal
 	if err := h.c.Connect(h.ctx, cust, agent); err == nil {
 		t.Fatal("Connect with a caller gone = nil")

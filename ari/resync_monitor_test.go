@@ -3,14 +3,14 @@ package ari
 import (
 	"testing"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // seedMonitoredCall leaves in the fake what a controller left behind
 // when it stopped: a customer and agent a1 in the call bridge and a
 // supervisor leg, either with a snoop in a spy bridge (mode listen or
 // whisper) or in the call bridge (barge).
-func seedMonitoredCall(f *fakeARI, mode routing.MonitorMode) (cust string) {
+func seedMonitoredCall(f *fakeARI, mode media.MonitorMode) (cust string) {
 	cust = f.Inbound(caller, hotline)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -20,7 +20,7 @@ func seedMonitoredCall(f *fakeARI, mode routing.MonitorMode) (cust string) {
 		exten: "s", appName: "Stasis", appData: "callfloor,supervisor,sup-sales,call-9", inStasis: true, originated: true}
 	f.chans[cust].bridge = "b-call"
 	f.bridges["b-call"] = &fakeBridge{id: "b-call", typ: "mixing", tech: "simple_bridge", name: "call-" + cust, chans: []string{cust, "agent"}}
-	if mode == routing.MonitorBarge {
+	if mode == media.MonitorBarge {
 		f.bridges["b-call"].chans = append(f.bridges["b-call"].chans, "sup")
 		f.chans["sup"].bridge = "b-call"
 		return cust
@@ -37,15 +37,15 @@ func seedMonitoredCall(f *fakeARI, mode routing.MonitorMode) (cust string) {
 func TestRestartRejoinsListeningMonitor(t *testing.T) {
 	f := newFake(t)
 	defer f.Close()
-	seedMonitoredCall(f, routing.MonitorWhisper)
+	seedMonitoredCall(f, media.MonitorWhisper)
 	h := startOn(t, f)
 	h.rec.drain()
 	f.expectRequests(connectRequests...) // the snoop is not hung up
-	if err := h.c.SetMonitorMode(h.ctx, "sup", routing.MonitorWhisper); err != nil {
+	if err := h.c.SetMonitorMode(h.ctx, "sup", media.MonitorWhisper); err != nil {
 		t.Fatal(err)
 	}
 	f.expectRequests() // already whispering
-	if err := h.c.SetMonitorMode(h.ctx, "sup", routing.MonitorBarge); err != nil {
+	if err := h.c.SetMonitorMode(h.ctx, "sup", media.MonitorBarge); err != nil {
 		t.Fatal(err)
 	}
 	f.expectRequests("POST /bridges/b-spy/removeChannel?channel=sup", "POST /bridges/b-call/addChannel?channel=sup",
@@ -55,11 +55,11 @@ func TestRestartRejoinsListeningMonitor(t *testing.T) {
 func TestRestartRejoinsBargingMonitor(t *testing.T) {
 	f := newFake(t)
 	defer f.Close()
-	seedMonitoredCall(f, routing.MonitorBarge)
+	seedMonitoredCall(f, media.MonitorBarge)
 	h := startOn(t, f)
 	h.rec.drain()
 	f.expectRequests(connectRequests...)
-	if err := h.c.SetMonitorMode(h.ctx, "sup", routing.MonitorListen); err != nil {
+	if err := h.c.SetMonitorMode(h.ctx, "sup", media.MonitorListen); err != nil {
 		t.Fatal(err)
 	}
 	snoop := f.snoopOn("agent")
@@ -72,7 +72,7 @@ func TestRestartRejoinsBargingMonitor(t *testing.T) {
 func TestRestartHangsUpSnoopWithoutMonitor(t *testing.T) {
 	f := newFake(t)
 	defer f.Close()
-	seedMonitoredCall(f, routing.MonitorListen)
+	seedMonitoredCall(f, media.MonitorListen)
 	f.mu.Lock()
 	delete(f.chans, "sup")
 	f.bridges["b-spy"].chans = []string{"old-snoop"}
@@ -101,13 +101,13 @@ func TestRestartAdoptsRingingLegs(t *testing.T) {
 	f.mu.Unlock()
 	h := startOn(t, f)
 	got := h.rec.drain()
-	want := routing.LegsPresent{Legs: []routing.LegSnapshot{{Leg: ringing}, {Leg: sup}}}
+	want := media.LegsPresent{Legs: []media.LegSnapshot{{Leg: ringing}, {Leg: sup}}}
 	if len(got) == 0 || fmtFact(got[0]) != fmtFact(want) {
 		t.Fatalf("first fact %+v, want %+v", got, want)
 	}
 	f.expectRequests(connectRequests...)
 	f.AnswerDevice(sup)
-	h.rec.expect(t, routing.LegAnswered{Leg: sup})
+	h.rec.expect(t, media.LegAnswered{Leg: sup})
 	h.c.mu.Lock()
 	kind := h.c.legs[sup].kind
 	h.c.mu.Unlock()
@@ -117,7 +117,7 @@ func TestRestartAdoptsRingingLegs(t *testing.T) {
 	f.mu.Lock()
 	f.destroyed(f.chans[ringing], 17, "User busy")
 	f.mu.Unlock()
-	h.rec.expect(t, routing.LegEnded{Leg: ringing, Cause: routing.CauseBusy})
+	h.rec.expect(t, media.LegEnded{Leg: ringing, Cause: media.CauseBusy})
 	f.NoAnswer(foreign)
 	h.rec.expect(t)
 }

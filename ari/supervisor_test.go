@@ -4,15 +4,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // inCall: a customer and agent a1 talking in the call bridge (no hold).
-func (h *harness) inCall(t *testing.T) (cust, agent routing.LegID, call string) {
+func (h *harness) inCall(t *testing.T) (cust, agent media.LegID, call string) {
 	t.Helper()
 	id := h.f.Inbound(caller, hotline)
-	cust = routing.LegID(id)
-	h.rec.expect(t, routing.CallArrived{Leg: cust, Caller: caller, Hotline: hotline})
+	cust = media.LegID(id)
+	h.rec.expect(t, media.CallArrived{Leg: cust, Caller: caller, Hotline: hotline})
 	if err := h.c.Answer(h.ctx, cust); err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func (h *harness) inCall(t *testing.T) (cust, agent routing.LegID, call string) 
 	return cust, agent, call
 }
 
-func snoopReq(agent routing.LegID, mode, whisper, id string) string {
+func snoopReq(agent media.LegID, mode, whisper, id string) string {
 	return "POST /channels/" + string(agent) + "/snoop?app=callfloor&appArgs=" + esc("snoop,"+mode+","+string(agent)) +
 		"&snoopId=" + id + "&spy=both&whisper=" + whisper
 }
@@ -39,8 +39,8 @@ func snoopReq(agent routing.LegID, mode, whisper, id string) string {
 func TestListenWhisperBarge(t *testing.T) {
 	h := start(t)
 	cust, agent, call := h.inCall(t)
-	sup, err := h.c.Monitor(h.ctx, routing.MonitorRequest{CallID: "call-1", Customer: cust, Agent: agent,
-		Supervisor: agentTarget("sup-sales"), Mode: routing.MonitorListen, Timeout: 15 * time.Second})
+	sup, err := h.c.Monitor(h.ctx, media.MonitorRequest{CallID: "call-1", Customer: cust, Agent: agent,
+		Supervisor: agentTarget("sup-sales"), Mode: media.MonitorListen, Timeout: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,14 +54,14 @@ func TestListenWhisperBarge(t *testing.T) {
 		"POST /bridges?name=spy-"+string(agent)+"&type=mixing",
 		"POST /bridges/"+spy+"/addChannel?channel="+esc(snoop+","+string(sup)))
 
-	if err := h.c.SetMonitorMode(h.ctx, sup, routing.MonitorWhisper); err != nil {
+	if err := h.c.SetMonitorMode(h.ctx, sup, media.MonitorWhisper); err != nil {
 		t.Fatal(err)
 	}
 	snoop2 := h.f.snoopOn(string(agent))
 	h.f.expectRequests("DELETE /channels/"+snoop, snoopReq(agent, "whisper", "out", snoop2),
 		"POST /bridges/"+spy+"/addChannel?channel="+snoop2)
 
-	if err := h.c.SetMonitorMode(h.ctx, sup, routing.MonitorBarge); err != nil {
+	if err := h.c.SetMonitorMode(h.ctx, sup, media.MonitorBarge); err != nil {
 		t.Fatal(err)
 	}
 	h.f.expectRequests("POST /bridges/"+spy+"/removeChannel?channel="+string(sup),
@@ -77,7 +77,7 @@ func TestListenWhisperBarge(t *testing.T) {
 	}
 	h.f.expectRequests("POST /channels/"+string(sup)+"/mute?direction=in", "DELETE /channels/"+string(sup)+"/mute?direction=in")
 
-	if err := h.c.SetMonitorMode(h.ctx, sup, routing.MonitorListen); err != nil {
+	if err := h.c.SetMonitorMode(h.ctx, sup, media.MonitorListen); err != nil {
 		t.Fatal(err)
 	}
 	snoop3 := h.f.snoopOn(string(agent))
@@ -88,7 +88,7 @@ func TestListenWhisperBarge(t *testing.T) {
 		"POST /bridges/"+spy2+"/addChannel?channel="+esc(snoop3+","+string(sup)))
 
 	h.hangup(t, sup)
-	h.rec.expect(t, routing.LegEnded{Leg: sup, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: sup, Cause: media.CauseNormal})
 	h.f.expectRequests("DELETE /channels/"+string(sup)+"?reason_code=16",
 		"DELETE /channels/"+snoop3+"?reason_code=16", "DELETE /bridges/"+spy2)
 	h.rec.expect(t) // the snoop's end is no leg of routing's
@@ -98,13 +98,13 @@ func TestListenWhisperBarge(t *testing.T) {
 func TestMonitorModeChangedWhileRinging(t *testing.T) {
 	h := start(t)
 	cust, agent, call := h.inCall(t)
-	sup, err := h.c.Monitor(h.ctx, routing.MonitorRequest{CallID: "call-1", Customer: cust, Agent: agent,
-		Supervisor: agentTarget("sup-sales"), Mode: routing.MonitorWhisper, Timeout: 15 * time.Second})
+	sup, err := h.c.Monitor(h.ctx, media.MonitorRequest{CallID: "call-1", Customer: cust, Agent: agent,
+		Supervisor: agentTarget("sup-sales"), Mode: media.MonitorWhisper, Timeout: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.f.takeRequests()
-	if err := h.c.SetMonitorMode(h.ctx, sup, routing.MonitorBarge); err != nil {
+	if err := h.c.SetMonitorMode(h.ctx, sup, media.MonitorBarge); err != nil {
 		t.Fatal(err)
 	}
 	h.answered(t, sup)
@@ -118,7 +118,7 @@ func TestTakeoverThenTransfer(t *testing.T) {
 	h := start(t)
 	cust, a1, call := h.inCall(t)
 
-	sup, err := h.c.Dial(h.ctx, routing.DialRequest{CallID: "call-1", Target: agentTarget("sup-sales"), Timeout: 15 * time.Second, CallerID: caller})
+	sup, err := h.c.Dial(h.ctx, media.DialRequest{CallID: "call-1", Target: agentTarget("sup-sales"), Timeout: 15 * time.Second, CallerID: caller})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestTakeoverThenTransfer(t *testing.T) {
 	h.f.expectRequests("POST /bridges/"+call+"/removeChannel?channel="+string(a1),
 		"POST /bridges/"+call+"/addChannel?channel="+string(sup))
 	h.hangup(t, a1)
-	h.rec.expect(t, routing.LegEnded{Leg: a1, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: a1, Cause: media.CauseNormal})
 	h.f.expectRequests("DELETE /channels/" + string(a1) + "?reason_code=16")
 
 	a2 := h.dialAgent(t, "a2", 15*time.Second)
@@ -141,13 +141,13 @@ func TestTakeoverThenTransfer(t *testing.T) {
 	h.f.expectRequests("POST /bridges/"+call+"/removeChannel?channel="+string(sup),
 		"POST /bridges/"+call+"/addChannel?channel="+string(a2))
 	h.hangup(t, sup)
-	h.rec.expect(t, routing.LegEnded{Leg: sup, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: sup, Cause: media.CauseNormal})
 	h.f.expectRequests("DELETE /channels/" + string(sup) + "?reason_code=16")
 
 	h.f.RemoteHangup(string(cust))
-	h.rec.expect(t, routing.LegEnded{Leg: cust, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: cust, Cause: media.CauseNormal})
 	h.hangup(t, a2)
-	h.rec.expect(t, routing.LegEnded{Leg: a2, Cause: routing.CauseNormal})
+	h.rec.expect(t, media.LegEnded{Leg: a2, Cause: media.CauseNormal})
 	h.f.expectRequests("DELETE /channels/"+string(a2)+"?reason_code=16", "DELETE /bridges/"+call)
 }
 
@@ -165,20 +165,20 @@ func waitFor(t testing.TB, cond func() bool) {
 // Every monitor mode change, from each mode the leg can be in (including
 // none yet), to each mode, with the exact requests.
 func TestMonitorModeMatrix(t *testing.T) {
-	modes := []routing.MonitorMode{routing.MonitorListen, routing.MonitorWhisper, routing.MonitorBarge}
-	whisper := map[routing.MonitorMode]string{routing.MonitorListen: "none", routing.MonitorWhisper: "out"}
+	modes := []media.MonitorMode{media.MonitorListen, media.MonitorWhisper, media.MonitorBarge}
+	whisper := map[media.MonitorMode]string{media.MonitorListen: "none", media.MonitorWhisper: "out"}
 	for _, from := range modes {
 		for _, to := range modes {
 			t.Run(string(from)+"→"+string(to), func(t *testing.T) {
 				h := start(t)
 				cust, agent, call := h.inCall(t)
-				sup, err := h.c.Monitor(h.ctx, routing.MonitorRequest{CallID: "call-1", Customer: cust, Agent: agent,
+				sup, err := h.c.Monitor(h.ctx, media.MonitorRequest{CallID: "call-1", Customer: cust, Agent: agent,
 					Supervisor: agentTarget("sup-sales"), Mode: from, Timeout: 15 * time.Second})
 				if err != nil {
 					t.Fatal(err)
 				}
 				h.answered(t, sup)
-				if from == routing.MonitorBarge {
+				if from == media.MonitorBarge {
 					h.f.expectRequests(originateReq("callfloor", "supervisor,sup-sales,call-1", caller, string(sup), "PJSIP/sup-sales", 15),
 						"POST /bridges/"+call+"/addChannel?channel="+string(sup))
 				} else {
@@ -186,7 +186,7 @@ func TestMonitorModeMatrix(t *testing.T) {
 					h.f.takeRequests()
 				}
 				var old, spy string
-				if from != routing.MonitorBarge {
+				if from != media.MonitorBarge {
 					old, spy = h.f.snoopOn(string(agent)), h.f.bridgeNamed("spy-"+string(agent))
 				}
 				if err := h.c.SetMonitorMode(h.ctx, sup, to); err != nil {
@@ -195,11 +195,11 @@ func TestMonitorModeMatrix(t *testing.T) {
 				switch {
 				case from == to:
 					h.f.expectRequests()
-				case to == routing.MonitorBarge:
+				case to == media.MonitorBarge:
 					h.f.expectRequests("POST /bridges/"+spy+"/removeChannel?channel="+string(sup),
 						"POST /bridges/"+call+"/addChannel?channel="+string(sup),
 						"DELETE /channels/"+old, "DELETE /bridges/"+spy)
-				case from == routing.MonitorBarge:
+				case from == media.MonitorBarge:
 					snoop, spy := h.f.snoopOn(string(agent)), h.f.bridgeNamed("spy-"+string(agent))
 					h.f.expectRequests("POST /bridges/"+call+"/removeChannel?channel="+string(sup),
 						snoopReq(agent, string(to), whisper[to], snoop),

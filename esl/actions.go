@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // Connect bridges a and b with uuid_bridge. Both legs get
@@ -15,7 +15,7 @@ import (
 // re-queues the customer) itself, as on Asterisk where a channel leaving a
 // bridge stays in the Stasis app. FreeSWITCH reports the bridge on a's
 // uuid only.
-func (c *Client) Connect(ctx context.Context, a, b routing.LegID) error {
+func (c *Client) Connect(ctx context.Context, a, b media.LegID) error {
 	ua, la := c.uuidOf(a)
 	ub, lb := c.uuidOf(b)
 	c.mu.Lock()
@@ -49,10 +49,10 @@ func (c *Client) Connect(ctx context.Context, a, b routing.LegID) error {
 // monitorDigit is eavesdrop's in-call DTMF control (switch_ivr_async.c,
 // switch_ivr_eavesdrop_session): 0 clears both whisper flags, 2 sets
 // ED_MUX_WRITE only (the agent hears the supervisor), 3 sets both.
-var monitorDigit = map[routing.MonitorMode]string{
-	routing.MonitorListen:  "0",
-	routing.MonitorWhisper: "2",
-	routing.MonitorBarge:   "3",
+var monitorDigit = map[media.MonitorMode]string{
+	media.MonitorListen:  "0",
+	media.MonitorWhisper: "2",
+	media.MonitorBarge:   "3",
 }
 
 // SetMonitorMode switches a monitor leg's mode without re-ringing the
@@ -60,13 +60,13 @@ var monitorDigit = map[routing.MonitorMode]string{
 // injected as if the supervisor pressed it (uuid_recv_dtmf; eavesdrop
 // reads DTMF unless eavesdrop_enable_dtmf=false, which we never set).
 // Before answer, the whisper variables eavesdrop reads at start are set.
-func (c *Client) SetMonitorMode(ctx context.Context, supervisor routing.LegID, mode routing.MonitorMode) error {
+func (c *Client) SetMonitorMode(ctx context.Context, supervisor media.LegID, mode media.MonitorMode) error {
 	if !mode.Valid() {
 		return fmt.Errorf("esl: unknown monitor mode %q", mode)
 	}
 	uuid, l := c.uuidOf(supervisor)
 	if l == nil {
-		return fmt.Errorf("%w: %s is not a monitor leg", routing.ErrLegGone, supervisor)
+		return fmt.Errorf("%w: %s is not a monitor leg", media.ErrLegGone, supervisor)
 	}
 	c.mu.Lock()
 	kind, answered := l.kind, l.answered
@@ -81,9 +81,9 @@ func (c *Client) SetMonitorMode(ctx context.Context, supervisor routing.LegID, m
 	} else {
 		aleg, bleg := "false", "false"
 		switch mode {
-		case routing.MonitorWhisper:
+		case media.MonitorWhisper:
 			bleg = "true"
-		case routing.MonitorBarge:
+		case media.MonitorBarge:
 			aleg, bleg = "true", "true"
 		}
 		for _, kv := range [][2]string{{"eavesdrop_whisper_aleg", aleg}, {"eavesdrop_whisper_bleg", bleg}} {
@@ -109,7 +109,7 @@ func (c *Client) SetMonitorMode(ctx context.Context, supervisor routing.LegID, m
 // would try to pre-answer it (switch_core_media_bug_add): the mute is
 // remembered instead and sent when the leg answers (routing pauses a
 // monitor that re-joins a transferred call before the supervisor picks up).
-func (c *Client) Mute(ctx context.Context, leg routing.LegID, muted bool) error {
+func (c *Client) Mute(ctx context.Context, leg media.LegID, muted bool) error {
 	uuid, l := c.uuidOf(leg)
 	if l != nil {
 		c.mu.Lock()
@@ -142,7 +142,7 @@ func muteCommand(uuid string, muted bool) string {
 
 // Hangup ends a leg with uuid_kill. An unanswered Dial kills every fork
 // still ringing. A leg that is already gone is not an error.
-func (c *Client) Hangup(ctx context.Context, leg routing.LegID, cause routing.Cause) error {
+func (c *Client) Hangup(ctx context.Context, leg media.LegID, cause media.Cause) error {
 	uuids := []string{string(leg)}
 	c.mu.Lock()
 	if l := c.st.legs[leg]; l != nil {
@@ -162,7 +162,7 @@ func (c *Client) Hangup(ctx context.Context, leg routing.LegID, cause routing.Ca
 	var errs []error
 	for _, u := range uuids {
 		_, err := c.api(ctx, "api uuid_kill "+u+" "+hangupCause(cause), nil)
-		if err = legErr(err); err != nil && !errors.Is(err, routing.ErrLegGone) {
+		if err = legErr(err); err != nil && !errors.Is(err, media.ErrLegGone) {
 			errs = append(errs, err)
 		}
 	}

@@ -5,12 +5,12 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 type discardFacts struct{ n int }
 
-func (d *discardFacts) Report(routing.Fact) { d.n++ }
+func (d *discardFacts) Report(media.Fact) { d.n++ }
 
 // BenchmarkReadAndDispatch measures the read path of one connection:
 // framing, event parsing and applying to the call state, over the

@@ -1,51 +1,51 @@
 package esl
 
-import "github.com/callfloor/callfloor/routing"
+import "github.com/callfloor/callfloor/media"
 
 // causeTable maps FreeSWITCH hangup causes (switch_channel_cause names,
 // also the text of a failed originate's "-ERR <CAUSE>") to routing's
 // causes. Unlisted causes are CauseFailed.
-var causeTable = map[string]routing.Cause{
-	"NORMAL_CLEARING":          routing.CauseNormal,      // Q.850 16
-	"NORMAL_UNSPECIFIED":       routing.CauseNormal,      // 31
-	"USER_BUSY":                routing.CauseBusy,        // 17
-	"NO_USER_RESPONSE":         routing.CauseNoAnswer,    // 18
-	"NO_ANSWER":                routing.CauseNoAnswer,    // 19
-	"ALLOTTED_TIMEOUT":         routing.CauseNoAnswer,    // FreeSWITCH's own ring timeout
-	"PROGRESS_TIMEOUT":         routing.CauseNoAnswer,    // likewise, for early media
-	"SUBSCRIBER_ABSENT":        routing.CauseUnreachable, // 20: not in the directory
-	"USER_NOT_REGISTERED":      routing.CauseUnreachable, // no contact for the user
-	"NORMAL_TEMPORARY_FAILURE": routing.CauseUnreachable, // 41: contact did not answer at all (ICMP)
-	"DESTINATION_OUT_OF_ORDER": routing.CauseUnreachable, // 27
-	"NO_ROUTE_DESTINATION":     routing.CauseUnreachable, // 3
-	"UNALLOCATED_NUMBER":       routing.CauseUnreachable, // 1
-	"RECOVERY_ON_TIMER_EXPIRE": routing.CauseUnreachable, // 102: SIP transaction timeout
-	"CALL_REJECTED":            routing.CauseRejected,    // 21
-	"ORIGINATOR_CANCEL":        routing.CauseCancelled,   // 487
-	"LOSE_RACE":                routing.CauseCancelled,   // another fork answered
+var causeTable = map[string]media.Cause{
+	"NORMAL_CLEARING":          media.CauseNormal,      // Q.850 16
+	"NORMAL_UNSPECIFIED":       media.CauseNormal,      // 31
+	"USER_BUSY":                media.CauseBusy,        // 17
+	"NO_USER_RESPONSE":         media.CauseNoAnswer,    // 18
+	"NO_ANSWER":                media.CauseNoAnswer,    // 19
+	"ALLOTTED_TIMEOUT":         media.CauseNoAnswer,    // FreeSWITCH's own ring timeout
+	"PROGRESS_TIMEOUT":         media.CauseNoAnswer,    // likewise, for early media
+	"SUBSCRIBER_ABSENT":        media.CauseUnreachable, // 20: not in the directory
+	"USER_NOT_REGISTERED":      media.CauseUnreachable, // no contact for the user
+	"NORMAL_TEMPORARY_FAILURE": media.CauseUnreachable, // 41: contact did not answer at all (ICMP)
+	"DESTINATION_OUT_OF_ORDER": media.CauseUnreachable, // 27
+	"NO_ROUTE_DESTINATION":     media.CauseUnreachable, // 3
+	"UNALLOCATED_NUMBER":       media.CauseUnreachable, // 1
+	"RECOVERY_ON_TIMER_EXPIRE": media.CauseUnreachable, // 102: SIP transaction timeout
+	"CALL_REJECTED":            media.CauseRejected,    // 21
+	"ORIGINATOR_CANCEL":        media.CauseCancelled,   // 487
+	"LOSE_RACE":                media.CauseCancelled,   // another fork answered
 }
 
-func mapCause(fs string) routing.Cause {
+func mapCause(fs string) media.Cause {
 	if c, ok := causeTable[fs]; ok {
 		return c
 	}
-	return routing.CauseFailed
+	return media.CauseFailed
 }
 
 // hangupCause is the cause uuid_kill sends for a routing cause.
-func hangupCause(c routing.Cause) string {
+func hangupCause(c media.Cause) string {
 	switch c {
-	case routing.CauseBusy:
+	case media.CauseBusy:
 		return "USER_BUSY"
-	case routing.CauseNoAnswer:
+	case media.CauseNoAnswer:
 		return "NO_ANSWER"
-	case routing.CauseRejected:
+	case media.CauseRejected:
 		return "CALL_REJECTED"
-	case routing.CauseCancelled:
+	case media.CauseCancelled:
 		return "ORIGINATOR_CANCEL"
-	case routing.CauseUnreachable:
+	case media.CauseUnreachable:
 		return "NO_ROUTE_DESTINATION"
-	case routing.CauseFailed:
+	case media.CauseFailed:
 		return "NORMAL_TEMPORARY_FAILURE"
 	default:
 		return "NORMAL_CLEARING"
@@ -55,12 +55,12 @@ func hangupCause(c routing.Cause) string {
 // causeRank orders causes for a Dial whose forks all failed: the most
 // telling one wins (the app rang unanswered while the phone was
 // unregistered: that is a no-answer, a RONA).
-var causeRank = []routing.Cause{
-	routing.CauseNoAnswer, routing.CauseBusy, routing.CauseRejected, routing.CauseCancelled,
-	routing.CauseUnreachable, routing.CauseFailed, routing.CauseNormal,
+var causeRank = []media.Cause{
+	media.CauseNoAnswer, media.CauseBusy, media.CauseRejected, media.CauseCancelled,
+	media.CauseUnreachable, media.CauseFailed, media.CauseNormal,
 }
 
-func strongest(m map[string]routing.Cause) routing.Cause {
+func strongest(m map[string]media.Cause) media.Cause {
 	for _, c := range causeRank {
 		for _, got := range m {
 			if got == c {
@@ -68,5 +68,5 @@ func strongest(m map[string]routing.Cause) routing.Cause {
 			}
 		}
 	}
-	return routing.CauseFailed
+	return media.CauseFailed
 }

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // Config says where FreeSWITCH is and how agents are dialled.
@@ -59,10 +59,10 @@ var subscription = []string{
 	"CUSTOM", "sofia::register", "sofia::unregister", "sofia::expire",
 }
 
-// Client is the FreeSWITCH media path. It implements routing.Media.
+// Client is the FreeSWITCH media path. It implements media.Media.
 type Client struct {
 	cfg        Config
-	facts      routing.Facts
+	facts      media.Facts
 	log        *slog.Logger
 	backoffMin time.Duration
 	backoffMax time.Duration
@@ -81,10 +81,10 @@ type Client struct {
 	followUps sync.WaitGroup
 }
 
-var _ routing.Media = (*Client)(nil)
+var _ media.Media = (*Client)(nil)
 
 // New checks cfg and returns a Client; Run connects it.
-func New(cfg Config, facts routing.Facts, opts ...Option) (*Client, error) {
+func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("esl: Config.Addr is required")
 	}
@@ -263,11 +263,11 @@ func (c *Client) api(ctx context.Context, cmd string, onReply func(*frame)) (str
 	cn := c.cur
 	c.mu.Unlock()
 	if cn == nil {
-		return "", routing.ErrMediaUnavailable
+		return "", media.ErrMediaUnavailable
 	}
 	f, err := cn.send(ctx, cmd, onReply)
 	if errors.Is(err, errDisconnected) {
-		return "", fmt.Errorf("%w: %v", routing.ErrMediaUnavailable, err)
+		return "", fmt.Errorf("%w: %v", media.ErrMediaUnavailable, err)
 	}
 	if err != nil {
 		return "", err
@@ -277,7 +277,7 @@ func (c *Client) api(ctx context.Context, cmd string, onReply func(*frame)) (str
 
 // report hands facts to routing, in order. Only the reader goroutine
 // calls it, so facts keep wire order.
-func (c *Client) report(fs []routing.Fact) {
+func (c *Client) report(fs []media.Fact) {
 	for _, f := range fs {
 		c.facts.Report(f)
 	}

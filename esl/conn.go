@@ -209,7 +209,7 @@ func firstWord(s string) string {
 
 // checkReply turns an api/response or command/reply text into an error
 // when it is a failure. uuid commands report a missing channel in several
-// spellings; they all become routing.ErrLegGone.
+// spellings; they all become media.ErrLegGone.
 func checkReply(cmd string, f *frame) (string, error) {
 	text := f.replyText
 	if f.contentType == typeAPIResponse {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // TestReconnectResync: the connection drops mid-call (no exit), a call
@@ -52,13 +52,13 @@ func TestReconnectResync(t *testing.T) {
 		answerAndHold(t, r, call.cust)
 		dial(t, r, dialAgent(map[string]string{a1: "a1", a2: "a2"}[call.agent], 15), call.agent)
 		facts.wait(t, answered(call.agent))
-		if err := r.Connect(ctx(t), routing.LegID(call.cust), routing.LegID(call.agent)); err != nil {
+		if err := r.Connect(ctx(t), media.LegID(call.cust), media.LegID(call.agent)); err != nil {
 			t.Fatalf("Connect: %v", err)
 		}
 	}
 	f.waitPlayed("reconnect-1")
 
-	present := routing.LegsPresent{FactBase: at(), Legs: []routing.LegSnapshot{
+	present := media.LegsPresent{FactBase: at(), Legs: []media.LegSnapshot{
 		{Leg: c2, Answered: true, Caller: caller, Hotline: hotline2},
 		{Leg: a2, Answered: true, Caller: caller},
 	}}
@@ -66,7 +66,7 @@ func TestReconnectResync(t *testing.T) {
 	f.waitCommand("api show registrations as json", 2) // resync done
 	hangup(t, r, c2)                                   // the call that survived is still ours to control
 	f.waitPlayed("reconnect-2")
-	facts.wait(t, ended(a2, routing.CauseNormal))
+	facts.wait(t, ended(a2, media.CauseNormal))
 
 	assertFacts(t, facts,
 		nothingPresent(),
@@ -76,8 +76,8 @@ func TestReconnectResync(t *testing.T) {
 		// while we were away (after the snapshot, so routing never takes
 		// a leg it is letting go of for a new one).
 		present,
-		ended(a1, routing.CauseNormal), ended(c1, routing.CauseNormal),
-		ended(c2, routing.CauseNormal), ended(a2, routing.CauseNormal),
+		ended(a1, media.CauseNormal), ended(c1, media.CauseNormal),
+		ended(c2, media.CauseNormal), ended(a2, media.CauseNormal),
 	)
 	assertCommands(t, f, append(wantCommands(firstSteps(first)), wantCommands(secondSteps)...)...)
 }
@@ -108,8 +108,8 @@ func TestPresence(t *testing.T) {
 	start(t, testConfig(f.addr()), facts)
 	f.waitPlayed("presence")
 
-	dev := func(agent, contact string, reg bool, until time.Time) routing.Fact {
-		return routing.DeviceState{FactBase: at(), AgentID: agent, Device: contact, Registered: reg, Until: until}
+	dev := func(agent, contact string, reg bool, until time.Time) media.Fact {
+		return media.DeviceState{FactBase: at(), AgentID: agent, Device: contact, Registered: reg, Until: until}
 	}
 	table := time.Unix(1795292296, 0)
 	last := dev("a4", "sip:a4@127.0.0.1:6004", false, time.Time{})
@@ -167,7 +167,7 @@ func TestConnectRegistrationsAndDisconnectNotice(t *testing.T) {
 	facts := newRecorder()
 	r := start(t, testConfig(f.addr()), facts)
 	f.waitCommand("api show registrations as json", 1) // resync done
-	if err := r.Hangup(ctx(t), missing, routing.CauseNormal); err != nil {
+	if err := r.Hangup(ctx(t), missing, media.CauseNormal); err != nil {
 		t.Fatalf("Hangup of a missing uuid: %v", err)
 	}
 	f.waitPlayed("connect")
@@ -178,10 +178,10 @@ func TestConnectRegistrationsAndDisconnectNotice(t *testing.T) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	if err := r.Answer(ctx(t), missing); !errors.Is(err, routing.ErrMediaUnavailable) {
+	if err := r.Answer(ctx(t), missing); !errors.Is(err, media.ErrMediaUnavailable) {
 		t.Errorf("Answer while disconnected = %v, want ErrMediaUnavailable", err)
 	}
-	if _, err := r.Dial(ctx(t), dialAgent("a1", 15)); !errors.Is(err, routing.ErrMediaUnavailable) {
+	if _, err := r.Dial(ctx(t), dialAgent("a1", 15)); !errors.Is(err, media.ErrMediaUnavailable) {
 		t.Errorf("Dial while disconnected = %v, want ErrMediaUnavailable", err)
 	}
 	r.mu.Lock()
@@ -190,8 +190,8 @@ func TestConnectRegistrationsAndDisconnectNotice(t *testing.T) {
 	}
 	r.mu.Unlock()
 	table := time.Unix(1795292296, 0)
-	dev := func(agent, contact string) routing.Fact {
-		return routing.DeviceState{FactBase: at(), AgentID: agent, Device: contact, Registered: true, Until: table}
+	dev := func(agent, contact string) media.Fact {
+		return media.DeviceState{FactBase: at(), AgentID: agent, Device: contact, Registered: true, Until: table}
 	}
 	assertFacts(t, facts,
 		nothingPresent(),
@@ -246,7 +246,7 @@ func TestRestartAdoptsLiveCalls(t *testing.T) {
 	f := newFakeFS(t, script(t, "restart", loadTranscript(t, "reconnect.jsonl"), 2, steps))
 	facts := newRecorder()
 	r := start(t, testConfig(f.addr()), facts)
-	present := routing.LegsPresent{FactBase: at(), Legs: []routing.LegSnapshot{
+	present := media.LegsPresent{FactBase: at(), Legs: []media.LegSnapshot{
 		{Leg: c2, Answered: true, Caller: caller, Hotline: hotline2},
 		{Leg: a2, Answered: true, Caller: caller},
 	}}
@@ -258,7 +258,7 @@ func TestRestartAdoptsLiveCalls(t *testing.T) {
 	}
 	hangup(t, r, c2)
 	f.waitPlayed("restart")
-	facts.wait(t, ended(a2, routing.CauseNormal))
-	assertFacts(t, facts, present, ended(c2, routing.CauseNormal), ended(a2, routing.CauseNormal))
+	facts.wait(t, ended(a2, media.CauseNormal))
+	assertFacts(t, facts, present, ended(c2, media.CauseNormal), ended(a2, media.CauseNormal))
 	assertCommands(t, f, wantCommands(steps)...)
 }

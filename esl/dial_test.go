@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
 // recordedFrame returns the first recorded frame of file containing all of
@@ -74,18 +74,18 @@ func TestRingbackForkedAndPhoneDial(t *testing.T) {
 	r := start(t, testConfig(f.addr()), facts, withUUIDs(t, fApp, fDesk, phone))
 
 	facts.wait(t, arrived(cust))
-	if err := r.Hold(ctx(t), cust, routing.HoldRingback); err != nil {
+	if err := r.Hold(ctx(t), cust, media.HoldRingback); err != nil {
 		t.Fatalf("Hold ringback: %v", err)
 	}
-	req := routing.DialRequest{CallID: "call-2", Timeout: 20 * time.Second, CallerID: caller,
-		Target: routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Device: "user/a1-desk@127.0.0.1"}}
+	req := media.DialRequest{CallID: "call-2", Timeout: 20 * time.Second, CallerID: caller,
+		Target: media.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Device: "user/a1-desk@127.0.0.1"}}
 	dial(t, r, req, fApp)
-	facts.wait(t, ended(fApp, routing.CauseUnreachable))
-	req.Target = routing.Target{AgentID: "a1", Distribution: presence.DistPhone, Phone: "+84911222333"}
+	facts.wait(t, ended(fApp, media.CauseUnreachable))
+	req.Target = media.Target{AgentID: "a1", Distribution: presence.DistPhone, Phone: "+84911222333"}
 	dial(t, r, req, phone)
 	f.waitPlayed("dials")
 
-	assertFacts(t, facts, nothingPresent(), arrived(cust), ended(fApp, routing.CauseUnreachable))
+	assertFacts(t, facts, nothingPresent(), arrived(cust), ended(fApp, media.CauseUnreachable))
 }
 
 // TestSetMonitorModeBeforeAnswer: while the supervisor still rings,
@@ -103,7 +103,7 @@ func TestSetMonitorModeBeforeAnswer(t *testing.T) {
 		rec(4, originateA(a1, "a1", 15)),
 		setPAB(cust),
 		rec(5, "api uuid_bridge "+cust+" "+a1),
-		rec(6, monitorOriginate(s1, a1, routing.MonitorListen)),
+		rec(6, monitorOriginate(s1, a1, media.MonitorListen)),
 	)
 	cs := script(t, "monitor-early", loadTranscript(t, "eavesdrop.jsonl"), 1, steps)
 	// Stop right after the monitor originate's reply: s1 has not rung yet.
@@ -126,12 +126,12 @@ func TestSetMonitorModeBeforeAnswer(t *testing.T) {
 	facts := newRecorder()
 	r := start(t, testConfig(f.addr()), facts, withUUIDs(t, a1, s1))
 	connected(t, r, facts, cust, a1)
-	leg, err := r.Monitor(ctx(t), routing.MonitorRequest{CallID: "call-1", Customer: cust, Agent: a1,
-		Supervisor: supervisor(), Mode: routing.MonitorListen, Timeout: 15 * time.Second})
+	leg, err := r.Monitor(ctx(t), media.MonitorRequest{CallID: "call-1", Customer: cust, Agent: a1,
+		Supervisor: supervisor(), Mode: media.MonitorListen, Timeout: 15 * time.Second})
 	if err != nil || leg != s1 {
 		t.Fatalf("Monitor = %s, %v", leg, err)
 	}
-	if err := r.SetMonitorMode(ctx(t), s1, routing.MonitorBarge); err != nil {
+	if err := r.SetMonitorMode(ctx(t), s1, media.MonitorBarge); err != nil {
 		t.Fatalf("SetMonitorMode: %v", err)
 	}
 	f.waitPlayed("monitor-early")

@@ -1,4 +1,4 @@
-// Package esl is callfloor's FreeSWITCH media path: a routing.Media over
+// Package esl is callfloor's FreeSWITCH media path: a media.Media over
 // one inbound Event Socket (ESL) connection.
 //
 // # How calls reach us: inbound ESL and park
@@ -32,7 +32,7 @@
 //   - commands are written and queued under one lock and replies are
 //     matched first-in first-out, which is how FreeSWITCH answers them;
 //   - every reply is checked for -ERR (a missing channel becomes
-//     routing.ErrLegGone);
+//     media.ErrLegGone);
 //   - the read deadline is a heartbeat watchdog (HEARTBEAT comes every
 //     20 s; WithHeartbeatTimeout, default 60 s), so a half-open TCP
 //     connection is detected;

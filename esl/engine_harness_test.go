@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callfloor/callfloor/internal/config"
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/routing/routingtest"
@@ -109,9 +110,9 @@ func (f *e2e) start(bootstrap bool) {
 }
 
 // loggedFacts logs every fact on its way to routing (ESL_TEST_LOG=1).
-type loggedFacts struct{ routing.Facts }
+type loggedFacts struct{ media.Facts }
 
-func (l loggedFacts) Report(f routing.Fact) {
+func (l loggedFacts) Report(f media.Fact) {
 	testLogger().Debug("fact", "type", fmt.Sprintf("%T", f), "fact", fmt.Sprintf("%+v", f))
 	l.Facts.Report(f)
 }

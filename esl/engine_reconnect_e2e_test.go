@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -26,7 +27,7 @@ func TestE2EReconnectKeepsAnsweredCall(t *testing.T) {
 	f.wantCall(id, routing.StateAnswered, "a1")
 	f.wantAgent("a1", presence.SysTalking, id)
 	// show calls restored the bridge: connecting again is a no-op.
-	if err := f.cl.Connect(f.ctx, routing.LegID(cust), routing.LegID(a1)); err != nil {
+	if err := f.cl.Connect(f.ctx, media.LegID(cust), media.LegID(a1)); err != nil {
 		t.Fatal(err)
 	}
 	f.wantCommands()
@@ -80,8 +81,8 @@ func TestE2EActionWhileDisconnected(t *testing.T) {
 		}
 		return nil
 	})
-	_, err := f.eng.StartMonitor(f.ctx, f.actor("sup-sales"), id, routing.MonitorListen, "")
-	if !errors.Is(err, routing.ErrMediaUnavailable) {
+	_, err := f.eng.StartMonitor(f.ctx, f.actor("sup-sales"), id, media.MonitorListen, "")
+	if !errors.Is(err, media.ErrMediaUnavailable) {
 		t.Fatalf("monitor while disconnected: %v, want ErrMediaUnavailable", err)
 	}
 	f.wantMonitor(id, nil)

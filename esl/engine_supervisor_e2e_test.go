@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -60,18 +61,18 @@ func TestE2EMonitorListenPauseBargeWhisper(t *testing.T) {
 	sup := f.actor("sup-sales")
 	f.fs.setBehavior(dev("sup-sales"), dialAnswer)
 
-	mv, err := f.eng.StartMonitor(f.ctx, sup, id, routing.MonitorListen, "")
+	mv, err := f.eng.StartMonitor(f.ctx, sup, id, media.MonitorListen, "")
 	noErr(t)(mv, err)
 	f.wantCommands(originateFor(2, id, "sup-sales", eavesdrop(a1), "callfloor_mode=listen"))
-	want := routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: routing.MonitorListen, Answered: true}
+	want := routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: media.MonitorListen, Answered: true}
 	f.wantMonitor(id, &want)
 
 	// One monitor per call; nobody barges a monitored call.
-	_, err = f.eng.StartMonitor(f.ctx, f.admin, id, routing.MonitorListen, "")
+	_, err = f.eng.StartMonitor(f.ctx, f.admin, id, media.MonitorListen, "")
 	wantConflict(t, "second monitor", err)
-	_, err = f.eng.StartMonitor(f.ctx, f.admin, id, routing.MonitorBarge, "")
+	_, err = f.eng.StartMonitor(f.ctx, f.admin, id, media.MonitorBarge, "")
 	wantConflict(t, "barge into a monitored call", err)
-	_, err = f.eng.StartMonitor(f.ctx, sup, id, routing.MonitorWhisper, "")
+	_, err = f.eng.StartMonitor(f.ctx, sup, id, media.MonitorWhisper, "")
 	wantConflict(t, "the same supervisor again", err)
 
 	noErr(t)(f.eng.PauseMonitor(f.ctx, sup, mv.ID))
@@ -84,7 +85,7 @@ func TestE2EMonitorListenPauseBargeWhisper(t *testing.T) {
 	f.wantCommands("api uuid_audio " + s1 + " stop")
 	noErr(t)(f.eng.BargeMonitor(f.ctx, sup, mv.ID))
 	f.wantCommands("api uuid_recv_dtmf " + s1 + " 3") // eavesdrop's "both directions" digit
-	want.Paused, want.Mode = false, routing.MonitorBarge
+	want.Paused, want.Mode = false, media.MonitorBarge
 	f.wantMonitor(id, &want)
 	noErr(t)(f.eng.EndMonitor(f.ctx, sup, mv.ID))
 	f.wantCommands("api uuid_kill " + s1 + " NORMAL_CLEARING")
@@ -96,10 +97,10 @@ func TestE2EMonitorListenPauseBargeWhisper(t *testing.T) {
 
 	// Whisper: only the agent hears the supervisor (whisper into a1's
 	// uuid's write stream: eavesdrop_whisper_bleg).
-	mv, err = f.eng.StartMonitor(f.ctx, sup, id, routing.MonitorWhisper, "")
+	mv, err = f.eng.StartMonitor(f.ctx, sup, id, media.MonitorWhisper, "")
 	noErr(t)(mv, err)
 	f.wantCommands(originateFor(3, id, "sup-sales", eavesdrop(a1), "callfloor_mode=whisper", "eavesdrop_whisper_bleg=true"))
-	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: routing.MonitorWhisper, Answered: true})
+	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: media.MonitorWhisper, Answered: true})
 
 	// The agent hangs up: the caller parks (park_after_bridge) and the
 	// eavesdrop ends; routing ends the call and both remaining legs.
@@ -177,7 +178,7 @@ func TestE2EMonitorFollowsTransfer(t *testing.T) {
 	sup := f.actor("sup-sales")
 	f.fs.setBehavior(dev("sup-sales"), dialAnswer)
 	f.fs.setBehavior(dev("a2"), dialAnswer)
-	mv, err := f.eng.StartMonitor(f.ctx, sup, id, routing.MonitorListen, "")
+	mv, err := f.eng.StartMonitor(f.ctx, sup, id, media.MonitorListen, "")
 	noErr(t)(mv, err)
 	f.wantCommands(originateFor(2, id, "sup-sales", eavesdrop(a1), "callfloor_mode=listen"))
 
@@ -192,7 +193,7 @@ func TestE2EMonitorFollowsTransfer(t *testing.T) {
 		originateFor(4, id, "sup-sales", eavesdrop(a2), "callfloor_mode=listen"),
 	)
 	f.wantCall(id, routing.StateAnswered, "a2")
-	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: routing.MonitorListen, Answered: true})
+	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: media.MonitorListen, Answered: true})
 	if !f.fs.alive(s2) || f.fs.alive(s1) {
 		t.Error("the supervisor is not eavesdropping on a2's leg only")
 	}
@@ -238,7 +239,7 @@ func TestE2EPausedMonitorFollowsTransfer(t *testing.T) {
 	sup := f.actor("sup-sales")
 	f.fs.setBehavior(dev("sup-sales"), dialAnswer)
 	f.fs.setBehavior(dev("a2"), dialAnswer)
-	mv, err := f.eng.StartMonitor(f.ctx, sup, id, routing.MonitorWhisper, "")
+	mv, err := f.eng.StartMonitor(f.ctx, sup, id, media.MonitorWhisper, "")
 	noErr(t)(mv, err)
 	f.wantCommands(originateFor(2, id, "sup-sales", eavesdrop(a1), "callfloor_mode=whisper", "eavesdrop_whisper_bleg=true"))
 	noErr(t)(f.eng.PauseMonitor(f.ctx, sup, mv.ID))
@@ -258,7 +259,7 @@ func TestE2EPausedMonitorFollowsTransfer(t *testing.T) {
 	)
 	f.fs.answerLeg(s2)
 	f.wantCommands("api uuid_audio " + s2 + " start read mute -1")
-	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: routing.MonitorWhisper, Paused: true, Answered: true})
+	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: media.MonitorWhisper, Paused: true, Answered: true})
 
 	// Resume works on the answered leg at once.
 	noErr(t)(f.eng.ResumeMonitor(f.ctx, sup, mv.ID))
@@ -276,26 +277,26 @@ func TestE2EMonitorBargeBeforeAnswerAndDirect(t *testing.T) {
 	sup := f.actor("sup-sales")
 	f.fs.setBehavior(dev("sup-sales"), dialRing)
 
-	mv, err := f.eng.StartMonitor(f.ctx, sup, id, routing.MonitorListen, "")
+	mv, err := f.eng.StartMonitor(f.ctx, sup, id, media.MonitorListen, "")
 	noErr(t)(mv, err)
 	f.wantCommands(originateFor(2, id, "sup-sales", eavesdrop(a1), "callfloor_mode=listen"))
-	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: routing.MonitorListen})
+	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: media.MonitorListen})
 	noErr(t)(f.eng.BargeMonitor(f.ctx, sup, mv.ID))
 	f.wantCommands(
 		"api uuid_setvar "+s1+" eavesdrop_whisper_aleg true",
 		"api uuid_setvar "+s1+" eavesdrop_whisper_bleg true",
 	)
 	f.fs.answerLeg(s1)
-	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: routing.MonitorBarge, Answered: true})
+	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: media.MonitorBarge, Answered: true})
 	noErr(t)(f.eng.EndMonitor(f.ctx, sup, mv.ID))
 	f.wantCommands("api uuid_kill " + s1 + " NORMAL_CLEARING")
 
 	f.fs.setBehavior(dev("sup-sales"), dialAnswer)
-	mv, err = f.eng.StartMonitor(f.ctx, sup, id, routing.MonitorBarge, "")
+	mv, err = f.eng.StartMonitor(f.ctx, sup, id, media.MonitorBarge, "")
 	noErr(t)(mv, err)
 	f.wantCommands(originateFor(3, id, "sup-sales", eavesdrop(a1), "callfloor_mode=barge",
 		"eavesdrop_whisper_aleg=true", "eavesdrop_whisper_bleg=true"))
-	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: routing.MonitorBarge, Answered: true})
+	f.wantMonitor(id, &routing.MonitorView{ID: mv.ID, CallID: id, Supervisor: "sup-sales", Mode: media.MonitorBarge, Answered: true})
 	// A barging supervisor pauses: the mute is immediate (answered leg).
 	noErr(t)(f.eng.PauseMonitor(f.ctx, sup, mv.ID))
 	f.wantCommands("api uuid_audio " + s2 + " start read mute -1")

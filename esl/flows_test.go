@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
 // Every test here replays a recorded FreeSWITCH session: the fake sends
@@ -34,30 +34,30 @@ func itoa(n int) string {
 	return itoa(n/10) + string(rune('0'+n%10))
 }
 
-func dialAgent(id string, timeout int) routing.DialRequest {
-	return routing.DialRequest{
+func dialAgent(id string, timeout int) media.DialRequest {
+	return media.DialRequest{
 		CallID:   "call-1",
-		Target:   routing.Target{AgentID: id, Distribution: presence.DistApp},
+		Target:   media.Target{AgentID: id, Distribution: presence.DistApp},
 		Timeout:  time.Duration(timeout) * time.Second,
 		CallerID: caller,
 	}
 }
 
-func arrived(leg string) routing.Fact { return arrivedOn(leg, hotline) }
+func arrived(leg string) media.Fact { return arrivedOn(leg, hotline) }
 
-func arrivedOn(leg, hl string) routing.Fact {
-	return routing.CallArrived{FactBase: at(), Leg: routing.LegID(leg), Caller: caller, Hotline: hl}
+func arrivedOn(leg, hl string) media.Fact {
+	return media.CallArrived{FactBase: at(), Leg: media.LegID(leg), Caller: caller, Hotline: hl}
 }
-func ringing(leg string) routing.Fact {
-	return routing.LegRinging{FactBase: at(), Leg: routing.LegID(leg)}
+func ringing(leg string) media.Fact {
+	return media.LegRinging{FactBase: at(), Leg: media.LegID(leg)}
 }
-func answered(leg string) routing.Fact {
-	return routing.LegAnswered{FactBase: at(), Leg: routing.LegID(leg)}
+func answered(leg string) media.Fact {
+	return media.LegAnswered{FactBase: at(), Leg: media.LegID(leg)}
 }
-func ended(leg string, c routing.Cause) routing.Fact {
-	return routing.LegEnded{FactBase: at(), Leg: routing.LegID(leg), Cause: c}
+func ended(leg string, c media.Cause) media.Fact {
+	return media.LegEnded{FactBase: at(), Leg: media.LegID(leg), Cause: c}
 }
-func nothingPresent() routing.Fact { return routing.LegsPresent{FactBase: at()} }
+func nothingPresent() media.Fact { return media.LegsPresent{FactBase: at()} }
 
 func okResponse() string { return apiResponse("+OK\n") }
 
@@ -68,15 +68,15 @@ func setPAB(uuid string) step {
 // answerAndHold is what routing does when a call arrives.
 func answerAndHold(t *testing.T, r *running, leg string) {
 	t.Helper()
-	if err := r.Answer(ctx(t), routing.LegID(leg)); err != nil {
+	if err := r.Answer(ctx(t), media.LegID(leg)); err != nil {
 		t.Fatalf("Answer: %v", err)
 	}
-	if err := r.Hold(ctx(t), routing.LegID(leg), routing.HoldMusic); err != nil {
+	if err := r.Hold(ctx(t), media.LegID(leg), media.HoldMusic); err != nil {
 		t.Fatalf("Hold: %v", err)
 	}
 }
 
-func dial(t *testing.T, r *running, req routing.DialRequest, want string) {
+func dial(t *testing.T, r *running, req media.DialRequest, want string) {
 	t.Helper()
 	leg, err := r.Dial(ctx(t), req)
 	if err != nil {
@@ -111,7 +111,7 @@ func TestInboundAnswered(t *testing.T) {
 		t.Fatalf("Connect: %v", err)
 	}
 	f.waitPlayed("inbound-answered")
-	facts.wait(t, ended(a1, routing.CauseNormal))
+	facts.wait(t, ended(a1, media.CauseNormal))
 
 	assertFacts(t, facts,
 		nothingPresent(),
@@ -119,8 +119,8 @@ func TestInboundAnswered(t *testing.T) {
 		ringing(a1),
 		answered(a1),
 		// The caller hung up; FreeSWITCH then cleared the agent.
-		ended(cust, routing.CauseNormal),
-		ended(a1, routing.CauseNormal),
+		ended(cust, media.CauseNormal),
+		ended(a1, media.CauseNormal),
 	)
 	assertCommands(t, f, wantCommands(steps)...)
 }
@@ -155,25 +155,25 @@ func TestAgentNoAnswerThenNextAgent(t *testing.T) {
 	facts.wait(t, arrived(cust))
 	answerAndHold(t, r, cust)
 	dial(t, r, dialAgent("a1", 4), a1)
-	facts.wait(t, ended(a1, routing.CauseNoAnswer)) // RONA
+	facts.wait(t, ended(a1, media.CauseNoAnswer)) // RONA
 	dial(t, r, dialAgent("a2", 15), a2)
 	facts.wait(t, answered(a2))
 	if err := r.Connect(ctx(t), cust, a2); err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
 	f.waitPlayed("agent-no-answer")
-	facts.wait(t, ended(cust, routing.CauseNormal))
+	facts.wait(t, ended(cust, media.CauseNormal))
 
 	assertFacts(t, facts,
 		nothingPresent(), arrived(cust),
 		ringing(a1),
 		// The job's -ERR NO_ANSWER comes after this; the leg ended once.
-		ended(a1, routing.CauseNoAnswer),
+		ended(a1, media.CauseNoAnswer),
 		ringing(a2), answered(a2),
 		// a2 hung up; the recording had no park_after_bridge, so
 		// FreeSWITCH cleared the caller too.
-		ended(a2, routing.CauseNormal),
-		ended(cust, routing.CauseNormal),
+		ended(a2, media.CauseNormal),
+		ended(cust, media.CauseNormal),
 	)
 	assertCommands(t, f, wantCommands(steps)...)
 }
@@ -196,17 +196,17 @@ func TestAgentBusy(t *testing.T) {
 	facts.wait(t, arrivedOn(cust, hotline2))
 	answerAndHold(t, r, cust)
 	dial(t, r, dialAgent("a1", 15), a1)
-	facts.wait(t, ended(a1, routing.CauseBusy))
-	if err := r.Hangup(ctx(t), cust, routing.CauseNormal); err != nil {
+	facts.wait(t, ended(a1, media.CauseBusy))
+	if err := r.Hangup(ctx(t), cust, media.CauseNormal); err != nil {
 		t.Fatalf("Hangup: %v", err)
 	}
 	f.waitPlayed("agent-busy")
-	facts.wait(t, ended(cust, routing.CauseNormal))
+	facts.wait(t, ended(cust, media.CauseNormal))
 
 	assertFacts(t, facts,
 		nothingPresent(), arrivedOn(cust, hotline2),
-		ended(a1, routing.CauseBusy), // 486 without a 180 first
-		ended(cust, routing.CauseNormal),
+		ended(a1, media.CauseBusy), // 486 without a 180 first
+		ended(cust, media.CauseNormal),
 	)
 	assertCommands(t, f, wantCommands(steps)...)
 }
@@ -237,23 +237,23 @@ func TestAgentUnregisteredAndUnknown(t *testing.T) {
 	dial(t, r, dialAgent("a5", 15), a5)
 	dial(t, r, dialAgent("nobody", 15), nobody)
 	// No channel events at all: only the BACKGROUND_JOB -ERR tells.
-	facts.wait(t, ended(a5, routing.CauseUnreachable))
-	facts.wait(t, ended(nobody, routing.CauseUnreachable))
+	facts.wait(t, ended(a5, media.CauseUnreachable))
+	facts.wait(t, ended(nobody, media.CauseUnreachable))
 	err := r.Connect(ctx(t), cust, stray)
-	if !errors.Is(err, routing.ErrLegGone) {
+	if !errors.Is(err, media.ErrLegGone) {
 		t.Fatalf("Connect to a missing leg: %v, want ErrLegGone", err)
 	}
-	if err := r.Hangup(ctx(t), cust, routing.CauseNormal); err != nil {
+	if err := r.Hangup(ctx(t), cust, media.CauseNormal); err != nil {
 		t.Fatalf("Hangup: %v", err)
 	}
 	f.waitPlayed("agent-unregistered")
-	facts.wait(t, ended(cust, routing.CauseNormal))
+	facts.wait(t, ended(cust, media.CauseNormal))
 
 	assertFacts(t, facts,
 		nothingPresent(), arrived(cust),
-		ended(a5, routing.CauseUnreachable),
-		ended(nobody, routing.CauseUnreachable),
-		ended(cust, routing.CauseNormal),
+		ended(a5, media.CauseUnreachable),
+		ended(nobody, media.CauseUnreachable),
+		ended(cust, media.CauseNormal),
 	)
 	assertCommands(t, f, wantCommands(steps)...)
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 	"go.uber.org/goleak"
 )
 
@@ -22,18 +22,18 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // compare exactly.
 var t0 = time.Date(2026, 11, 21, 19, 20, 0, 0, time.UTC)
 
-func at() routing.FactBase { return routing.FactBase{At: t0} }
+func at() media.FactBase { return media.FactBase{At: t0} }
 
-// recorder is a routing.Facts that keeps everything reported.
+// recorder is a media.Facts that keeps everything reported.
 type recorder struct {
 	mu    sync.Mutex
-	facts []routing.Fact
+	facts []media.Fact
 	wake  chan struct{}
 }
 
 func newRecorder() *recorder { return &recorder{wake: make(chan struct{})} }
 
-func (r *recorder) Report(f routing.Fact) {
+func (r *recorder) Report(f media.Fact) {
 	r.mu.Lock()
 	r.facts = append(r.facts, f)
 	close(r.wake)
@@ -41,14 +41,14 @@ func (r *recorder) Report(f routing.Fact) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) all() []routing.Fact {
+func (r *recorder) all() []media.Fact {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]routing.Fact(nil), r.facts...)
+	return append([]media.Fact(nil), r.facts...)
 }
 
 // wait blocks until a fact equal to want has been reported.
-func (r *recorder) wait(t testing.TB, want routing.Fact) {
+func (r *recorder) wait(t testing.TB, want media.Fact) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -69,7 +69,7 @@ func (r *recorder) wait(t testing.TB, want routing.Fact) {
 	}
 }
 
-func dump(fs []routing.Fact) string {
+func dump(fs []media.Fact) string {
 	var b strings.Builder
 	for _, f := range fs {
 		fmt.Fprintf(&b, "  %T %+v\n", f, f)
@@ -78,7 +78,7 @@ func dump(fs []routing.Fact) string {
 }
 
 // assertFacts compares every fact reported with want, in order.
-func assertFacts(t testing.TB, r *recorder, want ...routing.Fact) {
+func assertFacts(t testing.TB, r *recorder, want ...media.Fact) {
 	t.Helper()
 	got := r.all()
 	if !reflect.DeepEqual(got, want) {
@@ -136,7 +136,7 @@ type running struct {
 	done   chan error
 }
 
-func start(t testing.TB, cfg Config, facts routing.Facts, opts ...Option) *running {
+func start(t testing.TB, cfg Config, facts media.Facts, opts ...Option) *running {
 	t.Helper()
 	opts = append([]Option{WithLogger(testLogger()), WithBackoff(10*time.Millisecond, 50*time.Millisecond)}, opts...)
 	c, err := New(cfg, facts, opts...)

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
 // TestRealFreeSWITCH runs against a live FreeSWITCH (freeswitch-conf/)
@@ -50,25 +50,25 @@ func TestRealFreeSWITCH(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	waitFact(t, facts, func(f routing.Fact) bool { _, ok := f.(routing.LegsPresent); return ok })
+	waitFact(t, facts, func(f media.Fact) bool { _, ok := f.(media.LegsPresent); return ok })
 
-	if err := c.Hangup(ctx(t), "00000000-0000-0000-0000-000000000000", routing.CauseNormal); err != nil {
+	if err := c.Hangup(ctx(t), "00000000-0000-0000-0000-000000000000", media.CauseNormal); err != nil {
 		t.Fatalf("Hangup of a missing uuid: %v", err)
 	}
-	leg, err := c.Dial(ctx(t), routing.DialRequest{
+	leg, err := c.Dial(ctx(t), media.DialRequest{
 		CallID: "it-1", Timeout: 5 * time.Second,
-		Target: routing.Target{AgentID: "callfloor-no-such-user", Distribution: presence.DistApp},
+		Target: media.Target{AgentID: "callfloor-no-such-user", Distribution: presence.DistApp},
 	})
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
-	waitFact(t, facts, func(f routing.Fact) bool {
-		e, ok := f.(routing.LegEnded)
-		return ok && e.Leg == leg && e.Cause == routing.CauseUnreachable
+	waitFact(t, facts, func(f media.Fact) bool {
+		e, ok := f.(media.LegEnded)
+		return ok && e.Leg == leg && e.Cause == media.CauseUnreachable
 	})
 }
 
-func waitFact(t *testing.T, r *recorder, match func(routing.Fact) bool) {
+func waitFact(t *testing.T, r *recorder, match func(media.Fact) bool) {
 	t.Helper()
 	deadline := time.After(15 * time.Second)
 	for {

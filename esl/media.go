@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
 // Media-path constants.
@@ -23,7 +23,7 @@ const (
 
 // uuidOf returns the FreeSWITCH uuid carrying leg. An untracked leg is
 // tried as a uuid as-is: FreeSWITCH then says whether it exists.
-func (c *Client) uuidOf(leg routing.LegID) (string, *leg) {
+func (c *Client) uuidOf(leg media.LegID) (string, *leg) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	l := c.st.legs[leg]
@@ -43,14 +43,14 @@ func legErr(err error) error {
 	if errors.As(err, &re) {
 		t := strings.ToLower(re.text)
 		if strings.Contains(t, "no such channel") || strings.Contains(t, "invalid uuid") || strings.Contains(t, "cannot locate session") {
-			return fmt.Errorf("%w: %v", routing.ErrLegGone, err)
+			return fmt.Errorf("%w: %v", media.ErrLegGone, err)
 		}
 	}
 	return err
 }
 
 // Answer answers an inbound leg (uuid_answer).
-func (c *Client) Answer(ctx context.Context, leg routing.LegID) error {
+func (c *Client) Answer(ctx context.Context, leg media.LegID) error {
 	uuid, _ := c.uuidOf(leg)
 	_, err := c.api(ctx, "api uuid_answer "+uuid, nil)
 	return legErr(err)
@@ -60,13 +60,13 @@ func (c *Client) Answer(ctx context.Context, leg routing.LegID) error {
 // stream) or a ringback tone to a waiting leg. An unanswered leg is
 // pre-answered first so the ringback reaches the caller as early media.
 // A later uuid_bridge stops the broadcast by itself (no uuid_break).
-func (c *Client) Hold(ctx context.Context, leg routing.LegID, mode routing.HoldMode) error {
+func (c *Client) Hold(ctx context.Context, leg media.LegID, mode media.HoldMode) error {
 	uuid, l := c.uuidOf(leg)
 	var path string
 	switch mode {
-	case routing.HoldMusic:
+	case media.HoldMusic:
 		path = musicOnHold
-	case routing.HoldRingback:
+	case media.HoldRingback:
 		path = ringbackTone
 		answered := true
 		if l != nil {
@@ -90,7 +90,7 @@ func (c *Client) Hold(ctx context.Context, leg routing.LegID, mode routing.HoldM
 // distribution mode is one comma-separated fork (simultaneous ring, first
 // answer wins), each with its own origination_uuid in its [] leg
 // variables; the first fork's uuid is the leg id.
-func (c *Client) Dial(ctx context.Context, req routing.DialRequest) (routing.LegID, error) {
+func (c *Client) Dial(ctx context.Context, req media.DialRequest) (media.LegID, error) {
 	var eps []string
 	var err error
 	if req.Number != "" {
@@ -113,7 +113,7 @@ func (c *Client) Dial(ctx context.Context, req routing.DialRequest) (routing.Leg
 // channel: eavesdrop_whisper_bleg mixes the supervisor into what the
 // agent's phone hears, eavesdrop_whisper_aleg into what the far end
 // (the customer) hears; barge sets both.
-func (c *Client) Monitor(ctx context.Context, req routing.MonitorRequest) (routing.LegID, error) {
+func (c *Client) Monitor(ctx context.Context, req media.MonitorRequest) (media.LegID, error) {
 	if !req.Mode.Valid() {
 		return "", fmt.Errorf("esl: unknown monitor mode %q", req.Mode)
 	}
@@ -134,11 +134,11 @@ func (c *Client) Monitor(ctx context.Context, req routing.MonitorRequest) (routi
 	return c.originate(ctx, l, vars, eps, "&eavesdrop("+agent+")")
 }
 
-func whisperVars(m routing.MonitorMode) []string {
+func whisperVars(m media.MonitorMode) []string {
 	switch m {
-	case routing.MonitorWhisper:
+	case media.MonitorWhisper:
 		return []string{"eavesdrop_whisper_bleg=true"}
-	case routing.MonitorBarge:
+	case media.MonitorBarge:
 		return []string{"eavesdrop_whisper_aleg=true", "eavesdrop_whisper_bleg=true"}
 	}
 	return nil
@@ -165,14 +165,14 @@ func originateVars(timeout time.Duration, callerID, callID string) []string {
 // originate builds and sends "bgapi originate {vars}[origination_uuid=…]ep,… app".
 // The uuid goes in each fork's [] variables: eslgo's OriginateCall drops
 // origination_uuid from {}, and in {} it could name one fork only anyway.
-func (c *Client) originate(ctx context.Context, l *leg, vars, eps []string, app string) (routing.LegID, error) {
+func (c *Client) originate(ctx context.Context, l *leg, vars, eps []string, app string) (media.LegID, error) {
 	forks := make([]string, len(eps))
 	for i, ep := range eps {
 		u := c.newUUID()
 		l.members = append(l.members, u)
 		forks[i] = "[origination_uuid=" + u + "]" + ep
 	}
-	l.id = routing.LegID(l.members[0])
+	l.id = media.LegID(l.members[0])
 	cmd := "bgapi originate {" + strings.Join(vars, ",") + "}" + strings.Join(forks, ",") + " " + app
 
 	// Track the leg before sending: its events may follow the reply at once.
@@ -209,7 +209,7 @@ func (c *Client) originate(ctx context.Context, l *leg, vars, eps []string, app 
 // user/ endpoint already forks to every contact registered for the user
 // (once multiple-registrations is on: freeswitch-conf/README.md).
 // app_sip adds the record's device when it differs from the default one.
-func (c *Client) endpoints(t routing.Target) ([]string, error) {
+func (c *Client) endpoints(t media.Target) ([]string, error) {
 	app := c.cfg.DeviceFor(t.AgentID)
 	device := t.Device
 	if device == "" {
@@ -226,7 +226,7 @@ func (c *Client) endpoints(t routing.Target) ([]string, error) {
 		}
 	case presence.DistPhone:
 		if t.Phone == "" {
-			return nil, fmt.Errorf("%w: agent %s has no personal number", routing.ErrUnreachable, t.AgentID)
+			return nil, fmt.Errorf("%w: agent %s has no personal number", media.ErrUnreachable, t.AgentID)
 		}
 		ep, err := c.gateway(t.Phone)
 		if err != nil {
@@ -238,7 +238,7 @@ func (c *Client) endpoints(t routing.Target) ([]string, error) {
 	}
 	for _, ep := range eps {
 		if ep == "" || strings.ContainsAny(ep, " \t\r\n,{}[]'") {
-			return nil, fmt.Errorf("%w: bad dial string %q for agent %s", routing.ErrUnreachable, ep, t.AgentID)
+			return nil, fmt.Errorf("%w: bad dial string %q for agent %s", media.ErrUnreachable, ep, t.AgentID)
 		}
 	}
 	return eps, nil
@@ -248,7 +248,7 @@ var phoneNumber = regexp.MustCompile(`^\+?[0-9*#]{1,32}$`)
 
 func (c *Client) gateway(number string) (string, error) {
 	if !phoneNumber.MatchString(number) {
-		return "", fmt.Errorf("%w: %q is not a dialable number", routing.ErrUnreachable, number)
+		return "", fmt.Errorf("%w: %q is not a dialable number", media.ErrUnreachable, number)
 	}
 	return strings.ReplaceAll(c.cfg.GatewayPattern, "{number}", number), nil
 }

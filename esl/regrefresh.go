@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // Registration events name one contact, but what FreeSWITCH removes
@@ -65,7 +65,7 @@ func (c *Client) refreshRegistrations(sctx context.Context) {
 			rows, err := parseRows(f.body)
 			now := c.now()
 			c.mu.Lock()
-			var facts []routing.Fact
+			var facts []media.Fact
 			if err == nil {
 				facts = c.applyRegistrationChanges(rows, now, regSeq)
 			}
@@ -94,14 +94,14 @@ func (c *Client) refreshRegistrations(sctx context.Context) {
 
 // applyRegistrationChanges applies a refresh (under c.mu) and keeps the
 // facts that change an agent's presence.
-func (c *Client) applyRegistrationChanges(rows []map[string]string, now time.Time, regSeq uint64) []routing.Fact {
+func (c *Client) applyRegistrationChanges(rows []map[string]string, now time.Time, regSeq uint64) []media.Fact {
 	online := make(map[string]bool, len(c.st.devices))
 	for agent, contacts := range c.st.devices {
 		online[agent] = len(contacts) > 0
 	}
-	var facts []routing.Fact
+	var facts []media.Fact
 	for _, f := range c.applyRegistrations(rows, now, regSeq) {
-		if d, ok := f.(routing.DeviceState); ok && d.Registered && online[d.AgentID] {
+		if d, ok := f.(media.DeviceState); ok && d.Registered && online[d.AgentID] {
 			continue // still online: its own events reported it
 		}
 		facts = append(facts, f)

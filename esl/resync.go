@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // resync rebuilds call and device state after (re)connecting. FreeSWITCH
@@ -31,13 +31,13 @@ func (c *Client) resync(ctx context.Context, cn *conn) error {
 	c.mu.Unlock()
 	steps := []struct {
 		cmd   string
-		apply func(rows []map[string]string, now time.Time) []routing.Fact
+		apply func(rows []map[string]string, now time.Time) []media.Fact
 	}{
-		{"api show channels as json", func(rows []map[string]string, now time.Time) []routing.Fact {
+		{"api show channels as json", func(rows []map[string]string, now time.Time) []media.Fact {
 			return c.applyChannels(rows, now, snapshotSeq)
 		}},
 		{"api show calls as json", c.applyCalls},
-		{"api show registrations as json", func(rows []map[string]string, now time.Time) []routing.Fact {
+		{"api show registrations as json", func(rows []map[string]string, now time.Time) []media.Fact {
 			return c.applyRegistrations(rows, now, regSeq)
 		}},
 	}
@@ -106,7 +106,7 @@ func answeredState(callstate string) bool {
 }
 
 // applyChannels runs under c.mu.
-func (c *Client) applyChannels(rows []map[string]string, now time.Time, snapshotSeq uint64) []routing.Fact {
+func (c *Client) applyChannels(rows []map[string]string, now time.Time, snapshotSeq uint64) []media.Fact {
 	t := &c.st
 	live := map[string]map[string]string{}
 	for _, r := range rows {
@@ -114,7 +114,7 @@ func (c *Client) applyChannels(rows []map[string]string, now time.Time, snapshot
 			live[u] = r
 		}
 	}
-	var facts, ended []routing.Fact
+	var facts, ended []media.Fact
 	for _, l := range sortedLegs(t.legs) {
 		if l.seq > snapshotSeq {
 			continue
@@ -126,9 +126,9 @@ func (c *Client) applyChannels(rows []map[string]string, now time.Time, snapshot
 			}
 		}
 		if l.answered && l.active != "" && live[l.active] == nil || len(alive) == 0 {
-			cause := routing.CauseFailed // it ended unseen: the real cause is lost
+			cause := media.CauseFailed // it ended unseen: the real cause is lost
 			if l.answered {
-				cause = routing.CauseNormal
+				cause = media.CauseNormal
 			}
 			ended = append(ended, t.end(l, cause, now))
 			continue
@@ -152,7 +152,7 @@ func (c *Client) applyChannels(rows []map[string]string, now time.Time, snapshot
 		if u == "" || t.byUUID[u] != nil {
 			continue
 		}
-		l := &leg{id: routing.LegID(u), kind: kindAdopted, members: []string{u}, active: u,
+		l := &leg{id: media.LegID(u), kind: kindAdopted, members: []string{u}, active: u,
 			answered: answeredState(r["callstate"]), caller: r["cid_num"]}
 		if r["direction"] == "inbound" {
 			l.hotline = r["dest"]
@@ -160,12 +160,12 @@ func (c *Client) applyChannels(rows []map[string]string, now time.Time, snapshot
 		}
 		t.add(l)
 	}
-	present := routing.LegsPresent{FactBase: routing.FactBase{At: now}}
+	present := media.LegsPresent{FactBase: media.FactBase{At: now}}
 	for _, l := range sortedLegs(t.legs) {
 		if l.announce {
 			continue // not parked yet: routing hears of it from CallArrived
 		}
-		present.Legs = append(present.Legs, routing.LegSnapshot{Leg: l.id, Answered: l.answered, Caller: l.caller, Hotline: l.hotline})
+		present.Legs = append(present.Legs, media.LegSnapshot{Leg: l.id, Answered: l.answered, Caller: l.caller, Hotline: l.hotline})
 	}
 	// LegsPresent goes before the ends of legs that vanished: routing acts
 	// on an end at once (ending the call, hanging up its other legs), and
@@ -176,7 +176,7 @@ func (c *Client) applyChannels(rows []map[string]string, now time.Time, snapshot
 }
 
 // applyCalls restores peers from bridged pairs (runs under c.mu).
-func (c *Client) applyCalls(rows []map[string]string, _ time.Time) []routing.Fact {
+func (c *Client) applyCalls(rows []map[string]string, _ time.Time) []media.Fact {
 	t := &c.st
 	for _, r := range rows {
 		a, b := t.byUUID[r["uuid"]], t.byUUID[r["b_uuid"]]
@@ -192,7 +192,7 @@ func (c *Client) applyCalls(rows []map[string]string, _ time.Time) []routing.Fac
 // rows lag the events: a device registered by an event seen after the
 // query was sent is kept even when missing, and one unregistered since is
 // not brought back.
-func (c *Client) applyRegistrations(rows []map[string]string, now time.Time, regSeq uint64) []routing.Fact {
+func (c *Client) applyRegistrations(rows []map[string]string, now time.Time, regSeq uint64) []media.Fact {
 	t := &c.st
 	fresh := map[string]map[string]registration{}
 	put := func(agent, contact string, r registration) {
@@ -220,10 +220,10 @@ func (c *Client) applyRegistrations(rows []map[string]string, now time.Time, reg
 			}
 		}
 	}
-	var facts []routing.Fact
+	var facts []media.Fact
 	for _, agent := range sortedKeys(t.devices) {
 		if fresh[agent] == nil {
-			facts = append(facts, routing.DeviceState{FactBase: routing.FactBase{At: now}, AgentID: agent})
+			facts = append(facts, media.DeviceState{FactBase: media.FactBase{At: now}, AgentID: agent})
 		}
 	}
 	for _, agent := range sortedKeys(fresh) {
@@ -240,7 +240,7 @@ func (c *Client) applyRegistrations(rows []map[string]string, now time.Time, reg
 		if latestKey == "" {
 			continue
 		}
-		facts = append(facts, routing.DeviceState{FactBase: routing.FactBase{At: now}, AgentID: agent,
+		facts = append(facts, media.DeviceState{FactBase: media.FactBase{At: now}, AgentID: agent,
 			Device: latestKey, Registered: true, Until: latest(fresh[agent])})
 	}
 	t.devices = fresh
@@ -248,7 +248,7 @@ func (c *Client) applyRegistrations(rows []map[string]string, now time.Time, reg
 	return facts
 }
 
-func sortedLegs(m map[routing.LegID]*leg) []*leg {
+func sortedLegs(m map[media.LegID]*leg) []*leg {
 	out := make([]*leg, 0, len(m))
 	for _, l := range m {
 		out = append(out, l)

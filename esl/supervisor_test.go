@@ -4,16 +4,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
-func monitorOriginate(uuid, agentUUID string, mode routing.MonitorMode) string {
+func monitorOriginate(uuid, agentUUID string, mode media.MonitorMode) string {
 	flags := ""
 	switch mode {
-	case routing.MonitorWhisper:
+	case media.MonitorWhisper:
 		flags = ",eavesdrop_whisper_bleg=true"
-	case routing.MonitorBarge:
+	case media.MonitorBarge:
 		flags = ",eavesdrop_whisper_aleg=true,eavesdrop_whisper_bleg=true"
 	}
 	return "bgapi originate {originate_timeout=15,ignore_early_media=true,park_after_bridge=true," +
@@ -22,8 +22,8 @@ func monitorOriginate(uuid, agentUUID string, mode routing.MonitorMode) string {
 		"[origination_uuid=" + uuid + "]user/sup-sales@127.0.0.1 &eavesdrop(" + agentUUID + ")"
 }
 
-func supervisor() routing.Target {
-	return routing.Target{AgentID: "sup-sales", Distribution: presence.DistApp}
+func supervisor() media.Target {
+	return media.Target{AgentID: "sup-sales", Distribution: presence.DistApp}
 }
 
 // connected brings a recorded call to "customer talking to a1".
@@ -33,14 +33,14 @@ func connected(t *testing.T, r *running, facts *recorder, cust, a1 string) {
 	answerAndHold(t, r, cust)
 	dial(t, r, dialAgent("a1", 15), a1)
 	facts.wait(t, answered(a1))
-	if err := r.Connect(ctx(t), routing.LegID(cust), routing.LegID(a1)); err != nil {
+	if err := r.Connect(ctx(t), media.LegID(cust), media.LegID(a1)); err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
 }
 
 func hangup(t *testing.T, r *running, leg string) {
 	t.Helper()
-	if err := r.Hangup(ctx(t), routing.LegID(leg), routing.CauseNormal); err != nil {
+	if err := r.Hangup(ctx(t), media.LegID(leg), media.CauseNormal); err != nil {
 		t.Fatalf("Hangup %s: %v", leg, err)
 	}
 }
@@ -61,15 +61,15 @@ func TestEavesdropListenWhisperBarge(t *testing.T) {
 		rec(4, originateA(a1, "a1", 15)),
 		setPAB(cust),
 		rec(5, "api uuid_bridge "+cust+" "+a1),
-		rec(6, monitorOriginate(s1, a1, routing.MonitorListen)),
+		rec(6, monitorOriginate(s1, a1, media.MonitorListen)),
 		extra("api uuid_recv_dtmf "+s1+" 2", okResponse()),
 		extra("api uuid_audio "+s1+" start read mute -1", okResponse()),
 		extra("api uuid_audio "+s1+" stop", okResponse()),
 		extra("api uuid_recv_dtmf "+s1+" 3", okResponse()),
 		rec(7, "api uuid_kill "+s1+" NORMAL_CLEARING"),
-		rec(8, monitorOriginate(s2, a1, routing.MonitorWhisper)),
+		rec(8, monitorOriginate(s2, a1, media.MonitorWhisper)),
 		rec(9, "api uuid_kill "+s2+" NORMAL_CLEARING"),
-		rec(10, monitorOriginate(s3, a1, routing.MonitorBarge)),
+		rec(10, monitorOriginate(s3, a1, media.MonitorBarge)),
 		extra("api uuid_recv_dtmf "+s3+" 0", okResponse()),
 		rec(11, "api uuid_kill "+s3+" NORMAL_CLEARING"),
 		rec(12, "api uuid_kill "+a1+" NORMAL_CLEARING"),
@@ -80,9 +80,9 @@ func TestEavesdropListenWhisperBarge(t *testing.T) {
 	r := start(t, testConfig(f.addr()), facts, withUUIDs(t, a1, s1, s2, s3))
 	connected(t, r, facts, cust, a1)
 
-	monitor := func(sup string, mode routing.MonitorMode) {
+	monitor := func(sup string, mode media.MonitorMode) {
 		t.Helper()
-		leg, err := r.Monitor(ctx(t), routing.MonitorRequest{
+		leg, err := r.Monitor(ctx(t), media.MonitorRequest{
 			CallID: "call-1", Customer: cust, Agent: a1, Supervisor: supervisor(), Mode: mode, Timeout: 15 * time.Second,
 		})
 		if err != nil || string(leg) != sup {
@@ -96,25 +96,25 @@ func TestEavesdropListenWhisperBarge(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	monitor(s1, routing.MonitorListen)
-	must(r.SetMonitorMode(ctx(t), s1, routing.MonitorWhisper))
+	monitor(s1, media.MonitorListen)
+	must(r.SetMonitorMode(ctx(t), s1, media.MonitorWhisper))
 	must(r.Mute(ctx(t), s1, true)) // pause
 	must(r.Mute(ctx(t), s1, false))
-	must(r.SetMonitorMode(ctx(t), s1, routing.MonitorBarge))
+	must(r.SetMonitorMode(ctx(t), s1, media.MonitorBarge))
 	hangup(t, r, s1)
-	facts.wait(t, ended(s1, routing.CauseNormal))
+	facts.wait(t, ended(s1, media.CauseNormal))
 
-	monitor(s2, routing.MonitorWhisper)
+	monitor(s2, media.MonitorWhisper)
 	hangup(t, r, s2)
-	facts.wait(t, ended(s2, routing.CauseNormal))
+	facts.wait(t, ended(s2, media.CauseNormal))
 
-	monitor(s3, routing.MonitorBarge)
-	must(r.SetMonitorMode(ctx(t), s3, routing.MonitorListen))
+	monitor(s3, media.MonitorBarge)
+	must(r.SetMonitorMode(ctx(t), s3, media.MonitorListen))
 	hangup(t, r, s3)
-	facts.wait(t, ended(s3, routing.CauseNormal))
+	facts.wait(t, ended(s3, media.CauseNormal))
 
 	hangup(t, r, a1)
-	facts.wait(t, ended(cust, routing.CauseNormal))
+	facts.wait(t, ended(cust, media.CauseNormal))
 	hangup(t, r, cust) // already gone: "-ERR No such channel!" is no error
 	f.waitPlayed("eavesdrop")
 
@@ -122,11 +122,11 @@ func TestEavesdropListenWhisperBarge(t *testing.T) {
 		nothingPresent(), arrived(cust), ringing(a1), answered(a1),
 		// Supervisor legs: no CHANNEL_PARK, no bridge; killing them
 		// leaves the call alone.
-		ringing(s1), answered(s1), ended(s1, routing.CauseNormal),
-		ringing(s2), answered(s2), ended(s2, routing.CauseNormal),
-		ringing(s3), answered(s3), ended(s3, routing.CauseNormal),
-		ended(a1, routing.CauseNormal),
-		ended(cust, routing.CauseNormal), // recorded without park_after_bridge
+		ringing(s1), answered(s1), ended(s1, media.CauseNormal),
+		ringing(s2), answered(s2), ended(s2, media.CauseNormal),
+		ringing(s3), answered(s3), ended(s3, media.CauseNormal),
+		ended(a1, media.CauseNormal),
+		ended(cust, media.CauseNormal), // recorded without park_after_bridge
 	)
 	assertCommands(t, f, wantCommands(steps)...)
 }
@@ -163,34 +163,34 @@ func TestTakeoverTransfer(t *testing.T) {
 	r := start(t, testConfig(f.addr()), facts, withUUIDs(t, a1, sup, a2))
 	connected(t, r, facts, cust, a1)
 
-	dial(t, r, routing.DialRequest{CallID: "call-1", Target: supervisor(), Timeout: 15 * time.Second, CallerID: caller}, sup)
+	dial(t, r, media.DialRequest{CallID: "call-1", Target: supervisor(), Timeout: 15 * time.Second, CallerID: caller}, sup)
 	facts.wait(t, answered(sup))
 	if err := r.Connect(ctx(t), cust, sup); err != nil {
 		t.Fatalf("Connect take over: %v", err)
 	}
 	hangup(t, r, a1)
-	facts.wait(t, ended(a1, routing.CauseNormal))
+	facts.wait(t, ended(a1, media.CauseNormal))
 	dial(t, r, dialAgent("a2", 15), a2)
 	facts.wait(t, answered(a2))
 	if err := r.Connect(ctx(t), cust, a2); err != nil {
 		t.Fatalf("Connect transfer: %v", err)
 	}
 	hangup(t, r, sup)
-	facts.wait(t, ended(sup, routing.CauseNormal))
+	facts.wait(t, ended(sup, media.CauseNormal))
 	hangup(t, r, a2)
-	facts.wait(t, ended(a2, routing.CauseNormal))
+	facts.wait(t, ended(a2, media.CauseNormal))
 	hangup(t, r, cust)
 	f.waitPlayed("takeover-pab")
-	facts.wait(t, ended(cust, routing.CauseNormal))
+	facts.wait(t, ended(cust, media.CauseNormal))
 
 	assertFacts(t, facts,
 		nothingPresent(), arrived(cust), ringing(a1), answered(a1),
 		ringing(sup), answered(sup),
-		ended(a1, routing.CauseNormal), // only when routing hung it up
+		ended(a1, media.CauseNormal), // only when routing hung it up
 		ringing(a2), answered(a2),
-		ended(sup, routing.CauseNormal),
-		ended(a2, routing.CauseNormal), // the caller stays, parked
-		ended(cust, routing.CauseNormal),
+		ended(sup, media.CauseNormal),
+		ended(a2, media.CauseNormal), // the caller stays, parked
+		ended(cust, media.CauseNormal),
 	)
 	assertCommands(t, f, wantCommands(steps)...)
 }
@@ -224,32 +224,32 @@ func TestTakeoverTransferWithoutParkAfterBridge(t *testing.T) {
 	r := start(t, testConfig(f.addr()), facts, withUUIDs(t, a1, sup, a2))
 	connected(t, r, facts, cust, a1)
 
-	dial(t, r, routing.DialRequest{CallID: "call-1", Target: supervisor(), Timeout: 15 * time.Second, CallerID: caller}, sup)
+	dial(t, r, media.DialRequest{CallID: "call-1", Target: supervisor(), Timeout: 15 * time.Second, CallerID: caller}, sup)
 	facts.wait(t, answered(sup))
 	if err := r.Connect(ctx(t), cust, sup); err != nil {
 		t.Fatalf("Connect take over: %v", err)
 	}
-	facts.wait(t, ended(a1, routing.CauseNormal))
+	facts.wait(t, ended(a1, media.CauseNormal))
 	hangup(t, r, a1)
 	dial(t, r, dialAgent("a2", 15), a2)
 	facts.wait(t, answered(a2))
 	if err := r.Connect(ctx(t), cust, a2); err != nil {
 		t.Fatalf("Connect transfer: %v", err)
 	}
-	facts.wait(t, ended(sup, routing.CauseNormal))
+	facts.wait(t, ended(sup, media.CauseNormal))
 	hangup(t, r, sup)
 	hangup(t, r, cust)
 	f.waitPlayed("takeover")
-	facts.wait(t, ended(a2, routing.CauseNormal))
+	facts.wait(t, ended(a2, media.CauseNormal))
 
 	assertFacts(t, facts,
 		nothingPresent(), arrived(cust), ringing(a1), answered(a1),
 		ringing(sup), answered(sup),
-		ended(a1, routing.CauseNormal),
+		ended(a1, media.CauseNormal),
 		ringing(a2), answered(a2),
-		ended(sup, routing.CauseNormal),
-		ended(cust, routing.CauseNormal),
-		ended(a2, routing.CauseNormal),
+		ended(sup, media.CauseNormal),
+		ended(cust, media.CauseNormal),
+		ended(a2, media.CauseNormal),
 	)
 	assertCommands(t, f, wantCommands(steps)...)
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // legKind says how a leg came to be tracked.
@@ -22,18 +22,18 @@ const (
 // one member uuid per device; the member that answers becomes active and
 // carries the leg from then on, so routing sees one leg per Dial.
 type leg struct {
-	id       routing.LegID
+	id       media.LegID
 	kind     legKind
-	members  []string                 // uuids we asked for, first = id
-	gone     map[string]routing.Cause // unanswered members that hung up
-	active   string                   // the uuid commands go to
+	members  []string               // uuids we asked for, first = id
+	gone     map[string]media.Cause // unanswered members that hung up
+	active   string                 // the uuid commands go to
 	answered bool
 	ringing  bool
 	pab      bool // park_after_bridge=true is set on the channel
-	peer     routing.LegID
+	peer     media.LegID
 	caller   string
 	hotline  string
-	mode     routing.MonitorMode
+	mode     media.MonitorMode
 	muted    bool
 	seq      uint64 // creation order, so a resync skips legs newer than its snapshot
 	// announce: adopted by a resync while still in the dialplan; its
@@ -43,7 +43,7 @@ type leg struct {
 
 // tracker is the call state the reader goroutine keeps (under Client.mu).
 type tracker struct {
-	legs   map[routing.LegID]*leg
+	legs   map[media.LegID]*leg
 	byUUID map[string]*leg
 	byJob  map[string]*leg
 	// devices: agent id → contact → registration.
@@ -69,7 +69,7 @@ type registration struct {
 }
 
 func (t *tracker) init() {
-	t.legs = map[routing.LegID]*leg{}
+	t.legs = map[media.LegID]*leg{}
 	t.byUUID = map[string]*leg{}
 	t.byJob = map[string]*leg{}
 	t.devices = map[string]map[string]registration{}
@@ -95,16 +95,16 @@ func (t *tracker) remove(l *leg) {
 }
 
 // end removes l and returns its LegEnded fact.
-func (t *tracker) end(l *leg, cause routing.Cause, now time.Time) routing.Fact {
+func (t *tracker) end(l *leg, cause media.Cause, now time.Time) media.Fact {
 	t.remove(l)
 	if p := t.legs[l.peer]; p != nil && p.peer == l.id {
 		p.peer = ""
 	}
-	return routing.LegEnded{FactBase: routing.FactBase{At: now}, Leg: l.id, Cause: cause}
+	return media.LegEnded{FactBase: media.FactBase{At: now}, Leg: l.id, Cause: cause}
 }
 
 // apply updates the state from one event and returns the facts it yields.
-func (t *tracker) apply(ev *event, now time.Time, agentFor func(string) (string, bool)) []routing.Fact {
+func (t *tracker) apply(ev *event, now time.Time, agentFor func(string) (string, bool)) []media.Fact {
 	switch ev.name() {
 	case "CHANNEL_PARK":
 		return t.onPark(ev, now)
@@ -123,7 +123,7 @@ func (t *tracker) apply(ev *event, now time.Time, agentFor func(string) (string,
 		t.onBridge(ev)
 	case "DTMF":
 		if l := t.byUUID[ev.get("Unique-ID")]; l != nil && l.active == ev.get("Unique-ID") {
-			return []routing.Fact{routing.DTMF{FactBase: routing.FactBase{At: now}, Leg: l.id, Digit: ev.get("DTMF-Digit")}}
+			return []media.Fact{media.DTMF{FactBase: media.FactBase{At: now}, Leg: l.id, Digit: ev.get("DTMF-Digit")}}
 		}
 	case "BACKGROUND_JOB":
 		return t.onJob(ev, now)
@@ -138,7 +138,7 @@ func (t *tracker) apply(ev *event, now time.Time, agentFor func(string) (string,
 
 // onPark: an inbound channel the dialplan parked is a new call. Parks of
 // known channels (agent legs after originate, park_after_bridge) are not.
-func (t *tracker) onPark(ev *event, now time.Time) []routing.Fact {
+func (t *tracker) onPark(ev *event, now time.Time) []media.Fact {
 	uuid := ev.get("Unique-ID")
 	if uuid == "" || ev.get("Call-Direction") != "inbound" {
 		return nil
@@ -154,28 +154,28 @@ func (t *tracker) onPark(ev *event, now time.Time) []routing.Fact {
 		hotline = ev.get("Caller-Destination-Number")
 	}
 	l := &leg{
-		id: routing.LegID(uuid), kind: kindInbound, members: []string{uuid}, active: uuid,
+		id: media.LegID(uuid), kind: kindInbound, members: []string{uuid}, active: uuid,
 		answered: ev.get("Answer-State") == "answered",
 		pab:      ev.get("variable_park_after_bridge") == "true",
 		caller:   ev.get("Caller-Caller-ID-Number"), hotline: hotline,
 	}
 	t.add(l)
-	return []routing.Fact{routing.CallArrived{FactBase: routing.FactBase{At: now}, Leg: l.id, Caller: l.caller, Hotline: hotline}}
+	return []media.Fact{media.CallArrived{FactBase: media.FactBase{At: now}, Leg: l.id, Caller: l.caller, Hotline: hotline}}
 }
 
-func (t *tracker) onRinging(ev *event, now time.Time) []routing.Fact {
+func (t *tracker) onRinging(ev *event, now time.Time) []media.Fact {
 	l := t.byUUID[ev.get("Unique-ID")]
 	if l == nil || l.kind == kindInbound || l.answered || l.ringing {
 		return nil
 	}
 	l.ringing = true
-	return []routing.Fact{routing.LegRinging{FactBase: routing.FactBase{At: now}, Leg: l.id}}
+	return []media.Fact{media.LegRinging{FactBase: media.FactBase{At: now}, Leg: l.id}}
 }
 
 // onAnswer: the first member to answer wins the leg; FreeSWITCH cancels
 // the other forks (their hangups are then ignored). A customer's answer
 // is routing's own doing (Answer) and, as on Asterisk, not reported.
-func (t *tracker) onAnswer(uuid string, now time.Time) []routing.Fact {
+func (t *tracker) onAnswer(uuid string, now time.Time) []media.Fact {
 	l := t.byUUID[uuid]
 	if l == nil || l.answered {
 		return nil
@@ -187,10 +187,10 @@ func (t *tracker) onAnswer(uuid string, now time.Time) []routing.Fact {
 	if l.kind == kindInbound {
 		return nil
 	}
-	return []routing.Fact{routing.LegAnswered{FactBase: routing.FactBase{At: now}, Leg: l.id}}
+	return []media.Fact{media.LegAnswered{FactBase: media.FactBase{At: now}, Leg: l.id}}
 }
 
-func (t *tracker) onHangup(ev *event, now time.Time) []routing.Fact {
+func (t *tracker) onHangup(ev *event, now time.Time) []media.Fact {
 	uuid := ev.get("Unique-ID")
 	l := t.byUUID[uuid]
 	if l == nil {
@@ -201,11 +201,11 @@ func (t *tracker) onHangup(ev *event, now time.Time) []routing.Fact {
 		if l.answered && l.active != uuid {
 			return nil // a losing fork of an answered Dial
 		}
-		return []routing.Fact{t.end(l, cause, now)}
+		return []media.Fact{t.end(l, cause, now)}
 	}
 	// An unanswered fork: the leg ends when every fork has.
 	if l.gone == nil {
-		l.gone = map[string]routing.Cause{}
+		l.gone = map[string]media.Cause{}
 	}
 	if _, dup := l.gone[uuid]; dup {
 		return nil
@@ -214,13 +214,13 @@ func (t *tracker) onHangup(ev *event, now time.Time) []routing.Fact {
 	if len(l.gone) < len(l.members) {
 		return nil
 	}
-	return []routing.Fact{t.end(l, strongest(l.gone), now)}
+	return []media.Fact{t.end(l, strongest(l.gone), now)}
 }
 
 // onJob handles a bgapi result. A failed originate may produce no channel
 // at all (USER_NOT_REGISTERED, SUBSCRIBER_ABSENT): this is then the only
 // news of it.
-func (t *tracker) onJob(ev *event, now time.Time) []routing.Fact {
+func (t *tracker) onJob(ev *event, now time.Time) []media.Fact {
 	job := ev.get("Job-UUID")
 	l := t.byJob[job]
 	if l == nil {
@@ -238,7 +238,7 @@ func (t *tracker) onJob(ev *event, now time.Time) []routing.Fact {
 		}
 		return nil
 	}
-	cause := routing.CauseFailed
+	cause := media.CauseFailed
 	if rest, ok := strings.CutPrefix(res, "-ERR"); ok {
 		cause = mapCause(strings.TrimSpace(rest))
 	}
@@ -246,13 +246,13 @@ func (t *tracker) onJob(ev *event, now time.Time) []routing.Fact {
 	// tell more (the app rang out while the desk phone was unregistered:
 	// a no-answer, a RONA, not "unreachable").
 	if len(l.gone) > 0 {
-		all := map[string]routing.Cause{"job:" + job: cause}
+		all := map[string]media.Cause{"job:" + job: cause}
 		for u, c := range l.gone {
 			all[u] = c
 		}
 		cause = strongest(all)
 	}
-	return []routing.Fact{t.end(l, cause, now)}
+	return []media.Fact{t.end(l, cause, now)}
 }
 
 // onBridge keeps peers: uuid_bridge reports BRIDGE/UNBRIDGE on the A leg
@@ -274,7 +274,7 @@ func (t *tracker) onBridge(ev *event) {
 	}
 }
 
-func (t *tracker) onRegister(ev *event, now time.Time, agentFor func(string) (string, bool)) []routing.Fact {
+func (t *tracker) onRegister(ev *event, now time.Time, agentFor func(string) (string, bool)) []media.Fact {
 	agent, ok := agentFor(regUser(ev))
 	if !ok {
 		return nil
@@ -291,13 +291,13 @@ func (t *tracker) onRegister(ev *event, now time.Time, agentFor func(string) (st
 	t.regSeq++
 	t.devices[agent][contact] = registration{until: until, seq: t.regSeq}
 	delete(t.unregistered, agent+"|"+contact)
-	return []routing.Fact{routing.DeviceState{FactBase: routing.FactBase{At: now}, AgentID: agent, Device: contact, Registered: true, Until: latest(t.devices[agent])}}
+	return []media.Fact{media.DeviceState{FactBase: media.FactBase{At: now}, AgentID: agent, Device: contact, Registered: true, Until: latest(t.devices[agent])}}
 }
 
 // onUnregister handles sofia::unregister and sofia::expire (whose
 // "expires" is an absolute epoch, not a duration, and is not needed). The
 // agent is reported gone only when its last contact is.
-func (t *tracker) onUnregister(ev *event, now time.Time, agentFor func(string) (string, bool)) []routing.Fact {
+func (t *tracker) onUnregister(ev *event, now time.Time, agentFor func(string) (string, bool)) []media.Fact {
 	agent, ok := agentFor(regUser(ev))
 	if !ok {
 		return nil
@@ -311,7 +311,7 @@ func (t *tracker) onUnregister(ev *event, now time.Time, agentFor func(string) (
 		return nil
 	}
 	delete(t.devices, agent)
-	return []routing.Fact{routing.DeviceState{FactBase: routing.FactBase{At: now}, AgentID: agent, Device: contact}}
+	return []media.Fact{media.DeviceState{FactBase: media.FactBase{At: now}, AgentID: agent, Device: contact}}
 }
 
 // regUser: register/unregister name the user "from-user", expire "user".

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
 // recordedEvent returns the first recorded event name of uuid in file,
@@ -60,7 +60,7 @@ func TestForkedDialFirstAnswerWins(t *testing.T) {
 	l := &leg{id: "fork-app", kind: kindDial, members: []string{"fork-app", "fork-phone"}}
 	tr.add(l)
 	tr.byJob["job-1"] = l
-	var got []routing.Fact
+	var got []media.Fact
 	feed := func(ev *event) { got = append(got, tr.apply(ev, t0, nil)...) }
 
 	feed(recordedEvent(t, file, "CHANNEL_CALLSTATE", noAnswerA1, "fork-app", ""))
@@ -73,7 +73,7 @@ func TestForkedDialFirstAnswerWins(t *testing.T) {
 		t.Fatalf("active = %q, want the answering fork", l.active)
 	}
 	feed(recordedEvent(t, file, "CHANNEL_HANGUP", answeredA2, "fork-phone", ""))
-	want := []routing.Fact{ringing("fork-app"), answered("fork-app"), ended("fork-app", routing.CauseNormal)}
+	want := []media.Fact{ringing("fork-app"), answered("fork-app"), ended("fork-app", media.CauseNormal)}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("facts:\n%s want\n%s", dump(got), dump(want))
 	}
@@ -83,29 +83,29 @@ func TestForkedDialAllFail(t *testing.T) {
 	const file = "agent-no-answer.jsonl"
 	for _, tc := range []struct {
 		name string
-		feed func(t *testing.T, tr *tracker) []routing.Fact
-		want routing.Cause
+		feed func(t *testing.T, tr *tracker) []media.Fact
+		want media.Cause
 	}{
-		{"every fork hung up", func(t *testing.T, tr *tracker) []routing.Fact {
+		{"every fork hung up", func(t *testing.T, tr *tracker) []media.Fact {
 			f := tr.apply(recordedEvent(t, file, "CHANNEL_HANGUP", noAnswerA1, "fork-app", ""), t0, nil)
 			return append(f, tr.apply(recordedEvent(t, file, "CHANNEL_HANGUP", noAnswerA1, "fork-phone", "USER_BUSY"), t0, nil)...)
-		}, routing.CauseNoAnswer},
-		{"one fork had no channel", func(t *testing.T, tr *tracker) []routing.Fact {
+		}, media.CauseNoAnswer},
+		{"one fork had no channel", func(t *testing.T, tr *tracker) []media.Fact {
 			f := tr.apply(recordedEvent(t, file, "CHANNEL_HANGUP", noAnswerA1, "fork-app", ""), t0, nil)
 			if len(f) != 0 {
 				t.Fatalf("ended before the job: %v", f)
 			}
 			return tr.apply(jobEvent("job-1", "-ERR NO_ANSWER\n"), t0, nil)
-		}, routing.CauseNoAnswer},
-		{"the job names the fork with no channel", func(t *testing.T, tr *tracker) []routing.Fact {
+		}, media.CauseNoAnswer},
+		{"the job names the fork with no channel", func(t *testing.T, tr *tracker) []media.Fact {
 			// The app rang out; the job reports the unregistered desk
 			// phone's cause: the app's no-answer is what routing needs.
 			f := tr.apply(recordedEvent(t, file, "CHANNEL_HANGUP", noAnswerA1, "fork-app", ""), t0, nil)
 			return append(f, tr.apply(jobEvent("job-1", "-ERR USER_NOT_REGISTERED\n"), t0, nil)...)
-		}, routing.CauseNoAnswer},
-		{"no fork had a channel", func(t *testing.T, tr *tracker) []routing.Fact {
+		}, media.CauseNoAnswer},
+		{"no fork had a channel", func(t *testing.T, tr *tracker) []media.Fact {
 			return tr.apply(jobEvent("job-1", "-ERR USER_NOT_REGISTERED\n"), t0, nil)
-		}, routing.CauseUnreachable},
+		}, media.CauseUnreachable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var tr tracker
@@ -114,7 +114,7 @@ func TestForkedDialAllFail(t *testing.T) {
 			tr.add(l)
 			tr.byJob["job-1"] = l
 			got := tc.feed(t, &tr)
-			want := []routing.Fact{ended("fork-app", tc.want)}
+			want := []media.Fact{ended("fork-app", tc.want)}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("facts:\n%s want\n%s", dump(got), dump(want))
 			}
@@ -126,11 +126,11 @@ func TestForkedDialAllFail(t *testing.T) {
 }
 
 func TestCauseTable(t *testing.T) {
-	for fs, want := range map[string]routing.Cause{
-		"NORMAL_CLEARING": routing.CauseNormal, "NO_ANSWER": routing.CauseNoAnswer, "USER_BUSY": routing.CauseBusy,
-		"USER_NOT_REGISTERED": routing.CauseUnreachable, "SUBSCRIBER_ABSENT": routing.CauseUnreachable,
-		"NORMAL_TEMPORARY_FAILURE": routing.CauseUnreachable, "ORIGINATOR_CANCEL": routing.CauseCancelled,
-		"CALL_REJECTED": routing.CauseRejected, "SOMETHING_NEW": routing.CauseFailed,
+	for fs, want := range map[string]media.Cause{
+		"NORMAL_CLEARING": media.CauseNormal, "NO_ANSWER": media.CauseNoAnswer, "USER_BUSY": media.CauseBusy,
+		"USER_NOT_REGISTERED": media.CauseUnreachable, "SUBSCRIBER_ABSENT": media.CauseUnreachable,
+		"NORMAL_TEMPORARY_FAILURE": media.CauseUnreachable, "ORIGINATOR_CANCEL": media.CauseCancelled,
+		"CALL_REJECTED": media.CauseRejected, "SOMETHING_NEW": media.CauseFailed,
 	} {
 		if got := mapCause(fs); got != want {
 			t.Errorf("mapCause(%s) = %s, want %s", fs, got, want)
@@ -138,7 +138,7 @@ func TestCauseTable(t *testing.T) {
 	}
 	// Every routing cause goes out as a cause that maps back to itself
 	// (unreachable and failed excepted: several FreeSWITCH causes).
-	for _, c := range []routing.Cause{routing.CauseNormal, routing.CauseBusy, routing.CauseNoAnswer, routing.CauseRejected, routing.CauseCancelled, routing.CauseUnreachable} {
+	for _, c := range []media.Cause{media.CauseNormal, media.CauseBusy, media.CauseNoAnswer, media.CauseRejected, media.CauseCancelled, media.CauseUnreachable} {
 		if back := mapCause(hangupCause(c)); back != c {
 			t.Errorf("hangupCause(%s) = %s maps back to %s", c, hangupCause(c), back)
 		}
@@ -151,19 +151,19 @@ func TestEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		target routing.Target
+		target media.Target
 		want   []string
 		err    error
 	}{
-		{routing.Target{AgentID: "a1", Distribution: presence.DistApp}, []string{"user/a1"}, nil},
-		{routing.Target{AgentID: "a1", Distribution: presence.DistApp, Device: "user/a1@sales"}, []string{"user/a1@sales"}, nil},
-		{routing.Target{AgentID: "a1", Distribution: presence.DistIPPhone, Device: "sofia/internal/a1-desk"}, []string{"sofia/internal/a1-desk"}, nil},
-		{routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP}, []string{"user/a1"}, nil},
-		{routing.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Device: "user/a1-desk"}, []string{"user/a1", "user/a1-desk"}, nil},
-		{routing.Target{AgentID: "a1", Distribution: presence.DistPhone, Phone: "+84901234567"}, []string{"sofia/gateway/vn/+84901234567"}, nil},
-		{routing.Target{AgentID: "a1", Distribution: presence.DistPhone}, nil, routing.ErrUnreachable},
-		{routing.Target{AgentID: "a1", Distribution: presence.DistPhone, Phone: "+84 90; rm"}, nil, routing.ErrUnreachable},
-		{routing.Target{AgentID: "a1", Distribution: presence.DistApp, Device: "user/a1,user/boss"}, nil, routing.ErrUnreachable},
+		{media.Target{AgentID: "a1", Distribution: presence.DistApp}, []string{"user/a1"}, nil},
+		{media.Target{AgentID: "a1", Distribution: presence.DistApp, Device: "user/a1@sales"}, []string{"user/a1@sales"}, nil},
+		{media.Target{AgentID: "a1", Distribution: presence.DistIPPhone, Device: "sofia/internal/a1-desk"}, []string{"sofia/internal/a1-desk"}, nil},
+		{media.Target{AgentID: "a1", Distribution: presence.DistAppSIP}, []string{"user/a1"}, nil},
+		{media.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Device: "user/a1-desk"}, []string{"user/a1", "user/a1-desk"}, nil},
+		{media.Target{AgentID: "a1", Distribution: presence.DistPhone, Phone: "+84901234567"}, []string{"sofia/gateway/vn/+84901234567"}, nil},
+		{media.Target{AgentID: "a1", Distribution: presence.DistPhone}, nil, media.ErrUnreachable},
+		{media.Target{AgentID: "a1", Distribution: presence.DistPhone, Phone: "+84 90; rm"}, nil, media.ErrUnreachable},
+		{media.Target{AgentID: "a1", Distribution: presence.DistApp, Device: "user/a1,user/boss"}, nil, media.ErrUnreachable},
 	} {
 		got, err := c.endpoints(tc.target)
 		if !reflect.DeepEqual(got, tc.want) || !errors.Is(err, tc.err) {
@@ -197,7 +197,7 @@ func TestDTMFOnlyFromTheLegsActiveChannel(t *testing.T) {
 	got := tr.apply(dtmf("cust"), t0, nil)
 	got = append(got, tr.apply(dtmf("dial"), t0, nil)...)
 	got = append(got, tr.apply(dtmf("stranger"), t0, nil)...)
-	want := []routing.Fact{routing.DTMF{FactBase: at(), Leg: "cust", Digit: "#"}}
+	want := []media.Fact{media.DTMF{FactBase: at(), Leg: "cust", Digit: "#"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("facts:\n%s want\n%s", dump(got), dump(want))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 )
 
@@ -28,9 +29,9 @@ func (e *Engine) Transfer(ctx context.Context, actor presence.Actor, callID, age
 // moveCall is take over (kind OfferTakeover, target = the supervisor) and
 // transfer (OfferRouted, target = the new agent).
 func (e *Engine) moveCall(ctx context.Context, actor presence.Actor, callID, target string, kind OfferKind) (CallView, error) {
-	action := ActionTransfer
+	action := media.ActionTransfer
 	if kind == OfferTakeover {
-		action = ActionTakeOver
+		action = media.ActionTakeOver
 	}
 	if err := e.supports(action); err != nil {
 		return CallView{}, err
@@ -104,11 +105,11 @@ func (e *Engine) moveCall(ctx context.Context, actor presence.Actor, callID, tar
 			dial = pendingDial{agent: *to, kind: kind, timeout: timeout, callID: c.ID, caller: c.CustomerNumber, customer: c.CustomerLeg}
 			customer := c.CustomerLeg
 			t.then(func(ctx context.Context) {
-				if err := m.Hold(ctx, customer, HoldMusic); err != nil {
+				if err := m.Hold(ctx, customer, media.HoldMusic); err != nil {
 					e.log.Warn("hold customer while moving the call", "call", callID, "err", err)
 				}
 				e.unbindLeg(old)
-				e.hangup(ctx, m, old, CauseNormal)
+				e.hangup(ctx, m, old, media.CauseNormal)
 			})
 			return nil
 		})
@@ -140,11 +141,11 @@ func (e *Engine) Hangup(ctx context.Context, actor presence.Actor, callID string
 
 // supports asks the media path, when it says what it cannot do, whether
 // it can do action at all.
-func (e *Engine) supports(action Action) error {
+func (e *Engine) supports(action media.Action) error {
 	e.mediaMu.RLock()
 	m := e.media // the path itself: mediaPath wraps it with timeouts
 	e.mediaMu.RUnlock()
-	if c, ok := m.(ActionChecker); ok {
+	if c, ok := m.(media.ActionChecker); ok {
 		return c.Supports(action)
 	}
 	return nil

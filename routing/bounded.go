@@ -3,6 +3,8 @@ package routing
 import (
 	"context"
 	"time"
+
+	"github.com/callfloor/callfloor/media"
 )
 
 // DefaultMediaTimeout bounds every media command routing sends. Media
@@ -22,53 +24,53 @@ func WithMediaTimeout(d time.Duration) Option {
 
 // boundedMedia gives each command its own deadline.
 type boundedMedia struct {
-	m Media
+	m media.Media
 	d time.Duration
 }
 
-func (b boundedMedia) Answer(ctx context.Context, leg LegID) error {
+func (b boundedMedia) Answer(ctx context.Context, leg media.LegID) error {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
 	return b.m.Answer(ctx, leg)
 }
 
-func (b boundedMedia) Hold(ctx context.Context, leg LegID, mode HoldMode) error {
+func (b boundedMedia) Hold(ctx context.Context, leg media.LegID, mode media.HoldMode) error {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
 	return b.m.Hold(ctx, leg, mode)
 }
 
-func (b boundedMedia) Dial(ctx context.Context, req DialRequest) (LegID, error) {
+func (b boundedMedia) Dial(ctx context.Context, req media.DialRequest) (media.LegID, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
 	return b.m.Dial(ctx, req)
 }
 
-func (b boundedMedia) Connect(ctx context.Context, x, y LegID) error {
+func (b boundedMedia) Connect(ctx context.Context, x, y media.LegID) error {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
 	return b.m.Connect(ctx, x, y)
 }
 
-func (b boundedMedia) Monitor(ctx context.Context, req MonitorRequest) (LegID, error) {
+func (b boundedMedia) Monitor(ctx context.Context, req media.MonitorRequest) (media.LegID, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
 	return b.m.Monitor(ctx, req)
 }
 
-func (b boundedMedia) SetMonitorMode(ctx context.Context, leg LegID, mode MonitorMode) error {
+func (b boundedMedia) SetMonitorMode(ctx context.Context, leg media.LegID, mode media.MonitorMode) error {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
 	return b.m.SetMonitorMode(ctx, leg, mode)
 }
 
-func (b boundedMedia) Mute(ctx context.Context, leg LegID, muted bool) error {
+func (b boundedMedia) Mute(ctx context.Context, leg media.LegID, muted bool) error {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
 	return b.m.Mute(ctx, leg, muted)
 }
 
-func (b boundedMedia) Hangup(ctx context.Context, leg LegID, cause Cause) error {
+func (b boundedMedia) Hangup(ctx context.Context, leg media.LegID, cause media.Cause) error {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
 	return b.m.Hangup(ctx, leg, cause)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
 )
@@ -43,26 +44,26 @@ const (
 
 // Offer is one dialled leg that has not been answered yet.
 type Offer struct {
-	Leg      LegID     `json:"leg"`
-	Agent    string    `json:"agent,omitempty"`
-	Kind     OfferKind `json:"kind"`
-	Deadline time.Time `json:"deadline"`
+	Leg      media.LegID `json:"leg"`
+	Agent    string      `json:"agent,omitempty"`
+	Kind     OfferKind   `json:"kind"`
+	Deadline time.Time   `json:"deadline"`
 }
 
 // Monitor is a supervisor on a call (listen, whisper or barge).
 type Monitor struct {
-	ID         string      `json:"id"`
-	CallID     string      `json:"call_id"`
-	Supervisor string      `json:"supervisor"`
-	Mode       MonitorMode `json:"mode"`
-	Paused     bool        `json:"paused"`
-	Answered   bool        `json:"answered"`
+	ID         string            `json:"id"`
+	CallID     string            `json:"call_id"`
+	Supervisor string            `json:"supervisor"`
+	Mode       media.MonitorMode `json:"mode"`
+	Paused     bool              `json:"paused"`
+	Answered   bool              `json:"answered"`
 	// Leg is the supervisor's leg; "" while the monitor follows a call
 	// being transferred within the team (re-joined when the new agent
 	// answers).
-	Leg       LegID     `json:"leg"`
-	Device    string    `json:"device,omitempty"`
-	StartedAt time.Time `json:"started_at"`
+	Leg       media.LegID `json:"leg"`
+	Device    string      `json:"device,omitempty"`
+	StartedAt time.Time   `json:"started_at"`
 }
 
 // Call is the stored record of a live call. Exported fields with json
@@ -85,9 +86,9 @@ type Call struct {
 	// outbound agent's groups. Visibility and group counters use them.
 	Groups []string `json:"groups"`
 	// CustomerLeg is the caller (inbound) or the dialled number (outbound).
-	CustomerLeg LegID `json:"customer_leg"`
+	CustomerLeg media.LegID `json:"customer_leg"`
 	// AgentLeg is the connected agent's (or supervisor's) leg.
-	AgentLeg LegID `json:"agent_leg"`
+	AgentLeg media.LegID `json:"agent_leg"`
 	// Offers are dialled legs not yet answered.
 	Offers []Offer `json:"offers"`
 	// EnqueuedAt is the call's original queue position; RONA keeps it.
@@ -131,12 +132,12 @@ type EndedInfo struct {
 
 // MonitorView is the monitor object of API.md.
 type MonitorView struct {
-	ID         string      `json:"id"`
-	CallID     string      `json:"call_id"`
-	Supervisor string      `json:"supervisor"`
-	Mode       MonitorMode `json:"mode"`
-	Paused     bool        `json:"paused"`
-	Answered   bool        `json:"answered"`
+	ID         string            `json:"id"`
+	CallID     string            `json:"call_id"`
+	Supervisor string            `json:"supervisor"`
+	Mode       media.MonitorMode `json:"mode"`
+	Paused     bool              `json:"paused"`
+	Answered   bool              `json:"answered"`
 	// Ended and Reason are set on the final "monitor" event, so the
 	// supervisor is told why their monitor stopped.
 	Ended  bool   `json:"ended,omitempty"`
@@ -188,7 +189,7 @@ func (c *Call) Scope() state.Scope {
 }
 
 // offer returns the index of the offer for leg, or -1.
-func (c *Call) offer(leg LegID) int {
+func (c *Call) offer(leg media.LegID) int {
 	for i, o := range c.Offers {
 		if o.Leg == leg {
 			return i
@@ -241,9 +242,9 @@ func (c *Call) setState(s CallState, now time.Time) error {
 }
 
 // legs lists every leg the call holds.
-func (c *Call) legs() []LegID {
-	var out []LegID
-	for _, l := range []LegID{c.CustomerLeg, c.AgentLeg} {
+func (c *Call) legs() []media.LegID {
+	var out []media.LegID
+	for _, l := range []media.LegID{c.CustomerLeg, c.AgentLeg} {
 		if l != "" {
 			out = append(out, l)
 		}

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
 // TestDeviceStateByAgentOrDevice: a registration reported by agent id
@@ -20,14 +20,14 @@ func TestDeviceStateByAgentOrDevice(t *testing.T) {
 	if _, err := f.agents.UpdateAgent(f.ctx, presence.System, "a3", presence.AgentInput{Device: &dev}); err != nil {
 		t.Fatal(err)
 	}
-	f.report(routing.DeviceState{FactBase: f.at(), AgentID: "a1", Device: "PJSIP/a1", Registered: true})
-	f.report(routing.DeviceState{FactBase: f.at(), AgentID: "desk-a3", Device: dev, Registered: true})
-	f.report(routing.DeviceState{FactBase: f.at(), AgentID: "nobody", Device: "PJSIP/nobody", Registered: true})
+	f.report(media.DeviceState{FactBase: f.at(), AgentID: "a1", Device: "PJSIP/a1", Registered: true})
+	f.report(media.DeviceState{FactBase: f.at(), AgentID: "desk-a3", Device: dev, Registered: true})
+	f.report(media.DeviceState{FactBase: f.at(), AgentID: "nobody", Device: "PJSIP/nobody", Registered: true})
 	f.flush()
 	if !f.agent("a1").Online || !f.agent("a3").Online {
 		t.Fatalf("online: a1 %v, a3 %v", f.agent("a1").Online, f.agent("a3").Online)
 	}
-	f.report(routing.DeviceState{FactBase: f.at(), AgentID: "desk-a3", Device: dev, Registered: false})
+	f.report(media.DeviceState{FactBase: f.at(), AgentID: "desk-a3", Device: dev, Registered: false})
 	f.flush()
 	if f.agent("a3").Online {
 		t.Fatal("a3 still online after its desk phone unregistered")

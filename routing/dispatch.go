@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
 )
@@ -145,7 +146,7 @@ type pendingDial struct {
 	number   string // outbound customer leg
 	callID   string
 	caller   string
-	customer LegID // the leg the dialled one will be connected to
+	customer media.LegID // the leg the dialled one will be connected to
 }
 
 // offer reserves the picked agents (CAS on their records: a concurrent
@@ -199,8 +200,8 @@ func (e *Engine) dialOffers(ctx context.Context, callID string, dials []pendingD
 	m := e.mediaPath()
 	var results []dialResult
 	for _, d := range dials {
-		req := DialRequest{CallID: callID, Customer: d.customer, Timeout: d.timeout, CallerID: d.caller, Number: d.number,
-			Target: Target{AgentID: d.agent.ID, Distribution: d.agent.Distribution, Device: d.agent.Device, Phone: d.agent.Phone}}
+		req := media.DialRequest{CallID: callID, Customer: d.customer, Timeout: d.timeout, CallerID: d.caller, Number: d.number,
+			Target: media.Target{AgentID: d.agent.ID, Distribution: d.agent.Distribution, Device: d.agent.Device, Phone: d.agent.Phone}}
 		leg, err := e.dialLeg(ctx, m, req)
 		if err == nil {
 			e.armRing(callID, leg, d.timeout)
@@ -226,7 +227,7 @@ func (e *Engine) dialOffers(ctx context.Context, callID string, dials []pendingD
 			if firstErr == nil {
 				firstErr = fmt.Errorf("ring %s: %w", r.agent, r.err)
 			}
-			if errors.Is(r.err, ErrMediaUnavailable) {
+			if errors.Is(r.err, media.ErrMediaUnavailable) {
 				e.mediaDownUntil.Store(t.now.Add(e.skipFor).UnixNano())
 			}
 			c.removeOffer(i)
@@ -254,7 +255,7 @@ func (e *Engine) dialOffers(ctx context.Context, callID string, dials []pendingD
 type dialResult struct {
 	agent string
 	kind  OfferKind
-	leg   LegID
+	leg   media.LegID
 	err   error
 }
 
@@ -334,7 +335,7 @@ func (e *Engine) publishQueues(ctx context.Context, l *live, queues []Queue) {
 
 // armRing starts the ring timeout of a leg: when it fires the leg is hung
 // up and handled as "no answer", whatever the media path does.
-func (e *Engine) armRing(callID string, leg LegID, d time.Duration) {
+func (e *Engine) armRing(callID string, leg media.LegID, d time.Duration) {
 	if d <= 0 {
 		d = time.Millisecond
 	}

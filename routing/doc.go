@@ -3,7 +3,7 @@
 // supervisor actions (listen, whisper, barge, take over, transfer, hang
 // up) and today's counters.
 //
-// It drives a media path through the Media interface (media.go) and reacts
+// It drives a media path through the media.Media contract and reacts
 // to the Facts the media path reports. It imports no adapter, HTTP or
 // Redis package: the store (state.Store) is the truth for queues, calls,
 // monitors and counters, and agents change through the presence package's

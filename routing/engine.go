@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
 )
@@ -23,7 +24,7 @@ type Engine struct {
 	st           state.Store
 	agents       *presence.Service
 	mediaMu      sync.RWMutex
-	media        Media
+	media        media.Media
 	clock        Clock
 	log          *slog.Logger
 	defaultQueue string
@@ -105,7 +106,7 @@ func WithRandSeed(a, b uint64) Option {
 // NewEngine builds an engine over the store, the agent service and a media
 // path (which may be nil until SetMedia; commands then fail with
 // ErrMediaUnavailable).
-func NewEngine(st state.Store, agents *presence.Service, media Media, opts ...Option) *Engine {
+func NewEngine(st state.Store, agents *presence.Service, media media.Media, opts ...Option) *Engine {
 	e := &Engine{
 		st: st, agents: agents, media: media, clock: realClock{}, log: slog.Default(),
 		tick: time.Second, skipFor: 5 * time.Second, nShards: 8, mediaTimeout: DefaultMediaTimeout,
@@ -127,13 +128,13 @@ func NewEngine(st state.Store, agents *presence.Service, media Media, opts ...Op
 }
 
 // SetMedia replaces the media path (wiring sets it once the adapter is up).
-func (e *Engine) SetMedia(m Media) {
+func (e *Engine) SetMedia(m media.Media) {
 	e.mediaMu.Lock()
 	e.media = m
 	e.mediaMu.Unlock()
 }
 
-func (e *Engine) mediaPath() Media {
+func (e *Engine) mediaPath() media.Media {
 	e.mediaMu.RLock()
 	defer e.mediaMu.RUnlock()
 	if e.media == nil {
@@ -163,10 +164,16 @@ func (e *Engine) Run(ctx context.Context) error {
 		}()
 	}
 	if e.watchLog != nil {
+		// The starting position is read before Started closes, so a change
+		// made right after Started is never behind the watcher's start.
+		from, err := e.watchLog.Last(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn("agent watch: read log position", "err", err)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.watchAgents(ctx)
+			e.watchAgents(ctx, from)
 		}()
 	}
 	e.armTick()
@@ -400,13 +407,23 @@ func (ts *timerSet) stopAll() {
 // unavailable, so the API answers 503 instead of pretending.
 type noMedia struct{}
 
-func (noMedia) Answer(context.Context, LegID) error              { return ErrMediaUnavailable }
-func (noMedia) Hold(context.Context, LegID, HoldMode) error      { return ErrMediaUnavailable }
-func (noMedia) Dial(context.Context, DialRequest) (LegID, error) { return "", ErrMediaUnavailable }
-func (noMedia) Connect(context.Context, LegID, LegID) error      { return ErrMediaUnavailable }
-func (noMedia) Monitor(context.Context, MonitorRequest) (LegID, error) {
-	return "", ErrMediaUnavailable
+func (noMedia) Answer(context.Context, media.LegID) error { return media.ErrMediaUnavailable }
+func (noMedia) Hold(context.Context, media.LegID, media.HoldMode) error {
+	return media.ErrMediaUnavailable
 }
-func (noMedia) SetMonitorMode(context.Context, LegID, MonitorMode) error { return ErrMediaUnavailable }
-func (noMedia) Mute(context.Context, LegID, bool) error                  { return ErrMediaUnavailable }
-func (noMedia) Hangup(context.Context, LegID, Cause) error               { return ErrMediaUnavailable }
+func (noMedia) Dial(context.Context, media.DialRequest) (media.LegID, error) {
+	return "", media.ErrMediaUnavailable
+}
+func (noMedia) Connect(context.Context, media.LegID, media.LegID) error {
+	return media.ErrMediaUnavailable
+}
+func (noMedia) Monitor(context.Context, media.MonitorRequest) (media.LegID, error) {
+	return "", media.ErrMediaUnavailable
+}
+func (noMedia) SetMonitorMode(context.Context, media.LegID, media.MonitorMode) error {
+	return media.ErrMediaUnavailable
+}
+func (noMedia) Mute(context.Context, media.LegID, bool) error { return media.ErrMediaUnavailable }
+func (noMedia) Hangup(context.Context, media.LegID, media.Cause) error {
+	return media.ErrMediaUnavailable
+}

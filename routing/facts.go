@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
 )
@@ -20,13 +21,13 @@ const (
 // onArrived enqueues a new inbound call: the hotline picks the queue (else
 // the default queue), the caller is answered and hears music (or, on a
 // signalling-only path that cannot answer, ringback).
-func (e *Engine) onArrived(ctx context.Context, id string, f CallArrived) {
+func (e *Engine) onArrived(ctx context.Context, id string, f media.CallArrived) {
 	m := e.mediaPath()
 	q, err := e.queueFor(ctx, f.Hotline)
 	if err != nil {
 		e.log.Error("inbound call has no queue; rejecting", "hotline", f.Hotline, "err", err)
 		e.unbindLeg(f.Leg)
-		if err := m.Hangup(ctx, f.Leg, CauseFailed); err != nil && !errors.Is(err, ErrLegGone) {
+		if err := m.Hangup(ctx, f.Leg, media.CauseFailed); err != nil && !errors.Is(err, media.ErrLegGone) {
 			e.log.Warn("hang up unroutable call", "leg", f.Leg, "err", err)
 		}
 		return
@@ -48,9 +49,9 @@ func (e *Engine) onArrived(ctx context.Context, id string, f CallArrived) {
 		e.log.Error("store inbound call", "call", id, "err", err)
 		return
 	}
-	hold := HoldMusic
-	if err := m.Answer(ctx, f.Leg); errors.Is(err, ErrNotSupported) {
-		hold = HoldRingback
+	hold := media.HoldMusic
+	if err := m.Answer(ctx, f.Leg); errors.Is(err, media.ErrNotSupported) {
+		hold = media.HoldRingback
 	} else if err != nil {
 		e.log.Warn("answer inbound call", "call", id, "err", err)
 	}
@@ -93,14 +94,14 @@ func (e *Engine) queueGroups(ctx context.Context, q *Queue) ([]string, error) {
 }
 
 // onLegFact handles a fact about one leg of a call.
-func (e *Engine) onLegFact(ctx context.Context, callID string, f Fact) {
+func (e *Engine) onLegFact(ctx context.Context, callID string, f media.Fact) {
 	var err error
 	switch f := f.(type) {
-	case LegRinging:
+	case media.LegRinging:
 		return // the call is already "ringing" from the moment we dialled
-	case LegAnswered:
+	case media.LegAnswered:
 		err = e.onAnswered(ctx, callID, f.Leg)
-	case LegEnded:
+	case media.LegEnded:
 		err = e.onEnded(ctx, callID, f.Leg, f.Cause)
 	}
 	if err != nil {
@@ -109,19 +110,19 @@ func (e *Engine) onLegFact(ctx context.Context, callID string, f Fact) {
 }
 
 // onRingTimeout: a dialled leg rang for the whole ring timeout.
-func (e *Engine) onRingTimeout(ctx context.Context, callID string, leg LegID) {
-	if err := e.onEnded(ctx, callID, leg, CauseNoAnswer); err != nil {
+func (e *Engine) onRingTimeout(ctx context.Context, callID string, leg media.LegID) {
+	if err := e.onEnded(ctx, callID, leg, media.CauseNoAnswer); err != nil {
 		e.log.Error("ring timeout", "call", callID, "leg", leg, "err", err)
 	}
 }
 
 // onAnswered: a leg answered. For offers the first answer wins.
-func (e *Engine) onAnswered(ctx context.Context, callID string, leg LegID) error {
+func (e *Engine) onAnswered(ctx context.Context, callID string, leg media.LegID) error {
 	m := e.mediaPath()
 	_, err := e.change(ctx, callID, func(t *txn) error {
 		c := t.call
 		if c == nil {
-			t.then(func(ctx context.Context) { e.hangup(ctx, m, leg, CauseNormal) })
+			t.then(func(ctx context.Context) { e.hangup(ctx, m, leg, media.CauseNormal) })
 			return nil
 		}
 		if c.Monitor != nil && c.Monitor.Leg == leg {
@@ -193,7 +194,7 @@ func (e *Engine) onAnswered(ctx context.Context, callID string, leg LegID) error
 }
 
 // cancelOffers stops every other ringing offer (first answer wins).
-func (e *Engine) cancelOffers(ctx context.Context, t *txn, m Media) error {
+func (e *Engine) cancelOffers(ctx context.Context, t *txn, m media.Media) error {
 	c := t.call
 	for _, o := range c.Offers {
 		if o.Agent != "" && o.Kind != OfferCustomer {
@@ -204,7 +205,7 @@ func (e *Engine) cancelOffers(ctx context.Context, t *txn, m Media) error {
 		leg := o.Leg
 		t.then(func(ctx context.Context) {
 			e.unbindLeg(leg)
-			e.hangup(ctx, m, leg, CauseCancelled)
+			e.hangup(ctx, m, leg, media.CauseCancelled)
 		})
 	}
 	c.Offers = []Offer{}
@@ -212,7 +213,7 @@ func (e *Engine) cancelOffers(ctx context.Context, t *txn, m Media) error {
 }
 
 // onEnded: a leg is gone (or its ring timeout ran out: cause no_answer).
-func (e *Engine) onEnded(ctx context.Context, callID string, leg LegID, cause Cause) error {
+func (e *Engine) onEnded(ctx context.Context, callID string, leg media.LegID, cause media.Cause) error {
 	m := e.mediaPath()
 	_, err := e.change(ctx, callID, func(t *txn) error {
 		c := t.call
@@ -243,9 +244,9 @@ func (e *Engine) onEnded(ctx context.Context, callID string, leg LegID, cause Ca
 		o := c.removeOffer(i)
 		t.then(func(ctx context.Context) {
 			e.unbindLeg(leg)
-			if cause == CauseNoAnswer {
+			if cause == media.CauseNoAnswer {
 				// Our own ring timeout, or the path's: make sure it stops ringing.
-				e.hangup(ctx, m, leg, CauseNoAnswer)
+				e.hangup(ctx, m, leg, media.CauseNoAnswer)
 			}
 		})
 		switch o.Kind {
@@ -254,7 +255,7 @@ func (e *Engine) onEnded(ctx context.Context, callID string, leg LegID, cause Ca
 		case OfferCustomer:
 			return e.finish(ctx, t, "the customer did not answer ("+string(cause)+")")
 		case OfferRouted:
-			if cause == CauseNoAnswer {
+			if cause == media.CauseNoAnswer {
 				if err := t.rona(ctx, o.Agent); err != nil {
 					return err
 				}
@@ -304,7 +305,7 @@ func (e *Engine) finish(ctx context.Context, t *txn, reason string) error {
 	return e.finishExcept(ctx, t, "", reason)
 }
 
-func (e *Engine) finishExcept(ctx context.Context, t *txn, gone LegID, reason string) error {
+func (e *Engine) finishExcept(ctx context.Context, t *txn, gone media.LegID, reason string) error {
 	c := t.call
 	m := e.mediaPath()
 	var wrapup time.Duration
@@ -339,7 +340,7 @@ func (e *Engine) finishExcept(ctx context.Context, t *txn, gone LegID, reason st
 		for _, l := range legs {
 			e.unbindLeg(l)
 			if l != gone {
-				e.hangup(ctx, m, l, CauseNormal)
+				e.hangup(ctx, m, l, media.CauseNormal)
 			}
 		}
 		e.Kick()
@@ -348,19 +349,19 @@ func (e *Engine) finishExcept(ctx context.Context, t *txn, gone LegID, reason st
 }
 
 // hangup ends a leg, tolerating one that is already gone.
-func (e *Engine) hangup(ctx context.Context, m Media, leg LegID, cause Cause) {
+func (e *Engine) hangup(ctx context.Context, m media.Media, leg media.LegID, cause media.Cause) {
 	if leg == "" {
 		return
 	}
 	e.noteHungUp(leg)
-	if err := m.Hangup(ctx, leg, cause); err != nil && !errors.Is(err, ErrLegGone) {
+	if err := m.Hangup(ctx, leg, cause); err != nil && !errors.Is(err, media.ErrLegGone) {
 		e.log.Warn("hang up leg", "leg", leg, "err", err)
 	}
 }
 
 // connect bridges two legs; if the media path cannot, the call cannot go
 // on, so it ends rather than leaving two people in silence.
-func (e *Engine) connect(ctx context.Context, m Media, callID string, a, b LegID) {
+func (e *Engine) connect(ctx context.Context, m media.Media, callID string, a, b media.LegID) {
 	if err := m.Connect(ctx, a, b); err != nil {
 		e.log.Error("connect legs; ending the call", "call", callID, "err", err)
 		if _, err := e.change(ctx, callID, func(t *txn) error {
@@ -375,7 +376,7 @@ func (e *Engine) connect(ctx context.Context, m Media, callID string, a, b LegID
 }
 
 // resync ends the legs the media path no longer has after a reconnect.
-func (e *Engine) resync(ctx context.Context, callID string, present map[LegID]bool) {
+func (e *Engine) resync(ctx context.Context, callID string, present map[media.LegID]bool) {
 	r, err := e.st.Get(ctx, state.KindCall, callID)
 	if err != nil {
 		return
@@ -386,7 +387,7 @@ func (e *Engine) resync(ctx context.Context, callID string, present map[LegID]bo
 	}
 	for _, l := range c.legs() {
 		if !present[l] {
-			if err := e.onEnded(ctx, callID, l, CauseFailed); err != nil {
+			if err := e.onEnded(ctx, callID, l, media.CauseFailed); err != nil {
 				e.log.Error("resync", "call", callID, "leg", l, "err", err)
 			}
 		}
@@ -394,7 +395,7 @@ func (e *Engine) resync(ctx context.Context, callID string, present map[LegID]bo
 }
 
 // onDevice records a device (un)registration as presence.
-func (e *Engine) onDevice(ctx context.Context, f DeviceState) {
+func (e *Engine) onDevice(ctx context.Context, f media.DeviceState) {
 	id := f.AgentID
 	_, err := e.agents.DeviceState(ctx, id, f.Registered, f.Until)
 	if errors.Is(err, presence.ErrNotFound) && f.Device != "" {

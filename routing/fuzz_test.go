@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/state"
@@ -37,11 +38,11 @@ func FuzzEngineInvariants(f *testing.F) {
 			t.Fatal(err)
 		}
 		fl.addQueue("main", routing.Strategy([]string{"ring_all", "longest_idle", "round_robin"}[len(ops)%3]), 5, []string{"g"})
-		var custs []routing.LegID
+		var custs []media.LegID
 		for i := 0; i+1 < len(ops); i += 2 {
 			op, arg := ops[i]%12, int(ops[i+1])
 			dials := fl.media.Dials()
-			pickDial := func() (routing.LegID, bool) {
+			pickDial := func() (media.LegID, bool) {
 				if len(dials) == 0 {
 					return "", false
 				}
@@ -64,11 +65,11 @@ func FuzzEngineInvariants(f *testing.F) {
 				}
 			case 2:
 				if len(custs) > 0 {
-					fl.ended(custs[arg%len(custs)], routing.CauseNormal)
+					fl.ended(custs[arg%len(custs)], media.CauseNormal)
 				}
 			case 3:
 				if l, ok := pickDial(); ok {
-					fl.ended(l, []routing.Cause{routing.CauseNormal, routing.CauseNoAnswer, routing.CauseBusy, routing.CauseUnreachable}[arg%4])
+					fl.ended(l, []media.Cause{media.CauseNormal, media.CauseNoAnswer, media.CauseBusy, media.CauseUnreachable}[arg%4])
 				}
 			case 4:
 				fl.advance(time.Duration(arg%40) * time.Second)
@@ -80,7 +81,7 @@ func FuzzEngineInvariants(f *testing.F) {
 				}
 			case 7:
 				if id, ok := pickCall(); ok {
-					_, _ = fl.eng.StartMonitor(fl.ctx, fl.actor("sup"), id, routing.MonitorListen, "")
+					_, _ = fl.eng.StartMonitor(fl.ctx, fl.actor("sup"), id, media.MonitorListen, "")
 				}
 			case 8:
 				if id, ok := pickCall(); ok {
@@ -95,7 +96,7 @@ func FuzzEngineInvariants(f *testing.F) {
 			case 11:
 				if l, ok := pickDial(); ok {
 					fl.answer(l)
-					fl.ended(l, routing.CauseNormal)
+					fl.ended(l, media.CauseNormal)
 				}
 			}
 			fl.flush()

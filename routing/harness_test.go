@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/routing/routingtest"
@@ -165,11 +166,11 @@ func (f *testFloor) addQueue(id string, s routing.Strategy, wrapup int, members 
 }
 
 // arrive injects an inbound call and returns its id and customer leg.
-func (f *testFloor) arrive(caller, hotline string) (string, routing.LegID) {
+func (f *testFloor) arrive(caller, hotline string) (string, media.LegID) {
 	f.t.Helper()
 	f.legs++
-	leg := routing.LegID(fmt.Sprintf("cust-%d", f.legs))
-	f.eng.Report(routing.CallArrived{FactBase: f.at(), Leg: leg, Caller: caller, Hotline: hotline})
+	leg := media.LegID(fmt.Sprintf("cust-%d", f.legs))
+	f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: leg, Caller: caller, Hotline: hotline})
 	f.flush()
 	calls, err := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{})
 	if err != nil {
@@ -184,16 +185,16 @@ func (f *testFloor) arrive(caller, hotline string) (string, routing.LegID) {
 	return "", ""
 }
 
-func (f *testFloor) at() routing.FactBase { return routing.FactBase{At: f.clock.Now()} }
+func (f *testFloor) at() media.FactBase { return media.FactBase{At: f.clock.Now()} }
 
-func (f *testFloor) report(fact routing.Fact) {
+func (f *testFloor) report(fact media.Fact) {
 	f.t.Helper()
 	f.eng.Report(fact)
 	f.flush()
 }
 
 // legOf is the newest leg dialled to agent.
-func (f *testFloor) legOf(agent string) routing.LegID {
+func (f *testFloor) legOf(agent string) media.LegID {
 	f.t.Helper()
 	d, ok := f.media.DialOf(agent)
 	if !ok {
@@ -202,14 +203,14 @@ func (f *testFloor) legOf(agent string) routing.LegID {
 	return d.Result
 }
 
-func (f *testFloor) answer(leg routing.LegID) {
+func (f *testFloor) answer(leg media.LegID) {
 	f.t.Helper()
-	f.report(routing.LegAnswered{FactBase: f.at(), Leg: leg})
+	f.report(media.LegAnswered{FactBase: f.at(), Leg: leg})
 }
 
-func (f *testFloor) ended(leg routing.LegID, cause routing.Cause) {
+func (f *testFloor) ended(leg media.LegID, cause media.Cause) {
 	f.t.Helper()
-	f.report(routing.LegEnded{FactBase: f.at(), Leg: leg, Cause: cause})
+	f.report(media.LegEnded{FactBase: f.at(), Leg: leg, Cause: cause})
 }
 
 func (f *testFloor) agent(id string) presence.Agent {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/routing/routingtest"
@@ -16,7 +17,7 @@ func TestInboundAnsweredAndWrapUp(t *testing.T) {
 	f.addQueue("main", routing.LongestIdle, 30, []string{"a1"}, "+842800")
 
 	id, cust := f.arrive("+84901000001", "+842800")
-	if hold := f.media.Ops("hold"); len(hold) != 1 || hold[0].Hold != routing.HoldMusic || hold[0].Leg != cust {
+	if hold := f.media.Ops("hold"); len(hold) != 1 || hold[0].Hold != media.HoldMusic || hold[0].Leg != cust {
 		t.Fatalf("holds = %+v, want music on the customer leg", hold)
 	}
 	c := f.wantCall(id, routing.StateRinging, "a1")
@@ -51,7 +52,7 @@ func TestInboundAnsweredAndWrapUp(t *testing.T) {
 	}
 
 	f.advance(53 * time.Second)
-	f.ended(cust, routing.CauseNormal)
+	f.ended(cust, media.CauseNormal)
 	f.wantGone(id)
 	if !f.media.HungUp(d.Result) {
 		t.Fatal("agent leg not hung up after the caller left")
@@ -74,7 +75,7 @@ func TestWrapUpEndsEarly(t *testing.T) {
 	f.addQueue("main", routing.LongestIdle, 10, []string{"a1"})
 	id, cust := f.arrive("+84901000001", "+842800")
 	f.answer(f.legOf("a1"))
-	f.ended(cust, routing.CauseNormal)
+	f.ended(cust, media.CauseNormal)
 	f.wantGone(id)
 	f.wantSys("a1", presence.SysAfterCallWork)
 	if _, err := f.agents.EndWrapUp(f.ctx, presence.Actor{ID: "a1", Role: presence.RoleAgent}, "a1"); err != nil {
@@ -97,7 +98,7 @@ func TestAgentHangsUp(t *testing.T) {
 	id, cust := f.arrive("+84901000001", "+842800")
 	leg := f.legOf("a1")
 	f.answer(leg)
-	f.ended(leg, routing.CauseNormal)
+	f.ended(leg, media.CauseNormal)
 	f.wantGone(id)
 	if !f.media.HungUp(cust) {
 		t.Fatal("customer not hung up after the agent left")
@@ -114,7 +115,7 @@ func TestCallerAbandonsWhileRinging(t *testing.T) {
 	f.addQueue("main", routing.LongestIdle, 30, []string{"a1"})
 	id, cust := f.arrive("+84901000001", "+842800")
 	leg := f.legOf("a1")
-	f.ended(cust, routing.CauseNormal)
+	f.ended(cust, media.CauseNormal)
 	f.wantGone(id)
 	if !f.media.HungUp(leg) {
 		t.Fatal("ringing agent leg not cancelled")
@@ -153,14 +154,14 @@ func TestSignallingOnlyPathHoldsWithRingback(t *testing.T) {
 	f := newFloor(t, nil, time.Time{})
 	f.media.Fail = func(c routingtest.Command) error {
 		if c.Op == "answer" {
-			return routing.ErrNotSupported
+			return media.ErrNotSupported
 		}
 		return nil
 	}
 	f.addQueue("main", routing.LongestIdle, 0, []string{})
 	id, cust := f.arrive("+84901000001", "+842800")
 	f.wantCall(id, routing.StateCalling, "")
-	if hold := f.media.Ops("hold"); len(hold) != 1 || hold[0].Hold != routing.HoldRingback || hold[0].Leg != cust {
+	if hold := f.media.Ops("hold"); len(hold) != 1 || hold[0].Hold != media.HoldRingback || hold[0].Leg != cust {
 		t.Fatalf("holds = %+v, want ringback", hold)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/callfloor/callfloor/media"
 )
 
 // intake maps legs to calls so a fact reaches its call's ordered loop.
@@ -12,16 +14,16 @@ import (
 // and released, in order, when the leg is bound.
 type intake struct {
 	mu     sync.Mutex
-	legs   map[LegID]string
-	parked map[LegID][]parkedFact
+	legs   map[media.LegID]string
+	parked map[media.LegID][]parkedFact
 	// suspects are legs a media path still has that no call holds
 	// (LegsPresent): hung up as orphans once no Dial is in flight that
 	// could be about to claim them.
-	suspects map[LegID]bool
+	suspects map[media.LegID]bool
 	// hungUp are legs routing itself hung up, with when. A resync snapshot
 	// taken before such a hang-up took effect still lists the leg; it must
 	// be hung up again, not adopted as a new arrival.
-	hungUp map[LegID]time.Time
+	hungUp map[media.LegID]time.Time
 }
 
 // hungUpTTL bounds how long a hung-up leg is remembered: far longer than
@@ -29,7 +31,7 @@ type intake struct {
 const hungUpTTL = 2 * time.Minute
 
 type parkedFact struct {
-	f  Fact
+	f  media.Fact
 	at time.Time
 }
 
@@ -37,31 +39,31 @@ type parkedFact struct {
 const parkTTL = 30 * time.Second
 
 func newIntake() *intake {
-	return &intake{legs: make(map[LegID]string), parked: make(map[LegID][]parkedFact), suspects: make(map[LegID]bool),
-		hungUp: make(map[LegID]time.Time)}
+	return &intake{legs: make(map[media.LegID]string), parked: make(map[media.LegID][]parkedFact), suspects: make(map[media.LegID]bool),
+		hungUp: make(map[media.LegID]time.Time)}
 }
 
 // Report implements Facts: it queues the fact on its call's loop and
 // returns at once.
-func (e *Engine) Report(f Fact) {
+func (e *Engine) Report(f media.Fact) {
 	if e.isStopped() {
 		return
 	}
 	switch f := f.(type) {
-	case CallArrived:
+	case media.CallArrived:
 		e.adopt(f)
-	case DeviceState:
+	case media.DeviceState:
 		// Presence, not calls: ordered per agent on the agent's shard.
 		e.submit("agent:"+f.AgentID, func(ctx context.Context) { e.onDevice(ctx, f) })
-	case LegsPresent:
+	case media.LegsPresent:
 		e.onLegsPresent(f)
-	case LegRinging:
+	case media.LegRinging:
 		e.routeLeg(f.Leg, f)
-	case LegAnswered:
+	case media.LegAnswered:
 		e.routeLeg(f.Leg, f)
-	case LegEnded:
+	case media.LegEnded:
 		e.routeLeg(f.Leg, f)
-	case DTMF:
+	case media.DTMF:
 		// No IVR runs in routing: digits are logged for troubleshooting.
 		e.log.Debug("dtmf ignored", "leg", f.Leg, "digit", f.Digit)
 	default:
@@ -71,10 +73,10 @@ func (e *Engine) Report(f Fact) {
 
 // routeLeg sends a leg's fact to its call, or parks it until the leg is
 // bound.
-func (e *Engine) routeLeg(leg LegID, f Fact) {
+func (e *Engine) routeLeg(leg media.LegID, f media.Fact) {
 	in := e.intake
 	in.mu.Lock()
-	if _, ended := f.(LegEnded); ended {
+	if _, ended := f.(media.LegEnded); ended {
 		delete(in.hungUp, leg)
 	}
 	callID, ok := in.legs[leg]
@@ -88,7 +90,7 @@ func (e *Engine) routeLeg(leg LegID, f Fact) {
 }
 
 // bindLeg records that leg belongs to callID and releases parked facts.
-func (e *Engine) bindLeg(leg LegID, callID string) {
+func (e *Engine) bindLeg(leg media.LegID, callID string) {
 	if leg == "" {
 		return
 	}
@@ -105,7 +107,7 @@ func (e *Engine) bindLeg(leg LegID, callID string) {
 }
 
 // unbindLeg forgets a leg once its call no longer holds it.
-func (e *Engine) unbindLeg(leg LegID) {
+func (e *Engine) unbindLeg(leg media.LegID) {
 	if leg == "" {
 		return
 	}
@@ -116,7 +118,7 @@ func (e *Engine) unbindLeg(leg LegID) {
 }
 
 // callOfLeg returns the call a leg belongs to.
-func (e *Engine) callOfLeg(leg LegID) (string, bool) {
+func (e *Engine) callOfLeg(leg media.LegID) (string, bool) {
 	e.intake.mu.Lock()
 	defer e.intake.mu.Unlock()
 	id, ok := e.intake.legs[leg]
@@ -141,7 +143,7 @@ func (e *Engine) sweepParked() {
 // adopt starts a new inbound call for a customer leg, unless the leg
 // already belongs to a call (a media path that reports an arrival twice,
 // say once live and once in a resync).
-func (e *Engine) adopt(f CallArrived) {
+func (e *Engine) adopt(f media.CallArrived) {
 	id := e.newID("c")
 	in := e.intake
 	in.mu.Lock()
@@ -159,7 +161,7 @@ func (e *Engine) adopt(f CallArrived) {
 // dialLeg dials and binds the new leg before anything else can look for
 // it; dialing counts Dials in flight so the orphan sweep never hangs up a
 // leg whose Dial has not returned yet.
-func (e *Engine) dialLeg(ctx context.Context, m Media, req DialRequest) (LegID, error) {
+func (e *Engine) dialLeg(ctx context.Context, m media.Media, req media.DialRequest) (media.LegID, error) {
 	e.dialing.Add(1)
 	defer e.dialing.Add(-1)
 	leg, err := m.Dial(ctx, req)
@@ -170,7 +172,7 @@ func (e *Engine) dialLeg(ctx context.Context, m Media, req DialRequest) (LegID, 
 }
 
 // monitorLeg is dialLeg for a supervisor's monitor leg.
-func (e *Engine) monitorLeg(ctx context.Context, m Media, req MonitorRequest) (LegID, error) {
+func (e *Engine) monitorLeg(ctx context.Context, m media.Media, req media.MonitorRequest) (media.LegID, error) {
 	e.dialing.Add(1)
 	defer e.dialing.Add(-1)
 	leg, err := m.Monitor(ctx, req)
@@ -186,13 +188,13 @@ func (e *Engine) monitorLeg(ctx context.Context, m Media, req MonitorRequest) (L
 //   - a customer leg no call holds (Hotline set: it reached the floor
 //     while we were away) is queued like any arrival;
 //   - any other leg no call holds is an orphan and is hung up.
-func (e *Engine) onLegsPresent(f LegsPresent) {
-	present := make(map[LegID]bool, len(f.Legs))
+func (e *Engine) onLegsPresent(f media.LegsPresent) {
+	present := make(map[media.LegID]bool, len(f.Legs))
 	for _, l := range f.Legs {
 		present[l.Leg] = true
 	}
 	calls := map[string]bool{}
-	var unknown []LegSnapshot
+	var unknown []media.LegSnapshot
 	e.intake.mu.Lock()
 	for _, id := range e.intake.legs {
 		calls[id] = true
@@ -218,7 +220,7 @@ func (e *Engine) onLegsPresent(f LegsPresent) {
 	}
 	for _, l := range unknown {
 		if l.Hotline != "" {
-			e.adopt(CallArrived{FactBase: f.FactBase, Leg: l.Leg, Caller: l.Caller, Hotline: l.Hotline})
+			e.adopt(media.CallArrived{FactBase: f.FactBase, Leg: l.Leg, Caller: l.Caller, Hotline: l.Hotline})
 			continue
 		}
 		e.intake.mu.Lock()
@@ -238,7 +240,7 @@ func (e *Engine) hangUpOrphans(ctx context.Context) {
 		return
 	}
 	in := e.intake
-	var orphans []LegID
+	var orphans []media.LegID
 	in.mu.Lock()
 	for leg := range in.suspects {
 		if _, ok := in.legs[leg]; !ok {
@@ -250,12 +252,12 @@ func (e *Engine) hangUpOrphans(ctx context.Context) {
 	m := e.mediaPath()
 	for _, leg := range orphans {
 		e.log.Info("hanging up an orphan leg", "leg", leg)
-		e.hangup(ctx, m, leg, CauseNormal)
+		e.hangup(ctx, m, leg, media.CauseNormal)
 	}
 }
 
 // noteHungUp remembers that routing hung leg up itself.
-func (e *Engine) noteHungUp(leg LegID) {
+func (e *Engine) noteHungUp(leg media.LegID) {
 	in := e.intake
 	in.mu.Lock()
 	in.hungUp[leg] = e.now()

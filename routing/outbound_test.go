@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/routing/routingtest"
@@ -59,7 +60,7 @@ func TestOutboundClickToCall(t *testing.T) {
 	if con := f.media.Ops("connect"); len(con) != 1 || con[0].Leg != agentDial.Result || con[0].Other != custDial.Result {
 		t.Fatalf("connect = %+v", con)
 	}
-	f.ended(custDial.Result, routing.CauseNormal)
+	f.ended(custDial.Result, media.CauseNormal)
 	f.wantGone(c.ID)
 	f.wantSys("a1", presence.SysAvailable)
 	if !f.media.HungUp(agentDial.Result) {
@@ -89,11 +90,11 @@ func TestOutboundMediaUnavailable(t *testing.T) {
 	f.addAgent("a1", presence.RoleAgent)
 	f.media.Fail = func(c routingtest.Command) error {
 		if c.Op == "dial" {
-			return routing.ErrMediaUnavailable
+			return media.ErrMediaUnavailable
 		}
 		return nil
 	}
-	if _, err := f.eng.Originate(f.ctx, f.admin, "a1", "+84901000009", ""); !errors.Is(err, routing.ErrMediaUnavailable) {
+	if _, err := f.eng.Originate(f.ctx, f.admin, "a1", "+84901000009", ""); !errors.Is(err, media.ErrMediaUnavailable) {
 		t.Fatalf("err = %v, want ErrMediaUnavailable", err)
 	}
 	f.wantSys("a1", presence.SysAvailable)
@@ -151,9 +152,9 @@ func TestEventsMatchViews(t *testing.T) {
 // blockingMedia never answers a Dial until its context ends.
 type blockingMedia struct{ routingtest.Media }
 
-func (b *blockingMedia) Dial(ctx context.Context, _ routing.DialRequest) (routing.LegID, error) {
+func (b *blockingMedia) Dial(ctx context.Context, _ media.DialRequest) (media.LegID, error) {
 	<-ctx.Done()
-	return "", fmt.Errorf("dial: %w: %w", routing.ErrMediaUnavailable, ctx.Err())
+	return "", fmt.Errorf("dial: %w: %w", media.ErrMediaUnavailable, ctx.Err())
 }
 
 // A wedged media command times out instead of holding the call's loop.

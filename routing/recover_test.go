@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -21,7 +22,7 @@ func TestRestartPicksUpWhereItStopped(t *testing.T) {
 	x, cx := f.arrive("+84901000001", "+842800")
 	f.wantCall(x, routing.StateRinging, "a2")
 	f.answer(f.legOf("a2"))
-	f.ended(cx, routing.CauseNormal)
+	f.ended(cx, media.CauseNormal)
 	f.wantSys("a2", presence.SysAfterCallWork)
 	// Call Y rings a3.
 	y, cy := f.arrive("+84901000002", "+842800")
@@ -47,7 +48,7 @@ func TestRestartPicksUpWhereItStopped(t *testing.T) {
 	// Facts for legs dialled before the restart still find their call.
 	f.answer(f.legOf("a1"))
 	f.wantCall(y, routing.StateAnswered, "a1")
-	f.ended(cy, routing.CauseNormal)
+	f.ended(cy, media.CauseNormal)
 	f.wantGone(y)
 }
 
@@ -61,7 +62,7 @@ func TestLegsPresentEndsLostCalls(t *testing.T) {
 	y, cy := f.arrive("+84901000002", "+842800")
 	f.answer(f.legOf("a2"))
 	// After a reconnect the media path only still has call X's legs.
-	f.report(routing.LegsPresent{FactBase: f.at(), Legs: []routing.LegSnapshot{
+	f.report(media.LegsPresent{FactBase: f.at(), Legs: []media.LegSnapshot{
 		{Leg: cx, Answered: true}, {Leg: f.legOf("a1"), Answered: true},
 	}})
 	f.wantCall(x, routing.StateAnswered, "a1")
@@ -77,7 +78,7 @@ func TestLegsPresentAdoptsWaitingCallersAndHangsUpOrphans(t *testing.T) {
 	f := newFloor(t, nil, time.Time{})
 	f.addAgent("a1", presence.RoleAgent)
 	f.addQueue("main", routing.LongestIdle, 0, []string{"a1"}, "+842800")
-	f.report(routing.LegsPresent{FactBase: f.at(), Legs: []routing.LegSnapshot{
+	f.report(media.LegsPresent{FactBase: f.at(), Legs: []media.LegSnapshot{
 		{Leg: "parked-1", Caller: "+84901000001", Hotline: "+842800"},
 		{Leg: "stray-1", Answered: true},
 	}})
@@ -96,8 +97,8 @@ func TestLegsPresentAdoptsWaitingCallersAndHangsUpOrphans(t *testing.T) {
 	}
 	// The same leg reported again (a second resync, or a late arrival) is
 	// not a second call.
-	f.report(routing.CallArrived{FactBase: f.at(), Leg: "parked-1", Caller: "+84901000001", Hotline: "+842800"})
-	f.report(routing.LegsPresent{FactBase: f.at(), Legs: []routing.LegSnapshot{
+	f.report(media.CallArrived{FactBase: f.at(), Leg: "parked-1", Caller: "+84901000001", Hotline: "+842800"})
+	f.report(media.LegsPresent{FactBase: f.at(), Legs: []media.LegSnapshot{
 		{Leg: "parked-1", Caller: "+84901000001", Hotline: "+842800"}, {Leg: f.legOf("a1")},
 	}})
 	if calls, _ := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{}); len(calls) != 1 {

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/store"
@@ -48,7 +49,7 @@ func TestEngineOnRedis(t *testing.T) {
 	}
 	f.answer(f.legOf(second))
 	f.wantCall(id, routing.StateAnswered, second)
-	m, err := f.eng.StartMonitor(f.ctx, f.actor("sup1"), id, routing.MonitorListen, "")
+	m, err := f.eng.StartMonitor(f.ctx, f.actor("sup1"), id, media.MonitorListen, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestEngineOnRedis(t *testing.T) {
 	if _, err := f.eng.EndMonitor(f.ctx, f.actor("sup1"), m.ID); err != nil {
 		t.Fatal(err)
 	}
-	f.ended(cust, routing.CauseNormal)
+	f.ended(cust, media.CauseNormal)
 	f.wantGone(id)
 	f.wantSys(second, presence.SysAfterCallWork)
 	f.advance(10 * time.Second)
@@ -82,7 +83,7 @@ func TestEngineOnRedis(t *testing.T) {
 	// X gets through: the misses drop.
 	x, cx := f.arrive("+84901000001", "+842800")
 	f.answer(f.legOf(*f.call(x).Agent))
-	f.ended(cx, routing.CauseNormal)
+	f.ended(cx, media.CauseNormal)
 	if s := f.stats("", ""); s.Missed != 0 || s.Accepted != 2 {
 		t.Fatalf("stats after X was reached = %+v", s)
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/routing/routingtest"
@@ -28,7 +29,7 @@ func TestRONANextAgentRungAtOnce(t *testing.T) {
 	f.wantCall(id, routing.StateRinging, "a2")
 	f.wantSys("a2", presence.SysRinging)
 	// The path's own LegEnded for the leg we timed out changes nothing.
-	f.ended(leg1, routing.CauseCancelled)
+	f.ended(leg1, media.CauseCancelled)
 	f.wantSys("a1", presence.SysRONA)
 	f.wantCall(id, routing.StateRinging, "a2")
 }
@@ -47,7 +48,7 @@ func TestRONAKeepsOriginalPositionAndAgentOutOfRouting(t *testing.T) {
 	f.wantCall(y, routing.StateCalling, "")
 
 	// a1 lets X ring out via the media path's own no-answer.
-	f.ended(f.legOf("a1"), routing.CauseNoAnswer)
+	f.ended(f.legOf("a1"), media.CauseNoAnswer)
 	f.wantSys("a1", presence.SysRONA)
 	xv := f.wantCall(x, routing.StateCalling, "a1")
 	if xv.StateSeconds != 5 || !xv.StateSince.Equal(t0) {
@@ -75,10 +76,10 @@ func TestBusyTriesNextAgentWithoutRONA(t *testing.T) {
 	f.addAgent("a2", presence.RoleAgent)
 	f.addQueue("main", routing.RoundRobin, 0, []string{"a1", "a2"})
 	id, _ := f.arrive("+84901000001", "+842800")
-	f.ended(f.legOf("a1"), routing.CauseBusy)
+	f.ended(f.legOf("a1"), media.CauseBusy)
 	f.wantSys("a1", presence.SysAvailable)
 	f.wantCall(id, routing.StateRinging, "a2")
-	f.ended(f.legOf("a2"), routing.CauseUnreachable)
+	f.ended(f.legOf("a2"), media.CauseUnreachable)
 	f.wantSys("a2", presence.SysAvailable)
 	// Both were skipped for this call; after the skip window a1 is tried again.
 	f.wantCall(id, routing.StateCalling, "a2")
@@ -93,7 +94,7 @@ func TestDialRefusedReleasesAgent(t *testing.T) {
 	f := newFloor(t, nil, time.Time{})
 	f.media.Fail = func(c routingtest.Command) error {
 		if c.Op == "dial" && c.Dial.Target.AgentID == "a1" {
-			return routing.ErrUnreachable
+			return media.ErrUnreachable
 		}
 		return nil
 	}
@@ -178,7 +179,7 @@ func TestMediaDownHoldsOffers(t *testing.T) {
 	down := true
 	f.media.Fail = func(c routingtest.Command) error {
 		if c.Op == "dial" && down {
-			return routing.ErrMediaUnavailable
+			return media.ErrMediaUnavailable
 		}
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -13,7 +14,7 @@ func (f *testFloor) miss(caller string) {
 	f.t.Helper()
 	id, cust := f.arrive(caller, "+842800")
 	f.advance(2 * time.Second)
-	f.ended(cust, routing.CauseNormal)
+	f.ended(cust, media.CauseNormal)
 	f.wantGone(id)
 }
 
@@ -36,7 +37,7 @@ func TestMissedUISRule(t *testing.T) {
 	// X calls again and gets through: only Y's misses remain.
 	id, cust := f.arrive(x, "+842800")
 	f.answer(f.legOf("a1"))
-	f.ended(cust, routing.CauseNormal)
+	f.ended(cust, media.CauseNormal)
 	f.wantGone(id)
 	for _, s := range []routing.Stats{f.stats("", ""), f.stats("main", ""), f.stats("", "sales")} {
 		if s.Missed != 3 || s.Accepted != 1 {
@@ -68,7 +69,7 @@ func TestMissedUISRule(t *testing.T) {
 		t.Fatalf("queue = %+v", q)
 	}
 	// A new miss from X after being reached counts again.
-	f.ended(custLeg.Result, routing.CauseNormal)
+	f.ended(custLeg.Result, media.CauseNormal)
 	f.miss(x)
 	if s := f.stats("", ""); s.Missed != 1 {
 		t.Fatalf("missed = %d, want 1", s.Missed)
@@ -104,7 +105,7 @@ func TestCountersDayBoundaryInAccountZone(t *testing.T) {
 	f.setStatus("a1", presence.StatusAvailable)
 	id, cust := f.arrive("+84901000001", "+842800")
 	f.answer(f.legOf("a1"))
-	f.ended(cust, routing.CauseNormal)
+	f.ended(cust, media.CauseNormal)
 	f.wantGone(id)
 	if s = f.stats("", ""); s.Accepted != 1 || s.Missed != 0 {
 		t.Fatalf("new day: %+v", s)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -77,7 +78,7 @@ func TestStrategiesThroughEngine(t *testing.T) {
 			c := f.call(id)
 			got = append(got, *c.Agent)
 			f.answer(f.legOf(*c.Agent))
-			f.ended(cust, routing.CauseNormal)
+			f.ended(cust, media.CauseNormal)
 		}
 		if want := []string{"a1", "a2", "a3", "a1"}; !slices.Equal(got, want) {
 			t.Fatalf("round robin offered %v, want %v", got, want)
@@ -93,9 +94,9 @@ func TestStrategiesThroughEngine(t *testing.T) {
 		f.answer(f.legOf("a1"))
 		f.answer(f.legOf("a2"))
 		f.advance(time.Second)
-		f.ended(cy, routing.CauseNormal) // a2 free first
+		f.ended(cy, media.CauseNormal) // a2 free first
 		f.advance(time.Second)
-		f.ended(cx, routing.CauseNormal)
+		f.ended(cx, media.CauseNormal)
 		f.wantGone(x)
 		f.wantGone(y)
 		z, _ := f.arrive("+84901000003", "+842800")
@@ -109,7 +110,7 @@ func TestStrategiesThroughEngine(t *testing.T) {
 		x, cx := f.arrive("+84901000001", "+842800")
 		f.wantCall(x, routing.StateRinging, "a1")
 		f.answer(f.legOf("a1"))
-		f.ended(cx, routing.CauseNormal)
+		f.ended(cx, media.CauseNormal)
 		// a1 is now the longest idle of... no: a2 never had a call, and a1 has one answer.
 		y, _ := f.arrive("+84901000002", "+842800")
 		f.wantCall(y, routing.StateRinging, "a2")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -33,18 +34,18 @@ func TestConcurrentTraffic(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 15 {
-				leg := routing.LegID(fmt.Sprintf("w%d-c%d", w, i))
-				f.eng.Report(routing.CallArrived{FactBase: f.at(), Leg: leg, Caller: fmt.Sprintf("+849010%05d", w*100+i%3), Hotline: "+842800"})
+				leg := media.LegID(fmt.Sprintf("w%d-c%d", w, i))
+				f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: leg, Caller: fmt.Sprintf("+849010%05d", w*100+i%3), Hotline: "+842800"})
 				for _, d := range f.media.Dials() {
 					if (w+i)%3 == 0 {
-						f.eng.Report(routing.LegAnswered{FactBase: f.at(), Leg: d.Result})
+						f.eng.Report(media.LegAnswered{FactBase: f.at(), Leg: d.Result})
 					}
 				}
 				calls, _ := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{})
 				for k, c := range calls {
 					switch (w + i + k) % 5 {
 					case 0:
-						_, _ = f.eng.StartMonitor(f.ctx, sup, c.ID, routing.MonitorListen, "")
+						_, _ = f.eng.StartMonitor(f.ctx, sup, c.ID, media.MonitorListen, "")
 					case 1:
 						_, _ = f.eng.Transfer(f.ctx, sup, c.ID, agents[(w+i+k)%len(agents)])
 					case 2:
@@ -55,7 +56,7 @@ func TestConcurrentTraffic(t *testing.T) {
 				_, _ = f.agents.SetStatus(f.ctx, presence.System, agents[(w*3+i)%len(agents)], &st, nil)
 				f.eng.Kick()
 				if i%4 == 0 {
-					f.eng.Report(routing.LegEnded{FactBase: f.at(), Leg: leg, Cause: routing.CauseNormal})
+					f.eng.Report(media.LegEnded{FactBase: f.at(), Leg: leg, Cause: media.CauseNormal})
 				}
 			}
 		}()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
 )
@@ -77,8 +78,8 @@ func requireAnswered(c *Call) error {
 }
 
 // supervisorTarget is how the supervisor's device is rung.
-func supervisorTarget(a *presence.Agent, device string) Target {
-	t := Target{AgentID: a.ID, Distribution: a.Distribution, Device: a.Device, Phone: a.Phone}
+func supervisorTarget(a *presence.Agent, device string) media.Target {
+	t := media.Target{AgentID: a.ID, Distribution: a.Distribution, Device: a.Device, Phone: a.Phone}
 	if device != "" {
 		t.Device = device
 	}
@@ -89,7 +90,7 @@ func supervisorTarget(a *presence.Agent, device string) Target {
 // joins them to the call in mode: listen, whisper or barge. Rules
 // (DESIGN.md): one monitor per call; nobody barges a call another
 // supervisor monitors.
-func (e *Engine) StartMonitor(ctx context.Context, actor presence.Actor, callID string, mode MonitorMode, device string) (MonitorView, error) {
+func (e *Engine) StartMonitor(ctx context.Context, actor presence.Actor, callID string, mode media.MonitorMode, device string) (MonitorView, error) {
 	if !mode.Valid() {
 		return MonitorView{}, invalid("mode", "must be listen, whisper or barge")
 	}
@@ -106,11 +107,11 @@ func (e *Engine) StartMonitor(ctx context.Context, actor presence.Actor, callID 
 		}
 		if m := c.Monitor; m != nil {
 			switch {
-			case m.Supervisor == actor.ID && mode == MonitorBarge:
+			case m.Supervisor == actor.ID && mode == media.MonitorBarge:
 				return conflict("you already monitor call %s (monitor %s); switch it with POST /v1/monitors/%s/barge", c.ID, m.ID, m.ID)
 			case m.Supervisor == actor.ID:
 				return conflict("you already monitor call %s (monitor %s)", c.ID, m.ID)
-			case mode == MonitorBarge:
+			case mode == media.MonitorBarge:
 				return conflict("call %s is monitored by %s; nobody else can barge into it", c.ID, m.Supervisor)
 			default:
 				return conflict("call %s is already monitored by %s; one supervisor monitors a call at a time", c.ID, m.Supervisor)
@@ -123,7 +124,7 @@ func (e *Engine) StartMonitor(ctx context.Context, actor presence.Actor, callID 
 		if sup.HasCall() {
 			return conflict("you are on call %s; finish it before monitoring", deref(sup.CallID))
 		}
-		leg, err := e.monitorLeg(ctx, e.mediaPath(), MonitorRequest{
+		leg, err := e.monitorLeg(ctx, e.mediaPath(), media.MonitorRequest{
 			CallID: c.ID, Customer: c.CustomerLeg, Agent: c.AgentLeg, Supervisor: supervisorTarget(sup, device),
 			Mode: mode, Timeout: DefaultRingTimeout * time.Second,
 		})
@@ -240,13 +241,13 @@ func (e *Engine) BargeMonitor(ctx context.Context, actor presence.Actor, id stri
 		if m.Paused {
 			return conflict("monitor %s is paused; resume it before barging", m.ID)
 		}
-		if m.Mode == MonitorBarge {
+		if m.Mode == media.MonitorBarge {
 			return nil
 		}
-		if err := e.mediaPath().SetMonitorMode(ctx, m.Leg, MonitorBarge); err != nil {
+		if err := e.mediaPath().SetMonitorMode(ctx, m.Leg, media.MonitorBarge); err != nil {
 			return fmt.Errorf("barge monitor %s: %w", id, err)
 		}
-		m.Mode = MonitorBarge
+		m.Mode = media.MonitorBarge
 		return nil
 	})
 }
@@ -269,7 +270,7 @@ func (e *Engine) EndMonitor(ctx context.Context, actor presence.Actor, id string
 		t.monReason = "ended by " + actor.ID
 		t.then(func(ctx context.Context) {
 			e.unbindLeg(leg)
-			e.hangup(ctx, m, leg, CauseNormal)
+			e.hangup(ctx, m, leg, media.CauseNormal)
 		})
 		return nil
 	})
@@ -301,7 +302,7 @@ func (e *Engine) endMonitorFor(t *txn, c *Call, reason string) {
 	t.monReason = reason
 	t.then(func(ctx context.Context) {
 		e.unbindLeg(leg)
-		e.hangup(ctx, m, leg, CauseNormal)
+		e.hangup(ctx, m, leg, media.CauseNormal)
 	})
 }
 
@@ -316,7 +317,7 @@ func (e *Engine) detachMonitor(t *txn, c *Call) {
 	c.Monitor.Leg, c.Monitor.Answered = "", false
 	t.then(func(ctx context.Context) {
 		e.unbindLeg(leg)
-		e.hangup(ctx, m, leg, CauseNormal)
+		e.hangup(ctx, m, leg, media.CauseNormal)
 	})
 }
 
@@ -336,7 +337,7 @@ func (e *Engine) rejoinMonitor(ctx context.Context, callID string) {
 			e.endMonitorFor(t, c, "the supervisor's user is gone")
 			return nil
 		}
-		leg, err := e.monitorLeg(ctx, m, MonitorRequest{CallID: c.ID, Customer: c.CustomerLeg, Agent: c.AgentLeg,
+		leg, err := e.monitorLeg(ctx, m, media.MonitorRequest{CallID: c.ID, Customer: c.CustomerLeg, Agent: c.AgentLeg,
 			Supervisor: supervisorTarget(sup, mon.Device), Mode: mon.Mode, Timeout: DefaultRingTimeout * time.Second})
 		if err != nil {
 			c.Monitor = nil

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/routing/routingtest"
@@ -14,7 +15,7 @@ import (
 
 // supervisedFloor: sales (a1, a2; supervised by sup1 and sup3), support
 // (b1; supervised by sup2); queue main = sales + b1; a1 talking on call.
-func supervisedFloor(t *testing.T) (f *testFloor, callID string, cust, agentLeg routing.LegID) {
+func supervisedFloor(t *testing.T) (f *testFloor, callID string, cust, agentLeg media.LegID) {
 	f = newFloor(t, nil, time.Time{})
 	f.addAgent("sup1", presence.RoleSupervisor)
 	f.addAgent("sup2", presence.RoleSupervisor)
@@ -57,17 +58,17 @@ func TestMonitorRules(t *testing.T) {
 	f, id, cust, agentLeg := supervisedFloor(t)
 	sup1, sup2, sup3 := f.actor("sup1"), f.actor("sup2"), f.actor("sup3")
 
-	if _, err := f.eng.StartMonitor(f.ctx, f.actor("a2"), id, routing.MonitorListen, ""); !errors.Is(err, presence.ErrForbidden) {
+	if _, err := f.eng.StartMonitor(f.ctx, f.actor("a2"), id, media.MonitorListen, ""); !errors.Is(err, presence.ErrForbidden) {
 		t.Fatalf("agent listening: %v, want forbidden", err)
 	}
-	if _, err := f.eng.StartMonitor(f.ctx, sup2, id, routing.MonitorListen, ""); !errors.Is(err, presence.ErrForbidden) {
+	if _, err := f.eng.StartMonitor(f.ctx, sup2, id, media.MonitorListen, ""); !errors.Is(err, presence.ErrForbidden) {
 		t.Fatalf("supervisor of another group: %v, want forbidden", err)
 	}
-	m, err := f.eng.StartMonitor(f.ctx, sup1, id, routing.MonitorListen, "")
+	m, err := f.eng.StartMonitor(f.ctx, sup1, id, media.MonitorListen, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Supervisor != "sup1" || m.Mode != routing.MonitorListen || m.Paused || m.ID == "" {
+	if m.Supervisor != "sup1" || m.Mode != media.MonitorListen || m.Paused || m.ID == "" {
 		t.Fatalf("monitor = %+v", m)
 	}
 	mc := f.media.Ops("monitor")
@@ -79,13 +80,13 @@ func TestMonitorRules(t *testing.T) {
 		t.Fatalf("call monitor = %+v", c.Monitor)
 	}
 
-	_, err = f.eng.StartMonitor(f.ctx, sup3, id, routing.MonitorWhisper, "")
+	_, err = f.eng.StartMonitor(f.ctx, sup3, id, media.MonitorWhisper, "")
 	wantConflict(t, err, "already monitored by sup1; one supervisor monitors a call at a time")
-	_, err = f.eng.StartMonitor(f.ctx, sup3, id, routing.MonitorBarge, "")
+	_, err = f.eng.StartMonitor(f.ctx, sup3, id, media.MonitorBarge, "")
 	wantConflict(t, err, "monitored by sup1; nobody else can barge into it")
-	_, err = f.eng.StartMonitor(f.ctx, f.admin, id, routing.MonitorBarge, "")
+	_, err = f.eng.StartMonitor(f.ctx, f.admin, id, media.MonitorBarge, "")
 	wantConflict(t, err, "monitored by sup1; nobody else can barge into it")
-	_, err = f.eng.StartMonitor(f.ctx, sup1, id, routing.MonitorBarge, "")
+	_, err = f.eng.StartMonitor(f.ctx, sup1, id, media.MonitorBarge, "")
 	wantConflict(t, err, "you already monitor call")
 	_, err = f.eng.BargeMonitor(f.ctx, f.admin, m.ID)
 	wantConflict(t, err, "monitored by sup1; nobody else can barge into it")
@@ -111,10 +112,10 @@ func TestMonitorRules(t *testing.T) {
 		t.Fatalf("resume: %+v %v", r, err)
 	}
 	b, err := f.eng.BargeMonitor(f.ctx, sup1, m.ID)
-	if err != nil || b.Mode != routing.MonitorBarge {
+	if err != nil || b.Mode != media.MonitorBarge {
 		t.Fatalf("barge: %+v %v", b, err)
 	}
-	if sm := f.media.Ops("set_monitor_mode"); len(sm) != 1 || sm[0].Mode != routing.MonitorBarge || sm[0].Leg != supLeg {
+	if sm := f.media.Ops("set_monitor_mode"); len(sm) != 1 || sm[0].Mode != media.MonitorBarge || sm[0].Leg != supLeg {
 		t.Fatalf("set_monitor_mode = %+v", sm)
 	}
 
@@ -137,10 +138,10 @@ func TestMonitorRules(t *testing.T) {
 		t.Fatalf("final monitor event = %v", last)
 	}
 	// Now sup3 may monitor.
-	if _, err := f.eng.StartMonitor(f.ctx, sup3, id, routing.MonitorWhisper, "PJSIP/desk3"); err != nil {
+	if _, err := f.eng.StartMonitor(f.ctx, sup3, id, media.MonitorWhisper, "PJSIP/desk3"); err != nil {
 		t.Fatal(err)
 	}
-	if mc := f.media.Ops("monitor"); mc[len(mc)-1].Monitor.Supervisor.Device != "PJSIP/desk3" || mc[len(mc)-1].Mode != routing.MonitorWhisper {
+	if mc := f.media.Ops("monitor"); mc[len(mc)-1].Monitor.Supervisor.Device != "PJSIP/desk3" || mc[len(mc)-1].Mode != media.MonitorWhisper {
 		t.Fatalf("whisper command = %+v", mc[len(mc)-1])
 	}
 }
@@ -153,17 +154,17 @@ func TestMonitorNeedsAnsweredCallAndMixer(t *testing.T) {
 	f.addAgent("a1", presence.RoleAgent, "sales")
 	f.addQueue("main", routing.LongestIdle, 0, []string{"sales"})
 	id, _ := f.arrive("+84901000001", "+842800")
-	_, err := f.eng.StartMonitor(f.ctx, f.actor("sup1"), id, routing.MonitorListen, "")
+	_, err := f.eng.StartMonitor(f.ctx, f.actor("sup1"), id, media.MonitorListen, "")
 	wantConflict(t, err, "not answered")
 	f.answer(f.legOf("a1"))
 	f.media.Fail = func(c routingtest.Command) error {
 		if c.Op == "monitor" {
-			return routing.ErrNotSupported
+			return media.ErrNotSupported
 		}
 		return nil
 	}
-	_, err = f.eng.StartMonitor(f.ctx, f.actor("sup1"), id, routing.MonitorListen, "")
-	if !errors.Is(err, routing.ErrNotSupported) {
+	_, err = f.eng.StartMonitor(f.ctx, f.actor("sup1"), id, media.MonitorListen, "")
+	if !errors.Is(err, media.ErrNotSupported) {
 		t.Fatalf("err = %v, want ErrNotSupported", err)
 	}
 	if c := f.call(id); c.Monitor != nil {
@@ -174,7 +175,7 @@ func TestMonitorNeedsAnsweredCallAndMixer(t *testing.T) {
 func TestTransfer(t *testing.T) {
 	f, id, cust, a1Leg := supervisedFloor(t)
 	sup1 := f.actor("sup1")
-	m, err := f.eng.StartMonitor(f.ctx, sup1, id, routing.MonitorListen, "")
+	m, err := f.eng.StartMonitor(f.ctx, sup1, id, media.MonitorListen, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,14 +205,14 @@ func TestTransfer(t *testing.T) {
 	f.wantCall(id, routing.StateAnswered, "a2")
 	// The monitor follows the call: the supervisor is joined to a2's leg.
 	mons := f.media.Ops("monitor")
-	if len(mons) != 2 || mons[1].Monitor.Agent != a2Leg || mons[1].Mode != routing.MonitorListen {
+	if len(mons) != 2 || mons[1].Monitor.Agent != a2Leg || mons[1].Mode != media.MonitorListen {
 		t.Fatalf("monitor commands = %+v", mons)
 	}
 	if c := f.call(id); c.Monitor == nil || c.Monitor.ID != m.ID {
 		t.Fatalf("monitor after the in-team transfer = %+v", c.Monitor)
 	}
 	// A late LegEnded for the dropped supervisor leg changes nothing.
-	f.ended(firstSupLeg, routing.CauseNormal)
+	f.ended(firstSupLeg, media.CauseNormal)
 	if c := f.call(id); c.Monitor == nil {
 		t.Fatal("monitor ended by the old leg's hang-up")
 	}
@@ -242,7 +243,7 @@ func TestTransfer(t *testing.T) {
 func TestTakeOverAndHangup(t *testing.T) {
 	f, id, cust, a1Leg := supervisedFloor(t)
 	sup1 := f.actor("sup1")
-	if _, err := f.eng.StartMonitor(f.ctx, sup1, id, routing.MonitorListen, ""); err != nil {
+	if _, err := f.eng.StartMonitor(f.ctx, sup1, id, media.MonitorListen, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.eng.TakeOver(f.ctx, f.actor("sup2"), id); !errors.Is(err, presence.ErrForbidden) {
@@ -259,7 +260,7 @@ func TestTakeOverAndHangup(t *testing.T) {
 		t.Fatal("agent leg not dropped")
 	}
 	holds := f.media.Ops("hold")
-	if h := holds[len(holds)-1]; h.Leg != cust || h.Hold != routing.HoldMusic {
+	if h := holds[len(holds)-1]; h.Leg != cust || h.Hold != media.HoldMusic {
 		t.Fatalf("customer not held: %+v", h)
 	}
 	f.wantSys("sup1", presence.SysRinging)
@@ -289,14 +290,14 @@ func TestTakeOverAndHangup(t *testing.T) {
 // ErrNotSupported before anything changes; transfer still works there.
 func TestActionRefusedByMediaPathChangesNothing(t *testing.T) {
 	f, id, _, a1Leg := supervisedFloor(t)
-	f.media.Refuse = func(a routing.Action) error {
-		if a == routing.ActionTakeOver {
-			return fmt.Errorf("take over needs a media server: %w", routing.ErrNotSupported)
+	f.media.Refuse = func(a media.Action) error {
+		if a == media.ActionTakeOver {
+			return fmt.Errorf("take over needs a media server: %w", media.ErrNotSupported)
 		}
 		return nil
 	}
 	before := len(f.media.Commands())
-	if _, err := f.eng.TakeOver(f.ctx, f.actor("sup1"), id); !errors.Is(err, routing.ErrNotSupported) {
+	if _, err := f.eng.TakeOver(f.ctx, f.actor("sup1"), id); !errors.Is(err, media.ErrNotSupported) {
 		t.Fatalf("takeover on a path without a mixer: %v", err)
 	}
 	f.wantCall(id, routing.StateAnswered, "a1")

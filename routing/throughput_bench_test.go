@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/store"
 
 	"github.com/callfloor/callfloor/presence"
@@ -42,20 +43,20 @@ func benchThroughput(b *testing.B, f *testFloor) {
 	b.ResetTimer()
 	for done := 0; done < b.N; done += batch {
 		k := min(batch, b.N-done)
-		custs := make([]routing.LegID, k)
+		custs := make([]media.LegID, k)
 		for i := range k {
 			n++
-			custs[i] = routing.LegID(fmt.Sprintf("bench-%d", n))
-			f.eng.Report(routing.CallArrived{FactBase: f.at(), Leg: custs[i], Caller: fmt.Sprintf("+849010%05d", n%100000), Hotline: "+842800"})
+			custs[i] = media.LegID(fmt.Sprintf("bench-%d", n))
+			f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: custs[i], Caller: fmt.Sprintf("+849010%05d", n%100000), Hotline: "+842800"})
 		}
 		f.flush()
 		dials := f.media.Dials()
 		for _, d := range dials {
-			f.eng.Report(routing.LegAnswered{FactBase: f.at(), Leg: d.Result})
+			f.eng.Report(media.LegAnswered{FactBase: f.at(), Leg: d.Result})
 		}
 		f.flush()
 		for _, c := range custs {
-			f.eng.Report(routing.LegEnded{FactBase: f.at(), Leg: c, Cause: routing.CauseNormal})
+			f.eng.Report(media.LegEnded{FactBase: f.at(), Leg: c, Cause: media.CauseNormal})
 		}
 		f.flush()
 		if len(dials) != k {

@@ -38,12 +38,8 @@ func (e *Engine) mayRoute(view []byte) bool {
 	return !e.noneWaiting.Load()
 }
 
-// watchAgents tails the log from "now" and kicks on agent events.
-func (e *Engine) watchAgents(ctx context.Context) {
-	pos, err := e.watchLog.Last(ctx)
-	if err != nil && ctx.Err() == nil {
-		e.log.Warn("agent watch: read log position", "err", err)
-	}
+// watchAgents tails the log after pos and kicks on agent events.
+func (e *Engine) watchAgents(ctx context.Context, pos string) {
 	for ctx.Err() == nil {
 		evs, err := e.watchLog.ReadAfter(ctx, pos, 256, 5*time.Second)
 		switch {

@@ -12,8 +12,8 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
 // BenchmarkRegisterHandler measures one authenticated REGISTER through
@@ -75,39 +75,39 @@ func BenchmarkRegisterUDP(b *testing.B) {
 // loadRouter routes every call to agent a1 (many calls at once).
 type loadRouter struct {
 	mu       sync.Mutex
-	agentOf  map[routing.LegID]routing.LegID // customer → agent leg
-	customer map[routing.LegID]routing.LegID // agent leg → customer
+	agentOf  map[media.LegID]media.LegID // customer → agent leg
+	customer map[media.LegID]media.LegID // agent leg → customer
 	errs     int
 }
 
-func (r *loadRouter) script(h *harness, f routing.Fact) {
+func (r *loadRouter) script(h *harness, f media.Fact) {
 	ctx := context.Background()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch f := f.(type) {
-	case routing.CallArrived:
-		_ = h.srv.Hold(ctx, f.Leg, routing.HoldRingback)
-		leg, err := h.srv.Dial(ctx, routing.DialRequest{CallID: string(f.Leg), CallerID: f.Caller, Timeout: 10 * time.Second,
-			Target: routing.Target{AgentID: "a1", Distribution: presence.DistIPPhone}})
+	case media.CallArrived:
+		_ = h.srv.Hold(ctx, f.Leg, media.HoldRingback)
+		leg, err := h.srv.Dial(ctx, media.DialRequest{CallID: string(f.Leg), CallerID: f.Caller, Timeout: 10 * time.Second,
+			Target: media.Target{AgentID: "a1", Distribution: presence.DistIPPhone}})
 		if err != nil {
 			r.errs++
-			_ = h.srv.Hangup(ctx, f.Leg, routing.CauseUnreachable)
+			_ = h.srv.Hangup(ctx, f.Leg, media.CauseUnreachable)
 			return
 		}
 		r.agentOf[f.Leg], r.customer[leg] = leg, f.Leg
-	case routing.LegAnswered:
+	case media.LegAnswered:
 		if c, ok := r.customer[f.Leg]; ok {
 			if err := h.srv.Connect(ctx, c, f.Leg); err != nil {
 				r.errs++
 			}
 		}
-	case routing.LegEnded:
+	case media.LegEnded:
 		if a, ok := r.agentOf[f.Leg]; ok {
-			_ = h.srv.Hangup(ctx, a, routing.CauseNormal)
+			_ = h.srv.Hangup(ctx, a, media.CauseNormal)
 			delete(r.agentOf, f.Leg)
 		}
 		if c, ok := r.customer[f.Leg]; ok {
-			_ = h.srv.Hangup(ctx, c, routing.CauseNormal)
+			_ = h.srv.Hangup(ctx, c, media.CauseNormal)
 			delete(r.customer, f.Leg)
 		}
 	}
@@ -122,7 +122,7 @@ func BenchmarkSippCalls(b *testing.B) {
 	if v, err := strconv.Atoi(getenv("SIP_BENCH_RATE")); err == nil && v > 0 {
 		rate = v
 	}
-	r := &loadRouter{agentOf: map[routing.LegID]routing.LegID{}, customer: map[routing.LegID]routing.LegID{}}
+	r := &loadRouter{agentOf: map[media.LegID]media.LegID{}, customer: map[media.LegID]media.LegID{}}
 	h := startServer(b, Config{}, r.script)
 	agentPort := testpeer.FreeUDPPort(b)
 	h.register(b, "a1", agentPort)

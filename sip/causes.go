@@ -1,18 +1,18 @@
 package sip
 
-import "github.com/callfloor/callfloor/routing"
+import "github.com/callfloor/callfloor/media"
 
 // finalFor maps a hang-up cause to the final response for an unanswered
 // INVITE.
-func finalFor(c routing.Cause) (int, string) {
+func finalFor(c media.Cause) (int, string) {
 	switch c {
-	case routing.CauseBusy:
+	case media.CauseBusy:
 		return 486, "Busy Here"
-	case routing.CauseRejected:
+	case media.CauseRejected:
 		return 603, "Decline"
-	case routing.CauseCancelled:
+	case media.CauseCancelled:
 		return 487, "Request Terminated"
-	case routing.CauseNormal, routing.CauseNoAnswer, routing.CauseUnreachable, routing.CauseFailed, "":
+	case media.CauseNormal, media.CauseNoAnswer, media.CauseUnreachable, media.CauseFailed, "":
 		return 480, "Temporarily Unavailable"
 	}
 	return 480, "Temporarily Unavailable"
@@ -20,9 +20,9 @@ func finalFor(c routing.Cause) (int, string) {
 
 // causeOf picks the cause of a failed fork: busy or decline from any
 // device beats timeouts, which beat unreachable.
-func causeOf(bs []*branch) routing.Cause {
-	best := routing.CauseUnreachable
-	rank := map[routing.Cause]int{routing.CauseUnreachable: 0, routing.CauseFailed: 1, routing.CauseNoAnswer: 2, routing.CauseCancelled: 3, routing.CauseBusy: 4, routing.CauseRejected: 5}
+func causeOf(bs []*branch) media.Cause {
+	best := media.CauseUnreachable
+	rank := map[media.Cause]int{media.CauseUnreachable: 0, media.CauseFailed: 1, media.CauseNoAnswer: 2, media.CauseCancelled: 3, media.CauseBusy: 4, media.CauseRejected: 5}
 	for _, b := range bs {
 		c := causeForStatus(b.final)
 		if rank[c] > rank[best] {
@@ -33,18 +33,18 @@ func causeOf(bs []*branch) routing.Cause {
 }
 
 // causeForStatus maps a final SIP status to a routing cause.
-func causeForStatus(code int) routing.Cause {
+func causeForStatus(code int) media.Cause {
 	switch code {
 	case 486, 600:
-		return routing.CauseBusy
+		return media.CauseBusy
 	case 603:
-		return routing.CauseRejected
+		return media.CauseRejected
 	case 480, 408:
-		return routing.CauseNoAnswer
+		return media.CauseNoAnswer
 	case 487:
-		return routing.CauseCancelled
+		return media.CauseCancelled
 	case 404, 410, 484, 502, 503, 504:
-		return routing.CauseUnreachable
+		return media.CauseUnreachable
 	}
-	return routing.CauseFailed
+	return media.CauseFailed
 }

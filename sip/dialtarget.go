@@ -6,22 +6,22 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
 // dialTargets resolves where Dial sends INVITEs.
-func (s *Server) dialTargets(req routing.DialRequest) ([]dialTarget, error) {
+func (s *Server) dialTargets(req media.DialRequest) ([]dialTarget, error) {
 	number := req.Number
 	if number == "" && req.Target.Distribution == presence.DistPhone {
 		number = req.Target.Phone
 	}
 	if req.Number != "" || req.Target.Distribution == presence.DistPhone {
 		if number == "" {
-			return nil, fmt.Errorf("sip: agent %q has no phone number: %w", req.Target.AgentID, routing.ErrUnreachable)
+			return nil, fmt.Errorf("sip: agent %q has no phone number: %w", req.Target.AgentID, media.ErrUnreachable)
 		}
 		if s.cfg.OutboundTrunk == "" {
-			return nil, fmt.Errorf("sip: no outbound trunk configured: %w", routing.ErrUnreachable)
+			return nil, fmt.Errorf("sip: no outbound trunk configured: %w", media.ErrUnreachable)
 		}
 		raw := strings.ReplaceAll(s.cfg.OutboundTrunk, "{number}", number)
 		var u sip.Uri
@@ -36,7 +36,7 @@ func (s *Server) dialTargets(req routing.DialRequest) ([]dialTarget, error) {
 	}
 	bs := s.reg.lookup(req.Target.AgentID)
 	if len(bs) == 0 {
-		return nil, fmt.Errorf("sip: agent %q has no registered contact: %w", req.Target.AgentID, routing.ErrUnreachable)
+		return nil, fmt.Errorf("sip: agent %q has no registered contact: %w", req.Target.AgentID, media.ErrUnreachable)
 	}
 	out := make([]dialTarget, 0, len(bs))
 	for _, b := range bs {
@@ -58,7 +58,7 @@ func (s *Server) dialTargets(req routing.DialRequest) ([]dialTarget, error) {
 // not yet bound caller with the matching number (oldest first), else the
 // only unbound caller. Without one the INVITE carries no SDP (late
 // offer), which suits outbound calls that start by ringing the agent.
-func (s *Server) customerFor(req routing.DialRequest) *inLeg {
+func (s *Server) customerFor(req media.DialRequest) *inLeg {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if l, ok := s.inLegs[req.Customer]; ok && req.Customer != "" {
@@ -70,7 +70,7 @@ func (s *Server) customerFor(req routing.DialRequest) *inLeg {
 	if l, ok := s.bound[req.CallID]; ok {
 		return l
 	}
-	if l, ok := s.inLegs[routing.LegID(req.CallID)]; ok {
+	if l, ok := s.inLegs[media.LegID(req.CallID)]; ok {
 		s.bound[req.CallID] = l
 		return l
 	}

@@ -1,30 +1,30 @@
 // Package sip is callfloor's built-in SIP path: a registrar for agents'
 // devices and a signalling-only back-to-back user agent (B2BUA) that
-// implements routing.Media without a media server.
+// implements media.Media without a media server.
 //
 // Calls: an INVITE from a trunk (allowed source address, or digest
 // credentials for the trunk) becomes a customer leg and a
-// routing.CallArrived fact. Routing then dials agents: Dial sends an INVITE
+// media.CallArrived fact. Routing then dials agents: Dial sends an INVITE
 // carrying the caller's SDP offer to every registered contact of the agent
 // in parallel (first 2xx wins, the other branches are CANCELled) or, for
 // the phone distribution mode, to the outbound trunk. Connect answers the
 // caller with the agent's SDP, so media flows end to end between trunk and
 // phone and callfloor never touches RTP. Because there is no mixer,
 // Answer, Hold(music), Monitor, SetMonitorMode and Mute return errors
-// wrapping routing.ErrNotSupported.
+// wrapping media.ErrNotSupported.
 //
 // Contacts: the registrar does not know which registered contact is the
 // agent's app and which is its desk phone, so every distribution mode that
 // rings devices (app, app_sip, ip_phone) rings all of the agent's contacts.
 //
 // Facts are reported while the reporting leg's lock is held, so facts of
-// one leg arrive in order; routing.Facts.Report must therefore only queue
+// one leg arrive in order; media.Facts.Report must therefore only queue
 // and never call back into the Server synchronously.
 //
 // Registrar: REGISTER over UDP and TCP on one address, RFC 3261 section 10
 // bindings with server-side digest authentication (RFC 2617 / RFC 8760
 // MD5 with qop=auth), per-client nonces with expiry, and a
-// routing.DeviceState fact for every change of an agent's bindings. After
+// media.DeviceState fact for every change of an agent's bindings. After
 // too many wrong answers from one source for one user (WithMaxAuthFailures)
 // that source gets 403 for that user until the count is forgotten (ten
 // minutes without failures).

@@ -5,9 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/callfloor/callfloor/routing"
 )
 
 // fakeTx is a sip.ServerTransaction that records responses; it is done
@@ -59,15 +58,15 @@ func (f *fakeTx) Terminate() {
 	}
 }
 
-// discard is a routing.Facts that drops everything.
+// discard is a media.Facts that drops everything.
 type discard struct{}
 
-func (discard) Report(routing.Fact) {}
+func (discard) Report(media.Fact) {}
 
 // newIdleServer is a Server that is built but not running, with its
 // background context already ended: handlers run to completion without
 // network I/O of their own.
-func newIdleServer(t testing.TB, facts routing.Facts) *Server {
+func newIdleServer(t testing.TB, facts media.Facts) *Server {
 	t.Helper()
 	s, err := New(Config{Addr: "127.0.0.1:5999", MinExpires: 1}, demoDir{}, facts, WithLogger(testLogger()))
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/callfloor/callfloor/internal/testpeer"
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 func TestMain(m *testing.M) {
@@ -55,21 +55,21 @@ func (c *testClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// recorder is the routing.Facts the tests use: it keeps every fact and
+// recorder is the media.Facts the tests use: it keeps every fact and
 // hands each to an optional script, in order, on its own goroutine (as
 // the routing engine does: Report only queues).
 type recorder struct {
 	mu      sync.Mutex
-	facts   []routing.Fact
+	facts   []media.Fact
 	changed chan struct{}
-	queue   chan routing.Fact
+	queue   chan media.Fact
 }
 
 func newRecorder() *recorder {
-	return &recorder{changed: make(chan struct{}), queue: make(chan routing.Fact, 4096)}
+	return &recorder{changed: make(chan struct{}), queue: make(chan media.Fact, 4096)}
 }
 
-func (r *recorder) Report(f routing.Fact) {
+func (r *recorder) Report(f media.Fact) {
 	r.mu.Lock()
 	r.facts = append(r.facts, f)
 	close(r.changed)
@@ -78,15 +78,15 @@ func (r *recorder) Report(f routing.Fact) {
 	r.queue <- f
 }
 
-func (r *recorder) all() []routing.Fact {
+func (r *recorder) all() []media.Fact {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]routing.Fact(nil), r.facts...)
+	return append([]media.Fact(nil), r.facts...)
 }
 
 // waitFor returns the first fact matching pred, failing the test after
 // timeout.
-func (r *recorder) waitFor(t testing.TB, what string, timeout time.Duration, pred func(routing.Fact) bool) routing.Fact {
+func (r *recorder) waitFor(t testing.TB, what string, timeout time.Duration, pred func(media.Fact) bool) media.Fact {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -109,7 +109,7 @@ func (r *recorder) waitFor(t testing.TB, what string, timeout time.Duration, pre
 	}
 }
 
-func describe(fs []routing.Fact) string {
+func describe(fs []media.Fact) string {
 	var b strings.Builder
 	for _, f := range fs {
 		fmt.Fprintf(&b, "\n  %T%+v", f, f)
@@ -128,7 +128,7 @@ type harness struct {
 }
 
 // scriptFunc plays routing: it sees every fact, in order.
-type scriptFunc func(h *harness, f routing.Fact)
+type scriptFunc func(h *harness, f media.Fact)
 
 func testLogger() *slog.Logger {
 	if os.Getenv("SIP_TEST_LOG") != "" {

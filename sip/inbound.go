@@ -5,9 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/callfloor/callfloor/routing"
 )
 
 // inState is the customer leg's state: the UAS side of the caller's
@@ -41,7 +40,7 @@ func (st inState) String() string {
 // inLeg is a customer leg: the caller's INVITE from the trunk.
 type inLeg struct {
 	s        *Server
-	id       routing.LegID
+	id       media.LegID
 	invite   *sip.Request
 	tx       sip.ServerTransaction
 	localTag string
@@ -53,7 +52,7 @@ type inLeg struct {
 	mu        sync.Mutex
 	state     inState
 	answer    *sip.Response // our 200 OK (retransmitted until ACK)
-	connected routing.LegID // agent leg whose SDP the caller has
+	connected media.LegID   // agent leg whose SDP the caller has
 	cseq      uint32        // CSeq of requests we send in this dialog
 	answered  chan struct{} // closed when the 200 OK went out
 	acked     chan struct{} // closed when the ACK arrived
@@ -85,7 +84,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		hotline = req.To().Address.User
 	}
 	l := &inLeg{
-		s: s, id: routing.LegID(callIDOf(req)), invite: req, tx: tx,
+		s: s, id: media.LegID(callIDOf(req)), invite: req, tx: tx,
 		localTag: sip.GenerateTagN(16), offer: req.Body(),
 		caller: req.From().Address.User, hotline: hotline, arrived: s.now(),
 		cseq:     1,
@@ -102,7 +101,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.mu.Unlock()
 
 	l.mu.Lock()
-	s.report(routing.CallArrived{FactBase: routing.FactBase{At: s.now()}, Leg: l.id, Caller: l.caller, Hotline: l.hotline})
+	s.report(media.CallArrived{FactBase: media.FactBase{At: s.now()}, Leg: l.id, Caller: l.caller, Hotline: l.hotline})
 	l.mu.Unlock()
 	s.log.Info("call arrived", "leg", l.id, "caller", l.caller, "hotline", l.hotline)
 
@@ -119,9 +118,9 @@ func (l *inLeg) serve() {
 		l.awaitAck()
 	case <-l.ended:
 	case <-l.tx.Done():
-		l.endWith(routing.CauseFailed, 0)
+		l.endWith(media.CauseFailed, 0)
 	case <-l.s.baseCtx.Done():
-		l.endWith(routing.CauseFailed, 503)
+		l.endWith(media.CauseFailed, 503)
 	}
 }
 
@@ -145,7 +144,7 @@ func (l *inLeg) awaitAck() {
 			return
 		case <-giveUp.C:
 			l.s.log.Warn("no ACK for 200 OK", "leg", l.id)
-			_ = l.hangup(routing.CauseFailed)
+			_ = l.hangup(media.CauseFailed)
 			return
 		case <-timer.C:
 			if !reliable {
@@ -167,7 +166,7 @@ func (l *inLeg) onCancel(*sip.Request) {
 	defer l.mu.Unlock()
 	switch l.state {
 	case inProceeding, inRinging:
-		l.finishLocked(routing.CauseCancelled, false)
+		l.finishLocked(media.CauseCancelled, false)
 	case inAnswering, inConfirmed, inEnded:
 		// Too late to cancel: the 2xx won (RFC 3261 section 9.2).
 	}
@@ -176,10 +175,10 @@ func (l *inLeg) onCancel(*sip.Request) {
 // finishLocked marks the leg ended and reports it. Caller holds l.mu.
 // keepDialog leaves the Call-ID matchable until our BYE is done, so the
 // late ACK it waits for still finds the leg.
-func (l *inLeg) finishLocked(cause routing.Cause, keepDialog bool) {
+func (l *inLeg) finishLocked(cause media.Cause, keepDialog bool) {
 	l.state = inEnded
 	close(l.ended)
-	l.s.report(routing.LegEnded{FactBase: routing.FactBase{At: l.s.now()}, Leg: l.id, Cause: cause})
+	l.s.report(media.LegEnded{FactBase: media.FactBase{At: l.s.now()}, Leg: l.id, Cause: cause})
 	if !keepDialog {
 		l.s.forget(string(l.id), l.id)
 	}
@@ -211,16 +210,16 @@ func (l *inLeg) ring() error {
 		l.s.send(l.tx, l.response(180, "Ringing", nil))
 		return nil
 	case inAnswering, inConfirmed:
-		return fmt.Errorf("sip: leg %s already answered: %w", l.id, routing.ErrNotSupported)
+		return fmt.Errorf("sip: leg %s already answered: %w", l.id, media.ErrNotSupported)
 	case inEnded:
-		return routing.ErrLegGone
+		return media.ErrLegGone
 	}
 	return nil
 }
 
 // connect gives the caller agent's SDP: the 200 OK the first time, a
 // re-INVITE afterwards (transfer).
-func (l *inLeg) connect(agent routing.LegID, sdp []byte) error {
+func (l *inLeg) connect(agent media.LegID, sdp []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch l.state {
@@ -237,18 +236,18 @@ func (l *inLeg) connect(agent routing.LegID, sdp []byte) error {
 		}
 		l.connected = agent
 		if !l.s.goBackground(func() { l.reinvite(sdp) }) {
-			return routing.ErrMediaUnavailable
+			return media.ErrMediaUnavailable
 		}
 		return nil
 	case inEnded:
-		return routing.ErrLegGone
+		return media.ErrLegGone
 	}
 	return nil
 }
 
 // hangup ends the leg from our side: a final response while unanswered,
 // BYE (once ACKed) after.
-func (l *inLeg) hangup(cause routing.Cause) error {
+func (l *inLeg) hangup(cause media.Cause) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch l.state {
@@ -268,7 +267,7 @@ func (l *inLeg) hangup(cause routing.Cause) error {
 
 // endWith ends the leg because of a local failure (transaction gone,
 // shutdown), answering with code when still possible.
-func (l *inLeg) endWith(cause routing.Cause, code int) {
+func (l *inLeg) endWith(cause media.Cause, code int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch l.state {
@@ -306,7 +305,7 @@ func (l *inLeg) onBye() bool {
 	defer l.mu.Unlock()
 	switch l.state {
 	case inAnswering, inConfirmed:
-		l.finishLocked(routing.CauseNormal, false)
+		l.finishLocked(media.CauseNormal, false)
 		return true
 	case inProceeding, inRinging, inEnded:
 	}
@@ -420,7 +419,7 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // forget drops a Call-ID from the dialog table.
-func (s *Server) forget(callID string, leg routing.LegID) {
+func (s *Server) forget(callID string, leg media.LegID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.byCallID, callID)

@@ -5,34 +5,33 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/callfloor/callfloor/routing"
 )
 
-var _ routing.Media = (*Server)(nil)
+var _ media.Media = (*Server)(nil)
 
 // errNeedsMixer is why supervisor features are refused on this path.
-var errNeedsMixer = fmt.Errorf("listen, whisper, barge and take over need a media server (Asterisk or FreeSWITCH): %w", routing.ErrNotSupported)
+var errNeedsMixer = fmt.Errorf("listen, whisper, barge and take over need a media server (Asterisk or FreeSWITCH): %w", media.ErrNotSupported)
 
 // Answer is not possible without media: the caller stays in early state
 // (ringback) until an agent answers and Connect passes its SDP through.
-func (s *Server) Answer(ctx context.Context, leg routing.LegID) error {
-	return fmt.Errorf("sip: answering %s needs a media server to send audio: %w", leg, routing.ErrNotSupported)
+func (s *Server) Answer(ctx context.Context, leg media.LegID) error {
+	return fmt.Errorf("sip: answering %s needs a media server to send audio: %w", leg, media.ErrNotSupported)
 }
 
 // Hold with ringback sends 180 Ringing to the caller; music on hold needs
 // a media server.
-func (s *Server) Hold(ctx context.Context, leg routing.LegID, mode routing.HoldMode) error {
-	if mode != routing.HoldRingback {
-		return fmt.Errorf("sip: hold %q needs a media server: %w", mode, routing.ErrNotSupported)
+func (s *Server) Hold(ctx context.Context, leg media.LegID, mode media.HoldMode) error {
+	if mode != media.HoldRingback {
+		return fmt.Errorf("sip: hold %q needs a media server: %w", mode, media.ErrNotSupported)
 	}
 	l := s.inLeg(leg)
 	if l == nil {
 		if s.outLeg(leg) != nil {
-			return fmt.Errorf("sip: ringback on a dialled leg: %w", routing.ErrNotSupported)
+			return fmt.Errorf("sip: ringback on a dialled leg: %w", media.ErrNotSupported)
 		}
-		return routing.ErrLegGone
+		return media.ErrLegGone
 	}
 	return l.ring()
 }
@@ -40,16 +39,16 @@ func (s *Server) Hold(ctx context.Context, leg routing.LegID, mode routing.HoldM
 // Connect passes the agent leg's SDP to the customer leg: 200 OK to the
 // caller's INVITE the first time, a re-INVITE on a transfer. Routing hangs
 // up the previous agent leg itself.
-func (s *Server) Connect(ctx context.Context, a, b routing.LegID) error {
+func (s *Server) Connect(ctx context.Context, a, b media.LegID) error {
 	cust, agent := s.inLeg(a), s.outLeg(b)
 	if cust == nil || agent == nil {
 		cust, agent = s.inLeg(b), s.outLeg(a)
 	}
 	if cust == nil || agent == nil {
 		if s.outLeg(a) != nil && s.outLeg(b) != nil {
-			return fmt.Errorf("sip: bridging two dialled legs needs a media server: %w", routing.ErrNotSupported)
+			return fmt.Errorf("sip: bridging two dialled legs needs a media server: %w", media.ErrNotSupported)
 		}
-		return fmt.Errorf("sip: connect %s and %s: %w", a, b, routing.ErrLegGone)
+		return fmt.Errorf("sip: connect %s and %s: %w", a, b, media.ErrLegGone)
 	}
 	sdp, st := agent.answerSDP()
 	switch st {
@@ -57,41 +56,41 @@ func (s *Server) Connect(ctx context.Context, a, b routing.LegID) error {
 	case outCalling, outRinging:
 		return fmt.Errorf("sip: leg %s has not answered yet", agent.id)
 	case outEnded:
-		return fmt.Errorf("sip: leg %s: %w", agent.id, routing.ErrLegGone)
+		return fmt.Errorf("sip: leg %s: %w", agent.id, media.ErrLegGone)
 	}
 	return cust.connect(agent.id, sdp)
 }
 
 // Monitor needs a mixer.
-func (s *Server) Monitor(ctx context.Context, req routing.MonitorRequest) (routing.LegID, error) {
+func (s *Server) Monitor(ctx context.Context, req media.MonitorRequest) (media.LegID, error) {
 	return "", fmt.Errorf("sip: %s: %w", req.Mode, errNeedsMixer)
 }
 
-// Supports implements routing.ActionChecker: listening, whispering,
+// Supports implements media.ActionChecker: listening, whispering,
 // barging and taking over need a mixer (the supervisor's audio joins or
 // replaces the agent's inside a running call); a transfer is a re-INVITE
 // of the caller, which a signalling path can do.
-func (s *Server) Supports(a routing.Action) error {
+func (s *Server) Supports(a media.Action) error {
 	switch a {
-	case routing.ActionMonitor, routing.ActionTakeOver:
+	case media.ActionMonitor, media.ActionTakeOver:
 		return fmt.Errorf("sip: %s: %w", a, errNeedsMixer)
 	}
 	return nil
 }
 
 // SetMonitorMode needs a mixer.
-func (s *Server) SetMonitorMode(ctx context.Context, leg routing.LegID, mode routing.MonitorMode) error {
+func (s *Server) SetMonitorMode(ctx context.Context, leg media.LegID, mode media.MonitorMode) error {
 	return fmt.Errorf("sip: %s: %w", mode, errNeedsMixer)
 }
 
 // Mute needs a mixer.
-func (s *Server) Mute(ctx context.Context, leg routing.LegID, muted bool) error {
+func (s *Server) Mute(ctx context.Context, leg media.LegID, muted bool) error {
 	return fmt.Errorf("sip: mute: %w", errNeedsMixer)
 }
 
 // Hangup ends a leg: CANCEL for a ringing dial, a final response for an
 // unanswered caller, BYE for an answered one. A gone leg is not an error.
-func (s *Server) Hangup(ctx context.Context, leg routing.LegID, cause routing.Cause) error {
+func (s *Server) Hangup(ctx context.Context, leg media.LegID, cause media.Cause) error {
 	if l := s.inLeg(leg); l != nil {
 		return l.hangup(cause)
 	}
@@ -101,13 +100,13 @@ func (s *Server) Hangup(ctx context.Context, leg routing.LegID, cause routing.Ca
 	return nil
 }
 
-func (s *Server) inLeg(id routing.LegID) *inLeg {
+func (s *Server) inLeg(id media.LegID) *inLeg {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.inLegs[id]
 }
 
-func (s *Server) outLeg(id routing.LegID) *outLeg {
+func (s *Server) outLeg(id media.LegID) *outLeg {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.outLegs[id]
@@ -154,10 +153,10 @@ func (s *Server) endAllCalls(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, l := range outs {
-		l.hangup(routing.CauseNormal)
+		l.hangup(media.CauseNormal)
 	}
 	for _, l := range ins {
-		_ = l.hangup(routing.CauseNormal)
+		_ = l.hangup(media.CauseNormal)
 	}
 	for {
 		s.mu.Lock()

@@ -12,37 +12,37 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
 func TestMixerFeaturesNotSupported(t *testing.T) {
 	s := newIdleServer(t, discard{})
 	ctx := context.Background()
-	_, err := s.Monitor(ctx, routing.MonitorRequest{Mode: routing.MonitorBarge})
+	_, err := s.Monitor(ctx, media.MonitorRequest{Mode: media.MonitorBarge})
 	errs := []error{
 		s.Answer(ctx, "x"),
-		s.Hold(ctx, "x", routing.HoldMusic),
+		s.Hold(ctx, "x", media.HoldMusic),
 		err,
-		s.SetMonitorMode(ctx, "x", routing.MonitorWhisper),
+		s.SetMonitorMode(ctx, "x", media.MonitorWhisper),
 		s.Mute(ctx, "x", true),
 		s.Connect(ctx, "dial-a", "dial-b"),
 	}
 	for i, err := range errs[:5] {
-		if !errors.Is(err, routing.ErrNotSupported) {
+		if !errors.Is(err, media.ErrNotSupported) {
 			t.Errorf("call %d: %v, want ErrNotSupported", i, err)
 		}
 	}
 	if err := errs[3]; err == nil || !contains(err.Error(), "media server") {
 		t.Errorf("monitor error does not say why: %v", err)
 	}
-	if !errors.Is(errs[5], routing.ErrLegGone) {
+	if !errors.Is(errs[5], media.ErrLegGone) {
 		t.Errorf("connect unknown legs: %v", errs[5])
 	}
-	if err := s.Hangup(ctx, "unknown", routing.CauseNormal); err != nil {
+	if err := s.Hangup(ctx, "unknown", media.CauseNormal); err != nil {
 		t.Errorf("hangup of a gone leg: %v", err)
 	}
-	if err := s.Hold(ctx, "unknown", routing.HoldRingback); !errors.Is(err, routing.ErrLegGone) {
+	if err := s.Hold(ctx, "unknown", media.HoldRingback); !errors.Is(err, media.ErrLegGone) {
 		t.Errorf("hold of a gone leg: %v", err)
 	}
 }
@@ -63,12 +63,12 @@ func indexOf(s, sub string) int {
 func TestDialUnreachable(t *testing.T) {
 	h := startServer(t, Config{}, nil)
 	ctx := context.Background()
-	_, err := h.srv.Dial(ctx, routing.DialRequest{Target: routing.Target{AgentID: "a9", Distribution: presence.DistApp}})
-	if !errors.Is(err, routing.ErrUnreachable) {
+	_, err := h.srv.Dial(ctx, media.DialRequest{Target: media.Target{AgentID: "a9", Distribution: presence.DistApp}})
+	if !errors.Is(err, media.ErrUnreachable) {
 		t.Fatalf("no contacts: %v", err)
 	}
-	_, err = h.srv.Dial(ctx, routing.DialRequest{Target: routing.Target{AgentID: "a9", Distribution: presence.DistPhone, Phone: "+4915100000"}})
-	if !errors.Is(err, routing.ErrUnreachable) {
+	_, err = h.srv.Dial(ctx, media.DialRequest{Target: media.Target{AgentID: "a9", Distribution: presence.DistPhone, Phone: "+4915100000"}})
+	if !errors.Is(err, media.ErrUnreachable) {
 		t.Fatalf("phone without outbound trunk: %v", err)
 	}
 }
@@ -76,9 +76,9 @@ func TestDialUnreachable(t *testing.T) {
 // An INVITE from outside the allowed sources must authenticate as the
 // trunk; routing refusing it (busy) answers 486.
 func TestTrunkDigestAuth(t *testing.T) {
-	busy := func(h *harness, f routing.Fact) {
-		if a, ok := f.(routing.CallArrived); ok {
-			_ = h.srv.Hangup(context.Background(), a.Leg, routing.CauseBusy)
+	busy := func(h *harness, f media.Fact) {
+		if a, ok := f.(media.CallArrived); ok {
+			_ = h.srv.Hangup(context.Background(), a.Leg, media.CauseBusy)
 		}
 	}
 	h := startServer(t, Config{TrunkSources: []string{"10.0.0.0/8"}, TrunkUser: "trunk", TrunkPassword: "s3cret"}, busy)
@@ -99,8 +99,8 @@ func TestTrunkDigestAuth(t *testing.T) {
 	if err != nil || res.StatusCode != 486 {
 		t.Fatalf("authenticated INVITE: %v %v", res, err)
 	}
-	h.rec.waitFor(t, "call arrived", time.Second, func(f routing.Fact) bool {
-		a, ok := f.(routing.CallArrived)
+	h.rec.waitFor(t, "call arrived", time.Second, func(f media.Fact) bool {
+		a, ok := f.(media.CallArrived)
 		return ok && a.Hotline == "800"
 	})
 
@@ -118,38 +118,38 @@ func TestTrunkDigestAuth(t *testing.T) {
 // Dial(a2), Connect(customer, a2) (a re-INVITE), Hangup(a1).
 type transferRouter struct {
 	mu                      sync.Mutex
-	customer, first, second routing.LegID
+	customer, first, second media.LegID
 	errs                    []error
 }
 
-func (r *transferRouter) script(h *harness, f routing.Fact) {
+func (r *transferRouter) script(h *harness, f media.Fact) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ctx := context.Background()
-	dial := func(agent string) routing.LegID {
-		leg, err := h.srv.Dial(ctx, routing.DialRequest{CallID: "call-t", CallerID: "+4930123456", Timeout: 5 * time.Second,
-			Target: routing.Target{AgentID: agent, Distribution: presence.DistIPPhone}})
+	dial := func(agent string) media.LegID {
+		leg, err := h.srv.Dial(ctx, media.DialRequest{CallID: "call-t", CallerID: "+4930123456", Timeout: 5 * time.Second,
+			Target: media.Target{AgentID: agent, Distribution: presence.DistIPPhone}})
 		if err != nil {
 			r.errs = append(r.errs, err)
 		}
 		return leg
 	}
 	switch f := f.(type) {
-	case routing.CallArrived:
+	case media.CallArrived:
 		r.customer = f.Leg
 		r.first = dial("a1")
-	case routing.LegAnswered:
+	case media.LegAnswered:
 		if err := h.srv.Connect(ctx, r.customer, f.Leg); err != nil {
 			r.errs = append(r.errs, err)
 		}
 		if f.Leg == r.first {
 			r.second = dial("a2")
-		} else if err := h.srv.Hangup(ctx, r.first, routing.CauseNormal); err != nil {
+		} else if err := h.srv.Hangup(ctx, r.first, media.CauseNormal); err != nil {
 			r.errs = append(r.errs, err)
 		}
-	case routing.LegEnded:
+	case media.LegEnded:
 		if f.Leg == r.customer && r.second != "" {
-			_ = h.srv.Hangup(ctx, r.second, routing.CauseNormal)
+			_ = h.srv.Hangup(ctx, r.second, media.CauseNormal)
 		}
 	}
 }
@@ -166,8 +166,8 @@ func TestSippTransferReinvitesCaller(t *testing.T) {
 	r.mu.Lock()
 	first, customer, errs := r.first, r.customer, r.errs
 	r.mu.Unlock()
-	h.rec.waitFor(t, "a1 hung up by routing", time.Second, ended(first, routing.CauseNormal))
-	h.rec.waitFor(t, "customer hung up", time.Second, ended(customer, routing.CauseNormal))
+	h.rec.waitFor(t, "a1 hung up by routing", time.Second, ended(first, media.CauseNormal))
+	h.rec.waitFor(t, "customer hung up", time.Second, ended(customer, media.CauseNormal))
 	if len(errs) > 0 {
 		t.Errorf("media errors: %v", errs)
 	}
@@ -199,7 +199,7 @@ func TestSippShutdownEndsCalls(t *testing.T) {
 	agent := agentPhone(t, h, "a1", "agent_answer.xml")
 	call := caller(t, h, "caller_until_bye.xml", 0)
 	_, _, _ = r.snapshot()
-	h.rec.waitFor(t, "answered", 10*time.Second, func(f routing.Fact) bool { _, ok := f.(routing.LegAnswered); return ok })
+	h.rec.waitFor(t, "answered", 10*time.Second, func(f media.Fact) bool { _, ok := f.(media.LegAnswered); return ok })
 	time.Sleep(200 * time.Millisecond) // let the caller's ACK arrive
 	h.stop(t)
 	call.wait(t, 30*time.Second)

@@ -6,9 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/callfloor/callfloor/routing"
 )
 
 // defaultRingTimeout applies when a DialRequest names none.
@@ -42,8 +41,8 @@ func (st outState) String() string {
 // outLeg is one Dial: INVITEs forked to every device of the target.
 type outLeg struct {
 	s     *Server
-	id    routing.LegID
-	req   routing.DialRequest
+	id    media.LegID
+	req   media.DialRequest
 	offer []byte // the caller's SDP offer, passed through
 
 	mu       sync.Mutex
@@ -78,12 +77,12 @@ type dialTarget struct {
 
 // Dial rings req.Target on every registered contact (or the outbound
 // trunk for the phone mode / req.Number) and returns the leg at once.
-func (s *Server) Dial(ctx context.Context, req routing.DialRequest) (routing.LegID, error) {
+func (s *Server) Dial(ctx context.Context, req media.DialRequest) (media.LegID, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
 	if s.draining.Load() || !s.running.Load() {
-		return "", fmt.Errorf("sip: not serving: %w", routing.ErrMediaUnavailable)
+		return "", fmt.Errorf("sip: not serving: %w", media.ErrMediaUnavailable)
 	}
 	targets, err := s.dialTargets(req)
 	if err != nil {
@@ -93,7 +92,7 @@ func (s *Server) Dial(ctx context.Context, req routing.DialRequest) (routing.Leg
 	if c := s.customerFor(req); c != nil {
 		offer = c.offer
 	}
-	l := &outLeg{s: s, id: routing.LegID("dial-" + randomID()), req: req, offer: offer}
+	l := &outLeg{s: s, id: media.LegID("dial-" + randomID()), req: req, offer: offer}
 	for i, t := range targets {
 		l.branches = append(l.branches, &branch{leg: l, callID: fmt.Sprintf("%s-%d", l.id, i), transp: t.transport, dest: t.dest, cseq: 1})
 	}
@@ -118,7 +117,7 @@ func (s *Server) Dial(ctx context.Context, req routing.DialRequest) (routing.Leg
 	if started == 0 {
 		l.state = outEnded
 		s.forgetOut(l)
-		return "", fmt.Errorf("sip: no contact of %q took the INVITE: %w", req.Target.AgentID, routing.ErrUnreachable)
+		return "", fmt.Errorf("sip: no contact of %q took the INVITE: %w", req.Target.AgentID, media.ErrUnreachable)
 	}
 	timeout := req.Timeout
 	if timeout <= 0 {
@@ -158,7 +157,7 @@ func (l *outLeg) startBranch(b *branch, t dialTarget) error {
 	b.invite, b.tx = inv, tx
 	if !s.goBackground(func() { l.readBranch(b) }) {
 		tx.Terminate()
-		return routing.ErrMediaUnavailable
+		return media.ErrMediaUnavailable
 	}
 	return nil
 }
@@ -210,7 +209,7 @@ func (l *outLeg) onProvisional(b *branch, res *sip.Response) {
 	switch l.state {
 	case outCalling:
 		l.state = outRinging
-		l.s.report(routing.LegRinging{FactBase: routing.FactBase{At: l.s.now()}, Leg: l.id})
+		l.s.report(media.LegRinging{FactBase: media.FactBase{At: l.s.now()}, Leg: l.id})
 	case outRinging, outAnswered, outEnded:
 	}
 }
@@ -234,7 +233,7 @@ func (l *outLeg) onSuccess(b *branch, res *sip.Response) {
 		l.state = outAnswered
 		l.winner = b
 		l.timer.Stop()
-		l.s.report(routing.LegAnswered{FactBase: routing.FactBase{At: l.s.now()}, Leg: l.id})
+		l.s.report(media.LegAnswered{FactBase: media.FactBase{At: l.s.now()}, Leg: l.id})
 		l.cancelOthersLocked(b)
 	case outAnswered, outEnded:
 		l.s.goBackground(func() { l.s.byeBranch(b) })
@@ -271,17 +270,17 @@ func (l *outLeg) onTimeout() {
 	switch l.state {
 	case outCalling, outRinging:
 		l.cancelOthersLocked(nil)
-		l.endLocked(routing.CauseNoAnswer)
+		l.endLocked(media.CauseNoAnswer)
 	case outAnswered, outEnded:
 	}
 }
 
 // hangup ends the leg on routing's request.
-func (l *outLeg) hangup(cause routing.Cause) {
+func (l *outLeg) hangup(cause media.Cause) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if cause == "" {
-		cause = routing.CauseNormal
+		cause = media.CauseNormal
 	}
 	switch l.state {
 	case outCalling, outRinging:
@@ -302,7 +301,7 @@ func (l *outLeg) onBye(b *branch) {
 	switch l.state {
 	case outAnswered:
 		if l.winner == b {
-			l.endLocked(routing.CauseNormal)
+			l.endLocked(media.CauseNormal)
 		}
 	case outCalling, outRinging, outEnded:
 	}
@@ -310,12 +309,12 @@ func (l *outLeg) onBye(b *branch) {
 }
 
 // endLocked ends the leg and reports it once. Caller holds l.mu.
-func (l *outLeg) endLocked(cause routing.Cause) {
+func (l *outLeg) endLocked(cause media.Cause) {
 	l.state = outEnded
 	if l.timer != nil {
 		l.timer.Stop()
 	}
-	l.s.report(routing.LegEnded{FactBase: routing.FactBase{At: l.s.now()}, Leg: l.id, Cause: cause})
+	l.s.report(media.LegEnded{FactBase: media.FactBase{At: l.s.now()}, Leg: l.id, Cause: cause})
 	l.s.forgetOut(l)
 }
 

@@ -9,9 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/callfloor/callfloor/routing"
 )
 
 // maxBindings bounds contacts per address-of-record.
@@ -162,13 +161,13 @@ func (r *registrar) apply(req *sip.Request, user string, contacts []contactReq, 
 	now := r.s.now()
 	callID := callIDOf(req)
 	cseq := req.CSeq().SeqNo
-	var facts []routing.DeviceState
+	var facts []media.DeviceState
 
 	r.mu.Lock()
 	cur := r.aors[user]
 	if wildcard {
 		for _, b := range cur {
-			facts = append(facts, routing.DeviceState{AgentID: user, Device: b.key})
+			facts = append(facts, media.DeviceState{AgentID: user, Device: b.key})
 		}
 		cur = nil
 	}
@@ -184,7 +183,7 @@ func (r *registrar) apply(req *sip.Request, user string, contacts []contactReq, 
 		if c.exp == 0 {
 			if i >= 0 {
 				next = append(next[:i], next[i+1:]...)
-				facts = append(facts, routing.DeviceState{AgentID: user, Device: key})
+				facts = append(facts, media.DeviceState{AgentID: user, Device: key})
 			}
 			continue
 		}
@@ -199,7 +198,7 @@ func (r *registrar) apply(req *sip.Request, user string, contacts []contactReq, 
 			}
 			next = append(next, b)
 		}
-		facts = append(facts, routing.DeviceState{AgentID: user, Device: key})
+		facts = append(facts, media.DeviceState{AgentID: user, Device: key})
 	}
 	if len(next) == 0 {
 		delete(r.aors, user)
@@ -217,7 +216,7 @@ func (r *registrar) apply(req *sip.Request, user string, contacts []contactReq, 
 
 // stateFacts fills Registered/Until from the user's remaining bindings:
 // the agent stays registered while any contact is.
-func stateFacts(facts []routing.DeviceState, remaining []binding, now time.Time) []routing.DeviceState {
+func stateFacts(facts []media.DeviceState, remaining []binding, now time.Time) []media.DeviceState {
 	var until time.Time
 	for _, b := range remaining {
 		if b.expires.After(until) {
@@ -236,16 +235,16 @@ func stateFacts(facts []routing.DeviceState, remaining []binding, now time.Time)
 
 // sweep drops expired bindings.
 func (r *registrar) sweep(now time.Time) {
-	var facts []routing.DeviceState
+	var facts []media.DeviceState
 	r.mu.Lock()
 	for user, bs := range r.aors {
-		var gone []routing.DeviceState
+		var gone []media.DeviceState
 		keep := bs[:0:0]
 		for _, b := range bs {
 			if now.Before(b.expires) {
 				keep = append(keep, b)
 			} else {
-				gone = append(gone, routing.DeviceState{AgentID: user, Device: b.key})
+				gone = append(gone, media.DeviceState{AgentID: user, Device: b.key})
 			}
 		}
 		if len(gone) == 0 {

@@ -7,11 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
-
-	"github.com/callfloor/callfloor/routing"
 )
 
 // sipClient is an in-process SIP client (sipgo) on an ephemeral port.
@@ -139,8 +138,8 @@ func TestRegisterBindingsLifecycle(t *testing.T) {
 	if res.StatusCode != 200 || len(h.srv.Contacts("a1")) != 1 {
 		t.Fatalf("unregister one: %d %v", res.StatusCode, h.srv.Contacts("a1"))
 	}
-	h.rec.waitFor(t, "7001 gone, still registered", time.Second, func(f routing.Fact) bool {
-		d, ok := f.(routing.DeviceState)
+	h.rec.waitFor(t, "7001 gone, still registered", time.Second, func(f media.Fact) bool {
+		d, ok := f.(media.DeviceState)
 		return ok && d.Device == "sip:a1@127.0.0.1:7001" && d.Registered
 	})
 
@@ -177,7 +176,7 @@ func TestRegisterExpiresBySweep(t *testing.T) {
 	}
 	h.rec.waitFor(t, "registered", time.Second, deviceState("a1", true))
 	h.clock.advance(61 * time.Second)
-	f := h.rec.waitFor(t, "expired", 2*time.Second, deviceState("a1", false)).(routing.DeviceState)
+	f := h.rec.waitFor(t, "expired", 2*time.Second, deviceState("a1", false)).(media.DeviceState)
 	if !f.Until.IsZero() {
 		t.Errorf("Until = %s on an expired device", f.Until)
 	}

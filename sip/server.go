@@ -12,18 +12,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/callfloor/callfloor/routing"
 )
 
-// Server is the SIP registrar and B2BUA. It implements routing.Media.
+// Server is the SIP registrar and B2BUA. It implements media.Media.
 type Server struct {
 	cfg   Config
 	opts  options
 	dir   Directory
-	facts routing.Facts
+	facts media.Facts
 	log   *slog.Logger
 
 	host      string // listen IP, for Via and Contact
@@ -39,8 +38,8 @@ type Server struct {
 	reg  *registrar
 
 	mu       sync.Mutex
-	inLegs   map[routing.LegID]*inLeg
-	outLegs  map[routing.LegID]*outLeg
+	inLegs   map[media.LegID]*inLeg
+	outLegs  map[media.LegID]*outLeg
 	byCallID map[string]dialogRef // SIP Call-ID → leg (or dial branch)
 	bound    map[string]*inLeg    // routing call id → its customer leg
 
@@ -60,7 +59,7 @@ type dialogRef struct {
 }
 
 // New builds a Server; Run starts it.
-func New(cfg Config, dir Directory, facts routing.Facts, opts ...Option) (*Server, error) {
+func New(cfg Config, dir Directory, facts media.Facts, opts ...Option) (*Server, error) {
 	if dir == nil || facts == nil {
 		return nil, errors.New("sip: directory and facts are required")
 	}
@@ -84,8 +83,8 @@ func New(cfg Config, dir Directory, facts routing.Facts, opts ...Option) (*Serve
 		cfg: cfg, opts: o, dir: dir, facts: facts, log: o.log.With("component", "sip"),
 		host: host, port: port, trunkNets: nets,
 		laddr:    sip.Addr{IP: net.ParseIP(host), Port: port, Hostname: host},
-		inLegs:   make(map[routing.LegID]*inLeg),
-		outLegs:  make(map[routing.LegID]*outLeg),
+		inLegs:   make(map[media.LegID]*inLeg),
+		outLegs:  make(map[media.LegID]*outLeg),
 		byCallID: make(map[string]dialogRef),
 		bound:    make(map[string]*inLeg),
 	}
@@ -195,7 +194,7 @@ func (s *Server) Contacts(agentID string) []string {
 }
 
 // report hands a fact to routing.
-func (s *Server) report(f routing.Fact) { s.facts.Report(f) }
+func (s *Server) report(f media.Fact) { s.facts.Report(f) }
 
 func (s *Server) now() time.Time { return s.opts.now() }
 

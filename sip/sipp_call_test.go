@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 )
 
 // router is a scripted stand-in for the routing engine: it holds the
@@ -23,35 +23,35 @@ type router struct {
 
 	mu       sync.Mutex
 	next     int
-	customer routing.LegID
-	agent    routing.LegID
+	customer media.LegID
+	agent    media.LegID
 	answered bool
-	dialled  []routing.LegID
+	dialled  []media.LegID
 	errs     []error
 }
 
-func (r *router) script(h *harness, f routing.Fact) {
+func (r *router) script(h *harness, f media.Fact) {
 	ctx := context.Background()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch f := f.(type) {
-	case routing.CallArrived:
+	case media.CallArrived:
 		r.customer = f.Leg
-		r.check(h.srv.Hold(ctx, f.Leg, routing.HoldRingback))
+		r.check(h.srv.Hold(ctx, f.Leg, media.HoldRingback))
 		r.dialNext(h, f.Caller)
-	case routing.LegAnswered:
+	case media.LegAnswered:
 		if f.Leg == r.agent {
 			r.answered = true
 			r.check(h.srv.Connect(ctx, r.customer, r.agent))
 		}
-	case routing.LegEnded:
+	case media.LegEnded:
 		switch {
 		case f.Leg == r.customer:
 			if r.agent != "" {
-				r.check(h.srv.Hangup(ctx, r.agent, routing.CauseNormal))
+				r.check(h.srv.Hangup(ctx, r.agent, media.CauseNormal))
 			}
 		case f.Leg == r.agent && r.answered:
-			r.check(h.srv.Hangup(ctx, r.customer, routing.CauseNormal))
+			r.check(h.srv.Hangup(ctx, r.customer, media.CauseNormal))
 		case f.Leg == r.agent:
 			r.dialNext(h, "+4930123456")
 		}
@@ -62,9 +62,9 @@ func (r *router) dialNext(h *harness, caller string) {
 	for r.next < len(r.agents) {
 		a := r.agents[r.next]
 		r.next++
-		leg, err := h.srv.Dial(context.Background(), routing.DialRequest{
+		leg, err := h.srv.Dial(context.Background(), media.DialRequest{
 			CallID: "call-1", CallerID: caller, Timeout: r.timeout,
-			Target: routing.Target{AgentID: a, Distribution: r.dist, Phone: r.phone},
+			Target: media.Target{AgentID: a, Distribution: r.dist, Phone: r.phone},
 		})
 		if err != nil {
 			r.errs = append(r.errs, err)
@@ -75,7 +75,7 @@ func (r *router) dialNext(h *harness, caller string) {
 		return
 	}
 	r.agent = ""
-	r.check(h.srv.Hangup(context.Background(), r.customer, routing.CauseNoAnswer))
+	r.check(h.srv.Hangup(context.Background(), r.customer, media.CauseNoAnswer))
 }
 
 func (r *router) check(err error) {
@@ -84,29 +84,29 @@ func (r *router) check(err error) {
 	}
 }
 
-func (r *router) snapshot() (customer routing.LegID, dialled []routing.LegID, errs []error) {
+func (r *router) snapshot() (customer media.LegID, dialled []media.LegID, errs []error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.customer, append([]routing.LegID(nil), r.dialled...), append([]error(nil), r.errs...)
+	return r.customer, append([]media.LegID(nil), r.dialled...), append([]error(nil), r.errs...)
 }
 
-func ended(leg routing.LegID, cause routing.Cause) func(routing.Fact) bool {
-	return func(f routing.Fact) bool {
-		e, ok := f.(routing.LegEnded)
+func ended(leg media.LegID, cause media.Cause) func(media.Fact) bool {
+	return func(f media.Fact) bool {
+		e, ok := f.(media.LegEnded)
 		return ok && e.Leg == leg && e.Cause == cause
 	}
 }
 
-func answered(leg routing.LegID) func(routing.Fact) bool {
-	return func(f routing.Fact) bool {
-		a, ok := f.(routing.LegAnswered)
+func answered(leg media.LegID) func(media.Fact) bool {
+	return func(f media.Fact) bool {
+		a, ok := f.(media.LegAnswered)
 		return ok && a.Leg == leg
 	}
 }
 
-func ringing(leg routing.LegID) func(routing.Fact) bool {
-	return func(f routing.Fact) bool {
-		a, ok := f.(routing.LegRinging)
+func ringing(leg media.LegID) func(media.Fact) bool {
+	return func(f media.Fact) bool {
+		a, ok := f.(media.LegRinging)
 		return ok && a.Leg == leg
 	}
 }
@@ -143,7 +143,7 @@ func TestSippCallAnswered(t *testing.T) {
 	call.wait(t, 30*time.Second)
 	agent.wait(t, 30*time.Second)
 
-	arrived := h.rec.waitFor(t, "call arrived", time.Second, func(f routing.Fact) bool { _, ok := f.(routing.CallArrived); return ok }).(routing.CallArrived)
+	arrived := h.rec.waitFor(t, "call arrived", time.Second, func(f media.Fact) bool { _, ok := f.(media.CallArrived); return ok }).(media.CallArrived)
 	if arrived.Hotline != "800" || arrived.Caller != "+4930123456" {
 		t.Errorf("CallArrived = %+v", arrived)
 	}
@@ -153,8 +153,8 @@ func TestSippCallAnswered(t *testing.T) {
 	}
 	h.rec.waitFor(t, "agent ringing", time.Second, ringing(dialled[0]))
 	h.rec.waitFor(t, "agent answered", time.Second, answered(dialled[0]))
-	h.rec.waitFor(t, "customer hung up", 5*time.Second, ended(customer, routing.CauseNormal))
-	h.rec.waitFor(t, "agent leg ended", 5*time.Second, ended(dialled[0], routing.CauseNormal))
+	h.rec.waitFor(t, "customer hung up", 5*time.Second, ended(customer, media.CauseNormal))
+	h.rec.waitFor(t, "agent leg ended", 5*time.Second, ended(dialled[0], media.CauseNormal))
 	noErrors(t, r)
 }
 
@@ -165,10 +165,10 @@ func TestSippFailoverToNextAgent(t *testing.T) {
 	for _, c := range []struct {
 		name, first string
 		timeout     time.Duration
-		cause       routing.Cause
+		cause       media.Cause
 	}{
-		{"rona", "agent_noanswer.xml", time.Second, routing.CauseNoAnswer},
-		{"busy", "agent_busy.xml", 10 * time.Second, routing.CauseBusy},
+		{"rona", "agent_noanswer.xml", time.Second, media.CauseNoAnswer},
+		{"busy", "agent_busy.xml", 10 * time.Second, media.CauseBusy},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := &router{agents: []string{"a1", "a2"}, dist: presence.DistIPPhone, timeout: c.timeout}
@@ -225,12 +225,12 @@ func TestSippCallerHangsUpWhileRinging(t *testing.T) {
 	agent.wait(t, 30*time.Second)
 
 	customer, dialled, _ := r.snapshot()
-	h.rec.waitFor(t, "customer cancelled", time.Second, ended(customer, routing.CauseCancelled))
+	h.rec.waitFor(t, "customer cancelled", time.Second, ended(customer, media.CauseCancelled))
 	if len(dialled) != 1 {
 		t.Fatalf("dialled %v", dialled)
 	}
-	h.rec.waitFor(t, "agent leg ended", time.Second, func(f routing.Fact) bool {
-		e, ok := f.(routing.LegEnded)
+	h.rec.waitFor(t, "agent leg ended", time.Second, func(f media.Fact) bool {
+		e, ok := f.(media.LegEnded)
 		return ok && e.Leg == dialled[0]
 	})
 	noErrors(t, r)
@@ -249,8 +249,8 @@ func TestSippAgentHangsUp(t *testing.T) {
 	if len(dialled) != 1 {
 		t.Fatalf("dialled %v", dialled)
 	}
-	h.rec.waitFor(t, "agent hung up", time.Second, ended(dialled[0], routing.CauseNormal))
-	h.rec.waitFor(t, "customer ended", time.Second, ended(customer, routing.CauseNormal))
+	h.rec.waitFor(t, "agent hung up", time.Second, ended(dialled[0], media.CauseNormal))
+	h.rec.waitFor(t, "customer ended", time.Second, ended(customer, media.CauseNormal))
 	noErrors(t, r)
 }
 
@@ -271,7 +271,7 @@ func TestSippLateAnswerAfterCancelIsHungUp(t *testing.T) {
 	}
 	n := 0
 	for _, f := range h.rec.all() {
-		if a, ok := f.(routing.LegAnswered); ok && a.Leg == dialled[0] {
+		if a, ok := f.(media.LegAnswered); ok && a.Leg == dialled[0] {
 			n++
 		}
 	}

@@ -5,12 +5,12 @@ import (
 	"time"
 
 	"github.com/callfloor/callfloor/internal/testpeer"
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
-func deviceState(agent string, registered bool) func(routing.Fact) bool {
-	return func(f routing.Fact) bool {
-		d, ok := f.(routing.DeviceState)
+func deviceState(agent string, registered bool) func(media.Fact) bool {
+	return func(f media.Fact) bool {
+		d, ok := f.(media.DeviceState)
 		return ok && d.AgentID == agent && d.Registered == registered
 	}
 }
@@ -21,7 +21,7 @@ func TestSippRegisterWithDigest(t *testing.T) {
 	port := testpeer.FreeUDPPort(t)
 	h.register(t, "a1", port)
 
-	f := h.rec.waitFor(t, "a1 registered", 5*time.Second, deviceState("a1", true)).(routing.DeviceState)
+	f := h.rec.waitFor(t, "a1 registered", 5*time.Second, deviceState("a1", true)).(media.DeviceState)
 	if f.Until.Sub(time.Now()) < 50*time.Minute {
 		t.Errorf("Until = %s, want about an hour ahead", f.Until)
 	}
@@ -45,7 +45,7 @@ func TestSippRegisterWrongPassword(t *testing.T) {
 		"-au", "a1", "-ap", "not-the-password", "-key", "user", "a1")
 	p.wait(t, 20*time.Second)
 	for _, f := range h.rec.all() {
-		if _, ok := f.(routing.DeviceState); ok {
+		if _, ok := f.(media.DeviceState); ok {
 			t.Fatalf("unexpected %+v", f)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/callfloor/callfloor/internal/testpeer"
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // newTestInLeg builds a customer leg on an idle server around a parsed
@@ -22,7 +22,7 @@ func newTestInLeg(t *testing.T, s *Server) (*inLeg, *fakeTx) {
 	req := msg.(*sip.Request)
 	req.SetSource("127.0.0.1:5099")
 	tx := newFakeTx()
-	l := &inLeg{s: s, id: routing.LegID(callIDOf(req)), invite: req, tx: tx, localTag: "us", offer: req.Body(),
+	l := &inLeg{s: s, id: media.LegID(callIDOf(req)), invite: req, tx: tx, localTag: "us", offer: req.Body(),
 		answered: make(chan struct{}), acked: make(chan struct{}), ended: make(chan struct{})}
 	s.mu.Lock()
 	s.inLegs[l.id] = l
@@ -31,16 +31,16 @@ func newTestInLeg(t *testing.T, s *Server) (*inLeg, *fakeTx) {
 	return l, tx
 }
 
-func lastEnded(t *testing.T, rec *recorder) routing.LegEnded {
+func lastEnded(t *testing.T, rec *recorder) media.LegEnded {
 	t.Helper()
 	fs := rec.all()
 	for i := len(fs) - 1; i >= 0; i-- {
-		if e, ok := fs[i].(routing.LegEnded); ok {
+		if e, ok := fs[i].(media.LegEnded); ok {
 			return e
 		}
 	}
 	t.Fatal("no LegEnded")
-	return routing.LegEnded{}
+	return media.LegEnded{}
 }
 
 // Every transition of the customer leg (RFC 3261 section 13.3 UAS).
@@ -61,7 +61,7 @@ func TestInLegTransitions(t *testing.T) {
 		if err := l.connect("dial-1", nil); err != nil { // same agent: no-op
 			t.Fatal(err)
 		}
-		if err := l.ring(); !errors.Is(err, routing.ErrNotSupported) {
+		if err := l.ring(); !errors.Is(err, media.ErrNotSupported) {
 			t.Fatalf("ring after answer: %v", err)
 		}
 		l.onCancel(nil) // too late: ignored
@@ -75,19 +75,19 @@ func TestInLegTransitions(t *testing.T) {
 		if !l.onBye() || l.state != inEnded {
 			t.Fatalf("after BYE: %s", l.state)
 		}
-		if e := lastEnded(t, rec); e.Cause != routing.CauseNormal {
+		if e := lastEnded(t, rec); e.Cause != media.CauseNormal {
 			t.Fatalf("ended %+v", e)
 		}
 		if got := tx.codes(); len(got) != 3 || got[0] != 180 || got[2] != 200 {
 			t.Fatalf("responses %v", got)
 		}
-		if err := l.ring(); !errors.Is(err, routing.ErrLegGone) {
+		if err := l.ring(); !errors.Is(err, media.ErrLegGone) {
 			t.Fatalf("ring after end: %v", err)
 		}
-		if err := l.connect("dial-2", nil); !errors.Is(err, routing.ErrLegGone) {
+		if err := l.connect("dial-2", nil); !errors.Is(err, media.ErrLegGone) {
 			t.Fatalf("connect after end: %v", err)
 		}
-		if err := l.hangup(routing.CauseNormal); err != nil || l.onBye() {
+		if err := l.hangup(media.CauseNormal); err != nil || l.onBye() {
 			t.Fatalf("hangup/bye after end: %v", err)
 		}
 	})
@@ -96,7 +96,7 @@ func TestInLegTransitions(t *testing.T) {
 		s := newIdleServer(t, rec)
 		l, _ := newTestInLeg(t, s)
 		l.onCancel(nil)
-		if l.state != inEnded || lastEnded(t, rec).Cause != routing.CauseCancelled {
+		if l.state != inEnded || lastEnded(t, rec).Cause != media.CauseCancelled {
 			t.Fatalf("state %s", l.state)
 		}
 		if s.inLeg(l.id) != nil {
@@ -104,9 +104,9 @@ func TestInLegTransitions(t *testing.T) {
 		}
 	})
 	for _, c := range []struct {
-		cause routing.Cause
+		cause media.Cause
 		code  int
-	}{{routing.CauseBusy, 486}, {routing.CauseRejected, 603}, {routing.CauseCancelled, 487}, {routing.CauseNoAnswer, 480}} {
+	}{{media.CauseBusy, 486}, {media.CauseRejected, 603}, {media.CauseCancelled, 487}, {media.CauseNoAnswer, 480}} {
 		t.Run("ringing-hangup-"+string(c.cause), func(t *testing.T) {
 			rec := newRecorder()
 			s := newIdleServer(t, rec)
@@ -125,11 +125,11 @@ func TestInLegTransitions(t *testing.T) {
 		l, _ := newTestInLeg(t, s)
 		_ = l.connect("dial-1", []byte("v=0\r\n"))
 		l.onAck()
-		_ = l.hangup(routing.CauseNormal)
-		if l.state != inEnded || lastEnded(t, rec).Cause != routing.CauseNormal {
+		_ = l.hangup(media.CauseNormal)
+		if l.state != inEnded || lastEnded(t, rec).Cause != media.CauseNormal {
 			t.Fatalf("state %s", l.state)
 		}
-		l.endWith(routing.CauseFailed, 503) // no-op once ended
+		l.endWith(media.CauseFailed, 503) // no-op once ended
 	})
 	t.Run("transaction-gone", func(t *testing.T) {
 		rec := newRecorder()
@@ -137,23 +137,23 @@ func TestInLegTransitions(t *testing.T) {
 		l, tx := newTestInLeg(t, s)
 		tx.Terminate()
 		l.serve()
-		if l.state != inEnded || lastEnded(t, rec).Cause != routing.CauseFailed {
+		if l.state != inEnded || lastEnded(t, rec).Cause != media.CauseFailed {
 			t.Fatalf("state %s", l.state)
 		}
 	})
 }
 
 func TestCauseMapping(t *testing.T) {
-	for code, want := range map[int]routing.Cause{486: routing.CauseBusy, 600: routing.CauseBusy, 603: routing.CauseRejected,
-		480: routing.CauseNoAnswer, 408: routing.CauseNoAnswer, 487: routing.CauseCancelled, 404: routing.CauseUnreachable,
-		503: routing.CauseUnreachable, 500: routing.CauseFailed} {
+	for code, want := range map[int]media.Cause{486: media.CauseBusy, 600: media.CauseBusy, 603: media.CauseRejected,
+		480: media.CauseNoAnswer, 408: media.CauseNoAnswer, 487: media.CauseCancelled, 404: media.CauseUnreachable,
+		503: media.CauseUnreachable, 500: media.CauseFailed} {
 		if got := causeForStatus(code); got != want {
 			t.Errorf("causeForStatus(%d) = %s, want %s", code, got, want)
 		}
 	}
 	// A fork where one device is busy and another unreachable is busy.
 	bs := []*branch{{final: 503}, {final: 486}}
-	if got := causeOf(bs); got != routing.CauseBusy {
+	if got := causeOf(bs); got != media.CauseBusy {
 		t.Errorf("causeOf = %s", got)
 	}
 	for _, st := range []inState{inProceeding, inRinging, inAnswering, inConfirmed, inEnded} {

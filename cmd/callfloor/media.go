@@ -10,15 +10,15 @@ import (
 	"github.com/callfloor/callfloor/ari"
 	"github.com/callfloor/callfloor/esl"
 	"github.com/callfloor/callfloor/internal/config"
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
-	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/sip"
 )
 
-// mediaPath is a routing.Media that also runs (connects, listens) and
+// mediaPath is a media.Media that also runs (connects, listens) and
 // says whether it is usable, for /v1/readyz.
 type mediaPath interface {
-	routing.Media
+	media.Media
 	Run(ctx context.Context) error
 	Ready(ctx context.Context) error
 }
@@ -26,7 +26,7 @@ type mediaPath interface {
 // newMediaPath builds the media path the configuration selects: Asterisk
 // when an ARI URL is set, FreeSWITCH when an ESL address is, otherwise the
 // built-in SIP path.
-func newMediaPath(cfg config.Config, agents *presence.Service, facts routing.Facts, log *slog.Logger) (mediaPath, error) {
+func newMediaPath(cfg config.Config, agents *presence.Service, facts media.Facts, log *slog.Logger) (mediaPath, error) {
 	switch cfg.Media() {
 	case "asterisk":
 		if _, err := url.Parse(cfg.ARI.URL); err != nil {
@@ -58,7 +58,7 @@ func newMediaPath(cfg config.Config, agents *presence.Service, facts routing.Fac
 
 // mediaClient is what the ARI and ESL clients offer.
 type mediaClient interface {
-	routing.Media
+	media.Media
 	Run(ctx context.Context) error
 	Connected() bool
 }
@@ -71,7 +71,7 @@ type connected struct {
 
 func (c connected) Ready(context.Context) error {
 	if !c.Connected() {
-		return fmt.Errorf("%s not connected: %w", c.name, routing.ErrMediaUnavailable)
+		return fmt.Errorf("%s not connected: %w", c.name, media.ErrMediaUnavailable)
 	}
 	return nil
 }
@@ -102,7 +102,7 @@ func (d sipDirectory) Password(ctx context.Context, user string) (string, bool, 
 }
 
 // mediaStatus is what GET /v1/media reads: the path's name, its
-// readiness, and the actions it can do (those a routing.ActionChecker
+// readiness, and the actions it can do (those a media.ActionChecker
 // refuses; a path without one can do all).
 type mediaStatus struct {
 	mediaPath
@@ -111,8 +111,8 @@ type mediaStatus struct {
 
 func (m mediaStatus) Path() string { return m.name }
 
-func (m mediaStatus) Supports(a routing.Action) error {
-	if c, ok := m.mediaPath.(routing.ActionChecker); ok {
+func (m mediaStatus) Supports(a media.Action) error {
+	if c, ok := m.mediaPath.(media.ActionChecker); ok {
 		return c.Supports(a)
 	}
 	return nil

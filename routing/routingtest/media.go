@@ -5,24 +5,24 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/media"
 )
 
 // Command is one call the engine made on the media double.
 type Command struct {
 	Op      string // answer, hold, dial, connect, monitor, set_monitor_mode, mute, hangup
-	Leg     routing.LegID
-	Other   routing.LegID          // connect: the second leg
-	Hold    routing.HoldMode       // hold
-	Cause   routing.Cause          // hangup
-	Mode    routing.MonitorMode    // monitor, set_monitor_mode
-	Muted   bool                   // mute
-	Dial    routing.DialRequest    // dial
-	Monitor routing.MonitorRequest // monitor
-	Result  routing.LegID          // dial, monitor: the leg handed back
+	Leg     media.LegID
+	Other   media.LegID          // connect: the second leg
+	Hold    media.HoldMode       // hold
+	Cause   media.Cause          // hangup
+	Mode    media.MonitorMode    // monitor, set_monitor_mode
+	Muted   bool                 // mute
+	Dial    media.DialRequest    // dial
+	Monitor media.MonitorRequest // monitor
+	Result  media.LegID          // dial, monitor: the leg handed back
 }
 
-// Media is a routing.Media that records commands. Dial and Monitor hand
+// Media is a media.Media that records commands. Dial and Monitor hand
 // out legs "leg-1", "leg-2", …; facts are injected by the test through
 // the engine's Report. Err hooks make a command fail.
 type Media struct {
@@ -32,13 +32,13 @@ type Media struct {
 	// Fail, when it returns non-nil for a command, makes that command
 	// return the error (and, for dial and monitor, no leg).
 	Fail func(c Command) error
-	// Refuse, when set, answers routing.ActionChecker: a non-nil error
+	// Refuse, when set, answers media.ActionChecker: a non-nil error
 	// means the media path cannot do that action at all.
-	Refuse func(a routing.Action) error
+	Refuse func(a media.Action) error
 }
 
-// Supports implements routing.ActionChecker.
-func (m *Media) Supports(a routing.Action) error {
+// Supports implements media.ActionChecker.
+func (m *Media) Supports(a media.Action) error {
 	m.mu.Lock()
 	refuse := m.Refuse
 	m.mu.Unlock()
@@ -48,9 +48,9 @@ func (m *Media) Supports(a routing.Action) error {
 	return refuse(a)
 }
 
-var _ routing.Media = (*Media)(nil)
+var _ media.Media = (*Media)(nil)
 
-func (m *Media) record(c Command, newLeg bool) (routing.LegID, error) {
+func (m *Media) record(c Command, newLeg bool) (media.LegID, error) {
 	m.mu.Lock()
 	fail := m.Fail
 	m.mu.Unlock()
@@ -63,54 +63,54 @@ func (m *Media) record(c Command, newLeg bool) (routing.LegID, error) {
 	defer m.mu.Unlock()
 	if newLeg {
 		m.seq++
-		c.Result = routing.LegID(fmt.Sprintf("leg-%d", m.seq))
+		c.Result = media.LegID(fmt.Sprintf("leg-%d", m.seq))
 	}
 	m.commands = append(m.commands, c)
 	return c.Result, nil
 }
 
-// Answer implements routing.Media.
-func (m *Media) Answer(_ context.Context, leg routing.LegID) error {
+// Answer implements media.Media.
+func (m *Media) Answer(_ context.Context, leg media.LegID) error {
 	_, err := m.record(Command{Op: "answer", Leg: leg}, false)
 	return err
 }
 
-// Hold implements routing.Media.
-func (m *Media) Hold(_ context.Context, leg routing.LegID, mode routing.HoldMode) error {
+// Hold implements media.Media.
+func (m *Media) Hold(_ context.Context, leg media.LegID, mode media.HoldMode) error {
 	_, err := m.record(Command{Op: "hold", Leg: leg, Hold: mode}, false)
 	return err
 }
 
-// Dial implements routing.Media.
-func (m *Media) Dial(_ context.Context, req routing.DialRequest) (routing.LegID, error) {
+// Dial implements media.Media.
+func (m *Media) Dial(_ context.Context, req media.DialRequest) (media.LegID, error) {
 	return m.record(Command{Op: "dial", Dial: req}, true)
 }
 
-// Connect implements routing.Media.
-func (m *Media) Connect(_ context.Context, a, b routing.LegID) error {
+// Connect implements media.Media.
+func (m *Media) Connect(_ context.Context, a, b media.LegID) error {
 	_, err := m.record(Command{Op: "connect", Leg: a, Other: b}, false)
 	return err
 }
 
-// Monitor implements routing.Media.
-func (m *Media) Monitor(_ context.Context, req routing.MonitorRequest) (routing.LegID, error) {
+// Monitor implements media.Media.
+func (m *Media) Monitor(_ context.Context, req media.MonitorRequest) (media.LegID, error) {
 	return m.record(Command{Op: "monitor", Monitor: req, Mode: req.Mode}, true)
 }
 
-// SetMonitorMode implements routing.Media.
-func (m *Media) SetMonitorMode(_ context.Context, leg routing.LegID, mode routing.MonitorMode) error {
+// SetMonitorMode implements media.Media.
+func (m *Media) SetMonitorMode(_ context.Context, leg media.LegID, mode media.MonitorMode) error {
 	_, err := m.record(Command{Op: "set_monitor_mode", Leg: leg, Mode: mode}, false)
 	return err
 }
 
-// Mute implements routing.Media.
-func (m *Media) Mute(_ context.Context, leg routing.LegID, muted bool) error {
+// Mute implements media.Media.
+func (m *Media) Mute(_ context.Context, leg media.LegID, muted bool) error {
 	_, err := m.record(Command{Op: "mute", Leg: leg, Muted: muted}, false)
 	return err
 }
 
-// Hangup implements routing.Media.
-func (m *Media) Hangup(_ context.Context, leg routing.LegID, cause routing.Cause) error {
+// Hangup implements media.Media.
+func (m *Media) Hangup(_ context.Context, leg media.LegID, cause media.Cause) error {
 	_, err := m.record(Command{Op: "hangup", Leg: leg, Cause: cause}, false)
 	return err
 }
@@ -148,7 +148,7 @@ func (m *Media) DialOf(agent string) (Command, bool) {
 }
 
 // HungUp reports whether leg was hung up.
-func (m *Media) HungUp(leg routing.LegID) bool {
+func (m *Media) HungUp(leg media.LegID) bool {
 	for _, c := range m.Ops("hangup") {
 		if c.Leg == leg {
 			return true

@@ -1,4 +1,10 @@
-package routing
+// Package media is what every media path shares: the contract routing
+// drives (Media, the facts a path reports, the normalised causes), what
+// each distribution mode rings, the fork policy and the order in which a
+// resync snapshot becomes facts. ari/, esl/ and sip/ keep only their
+// protocol and the mapping of native events onto this package; see
+// docs/architecture.md.
+package media
 
 import (
 	"context"
@@ -9,7 +15,7 @@ import (
 )
 
 // This file is the contract between routing and a media path (Asterisk over
-// ARI, FreeSWITCH over ESL, or the built-in SIP proxy). Media paths report
+// ARI, FreeSWITCH over ESL, or the built-in SIP path). Media paths report
 // facts; routing decides and sends commands. A media path never changes
 // agent or call state itself.
 
