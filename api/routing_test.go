@@ -296,6 +296,19 @@ func TestCallsAndSupervisorAPI(t *testing.T) {
 	r.media.Fail = nil
 
 	r.want(r.do("POST", "/v1/calls/"+id+"/transfer", "sup1", `{}`), 400, "agent: is required")
+	// A support agent is outside sup1's groups: 403, and nothing rings.
+	r.user("b1", presence.RoleAgent, "support")
+	avail := presence.StatusAvailable
+	if _, err := r.svc.SetStatus(r.ctx, presence.System, "b1", &avail, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.want(r.do("POST", "/v1/calls/"+id+"/transfer", "sup1", `{"agent":"b1"}`), 403, "b1 is outside the groups you supervise")
+	r.want(r.do("POST", "/v1/calls/"+id+"/listen", "sup1", `{"device":"PJSIP/b1"}`), 403, "belongs to b1")
+	r.want(r.do("GET", "/v1/calls/"+id, "boss", ""), 200, `"agent":"a1"`)
+	r.want(r.do("GET", "/v1/agents/b1", "boss", ""), 200, `"system_status":"available"`)
+	if _, ok := r.media.DialOf("b1"); ok {
+		t.Fatal("a refused transfer rang b1")
+	}
 	r.want(r.do("POST", "/v1/calls/"+id+"/transfer", "sup1", `{"agent":"a2"}`), 200, `"agent":"a2"`)
 	r.want(r.do("POST", "/v1/calls/"+id+"/takeover", "sup1", ""), 409, "not answered")
 	d2, _ := r.media.DialOf("a2")

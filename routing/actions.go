@@ -61,6 +61,11 @@ func (e *Engine) moveCall(ctx context.Context, actor presence.Actor, callID, tar
 			if err != nil {
 				return err
 			}
+			// The right over the call is not a right over the agent it goes
+			// to: a supervisor only rings agents of groups they supervise.
+			if !actor.CanManage(to) {
+				return fmt.Errorf("agent %s is outside the groups you supervise: %w", target, presence.ErrForbidden)
+			}
 			if kind == OfferTakeover {
 				if to.HasCall() || (to.SystemStatus != presence.SysAvailable && to.SystemStatus != presence.SysAfterCallWork) {
 					return conflict("you are %s; finish your call before taking over", to.SystemStatus)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/callfloor/callfloor/media"
@@ -120,6 +121,9 @@ func (e *Engine) StartMonitor(ctx context.Context, actor presence.Actor, callID 
 		sup, err := t.agent(ctx, actor.ID)
 		if err != nil {
 			return fmt.Errorf("your user has no device to ring: %w", err)
+		}
+		if err := e.checkDevice(ctx, actor, device); err != nil {
+			return err
 		}
 		if sup.HasCall() {
 			return conflict("you are on call %s; finish it before monitoring", deref(sup.CallID))
@@ -358,6 +362,42 @@ func (e *Engine) rejoinMonitor(ctx context.Context, callID string) {
 	if err != nil {
 		e.log.Error("rejoin monitor", "call", callID, "err", err)
 	}
+}
+
+// checkDevice refuses a monitor device that belongs to an agent the actor
+// may not manage: naming another agent's phone would ring it into a
+// monitor. A device belongs to an agent when it is the agent's recorded
+// device, or its SIP user part is the agent's id or "<id>-desk" (README.md,
+// the agents' SIP users).
+func (e *Engine) checkDevice(ctx context.Context, actor presence.Actor, device string) error {
+	if device == "" || actor.IsAdmin() {
+		return nil
+	}
+	f, err := e.readFloor(ctx)
+	if err != nil {
+		return err
+	}
+	user := deviceUser(device)
+	for _, a := range f.list {
+		owns := a.Device != "" && a.Device == device || user == a.ID || user == a.ID+"-desk"
+		if owns && !actor.CanManage(a) {
+			return fmt.Errorf("device %q belongs to %s, outside the groups you supervise: %w", device, a.ID, presence.ErrForbidden)
+		}
+	}
+	return nil
+}
+
+// deviceUser is the user part of a device string: "PJSIP/a1", "user/a1",
+// "sip:a1@host:5060", "a1" all give "a1".
+func deviceUser(device string) string {
+	d := device
+	if i := strings.LastIndexByte(d, '/'); i >= 0 {
+		d = d[i+1:]
+	}
+	d = strings.TrimPrefix(strings.TrimPrefix(d, "sips:"), "sip:")
+	d, _, _ = strings.Cut(d, "@")
+	d, _, _ = strings.Cut(d, ";")
+	return d
 }
 
 // inTeam reports whether target stays in the call's queue and team: a

@@ -220,9 +220,12 @@ func TestTransfer(t *testing.T) {
 		t.Fatalf("connect = %+v", con)
 	}
 
-	// To another team: the monitor ends, and says why.
+	// To another team (by an admin: sup1 has no right over b1): the
+	// monitor ends, and says why.
+	f.addAgent("boss", presence.RoleAdmin)
+	f.setStatus("boss", presence.StatusUnavailable)
 	f.setStatus("b1", presence.StatusAvailable)
-	if _, err := f.eng.Transfer(f.ctx, sup1, id, "b1"); err != nil {
+	if _, err := f.eng.Transfer(f.ctx, f.actor("boss"), id, "b1"); err != nil {
 		t.Fatal(err)
 	}
 	if c := f.call(id); c.Monitor != nil {
@@ -237,6 +240,40 @@ func TestTransfer(t *testing.T) {
 	f.answer(f.legOf("b1"))
 	if s := f.stats("", ""); s.Accepted != 1 {
 		t.Fatalf("accepted = %d, want 1", s.Accepted)
+	}
+}
+
+// TestSupervisorActionsCheckEveryAgentTouched: the right over the call
+// is not enough — transferring to an agent outside the supervisor's
+// groups, or monitoring from such an agent's device, is 403 and changes
+// nothing.
+func TestSupervisorActionsCheckEveryAgentTouched(t *testing.T) {
+	f, id, _, _ := supervisedFloor(t)
+	sup1 := f.actor("sup1")
+	f.setStatus("b1", presence.StatusAvailable)
+	before, ops := f.call(id), len(f.media.Commands())
+	b1 := f.agent("b1")
+
+	if _, err := f.eng.Transfer(f.ctx, sup1, id, "b1"); !errors.Is(err, presence.ErrForbidden) {
+		t.Fatalf("transfer to b1 (support) by sup1 (sales): %v, want forbidden", err)
+	}
+	for _, dev := range []string{"PJSIP/b1", "user/b1", "sip:b1@127.0.0.1:5060", "b1-desk"} {
+		if _, err := f.eng.StartMonitor(f.ctx, sup1, id, routing.MonitorListen, dev); !errors.Is(err, presence.ErrForbidden) {
+			t.Fatalf("monitor from %s (b1's device) by sup1: %v, want forbidden", dev, err)
+		}
+	}
+	if after := f.call(id); *after.Agent != *before.Agent || after.State != before.State || after.Monitor != nil {
+		t.Fatalf("refused actions changed the call: %+v → %+v", before, after)
+	}
+	if n := len(f.media.Commands()); n != ops {
+		t.Fatalf("refused actions drove the media path: %v", f.media.Commands()[ops:])
+	}
+	if got := f.agent("b1"); got.Version != b1.Version {
+		t.Fatalf("refused transfer touched b1: %+v", got)
+	}
+	// The supervisor's own group is fine.
+	if _, err := f.eng.StartMonitor(f.ctx, sup1, id, routing.MonitorListen, "PJSIP/a2"); err != nil {
+		t.Fatalf("monitor from a2's device (sales) by sup1: %v", err)
 	}
 }
 
