@@ -258,7 +258,7 @@ func TestSupervisorActionsCheckEveryAgentTouched(t *testing.T) {
 		t.Fatalf("transfer to b1 (support) by sup1 (sales): %v, want forbidden", err)
 	}
 	for _, dev := range []string{"PJSIP/b1", "user/b1", "sip:b1@127.0.0.1:5060", "b1-desk"} {
-		if _, err := f.eng.StartMonitor(f.ctx, sup1, id, routing.MonitorListen, dev); !errors.Is(err, presence.ErrForbidden) {
+		if _, err := f.eng.StartMonitor(f.ctx, sup1, id, media.MonitorListen, dev); !errors.Is(err, presence.ErrForbidden) {
 			t.Fatalf("monitor from %s (b1's device) by sup1: %v, want forbidden", dev, err)
 		}
 	}
@@ -272,7 +272,7 @@ func TestSupervisorActionsCheckEveryAgentTouched(t *testing.T) {
 		t.Fatalf("refused transfer touched b1: %+v", got)
 	}
 	// The supervisor's own group is fine.
-	if _, err := f.eng.StartMonitor(f.ctx, sup1, id, routing.MonitorListen, "PJSIP/a2"); err != nil {
+	if _, err := f.eng.StartMonitor(f.ctx, sup1, id, media.MonitorListen, "PJSIP/a2"); err != nil {
 		t.Fatalf("monitor from a2's device (sales) by sup1: %v", err)
 	}
 }
