@@ -30,6 +30,9 @@ type AgentView struct {
 	SystemStatusSince time.Time    `json:"system_status_since"`
 	WrapUpUntil       *time.Time   `json:"wrapup_until"`
 	CallID            *string      `json:"call_id"`
+	// Changes is set only on "agent" events: the history rows this change
+	// appended (who changed what), which the reports projection reads.
+	Changes []HistoryRow `json:"changes,omitempty"`
 }
 
 // View renders the agent at now in loc (timestamps carry loc's offset).
@@ -84,7 +87,9 @@ func Stage(tx *state.Tx, a *Agent, rows []HistoryRow, now time.Time, loc *time.L
 		}
 		tx.Appends = append(tx.Appends, app)
 	}
-	view, err := json.Marshal(a.View(now, loc))
+	v := a.View(now, loc)
+	v.Changes = rows
+	view, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode agent view: %w", err)
 	}

@@ -48,6 +48,9 @@ type Offer struct {
 	Agent    string      `json:"agent,omitempty"`
 	Kind     OfferKind   `json:"kind"`
 	Deadline time.Time   `json:"deadline"`
+	// StartedAt is when the offer was made (set when first committed); the
+	// ring attempt reported when it ends runs from here.
+	StartedAt time.Time `json:"started_at,omitzero"`
 }
 
 // Monitor is a supervisor on a call (listen, whisper or barge).
@@ -122,6 +125,52 @@ type CallView struct {
 	Monitor        *MonitorView `json:"monitor"`
 	// Ended is set only on the final "call_ended" event.
 	Ended *EndedInfo `json:"ended,omitempty"`
+	// Report is set only on events: the exact times and ended ring
+	// attempts the reports projection needs (README.md, Reports).
+	Report *CallReport `json:"report,omitempty"`
+}
+
+// CallReport is what a "call"/"call_ended" event adds for reports: exact
+// (not truncated) times, and the ring attempts that ended in this change.
+type CallReport struct {
+	At            time.Time      `json:"at"`
+	EnqueuedAt    time.Time      `json:"enqueued_at,omitzero"`
+	RingStartedAt time.Time      `json:"ring_started_at,omitzero"`
+	AnsweredAt    *time.Time     `json:"answered_at,omitempty"`
+	Attempts      []AttemptEnded `json:"attempts,omitempty"`
+}
+
+// Ring attempt outcomes (README.md, Reports).
+const (
+	OutcomeAnswered    = "answered"
+	OutcomeNoAnswer    = "no_answer"
+	OutcomeBusy        = "busy"
+	OutcomeUnreachable = "unreachable"
+	OutcomeCancelled   = "cancelled"
+)
+
+// AttemptEnded is one agent (or supervisor) device rung for the call,
+// reported once, in the change that ended the ringing.
+type AttemptEnded struct {
+	Agent     string    `json:"agent"`
+	Kind      OfferKind `json:"kind"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+	Outcome   string    `json:"outcome"`
+}
+
+// OutcomeOf maps why a ringing leg ended to a ring attempt outcome: a
+// rejected (declined) device counts as busy, a failed one as unreachable.
+func OutcomeOf(c media.Cause) string {
+	switch c {
+	case media.CauseNoAnswer:
+		return OutcomeNoAnswer
+	case media.CauseBusy, media.CauseRejected:
+		return OutcomeBusy
+	case media.CauseUnreachable, media.CauseFailed:
+		return OutcomeUnreachable
+	}
+	return OutcomeCancelled
 }
 
 // EndedInfo says how a call ended (call_ended events only).

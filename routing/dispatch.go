@@ -230,7 +230,7 @@ func (e *Engine) dialOffers(ctx context.Context, callID string, dials []pendingD
 			if errors.Is(r.err, media.ErrMediaUnavailable) {
 				e.mediaDownUntil.Store(t.now.Add(e.skipFor).UnixNano())
 			}
-			c.removeOffer(i)
+			t.attemptEnded(c.removeOffer(i), OutcomeUnreachable)
 			if r.agent != "" && r.kind != OfferCustomer {
 				if err := t.release(ctx, r.agent, 0); err != nil {
 					return err

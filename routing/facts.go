@@ -242,6 +242,7 @@ func (e *Engine) onEnded(ctx context.Context, callID string, leg media.LegID, ca
 			return nil
 		}
 		o := c.removeOffer(i)
+		t.attemptEnded(o, OutcomeOf(cause))
 		t.then(func(ctx context.Context) {
 			e.unbindLeg(leg)
 			if cause == media.CauseNoAnswer {

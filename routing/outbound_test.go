@@ -119,7 +119,15 @@ func TestEventsMatchViews(t *testing.T) {
 	var lastCall, prev string
 	for i, e := range evs {
 		if e.Type == routing.EventCall {
-			lastCall = string(e.Data)
+			// Events add "report" (for the reports projection); the rest
+			// is the GET's JSON byte for byte.
+			var v routing.CallView
+			if err := json.Unmarshal(e.Data, &v); err != nil || v.Report == nil {
+				t.Fatalf("call event without report: %s (%v)", e.Data, err)
+			}
+			v.Report = nil
+			b, _ := json.Marshal(v)
+			lastCall = string(b)
 			if e.Scope.Queue != "main" || len(e.Scope.Groups) != 1 || e.Scope.Groups[0] != "sales" {
 				t.Fatalf("call event scope = %+v", e.Scope)
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/callfloor/callfloor/presence"
@@ -39,6 +40,50 @@ type txn struct {
 	incrs     []state.Incr
 	metas     []state.Put
 	after     []func(ctx context.Context)
+	// outcomes says how offers removed in this change ended, by
+	// attemptKey; a removed offer not listed was answered (its leg is the
+	// call's agent leg) or cancelled.
+	outcomes map[string]string
+}
+
+func attemptKey(o Offer) string { return o.Agent + "|" + string(o.Kind) }
+
+// attemptEnded records why an offer removed in this change ended.
+func (t *txn) attemptEnded(o Offer, outcome string) {
+	if t.outcomes == nil {
+		t.outcomes = map[string]string{}
+	}
+	t.outcomes[attemptKey(o)] = outcome
+}
+
+// report lists the offers of the call as read that this change ended,
+// with their outcome, plus the call's exact times.
+func (t *txn) report(c *Call) *CallReport {
+	r := &CallReport{At: t.now, EnqueuedAt: c.EnqueuedAt, RingStartedAt: c.RingStartedAt, AnsweredAt: c.AnsweredAt}
+	var before Call
+	if len(t.before) == 0 || json.Unmarshal(t.before, &before) != nil {
+		return r
+	}
+	for _, o := range before.Offers {
+		if o.Agent == "" || o.Kind == OfferCustomer {
+			continue
+		}
+		if t.ended == nil && slices.ContainsFunc(c.Offers, func(n Offer) bool {
+			return n.Agent == o.Agent && n.Kind == o.Kind && n.StartedAt.Equal(o.StartedAt)
+		}) {
+			continue
+		}
+		outcome, ok := t.outcomes[attemptKey(o)]
+		switch {
+		case ok:
+		case o.Leg != "" && o.Leg == c.AgentLeg:
+			outcome = OutcomeAnswered
+		default:
+			outcome = OutcomeCancelled
+		}
+		r.Attempts = append(r.Attempts, AttemptEnded{Agent: o.Agent, Kind: o.Kind, StartedAt: o.StartedAt, EndedAt: t.now, Outcome: outcome})
+	}
+	return r
 }
 
 type stagedAgent struct {
@@ -198,6 +243,11 @@ func (t *txn) build() (state.Tx, error) {
 	}
 	if t.call != nil {
 		c := t.call
+		for i := range c.Offers {
+			if c.Offers[i].StartedAt.IsZero() {
+				c.Offers[i].StartedAt = t.now
+			}
+		}
 		if t.ended != nil {
 			// A call that ends keeps no monitor.
 			c.Monitor = nil
@@ -216,6 +266,7 @@ func (t *txn) build() (state.Tx, error) {
 			}
 			v := c.View(t.now, loc)
 			v.Ended = &EndedInfo{At: t.ended.At.In(loc), Reason: t.ended.Reason}
+			v.Report = t.report(c)
 			if err := addEvent(&tx, EventCallEnded, c.Scope(), v); err != nil {
 				return tx, err
 			}
@@ -225,7 +276,9 @@ func (t *txn) build() (state.Tx, error) {
 				ifv = state.MustNotExist
 			}
 			tx.Puts = append(tx.Puts, state.Put{Kind: state.KindCall, ID: c.ID, Data: data, IfVersion: ifv})
-			if err := addEvent(&tx, EventCall, c.Scope(), c.View(t.now, loc)); err != nil {
+			v := c.View(t.now, loc)
+			v.Report = t.report(c)
+			if err := addEvent(&tx, EventCall, c.Scope(), v); err != nil {
 				return tx, err
 			}
 		}
