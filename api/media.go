@@ -15,12 +15,11 @@ import (
 // process drives, so screens hide or disable what it cannot do (README.md,
 // "Supervisor console").
 type MediaStatus interface {
-	// Path names the media path: "sip", "asterisk" or "freeswitch".
-	Path() string
+	// Capabilities names the path and what it cannot do, as declared
+	// when it was built.
+	Capabilities() media.Capabilities
 	// Ready returns nil while the path is connected and usable.
 	Ready(ctx context.Context) error
-	// Supports returns nil, or an error saying why the path cannot do a at all.
-	Supports(a media.Action) error
 }
 
 // mediaActions are the supervisor actions GET /v1/media reports, in the
@@ -65,14 +64,15 @@ func MediaRoutes(m MediaStatus) func(v1 *echo.Group, auth echo.MiddlewareFunc) {
 func describeMedia(ctx context.Context, m MediaStatus) mediaView {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	v := mediaView{Path: m.Path(), Connected: true, Actions: make(map[string]mediaAction, len(mediaActions))}
+	caps := m.Capabilities()
+	v := mediaView{Path: caps.Path, Connected: true, Actions: make(map[string]mediaAction, len(mediaActions))}
 	if err := m.Ready(ctx); err != nil {
 		v.Connected, v.Reason = false, err.Error()
 	}
 	for _, a := range mediaActions {
 		act := mediaAction{Supported: true}
 		if a.need != "" {
-			if err := m.Supports(a.need); err != nil {
+			if err := caps.Supports(a.need); err != nil {
 				act = mediaAction{Reason: reasonOf(err)}
 			}
 		}

@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http/httptest"
 	"testing"
 
@@ -23,7 +22,6 @@ type mediaPath struct {
 	ready error
 }
 
-func (mediaPath) Path() string                      { return "sip" }
 func (m mediaPath) Ready(ctx context.Context) error { return m.ready }
 
 // TestMediaAPI: GET /v1/media names the path, says whether it is
@@ -42,12 +40,9 @@ func TestMediaAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &mediaPath{Media: &routingtest.Media{}}
-	m.Refuse = func(a media.Action) error {
-		if a == media.ActionTransfer {
-			return nil
-		}
-		return fmt.Errorf("sip: %s needs a mixer: %w", a, media.ErrNotSupported)
-	}
+	m.Caps = media.Capabilities{Path: media.PathSIP, Unsupported: map[media.Action]string{
+		media.ActionMonitor:  "sip: monitor needs a mixer",
+		media.ActionTakeOver: "sip: takeover needs a mixer"}}
 	srv := httptest.NewServer(api.New(svc, st, api.WithRoutes(api.MediaRoutes(m))).Handler())
 	t.Cleanup(srv.Close)
 	doc, err := api.OpenAPI()

@@ -3,6 +3,7 @@ package ari
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
@@ -149,13 +150,13 @@ func (c *Client) onRinging(base media.FactBase, chanID string) []media.Fact {
 // originated channel that has not answered. A Local channel device
 // (Local/...@context) that is busy ends with ChannelDestroyed cause 0
 // ("Unknown") after Dial BUSY, unlike PJSIP's cause 17, so the cause is
-// taken from here when the destruction's is less telling (causeRank).
+// taken from here when the destruction's is less telling (media.MoreTelling).
 func (c *Client) onDialStatus(chanID, status string) {
 	l := c.chans[chanID]
 	if l == nil || l.kind == kindCustomer || l.kind == kindSnoop || l.up() || l.ended() || !l.pending[chanID] {
 		return
 	}
-	if cause, ok := dialStatusCause(status); ok && causeRank(cause) > causeRank(l.cause) {
+	if cause, ok := dialStatusCause(status); ok && media.MoreTelling(cause, l.cause) {
 		l.cause = cause
 	}
 }
@@ -191,7 +192,7 @@ func (c *Client) onStasisEnd(base media.FactBase, chanID string) []media.Fact {
 	if !l.up() || chanID != l.live {
 		return nil
 	}
-	cause := mapCause(l.hupCause)
+	cause := media.CauseFromQ850(l.hupCause)
 	return c.endLeg(base, l, cause)
 }
 
@@ -213,10 +214,10 @@ func (c *Client) onDestroyed(base media.FactBase, chanID string, q850 int) []med
 		if q850 == 0 {
 			q850 = l.hupCause
 		}
-		return c.endLeg(base, l, mapCause(q850))
+		return c.endLeg(base, l, media.CauseFromQ850(q850))
 	}
 	delete(l.pending, chanID)
-	if cause := mapCause(q850); causeRank(cause) > causeRank(l.cause) {
+	if cause := media.CauseFromQ850(q850); media.MoreTelling(cause, l.cause) {
 		l.cause = cause
 	}
 	if len(l.pending) > 0 {
@@ -281,7 +282,7 @@ func (c *Client) onDevice(base media.FactBase, endpoint string, registered bool)
 // hangupChannel queues DELETE /channels/{id} (404 is fine: already gone).
 func (c *Client) hangupChannel(id string, cause media.Cause) {
 	c.act("hangup "+id, func(ctx context.Context) {
-		err := c.rest.do(ctx, "DELETE", "/channels/"+url.PathEscape(id), url.Values{"reason_code": {reasonCode(cause)}}, nil)
+		err := c.rest.do(ctx, "DELETE", "/channels/"+url.PathEscape(id), url.Values{"reason_code": {strconv.Itoa(media.Q850(cause))}}, nil)
 		if err != nil && !notFound(err) {
 			c.log.Warn("hanging up channel failed", "channel", id, "err", err)
 		}

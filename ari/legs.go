@@ -119,60 +119,6 @@ func ownRole(name string) string {
 	return ""
 }
 
-// mapCause normalises a Q.850 cause (routing/media.go lists the mapping).
-func mapCause(q850 int) media.Cause {
-	switch q850 {
-	case 0, 16, 31:
-		return media.CauseNormal
-	case 17:
-		return media.CauseBusy
-	case 18, 19:
-		return media.CauseNoAnswer
-	case 1, 3, 20, 27:
-		return media.CauseUnreachable
-	case 21:
-		return media.CauseRejected
-	}
-	return media.CauseFailed
-}
-
-// reasonCode is the Q.850 code sent with DELETE /channels for a cause.
-func reasonCode(c media.Cause) string {
-	switch c {
-	case media.CauseBusy:
-		return "17"
-	case media.CauseNoAnswer:
-		return "19"
-	case media.CauseUnreachable:
-		return "20"
-	case media.CauseRejected:
-		return "21"
-	case media.CauseFailed:
-		return "41"
-	}
-	return "16" // normal, cancelled, anything else
-}
-
-// causeRank orders fork failure causes: a forked dial that fails on every
-// device reports the most telling one.
-func causeRank(c media.Cause) int {
-	switch c {
-	case media.CauseNoAnswer:
-		return 6
-	case media.CauseBusy:
-		return 5
-	case media.CauseRejected:
-		return 4
-	case media.CauseUnreachable:
-		return 3
-	case media.CauseFailed:
-		return 2
-	case media.CauseNormal:
-		return 1
-	}
-	return 0
-}
-
 // classify reads a leg's kind (and a customer's hotline) from its Stasis
 // arguments, channel name and dialled extension.
 func classify(args []string, name, exten string) (kind legKind, hotline string) {

@@ -3,8 +3,6 @@ package ari
 import (
 	"testing"
 	"time"
-
-	"github.com/callfloor/callfloor/media"
 )
 
 // Every (from, to) pair of the leg table: allowed moves change state,
@@ -26,26 +24,6 @@ func TestLegTransitions(t *testing.T) {
 			if want := map[bool]legState{true: to, false: from}[got]; l.state != want {
 				t.Errorf("%d → %d: state %d, want %d", from, to, l.state, want)
 			}
-		}
-	}
-}
-
-func TestCauseMapping(t *testing.T) {
-	for q850, want := range map[int]media.Cause{
-		0: media.CauseNormal, 16: media.CauseNormal, 17: media.CauseBusy, 18: media.CauseNoAnswer,
-		19: media.CauseNoAnswer, 20: media.CauseUnreachable, 27: media.CauseUnreachable, 1: media.CauseUnreachable,
-		21: media.CauseRejected, 34: media.CauseFailed, 127: media.CauseFailed,
-	} {
-		if got := mapCause(q850); got != want {
-			t.Errorf("mapCause(%d) = %s, want %s", q850, got, want)
-		}
-	}
-	for cause, want := range map[media.Cause]string{
-		media.CauseNormal: "16", media.CauseBusy: "17", media.CauseNoAnswer: "19", media.CauseUnreachable: "20",
-		media.CauseRejected: "21", media.CauseCancelled: "16", media.CauseFailed: "41",
-	} {
-		if got := reasonCode(cause); got != want {
-			t.Errorf("reasonCode(%s) = %s, want %s", cause, got, want)
 		}
 	}
 }

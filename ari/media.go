@@ -232,7 +232,7 @@ func (c *Client) Hangup(ctx context.Context, legID media.LegID, cause media.Caus
 	c.mu.Unlock()
 	var errs []error
 	for _, ch := range chans {
-		err := c.rest.do(ctx, "DELETE", chanPath(ch), url.Values{"reason_code": {reasonCode(cause)}}, nil)
+		err := c.rest.do(ctx, "DELETE", chanPath(ch), url.Values{"reason_code": {strconv.Itoa(media.Q850(cause))}}, nil)
 		if err != nil && !notFound(err) {
 			// Routing has let the leg go; the next resync hangs it up if
 			// Asterisk still has it, so nobody stays connected in a call
@@ -247,4 +247,10 @@ func (c *Client) Hangup(ctx context.Context, legID media.LegID, cause media.Caus
 		return fmt.Errorf("ari: hangup: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// Capabilities implements media.Media: Asterisk mixes in bridges, so every
+// supervisor action is possible.
+func (c *Client) Capabilities() media.Capabilities {
+	return media.Capabilities{Path: media.PathAsterisk}
 }

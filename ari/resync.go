@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
@@ -260,7 +261,7 @@ func (c *Client) retryHangups(chans []chanInfo) {
 		c.cleaned[id] = true
 		cause := c.unhung[id]
 		c.act("hangup "+id, func(ctx context.Context) {
-			err := c.rest.do(ctx, "DELETE", chanPath(id), url.Values{"reason_code": {reasonCode(cause)}}, nil)
+			err := c.rest.do(ctx, "DELETE", chanPath(id), url.Values{"reason_code": {strconv.Itoa(media.Q850(cause))}}, nil)
 			if err != nil && !notFound(err) {
 				c.log.Warn("hanging up channel failed again; next resync retries", "channel", id, "err", err)
 				return

@@ -168,3 +168,9 @@ func (c *Client) Hangup(ctx context.Context, leg media.LegID, cause media.Cause)
 	}
 	return errors.Join(errs...)
 }
+
+// Capabilities implements media.Media: FreeSWITCH eavesdrops and bridges,
+// so every supervisor action is possible.
+func (c *Client) Capabilities() media.Capabilities {
+	return media.Capabilities{Path: media.PathFreeSWITCH}
+}

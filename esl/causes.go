@@ -52,21 +52,11 @@ func hangupCause(c media.Cause) string {
 	}
 }
 
-// causeRank orders causes for a Dial whose forks all failed: the most
-// telling one wins (the app rang unanswered while the phone was
-// unregistered: that is a no-answer, a RONA).
-var causeRank = []media.Cause{
-	media.CauseNoAnswer, media.CauseBusy, media.CauseRejected, media.CauseCancelled,
-	media.CauseUnreachable, media.CauseFailed, media.CauseNormal,
-}
-
+// strongest is the cause of a dial whose forks all failed (media.ForkCause).
 func strongest(m map[string]media.Cause) media.Cause {
-	for _, c := range causeRank {
-		for _, got := range m {
-			if got == c {
-				return c
-			}
-		}
+	causes := make([]media.Cause, 0, len(m))
+	for _, c := range m {
+		causes = append(causes, c)
 	}
-	return media.CauseFailed
+	return media.ForkCause(causes...)
 }

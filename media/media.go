@@ -160,25 +160,21 @@ type Media interface {
 	// Hangup ends a leg. Hanging up a leg that is already gone returns
 	// nil (or ErrLegGone, which routing treats the same).
 	Hangup(ctx context.Context, leg LegID, cause Cause) error
+	// Capabilities says what the path can do; it does not change while
+	// the path runs.
+	Capabilities() Capabilities
 }
 
 // Action names a supervisor action, for ActionChecker.
 type Action string
 
-// Supervisor actions a media path may be unable to do at all.
+// Supervisor actions a media path may be unable to do at all
+// (Capabilities).
 const (
 	ActionMonitor  Action = "monitor" // listen, whisper, barge
 	ActionTakeOver Action = "takeover"
 	ActionTransfer Action = "transfer"
 )
-
-// ActionChecker is implemented by a media path that cannot do some
-// actions at all (the SIP proxy has no mixer). Routing asks before it
-// changes anything, so a refused action leaves the call as it was.
-// Supports returns nil or an error wrapping ErrNotSupported that says why.
-type ActionChecker interface {
-	Supports(a Action) error
-}
 
 // Fact is something a media path observed. Facts from one media path are
 // reported in the order they happened.

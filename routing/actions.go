@@ -144,14 +144,8 @@ func (e *Engine) Hangup(ctx context.Context, actor presence.Actor, callID string
 	return view, err
 }
 
-// supports asks the media path, when it says what it cannot do, whether
-// it can do action at all.
+// supports asks the media path's declared capabilities whether it can do
+// action at all.
 func (e *Engine) supports(action media.Action) error {
-	e.mediaMu.RLock()
-	m := e.media // the path itself: mediaPath wraps it with timeouts
-	e.mediaMu.RUnlock()
-	if c, ok := m.(media.ActionChecker); ok {
-		return c.Supports(action)
-	}
-	return nil
+	return e.mediaPath().Capabilities().Supports(action)
 }

@@ -75,3 +75,5 @@ func (b boundedMedia) Hangup(ctx context.Context, leg media.LegID, cause media.C
 	defer cancel()
 	return b.m.Hangup(ctx, leg, cause)
 }
+
+func (b boundedMedia) Capabilities() media.Capabilities { return b.m.Capabilities() }

@@ -427,3 +427,4 @@ func (noMedia) Mute(context.Context, media.LegID, bool) error { return media.Err
 func (noMedia) Hangup(context.Context, media.LegID, media.Cause) error {
 	return media.ErrMediaUnavailable
 }
+func (noMedia) Capabilities() media.Capabilities { return media.Capabilities{} }

@@ -2,7 +2,6 @@ package routing_test
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -327,12 +326,8 @@ func TestTakeOverAndHangup(t *testing.T) {
 // ErrNotSupported before anything changes; transfer still works there.
 func TestActionRefusedByMediaPathChangesNothing(t *testing.T) {
 	f, id, _, a1Leg := supervisedFloor(t)
-	f.media.Refuse = func(a media.Action) error {
-		if a == media.ActionTakeOver {
-			return fmt.Errorf("take over needs a media server: %w", media.ErrNotSupported)
-		}
-		return nil
-	}
+	f.media.Caps = media.Capabilities{Path: media.PathSIP, Unsupported: map[media.Action]string{
+		media.ActionTakeOver: "take over needs a media server"}}
 	before := len(f.media.Commands())
 	if _, err := f.eng.TakeOver(f.ctx, f.actor("sup1"), id); !errors.Is(err, media.ErrNotSupported) {
 		t.Fatalf("takeover on a path without a mixer: %v", err)

@@ -252,7 +252,7 @@ func (l *inLeg) hangup(cause media.Cause) error {
 	defer l.mu.Unlock()
 	switch l.state {
 	case inProceeding, inRinging:
-		code, reason := finalFor(cause)
+		code, reason := media.SIPStatus(cause)
 		l.s.send(l.tx, l.response(code, reason, nil))
 		l.finishLocked(cause, false)
 	case inAnswering, inConfirmed:

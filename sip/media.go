@@ -66,16 +66,14 @@ func (s *Server) Monitor(ctx context.Context, req media.MonitorRequest) (media.L
 	return "", fmt.Errorf("sip: %s: %w", req.Mode, errNeedsMixer)
 }
 
-// Supports implements media.ActionChecker: listening, whispering,
-// barging and taking over need a mixer (the supervisor's audio joins or
-// replaces the agent's inside a running call); a transfer is a re-INVITE
-// of the caller, which a signalling path can do.
-func (s *Server) Supports(a media.Action) error {
-	switch a {
-	case media.ActionMonitor, media.ActionTakeOver:
-		return fmt.Errorf("sip: %s: %w", a, errNeedsMixer)
-	}
-	return nil
+// Capabilities implements media.Media: listening, whispering, barging
+// and taking over need a mixer (the supervisor's audio joins or replaces
+// the agent's inside a running call); a transfer is a re-INVITE of the
+// caller, which a signalling path can do.
+func (s *Server) Capabilities() media.Capabilities {
+	const why = "listen, whisper, barge and take over need a media server (Asterisk or FreeSWITCH)"
+	return media.Capabilities{Path: media.PathSIP, Unsupported: map[media.Action]string{
+		media.ActionMonitor: why, media.ActionTakeOver: why}}
 }
 
 // SetMonitorMode needs a mixer.

@@ -144,17 +144,13 @@ func TestInLegTransitions(t *testing.T) {
 }
 
 func TestCauseMapping(t *testing.T) {
-	for code, want := range map[int]media.Cause{486: media.CauseBusy, 600: media.CauseBusy, 603: media.CauseRejected,
-		480: media.CauseNoAnswer, 408: media.CauseNoAnswer, 487: media.CauseCancelled, 404: media.CauseUnreachable,
-		503: media.CauseUnreachable, 500: media.CauseFailed} {
-		if got := causeForStatus(code); got != want {
-			t.Errorf("causeForStatus(%d) = %s, want %s", code, got, want)
-		}
+	// A fork where one device is busy and another unreachable is busy;
+	// "app 480, desk 486" is a no-answer, as on Asterisk and FreeSWITCH.
+	if got := causeOf([]*branch{{final: 503}, {final: 486}}); got != media.CauseBusy {
+		t.Errorf("causeOf(503, 486) = %s", got)
 	}
-	// A fork where one device is busy and another unreachable is busy.
-	bs := []*branch{{final: 503}, {final: 486}}
-	if got := causeOf(bs); got != media.CauseBusy {
-		t.Errorf("causeOf = %s", got)
+	if got := causeOf([]*branch{{final: 480}, {final: 486}}); got != media.CauseNoAnswer {
+		t.Errorf("causeOf(480, 486) = %s", got)
 	}
 	for _, st := range []inState{inProceeding, inRinging, inAnswering, inConfirmed, inEnded} {
 		if st.String() == "unknown" {

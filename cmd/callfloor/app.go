@@ -76,7 +76,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		api.WithRoutes(api.EventRoutes(a.hub, api.WithStreamPresence(a.agents, 20*time.Second), api.WithEventLogger(log))),
 		api.WithRoutes(api.WebhookRoutes(webhook.NewRegistry(st, st))),
 		api.WithReadiness(media.Ready),
-		api.WithRoutes(api.MediaRoutes(mediaStatus{media, cfg.Media()})),
+		api.WithRoutes(api.MediaRoutes(media)),
 	)
 	// Webhook deliveries: one replica at a time holds the store lease.
 	hooks := webhook.NewDispatcher(st, st, webhook.WithLogger(log))

@@ -100,20 +100,3 @@ func (d sipDirectory) Password(ctx context.Context, user string) (string, bool, 
 	}
 	return pw, true, nil
 }
-
-// mediaStatus is what GET /v1/media reads: the path's name, its
-// readiness, and the actions it can do (those a media.ActionChecker
-// refuses; a path without one can do all).
-type mediaStatus struct {
-	mediaPath
-	name string
-}
-
-func (m mediaStatus) Path() string { return m.name }
-
-func (m mediaStatus) Supports(a media.Action) error {
-	if c, ok := m.mediaPath.(media.ActionChecker); ok {
-		return c.Supports(a)
-	}
-	return nil
-}

@@ -32,20 +32,15 @@ type Media struct {
 	// Fail, when it returns non-nil for a command, makes that command
 	// return the error (and, for dial and monitor, no leg).
 	Fail func(c Command) error
-	// Refuse, when set, answers media.ActionChecker: a non-nil error
-	// means the media path cannot do that action at all.
-	Refuse func(a media.Action) error
+	// Caps is what Capabilities declares (zero: every action supported).
+	Caps media.Capabilities
 }
 
-// Supports implements media.ActionChecker.
-func (m *Media) Supports(a media.Action) error {
+// Capabilities implements media.Media.
+func (m *Media) Capabilities() media.Capabilities {
 	m.mu.Lock()
-	refuse := m.Refuse
-	m.mu.Unlock()
-	if refuse == nil {
-		return nil
-	}
-	return refuse(a)
+	defer m.mu.Unlock()
+	return m.Caps
 }
 
 var _ media.Media = (*Media)(nil)
