@@ -29,6 +29,12 @@ type Server struct {
 	changed  func()
 	limits   Limits
 	rate     *rateLimiter
+	admin    []adminHandler
+}
+
+type adminHandler struct {
+	path string
+	h    http.Handler
 }
 
 // Option configures a Server.
@@ -47,6 +53,13 @@ func WithRoutes(mount func(v1 *echo.Group, auth echo.MiddlewareFunc)) Option {
 // WithReadiness adds a check to /v1/readyz (e.g. media server connected).
 func WithReadiness(check func(ctx context.Context) error) Option {
 	return func(s *Server) { s.readyFns = append(s.readyFns, check) }
+}
+
+// WithAdminHandler serves h at path, outside /v1 (e.g. "/metrics",
+// "/debug/pprof/*"), to admin tokens only: operational data and profiles
+// are not for agents or supervisors (README.md, Metrics and profiles).
+func WithAdminHandler(path string, h http.Handler) Option {
+	return func(s *Server) { s.admin = append(s.admin, adminHandler{path: path, h: h}) }
 }
 
 // WithAgentChanged is called after the API changed an agent's statuses or
@@ -79,6 +92,9 @@ func New(agents *presence.Service, store state.Store, opts ...Option) *Server {
 	// dashboard's plain-text file-not-found; echo routes a known path with
 	// an unknown method here too, which is a 405.
 	v1.Any("/*", s.noRoute)
+	for _, a := range s.admin {
+		e.Any(a.path, echo.WrapHandler(a.h), auth, adminOnly)
+	}
 	mountDashboard(e)
 	return s
 }
@@ -164,6 +180,15 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(actorKey, actor)
+		return next(c)
+	}
+}
+
+func adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !ActorOf(c).IsAdmin() {
+			return Errorf(http.StatusForbidden, "forbidden", "admins only")
+		}
 		return next(c)
 	}
 }

@@ -23,6 +23,7 @@ var errNotWaiting = errors.New("call is no longer waiting")
 // position), and hands each offer to the call's loop.
 func (e *Engine) dispatchPass(ctx context.Context) {
 	e.noneWaiting.Store(false)
+	e.obs.DispatchPass()
 	e.sweepParked()
 	if e.hasSuspects() {
 		e.submit("orphans", e.hangUpOrphans)

@@ -27,6 +27,7 @@ type Engine struct {
 	media        media.Media
 	clock        Clock
 	log          *slog.Logger
+	obs          Observer
 	defaultQueue string
 	tick         time.Duration
 	skipFor      time.Duration
@@ -108,7 +109,7 @@ func WithRandSeed(a, b uint64) Option {
 // ErrMediaUnavailable).
 func NewEngine(st state.Store, agents *presence.Service, media media.Media, opts ...Option) *Engine {
 	e := &Engine{
-		st: st, agents: agents, media: media, clock: realClock{}, log: slog.Default(),
+		st: st, agents: agents, media: media, clock: realClock{}, log: slog.Default(), obs: nopObserver{},
 		tick: time.Second, skipFor: 5 * time.Second, nShards: 8, mediaTimeout: DefaultMediaTimeout,
 		rnd:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 		started: make(chan struct{}),
@@ -255,6 +256,7 @@ func (e *Engine) push(l *loop, f func(ctx context.Context)) {
 		e.idle = make(chan struct{})
 	}
 	e.pending++
+	e.obs.QueueDepth(e.pending)
 	e.pmu.Unlock()
 	l.push(f)
 }
@@ -266,6 +268,8 @@ func (e *Engine) done() {
 		close(e.idle)
 		e.idle = nil
 	}
+	e.obs.QueueDepth(e.pending)
+	e.obs.WorkDone()
 	e.pmu.Unlock()
 }
 

@@ -127,6 +127,7 @@ func (e *Engine) change(ctx context.Context, callID string, fn func(t *txn) erro
 		if !tx.Empty() {
 			_, err = e.st.Commit(ctx, tx)
 			if errors.Is(err, state.ErrConflict) {
+				e.obs.ConflictRetry()
 				continue
 			}
 			if err != nil {

@@ -24,6 +24,7 @@ type Memory struct {
 	// Close), waking every ReadAfter that waits for news.
 	changed chan struct{}
 	now     func() time.Time
+	obs     Observer
 }
 
 type memRecord struct {
@@ -44,11 +45,13 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		log:      newRing(o.retention),
 		changed:  make(chan struct{}),
 		now:      time.Now,
+		obs:      o.observer,
 	}
 }
 
 // Get implements state.Store.
 func (m *Memory) Get(ctx context.Context, kind state.Kind, id string) (state.Record, error) {
+	defer m.observe("get", time.Now())
 	if err := ctx.Err(); err != nil {
 		return state.Record{}, err
 	}
@@ -66,6 +69,7 @@ func (m *Memory) Get(ctx context.Context, kind state.Kind, id string) (state.Rec
 
 // List implements state.Store.
 func (m *Memory) List(ctx context.Context, kind state.Kind) ([]state.Record, error) {
+	defer m.observe("list", time.Now())
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -85,6 +89,7 @@ func (m *Memory) List(ctx context.Context, kind state.Kind) ([]state.Record, err
 // Commit implements state.Store: every precondition is checked against the
 // state before the Tx, then everything is applied under the same lock.
 func (m *Memory) Commit(ctx context.Context, tx state.Tx) ([]state.Event, error) {
+	defer m.observe("commit", time.Now())
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -141,6 +146,7 @@ func (m *Memory) Commit(ctx context.Context, tx state.Tx) ([]state.Event, error)
 	}
 	close(m.changed)
 	m.changed = make(chan struct{})
+	m.obs.Appended(out)
 	return out, nil
 }
 
@@ -156,6 +162,7 @@ func insertEntry(s []state.Entry, e state.Entry) []state.Entry {
 
 // Series implements state.Store.
 func (m *Memory) Series(ctx context.Context, series string, minScore, maxScore int64, limit int) ([]state.Entry, error) {
+	defer m.observe("series", time.Now())
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -178,6 +185,7 @@ func (m *Memory) Series(ctx context.Context, series string, minScore, maxScore i
 
 // Counters implements state.Store.
 func (m *Memory) Counters(ctx context.Context, counter string) (map[string]int64, error) {
+	defer m.observe("counters", time.Now())
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

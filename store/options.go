@@ -27,6 +27,7 @@ type options struct {
 	prefix    string
 	exactTrim bool
 	logger    *slog.Logger
+	observer  Observer
 }
 
 // WithRetention sets how many of the newest events the log keeps; n < 1
@@ -66,11 +67,14 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 func buildOptions(defaultRetention int, opts []Option) options {
-	o := options{retention: defaultRetention, prefix: DefaultRedisPrefix, logger: slog.Default()}
+	o := options{retention: defaultRetention, prefix: DefaultRedisPrefix, logger: slog.Default(), observer: nopObserver{}}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)
 		}
+	}
+	if o.observer == nil {
+		o.observer = nopObserver{}
 	}
 	return o
 }

@@ -50,7 +50,8 @@ var _ state.StoreLog = (*Redis)(nil)
 
 // NewRedis returns a store on client, which it owns from now on: Close
 // closes it. Options: WithPrefix, WithRetention (default
-// DefaultRedisRetention), WithExactTrim, WithLogger.
+// DefaultRedisRetention), WithExactTrim, WithLogger, WithObserver (times
+// every command through a go-redis hook).
 func NewRedis(client redis.UniversalClient, opts ...RedisOption) *Redis {
 	o := buildOptions(DefaultRedisRetention, opts)
 	trim := "~"
@@ -58,6 +59,9 @@ func NewRedis(client redis.UniversalClient, opts ...RedisOption) *Redis {
 		trim = "="
 	}
 	r := &Redis{client: client, opts: o, trim: trim, logger: o.logger}
+	if _, none := o.observer.(nopObserver); !none {
+		client.AddHook(commandHook{obs: o.observer})
+	}
 	r.tail.changed = make(chan struct{})
 	r.bgCtx, r.bgCancel = context.WithCancel(context.Background())
 	return r

@@ -39,7 +39,11 @@ func (r *Redis) Commit(ctx context.Context, tx state.Tx) ([]state.Event, error) 
 	if err != nil {
 		return nil, r.wrap("commit", err)
 	}
-	return r.commitResult(&tx, res)
+	evs, err := r.commitResult(&tx, res)
+	if err == nil {
+		r.opts.observer.Appended(evs)
+	}
+	return evs, err
 }
 
 // commitArgs lays out KEYS and ARGV as lua/commit.lua documents.

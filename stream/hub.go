@@ -34,6 +34,7 @@ type Hub struct {
 	retry   time.Duration
 	window  int
 	maxLive int
+	obs     Observer
 
 	ready chan struct{}
 
@@ -75,7 +76,7 @@ func NewHub(log state.Log, opts ...HubOption) *Hub {
 	h := &Hub{
 		log: log, logger: slog.Default(), batch: 512, wait: 5 * time.Second,
 		retry: 500 * time.Millisecond, window: 1024, maxLive: 4096,
-		ready: make(chan struct{}), subs: make(map[*Subscriber]struct{}),
+		ready: make(chan struct{}), subs: make(map[*Subscriber]struct{}), obs: nopObserver{},
 	}
 	for _, o := range opts {
 		o(h)
@@ -182,6 +183,7 @@ func (h *Hub) resync(pos string) {
 		s.cut(ErrResync)
 		delete(h.subs, s)
 	}
+	h.obs.Subscribers(0)
 }
 
 func (h *Hub) stop() {
@@ -192,6 +194,7 @@ func (h *Hub) stop() {
 		s.cut(ErrHubStopped)
 		delete(h.subs, s)
 	}
+	h.obs.Subscribers(0)
 }
 
 // Subscribers returns how many subscribers are attached (for metrics and tests).
@@ -237,6 +240,7 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscription) (*Subscriber, err
 		s.signal()
 	}
 	h.subs[s] = struct{}{}
+	h.obs.Subscribers(len(h.subs))
 	return s, nil
 }
 
@@ -252,5 +256,8 @@ func (h *Hub) indexOf(id string) int {
 func (h *Hub) remove(s *Subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.subs, s)
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		h.obs.Subscribers(len(h.subs))
+	}
 }

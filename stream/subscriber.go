@@ -91,6 +91,7 @@ func (s *Subscriber) offer(evs []state.Event) {
 		}
 		if len(s.live) >= s.hub.maxLive {
 			s.err = ErrSlowConsumer
+			s.hub.obs.SlowConsumer()
 			break
 		}
 		s.live = append(s.live, *e)
@@ -143,6 +144,7 @@ func (s *Subscriber) Take(ctx context.Context, dst []Item) ([]Item, error) {
 	for _, e := range s.live {
 		dst = append(dst, Item{Event: e})
 	}
+	s.hub.obs.Delivered(len(s.live))
 	s.last = s.live[len(s.live)-1].ID
 	clear(s.live)
 	s.live = s.live[:0]
@@ -196,6 +198,8 @@ func (s *Subscriber) catchUp(ctx context.Context, dst []Item) ([]Item, error) {
 	}
 	s.probed = false
 	done := false
+	n := len(dst)
+	defer func() { s.hub.obs.Delivered(len(dst) - n) }()
 	for i := range evs {
 		e := &evs[i]
 		s.cursor = e.ID

@@ -23,6 +23,7 @@ type Dispatcher struct {
 	client *http.Client
 	logger *slog.Logger
 	now    func() time.Time
+	obs    Observer
 
 	leaseTTL    time.Duration
 	flushEvery  time.Duration
@@ -85,7 +86,7 @@ func NewDispatcher(store state.Store, log state.Log, opts ...Option) *Dispatcher
 	owner := make([]byte, 8)
 	_, _ = rand.Read(owner)
 	d := &Dispatcher{
-		store: store, log: log, owner: hex.EncodeToString(owner), logger: slog.Default(), now: time.Now,
+		store: store, log: log, owner: hex.EncodeToString(owner), logger: slog.Default(), now: time.Now, obs: nopObserver{},
 		client: &http.Client{
 			Timeout: 10 * time.Second,
 			// Deliveries go only where an admin pointed them: a redirect

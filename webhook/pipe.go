@@ -248,6 +248,7 @@ func (p *pipe) deliver(ctx context.Context, j *job) bool {
 		if err != nil && ctx.Err() != nil {
 			return false // interrupted by shutdown: not counted
 		}
+		d.obs.Attempted(err)
 		now := d.now()
 		p.mu.Lock()
 		dl := j.d
@@ -264,9 +265,10 @@ func (p *pipe) deliver(ctx context.Context, j *job) bool {
 			dl.LastError, dl.NextAttempt = truncate(err.Error(), 300), &at
 		}
 		p.log.dirty = true
-		finished := dl.finished()
+		finished, final := dl.finished(), dl.State
 		p.mu.Unlock()
 		if finished {
+			d.obs.Finished(final)
 			return true
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/callfloor/callfloor/api"
 	"github.com/callfloor/callfloor/internal/config"
+	"github.com/callfloor/callfloor/metrics"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/state"
@@ -30,16 +31,19 @@ type app struct {
 	media  mediaPath
 	hub    *stream.Hub
 	api    *api.Server
+	// metrics is fed by every package's observer (README.md, Metrics and profiles).
+	metrics *metrics.Metrics
 	// loops run until the serve context ends; shutdown waits for all.
 	loops []func(ctx context.Context) error
 }
 
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
-	st, err := store.Open(ctx, cfg.RedisURL, log)
+	m := metrics.New()
+	st, err := store.Open(ctx, cfg.RedisURL, log, store.WithObserver(m.Store()))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	a := &app{cfg: cfg, log: log, store: st}
+	a := &app{cfg: cfg, log: log, store: st, metrics: m}
 	a.agents = presence.NewService(st,
 		presence.WithLogger(log),
 		presence.WithLocation(cfg.Location()),
@@ -53,6 +57,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		return nil, fmt.Errorf("bootstrap floor: %w", err)
 	}
 	a.engine = routing.NewEngine(st, a.agents, nil, routing.WithLogger(log), routing.WithDefaultQueue(cfg.DefaultQueue),
+		routing.WithObserver(m.Routing()),
 		// Re-run distribution on an agent change that may route a call,
 		// including other replicas' (this also covers the API's changes).
 		routing.WithAgentEvents(st))
@@ -68,7 +73,8 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	a.media = media
 	a.engine.SetMedia(media)
 
-	a.hub = stream.NewHub(st, stream.WithLogger(log))
+	m.Floor(a.engine, a.agents, log)
+	a.hub = stream.NewHub(st, stream.WithLogger(log), stream.WithObserver(m.Stream()))
 	stats := stream.NewStatsPublisher(a.hub, statsSource{engine: a.engine}, st, stream.WithStatsLogger(log))
 	a.api = api.New(a.agents, st,
 		api.WithLogger(log),
@@ -77,9 +83,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		api.WithRoutes(api.WebhookRoutes(webhook.NewRegistry(st, st))),
 		api.WithReadiness(media.Ready),
 		api.WithRoutes(api.MediaRoutes(media)),
+		api.WithAdminHandler("/metrics", m.Handler()),
+		api.WithAdminHandler("/debug/pprof/*", pprofHandler()),
 	)
 	// Webhook deliveries: one replica at a time holds the store lease.
-	hooks := webhook.NewDispatcher(st, st, webhook.WithLogger(log))
+	hooks := webhook.NewDispatcher(st, st, webhook.WithLogger(log), webhook.WithObserver(m.Webhook()))
 	a.loops = append(a.loops, a.expireLoop, a.engine.Run, media.Run, a.hub.Run, stats.Run, hooks.Run)
 	return a, nil
 }
@@ -115,11 +123,25 @@ func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
 	}
 	// Timeouts, the connection cap and body limits: api.DefaultLimits, SECURITY.md.
 	srv, limited := a.api.HTTPServer(ln)
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{limited}
+	for addr, h := range a.opsListeners() {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range listeners {
+				_ = l.Close()
+			}
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		a.log.Info("operations listener", "addr", l.Addr().String())
+		servers = append(servers, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, l)
+	}
 
 	loopCtx, stopLoops := context.WithCancel(context.Background())
 	defer stopLoops()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(a.loops)+1)
+	errc := make(chan error, len(a.loops)+len(servers))
 	for _, loop := range a.loops {
 		wg.Add(1)
 		go func() {
@@ -129,13 +151,15 @@ func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
 			}
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(limited); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("http: %w", err)
-		}
-	}()
+	for i, srv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("http: %w", err)
+			}
+		}()
+	}
 	ready(ln.Addr().String())
 	a.log.Info("callfloor started", "http", ln.Addr().String(), "media", a.cfg.Media())
 
@@ -148,8 +172,10 @@ func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	srv.RegisterOnShutdown(stopLoops) // event streams end with the loops
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		a.log.Warn("http shutdown", "err", err)
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			a.log.Warn("http shutdown", "err", err)
+		}
 	}
 	stopLoops()
 	wg.Wait()

@@ -23,6 +23,8 @@ import (
 type Config struct {
 	HTTPAddr          string `yaml:"http_addr"`
 	SIPAddr           string `yaml:"sip_addr"`
+	MetricsAddr       string `yaml:"metrics_addr"`
+	DebugAddr         string `yaml:"debug_addr"`
 	RedisURL          string `yaml:"redis_url"`
 	Timezone          string `yaml:"timezone"`
 	HeartbeatTTL      int    `yaml:"heartbeat_ttl_seconds"`
@@ -114,6 +116,8 @@ const (
 	EnvConfig      = "CALLFLOOR_CONFIG"
 	EnvHTTPAddr    = "CALLFLOOR_HTTP_ADDR"
 	EnvSIPAddr     = "CALLFLOOR_SIP_ADDR"
+	EnvMetricsAddr = "CALLFLOOR_METRICS_ADDR"
+	EnvDebugAddr   = "CALLFLOOR_DEBUG_ADDR"
 	EnvRedisURL    = "CALLFLOOR_REDIS_URL"
 	EnvTimezone    = "CALLFLOOR_TIMEZONE"
 	EnvARIURL      = "CALLFLOOR_ARI_URL"
@@ -168,6 +172,8 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	}
 	set(&c.HTTPAddr, EnvHTTPAddr)
 	set(&c.SIPAddr, EnvSIPAddr)
+	set(&c.MetricsAddr, EnvMetricsAddr)
+	set(&c.DebugAddr, EnvDebugAddr)
 	set(&c.RedisURL, EnvRedisURL)
 	set(&c.Timezone, EnvTimezone)
 	set(&c.ARI.URL, EnvARIURL)
@@ -215,6 +221,15 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.SIPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("sip_addr %q: %w", c.SIPAddr, err))
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("metrics_addr %q: %w", c.MetricsAddr, err))
+		}
+	}
+	if c.DebugAddr != "" && !IsLoopback(c.DebugAddr) {
+		// Profiles expose memory contents and cost CPU: never off the host.
+		errs = append(errs, fmt.Errorf("debug_addr %q: must be a loopback address (127.0.0.1:port or [::1]:port)", c.DebugAddr))
 	}
 	if c.HeartbeatTTL < 0 {
 		errs = append(errs, errors.New("heartbeat_ttl_seconds: must be positive"))

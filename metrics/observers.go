@@ -1,0 +1,60 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/state"
+	"github.com/callfloor/callfloor/store"
+	"github.com/callfloor/callfloor/stream"
+	"github.com/callfloor/callfloor/webhook"
+)
+
+// Stream returns the event hub's observer.
+func (m *Metrics) Stream() stream.Observer { return streamObserver{m} }
+
+type streamObserver struct{ m *Metrics }
+
+func (o streamObserver) Subscribers(n int) { o.m.subscribers.Set(float64(n)) }
+func (o streamObserver) Delivered(n int)   { o.m.eventsDelivered.Add(float64(n)) }
+func (o streamObserver) SlowConsumer()     { o.m.slowConsumers.Inc() }
+
+// Routing returns the routing engine's observer.
+func (m *Metrics) Routing() routing.Observer { return routingObserver{m} }
+
+type routingObserver struct{ m *Metrics }
+
+func (o routingObserver) QueueDepth(n int) { o.m.queueDepth.Set(float64(n)) }
+func (o routingObserver) WorkDone()        { o.m.work.Inc() }
+func (o routingObserver) ConflictRetry()   { o.m.conflictRetries.Inc() }
+func (o routingObserver) DispatchPass()    { o.m.dispatchPasses.Inc() }
+
+// Store returns the store's observer.
+func (m *Metrics) Store() store.Observer { return storeObserver{m} }
+
+type storeObserver struct{ m *Metrics }
+
+func (o storeObserver) Command(op string, d time.Duration) {
+	o.m.storeLatency.WithLabelValues(op).Observe(d.Seconds())
+}
+
+func (o storeObserver) Appended(evs []state.Event) {
+	for i := range evs {
+		o.m.eventsAppended.WithLabelValues(evs[i].Type).Inc()
+	}
+}
+
+// Webhook returns the webhook dispatcher's observer.
+func (m *Metrics) Webhook() webhook.Observer { return webhookObserver{m} }
+
+type webhookObserver struct{ m *Metrics }
+
+func (o webhookObserver) Attempted(err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	o.m.webhookAttempts.WithLabelValues(result).Inc()
+}
+
+func (o webhookObserver) Finished(state string) { o.m.webhookDeliveries.WithLabelValues(state).Inc() }
