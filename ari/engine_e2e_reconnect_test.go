@@ -104,7 +104,8 @@ func TestE2EAgentAnsweredWhileDisconnected(t *testing.T) {
 
 // A ring that ends while no socket is connected (a1's phone rang out):
 // the resync ends the leg with an unknown cause; the call goes back to
-// its queue and a1, who may not have ignored it, is not RONA.
+// its queue and a1, whom it did not reach, is RONA (README.md, "Floor
+// rules").
 func TestE2ERingEndedWhileDisconnected(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
@@ -115,7 +116,7 @@ func TestE2ERingEndedWhileDisconnected(t *testing.T) {
 	h.f.NoAnswer(a1)
 	h.reconnect()
 	h.waitCall(id, routing.StateCalling, "a1")
-	h.waitAgent("a1", presence.SysAvailable, "")
+	h.waitAgent("a1", presence.SysRONA, "")
 	h.expectSeq()
 }
 

@@ -133,8 +133,8 @@ func TestE2ENoAnswerRONAKeepsPosition(t *testing.T) {
 	wantQueue(t, h.salesQueue(), 1, 0, 1, 1)
 }
 
-// (3) agent-busy.jsonl: a1 is busy (cause 17): no RONA, the next agent
-// is rung at once and a1 stays free for other calls.
+// (3) agent-busy.jsonl: a1 is busy (cause 17): RONA (README.md, "Floor
+// rules"), and the next agent is rung at once.
 func TestE2EBusyNextAgentWithoutRONA(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1", "a2")
@@ -146,12 +146,12 @@ func TestE2EBusyNextAgentWithoutRONA(t *testing.T) {
 	h.expectSeq(originate("agent,a2,"+id, caller, dev, "PJSIP/a2", 18),
 		originate("agent,a2,"+id, caller, num, "PJSIP/+84901000012@trunk", 18))
 	h.waitCall(id, routing.StateRinging, "a2")
-	h.waitAgent("a1", presence.SysAvailable, "")
+	h.waitAgent("a1", presence.SysRONA, "")
 	h.waitAgent("a2", presence.SysRinging, id)
 }
 
 // (4) agent-unregistered.jsonl: originate to a1, whose device has no
-// contact, is 500 "Allocation failed": unreachable, no RONA, next agent.
+// contact, is 500 "Allocation failed": unreachable, RONA, next agent.
 func TestE2EUnregisteredNextAgent(t *testing.T) {
 	h := startE2E(t)
 	h.f.Register("a1", false)
@@ -177,7 +177,7 @@ func TestE2EUnregisteredNextAgent(t *testing.T) {
 	}
 	h.expectSeq(reqs...)
 	h.waitCall(id, routing.StateRinging, "a2")
-	h.waitAgent("a1", presence.SysAvailable, "")
+	h.waitAgent("a1", presence.SysRONA, "")
 	h.waitAgent("a2", presence.SysRinging, id)
 }
 

@@ -173,8 +173,8 @@ func TestE2ERingTimeoutKeepsQueuePosition(t *testing.T) {
 	f.wantCall(first, routing.StateAnswered, "a2")
 }
 
-// TestE2EBusyNextAgentWithoutRONA: a1's phone answers 486: no RONA (a1
-// stays available, skipped for this call a while) and a2 is rung.
+// TestE2EBusyNextAgentWithoutRONA: a1's phone answers 486: RONA
+// (README.md, "Floor rules") and a2 is rung.
 func TestE2EBusyNextAgentWithoutRONA(t *testing.T) {
 	f := newE2E(t)
 	f.fs.setBehavior(dev("a1"), dialBusy)
@@ -190,7 +190,7 @@ func TestE2EBusyNextAgentWithoutRONA(t *testing.T) {
 		"api uuid_setvar "+cust+" park_after_bridge true",
 		"api uuid_bridge "+cust+" "+legUUID(2),
 	)
-	f.wantAgent("a1", presence.SysAvailable, "")
+	f.wantAgent("a1", presence.SysRONA, "")
 	f.wantCall(id, routing.StateAnswered, "a2")
 	f.wantAgent("a2", presence.SysTalking, id)
 }
@@ -212,7 +212,7 @@ func TestE2EUnregisteredNextAgent(t *testing.T) {
 		"api uuid_setvar "+cust+" park_after_bridge true",
 		"api uuid_bridge "+cust+" "+legUUID(2),
 	)
-	f.wantAgent("a1", presence.SysAvailable, "")
+	f.wantAgent("a1", presence.SysRONA, "")
 	f.wantCall(id, routing.StateAnswered, "a2")
 }
 

@@ -194,8 +194,8 @@ func TestE2EAgentAnsweredWhileDisconnected(t *testing.T) {
 
 // TestE2EAgentRangOutWhileDisconnected: a1's originate times out while
 // the socket is down; the resync finds the leg gone with its cause lost
-// (reported "failed"), so routing releases a1 without RONA, skips a1 for
-// this call a while, and rings a2.
+// (reported "failed"): the call did not reach a1, so a1 is RONA
+// (README.md, "Floor rules") and a2 is rung.
 func TestE2EAgentRangOutWhileDisconnected(t *testing.T) {
 	f := newE2E(t)
 	f.fs.setBehavior(dev("a1"), dialRing)
@@ -211,7 +211,7 @@ func TestE2EAgentRangOutWhileDisconnected(t *testing.T) {
 	f.fs.endLeg(a1, "NO_ANSWER")
 	f.reconnect()
 	f.wantCommands(originateFor(2, id, "a2", "&park()"))
-	f.wantAgent("a1", presence.SysAvailable, "")
+	f.wantAgent("a1", presence.SysRONA, "")
 	f.wantCall(id, routing.StateRinging, "a2")
 }
 

@@ -193,8 +193,10 @@ func (e *Engine) offer(ctx context.Context, callID string, q Queue, picks []stri
 	return e.dialOffers(ctx, callID, dials)
 }
 
-// dialOffers rings reserved offers and records their legs. A Dial that
-// fails at once releases its agent (skipped for this call a while) and,
+// dialOffers rings reserved offers and records their legs. A routed Dial
+// refused as unreachable puts its agent in RONA; any other Dial that
+// fails at once (media path down, not supported) releases its agent
+// (skipped for this call a while) and,
 // when nothing else is ringing, puts the call back in its queue or, for
 // an outbound call, ends it.
 func (e *Engine) dialOffers(ctx context.Context, callID string, dials []pendingDial) error {
@@ -232,6 +234,14 @@ func (e *Engine) dialOffers(ctx context.Context, callID string, dials []pendingD
 				e.mediaDownUntil.Store(t.now.Add(e.skipFor).UnixNano())
 			}
 			t.attemptEnded(c.removeOffer(i), OutcomeUnreachable)
+			if r.kind == OfferRouted && errors.Is(r.err, media.ErrUnreachable) {
+				// The device cannot be reached: RONA, as if it had rung
+				// out (README.md, "Floor rules").
+				if err := t.rona(ctx, r.agent); err != nil {
+					return err
+				}
+				continue
+			}
 			if r.agent != "" && r.kind != OfferCustomer {
 				if err := t.release(ctx, r.agent, 0); err != nil {
 					return err

@@ -27,13 +27,17 @@
 //
 //   - Routable: manual status available, system status available, no
 //     call (presence.Agent.Routable). Offline alone does not forbid it.
-//   - No answer within the queue's ring timeout (our timer, or the path's
-//     LegEnded no_answer) → RONA: the agent goes to rona and stays out of
-//     routing until a status is chosen; the call goes back to its queue at
-//     its original position.
-//   - Busy, unreachable, rejected or failed → no RONA (the agent did not
-//     ignore the call): the agent is free again, skipped for this call for
-//     a few seconds, and the next agent is tried.
+//   - A routed offer that does not reach the agent → RONA: no answer
+//     within the queue's ring timeout (our timer, or the path's LegEnded
+//     no_answer), and equally busy, rejected, unreachable, failed (a
+//     device not registered, network or phone trouble) or a Dial refused
+//     at once with media.ErrUnreachable. The agent goes to rona and stays
+//     out of routing until a status is chosen; the call goes back to its
+//     queue at its original position and the next agent is tried at once.
+//     Only the caller hanging up (the customer leg ending) RONAs nobody.
+//   - A Dial that fails because the media path is down or cannot do it is
+//     not the agent's doing: the agent is free again, skipped for this
+//     call for a few seconds.
 //   - ring_all rings every routable member; the first answer wins and the
 //     other legs are cancelled. app_sip forking is the media path's job
 //     (one Dial, one leg, first device to answer).

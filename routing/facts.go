@@ -256,16 +256,14 @@ func (e *Engine) onEnded(ctx context.Context, callID string, leg media.LegID, ca
 		case OfferCustomer:
 			return e.finish(ctx, t, "the customer did not answer ("+string(cause)+")")
 		case OfferRouted:
-			if cause == media.CauseNoAnswer {
-				if err := t.rona(ctx, o.Agent); err != nil {
-					return err
-				}
-				break
+			// Whatever ended the offer — no answer, busy, declined, a
+			// device not registered or unreachable — the call did not reach
+			// the agent: RONA, as for a ring timeout (README.md, "Floor
+			// rules"). Only the caller hanging up (the customer leg, above)
+			// puts nobody in RONA.
+			if err := t.rona(ctx, o.Agent); err != nil {
+				return err
 			}
-			// Busy, unreachable, rejected or failed: the agent did not
-			// ignore the call, so no RONA; try someone else and come back
-			// to this agent later.
-			fallthrough
 		default:
 			if err := t.release(ctx, o.Agent, 0); err != nil {
 				return err

@@ -70,27 +70,59 @@ func TestRONAKeepsOriginalPositionAndAgentOutOfRouting(t *testing.T) {
 	f.wantCall(y, routing.StateRinging, "a1")
 }
 
-func TestBusyTriesNextAgentWithoutRONA(t *testing.T) {
+// A routed call that cannot reach the agent's device — whatever the
+// cause the path reports — RONAs the agent exactly as a ring timeout
+// does: the call goes back to its queue at its original position and the
+// next agent is rung at once (README.md, "Floor rules").
+func TestUnreachableDeviceIsRONA(t *testing.T) {
+	for _, cause := range []media.Cause{media.CauseNoAnswer, media.CauseBusy, media.CauseUnreachable, media.CauseRejected, media.CauseFailed, media.CauseNormal} {
+		t.Run(string(cause), func(t *testing.T) {
+			f := newFloor(t, nil, time.Time{})
+			f.addAgent("a1", presence.RoleAgent)
+			f.addAgent("a2", presence.RoleAgent)
+			f.addQueue("main", routing.RoundRobin, 0, []string{"a1", "a2"})
+			x, _ := f.arrive("+84901000001", "+842800")
+			f.advance(3 * time.Second)
+			y, _ := f.arrive("+84901000002", "+842800")
+			f.wantCall(x, routing.StateRinging, "a1")
+			f.wantCall(y, routing.StateRinging, "a2")
+			f.ended(f.legOf("a1"), cause)
+			f.wantSys("a1", presence.SysRONA)
+			// X keeps its original position: it waits from its arrival,
+			// ahead of Y, and a1 is never offered it again.
+			xv := f.wantCall(x, routing.StateCalling, "a1")
+			if !xv.StateSince.Equal(t0) {
+				t.Fatalf("state_since = %v after %s; want the original arrival %v", xv.StateSince, cause, t0)
+			}
+			f.advance(10 * time.Second)
+			f.wantSys("a1", presence.SysRONA)
+			f.wantCall(x, routing.StateCalling, "a1")
+			// The next free agent takes X (older) before anything newer.
+			f.ended(f.legOf("a2"), cause)
+			f.wantSys("a2", presence.SysRONA)
+			f.setStatus("a2", presence.StatusAvailable)
+			f.wantCall(x, routing.StateRinging, "a2")
+			f.wantCall(y, routing.StateCalling, "a2")
+		})
+	}
+}
+
+// The next agent is rung at once, not after a skip window.
+func TestUnreachableDeviceNextAgentAtOnce(t *testing.T) {
 	f := newFloor(t, nil, time.Time{})
 	f.addAgent("a1", presence.RoleAgent)
 	f.addAgent("a2", presence.RoleAgent)
 	f.addQueue("main", routing.RoundRobin, 0, []string{"a1", "a2"})
 	id, _ := f.arrive("+84901000001", "+842800")
 	f.ended(f.legOf("a1"), media.CauseBusy)
-	f.wantSys("a1", presence.SysAvailable)
+	f.wantSys("a1", presence.SysRONA)
 	f.wantCall(id, routing.StateRinging, "a2")
-	f.ended(f.legOf("a2"), media.CauseUnreachable)
-	f.wantSys("a2", presence.SysAvailable)
-	// Both were skipped for this call; after the skip window a1 is tried again.
-	f.wantCall(id, routing.StateCalling, "a2")
-	f.advance(6 * time.Second)
-	c := f.call(id)
-	if c.State != routing.StateRinging {
-		t.Fatalf("call not re-offered after the skip window: %+v", c)
-	}
+	f.wantSys("a2", presence.SysRinging)
 }
 
-func TestDialRefusedReleasesAgent(t *testing.T) {
+// A Dial refused at once as unreachable (no registered device) is RONA
+// too, so an available agent without a device is not retried for ever.
+func TestDialUnreachableIsRONA(t *testing.T) {
 	f := newFloor(t, nil, time.Time{})
 	f.media.Fail = func(c routingtest.Command) error {
 		if c.Op == "dial" && c.Dial.Target.AgentID == "a1" {
@@ -102,8 +134,53 @@ func TestDialRefusedReleasesAgent(t *testing.T) {
 	f.addAgent("a2", presence.RoleAgent)
 	f.addQueue("main", routing.RoundRobin, 0, []string{"a1", "a2"})
 	id, _ := f.arrive("+84901000001", "+842800")
-	f.wantSys("a1", presence.SysAvailable)
+	f.wantSys("a1", presence.SysRONA)
 	f.wantCall(id, routing.StateRinging, "a2")
+	// a2 lets it ring out too: nobody is routable, the call waits and a1
+	// is not dialled again on later ticks.
+	f.advance(18 * time.Second)
+	f.wantSys("a2", presence.SysRONA)
+	f.advance(30 * time.Second)
+	f.wantCall(id, routing.StateCalling, "a2")
+	if n := len(f.media.Dials()); n != 1 {
+		t.Fatalf("%d dials recorded, want only a2's (a1's refused dial is not recorded)", n)
+	}
+}
+
+// A Dial that fails because the media path is down is not the agent's
+// fault: no RONA.
+func TestDialMediaDownIsNotRONA(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.media.Fail = func(c routingtest.Command) error {
+		if c.Op == "dial" {
+			return media.ErrMediaUnavailable
+		}
+		return nil
+	}
+	f.addAgent("a1", presence.RoleAgent)
+	f.addQueue("main", routing.RoundRobin, 0, []string{"a1"})
+	id, _ := f.arrive("+84901000001", "+842800")
+	f.wantSys("a1", presence.SysAvailable)
+	f.wantCall(id, routing.StateCalling, "a1")
+}
+
+// ring_all: one unreachable device RONAs its agent; the others keep
+// ringing and the call stays with them.
+func TestRingAllUnreachableForkRONAsOnlyThatAgent(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	for _, id := range []string{"a1", "a2"} {
+		f.addAgent(id, presence.RoleAgent)
+	}
+	f.addQueue("main", routing.RingAll, 0, []string{"a1", "a2"})
+	id, _ := f.arrive("+84901000001", "+842800")
+	f.ended(f.legOf("a1"), media.CauseUnreachable)
+	f.wantSys("a1", presence.SysRONA)
+	f.wantSys("a2", presence.SysRinging)
+	if c := f.call(id); c.State != routing.StateRinging {
+		t.Fatalf("call = %+v, want still ringing a2", c)
+	}
+	f.answer(f.legOf("a2"))
+	f.wantCall(id, routing.StateAnswered, "a2")
 }
 
 func TestRingAllFirstAnswerWins(t *testing.T) {
