@@ -17,9 +17,30 @@ import (
 )
 
 // Presence is what the event stream needs to keep a connected agent
-// online: *presence.Service satisfies it.
+// online: *presence.Service satisfies it. KeepAlive never logs anyone in
+// nor changes a status (an open stream is presence only).
 type Presence interface {
-	Heartbeat(ctx context.Context, actor presence.Actor, id string) (presence.Agent, error)
+	KeepAlive(ctx context.Context, actor presence.Actor, id string) (presence.Agent, error)
+}
+
+// Authenticator re-resolves a stream's token to its actor:
+// *presence.Service satisfies it.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (presence.Actor, error)
+}
+
+// WithRecheck makes every stream re-check its subscriber every `every`
+// (default 2 s) and whenever the subscriber's own record changes: a token
+// that no longer authenticates (deleted user, revoked token) ends the
+// stream with "event: cutoff" reason unauthenticated; a changed role or
+// group set changes what the stream carries at once.
+func WithRecheck(a Authenticator, every time.Duration) EventOption {
+	return func(es *eventServer) {
+		es.auth = a
+		if every > 0 {
+			es.recheck = every
+		}
+	}
 }
 
 // EventOption configures the event stream endpoint.
@@ -38,8 +59,9 @@ func WithWriteTimeout(d time.Duration) EventOption {
 }
 
 // WithStreamPresence makes an open stream count as the agent's presence:
-// the connected user is heartbeated on connect and every `every` (default
-// 20 s, well inside presence's heartbeat TTL) while the stream stays open.
+// a logged-in user is kept alive on connect and every `every` (default
+// 20 s, well inside presence's heartbeat TTL) while the stream stays
+// open. It never logs a user in or changes a status.
 func WithStreamPresence(p Presence, every time.Duration) EventOption {
 	return func(es *eventServer) {
 		es.presence = p
@@ -67,6 +89,8 @@ type eventServer struct {
 	presence     Presence
 	heartbeat    time.Duration
 	lifetime     time.Duration
+	auth         Authenticator
+	recheck      time.Duration
 	log          *slog.Logger
 }
 
@@ -74,7 +98,7 @@ type eventServer struct {
 // with WithRoutes(EventRoutes(hub)).
 func EventRoutes(h *stream.Hub, opts ...EventOption) func(v1 *echo.Group, auth echo.MiddlewareFunc) {
 	es := &eventServer{hub: h, keepalive: 15 * time.Second, writeTimeout: 10 * time.Second,
-		heartbeat: 20 * time.Second, lifetime: 30 * time.Minute, log: slog.Default()}
+		heartbeat: 20 * time.Second, lifetime: 30 * time.Minute, recheck: 2 * time.Second, log: slog.Default()}
 	for _, o := range opts {
 		o(es)
 	}
@@ -142,10 +166,29 @@ func (es *eventServer) serve(c echo.Context) error {
 		defer t.Stop()
 		beat = t.C
 	}
+	var recheck <-chan time.Time
+	if es.auth != nil {
+		t := time.NewTicker(es.recheck)
+		defer t.Stop()
+		recheck = t.C
+	}
+	token := tokenOf(c)
 	idle := time.NewTimer(es.keepalive)
 	defer idle.Stop()
 	var items []stream.Item
 	for {
+		// A change to the subscriber's own record is re-checked before
+		// anything else is sent, so a narrower role applies to the very
+		// next events.
+		select {
+		case <-sub.SelfChanged():
+			if es.auth != nil {
+				if actor, err = es.reauth(ctx, out, sub, token, actor); err != nil {
+					return nil
+				}
+			}
+		default:
+		}
 		items, err = sub.Take(ctx, items[:0])
 		if len(items) > 0 {
 			if out.send(encodeItems(&out.buf, items)) != nil {
@@ -167,6 +210,16 @@ func (es *eventServer) serve(c echo.Context) error {
 		case <-lifetime.C:
 			_ = out.send([]byte("event: cutoff\ndata: {\"reason\":\"max_lifetime\"}\n\n"))
 			return nil
+		case <-recheck:
+			if actor, err = es.reauth(ctx, out, sub, token, actor); err != nil {
+				return nil
+			}
+		case <-sub.SelfChanged():
+			if es.auth != nil {
+				if actor, err = es.reauth(ctx, out, sub, token, actor); err != nil {
+					return nil
+				}
+			}
 		case <-beat:
 			es.beat(ctx, actor)
 		case <-idle.C:
@@ -178,8 +231,28 @@ func (es *eventServer) serve(c echo.Context) error {
 	}
 }
 
+// reauth re-resolves the stream's token. A token that no longer
+// authenticates ends the stream (the error is returned after the cutoff
+// is sent); any other failure (store briefly away) keeps the current
+// actor until the next check.
+func (es *eventServer) reauth(ctx context.Context, out *sseWriter, sub *stream.Subscriber, token string, cur presence.Actor) (presence.Actor, error) {
+	next, err := es.auth.Authenticate(ctx, token)
+	switch {
+	case errors.Is(err, presence.ErrUnauthenticated):
+		_ = out.send([]byte("event: cutoff\ndata: {\"reason\":\"unauthenticated\"}\n\n"))
+		return cur, err
+	case err != nil:
+		if ctx.Err() == nil {
+			es.log.Debug("stream re-check failed; keeping the current rights", "agent", cur.ID, "err", err)
+		}
+		return cur, nil
+	}
+	sub.SetActor(next)
+	return next, nil
+}
+
 func (es *eventServer) beat(ctx context.Context, actor presence.Actor) {
-	if _, err := es.presence.Heartbeat(ctx, actor, actor.ID); err != nil && ctx.Err() == nil {
+	if _, err := es.presence.KeepAlive(ctx, actor, actor.ID); err != nil && ctx.Err() == nil {
 		es.log.Debug("stream presence heartbeat failed", "agent", actor.ID, "err", err)
 	}
 }

@@ -213,8 +213,20 @@ func TestEventsStreamIsPresence(t *testing.T) {
 	if a, _ := f.svc.Agent(ctx, "a1"); a.Online {
 		t.Fatal("a1 online before connecting")
 	}
+	// A stream never logs anyone in: a1 stays logged out and offline.
 	stream := f.connect("demo-a1", "", nil)
-	for { // connecting is a heartbeat: a1 comes online on the stream
+	a1 := presence.Actor{ID: "a1", Role: presence.RoleAgent}
+	if _, err := f.svc.KeepAlive(ctx, a1, "a1"); err != nil { // what the stream's beat does
+		t.Fatal(err)
+	}
+	if a, _ := f.svc.Agent(ctx, "a1"); a.Online || a.LoggedIn {
+		t.Fatalf("a stream logged a1 in: %+v", a)
+	}
+	// The app logs in (one heartbeat); from then on the stream is presence.
+	if _, err := f.svc.Heartbeat(ctx, a1, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	for {
 		var v presence.AgentView
 		_ = json.Unmarshal([]byte(watch.next(false).data), &v)
 		if v.ID == "a1" && v.Online {

@@ -180,6 +180,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(actorKey, actor)
+		c.Set(tokenKey, token)
 		return next(c)
 	}
 }
@@ -191,6 +192,15 @@ func adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+const tokenKey = "callfloor.token"
+
+// tokenOf is the bearer token a request authenticated with (event streams
+// re-check it).
+func tokenOf(c echo.Context) string {
+	t, _ := c.Get(tokenKey).(string)
+	return t
 }
 
 // ActorOf returns the authenticated actor of a request.

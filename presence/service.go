@@ -244,6 +244,23 @@ func (s *Service) Heartbeat(ctx context.Context, actor Actor, id string) (Agent,
 	})
 }
 
+// KeepAlive is an open event stream's presence: it extends a logged-in
+// agent's heartbeat like Heartbeat, but never logs anyone in and never
+// touches a status — a stream opened after a logout leaves the agent
+// logged out, in the status the logout left.
+func (s *Service) KeepAlive(ctx context.Context, actor Actor, id string) (Agent, error) {
+	return s.Mutate(ctx, id, func(a *Agent, now time.Time) ([]HistoryRow, error) {
+		if actor.ID != a.ID && !actor.CanManage(a) {
+			return nil, fmt.Errorf("keep-alive for %s: %w", id, ErrForbidden)
+		}
+		if !a.LoggedIn || a.Online && a.HeartbeatUntil.Sub(now) > s.heartbeatTTL/2 {
+			return nil, nil
+		}
+		a.HeartbeatUntil = now.Add(s.heartbeatTTL)
+		return applyOnline(a, now, actor.ID), nil
+	})
+}
+
 // Logout logs the agent out: offline for the app, default idle status.
 // Refused with ErrConflict while the agent has a call, or when the logout
 // guard (a running monitor) refuses.

@@ -219,7 +219,7 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscription) (*Subscriber, err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("subscribe: %w", ctx.Err())
 	}
-	s := &Subscriber{hub: h, actor: sub.Actor, filter: sub.Filter, notify: make(chan struct{}, 1), last: sub.After}
+	s := &Subscriber{hub: h, actor: sub.Actor, filter: sub.Filter, notify: make(chan struct{}, 1), self: make(chan struct{}, 1), last: sub.After}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.stopped {

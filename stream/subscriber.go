@@ -35,6 +35,7 @@ type Subscriber struct {
 	actor  presence.Actor
 	filter Filter
 	notify chan struct{} // holds a token while Take may have something
+	self   chan struct{} // holds a token after an event about the actor's own record
 
 	// Catch-up state, set at Subscribe and then touched by the consumer
 	// only (catching is also read by offer, under mu).
@@ -61,6 +62,31 @@ func (s *Subscriber) signal() {
 	}
 }
 
+// SelfChanged receives a value when an event about the subscriber's own
+// agent record passes through the hub, visible to it or not: its role or
+// groups may have changed, so the consumer re-checks it (SetActor).
+func (s *Subscriber) SelfChanged() <-chan struct{} { return s.self }
+
+// SetActor narrows or widens what the subscriber receives from now on,
+// and drops queued events the new actor may not see, so a narrower role
+// takes effect at once. Only the consumer goroutine calls it.
+func (s *Subscriber) SetActor(a presence.Actor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.actor = a
+	if s.catching {
+		return // raw while catching; filtered when the catch-up ends
+	}
+	kept := s.live[:0]
+	for i := range s.live {
+		if s.wants(&s.live[i]) {
+			kept = append(kept, s.live[i])
+		}
+	}
+	clear(s.live[len(kept):])
+	s.live = kept
+}
+
 // C receives a value whenever Take may return something new.
 func (s *Subscriber) C() <-chan struct{} { return s.notify }
 
@@ -78,6 +104,12 @@ func (s *Subscriber) offer(evs []state.Event) {
 	added := false
 	for i := range evs {
 		e := &evs[i]
+		if e.Type == presence.EventAgent && e.Scope.Agent == s.actor.ID {
+			select {
+			case s.self <- struct{}{}:
+			default:
+			}
+		}
 		if !s.catching {
 			if s.skipUntil != "" {
 				if e.ID == s.skipUntil {
