@@ -93,6 +93,8 @@ type Anchor struct {
 	tickNo uint64
 	// rtcpEvery: ticks between RTCP reports to each leg.
 	rtcpEvery uint64
+	// onTick, when set (benchmarks), gets each tick's mixing time.
+	onTick func(busy time.Duration)
 }
 
 // Option tunes an Anchor.
@@ -103,6 +105,9 @@ func WithLogger(l *slog.Logger) Option { return func(a *Anchor) { a.log = l } }
 
 // withRTCPEvery shortens the RTCP report interval (tests).
 func withRTCPEvery(ticks uint64) Option { return func(a *Anchor) { a.rtcpEvery = ticks } }
+
+// withTickObserver reports each tick's mixing time (benchmarks).
+func withTickObserver(f func(busy time.Duration)) Option { return func(a *Anchor) { a.onTick = f } }
 
 // New starts an anchor. obs may be nil.
 func New(cfg Config, obs Observer, opts ...Option) (*Anchor, error) {
@@ -299,6 +304,7 @@ func (a *Anchor) clock() {
 		sessions := a.sessions
 		a.mu.Unlock()
 		a.tickNo = tick
+		began := time.Now()
 		if n := len(sessions); n > 0 {
 			chunk := (n + a.cfg.Workers - 1) / a.cfg.Workers
 			for i := 0; i < n; i += chunk {
@@ -306,6 +312,9 @@ func (a *Anchor) clock() {
 				a.work <- sessions[i:min(i+chunk, n)]
 			}
 			a.tickWG.Wait()
+		}
+		if a.onTick != nil {
+			a.onTick(time.Since(began))
 		}
 		// The frames of this tick are due before the next one starts.
 		deadline := next.Add(FrameDuration)
