@@ -22,6 +22,7 @@ func (s *Server) mountAgents(v1 *echo.Group, auth echo.MiddlewareFunc) {
 	g.POST("/agents/:id/logout", s.logout)
 	g.POST("/agents/:id/heartbeat", s.heartbeat)
 	g.POST("/agents/:id/wrapup/end", s.endWrapUp)
+	g.POST("/agents/:id/idle", s.goIdle)
 	g.GET("/agents/:id/history", s.history)
 
 	g.GET("/statuses", s.listStatuses)
@@ -156,6 +157,15 @@ func (s *Server) heartbeat(c echo.Context) error {
 
 func (s *Server) endWrapUp(c echo.Context) error {
 	a, err := s.agents.EndWrapUp(c.Request().Context(), ActorOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return s.agentChanged(c, a)
+}
+
+// goIdle: "go to idle" — out of rona into the default idle status.
+func (s *Server) goIdle(c echo.Context) error {
+	a, err := s.agents.GoIdle(c.Request().Context(), ActorOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}

@@ -12,13 +12,17 @@ import (
 
 // ApplyCallStatus sets the manual call status. A no-op change returns no
 // rows. Choosing any status clears RONA: the agent (or their supervisor)
-// has acted, so routing may consider them again (DESIGN.md).
+// has acted, so routing may consider them again (DESIGN.md). Chosen from
+// RONA, the status starts its timer from 00:00 with a history row even
+// when it is the one the agent already had ("go to available" after a
+// missed call is a fresh start; README.md, "Floor rules").
 func ApplyCallStatus(a *Agent, to string, now time.Time, by string) []HistoryRow {
 	var rows []HistoryRow
-	if a.SystemStatus == SysRONA {
+	fromRONA := a.SystemStatus == SysRONA
+	if fromRONA {
 		rows = append(rows, setSystem(a, SysAvailable, now, by))
 	}
-	if a.CallStatus == to {
+	if a.CallStatus == to && !fromRONA {
 		return rows
 	}
 	from := a.CallStatus

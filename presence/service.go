@@ -350,6 +350,23 @@ func (s *Service) EndWrapUp(ctx context.Context, actor Actor, id string) (Agent,
 	})
 }
 
+// GoIdle takes the agent out of RONA into the default idle status ("go to
+// idle": they missed a call and step away rather than take the next one).
+// The agent themself, an admin or a supervisor of their group may do it;
+// an agent not in RONA is a conflict (any status can be chosen at any time
+// through SetStatus).
+func (s *Service) GoIdle(ctx context.Context, actor Actor, id string) (Agent, error) {
+	return s.Mutate(ctx, id, func(a *Agent, now time.Time) ([]HistoryRow, error) {
+		if !actor.CanManage(a) {
+			return nil, fmt.Errorf("agent %s is outside your groups: %w", id, ErrForbidden)
+		}
+		if a.SystemStatus != SysRONA {
+			return nil, fmt.Errorf("agent %s is %s, not in rona; choose a status with PUT /v1/agents/%s/status: %w", id, a.SystemStatus, id, ErrConflict)
+		}
+		return ApplyCallStatus(a, s.defaultIdle, now, actor.ID), nil
+	})
+}
+
 // History returns the agent's status changes with from <= at <= to,
 // oldest first. Zero from/to mean unbounded.
 func (s *Service) History(ctx context.Context, actor Actor, id string, from, to time.Time) ([]HistoryRow, error) {

@@ -368,3 +368,91 @@ func TestTokensAndActors(t *testing.T) {
 		t.Errorf("agent-role supervisor: err = %v", err)
 	}
 }
+
+// toRONA rings the agent for call c and lets it ring out.
+func toRONA(t *testing.T, svc *presence.Service, id string) {
+	t.Helper()
+	_, err := svc.Mutate(context.Background(), id, func(a *presence.Agent, now time.Time) ([]presence.HistoryRow, error) {
+		r1, err := presence.ApplySystemStatus(a, presence.SysRinging, ptr("c"), now)
+		if err != nil {
+			return nil, err
+		}
+		r2, err := presence.ApplySystemStatus(a, presence.SysRONA, nil, now)
+		return []presence.HistoryRow{r1, r2}, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// "Go to available" from RONA restarts the status timer at 00:00 with a
+// history row, even though the manual status was already available.
+func TestAvailableFromRONARestartsTimer(t *testing.T) {
+	svc, clk, _ := floor(t)
+	ctx := context.Background()
+	if _, err := svc.SetStatus(ctx, agentA1, "a1", ptr("available"), nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(40 * time.Minute)
+	toRONA(t, svc, "a1")
+	clk.Advance(time.Minute)
+	before := len(history(t, svc, "a1"))
+	a, err := svc.SetStatus(ctx, agentA1, "a1", ptr("available"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.SystemStatus != presence.SysAvailable || !a.StatusSince.Equal(clk.Now()) {
+		t.Fatalf("after go to available: system %s, status_since %v; want available since %v", a.SystemStatus, a.StatusSince, clk.Now())
+	}
+	if v := a.View(clk.Now(), time.UTC); v.StatusSeconds != 0 {
+		t.Fatalf("status_seconds = %d, want 0", v.StatusSeconds)
+	}
+	rows := history(t, svc, "a1")[before:]
+	if len(rows) != 2 || rows[0].Field != presence.FieldSystemStatus || rows[0].From != "rona" || rows[0].To != "available" ||
+		rows[1].Field != presence.FieldCallStatus || rows[1].From != "available" || rows[1].To != "available" || rows[1].By != "a1" {
+		t.Fatalf("history rows = %+v, want rona→available and available→available by a1", rows)
+	}
+	// Outside RONA, choosing the status one already has stays a no-op.
+	clk.Advance(time.Minute)
+	a, err = svc.SetStatus(ctx, agentA1, "a1", ptr("available"), nil)
+	if err != nil || a.StatusSince.Equal(clk.Now()) || len(history(t, svc, "a1")) != before+2 {
+		t.Fatalf("repeat available: since %v err %v", a.StatusSince, err)
+	}
+}
+
+// "Go to idle": from RONA to the default idle status, by the agent or a
+// supervisor of their group; refused outside RONA and for others.
+func TestGoIdleFromRONA(t *testing.T) {
+	svc, clk, _ := floor(t, presence.WithDefaultIdleStatus("training"))
+	ctx := context.Background()
+	if _, err := svc.SetStatus(ctx, agentA1, "a1", ptr("available"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.GoIdle(ctx, agentA1, "a1"); !errors.Is(err, presence.ErrConflict) {
+		t.Fatalf("go to idle while available: %v, want conflict", err)
+	}
+	toRONA(t, svc, "a1")
+	clk.Advance(time.Minute)
+	for _, actor := range []presence.Actor{supSupp, {ID: "a5", Role: presence.RoleAgent, Groups: []string{"support"}}} {
+		if _, err := svc.GoIdle(ctx, actor, "a1"); !errors.Is(err, presence.ErrForbidden) {
+			t.Fatalf("go to idle by %s: %v, want forbidden", actor.ID, err)
+		}
+	}
+	for _, actor := range []presence.Actor{agentA1, supSales} {
+		a, err := svc.GoIdle(ctx, actor, "a1")
+		if err != nil {
+			t.Fatalf("go to idle by %s: %v", actor.ID, err)
+		}
+		if a.SystemStatus != presence.SysAvailable || a.CallStatus != "training" || !a.StatusSince.Equal(clk.Now()) || a.Routable() {
+			t.Fatalf("after go to idle by %s: %+v", actor.ID, a)
+		}
+		rows := history(t, svc, "a1")
+		if last := rows[len(rows)-1]; last.From != "available" || last.To != "training" || last.By != actor.ID {
+			t.Fatalf("last history row = %+v", last)
+		}
+		if _, err := svc.SetStatus(ctx, agentA1, "a1", ptr("available"), nil); err != nil {
+			t.Fatal(err)
+		}
+		toRONA(t, svc, "a1")
+	}
+}

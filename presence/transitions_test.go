@@ -104,10 +104,11 @@ func TestNotAvailableRunningTotal(t *testing.T) {
 }
 
 // TestChoosingStatusClearsRONA: the agent stays in rona until they pick a
-// status; picking any status (even the same one) releases them.
+// status; picking any status (even the same one) releases them and
+// restarts the status timer.
 func TestChoosingStatusClearsRONA(t *testing.T) {
 	now := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)
-	a := &Agent{ID: "a1", CallStatus: StatusAvailable, SystemStatus: SysRONA}
+	a := &Agent{ID: "a1", CallStatus: StatusAvailable, SystemStatus: SysRONA, StatusSince: now.Add(-time.Hour)}
 	if a.Routable() {
 		t.Fatal("agent in rona is routable")
 	}
@@ -115,8 +116,12 @@ func TestChoosingStatusClearsRONA(t *testing.T) {
 	if a.SystemStatus != SysAvailable || !a.Routable() {
 		t.Fatalf("after choosing available: system %s routable %v", a.SystemStatus, a.Routable())
 	}
-	if len(rows) != 1 || rows[0].Field != FieldSystemStatus || rows[0].From != "rona" || rows[0].To != "available" || rows[0].By != "a1" {
+	if len(rows) != 2 || rows[0].Field != FieldSystemStatus || rows[0].From != "rona" || rows[0].To != "available" || rows[0].By != "a1" ||
+		rows[1].Field != FieldCallStatus || rows[1].From != "available" || rows[1].To != "available" {
 		t.Errorf("rows = %+v", rows)
+	}
+	if !a.StatusSince.Equal(now) {
+		t.Errorf("status_since = %v, want %v", a.StatusSince, now)
 	}
 }
 
