@@ -50,7 +50,9 @@ func (c *Client) Run(ctx context.Context) error {
 	delay := c.backoffMin
 	for ctx.Err() == nil {
 		connected, err := c.session(ctx)
-		c.connected.Store(false)
+		if c.connected.Swap(false) {
+			c.obs.Connected(false)
+		}
 		if ctx.Err() != nil {
 			break
 		}
@@ -98,6 +100,7 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	// Asterisk forgets endpoint subscriptions when the socket drops.
 	c.subscribe(ctx)
 	c.connected.Store(true)
+	c.obs.Connected(true)
 	c.log.Info("ARI events connected")
 	if !c.enqueue(ctx, queued{resync: true}) {
 		return true, ctx.Err()

@@ -39,6 +39,15 @@ type Option func(*Client)
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 
+// WithObserver reports the events connection going up and down to o.
+func WithObserver(o media.Observer) Option {
+	return func(c *Client) {
+		if o != nil {
+			c.obs = o
+		}
+	}
+}
+
 // WithBackoff sets the reconnect delay bounds (default 250ms … 10s).
 func WithBackoff(min, max time.Duration) Option {
 	return func(c *Client) { c.backoffMin, c.backoffMax = min, max }
@@ -56,6 +65,7 @@ type Client struct {
 	cfg        Config
 	facts      media.Facts
 	log        *slog.Logger
+	obs        media.Observer
 	backoffMin time.Duration
 	backoffMax time.Duration
 	// presenceEvery is how often registered devices are re-reported.
@@ -120,6 +130,7 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 		cfg:           cfg,
 		facts:         facts,
 		log:           slog.Default(),
+		obs:           media.NopObserver{},
 		backoffMin:    250 * time.Millisecond,
 		backoffMax:    10 * time.Second,
 		presenceEvery: time.Hour,

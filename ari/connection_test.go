@@ -2,6 +2,8 @@ package ari
 
 import (
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +28,8 @@ func TestEndpointPresence(t *testing.T) {
 // re-subscribes, reads /channels and /bridges, ends the agent's leg and
 // keeps the customer's call.
 func TestReconnectResyncKeepsCall(t *testing.T) {
-	h := start(t)
+	conn := &connLog{}
+	h := start(t, WithObserver(conn))
 	cust, agent, call := h.inCall(t)
 
 	h.f.Cut(true)
@@ -54,6 +57,28 @@ func TestReconnectResyncKeepsCall(t *testing.T) {
 	if h.f.Conns() != 2 {
 		t.Fatalf("connections = %d, want 2", h.f.Conns())
 	}
+	// The observer (metrics: connection state, reconnects) saw it all.
+	if got := conn.String(); got != "up down up" {
+		t.Fatalf("observed connection states %q, want \"up down up\"", got)
+	}
+}
+
+// connLog records what a media.Observer is told.
+type connLog struct {
+	mu     sync.Mutex
+	states []string
+}
+
+func (l *connLog) Connected(up bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.states = append(l.states, map[bool]string{true: "up", false: "down"}[up])
+}
+
+func (l *connLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.states, " ")
 }
 
 // After a controller restart, channels still in Stasis are adopted and

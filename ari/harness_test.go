@@ -131,12 +131,12 @@ var connectRequests = []string{
 }
 
 // start runs a Client against a fresh fake and waits for its first resync.
-func start(t *testing.T) *harness {
+func start(t *testing.T, opts ...Option) *harness {
 	t.Helper()
 	f := newFake(t)
 	rec := &recorder{}
 	c, err := New(Config{URL: f.URL(), User: "callfloor", Password: "secret", App: "callfloor"}, rec,
-		WithLogger(testLogger(t)), WithBackoff(5*time.Millisecond, 40*time.Millisecond))
+		append([]Option{WithLogger(testLogger(t)), WithBackoff(5*time.Millisecond, 40*time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

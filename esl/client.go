@@ -39,6 +39,15 @@ type Option func(*Client)
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 
+// WithObserver reports the connection going up and down to o.
+func WithObserver(o media.Observer) Option {
+	return func(c *Client) {
+		if o != nil {
+			c.obs = o
+		}
+	}
+}
+
 // WithBackoff sets the reconnect delay range (default 200ms…10s, doubling).
 func WithBackoff(min, max time.Duration) Option {
 	return func(c *Client) { c.backoffMin, c.backoffMax = min, max }
@@ -64,6 +73,7 @@ type Client struct {
 	cfg        Config
 	facts      media.Facts
 	log        *slog.Logger
+	obs        media.Observer
 	backoffMin time.Duration
 	backoffMax time.Duration
 	hbTimeout  time.Duration
@@ -104,7 +114,7 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 		cfg.AgentForUser = func(u string) (string, bool) { return u, u != "" }
 	}
 	c := &Client{
-		cfg: cfg, facts: facts, log: slog.Default(),
+		cfg: cfg, facts: facts, log: slog.Default(), obs: media.NopObserver{},
 		backoffMin: 200 * time.Millisecond, backoffMax: 10 * time.Second,
 		hbTimeout: 60 * time.Second,
 		newUUID:   randomUUID, now: time.Now,
@@ -196,10 +206,12 @@ func (c *Client) session(ctx context.Context) error {
 	c.mu.Lock()
 	c.cur = cn
 	c.mu.Unlock()
+	c.obs.Connected(true)
 	defer func() {
 		c.mu.Lock()
 		c.cur = nil
 		c.mu.Unlock()
+		c.obs.Connected(false)
 	}()
 	c.log.Info("esl: connected", "addr", c.cfg.Addr)
 

@@ -2,6 +2,8 @@ package esl
 
 import (
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,7 +47,8 @@ func TestReconnectResync(t *testing.T) {
 	second := script(t, "reconnect-2", lines, 2, secondSteps)
 	f := newFakeFS(t, first, second)
 	facts := newRecorder()
-	r := start(t, testConfig(f.addr()), facts, withUUIDs(t, a1, a2))
+	conn := &connLog{}
+	r := start(t, testConfig(f.addr()), facts, withUUIDs(t, a1, a2), WithObserver(conn))
 
 	for _, call := range []struct{ cust, agent, hotline string }{{c1, a1, hotline}, {c2, a2, hotline2}} {
 		facts.wait(t, arrivedOn(call.cust, call.hotline))
@@ -80,6 +83,28 @@ func TestReconnectResync(t *testing.T) {
 		ended(c2, media.CauseNormal), ended(a2, media.CauseNormal),
 	)
 	assertCommands(t, f, append(wantCommands(firstSteps(first)), wantCommands(secondSteps)...)...)
+	// The observer (metrics: connection state, reconnects) saw it all.
+	if got := conn.String(); got != "up down up" {
+		t.Fatalf("observed connection states %q, want \"up down up\"", got)
+	}
+}
+
+// connLog records what a media.Observer is told.
+type connLog struct {
+	mu     sync.Mutex
+	states []string
+}
+
+func (l *connLog) Connected(up bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.states = append(l.states, map[bool]string{true: "up", false: "down"}[up])
+}
+
+func (l *connLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.states, " ")
 }
 
 // firstSteps recovers the command list of a built script.

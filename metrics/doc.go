@@ -4,13 +4,15 @@
 // The core and the adapters know nothing of Prometheus: each package that
 // has something to count declares a small Observer interface and takes it
 // as a construction option (routing.WithObserver, stream.WithObserver,
-// store.WithObserver, webhook.WithObserver, the media paths'
-// observers). This package implements those observers, one adapter
-// method per package (Metrics.Routing, Metrics.Stream, …), and adds the
-// gauges read at scrape time from the floor itself (FloorCollector).
+// store.WithObserver, webhook.WithObserver, and media.Observer through
+// ari, esl and sip WithObserver). This package implements those
+// observers, one accessor per package (Metrics.Routing, Metrics.Stream,
+// Metrics.Media, …), and adds gauges read at scrape time from the floor
+// itself (Metrics.Floor).
 //
-// Adding a series for another package: declare the observer in that
-// package, add a file here with a type implementing it over m.Registry()
-// (see webhook.go for the smallest example) and an accessor on Metrics,
+// Adding series for another package (lease, SIP hardening, reports):
+// declare the observer in that package, implement it here in a file of
+// its own with an accessor on Metrics whose series are registered on
+// m.Registry() (observers.go's webhookObserver is the smallest example),
 // and pass it where cmd/callfloor builds the package.
 package metrics

@@ -41,6 +41,7 @@ type Metrics struct {
 	mediaConnected  *prometheus.GaugeVec
 	mediaReconnects *prometheus.CounterVec
 	mediaLatency    *prometheus.HistogramVec
+	mediaErrors     *prometheus.CounterVec
 }
 
 // New builds the registry with the Go runtime and process collectors and
@@ -89,7 +90,8 @@ func New() *Metrics {
 		Help: "1 while the media path is connected to its server (Asterisk, FreeSWITCH) or listening (built-in SIP path)."}, []string{"path"})
 	reg.MustRegister(m.mediaConnected)
 	m.mediaReconnects = counterVec("media_reconnects_total", "Connections to the media server re-established after a loss.", "path")
-	m.mediaLatency = histogramVec("media_command_seconds", "Media command latency by media path and command.", "path", "command")
+	m.mediaLatency = histogramVec("media_command_seconds", "Latency of the commands routing sends to the media path, by command.", "command")
+	m.mediaErrors = counterVec("media_command_errors_total", "Media commands that failed, by command.", "command")
 	return m
 }
 

@@ -1,8 +1,10 @@
 package metrics
 
 import (
+	"sync/atomic"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/store"
@@ -28,6 +30,38 @@ func (o routingObserver) QueueDepth(n int) { o.m.queueDepth.Set(float64(n)) }
 func (o routingObserver) WorkDone()        { o.m.work.Inc() }
 func (o routingObserver) ConflictRetry()   { o.m.conflictRetries.Inc() }
 func (o routingObserver) DispatchPass()    { o.m.dispatchPasses.Inc() }
+
+func (o routingObserver) MediaCommand(cmd string, d time.Duration, err error) {
+	o.m.mediaLatency.WithLabelValues(cmd).Observe(d.Seconds())
+	if err != nil {
+		o.m.mediaErrors.WithLabelValues(cmd).Inc()
+	}
+}
+
+// Media returns the observer of the media path named path ("asterisk",
+// "freeswitch", "sip"): its connection state and reconnects.
+func (m *Metrics) Media(path string) media.Observer {
+	m.mediaConnected.WithLabelValues(path).Set(0)
+	m.mediaReconnects.WithLabelValues(path).Add(0)
+	return &mediaObserver{m: m, path: path}
+}
+
+type mediaObserver struct {
+	m     *Metrics
+	path  string
+	wasUp atomic.Bool
+}
+
+func (o *mediaObserver) Connected(up bool) {
+	if !up {
+		o.m.mediaConnected.WithLabelValues(o.path).Set(0)
+		return
+	}
+	o.m.mediaConnected.WithLabelValues(o.path).Set(1)
+	if o.wasUp.Swap(true) {
+		o.m.mediaReconnects.WithLabelValues(o.path).Inc()
+	}
+}
 
 // Store returns the store's observer.
 func (m *Metrics) Store() store.Observer { return storeObserver{m} }

@@ -141,7 +141,7 @@ func (e *Engine) mediaPath() media.Media {
 	if e.media == nil {
 		return noMedia{}
 	}
-	return boundedMedia{m: e.media, d: e.mediaTimeout}
+	return boundedMedia{m: e.media, d: e.mediaTimeout, obs: e.obs}
 }
 
 // Run starts the shard loops, the dispatcher and the periodic tick, after

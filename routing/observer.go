@@ -1,5 +1,7 @@
 package routing
 
+import "time"
+
 // Observer learns what the engine does, for metrics. Calls are made with
 // engine locks held, so they must be cheap and never block.
 type Observer interface {
@@ -13,6 +15,10 @@ type Observer interface {
 	ConflictRetry()
 	// DispatchPass reports one distribution pass over every queue.
 	DispatchPass()
+	// MediaCommand reports one command sent to the media path ("dial",
+	// "hangup", … as media.Media names them, snake_case), how long it
+	// took and how it ended.
+	MediaCommand(cmd string, d time.Duration, err error)
 }
 
 // WithObserver reports the engine's queues, retries and passes to o.
@@ -30,3 +36,5 @@ func (nopObserver) QueueDepth(int) {}
 func (nopObserver) WorkDone()      {}
 func (nopObserver) ConflictRetry() {}
 func (nopObserver) DispatchPass()  {}
+
+func (nopObserver) MediaCommand(string, time.Duration, error) {}

@@ -14,7 +14,7 @@ import (
 
 // countingObserver counts what the engine reports.
 type countingObserver struct {
-	maxDepth, work, conflicts, passes atomic.Int64
+	maxDepth, work, conflicts, passes, dials atomic.Int64
 }
 
 func (o *countingObserver) QueueDepth(n int) {
@@ -28,6 +28,11 @@ func (o *countingObserver) QueueDepth(n int) {
 func (o *countingObserver) WorkDone()      { o.work.Add(1) }
 func (o *countingObserver) ConflictRetry() { o.conflicts.Add(1) }
 func (o *countingObserver) DispatchPass()  { o.passes.Add(1) }
+func (o *countingObserver) MediaCommand(cmd string, _ time.Duration, err error) {
+	if cmd == "dial" && err == nil {
+		o.dials.Add(1)
+	}
+}
 
 // conflictOnce is the real in-memory store, except that once armed the
 // next commit of a call record fails with state.ErrConflict, as when an
@@ -46,8 +51,8 @@ func (c *conflictOnce) Commit(ctx context.Context, tx state.Tx) ([]state.Event, 
 	return c.StoreLog.Commit(ctx, tx)
 }
 
-// The observer given at construction sees the loops' work, the passes and
-// a conflict retried.
+// The observer given at construction sees the loops' work, the passes, a
+// conflict retried and the media commands.
 func TestObserverSeesWorkPassesAndConflicts(t *testing.T) {
 	obs := &countingObserver{}
 	st := &conflictOnce{StoreLog: store.NewMemory()}
@@ -67,6 +72,9 @@ func TestObserverSeesWorkPassesAndConflicts(t *testing.T) {
 	}
 	if obs.passes.Load() <= passes {
 		t.Error("the arrival ran no distribution pass")
+	}
+	if got := obs.dials.Load(); got != 1 {
+		t.Errorf("dial commands observed = %d, want 1", got)
 	}
 	if obs.work.Load() == 0 || obs.maxDepth.Load() == 0 {
 		t.Errorf("loop work %d, max depth %d", obs.work.Load(), obs.maxDepth.Load())

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/callfloor/callfloor/media"
 )
 
 // Directory gives the digest password of a SIP user (an agent id). ok is
@@ -60,10 +62,14 @@ type options struct {
 	nonceTTL        time.Duration
 	maxAuthFailures int
 	drainTimeout    time.Duration
+	obs             media.Observer
 }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithObserver reports the path listening (up) and stopping (down) to o.
+func WithObserver(ob media.Observer) Option { return func(o *options) { o.obs = ob } }
 
 // WithSweepInterval sets how often expired registrations and nonces are
 // swept (default 1s).

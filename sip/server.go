@@ -70,6 +70,9 @@ func New(cfg Config, dir Directory, facts media.Facts, opts ...Option) (*Server,
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.obs == nil {
+		o.obs = media.NopObserver{}
+	}
 	nets, err := parseSources(cfg.TrunkSources)
 	if err != nil {
 		return nil, err
@@ -133,6 +136,8 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("sip: listen tcp %s: %w", s.cfg.Addr, err)
 	}
 	s.log.Info("sip listening", "addr", s.cfg.Addr, "domain", s.cfg.Domain)
+	s.opts.obs.Connected(true)
+	defer s.opts.obs.Connected(false)
 
 	var serving sync.WaitGroup
 	serveErr := make(chan error, 2)

@@ -65,7 +65,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		_ = st.Close()
 		return nil, err
 	}
-	media, err := newMediaPath(cfg, a.agents, a.engine, log)
+	media, err := newMediaPath(cfg, a.agents, a.engine, log, m.Media(cfg.Media()))
 	if err != nil {
 		_ = st.Close()
 		return nil, err

@@ -26,21 +26,21 @@ type mediaPath interface {
 // newMediaPath builds the media path the configuration selects: Asterisk
 // when an ARI URL is set, FreeSWITCH when an ESL address is, otherwise the
 // built-in SIP path.
-func newMediaPath(cfg config.Config, agents *presence.Service, facts media.Facts, log *slog.Logger) (mediaPath, error) {
+func newMediaPath(cfg config.Config, agents *presence.Service, facts media.Facts, log *slog.Logger, obs media.Observer) (mediaPath, error) {
 	switch cfg.Media() {
 	case "asterisk":
 		if _, err := url.Parse(cfg.ARI.URL); err != nil {
 			return nil, fmt.Errorf("ari url: %w", err)
 		}
 		c, err := ari.New(ari.Config{URL: cfg.ARI.URL, User: cfg.ARI.User, Password: cfg.ARI.Password,
-			App: cfg.ARI.App, TrunkPattern: cfg.ARI.TrunkPattern}, facts, ari.WithLogger(log))
+			App: cfg.ARI.App, TrunkPattern: cfg.ARI.TrunkPattern}, facts, ari.WithLogger(log), ari.WithObserver(obs))
 		if err != nil {
 			return nil, fmt.Errorf("asterisk: %w", err)
 		}
 		return connected{c, "asterisk ARI"}, nil
 	case "freeswitch":
 		c, err := esl.New(esl.Config{Addr: cfg.ESL.Addr, Password: cfg.ESL.Password,
-			GatewayPattern: cfg.ESL.GatewayPattern}, facts, esl.WithLogger(log))
+			GatewayPattern: cfg.ESL.GatewayPattern}, facts, esl.WithLogger(log), esl.WithObserver(obs))
 		if err != nil {
 			return nil, fmt.Errorf("freeswitch: %w", err)
 		}
@@ -49,7 +49,7 @@ func newMediaPath(cfg config.Config, agents *presence.Service, facts media.Facts
 	s, err := sip.New(sip.Config{
 		Addr: cfg.SIPAddr, Domain: cfg.SIP.Domain, TrunkSources: cfg.SIP.TrunkSources,
 		TrunkUser: cfg.SIP.TrunkUser, TrunkPassword: cfg.SIP.TrunkPassword, OutboundTrunk: cfg.SIP.OutboundTrunk,
-	}, sipDirectory{agents: agents, passwords: cfg.SIPPasswords()}, facts, sip.WithLogger(log))
+	}, sipDirectory{agents: agents, passwords: cfg.SIPPasswords()}, facts, sip.WithLogger(log), sip.WithObserver(obs))
 	if err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
 	}

@@ -144,9 +144,12 @@ func TestMetricsMoveWithACallAndAStatusChange(t *testing.T) {
 		"callfloor_sse_slow_consumers_total", "callfloor_routing_queue_depth", "callfloor_routing_work_total",
 		"callfloor_routing_conflict_retries_total", "callfloor_routing_dispatch_passes_total",
 		"callfloor_store_command_seconds_count", "callfloor_agents", "callfloor_queue_waiting_calls",
-		"callfloor_queue_longest_wait_seconds", "process_resident_memory_bytes",
+		"callfloor_queue_longest_wait_seconds", "process_resident_memory_bytes", "callfloor_media_reconnects_total",
 	} {
 		before.must(t, name)
+	}
+	if up := before.must(t, "callfloor_media_connected", `path="sip"`); up != 1 {
+		t.Errorf("media_connected{path=sip} = %v while listening", up)
 	}
 	if _, ok := before.sum("callfloor_calls"); ok {
 		t.Fatal("calls reported before any call")
@@ -222,6 +225,8 @@ func TestMetricsMoveWithACallAndAStatusChange(t *testing.T) {
 		{"callfloor_store_command_seconds_count", []string{`op="commit"`}},
 		{"callfloor_store_command_seconds_count", []string{`op="get"`}},
 		{"callfloor_webhook_attempts_total", []string{`result="ok"`}},
+		{"callfloor_media_command_seconds_count", []string{`command="dial"`}},
+		{"callfloor_media_command_seconds_count", []string{`command="connect"`}},
 	} {
 		b, _ := before.sum(m.name, m.labels...)
 		if a := after.must(t, m.name, m.labels...); a <= b {
