@@ -30,6 +30,10 @@ var (
 	ErrBadPosition = errors.New("state: malformed log position")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("state: store closed")
+	// ErrFenced: the Tx carried a Fence and its lease has been granted to
+	// a newer owner since; nothing in the Tx was applied. The writer is a
+	// stale owner and must stop acting (README.md, Running several replicas).
+	ErrFenced = errors.New("state: fenced by a newer lease owner")
 )
 
 // Kind groups records of one type. Kinds are fixed strings so both stores
@@ -128,20 +132,49 @@ type Event struct {
 	At    time.Time // when the log accepted it (store clock)
 }
 
+// Fence makes a Tx conditional on a lease (package lease): the store
+// refuses the whole Tx with ErrFenced once Lease has been granted with a
+// token other than Token, i.e. once a newer owner exists. A lease that
+// merely expired, with nobody taking it over, does not fence its last owner.
+type Fence struct {
+	Lease string
+	Token int64
+}
+
+// Schedule sets when Member of a due index next needs attention (At, Unix
+// milliseconds), replacing its previous due time, or removes it (Remove).
+// Sweeps read what is due with Store.Due instead of scanning every record.
+type Schedule struct {
+	Index  string
+	Member string
+	At     int64
+	Remove bool
+}
+
+// Due is one member of a due index and its due time (Unix milliseconds).
+type Due struct {
+	Member string
+	At     int64
+}
+
 // Tx is everything one state change writes. A Store applies all of it or
 // none of it; version checks are evaluated before anything is written.
 type Tx struct {
-	Puts    []Put
-	Deletes []Delete
-	Appends []Append
-	Incrs   []Incr
-	Events  []NewEvent
+	Puts      []Put
+	Deletes   []Delete
+	Appends   []Append
+	Incrs     []Incr
+	Schedules []Schedule
+	Events    []NewEvent
+	// Fence, when Fence.Lease is set, is checked with the version
+	// preconditions: a stale lease owner's Tx fails with ErrFenced.
+	Fence Fence
 }
 
 // Empty reports whether the Tx would write nothing.
 func (tx *Tx) Empty() bool {
 	return len(tx.Puts) == 0 && len(tx.Deletes) == 0 && len(tx.Appends) == 0 &&
-		len(tx.Incrs) == 0 && len(tx.Events) == 0
+		len(tx.Incrs) == 0 && len(tx.Schedules) == 0 && len(tx.Events) == 0
 }
 
 // Store is the transactional record store.
@@ -159,6 +192,9 @@ type Store interface {
 	Series(ctx context.Context, series string, minScore, maxScore int64, limit int) ([]Entry, error)
 	// Counters returns every field of a counter hash (empty map if none).
 	Counters(ctx context.Context, counter string) (map[string]int64, error)
+	// Due returns the members of a due index with At <= until, earliest
+	// first (equal times by member), at most limit (limit <= 0: all).
+	Due(ctx context.Context, index string, until int64, limit int) ([]Due, error)
 	// Ping reports whether the backing store is reachable (readiness).
 	Ping(ctx context.Context) error
 }

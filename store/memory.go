@@ -19,12 +19,16 @@ type Memory struct {
 	records  map[state.Kind]map[string]memRecord
 	series   map[string][]state.Entry
 	counters map[string]map[string]int64
+	due      map[string]*dueIndex
+	leases   leaseState
 	log      ring
 	// changed is closed and replaced whenever events are appended (and on
 	// Close), waking every ReadAfter that waits for news.
 	changed chan struct{}
-	now     func() time.Time
-	obs     Observer
+	// done is closed on Close.
+	done chan struct{}
+	now  func() time.Time
+	obs  Observer
 }
 
 type memRecord struct {
@@ -42,8 +46,10 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		records:  make(map[state.Kind]map[string]memRecord),
 		series:   make(map[string][]state.Entry),
 		counters: make(map[string]map[string]int64),
+		due:      make(map[string]*dueIndex),
 		log:      newRing(o.retention),
 		changed:  make(chan struct{}),
+		done:     make(chan struct{}),
 		now:      time.Now,
 		obs:      o.observer,
 	}
@@ -101,6 +107,9 @@ func (m *Memory) Commit(ctx context.Context, tx state.Tx) ([]state.Event, error)
 	if m.closed {
 		return nil, state.ErrClosed
 	}
+	if !m.fenceOK(tx.Fence) {
+		return nil, fmt.Errorf("lease %q token %d: %w", tx.Fence.Lease, tx.Fence.Token, state.ErrFenced)
+	}
 	for i, p := range tx.Puts {
 		if cur := m.records[p.Kind][p.ID].version; !versionOK(p.IfVersion, cur) {
 			return nil, fmt.Errorf("put %d %s %q: have version %d, want %d: %w", i, p.Kind, p.ID, cur, p.IfVersion, state.ErrConflict)
@@ -134,6 +143,18 @@ func (m *Memory) Commit(ctx context.Context, tx state.Tx) ([]state.Event, error)
 			m.counters[in.Counter] = fields
 		}
 		fields[in.Field] += in.Delta
+	}
+	for _, sc := range tx.Schedules {
+		idx := m.due[sc.Index]
+		if idx == nil {
+			idx = newDueIndex()
+			m.due[sc.Index] = idx
+		}
+		if sc.Remove {
+			idx.remove(sc.Member)
+		} else {
+			idx.set(sc.Member, sc.At)
+		}
 	}
 	if len(tx.Events) == 0 {
 		return nil, nil
@@ -221,6 +242,7 @@ func (m *Memory) Close() error {
 	if !m.closed {
 		m.closed = true
 		close(m.changed)
+		close(m.done)
 	}
 	return nil
 }

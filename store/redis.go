@@ -27,6 +27,10 @@ import (
 //	P sseq:<name>   string the series' last sequence number
 //	P cnt:<name>    hash   field = counter value
 //	P log           stream the event log, IDs "n-0" for the n-th event
+//	P due:<index>   zset   member scored by its due time (Unix ms)
+//	P lease:<name>  hash   holder, token of the current grant; expires with it
+//	P leasetok:<name> string the last fencing token issued (never expires)
+//	P leasefree:<name> list a wake-up pushed on release, popped by a waiter
 //
 // Series scores are Redis doubles: exact for |score| < 2^53, which Unix
 // milliseconds are.
@@ -72,6 +76,10 @@ func (r *Redis) seriesKey(name string) string     { return r.opts.prefix + "ser:
 func (r *Redis) seriesSeqKey(name string) string  { return r.opts.prefix + "sseq:" + name }
 func (r *Redis) counterKey(name string) string    { return r.opts.prefix + "cnt:" + name }
 func (r *Redis) logKey() string                   { return r.opts.prefix + "log" }
+func (r *Redis) dueKey(index string) string       { return r.opts.prefix + "due:" + index }
+func (r *Redis) leaseKey(name string) string      { return r.opts.prefix + "lease:" + name }
+func (r *Redis) leaseTokenKey(name string) string { return r.opts.prefix + "leasetok:" + name }
+func (r *Redis) leaseFreeKey(name string) string  { return r.opts.prefix + "leasefree:" + name }
 
 // seriesSeqLen is the length of a series member's "<seq>:" prefix.
 const seriesSeqLen = 21
@@ -185,6 +193,29 @@ func (r *Redis) Counters(ctx context.Context, counter string) (map[string]int64,
 			return nil, fmt.Errorf("redis store: counter %q field %q: bad value %q", counter, f, v)
 		}
 		out[f] = n
+	}
+	return out, nil
+}
+
+// Due implements state.Store with ZRANGEBYSCORE on the index.
+func (r *Redis) Due(ctx context.Context, index string, until int64, limit int) ([]state.Due, error) {
+	if r.isClosed() {
+		return nil, state.ErrClosed
+	}
+	args := redis.ZRangeArgs{
+		Key: r.dueKey(index), Start: "-inf", Stop: strconv.FormatInt(until, 10), ByScore: true,
+	}
+	if limit > 0 {
+		args.Count = int64(limit)
+	}
+	zs, err := r.client.ZRangeArgsWithScores(ctx, args).Result()
+	if err != nil {
+		return nil, r.wrap("due", err)
+	}
+	out := make([]state.Due, 0, len(zs))
+	for _, z := range zs {
+		member, _ := z.Member.(string)
+		out = append(out, state.Due{Member: member, At: int64(z.Score)})
 	}
 	return out, nil
 }

@@ -28,7 +28,7 @@ func (r *Redis) Commit(ctx context.Context, tx state.Tx) ([]state.Event, error) 
 	if err := validateTx(&tx); err != nil {
 		return nil, err
 	}
-	if tx.Empty() {
+	if tx.Empty() && tx.Fence.Lease == "" {
 		return nil, nil
 	}
 	keys, args, err := r.commitArgs(&tx)
@@ -48,10 +48,11 @@ func (r *Redis) Commit(ctx context.Context, tx state.Tx) ([]state.Event, error) 
 
 // commitArgs lays out KEYS and ARGV as lua/commit.lua documents.
 func (r *Redis) commitArgs(tx *state.Tx) ([]string, []any, error) {
-	keys := []string{r.logKey()}
+	keys := []string{r.logKey(), r.leaseTokenKey(tx.Fence.Lease)}
 	args := []any{
 		r.opts.retention, r.trim,
-		len(tx.Puts), len(tx.Deletes), len(tx.Appends), len(tx.Incrs), len(tx.Events),
+		len(tx.Puts), len(tx.Deletes), len(tx.Appends), len(tx.Incrs), len(tx.Schedules), len(tx.Events),
+		tx.Fence.Token,
 	}
 	for _, p := range tx.Puts {
 		keys = append(keys, r.recordKey(p.Kind))
@@ -72,6 +73,14 @@ func (r *Redis) commitArgs(tx *state.Tx) ([]string, []any, error) {
 		keys = append(keys, r.counterKey(in.Counter))
 		args = append(args, in.Field, in.Delta)
 	}
+	for _, sc := range tx.Schedules {
+		remove := 0
+		if sc.Remove {
+			remove = 1
+		}
+		keys = append(keys, r.dueKey(sc.Index))
+		args = append(args, sc.Member, sc.At, remove)
+	}
 	for i, e := range tx.Events {
 		scope, err := json.Marshal(e.Scope)
 		if err != nil {
@@ -88,6 +97,9 @@ func (r *Redis) commitResult(tx *state.Tx, res []any) ([]state.Event, error) {
 	}
 	if ok, _ := res[0].(int64); ok == 0 {
 		i, _ := res[1].(int64)
+		if i == 0 {
+			return nil, fmt.Errorf("lease %q token %d: %w", tx.Fence.Lease, tx.Fence.Token, state.ErrFenced)
+		}
 		return nil, conflictError(tx, int(i))
 	}
 	atStr, _ := res[1].(string)

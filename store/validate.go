@@ -40,6 +40,14 @@ func validateTx(tx *state.Tx) error {
 			return fmt.Errorf("%w: incr %d: empty counter or field", errInvalidTx, i)
 		}
 	}
+	for i, sc := range tx.Schedules {
+		if sc.Index == "" || sc.Member == "" {
+			return fmt.Errorf("%w: schedule %d: empty index or member", errInvalidTx, i)
+		}
+	}
+	if tx.Fence.Lease != "" && tx.Fence.Token <= 0 {
+		return fmt.Errorf("%w: fence on %q with token %d", errInvalidTx, tx.Fence.Lease, tx.Fence.Token)
+	}
 	for i, e := range tx.Events {
 		if e.Type == "" {
 			return fmt.Errorf("%w: event %d: empty type", errInvalidTx, i)

@@ -2,7 +2,8 @@
 // must pass. A backend's test calls Run with a Factory; the suite then
 // checks records and versions, atomicity of a failed Tx, series ordering,
 // counters, the event log (ordering, exact resume, waiting, trimming,
-// malformed positions), concurrent compare-and-set, and, when the backend
+// malformed positions), concurrent compare-and-set, due indexes, commits
+// fenced by a lease token (the store must also be a lease.Backend), and, when the backend
 // persists, that a reopened store sees exactly the state it left.
 package statetest
 
@@ -45,6 +46,8 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Wait", func(t *testing.T) { runWait(t, f) })
 	t.Run("Trim", func(t *testing.T) { runTrim(t, f) })
 	t.Run("Concurrency", func(t *testing.T) { runConcurrency(t, f) })
+	t.Run("Due", func(t *testing.T) { runDue(t, f) })
+	t.Run("Fence", func(t *testing.T) { runFence(t, f) })
 	t.Run("Closed", func(t *testing.T) { runClosed(t, f) })
 	t.Run("Reopen", func(t *testing.T) { runReopen(t, f) })
 }

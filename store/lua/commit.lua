@@ -4,33 +4,44 @@
 -- script: it refuses it up front under OOM instead of failing half-way.
 --
 -- KEYS[1]      the event stream
--- KEYS[2..]    for each Put, then each Delete: the record hash of its kind;
+-- KEYS[2]      the fencing token counter of the Tx's fence lease (when
+--              there is no fence, any key of the prefix: it is not read)
+-- KEYS[3..]    for each Put, then each Delete: the record hash of its kind;
 --              for each Append: its series sorted set, then its sequence key;
---              for each Incr: its counter hash
+--              for each Incr: its counter hash;
+--              for each Schedule: its due index sorted set
 -- ARGV[1]      stream retention (MAXLEN)
 -- ARGV[2]      trim operator: "~" (approximate, cheap) or "=" (exact)
--- ARGV[3..7]   number of puts, deletes, appends, incrs, events
--- ARGV[8..]    then, in this order:
---                per Put:    id, ifVersion, data
---                per Delete: id, ifVersion
---                per Append: entry count n, then n times score, data
---                per Incr:   field, delta
---                per Event:  type, scope (JSON), data
+-- ARGV[3..8]   number of puts, deletes, appends, incrs, schedules, events
+-- ARGV[9]      the fence token, 0 for no fence
+-- ARGV[10..]   then, in this order:
+--                per Put:      id, ifVersion, data
+--                per Delete:   id, ifVersion
+--                per Append:   entry count n, then n times score, data
+--                per Incr:     field, delta
+--                per Schedule: member, at (Unix ms), remove (1 or 0)
+--                per Event:    type, scope (JSON), data
 --
 -- A record hash holds "v:<id>" (version) and "d:<id>" (data) per record.
 -- A series member is "<20-digit sequence>:<data>": unique, and for equal
 -- scores Redis orders members bytewise, so the sequence keeps insertion
 -- order. Event n of the stream (counting every event ever added) gets the
 -- explicit ID "n-0", so positions are dense and trimming is detectable.
+-- The fence admits the Tx only while the lease's token counter (INCRed on
+-- every change of owner by lua/lease_acquire.lua) still equals its token.
 --
--- Returns {0, i} when precondition i (1-based over puts, then deletes)
--- fails; nothing has been written then. Otherwise {1, at, id1, id2, ...}:
--- at is the server clock in Unix microseconds, ids the events' stream IDs.
+-- Returns {0, 0} when the fence refuses the Tx and {0, i} when
+-- precondition i (1-based over puts, then deletes) fails; nothing has been
+-- written then. Otherwise {1, at, id1, id2, ...}: at is the server clock
+-- in Unix microseconds, ids the events' stream IDs.
 
 local stream = KEYS[1]
 local maxlen, trim = ARGV[1], ARGV[2]
-local np, nd, na, ni, ne =
-  tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local np, nd, na, ni, ns, ne =
+  tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local fence = tonumber(ARGV[9])
+local first = 10 -- first ARGV of the per-item sections
+local k0 = 2     -- KEYS[k0 + i] is the key of the i-th put
 
 local function version_ok(key, id, ifv)
   ifv = tonumber(ifv)
@@ -45,15 +56,18 @@ local function version_ok(key, id, ifv)
 end
 
 -- 1. Every precondition, before anything is written.
-local a = 8
+if fence ~= 0 and tonumber(redis.call('GET', KEYS[2]) or '0') ~= fence then
+  return {0, 0}
+end
+local a = first
 for i = 1, np do
-  if not version_ok(KEYS[1 + i], ARGV[a], ARGV[a + 1]) then
+  if not version_ok(KEYS[k0 + i], ARGV[a], ARGV[a + 1]) then
     return {0, i}
   end
   a = a + 3
 end
 for i = 1, nd do
-  if not version_ok(KEYS[1 + np + i], ARGV[a], ARGV[a + 1]) then
+  if not version_ok(KEYS[k0 + np + i], ARGV[a], ARGV[a + 1]) then
     return {0, np + i}
   end
   a = a + 2
@@ -87,20 +101,20 @@ if ne > 0 then
   end
 end
 
--- 3. Records, series, counters.
-a = 8
+-- 3. Records, series, counters, due indexes.
+a = first
 for i = 1, np do
-  local key, id = KEYS[1 + i], ARGV[a]
+  local key, id = KEYS[k0 + i], ARGV[a]
   redis.call('HSET', key, 'd:' .. id, ARGV[a + 2])
   redis.call('HINCRBY', key, 'v:' .. id, 1)
   a = a + 3
 end
 for i = 1, nd do
-  local key, id = KEYS[1 + np + i], ARGV[a]
+  local key, id = KEYS[k0 + np + i], ARGV[a]
   redis.call('HDEL', key, 'v:' .. id, 'd:' .. id)
   a = a + 2
 end
-local k = 2 + np + nd
+local k = k0 + 1 + np + nd
 for i = 1, na do
   local zkey, seqkey, n = KEYS[k], KEYS[k + 1], tonumber(ARGV[a])
   a = a + 1
@@ -118,5 +132,14 @@ for i = 1, ni do
   redis.call('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1])
   k = k + 1
   a = a + 2
+end
+for i = 1, ns do
+  if ARGV[a + 2] == '1' then
+    redis.call('ZREM', KEYS[k], ARGV[a])
+  else
+    redis.call('ZADD', KEYS[k], ARGV[a + 1], ARGV[a])
+  end
+  k = k + 1
+  a = a + 3
 end
 return out
