@@ -42,7 +42,7 @@ func TestRedisClusterLeaseContract(t *testing.T) {
 		return r
 	}
 	leasetest.Run(t, leasetest.Factory{
-		New: func(t *testing.T) lease.Backend { return newCluster(t, newTestRedis(t, srv).opts.prefix) },
+		New:  func(t *testing.T) lease.Backend { return newCluster(t, newTestRedis(t, srv).opts.prefix) },
 		Peer: func(t *testing.T, b lease.Backend) lease.Backend { return newCluster(t, b.(*Redis).opts.prefix) },
 	})
 }

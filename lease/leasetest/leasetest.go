@@ -316,8 +316,8 @@ type holder struct {
 
 func startHolder(t *testing.T, b lease.Backend, id string, ttl time.Duration) *holder {
 	h := &holder{
-		l:     lease.New(b, "floor", lease.WithHolder(id), lease.WithTTL(ttl)),
-		done:  make(chan struct{}), terms: make(chan lease.Term, 16), endings: make(chan error, 16),
+		l:    lease.New(b, "floor", lease.WithHolder(id), lease.WithTTL(ttl)),
+		done: make(chan struct{}), terms: make(chan lease.Term, 16), endings: make(chan error, 16),
 	}
 	var rctx context.Context
 	rctx, h.cancel = context.WithCancel(context.Background())
