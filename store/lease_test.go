@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -42,7 +43,9 @@ func TestRedisClusterLeaseContract(t *testing.T) {
 		return r
 	}
 	leasetest.Run(t, leasetest.Factory{
-		New:  func(t *testing.T) lease.Backend { return newCluster(t, newTestRedis(t, srv).opts.prefix) },
+		New: func(t *testing.T) lease.Backend {
+			return newCluster(t, fmt.Sprintf("{test%d}:", prefixes.Add(1)))
+		},
 		Peer: func(t *testing.T, b lease.Backend) lease.Backend { return newCluster(t, b.(*Redis).opts.prefix) },
 	})
 }
