@@ -272,7 +272,13 @@ func (es *eventServer) cutoff(ctx context.Context, out *sseWriter, err error) {
 	if reason == "unavailable" {
 		es.log.Warn("event stream ended", "err", err)
 	}
-	_ = out.send([]byte("event: cutoff\ndata: {\"reason\":\"" + reason + "\"}\n\n"))
+	frame := "event: cutoff\ndata: {\"reason\":\"" + reason + "\"}\n\n"
+	if errors.Is(err, stream.ErrHubStopped) {
+		// The last thing a draining replica writes: clients reconnect
+		// (another replica serves the same log) with their Last-Event-ID.
+		frame += ": server shutting down; reconnect with Last-Event-ID\n\n"
+	}
+	_ = out.send([]byte(frame))
 }
 
 // sseWriter writes whole frames with a deadline and flushes each.

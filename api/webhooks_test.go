@@ -13,6 +13,7 @@ import (
 
 	"github.com/callfloor/callfloor/api"
 	"github.com/callfloor/callfloor/internal/config"
+	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/store"
 	"github.com/callfloor/callfloor/webhook"
@@ -92,7 +93,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		t.Fatalf("get: %d %s (must not show the secret)", status, body)
 	}
 
-	d := webhook.NewDispatcher(st, st, webhook.WithFlushInterval(10*time.Millisecond))
+	d := webhook.NewDispatcher(st, st, lease.New(st, webhook.LeaseName), webhook.WithFlushInterval(10*time.Millisecond))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = d.Run(ctx) }()

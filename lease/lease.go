@@ -93,7 +93,7 @@ func WithObserver(f func(Status)) Option { return func(l *Lease) { l.observe = f
 
 // New returns the holder side of lease name on b.
 func New(b Backend, name string, opts ...Option) *Lease {
-	l := &Lease{b: b, name: name, holder: defaultHolder(), ttl: DefaultTTL, log: slog.Default()}
+	l := &Lease{b: b, name: name, holder: NewHolderID(), ttl: DefaultTTL, log: slog.Default()}
 	for _, o := range opts {
 		o(l)
 	}
@@ -103,7 +103,10 @@ func New(b Backend, name string, opts ...Option) *Lease {
 	return l
 }
 
-func defaultHolder() string {
+// NewHolderID returns a holder id for this process: host name, process id
+// and a random suffix, so a restarted process is a new holder. A replica
+// uses one for all its leases.
+func NewHolderID() string {
 	host, _ := os.Hostname()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)

@@ -166,7 +166,10 @@ func (s *Service) DeleteAgent(ctx context.Context, actor Actor, id string) error
 	if a.HasCall() {
 		return fmt.Errorf("agent %s has a call in progress: %w", id, ErrConflict)
 	}
-	tx := state.Tx{Deletes: []state.Delete{{Kind: state.KindAgent, ID: id, IfVersion: a.Version}}}
+	tx := state.Tx{
+		Deletes:   []state.Delete{{Kind: state.KindAgent, ID: id, IfVersion: a.Version}},
+		Schedules: []state.Schedule{{Index: DueIndex, Member: id, Remove: true}},
+	}
 	tokens, err := s.store.List(ctx, state.KindToken)
 	if err != nil {
 		return fmt.Errorf("list tokens: %w", err)

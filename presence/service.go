@@ -299,40 +299,6 @@ func (s *Service) DeviceState(ctx context.Context, id string, registered bool, u
 	})
 }
 
-// Expire sweeps lapsed heartbeats and device registrations to offline and
-// ends wrap-up timers that ran out. Run it periodically; it is idempotent
-// and safe on several replicas at once.
-func (s *Service) Expire(ctx context.Context) error {
-	agents, err := s.Agents(ctx)
-	if err != nil {
-		return err
-	}
-	now := s.now()
-	var errs []error
-	for _, a := range agents {
-		lapsed := a.Online && !(a.LoggedIn && now.Before(a.HeartbeatUntil) || now.Before(a.DeviceUntil))
-		wrapDone := a.SystemStatus == SysAfterCallWork && !a.WrapUpUntil.IsZero() && !now.Before(a.WrapUpUntil)
-		if !lapsed && !wrapDone {
-			continue
-		}
-		_, err := s.Mutate(ctx, a.ID, func(a *Agent, now time.Time) ([]HistoryRow, error) {
-			rows := applyOnline(a, now, BySystem)
-			if a.SystemStatus == SysAfterCallWork && !a.WrapUpUntil.IsZero() && !now.Before(a.WrapUpUntil) {
-				row, err := ApplySystemStatus(a, SysAvailable, nil, now)
-				if err != nil {
-					return nil, err
-				}
-				rows = append(rows, row)
-			}
-			return rows, nil
-		})
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // EndWrapUp ends the agent's after_call_work early (the agent is ready).
 func (s *Service) EndWrapUp(ctx context.Context, actor Actor, id string) (Agent, error) {
 	return s.Mutate(ctx, id, func(a *Agent, now time.Time) ([]HistoryRow, error) {

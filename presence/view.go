@@ -64,7 +64,8 @@ const EventAgent = "agent"
 
 // Stage adds everything one agent change writes to tx: the record (with
 // the version the change was read at, so a concurrent writer conflicts),
-// its history rows, and one "agent" event carrying the full view. Routing
+// its place in the sweep's due index, its history rows, and one "agent"
+// event carrying the full view. Routing
 // uses it to commit an agent change together with a call change.
 func Stage(tx *state.Tx, a *Agent, rows []HistoryRow, now time.Time, loc *time.Location) error {
 	data, err := json.Marshal(a)
@@ -76,6 +77,7 @@ func Stage(tx *state.Tx, a *Agent, rows []HistoryRow, now time.Time, loc *time.L
 		ifVersion = state.MustNotExist
 	}
 	tx.Puts = append(tx.Puts, state.Put{Kind: state.KindAgent, ID: a.ID, Data: data, IfVersion: ifVersion})
+	tx.Schedules = append(tx.Schedules, schedule(a))
 	if len(rows) > 0 {
 		app := state.Append{Series: HistorySeries(a.ID)}
 		for _, r := range rows {

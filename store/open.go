@@ -5,7 +5,21 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/state"
+)
+
+// Backend is what both stores are: the state store with its event log,
+// and the keeper of the replicas' leases (package lease), which must live
+// in the same store for fenced commits (state.Fence) to check them.
+type Backend interface {
+	state.StoreLog
+	lease.Backend
+}
+
+var (
+	_ Backend = (*Memory)(nil)
+	_ Backend = (*Redis)(nil)
 )
 
 // Open returns the store redisURL names: "" is a new in-memory store;
@@ -14,7 +28,7 @@ import (
 // is pinged with ctx before Open returns, so a wrong address or password
 // fails here rather than on the first request. opts are passed to
 // NewMemory or NewRedis. Passwords never reach the log or the error.
-func Open(ctx context.Context, redisURL string, logger *slog.Logger, opts ...Option) (state.StoreLog, error) {
+func Open(ctx context.Context, redisURL string, logger *slog.Logger, opts ...Option) (Backend, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}

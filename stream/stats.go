@@ -27,7 +27,9 @@ type Committer interface {
 // StatsPublisher recomputes stats when events that move them pass by and
 // appends them as "stats" events at most once per interval, so a busy
 // floor gives dashboards a few updates a second, not one per call event.
-// Each replica running one publishes independently.
+// Run one per floor, not per replica: callfloor runs it on the holder of
+// the floor lease and commits with its fence (README.md, Running several
+// replicas).
 type StatsPublisher struct {
 	hub      *Hub
 	src      StatsSource

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/store"
 	"github.com/callfloor/callfloor/webhook"
@@ -107,11 +109,17 @@ func (r *receiver) waitDelivered(n int) []delivery {
 	}
 }
 
-func startDispatcher(t *testing.T, st state.StoreLog, opts ...webhook.Option) (stop func()) {
+// leaseStore is a store that also keeps leases, as both stores do.
+type leaseStore interface {
+	state.StoreLog
+	lease.Backend
+}
+
+func startDispatcher(t *testing.T, st leaseStore, holder string, opts ...webhook.Option) (stop func()) {
 	t.Helper()
-	d := webhook.NewDispatcher(st, st, append([]webhook.Option{
+	l := lease.New(st, webhook.LeaseName, lease.WithHolder(holder), lease.WithTTL(time.Second))
+	d := webhook.NewDispatcher(st, st, l, append([]webhook.Option{
 		webhook.WithBackoff(20*time.Millisecond, 100*time.Millisecond), webhook.WithFlushInterval(10 * time.Millisecond),
-		webhook.WithLeaseTTL(time.Second),
 	}, opts...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -172,7 +180,7 @@ func TestDeliverySignedRetriedOrdered(t *testing.T) {
 		return http.StatusNoContent
 	})
 	hook := register(t, st, rcv, "agent")
-	startDispatcher(t, st)
+	startDispatcher(t, st, "a")
 	waitForLeader(t, st)
 	emit(t, st, "agent", "a1", 3)
 	emit(t, st, "queue", "q1", 1) // not subscribed
@@ -266,7 +274,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 		http.Redirect(w, req, other.URL+"/steal", http.StatusFound)
 	})
 	hook := register(t, st, rcv)
-	startDispatcher(t, st, webhook.WithMaxAttempts(2))
+	startDispatcher(t, st, "a", webhook.WithMaxAttempts(2))
 	waitForLeader(t, st)
 	emit(t, st, "call", "c1", 1)
 	d := waitFinished(t, st, hook.ID)
@@ -293,7 +301,7 @@ func TestRequestTimeout(t *testing.T) {
 	})
 	defer close(release)
 	hook := register(t, st, rcv)
-	startDispatcher(t, st, webhook.WithMaxAttempts(1), webhook.WithTimeout(50*time.Millisecond))
+	startDispatcher(t, st, "a", webhook.WithMaxAttempts(1), webhook.WithTimeout(50*time.Millisecond))
 	waitForLeader(t, st)
 	emit(t, st, "call", "c1", 1)
 	d := waitFinished(t, st, hook.ID)
@@ -339,12 +347,12 @@ func TestRestartResumesAndLeaseIsExclusiveRedis(t *testing.T) {
 
 // testRestartResumes runs dispatcher "a" on st and "b" on other (the same
 // store, or another client of the same Redis).
-func testRestartResumes(t *testing.T, st, other state.StoreLog) {
+func testRestartResumes(t *testing.T, st, other leaseStore) {
 	rcv := newReceiver(t, func(*receiver, delivery) int { return http.StatusOK })
 	hook := register(t, st, rcv)
-	stopA := startDispatcher(t, st, webhook.WithOwner("a"))
+	stopA := startDispatcher(t, st, "a")
 	waitForLeader(t, st)
-	startDispatcher(t, other, webhook.WithOwner("b"))
+	startDispatcher(t, other, "b")
 	emit(t, st, "agent", "a1", 5)
 	rcv.waitDelivered(5)
 	// Stop once A has recorded them (a delivery cut short by a shutdown
@@ -384,9 +392,83 @@ func TestDeadReceiverIsolated(t *testing.T) {
 	register(t, st, dead)
 	ok := newReceiver(t, func(*receiver, delivery) int { return http.StatusOK })
 	register(t, st, ok)
-	startDispatcher(t, st, webhook.WithMaxPending(2), webhook.WithBackoff(time.Hour, time.Hour))
+	startDispatcher(t, st, "a", webhook.WithMaxPending(2), webhook.WithBackoff(time.Hour, time.Hour))
 	for i := 0; i < 10; i++ {
 		emit(t, st, "agent", fmt.Sprintf("a%d", i), 1)
 	}
 	ok.waitDelivered(10)
+}
+
+// TestStaleLeaderFenced: the lease is taken from under a delivering
+// dispatcher (as a newer owner would after a pause or partition). It stops
+// at its next renewal, delivers nothing while another holds the lease, its
+// cursor writes are refused by the fence, and once the lease is free again
+// it resumes without delivering anything twice.
+func TestStaleLeaderFenced(t *testing.T) {
+	st := store.NewMemory()
+	rcv := newReceiver(t, func(*receiver, delivery) int { return http.StatusOK })
+	hook := register(t, st, rcv)
+	l := lease.New(st, webhook.LeaseName, lease.WithHolder("a"), lease.WithTTL(300*time.Millisecond))
+	d := webhook.NewDispatcher(st, st, l, webhook.WithFlushInterval(10*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitForLeader(t, st)
+	emit(t, st, "agent", "a1", 1)
+	rcv.waitDelivered(1)
+	// Once recorded: a delivery cut short before it is recorded is
+	// retried by the next term (at-least-once).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ds, _ := webhook.NewRegistry(st, st).Deliveries(ctx, admin, hook.ID)
+		if len(ds) == 1 && allDelivered(ds) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries %+v", ds)
+		}
+	}
+	first := l.Status().Token
+
+	var thief lease.Grant
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		_ = st.Release(ctx, webhook.LeaseName, "a", l.Status().Token)
+		g, err := st.TryAcquire(ctx, webhook.LeaseName, "thief", time.Hour)
+		if err == nil {
+			thief = g
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("could not take the lease from the dispatcher")
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); l.Status().Held; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher never noticed it lost the lease")
+		}
+	}
+	// The stale term's fence is refused by the store.
+	if _, err := st.Commit(ctx, state.Tx{Fence: state.Fence{Lease: webhook.LeaseName, Token: first}}); !errors.Is(err, state.ErrFenced) {
+		t.Fatalf("stale term's commit: %v, want ErrFenced", err)
+	}
+	emit(t, st, "agent", "a1", 3)
+	time.Sleep(200 * time.Millisecond) // room for a wrong delivery to show up
+	if n := len(rcv.delivered()); n != 1 {
+		t.Fatalf("%d deliveries while another replica held the lease, want 1", n)
+	}
+	if err := st.Release(ctx, webhook.LeaseName, "thief", thief.Token); err != nil {
+		t.Fatal(err)
+	}
+	rcv.waitDelivered(4)
+	time.Sleep(50 * time.Millisecond) // let any duplicate show up
+	seen := map[string]bool{}
+	for _, d := range rcv.delivered() {
+		if seen[d.ID] {
+			t.Fatalf("delivered twice: %s", d.ID)
+		}
+		seen[d.ID] = true
+	}
+	if st := l.Status(); !st.Held || st.Token <= thief.Token || st.Lost != 1 {
+		t.Fatalf("dispatcher lease after resuming: %+v (thief had %d)", st, thief.Token)
+	}
 }

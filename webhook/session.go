@@ -7,26 +7,27 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/state"
 )
 
 // session is one leadership term of a Dispatcher: one pipe per webhook,
-// the shared request limit, and the lease record it keeps renewing.
+// the shared request limit, and the term whose fence its writes carry.
 type session struct {
-	d   *Dispatcher
-	sem chan struct{} // bounds simultaneous requests across pipes
+	d    *Dispatcher
+	sem  chan struct{} // bounds simultaneous requests across pipes
+	term lease.Term
 
 	// Only the lead loop touches these.
-	version int64             // cursor record version we last wrote
-	until   time.Time         // lease expiry we last wrote
 	cursors map[string]string // cursors as of the leadership start
 	pipes   map[string]*pipe
+	live    map[string]bool   // registered hooks as of the last sync (nil before)
 	saved   map[string]string // cursors last persisted
 }
 
-func (d *Dispatcher) newSession(version int64, cursors map[string]string) *session {
+func (d *Dispatcher) newSession(term lease.Term, cursors map[string]string) *session {
 	return &session{
-		d: d, sem: make(chan struct{}, d.concurrency), version: version, until: d.now().Add(d.leaseTTL),
+		d: d, sem: make(chan struct{}, d.concurrency), term: term,
 		cursors: cursors, pipes: map[string]*pipe{}, saved: cursors,
 	}
 }
@@ -41,6 +42,9 @@ func (s *session) sync(ctx context.Context) error {
 	live := make(map[string]bool, len(recs))
 	for _, rec := range recs {
 		live[rec.ID] = true
+	}
+	s.live = live
+	for _, rec := range recs {
 		if s.pipes[rec.ID] != nil {
 			continue
 		}
@@ -69,19 +73,22 @@ func (s *session) stopAll() {
 	}
 }
 
-// persist writes every pipe's cursor (renewing the lease, fenced by its
-// version) and the changed delivery logs in one transaction. release
-// hands the lease over (shutdown).
-func (s *session) persist(ctx context.Context, release bool) error {
+// persist writes every pipe's cursor and the changed delivery logs in one
+// transaction fenced by the lease term, so a replica that lost the lease
+// cannot move a cursor. force writes even when nothing changed.
+func (s *session) persist(ctx context.Context, force bool) error {
 	d := s.d
-	now := d.now()
-	rec := cursorRecord{Owner: d.owner, Until: now.Add(d.leaseTTL), Cursors: make(map[string]string, len(s.pipes))}
-	if release {
-		rec.Until = now
+	rec := cursorRecord{Cursors: make(map[string]string, len(s.pipes)), Token: s.term.Token}
+	// Cursors of live hooks without a pipe yet (before the first sync,
+	// or a failed pipe start) are kept as they were.
+	for id, c := range s.saved {
+		if s.live == nil || s.live[id] {
+			rec.Cursors[id] = c
+		}
 	}
 	var puts []state.Put
 	var dirty []*pipe
-	changed := len(s.pipes) != len(s.saved)
+	changed := false
 	for id, p := range s.pipes {
 		cursor, logData, err := p.snapshot()
 		if err != nil {
@@ -94,25 +101,27 @@ func (s *session) persist(ctx context.Context, release bool) error {
 			puts = append(puts, state.Put{Kind: state.KindMeta, ID: deliveriesID(id), Data: logData, IfVersion: state.AnyVersion})
 		}
 	}
-	if !release && !changed && len(puts) == 0 && now.Before(s.until.Add(-d.leaseTTL/2)) {
+	if !force && !changed && len(puts) == 0 && len(rec.Cursors) == len(s.saved) {
 		return nil
 	}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode cursors: %w", err)
 	}
-	tx := state.Tx{Puts: append([]state.Put{{Kind: state.KindMeta, ID: cursorID, Data: data, IfVersion: s.version}}, puts...)}
+	tx := state.Tx{
+		Fence: s.term.Fence(),
+		Puts:  append([]state.Put{{Kind: state.KindMeta, ID: cursorID, Data: data, IfVersion: state.AnyVersion}}, puts...),
+	}
 	if _, err := d.store.Commit(ctx, tx); err != nil {
 		for _, p := range dirty {
 			p.markDirty()
 		}
-		if errors.Is(err, state.ErrConflict) {
-			return errLostLease
+		if errors.Is(err, state.ErrFenced) {
+			return fmt.Errorf("%w: %w", errLostLease, err)
 		}
 		return fmt.Errorf("persist dispatcher state: %w", err)
 	}
-	s.version++
-	s.until, s.saved = rec.Until, rec.Cursors
+	s.saved = rec.Cursors
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/callfloor/callfloor/api"
 	"github.com/callfloor/callfloor/internal/config"
+	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/metrics"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
@@ -25,7 +26,7 @@ import (
 type app struct {
 	cfg    config.Config
 	log    *slog.Logger
-	store  state.StoreLog
+	store  store.Backend
 	agents *presence.Service
 	engine *routing.Engine
 	media  mediaPath
@@ -33,9 +34,23 @@ type app struct {
 	api    *api.Server
 	// metrics is fed by every package's observer (README.md, Metrics and profiles).
 	metrics *metrics.Metrics
+	// floor is the lease of the work done once per floor, not per
+	// replica: the presence sweep and the stats events.
+	floor *lease.Lease
+	// leases are every lease this replica contends for (observability).
+	leases []*lease.Lease
 	// loops run until the serve context ends; shutdown waits for all.
 	loops []func(ctx context.Context) error
 }
+
+// loopStopDeadline bounds how long shutdown waits for the background loops
+// once the HTTP server has drained.
+const loopStopDeadline = 10 * time.Second
+
+var errLoopsStuck = errors.New("background loops did not stop within the shutdown deadline")
+
+// floorLease names the lease of the floor-wide singletons.
+const floorLease = "floor"
 
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
 	m := metrics.New()
@@ -75,7 +90,6 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 
 	m.Floor(a.engine, a.agents, log)
 	a.hub = stream.NewHub(st, stream.WithLogger(log), stream.WithObserver(m.Stream()))
-	stats := stream.NewStatsPublisher(a.hub, statsSource{engine: a.engine}, st, stream.WithStatsLogger(log))
 	a.api = api.New(a.agents, st,
 		api.WithLogger(log),
 		api.WithRoutes(api.RoutingRoutes(a.engine)),
@@ -87,14 +101,51 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		api.WithAdminHandler("/metrics", m.Handler()),
 		api.WithAdminHandler("/debug/pprof/*", pprofHandler()),
 	)
-	// Webhook deliveries: one replica at a time holds the store lease.
-	hooks := webhook.NewDispatcher(st, st, webhook.WithLogger(log), webhook.WithObserver(m.Webhook()))
-	a.loops = append(a.loops, a.expireLoop, a.engine.Run, media.Run, a.hub.Run, stats.Run, hooks.Run)
+	// Work done once per floor runs on the replica holding its lease
+	// (README.md, Running several replicas).
+	holder := lease.NewHolderID()
+	leaseOpts := []lease.Option{lease.WithHolder(holder), lease.WithTTL(cfg.LeaseTTLDuration()), lease.WithLogger(log)}
+	a.floor = lease.New(st, floorLease, leaseOpts...)
+	hooksLease := lease.New(st, webhook.LeaseName, leaseOpts...)
+	a.leases = append(a.leases, a.floor, hooksLease)
+	hooks := webhook.NewDispatcher(st, st, hooksLease, webhook.WithLogger(log), webhook.WithObserver(m.Webhook()))
+	a.loops = append(a.loops, a.floorLoop, a.engine.Run, media.Run, a.hub.Run, hooks.Run)
 	return a, nil
 }
 
+// floorLoop runs the floor-wide singletons while this replica holds the
+// floor lease: the presence sweep and the stats events (whose commits
+// carry the lease's fence, so a stale holder publishes nothing).
+func (a *app) floorLoop(ctx context.Context) error {
+	return a.floor.Run(ctx, func(ctx context.Context, term lease.Term) error {
+		// Agents written before the due index existed are filed now.
+		if err := a.agents.Reindex(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("presence reindex", "err", err)
+		}
+		stats := stream.NewStatsPublisher(a.hub, statsSource{engine: a.engine},
+			fencedCommitter{store: a.store, fence: term.Fence()}, stream.WithStatsLogger(a.log))
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = stats.Run(ctx) }()
+		err := a.expireLoop(ctx)
+		wg.Wait()
+		return err
+	})
+}
+
+// fencedCommitter commits with a lease term's fence.
+type fencedCommitter struct {
+	store state.Store
+	fence state.Fence
+}
+
+func (f fencedCommitter) Commit(ctx context.Context, tx state.Tx) ([]state.Event, error) {
+	tx.Fence = f.fence
+	return f.store.Commit(ctx, tx)
+}
+
 // expireLoop sweeps lapsed heartbeats, device registrations and wrap-up
-// timers. Several replicas may run it: each change is a versioned write.
+// timers (only the agents the due index says are due).
 func (a *app) expireLoop(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -179,7 +230,17 @@ func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
 		}
 	}
 	stopLoops()
-	wg.Wait()
+	// Loops stop at once (leases are released as they end, so another
+	// replica takes over without waiting out the TTL); a loop stuck past
+	// the deadline is reported and the process exits regardless.
+	stopped := make(chan struct{})
+	go func() { wg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(loopStopDeadline):
+		a.log.Error("shutting down: background loops did not stop in time; exiting anyway", "deadline", loopStopDeadline)
+		return errors.Join(runErr, errLoopsStuck)
+	}
 	if err := a.store.Close(); err != nil {
 		a.log.Warn("close store", "err", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,13 +22,16 @@ import (
 
 // Config is the whole configuration.
 type Config struct {
-	HTTPAddr          string `yaml:"http_addr"`
-	SIPAddr           string `yaml:"sip_addr"`
-	MetricsAddr       string `yaml:"metrics_addr"`
-	DebugAddr         string `yaml:"debug_addr"`
-	RedisURL          string `yaml:"redis_url"`
-	Timezone          string `yaml:"timezone"`
-	HeartbeatTTL      int    `yaml:"heartbeat_ttl_seconds"`
+	HTTPAddr     string `yaml:"http_addr"`
+	SIPAddr      string `yaml:"sip_addr"`
+	MetricsAddr  string `yaml:"metrics_addr"`
+	DebugAddr    string `yaml:"debug_addr"`
+	RedisURL     string `yaml:"redis_url"`
+	Timezone     string `yaml:"timezone"`
+	HeartbeatTTL int    `yaml:"heartbeat_ttl_seconds"`
+	// LeaseTTL is how long a replica's lease (floor, webhooks, media
+	// server) lasts without renewal: the failover time when it dies.
+	LeaseTTL          int    `yaml:"lease_ttl_seconds"`
 	DefaultIdleStatus string `yaml:"default_idle_status"`
 	DefaultQueue      string `yaml:"default_queue"`
 
@@ -126,6 +130,7 @@ const (
 	EnvARIApp      = "CALLFLOOR_ARI_APP"
 	EnvESLAddr     = "CALLFLOOR_ESL_ADDR"
 	EnvESLPassword = "CALLFLOOR_ESL_PASSWORD"
+	EnvLeaseTTL    = "CALLFLOOR_LEASE_TTL_SECONDS"
 )
 
 // Load reads the file named by CALLFLOOR_CONFIG (or the bundled demo floor
@@ -182,6 +187,14 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	set(&c.ARI.App, EnvARIApp)
 	set(&c.ESL.Addr, EnvESLAddr)
 	set(&c.ESL.Password, EnvESLPassword)
+	if v := getenv(EnvLeaseTTL); v != "" {
+		// Not a number: -1 fails validation with the variable named.
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			n = -1
+		}
+		c.LeaseTTL = n
+	}
 }
 
 func (c *Config) applyDefaults() {
@@ -197,6 +210,9 @@ func (c *Config) applyDefaults() {
 	def(&c.ARI.App, "callfloor")
 	if c.HeartbeatTTL == 0 {
 		c.HeartbeatTTL = 60
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 5
 	}
 	if len(c.SIP.TrunkSources) == 0 && c.SIP.TrunkUser == "" {
 		c.SIP.TrunkSources = []string{"127.0.0.1"}
@@ -231,6 +247,9 @@ func (c *Config) Validate() error {
 		// Profiles expose memory contents and cost CPU: never off the host.
 		errs = append(errs, fmt.Errorf("debug_addr %q: must be a loopback address (127.0.0.1:port or [::1]:port)", c.DebugAddr))
 	}
+	if c.LeaseTTL < 0 {
+		errs = append(errs, errors.New("lease_ttl_seconds ("+EnvLeaseTTL+"): must be a positive number of seconds"))
+	}
 	if c.HeartbeatTTL < 0 {
 		errs = append(errs, errors.New("heartbeat_ttl_seconds: must be positive"))
 	}
@@ -261,6 +280,9 @@ func (c *Config) Location() *time.Location {
 	}
 	return loc
 }
+
+// LeaseTTLDuration is the lease lifetime without renewal.
+func (c *Config) LeaseTTLDuration() time.Duration { return time.Duration(c.LeaseTTL) * time.Second }
 
 // HeartbeatTTLDuration is the heartbeat expiry.
 func (c *Config) HeartbeatTTLDuration() time.Duration {
