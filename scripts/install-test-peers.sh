@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real programs the test suite talks to, when missing:
-# redis-server, sipp (Debian package sip-tester) and chromium.
+# redis-server, sipp (Debian package sip-tester), chromium and PostgreSQL
+# (initdb/postgres for the reports tests; Debian keeps them in
+# /usr/lib/postgresql/<version>/bin).
 # Debian/Ubuntu only; needs root or sudo. Safe to run again.
 set -euo pipefail
 
@@ -8,6 +10,7 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
