@@ -61,8 +61,11 @@ type options struct {
 	sweepEvery      time.Duration
 	nonceTTL        time.Duration
 	maxAuthFailures int
+	backoffBase     time.Duration
+	backoffMax      time.Duration
 	drainTimeout    time.Duration
 	obs             media.Observer
+	packets         PacketObserver
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -82,6 +85,13 @@ func WithNonceTTL(d time.Duration) Option { return func(o *options) { o.nonceTTL
 // send for one user before it gets 403 instead of a new challenge
 // (default 3).
 func WithMaxAuthFailures(n int) Option { return func(o *options) { o.maxAuthFailures = n } }
+
+// WithAuthBackoff sets how long the first refused wrong answer from one
+// source for one user is held back (doubling with each further one, up
+// to max). Defaults 250 ms and 2 s; zero base disables holding.
+func WithAuthBackoff(base, max time.Duration) Option {
+	return func(o *options) { o.backoffBase, o.backoffMax = base, max }
+}
 
 // WithDrainTimeout bounds how long shutdown waits for calls to end
 // (default 5s).

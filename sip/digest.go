@@ -39,26 +39,43 @@ type failKey struct{ client, user string }
 type failState struct {
 	n    int
 	last time.Time
+	held bool // a wrong answer from this key is being held (backoff)
 }
+
+// maxHeld bounds wrong answers held back at once (goroutines under a
+// flood); beyond it they are refused without the wait.
+const maxHeld = 1024
 
 // authenticator is server-side digest (RFC 2617, MD5, qop=auth) with
 // per-client nonces: each challenge mints a nonce bound to the source
 // address it was sent to, so one leaked nonce does not authenticate a
 // different client, and an expired nonce yields stale=true.
+//
+// Wrong answers are limited per (source host, user), never per user: the
+// right password is always checked and always wins, so a guesser behind
+// an agent's NAT cannot lock the agent out. From the maxFail-th wrong
+// answer on, the reply is 403 and is held back for a backoff that doubles
+// with each further wrong answer (backoffBase up to backoffMax); while one
+// is held, other answers from the same source and user are refused unseen,
+// which bounds guessing to one try per backoff.
 type authenticator struct {
-	realm   string
-	ttl     time.Duration
-	maxFail int
-	now     func() time.Time
+	realm       string
+	ttl         time.Duration
+	maxFail     int
+	backoffBase time.Duration
+	backoffMax  time.Duration
+	now         func() time.Time
 
 	mu     sync.Mutex
 	nonces map[string]*nonceState
 	fails  map[failKey]*failState
+	held   int
 }
 
 func newAuthenticator(realm string, ttl time.Duration, maxFail int, now func() time.Time) *authenticator {
 	return &authenticator{
 		realm: realm, ttl: ttl, maxFail: maxFail, now: now,
+		backoffBase: 250 * time.Millisecond, backoffMax: 2 * time.Second,
 		nonces: make(map[string]*nonceState),
 		fails:  make(map[failKey]*failState),
 	}
@@ -107,7 +124,7 @@ func (a *authenticator) verify(ctx context.Context, method, authz, client, wantU
 		return authForbidden, false, creds.Username, nil
 	}
 	key := failKey{client: hostOf(client), user: creds.Username}
-	if a.failures(key) >= a.maxFail {
+	if a.isHeld(key) {
 		return authForbidden, false, creds.Username, nil
 	}
 	if creds.Realm != a.realm || (creds.Algorithm != "" && !strings.EqualFold(creds.Algorithm, "MD5")) {
@@ -130,7 +147,17 @@ func (a *authenticator) verify(ctx context.Context, method, authz, client, wantU
 		return authChallenge, false, creds.Username, fmt.Errorf("sip: password for %q: %w", creds.Username, err)
 	}
 	if !ok || !a.matches(creds, method, pw) {
-		return a.fail(key), false, creds.Username, nil
+		v, wait := a.fail(key)
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+			a.release(key)
+		}
+		return v, false, creds.Username, nil
 	}
 	if a.now().After(nsCopy.expires) {
 		// Right password, old nonce: RFC 2617 section 3.2.1 stale=true
@@ -172,17 +199,16 @@ func (a *authenticator) matches(creds *digest.Credentials, method, password stri
 	return subtle.ConstantTimeCompare([]byte(strings.ToLower(want.Response)), []byte(strings.ToLower(creds.Response))) == 1
 }
 
-func (a *authenticator) failures(k failKey) int {
+func (a *authenticator) isHeld(k failKey) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if f := a.fails[k]; f != nil {
-		return f.n
-	}
-	return 0
+	f := a.fails[k]
+	return f != nil && f.held
 }
 
-// fail counts one wrong answer and says whether to challenge again.
-func (a *authenticator) fail(k failKey) authVerdict {
+// fail counts one wrong answer: a new challenge while fewer than maxFail,
+// then 403 held back for wait (release it after).
+func (a *authenticator) fail(k failKey) (authVerdict, time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	f := a.fails[k]
@@ -192,10 +218,28 @@ func (a *authenticator) fail(k failKey) authVerdict {
 	}
 	f.n++
 	f.last = a.now()
-	if f.n >= a.maxFail {
-		return authForbidden
+	if f.n < a.maxFail {
+		return authChallenge, 0
 	}
-	return authChallenge
+	if a.backoffBase <= 0 || a.held >= maxHeld {
+		return authForbidden, 0
+	}
+	wait := a.backoffBase << min(f.n-a.maxFail, 20)
+	if wait > a.backoffMax || wait <= 0 {
+		wait = a.backoffMax
+	}
+	f.held = true
+	a.held++
+	return authForbidden, wait
+}
+
+func (a *authenticator) release(k failKey) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if f := a.fails[k]; f != nil && f.held {
+		f.held = false
+		a.held--
+	}
 }
 
 // sweep forgets nonces well past expiry (kept one TTL longer so a late
@@ -211,7 +255,7 @@ func (a *authenticator) sweep(now time.Time) {
 		}
 	}
 	for k, f := range a.fails {
-		if now.Sub(f.last) > failMemory {
+		if !f.held && now.Sub(f.last) > failMemory {
 			delete(a.fails, k)
 		}
 	}
@@ -224,4 +268,14 @@ func hostOf(addr string) string {
 		return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
 	}
 	return addr
+}
+
+// failuresOf is the wrong-answer count of (host, user) (tests).
+func (a *authenticator) failuresOf(host, user string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if f := a.fails[failKey{client: host, user: user}]; f != nil {
+		return f.n
+	}
+	return 0
 }

@@ -34,8 +34,9 @@ type Server struct {
 	srv *sipgo.Server
 	cli *sipgo.Client
 
-	auth *authenticator
-	reg  *registrar
+	auth      *authenticator
+	reg       *registrar
+	malformed *malformedState
 
 	mu       sync.Mutex
 	inLegs   map[media.LegID]*inLeg
@@ -66,7 +67,8 @@ func New(cfg Config, dir Directory, facts media.Facts, opts ...Option) (*Server,
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	o := options{log: slog.Default(), now: time.Now, sweepEvery: time.Second, nonceTTL: 5 * time.Minute, maxAuthFailures: 3, drainTimeout: 5 * time.Second}
+	o := options{log: slog.Default(), now: time.Now, sweepEvery: time.Second, nonceTTL: 5 * time.Minute, maxAuthFailures: 3, drainTimeout: 5 * time.Second,
+		backoffBase: 250 * time.Millisecond, backoffMax: 2 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -93,12 +95,15 @@ func New(cfg Config, dir Directory, facts media.Facts, opts ...Option) (*Server,
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.auth = newAuthenticator(cfg.Domain, o.nonceTTL, o.maxAuthFailures, o.now)
+	s.auth.backoffBase, s.auth.backoffMax = o.backoffBase, o.backoffMax
+	s.malformed = &malformedState{log: s.log, obs: o.packets, now: o.now, sources: map[string]*malformedSource{}}
+	transportLog := slog.New(&malformedLog{next: s.log.Handler(), st: s.malformed})
 	s.reg = newRegistrar(s)
 	s.ua, err = sipgo.NewUA(
 		sipgo.WithUserAgent("callfloor"),
 		sipgo.WithUserAgentHostname(cfg.Domain),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(s.log), sip.WithTransactionLayerUnhandledResponseHandler(s.strayResponse)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(s.log)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(transportLog)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("sip: user agent: %w", err)
@@ -142,7 +147,10 @@ func (s *Server) Run(ctx context.Context) error {
 	var serving sync.WaitGroup
 	serveErr := make(chan error, 2)
 	serving.Add(3)
-	go func() { defer serving.Done(); serveErr <- s.srv.ServeUDP(udp) }()
+	go func() {
+		defer serving.Done()
+		serveErr <- s.srv.ServeUDP(&sourceConn{PacketConn: udp, st: s.malformed})
+	}()
 	go func() { defer serving.Done(); serveErr <- s.srv.ServeTCP(tcp) }()
 	sweepStop := make(chan struct{})
 	go func() { defer serving.Done(); s.sweepLoop(sweepStop) }()
