@@ -42,6 +42,8 @@ type Metrics struct {
 	mediaReconnects *prometheus.CounterVec
 	mediaLatency    *prometheus.HistogramVec
 	mediaErrors     *prometheus.CounterVec
+
+	sipMalformed prometheus.Counter
 }
 
 // New builds the registry with the Go runtime and process collectors and
@@ -92,6 +94,7 @@ func New() *Metrics {
 	m.mediaReconnects = counterVec("media_reconnects_total", "Connections to the media server re-established after a loss.", "path")
 	m.mediaLatency = histogramVec("media_command_seconds", "Latency of the commands routing sends to the media path, by command.", "command")
 	m.mediaErrors = counterVec("media_command_errors_total", "Media commands that failed, by command.", "command")
+	m.sipMalformed = counter("sip_malformed_packets_total", "Packets the built-in SIP path dropped because they do not parse as SIP.")
 	return m
 }
 

@@ -134,3 +134,17 @@ func grepLines(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// The SIP path's malformed packets are one unlabelled counter (a label
+// per source would grow without bound under a flood).
+func TestSIPPacketObserverCounts(t *testing.T) {
+	m := New()
+	o := m.SIPPackets()
+	for range 3 {
+		o.MalformedPacket("192.0.2.1")
+	}
+	o.MalformedPacket("192.0.2.2")
+	if got := testutil.ToFloat64(m.sipMalformed); got != 4 {
+		t.Fatalf("sip_malformed_packets_total = %v, want 4", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/sip"
 	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/store"
 	"github.com/callfloor/callfloor/stream"
@@ -92,3 +93,12 @@ func (o webhookObserver) Attempted(err error) {
 }
 
 func (o webhookObserver) Finished(state string) { o.m.webhookDeliveries.WithLabelValues(state).Inc() }
+
+// SIPPackets returns the built-in SIP path's packet observer.
+func (m *Metrics) SIPPackets() sip.PacketObserver { return sipPacketObserver{m} }
+
+type sipPacketObserver struct{ m *Metrics }
+
+// MalformedPacket counts without the source: a label per address would
+// let a flood from many addresses grow the series without bound.
+func (o sipPacketObserver) MalformedPacket(string) { o.m.sipMalformed.Inc() }

@@ -80,7 +80,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		_ = st.Close()
 		return nil, err
 	}
-	media, err := newMediaPath(cfg, a.agents, a.engine, log, m.Media(cfg.Media()))
+	media, err := newMediaPath(cfg, a.agents, a.engine, log, m.Media(cfg.Media()), m.SIPPackets())
 	if err != nil {
 		_ = st.Close()
 		return nil, err

@@ -26,7 +26,7 @@ type mediaPath interface {
 // newMediaPath builds the media path the configuration selects: Asterisk
 // when an ARI URL is set, FreeSWITCH when an ESL address is, otherwise the
 // built-in SIP path.
-func newMediaPath(cfg config.Config, agents *presence.Service, facts media.Facts, log *slog.Logger, obs media.Observer) (mediaPath, error) {
+func newMediaPath(cfg config.Config, agents *presence.Service, facts media.Facts, log *slog.Logger, obs media.Observer, packets sip.PacketObserver) (mediaPath, error) {
 	switch cfg.Media() {
 	case "asterisk":
 		if _, err := url.Parse(cfg.ARI.URL); err != nil {
@@ -49,7 +49,8 @@ func newMediaPath(cfg config.Config, agents *presence.Service, facts media.Facts
 	s, err := sip.New(sip.Config{
 		Addr: cfg.SIPAddr, Domain: cfg.SIP.Domain, TrunkSources: cfg.SIP.TrunkSources,
 		TrunkUser: cfg.SIP.TrunkUser, TrunkPassword: cfg.SIP.TrunkPassword, OutboundTrunk: cfg.SIP.OutboundTrunk,
-	}, sipDirectory{agents: agents, passwords: cfg.SIPPasswords()}, facts, sip.WithLogger(log), sip.WithObserver(obs))
+	}, sipDirectory{agents: agents, passwords: cfg.SIPPasswords()}, facts, sip.WithLogger(log), sip.WithObserver(obs),
+		sip.WithPacketObserver(packets))
 	if err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
 	}
