@@ -64,9 +64,12 @@ type Monitor struct {
 	// Leg is the supervisor's leg; "" while the monitor follows a call
 	// being transferred within the team (re-joined when the new agent
 	// answers).
-	Leg       media.LegID `json:"leg"`
-	Device    string      `json:"device,omitempty"`
-	StartedAt time.Time   `json:"started_at"`
+	Leg media.LegID `json:"leg"`
+	// Ringing: the monitor is reserved and its supervisor being rung; the
+	// leg is recorded in the next change (or the reservation undone).
+	Ringing   bool      `json:"ringing,omitempty"`
+	Device    string    `json:"device,omitempty"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // Call is the stored record of a live call. Exported fields with json

@@ -408,6 +408,20 @@ func (e *Engine) recover(ctx context.Context) error {
 	}
 	now := e.now()
 	for _, c := range calls {
+		if c.Monitor != nil && c.Monitor.Ringing {
+			// Stopped between reserving a monitor and recording its leg:
+			// the leg (if any) is an orphan the next resync hangs up.
+			if _, err := e.change(ctx, c.ID, func(t *txn) error {
+				if t.call != nil && t.call.Monitor != nil && t.call.Monitor.Ringing {
+					t.call.Monitor = nil
+					t.monReason = "callfloor restarted while ringing the supervisor"
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			c.Monitor = nil
+		}
 		for _, l := range c.legs() {
 			e.bindLeg(l, c.ID)
 		}

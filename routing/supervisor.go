@@ -89,8 +89,11 @@ func supervisorTarget(a *presence.Agent, device string) media.Target {
 
 // StartMonitor rings the supervisor's device (or device) and, on answer,
 // joins them to the call in mode: listen, whisper or barge. Rules
-// (DESIGN.md): one monitor per call; nobody barges a call another
-// supervisor monitors.
+// (DESIGN.md, README.md "Floor rules"): one monitor per call; nobody
+// barges a call another supervisor monitors; a supervisor monitors one
+// call at a time. Like an offer, the monitor is decided and reserved in
+// one change, rung on the media path, and its leg recorded in a second
+// change; a refused ring undoes the reservation (ringMonitor).
 func (e *Engine) StartMonitor(ctx context.Context, actor presence.Actor, callID string, mode media.MonitorMode, device string) (MonitorView, error) {
 	if !mode.Valid() {
 		return MonitorView{}, invalid("mode", "must be listen, whisper or barge")
@@ -99,48 +102,152 @@ func (e *Engine) StartMonitor(ctx context.Context, actor presence.Actor, callID 
 		return MonitorView{}, invalid("device", "must be at most 256 characters")
 	}
 	var out MonitorView
-	err := e.actOn(ctx, actor, callID, func(ctx context.Context, t *txn, c *Call) error {
-		if err := requireAnswered(c); err != nil {
-			return err
-		}
-		if c.Agent == actor.ID {
-			return conflict("you are the agent on call %s; you cannot monitor it", c.ID)
-		}
-		if m := c.Monitor; m != nil {
-			switch {
-			case m.Supervisor == actor.ID && mode == media.MonitorBarge:
-				return conflict("you already monitor call %s (monitor %s); switch it with POST /v1/monitors/%s/barge", c.ID, m.ID, m.ID)
-			case m.Supervisor == actor.ID:
-				return conflict("you already monitor call %s (monitor %s)", c.ID, m.ID)
-			case mode == media.MonitorBarge:
-				return conflict("call %s is monitored by %s; nobody else can barge into it", c.ID, m.Supervisor)
-			default:
-				return conflict("call %s is already monitored by %s; one supervisor monitors a call at a time", c.ID, m.Supervisor)
+	err := e.on(ctx, callID, func(ctx context.Context) error {
+		var d monitorDial
+		_, err := e.change(ctx, callID, func(t *txn) error {
+			c := t.call
+			if c == nil {
+				return fmt.Errorf("call %q is not live: %w", callID, presence.ErrNotFound)
 			}
-		}
-		sup, err := t.agent(ctx, actor.ID)
-		if err != nil {
-			return fmt.Errorf("your user has no device to ring: %w", err)
-		}
-		if err := e.checkDevice(ctx, actor, device); err != nil {
-			return err
-		}
-		if sup.HasCall() {
-			return conflict("you are on call %s; finish it before monitoring", deref(sup.CallID))
-		}
-		leg, err := e.monitorLeg(ctx, e.mediaPath(), media.MonitorRequest{
-			CallID: c.ID, Customer: c.CustomerLeg, Agent: c.AgentLeg, Supervisor: supervisorTarget(sup, device),
-			Mode: mode, Timeout: DefaultRingTimeout * time.Second,
+			if err := e.authorize(ctx, t, actor, c); err != nil {
+				return err
+			}
+			if err := requireAnswered(c); err != nil {
+				return err
+			}
+			if c.Agent == actor.ID {
+				return conflict("you are the agent on call %s; you cannot monitor it", c.ID)
+			}
+			if m := c.Monitor; m != nil {
+				switch {
+				case m.Supervisor == actor.ID && mode == media.MonitorBarge:
+					return conflict("you already monitor call %s (monitor %s); switch it with POST /v1/monitors/%s/barge", c.ID, m.ID, m.ID)
+				case m.Supervisor == actor.ID:
+					return conflict("you already monitor call %s (monitor %s)", c.ID, m.ID)
+				case mode == media.MonitorBarge:
+					return conflict("call %s is monitored by %s; nobody else can barge into it", c.ID, m.Supervisor)
+				default:
+					return conflict("call %s is already monitored by %s; one supervisor monitors a call at a time", c.ID, m.Supervisor)
+				}
+			}
+			if err := e.monitorsNothingElse(ctx, t, actor.ID); err != nil {
+				return err
+			}
+			sup, err := t.agent(ctx, actor.ID)
+			if err != nil {
+				return fmt.Errorf("your user has no device to ring: %w", err)
+			}
+			if err := e.checkDevice(ctx, actor, device); err != nil {
+				return err
+			}
+			if sup.HasCall() {
+				return conflict("you are on call %s; finish it before monitoring", deref(sup.CallID))
+			}
+			m := &Monitor{ID: e.newID("m"), CallID: c.ID, Supervisor: actor.ID, Mode: mode, Device: device, StartedAt: t.now, Ringing: true}
+			c.Monitor = m
+			d = monitorDial{monitor: m.ID, req: media.MonitorRequest{
+				CallID: c.ID, Customer: c.CustomerLeg, Agent: c.AgentLeg, Supervisor: supervisorTarget(sup, device),
+				Mode: mode, Timeout: DefaultRingTimeout * time.Second,
+			}}
+			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("%s on call %s: %w", mode, c.ID, err)
+			return err
 		}
-		m := &Monitor{ID: e.newID("m"), CallID: c.ID, Supervisor: actor.ID, Mode: mode, Leg: leg, Device: device, StartedAt: t.now}
-		c.Monitor = m
-		out = m.View()
+		mon, err := e.ringMonitor(ctx, callID, d, func(err error) string {
+			return fmt.Sprintf("could not ring %s: %v", actor.ID, err)
+		})
+		if err != nil {
+			return fmt.Errorf("%s on call %s: %w", mode, callID, err)
+		}
+		out = mon.View()
 		return nil
 	})
 	return out, err
+}
+
+// monitoringKey is the store record that says which monitor a supervisor
+// runs: created with the monitor (must not exist), deleted when it ends,
+// so two monitors by one supervisor cannot both commit, even on two calls'
+// loops at once.
+func monitoringKey(supervisor string) string { return "monitoring:" + supervisor }
+
+// monitoring is the monitoringKey record.
+type monitoring struct {
+	Monitor string `json:"monitor"`
+	Call    string `json:"call"`
+}
+
+// monitorsNothingElse refuses a second monitor by the same supervisor,
+// naming the call they monitor. A record whose monitor is gone (written by
+// a replica that crashed mid-change) is taken over.
+func (e *Engine) monitorsNothingElse(ctx context.Context, t *txn, supervisor string) error {
+	r, err := e.st.Get(ctx, state.KindMeta, monitoringKey(supervisor))
+	if errors.Is(err, state.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s's monitor: %w", supervisor, err)
+	}
+	var cur monitoring
+	if json.Unmarshal(r.Data, &cur) == nil {
+		if m, err := e.monitorRecord(ctx, cur.Monitor); err == nil && m.Supervisor == supervisor {
+			return conflict("you already monitor call %s (monitor %s); one call at a time: end it with DELETE /v1/monitors/%s first", cur.Call, cur.Monitor, cur.Monitor)
+		} else if err != nil && !errors.Is(err, presence.ErrNotFound) {
+			return err
+		}
+	}
+	t.monLockVersion = r.Version
+	return nil
+}
+
+// monitorDial is a reserved monitor leg to ring.
+type monitorDial struct {
+	monitor string // the reserved monitor's id
+	req     media.MonitorRequest
+}
+
+// ringMonitor is the act and record steps of a reserved monitor (the
+// offer path's dialOffers, for one supervisor leg): ring the supervisor,
+// then record the leg in a second change. If the media path refuses, the
+// reservation is undone (the monitor ends, reason from why); if the
+// monitor moved on meanwhile or the record does not commit, the new leg
+// is hung up, so no live supervisor leg is left in no record.
+func (e *Engine) ringMonitor(ctx context.Context, callID string, d monitorDial, why func(error) string) (Monitor, error) {
+	m := e.mediaPath()
+	leg, ringErr := e.monitorLeg(ctx, m, d.req)
+	var out Monitor
+	recorded := false
+	_, err := e.change(ctx, callID, func(t *txn) error {
+		recorded = false
+		c := t.call
+		if c == nil || c.Monitor == nil || c.Monitor.ID != d.monitor || !c.Monitor.Ringing {
+			return nil
+		}
+		if ringErr != nil {
+			c.Monitor = nil
+			t.monReason = why(ringErr)
+			return nil
+		}
+		c.Monitor.Leg, c.Monitor.Ringing = leg, false
+		out, recorded = *c.Monitor, true
+		return nil
+	})
+	if ringErr != nil {
+		if err != nil {
+			e.log.Error("undo monitor reservation", "call", callID, "monitor", d.monitor, "err", err)
+		}
+		return Monitor{}, ringErr
+	}
+	if err != nil || !recorded {
+		e.unbindLeg(leg)
+		e.hangup(ctx, m, leg, media.CauseNormal)
+		if err != nil {
+			return Monitor{}, fmt.Errorf("record monitor leg: %w", err)
+		}
+		return Monitor{}, fmt.Errorf("monitor %s ended while its supervisor was rung: %w", d.monitor, presence.ErrConflict)
+	}
+	return out, nil
 }
 
 func deref(s *string) string {
@@ -198,67 +305,152 @@ func (e *Engine) onMonitor(ctx context.Context, actor presence.Actor, id string,
 	return out, err
 }
 
-// PauseMonitor mutes the supervisor without leaving the call.
-func (e *Engine) PauseMonitor(ctx context.Context, actor presence.Actor, id string) (MonitorView, error) {
-	return e.onMonitor(ctx, actor, id, func(ctx context.Context, t *txn, c *Call, m *Monitor) error {
-		if err := following(m); err != nil {
+// monitorCommand is what a pause, resume or barge decided: the media
+// command to send, the one that undoes it, and the change to record.
+type monitorCommand struct {
+	do, undo func(ctx context.Context, m media.Media, leg media.LegID) error
+	record   func(m *Monitor)
+}
+
+// commandMonitor runs a media command on a running monitor in the offer
+// path's order: decide on the call as stored (nil command: nothing to
+// do), send the command, then record it in a change; if the record does
+// not commit (or the monitor moved on), the command is undone.
+func (e *Engine) commandMonitor(ctx context.Context, actor presence.Actor, id string, decide func(c *Call, m *Monitor) (*monitorCommand, error)) (MonitorView, error) {
+	rec, err := e.monitorRecord(ctx, id)
+	if err != nil {
+		return MonitorView{}, err
+	}
+	if rec.Supervisor != actor.ID && !actor.IsAdmin() {
+		return MonitorView{}, fmt.Errorf("monitor %s belongs to %s: %w", id, rec.Supervisor, presence.ErrForbidden)
+	}
+	var out MonitorView
+	err = e.on(ctx, rec.CallID, func(ctx context.Context) error {
+		c, err := e.getCall(ctx, rec.CallID)
+		if errors.Is(err, presence.ErrNotFound) || err == nil && (c.Monitor == nil || c.Monitor.ID != id) {
+			return fmt.Errorf("monitor %q is not running: %w", id, presence.ErrNotFound)
+		}
+		if err != nil {
 			return err
 		}
-		if m.Paused {
+		cmd, err := decide(&c, c.Monitor)
+		if err != nil {
+			return err
+		}
+		out = c.Monitor.View()
+		if cmd == nil {
 			return nil
 		}
-		if err := e.mediaPath().Mute(ctx, m.Leg, true); err != nil {
-			return fmt.Errorf("pause monitor %s: %w", id, err)
+		m, leg := e.mediaPath(), c.Monitor.Leg
+		if err := cmd.do(ctx, m, leg); err != nil {
+			return err
 		}
-		m.Paused = true
-		return nil
+		recorded := false
+		_, err = e.change(ctx, rec.CallID, func(t *txn) error {
+			recorded = false
+			if t.call == nil || t.call.Monitor == nil || t.call.Monitor.ID != id || t.call.Monitor.Leg != leg {
+				return nil
+			}
+			cmd.record(t.call.Monitor)
+			out, recorded = t.call.Monitor.View(), true
+			return nil
+		})
+		if err != nil || !recorded {
+			if uerr := cmd.undo(ctx, m, leg); uerr != nil && !errors.Is(uerr, media.ErrLegGone) {
+				e.log.Warn("undo monitor command", "monitor", id, "err", uerr)
+			}
+			if err == nil {
+				err = fmt.Errorf("monitor %q ended meanwhile: %w", id, presence.ErrNotFound)
+			}
+			return err
+		}
+		return err
+	})
+	return out, err
+}
+
+// muteCommand pauses (muted) or resumes a monitor.
+func muteCommand(muted bool) *monitorCommand {
+	return &monitorCommand{
+		do:     func(ctx context.Context, m media.Media, leg media.LegID) error { return m.Mute(ctx, leg, muted) },
+		undo:   func(ctx context.Context, m media.Media, leg media.LegID) error { return m.Mute(ctx, leg, !muted) },
+		record: func(mon *Monitor) { mon.Paused = muted },
+	}
+}
+
+// PauseMonitor mutes the supervisor without leaving the call.
+func (e *Engine) PauseMonitor(ctx context.Context, actor presence.Actor, id string) (MonitorView, error) {
+	return e.commandMonitor(ctx, actor, id, func(c *Call, m *Monitor) (*monitorCommand, error) {
+		if err := following(m); err != nil {
+			return nil, err
+		}
+		if m.Paused {
+			return nil, nil
+		}
+		return wrapCommand(muteCommand(true), "pause monitor "+id), nil
 	})
 }
 
 // ResumeMonitor unmutes a paused monitor.
 func (e *Engine) ResumeMonitor(ctx context.Context, actor presence.Actor, id string) (MonitorView, error) {
-	return e.onMonitor(ctx, actor, id, func(ctx context.Context, t *txn, c *Call, m *Monitor) error {
+	return e.commandMonitor(ctx, actor, id, func(c *Call, m *Monitor) (*monitorCommand, error) {
 		if err := following(m); err != nil {
-			return err
+			return nil, err
 		}
 		if !m.Paused {
-			return nil
+			return nil, nil
 		}
-		if err := e.mediaPath().Mute(ctx, m.Leg, false); err != nil {
-			return fmt.Errorf("resume monitor %s: %w", id, err)
-		}
-		m.Paused = false
-		return nil
+		return wrapCommand(muteCommand(false), "resume monitor "+id), nil
 	})
 }
 
 // BargeMonitor switches a running monitor to barge. A paused monitor
 // cannot barge (resume first), and only the monitor's supervisor barges.
 func (e *Engine) BargeMonitor(ctx context.Context, actor presence.Actor, id string) (MonitorView, error) {
-	return e.onMonitor(ctx, actor, id, func(ctx context.Context, t *txn, c *Call, m *Monitor) error {
+	return e.commandMonitor(ctx, actor, id, func(c *Call, m *Monitor) (*monitorCommand, error) {
 		if err := following(m); err != nil {
-			return err
+			return nil, err
 		}
 		if m.Supervisor != actor.ID {
-			return conflict("call %s is monitored by %s; nobody else can barge into it", c.ID, m.Supervisor)
+			return nil, conflict("call %s is monitored by %s; nobody else can barge into it", c.ID, m.Supervisor)
 		}
 		if m.Paused {
-			return conflict("monitor %s is paused; resume it before barging", m.ID)
+			return nil, conflict("monitor %s is paused; resume it before barging", m.ID)
 		}
 		if m.Mode == media.MonitorBarge {
-			return nil
+			return nil, nil
 		}
-		if err := e.mediaPath().SetMonitorMode(ctx, m.Leg, media.MonitorBarge); err != nil {
-			return fmt.Errorf("barge monitor %s: %w", id, err)
-		}
-		m.Mode = media.MonitorBarge
-		return nil
+		was := m.Mode
+		return wrapCommand(&monitorCommand{
+			do: func(ctx context.Context, p media.Media, leg media.LegID) error {
+				return p.SetMonitorMode(ctx, leg, media.MonitorBarge)
+			},
+			undo: func(ctx context.Context, p media.Media, leg media.LegID) error {
+				return p.SetMonitorMode(ctx, leg, was)
+			},
+			record: func(mon *Monitor) { mon.Mode = media.MonitorBarge },
+		}, "barge monitor "+id), nil
 	})
+}
+
+// wrapCommand names the action in the error of a refused command.
+func wrapCommand(c *monitorCommand, what string) *monitorCommand {
+	do := c.do
+	c.do = func(ctx context.Context, m media.Media, leg media.LegID) error {
+		if err := do(ctx, m, leg); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+	return c
 }
 
 // following refuses media changes while the monitor waits to re-join a
 // call being transferred within the team.
 func following(m *Monitor) error {
+	if m.Ringing {
+		return conflict("monitor %s is still ringing its supervisor; try again in a moment", m.ID)
+	}
 	if m.Leg == "" {
 		return conflict("monitor %s is re-joining the call after a transfer; try again once the new agent answers", m.ID)
 	}
@@ -327,12 +519,19 @@ func (e *Engine) detachMonitor(t *txn, c *Call) {
 
 // rejoinMonitor rings the supervisor of a detached monitor again and
 // joins them to the call's new conversation, in the same mode (and paused
-// if it was). If the media path refuses, the monitor ends with the reason.
+// if it was): reserved in one change, rung, recorded in a second
+// (ringMonitor). If the media path refuses, the monitor ends with the
+// reason.
 func (e *Engine) rejoinMonitor(ctx context.Context, callID string) {
-	m := e.mediaPath()
+	var (
+		d     monitorDial
+		agent string
+		ring  bool
+	)
 	_, err := e.change(ctx, callID, func(t *txn) error {
+		ring = false
 		c := t.call
-		if c == nil || c.Monitor == nil || c.Monitor.Leg != "" || c.AgentLeg == "" {
+		if c == nil || c.Monitor == nil || c.Monitor.Leg != "" || c.Monitor.Ringing || c.AgentLeg == "" {
 			return nil
 		}
 		mon := c.Monitor
@@ -341,26 +540,30 @@ func (e *Engine) rejoinMonitor(ctx context.Context, callID string) {
 			e.endMonitorFor(t, c, "the supervisor's user is gone")
 			return nil
 		}
-		leg, err := e.monitorLeg(ctx, m, media.MonitorRequest{CallID: c.ID, Customer: c.CustomerLeg, Agent: c.AgentLeg,
-			Supervisor: supervisorTarget(sup, mon.Device), Mode: mon.Mode, Timeout: DefaultRingTimeout * time.Second})
-		if err != nil {
-			c.Monitor = nil
-			t.monReason = fmt.Sprintf("could not follow the call to %s: %v", c.Agent, err)
-			return nil
-		}
-		mon.Leg = leg
-		paused := mon.Paused
-		t.then(func(ctx context.Context) {
-			if paused {
-				if err := m.Mute(ctx, leg, true); err != nil {
-					e.log.Warn("keep monitor paused", "call", callID, "err", err)
-				}
-			}
-		})
+		mon.Ringing = true
+		d = monitorDial{monitor: mon.ID, req: media.MonitorRequest{CallID: c.ID, Customer: c.CustomerLeg, Agent: c.AgentLeg,
+			Supervisor: supervisorTarget(sup, mon.Device), Mode: mon.Mode, Timeout: DefaultRingTimeout * time.Second}}
+		agent, ring = c.Agent, true
 		return nil
 	})
 	if err != nil {
 		e.log.Error("rejoin monitor", "call", callID, "err", err)
+		return
+	}
+	if !ring {
+		return
+	}
+	mon, err := e.ringMonitor(ctx, callID, d, func(err error) string {
+		return fmt.Sprintf("could not follow the call to %s: %v", agent, err)
+	})
+	if err != nil {
+		e.log.Warn("rejoin monitor", "call", callID, "err", err)
+		return
+	}
+	if mon.Paused {
+		if err := e.mediaPath().Mute(ctx, mon.Leg, true); err != nil {
+			e.log.Warn("keep monitor paused", "call", callID, "err", err)
+		}
 	}
 }
 

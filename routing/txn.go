@@ -35,11 +35,14 @@ type txn struct {
 	// ended, when set, deletes the call and emits call_ended.
 	ended     *EndedInfo
 	monReason string
-	agents    map[string]*stagedAgent
-	order     []string
-	incrs     []state.Incr
-	metas     []state.Put
-	after     []func(ctx context.Context)
+	// monLockVersion: the version of a stale monitoringKey record this
+	// change takes over (MustNotExist otherwise).
+	monLockVersion int64
+	agents         map[string]*stagedAgent
+	order          []string
+	incrs          []state.Incr
+	metas          []state.Put
+	after          []func(ctx context.Context)
 	// outcomes says how offers removed in this change ended, by
 	// attemptKey; a removed offer not listed was answered (its leg is the
 	// call's agent leg) or cancelled.
@@ -311,6 +314,9 @@ func (t *txn) stageMonitor(tx *state.Tx, c *Call) error {
 			return err
 		}
 	}
+	if prev != nil && (cur == nil || cur.ID != prev.ID) && (cur == nil || cur.Supervisor != prev.Supervisor) {
+		tx.Deletes = append(tx.Deletes, state.Delete{Kind: state.KindMeta, ID: monitoringKey(prev.Supervisor), IfVersion: state.AnyVersion})
+	}
 	if cur == nil || (prev != nil && *prev == *cur) {
 		return nil
 	}
@@ -319,6 +325,21 @@ func (t *txn) stageMonitor(tx *state.Tx, c *Call) error {
 		return fmt.Errorf("encode monitor: %w", err)
 	}
 	tx.Puts = append(tx.Puts, state.Put{Kind: state.KindMonitor, ID: cur.ID, Data: data, IfVersion: state.AnyVersion})
+	if prev == nil || prev.ID != cur.ID {
+		// A supervisor monitors one call at a time (monitorsNothingElse).
+		lock, err := json.Marshal(monitoring{Monitor: cur.ID, Call: c.ID})
+		if err != nil {
+			return fmt.Errorf("encode monitor lock: %w", err)
+		}
+		ifv := t.monLockVersion
+		if prev != nil && prev.Supervisor == cur.Supervisor {
+			ifv = state.AnyVersion
+		}
+		tx.Puts = append(tx.Puts, state.Put{Kind: state.KindMeta, ID: monitoringKey(cur.Supervisor), Data: lock, IfVersion: ifv})
+	}
+	if prev != nil && prev.ID == cur.ID && prev.View() == cur.View() {
+		return nil // bookkeeping only (the leg, ringing): nothing to tell
+	}
 	return addEvent(tx, EventMonitor, scope(cur), cur.View())
 }
 
