@@ -3,6 +3,7 @@ package routing
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/callfloor/callfloor/media"
@@ -126,6 +127,9 @@ type CallView struct {
 	Direction      string       `json:"direction"`
 	Campaign       *string      `json:"campaign"`
 	Monitor        *MonitorView `json:"monitor"`
+	// RingingAgents: every agent being rung for the call while it rings
+	// (all of a ring_all queue's free members at once); empty otherwise.
+	RingingAgents []string `json:"ringing_agents"`
 	// Ended is set only on the final "call_ended" event.
 	Ended *EndedInfo `json:"ended,omitempty"`
 	// Report is set only on events: the exact times and ended ring
@@ -214,7 +218,7 @@ func (c *Call) View(now time.Time, loc *time.Location) CallView {
 		ID: c.ID, CustomerNumber: c.CustomerNumber, Hotline: c.Hotline, Queue: c.Queue,
 		State: c.State, StateSince: since.In(loc).Truncate(time.Second),
 		StateSeconds: seconds(now.Sub(since)), StartedAt: c.StartedAt.In(loc).Truncate(time.Second),
-		Direction: c.Direction,
+		Direction: c.Direction, RingingAgents: c.ringingAgents(),
 	}
 	if c.Agent != "" {
 		a := c.Agent
@@ -233,6 +237,21 @@ func (c *Call) View(now time.Time, loc *time.Location) CallView {
 		v.Monitor = &m
 	}
 	return v
+}
+
+// ringingAgents lists the agents with an unanswered offer (not the
+// outbound customer) while the call rings, in the order they were rung.
+func (c *Call) ringingAgents() []string {
+	out := []string{}
+	if c.State != StateRinging {
+		return out
+	}
+	for _, o := range c.Offers {
+		if o.Agent != "" && o.Kind != OfferCustomer && !slices.Contains(out, o.Agent) {
+			out = append(out, o.Agent)
+		}
+	}
+	return out
 }
 
 // Scope is who may see the call's events.

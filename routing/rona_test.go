@@ -1,6 +1,7 @@
 package routing_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -280,4 +281,40 @@ func TestMediaDownHoldsOffers(t *testing.T) {
 	down = false
 	f.advance(2 * time.Second)
 	f.wantCall(id, routing.StateRinging, "a2")
+}
+
+// A ring_all call shows every agent being rung while it rings (views and
+// "call" events), and the agent who answered afterwards.
+func TestRingAllShowsRingingAgents(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	for _, id := range []string{"a1", "a2", "a3"} {
+		f.addAgent(id, presence.RoleAgent)
+	}
+	f.addQueue("main", routing.RingAll, 0, []string{"a1", "a2", "a3"})
+	ringing := func(v routing.CallView) []string {
+		got := slices.Clone(v.RingingAgents)
+		slices.Sort(got)
+		return got
+	}
+	id, _ := f.arrive("+84901000001", "+842800")
+	if got := ringing(f.call(id)); !slices.Equal(got, []string{"a1", "a2", "a3"}) {
+		t.Fatalf("ringing_agents = %v, want a1 a2 a3", got)
+	}
+	evs := f.events(routing.EventCall)
+	if last := evs[len(evs)-1]; len(last["ringing_agents"].([]any)) != 3 {
+		t.Fatalf("last call event = %v, want three ringing agents", last)
+	}
+	f.ended(f.legOf("a1"), media.CauseBusy)
+	if got := ringing(f.call(id)); !slices.Equal(got, []string{"a2", "a3"}) {
+		t.Fatalf("ringing_agents after a1 failed = %v, want a2 a3", got)
+	}
+	f.answer(f.legOf("a3"))
+	v := f.wantCall(id, routing.StateAnswered, "a3")
+	if v.RingingAgents == nil || len(v.RingingAgents) != 0 {
+		t.Fatalf("ringing_agents once answered = %#v, want []", v.RingingAgents)
+	}
+	evs = f.events(routing.EventCall)
+	if last := evs[len(evs)-1]; last["agent"] != "a3" || len(last["ringing_agents"].([]any)) != 0 {
+		t.Fatalf("last call event = %v, want agent a3 and nobody ringing", last)
+	}
 }
