@@ -308,7 +308,10 @@ func (e *Engine) finishExcept(ctx context.Context, t *txn, gone media.LegID, rea
 	c := t.call
 	m := e.mediaPath()
 	var wrapup time.Duration
-	if c.Queue != "" {
+	// An outbound call shows its hotline's queue but takes no wrap-up
+	// from it: after an outbound call the agent's status follows the
+	// account's available-after-outdial setting.
+	if c.Queue != "" && c.Direction == DirectionInbound {
 		q, _, err := e.queue(ctx, c.Queue)
 		if err != nil && !errors.Is(err, presence.ErrNotFound) {
 			return err

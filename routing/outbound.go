@@ -34,6 +34,7 @@ func (e *Engine) Originate(ctx context.Context, actor presence.Actor, agentID, n
 		return CallView{}, fmt.Errorf("agent %s is outside your groups: %w", agentID, presence.ErrForbidden)
 	}
 	id := e.newID("c")
+	hotline, queue := e.outboundLine(ctx, &a)
 	var view CallView
 	err = e.on(ctx, id, func(ctx context.Context) error {
 		var dial pendingDial
@@ -49,7 +50,7 @@ func (e *Engine) Originate(ctx context.Context, actor presence.Actor, agentID, n
 				return err
 			}
 			t.call = &Call{
-				ID: id, CustomerNumber: number, State: StateRinging, StateSince: t.now, StartedAt: t.now,
+				ID: id, CustomerNumber: number, Hotline: hotline, Queue: queue, State: StateRinging, StateSince: t.now, StartedAt: t.now,
 				EnqueuedAt: t.now, Agent: agentID, Direction: DirectionOutbound, Campaign: campaign,
 				Groups: append([]string(nil), ag.Groups...),
 				Offers: []Offer{{Agent: agentID, Kind: OfferAgentOut, Deadline: t.now.Add(outboundAgentTimeout)}},
@@ -84,7 +85,7 @@ func (e *Engine) dialCustomer(ctx context.Context, callID string) {
 		}
 		c.Offers = append(c.Offers, Offer{Agent: c.Agent, Kind: OfferCustomer, Deadline: t.now.Add(outboundCustomerTimeout)})
 		dial = pendingDial{agent: *a, kind: OfferCustomer, timeout: outboundCustomerTimeout, number: c.CustomerNumber, callID: callID,
-			caller: e.outboundCallerID(ctx, a)}
+			caller: c.Hotline}
 		return nil
 	})
 	if err != nil {
@@ -107,14 +108,16 @@ func (e *Engine) viewCall(ctx context.Context, id string) (CallView, error) {
 	return c.View(e.now(), e.loc()), nil
 }
 
-// outboundCallerID is the number a customer sees when an agent calls
-// them: the first hotline of the first queue (by id) the agent serves,
-// directly or through a group, so call-backs reach the floor. "" leaves
-// the media path's default.
-func (e *Engine) outboundCallerID(ctx context.Context, a *presence.Agent) string {
+// outboundLine is the hotline a customer sees when an agent calls them,
+// and the queue it belongs to: the first hotline of the first queue (by
+// id) the agent serves, directly or through a group, so call-backs reach
+// the floor. The call shows both (README.md, "Floor rules"); "" leaves
+// the media path's default caller id and no queue.
+func (e *Engine) outboundLine(ctx context.Context, a *presence.Agent) (hotline, queue string) {
 	queues, err := e.allQueues(ctx)
 	if err != nil {
-		return ""
+		e.log.Warn("outbound: read queues for the caller id", "agent", a.ID, "err", err)
+		return "", ""
 	}
 	for _, q := range queues {
 		if len(q.Hotlines) == 0 {
@@ -122,9 +125,9 @@ func (e *Engine) outboundCallerID(ctx context.Context, a *presence.Agent) string
 		}
 		for _, m := range q.Members {
 			if m == a.ID || a.InGroup(m) {
-				return q.Hotlines[0]
+				return q.Hotlines[0], q.ID
 			}
 		}
 	}
-	return ""
+	return "", ""
 }

@@ -175,3 +175,50 @@ func TestWedgedMediaCommandTimesOut(t *testing.T) {
 	}
 	f.wantSys("a1", presence.SysAvailable)
 }
+
+// An outbound call shows the hotline presented to the customer and the
+// queue it belongs to; once the customer answers its state time is talk
+// time (state_since = the answer), and the agent takes no queue wrap-up.
+func TestOutboundShowsHotlineQueueAndTalkTime(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addGroup("sales")
+	f.addAgent("a1", presence.RoleAgent, "sales")
+	f.addQueue("main", routing.LongestIdle, 30, []string{"sales"}, "+842800")
+	c, err := f.eng.Originate(f.ctx, f.actor("a1"), "a1", "+84901000009", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hotline != "+842800" || c.Queue != "main" {
+		t.Fatalf("outbound call shows hotline %q queue %q, want +842800 main", c.Hotline, c.Queue)
+	}
+	f.advance(5 * time.Second)
+	f.answer(f.legOf("a1"))
+	f.advance(7 * time.Second)
+	ds := f.media.Dials()
+	cust := ds[len(ds)-1]
+	if cust.Dial.CallerID != "+842800" {
+		t.Fatalf("customer sees %q, want the hotline shown on the call", cust.Dial.CallerID)
+	}
+	f.answer(cust.Result)
+	answeredAt := f.clock.Now()
+	f.advance(20 * time.Second)
+	v := f.wantCall(c.ID, routing.StateAnswered, "a1")
+	if !v.StateSince.Equal(answeredAt) || v.StateSeconds != 20 || v.Hotline != "+842800" || v.Queue != "main" {
+		t.Fatalf("answered outbound call = %+v; want state_since %v (talk time 20 s) on +842800 / main", v, answeredAt)
+	}
+	evs := f.events(routing.EventCall)
+	if last := evs[len(evs)-1]; last["hotline"] != "+842800" || last["queue"] != "main" {
+		t.Fatalf("last call event = %v", last)
+	}
+	// Visible to the queue: GET /v1/calls?queue=main lists it.
+	calls, err := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{Queue: "main"})
+	if err != nil || len(calls) != 1 || calls[0].ID != c.ID {
+		t.Fatalf("calls in main = %+v, %v", calls, err)
+	}
+	f.ended(cust.Result, media.CauseNormal)
+	f.wantGone(c.ID)
+	f.wantSys("a1", presence.SysAvailable)
+	if q, err := f.eng.Queue(f.ctx, f.admin, "main"); err != nil || q.AnsweredToday != 0 || q.AbandonedToday != 0 {
+		t.Fatalf("queue counters after an outbound call = %+v, %v", q, err)
+	}
+}
