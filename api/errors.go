@@ -60,6 +60,11 @@ func statusOf(err error) *Error {
 	}
 	msg := err.Error()
 	switch {
+	case errors.Is(err, state.ErrUnavailable):
+		// Checked first: whatever the request was, the store decides it and
+		// is away. The same request can be repeated once it is back.
+		return &Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
+			Message: "the state store is unreachable; retry shortly", retryAfter: storeRetryAfter}
 	case errors.Is(err, presence.ErrUnauthenticated):
 		return &Error{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: msg}
 	case errors.Is(err, presence.ErrForbidden):
@@ -85,6 +90,9 @@ func statusOf(err error) *Error {
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
 }
+
+// storeRetryAfter is the Retry-After (seconds) of a store_unavailable.
+const storeRetryAfter = 2
 
 // errorHandler renders every error in API.md's shape, including echo's
 // own (404 route, 405 method, bad bind).

@@ -20,16 +20,17 @@ import (
 
 // Server is the HTTP API.
 type Server struct {
-	echo     *echo.Echo
-	agents   *presence.Service
-	store    state.Store
-	log      *slog.Logger
-	mounts   []func(*echo.Group, echo.MiddlewareFunc)
-	readyFns []func(ctx context.Context) error
-	changed  func()
-	limits   Limits
-	rate     *rateLimiter
-	admin    []adminHandler
+	echo      *echo.Echo
+	agents    *presence.Service
+	store     state.Store
+	log       *slog.Logger
+	mounts    []func(*echo.Group, echo.MiddlewareFunc)
+	readyFns  []func(ctx context.Context) error
+	changed   func()
+	limits    Limits
+	rate      *rateLimiter
+	authCache *authCache
+	admin     []adminHandler
 }
 
 type adminHandler struct {
@@ -74,6 +75,7 @@ func New(agents *presence.Service, store state.Store, opts ...Option) *Server {
 		o(s)
 	}
 	s.rate = newRateLimiter(s.limits.RequestsPerSecond, s.limits.Burst)
+	s.authCache = newAuthCache(authCacheTTL, time.Now)
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
@@ -175,7 +177,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return rateLimited(wait)
 			}
 		}
-		actor, err := s.agents.Authenticate(c.Request().Context(), token)
+		actor, err := s.authCache.authenticate(c.Request().Context(), s.agents, token)
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,10 @@ var (
 	ErrTrimmed = errors.New("state: log position trimmed")
 	// ErrBadPosition: the log position is not one this log could have issued.
 	ErrBadPosition = errors.New("state: malformed log position")
+	// ErrUnavailable: the store cannot be reached right now (connection
+	// refused or lost, timeout, a server loading or failing over); the
+	// same call may succeed later. Nothing is known to have been applied.
+	ErrUnavailable = errors.New("state: store unavailable")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("state: store closed")
 	// ErrFenced: the Tx carried a Fence and its lease has been granted to

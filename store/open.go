@@ -29,6 +29,18 @@ var (
 // fails here rather than on the first request. opts are passed to
 // NewMemory or NewRedis. Passwords never reach the log or the error.
 func Open(ctx context.Context, redisURL string, logger *slog.Logger, opts ...Option) (Backend, error) {
+	return open(ctx, redisURL, logger, false, opts...)
+}
+
+// OpenWaiting is Open for a process that should start while Redis is
+// down: an unreachable server (state.ErrUnavailable) is logged, not
+// returned, and the store answers state.ErrUnavailable until the server
+// is back. A refused password or a bad URL still fails.
+func OpenWaiting(ctx context.Context, redisURL string, logger *slog.Logger, opts ...Option) (Backend, error) {
+	return open(ctx, redisURL, logger, true, opts...)
+}
+
+func open(ctx context.Context, redisURL string, logger *slog.Logger, waitOK bool, opts ...Option) (Backend, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -43,8 +55,17 @@ func Open(ctx context.Context, redisURL string, logger *slog.Logger, opts ...Opt
 	}
 	client := target.client()
 	if err := client.Ping(ctx).Err(); err != nil {
-		_ = client.Close()
-		return nil, fmt.Errorf("store: connect to %s: %w", target, redactURLError(err))
+		if !unavailable(err) || !waitOK {
+			_ = client.Close()
+			if unavailable(err) {
+				return nil, fmt.Errorf("store: connect to %s: %w: %w", target, state.ErrUnavailable, redactURLError(err))
+			}
+			return nil, fmt.Errorf("store: connect to %s: %w", target, redactURLError(err))
+		}
+		// Unreachable, not refused: the client reconnects by itself, and
+		// every call fails with state.ErrUnavailable until the server answers.
+		logger.Warn("state store: redis unreachable; starting anyway, not ready until it answers",
+			"url", target.String(), "err", redactURLError(err))
 	}
 	s := NewRedis(client, opts...)
 	logger.Info("state store: redis", "mode", target.mode, "url", target.String(),

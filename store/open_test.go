@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -89,9 +90,37 @@ func TestOpenUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	_, err := Open(ctx, "redis://127.0.0.1:"+itoa(port), nil)
-	if err == nil {
-		t.Fatal("Open of a closed port succeeded")
+	if err == nil || !errors.Is(err, state.ErrUnavailable) {
+		t.Fatalf("Open of a closed port: %v, want state.ErrUnavailable", err)
 	}
+}
+
+// OpenWaiting starts on an unreachable server: calls fail with
+// state.ErrUnavailable until the server is back, then work.
+func TestOpenWaitingForRedis(t *testing.T) {
+	srv := testpeer.StartRedis(t)
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := OpenWaiting(ctx, srv.URL(), nil)
+	if err != nil {
+		t.Fatalf("OpenWaiting with Redis down: %v", err)
+	}
+	defer s.Close()
+	if err := s.Ping(ctx); !errors.Is(err, state.ErrUnavailable) {
+		t.Fatalf("Ping with Redis down: %v, want state.ErrUnavailable", err)
+	}
+	if _, err := s.Get(ctx, state.KindAgent, "a1"); !errors.Is(err, state.ErrUnavailable) {
+		t.Fatalf("Get with Redis down: %v, want state.ErrUnavailable", err)
+	}
+	srv.Start(t)
+	for s.Ping(ctx) != nil {
+		if ctx.Err() != nil {
+			t.Fatal("store never reconnected")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	roundTrip(t, s)
 }
 
 func TestOpenSentinel(t *testing.T) {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/redis/go-redis/v9"
 
@@ -90,13 +93,41 @@ func (r *Redis) isClosed() bool {
 	return r.closed
 }
 
-// wrap adds context to a Redis error and turns a closed client into
-// state.ErrClosed.
+// wrap adds context to a Redis error and says what it means: a closed
+// client is state.ErrClosed, an unreachable server state.ErrUnavailable
+// (see unavailable).
 func (r *Redis) wrap(op string, err error) error {
 	if errors.Is(err, redis.ErrClosed) || r.isClosed() {
 		return fmt.Errorf("redis store: %s: %w", op, state.ErrClosed)
 	}
+	if unavailable(err) {
+		return fmt.Errorf("redis store: %s: %w: %w", op, state.ErrUnavailable, err)
+	}
 	return fmt.Errorf("redis store: %s: %w", op, err)
+}
+
+// unavailable is the one place that decides whether a Redis error means
+// "the server cannot be reached now, try again later" rather than a bug,
+// a bad request or a refused credential: network errors (refused, reset,
+// timeouts, EOF), the client's pool timeout, and the server replies that
+// say it is loading, failing over or read-only after a failover.
+func unavailable(err error) bool {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrPoolExhausted):
+		return true
+	}
+	msg := err.Error()
+	for _, p := range []string{"LOADING ", "MASTERDOWN ", "CLUSTERDOWN ", "TRYAGAIN ", "READONLY ", "connection refused"} {
+		if strings.HasPrefix(msg, p) || strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Get implements state.Store.

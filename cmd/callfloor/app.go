@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callfloor/callfloor/api"
@@ -41,6 +42,52 @@ type app struct {
 	leases []*lease.Lease
 	// loops run until the serve context ends; shutdown waits for all.
 	loops []func(ctx context.Context) error
+	// pending holds why the floor is not bootstrapped yet (the store was
+	// unreachable at start); nil once it is.
+	pending atomic.Pointer[error]
+}
+
+// bootstrap writes the configured floor (statuses, groups, agents,
+// queues) into the store; records that exist are left alone.
+func (a *app) bootstrap(ctx context.Context) error {
+	if err := config.Bootstrap(ctx, a.cfg, a.agents); err != nil {
+		return fmt.Errorf("bootstrap floor: %w", err)
+	}
+	return config.BootstrapQueues(ctx, a.cfg, a.engine)
+}
+
+// bootstrapped is a readiness check: not ready while the floor waits for
+// the store.
+func (a *app) bootstrapped(context.Context) error {
+	if p := a.pending.Load(); p != nil {
+		return fmt.Errorf("floor not bootstrapped yet (waiting for the store): %w", *p)
+	}
+	return nil
+}
+
+// awaitBootstrap retries the bootstrap until the store answers or ctx
+// ends; the background loops start only after it.
+func (a *app) awaitBootstrap(ctx context.Context) error {
+	wait := 500 * time.Millisecond
+	for a.pending.Load() != nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		err := a.bootstrap(ctx)
+		switch {
+		case err == nil:
+			a.pending.Store(nil)
+			a.log.Info("store reachable: floor bootstrapped, starting")
+		case errors.Is(err, state.ErrUnavailable):
+			a.pending.Store(&err)
+			wait = min(2*wait, 5*time.Second)
+		default:
+			return err
+		}
+	}
+	return nil
 }
 
 // loopStopDeadline bounds how long shutdown waits for the background loops
@@ -54,7 +101,9 @@ const floorLease = "floor"
 
 func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
 	m := metrics.New()
-	st, err := store.Open(ctx, cfg.RedisURL, log, store.WithObserver(m.Store()))
+	// A replica may start while Redis is down: it serves 503s and an
+	// unready /v1/readyz until Redis answers, then bootstraps and runs.
+	st, err := store.OpenWaiting(ctx, cfg.RedisURL, log, store.WithObserver(m.Store()))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -67,16 +116,15 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		// A supervisor with a running monitor cannot log out; routing knows.
 		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return a.engine.LogoutGuard(ctx, id) }),
 	)
-	if err := config.Bootstrap(ctx, cfg, a.agents); err != nil {
-		_ = st.Close()
-		return nil, fmt.Errorf("bootstrap floor: %w", err)
-	}
 	a.engine = routing.NewEngine(st, a.agents, nil, routing.WithLogger(log), routing.WithDefaultQueue(cfg.DefaultQueue),
 		routing.WithObserver(m.Routing()),
 		// Re-run distribution on an agent change that may route a call,
 		// including other replicas' (this also covers the API's changes).
 		routing.WithAgentEvents(st))
-	if err := config.BootstrapQueues(ctx, cfg, a.engine); err != nil {
+	if err := a.bootstrap(ctx); errors.Is(err, state.ErrUnavailable) {
+		a.pending.Store(&err)
+		log.Warn("store unreachable at start: the floor is bootstrapped when it answers", "err", err)
+	} else if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
@@ -96,6 +144,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		api.WithRoutes(api.EventRoutes(a.hub, api.WithStreamPresence(a.agents, 20*time.Second),
 			api.WithRecheck(a.agents, 2*time.Second), api.WithEventLogger(log))),
 		api.WithRoutes(api.WebhookRoutes(webhook.NewRegistry(st, st))),
+		api.WithReadiness(a.bootstrapped),
 		api.WithReadiness(media.Ready),
 		api.WithRoutes(api.MediaRoutes(media)),
 		api.WithAdminHandler("/metrics", m.Handler()),
@@ -193,16 +242,26 @@ func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
 	loopCtx, stopLoops := context.WithCancel(context.Background())
 	defer stopLoops()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(a.loops)+len(servers))
-	for _, loop := range a.loops {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := loop(loopCtx); err != nil {
+	errc := make(chan error, len(a.loops)+len(servers)+1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.awaitBootstrap(loopCtx); err != nil {
+			if loopCtx.Err() == nil {
 				errc <- err
 			}
-		}()
-	}
+			return
+		}
+		for _, loop := range a.loops {
+			wg.Add(1) // before this goroutine's Done: the count never drops to 0 here
+			go func() {
+				defer wg.Done()
+				if err := loop(loopCtx); err != nil {
+					errc <- err
+				}
+			}()
+		}
+	}()
 	for i, srv := range servers {
 		wg.Add(1)
 		go func() {

@@ -122,6 +122,18 @@ func (s *RedisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strco
 // URL is a redis:// URL for the server's database 0.
 func (s *RedisServer) URL() string { return "redis://" + s.Addr() + "/0" }
 
+// Stop kills the server with SIGKILL, as a crash or an outage would; Start
+// brings it back on the same port and directory.
+func (s *RedisServer) Stop() { s.stop() }
+
+// Start starts a stopped server again on the same port and directory.
+func (s *RedisServer) Start(t testing.TB) {
+	t.Helper()
+	if err := s.start(); err != nil {
+		t.Fatalf("start redis-server again: %v", err)
+	}
+}
+
 // Restart kills the server with SIGKILL, as a crash would, and starts it
 // again on the same port and directory. With WithAppendOnly every
 // acknowledged write is still there afterwards.
