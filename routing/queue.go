@@ -228,9 +228,9 @@ func (e *Engine) CreateQueue(ctx context.Context, actor presence.Actor, in Queue
 	if err := e.applyInput(ctx, &q, in); err != nil {
 		return Queue{}, err
 	}
-	if err := e.putQueue(ctx, q, state.MustNotExist); err != nil {
+	if err := e.putQueue(ctx, q, state.MustNotExist, nil); err != nil {
 		if errors.Is(err, state.ErrConflict) {
-			return Queue{}, fmt.Errorf("queue %q already exists: %w", q.ID, presence.ErrConflict)
+			return Queue{}, e.createConflict(ctx, q)
 		}
 		return Queue{}, err
 	}
@@ -251,10 +251,13 @@ func (e *Engine) UpdateQueue(ctx context.Context, actor presence.Actor, id strin
 		if err != nil {
 			return Queue{}, err
 		}
+		claimed := slices.Clone(q.Hotlines)
 		if err := e.applyInput(ctx, &q, in); err != nil {
 			return Queue{}, err
 		}
-		err = e.putQueue(ctx, q, ver)
+		// A conflict is the queue changing or a hotline claimed meanwhile;
+		// the next round's applyInput names the queue that took it.
+		err = e.putQueue(ctx, q, ver, claimed)
 		if errors.Is(err, state.ErrConflict) {
 			continue
 		}
@@ -289,10 +292,12 @@ func (e *Engine) DeleteQueue(ctx context.Context, actor presence.Actor, id strin
 	if err != nil {
 		return err
 	}
-	_, err = e.st.Commit(ctx, state.Tx{
+	tx := state.Tx{
 		Deletes: []state.Delete{{Kind: state.KindQueue, ID: id, IfVersion: ver}},
 		Events:  []state.NewEvent{{Type: EventQueue, Scope: state.Scope{Queue: id}, Data: data}},
-	})
+	}
+	releaseHotlines(&tx, q.Hotlines, nil)
+	_, err = e.st.Commit(ctx, tx)
 	if errors.Is(err, state.ErrConflict) {
 		return fmt.Errorf("queue %s changed concurrently, retry: %w", id, presence.ErrConflict)
 	}
@@ -301,12 +306,24 @@ func (e *Engine) DeleteQueue(ctx context.Context, actor presence.Actor, id strin
 }
 
 // putQueue stores the queue with a "queue" event carrying its full view.
-func (e *Engine) putQueue(ctx context.Context, q Queue, ifVersion int64) error {
+//
+// Each hotline is claimed by a record of its own (hotlineKey) written in
+// the same commit, created only if absent: two queues committing the same
+// hotline concurrently cannot both succeed, whatever their checks read.
+// claimed are the hotlines q held before this change.
+func (e *Engine) putQueue(ctx context.Context, q Queue, ifVersion int64, claimed []string) error {
 	data, err := json.Marshal(q)
 	if err != nil {
 		return fmt.Errorf("encode queue: %w", err)
 	}
 	tx := state.Tx{Puts: []state.Put{{Kind: state.KindQueue, ID: q.ID, Data: data, IfVersion: ifVersion}}}
+	claim, _ := json.Marshal(map[string]string{"queue": q.ID})
+	for _, h := range q.Hotlines {
+		if !slices.Contains(claimed, h) {
+			tx.Puts = append(tx.Puts, state.Put{Kind: state.KindMeta, ID: hotlineKey(h), Data: claim, IfVersion: state.MustNotExist})
+		}
+	}
+	releaseHotlines(&tx, claimed, q.Hotlines)
 	view, groups, err := e.queueView(ctx, q)
 	if err != nil {
 		return err
@@ -317,6 +334,36 @@ func (e *Engine) putQueue(ctx context.Context, q Queue, ifVersion int64) error {
 	_, err = e.st.Commit(ctx, tx)
 	e.forgetQueueGroups(q.ID)
 	return err
+}
+
+// hotlineKey is the id of the KindMeta record that claims a hotline.
+func hotlineKey(h string) string { return "hotline:" + h }
+
+// releaseHotlines deletes the claims of the hotlines in held but not in
+// keep. Queues written before claims existed have none: deleting a
+// missing record with AnyVersion is a no-op.
+func releaseHotlines(tx *state.Tx, held, keep []string) {
+	for _, h := range held {
+		if !slices.Contains(keep, h) {
+			tx.Deletes = append(tx.Deletes, state.Delete{Kind: state.KindMeta, ID: hotlineKey(h), IfVersion: state.AnyVersion})
+		}
+	}
+}
+
+// createConflict says why creating q conflicted: the queue exists, or
+// another queue claimed one of its hotlines first.
+func (e *Engine) createConflict(ctx context.Context, q Queue) error {
+	if _, _, err := e.queue(ctx, q.ID); err == nil {
+		return fmt.Errorf("queue %q already exists: %w", q.ID, presence.ErrConflict)
+	}
+	for _, h := range q.Hotlines {
+		if r, err := e.st.Get(ctx, state.KindMeta, hotlineKey(h)); err == nil {
+			var c struct{ Queue string }
+			_ = json.Unmarshal(r.Data, &c)
+			return fmt.Errorf("hotline %s already routes to queue %s: %w", h, c.Queue, presence.ErrConflict)
+		}
+	}
+	return fmt.Errorf("queue %q changed concurrently, retry: %w", q.ID, presence.ErrConflict)
 }
 
 // forgetQueueGroups drops a queue's cached groups after its members changed.
