@@ -29,6 +29,9 @@ func (s *Server) mountAgents(v1 *echo.Group, auth echo.MiddlewareFunc) {
 	g.POST("/statuses", s.createStatus)
 	g.DELETE("/statuses/:id", s.deleteStatus)
 
+	g.GET("/settings", s.getSettings)
+	g.PUT("/settings", s.putSettings)
+
 	g.GET("/groups", s.listGroups)
 	g.POST("/groups", s.createGroup)
 	g.PATCH("/groups/:id", s.patchGroup)

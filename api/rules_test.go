@@ -48,3 +48,29 @@ func TestRONAGoAvailableAndGoIdleAPI(t *testing.T) {
 	r.want(r.do("POST", "/v1/agents/a1/idle", "a1", ""), 409, "not in rona")
 	r.want(r.do("GET", "/v1/agents/a1/history", "boss", ""), 200, `"from":"available","to":"unavailable","by":"sup1"`)
 }
+
+// GET/PUT /v1/settings: supervisors read, admins change, agents neither.
+func TestSettingsAPI(t *testing.T) {
+	r := newRoutingAPI(t)
+	r.want(r.do("GET", "/v1/settings", "sup1", ""), 200, `{"available_after_outdial":false}`)
+	r.want(r.do("GET", "/v1/settings", "a1", ""), 403, "admins and supervisors")
+	r.want(r.do("PUT", "/v1/settings", "sup1", `{"available_after_outdial":true}`), 403, "only admins")
+	r.want(r.do("PUT", "/v1/settings", "boss", `{"available_after_outdial":"yes"}`), 400, "available_after_outdial")
+	r.want(r.do("PUT", "/v1/settings", "boss", `{"available_after":true}`), 400, "unknown_field")
+	r.want(r.do("PUT", "/v1/settings", "boss", `{}`), 400, "available_after_outdial")
+	r.want(r.do("PUT", "/v1/settings", "boss", `{"available_after_outdial":true}`), 200, `{"available_after_outdial":true}`)
+	r.want(r.do("GET", "/v1/settings", "sup1", ""), 200, `{"available_after_outdial":true}`)
+	// The setting takes effect: a1 dials from lunch_break and is available after.
+	r.want(r.do("PUT", "/v1/agents/a1/status", "a1", `{"call_status":"lunch_break"}`), 200, "")
+	x := r.do("POST", "/v1/calls", "a1", `{"agent":"a1","number":"+84901000009"}`)
+	r.want(x, 201, "")
+	var call struct{ ID string }
+	x.into(t, &call)
+	d, _ := r.media.DialOf("a1")
+	r.report(media.LegAnswered{FactBase: media.FactBase{At: r.clock.Now()}, Leg: d.Result})
+	ds := r.media.Dials()
+	cust := ds[len(ds)-1].Result
+	r.report(media.LegAnswered{FactBase: media.FactBase{At: r.clock.Now()}, Leg: cust})
+	r.report(media.LegEnded{FactBase: media.FactBase{At: r.clock.Now()}, Leg: cust, Cause: media.CauseNormal})
+	r.want(r.do("GET", "/v1/agents/a1", "a1", ""), 200, `"call_status":"available"`)
+}

@@ -456,3 +456,37 @@ func TestGoIdleFromRONA(t *testing.T) {
 		toRONA(t, svc, "a1")
 	}
 }
+
+// Account settings: defaults until set, admins change them, supervisors
+// read them, agents neither; the store holds them (a second service on
+// the same store — another replica — reads the same).
+func TestSettings(t *testing.T) {
+	svc, clk, st := floor(t)
+	ctx := context.Background()
+	if set, err := svc.GetSettings(ctx, supSales); err != nil || set != presence.DefaultSettings {
+		t.Fatalf("default settings = %+v, %v", set, err)
+	}
+	if _, err := svc.GetSettings(ctx, agentA1); !errors.Is(err, presence.ErrForbidden) {
+		t.Fatalf("agent reading settings: %v", err)
+	}
+	if _, err := svc.UpdateSettings(ctx, supSales, presence.SettingsInput{AvailableAfterOutdial: ptr(true)}); !errors.Is(err, presence.ErrForbidden) {
+		t.Fatalf("supervisor changing settings: %v", err)
+	}
+	if _, err := svc.UpdateSettings(ctx, admin, presence.SettingsInput{}); !errors.Is(err, presence.ErrInvalid) {
+		t.Fatalf("empty patch: %v", err)
+	}
+	if set, err := svc.UpdateSettings(ctx, admin, presence.SettingsInput{AvailableAfterOutdial: ptr(true)}); err != nil || !set.AvailableAfterOutdial {
+		t.Fatalf("update = %+v, %v", set, err)
+	}
+	other := presence.NewService(st, presence.WithClock(clk.Now))
+	if set, err := other.GetSettings(ctx, supSupp); err != nil || !set.AvailableAfterOutdial {
+		t.Fatalf("another replica reads %+v, %v", set, err)
+	}
+	// InitSettings (the YAML seed) never overwrites a stored setting.
+	if err := other.InitSettings(ctx, presence.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	if set, _ := svc.Settings(ctx); !set.AvailableAfterOutdial {
+		t.Fatal("InitSettings overwrote the stored setting")
+	}
+}

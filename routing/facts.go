@@ -326,7 +326,7 @@ func (e *Engine) finishExcept(ctx context.Context, t *txn, gone media.LegID, rea
 		}
 	}
 	if c.Agent != "" {
-		if err := t.release(ctx, c.Agent, wrapup); err != nil {
+		if err := e.releaseLast(ctx, t, c, wrapup); err != nil {
 			return err
 		}
 	}
@@ -347,6 +347,34 @@ func (e *Engine) finishExcept(ctx context.Context, t *txn, gone media.LegID, rea
 		}
 		e.Kick()
 	})
+	return nil
+}
+
+// releaseLast releases the call's agent as the call ends. After an
+// outbound call, with the account's "available after outdial" setting,
+// the agent is made available even if they dialled from a not-available
+// status; without it they keep the status they had (README.md, "Floor
+// rules").
+func (e *Engine) releaseLast(ctx context.Context, t *txn, c *Call, wrapup time.Duration) error {
+	onCall := false
+	if a, err := t.agent(ctx, c.Agent); err == nil {
+		onCall = a.CallID != nil && *a.CallID == c.ID
+	} else if !errors.Is(err, presence.ErrNotFound) {
+		return err
+	}
+	if err := t.release(ctx, c.Agent, wrapup); err != nil {
+		return err
+	}
+	if !onCall || c.Direction != DirectionOutbound {
+		return nil
+	}
+	set, err := e.agents.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	if set.AvailableAfterOutdial {
+		return t.callStatus(ctx, c.Agent, presence.StatusAvailable)
+	}
 	return nil
 }
 

@@ -222,3 +222,58 @@ func TestOutboundShowsHotlineQueueAndTalkTime(t *testing.T) {
 		t.Fatalf("queue counters after an outbound call = %+v, %v", q, err)
 	}
 }
+
+// "Available after outdial": yes → the agent is available after an
+// outbound call even if they dialled from a not-available status; no →
+// they keep the status they had.
+func TestAvailableAfterOutdial(t *testing.T) {
+	for _, c := range []struct {
+		setting bool
+		from    string
+		want    string
+	}{
+		{true, presence.StatusLunchBreak, presence.StatusAvailable},
+		{false, presence.StatusLunchBreak, presence.StatusLunchBreak},
+		{true, presence.StatusAvailable, presence.StatusAvailable},
+		{false, presence.StatusAvailable, presence.StatusAvailable},
+	} {
+		t.Run(fmt.Sprintf("%v from %s", c.setting, c.from), func(t *testing.T) {
+			f := newFloor(t, nil, time.Time{})
+			f.addAgent("a1", presence.RoleAgent)
+			if _, err := f.agents.UpdateSettings(f.ctx, f.admin, presence.SettingsInput{AvailableAfterOutdial: &c.setting}); err != nil {
+				t.Fatal(err)
+			}
+			f.setStatus("a1", c.from)
+			since := f.agent("a1").StatusSince
+			f.advance(time.Minute)
+			call, err := f.eng.Originate(f.ctx, f.actor("a1"), "a1", "+84901000009", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.answer(f.legOf("a1"))
+			ds := f.media.Dials()
+			cust := ds[len(ds)-1].Result
+			f.answer(cust)
+			f.advance(time.Minute)
+			f.ended(cust, media.CauseNormal)
+			f.wantGone(call.ID)
+			a := f.agent("a1")
+			if a.CallStatus != c.want || a.SystemStatus != presence.SysAvailable {
+				t.Fatalf("after the outbound call: %s / %s, want %s / available", a.CallStatus, a.SystemStatus, c.want)
+			}
+			if c.want == c.from && !a.StatusSince.Equal(since) {
+				t.Fatalf("status_since moved from %v to %v though the status was kept", since, a.StatusSince)
+			}
+			if c.want != c.from {
+				h, err := f.agents.History(f.ctx, f.admin, "a1", time.Time{}, time.Time{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				last := h[len(h)-1]
+				if last.Field != presence.FieldCallStatus || last.From != c.from || last.To != c.want || last.By != presence.BySystem {
+					t.Fatalf("last history row = %+v", last)
+				}
+			}
+		})
+	}
+}

@@ -192,6 +192,22 @@ func (t *txn) sys(ctx context.Context, id string, to presence.SystemStatus, call
 	return nil
 }
 
+// callStatus sets an agent's manual call status (a no-op if they have
+// it) and stages the change with its history row.
+func (t *txn) callStatus(ctx context.Context, id, status string) error {
+	a, err := t.agent(ctx, id)
+	if err != nil {
+		return err
+	}
+	rows := presence.ApplyCallStatus(a, status, t.now, presence.BySystem)
+	if len(rows) > 0 {
+		s := t.agents[id]
+		s.rows = append(s.rows, rows...)
+		s.dirty = true
+	}
+	return nil
+}
+
 // release takes an agent off this call: after talking into wrap-up (or
 // straight to available), after ringing back to available. An agent who
 // has already moved on to another call is left alone.

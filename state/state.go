@@ -54,7 +54,9 @@ const (
 	KindCall    Kind = "call"
 	KindMonitor Kind = "monitor"
 	KindWebhook Kind = "webhook"
-	KindMeta    Kind = "meta" // small bookkeeping records (routing cursors, leases)
+	// KindSettings holds the account's floor settings (one record).
+	KindSettings Kind = "settings"
+	KindMeta     Kind = "meta" // small bookkeeping records (routing cursors, leases)
 )
 
 // Version preconditions for Put and Delete.

@@ -16,6 +16,11 @@ import (
 // tokens are re-bound (so rotating one in the file takes effect).
 func Bootstrap(ctx context.Context, cfg Config, svc *presence.Service) error {
 	admin := presence.System
+	if cfg.AvailableAfterOutdial != nil {
+		if err := svc.InitSettings(ctx, presence.Settings{AvailableAfterOutdial: *cfg.AvailableAfterOutdial}); err != nil {
+			return err
+		}
+	}
 	for _, st := range cfg.Statuses {
 		_, err := svc.CreateCallStatus(ctx, admin, presence.CallStatusDef{ID: st.ID, Name: st.Name})
 		if err != nil && !errors.Is(err, presence.ErrConflict) {

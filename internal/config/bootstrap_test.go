@@ -51,3 +51,35 @@ func TestBootstrapDemoFloorIsIdempotent(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// available_after_outdial in the YAML seeds the stored setting on first
+// start; a restart keeps what an admin changed since.
+func TestBootstrapSeedsAvailableAfterOutdial(t *testing.T) {
+	cfg, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AvailableAfterOutdial == nil || *cfg.AvailableAfterOutdial {
+		t.Fatalf("demo floor available_after_outdial = %v, want false", cfg.AvailableAfterOutdial)
+	}
+	cfg.AvailableAfterOutdial = ptr(true)
+	st := store.NewMemory()
+	defer st.Close()
+	svc := presence.NewService(st)
+	ctx := context.Background()
+	if err := Bootstrap(ctx, cfg, svc); err != nil {
+		t.Fatal(err)
+	}
+	if set, err := svc.Settings(ctx); err != nil || !set.AvailableAfterOutdial {
+		t.Fatalf("settings after bootstrap = %+v, %v", set, err)
+	}
+	if _, err := svc.UpdateSettings(ctx, presence.System, presence.SettingsInput{AvailableAfterOutdial: ptr(false)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Bootstrap(ctx, cfg, svc); err != nil {
+		t.Fatal(err)
+	}
+	if set, err := svc.Settings(ctx); err != nil || set.AvailableAfterOutdial {
+		t.Fatalf("a restart overwrote the admin's setting: %+v, %v", set, err)
+	}
+}

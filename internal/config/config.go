@@ -34,6 +34,10 @@ type Config struct {
 	LeaseTTL          int    `yaml:"lease_ttl_seconds"`
 	DefaultIdleStatus string `yaml:"default_idle_status"`
 	DefaultQueue      string `yaml:"default_queue"`
+	// AvailableAfterOutdial seeds the account setting of that name on
+	// first start (nil: the default, false); afterwards the stored
+	// setting wins (PUT /v1/settings).
+	AvailableAfterOutdial *bool `yaml:"available_after_outdial"`
 
 	ARI ARI `yaml:"ari"`
 	ESL ESL `yaml:"esl"`
