@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/stream"
 )
 
@@ -53,7 +54,8 @@ func WithKeepalive(d time.Duration) EventOption {
 }
 
 // WithWriteTimeout bounds each write to a client (default 10 s); a client
-// that cannot take a write in that time is disconnected.
+// that cannot take a write within half that time to that time (the
+// deadline is renewed once half of it has passed) is disconnected.
 func WithWriteTimeout(d time.Duration) EventOption {
 	return func(es *eventServer) { es.writeTimeout = max(d, time.Millisecond) }
 }
@@ -145,6 +147,10 @@ func (es *eventServer) serve(c echo.Context) error {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
+	// No chunked framing: each flush is then exactly one write(2) of the
+	// frames, and the connection closes when the stream ends (the set-up
+	// the SSE specification recommends; net/http supports it this way).
+	h.Set("Transfer-Encoding", "identity")
 	w.WriteHeader(http.StatusOK)
 	out := &sseWriter{rc: http.NewResponseController(w), w: w, timeout: es.writeTimeout}
 	// The server's ReadTimeout bounds reading a request; this one is read,
@@ -283,16 +289,24 @@ func (es *eventServer) cutoff(ctx context.Context, out *sseWriter, err error) {
 
 // sseWriter writes whole frames with a deadline and flushes each.
 type sseWriter struct {
-	rc      *http.ResponseController
-	w       http.ResponseWriter
-	timeout time.Duration
-	buf     bytes.Buffer
+	rc       *http.ResponseController
+	w        http.ResponseWriter
+	timeout  time.Duration
+	deadline time.Time
+	buf      bytes.Buffer
 }
 
 func (s *sseWriter) send(b []byte) error {
-	// ErrNotSupported (a ResponseWriter without deadlines) is not fatal.
-	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
+	// Setting a deadline costs a lock and a timer update per write, a
+	// noticeable share of a busy fan-out (docs/performance.md); renewing it
+	// only once half of it has passed still leaves every write between
+	// timeout/2 and timeout. ErrNotSupported (a ResponseWriter without
+	// deadlines) is not fatal.
+	if now := time.Now(); s.deadline.Sub(now) < s.timeout/2 {
+		s.deadline = now.Add(s.timeout)
+		if err := s.rc.SetWriteDeadline(s.deadline); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
 	}
 	if _, err := s.w.Write(b); err != nil {
 		return err
@@ -300,21 +314,35 @@ func (s *sseWriter) send(b []byte) error {
 	return s.rc.Flush()
 }
 
-// encodeItems renders items as SSE frames into buf (reset first):
-// "id:" the log position, "event:" the type, "data:" the JSON. A reset
-// carries the position the stream continues from.
+// encodeItems renders items as SSE frames, in one buffer so that one
+// wake-up of the stream is one write however many events it carries. A
+// live event's frame is encoded once for every client (Item.Frame); a
+// lone event is sent as is, without a copy. A reset carries the position
+// the stream continues from.
 func encodeItems(buf *bytes.Buffer, items []stream.Item) []byte {
+	if len(items) == 1 && !items[0].Reset {
+		return items[0].Frame(encodeEvent)
+	}
 	buf.Reset()
-	for _, it := range items {
-		e := &it.Event
+	for i := range items {
+		it := &items[i]
 		if it.Reset {
-			buf.WriteString("id: " + oneLine(e.ID) + "\nevent: reset\ndata: {\"reason\":\"position_trimmed\"}\n\n")
+			buf.WriteString("id: " + oneLine(it.Event.ID) + "\nevent: reset\ndata: {\"reason\":\"position_trimmed\"}\n\n")
 			continue
 		}
-		buf.WriteString("id: " + oneLine(e.ID) + "\nevent: " + oneLine(e.Type) + "\n")
-		writeData(buf, e.Data)
-		buf.WriteString("\n")
+		buf.Write(it.Frame(encodeEvent))
 	}
+	return buf.Bytes()
+}
+
+// encodeEvent renders one event as an SSE frame: "id:" the log position,
+// "event:" the type, "data:" the JSON, and the blank line ending it.
+func encodeEvent(e *state.Event) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(e.ID) + len(e.Type) + len(e.Data) + 32)
+	buf.WriteString("id: " + oneLine(e.ID) + "\nevent: " + oneLine(e.Type) + "\n")
+	writeData(&buf, e.Data)
+	buf.WriteString("\n")
 	return buf.Bytes()
 }
 

@@ -40,7 +40,7 @@ type Hub struct {
 
 	mu      sync.Mutex
 	pos     string        // newest event fanned out ("" if none yet)
-	recent  []state.Event // the last `window` events fanned out, oldest first
+	recent  []*entry // the last `window` events fanned out, oldest first
 	subs    map[*Subscriber]struct{}
 	stopped bool
 }
@@ -153,10 +153,16 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 func (h *Hub) fanOut(evs []state.Event) {
+	// One entry per event, shared by every subscriber that queues it, so
+	// its SSE frame is encoded once (Item.Frame), not once per client.
+	es := make([]*entry, len(evs))
+	for i := range evs {
+		es[i] = &entry{ev: evs[i]}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.window > 0 {
-		h.recent = append(h.recent, evs...)
+		h.recent = append(h.recent, es...)
 		if over := len(h.recent) - h.window; over > 0 {
 			// Shift down rather than reslice so the backing array stays bounded.
 			n := copy(h.recent, h.recent[over:])
@@ -166,7 +172,7 @@ func (h *Hub) fanOut(evs []state.Event) {
 	}
 	h.pos = evs[len(evs)-1].ID
 	for s := range h.subs {
-		s.offer(evs)
+		s.offer(es)
 	}
 }
 
@@ -246,7 +252,7 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscription) (*Subscriber, err
 
 func (h *Hub) indexOf(id string) int {
 	for i := len(h.recent) - 1; i >= 0; i-- {
-		if h.recent[i].ID == id {
+		if h.recent[i].ev.ID == id {
 			return i
 		}
 	}

@@ -26,6 +26,31 @@ type Subscription struct {
 type Item struct {
 	Event state.Event
 	Reset bool
+	// shared is the hub's entry of a live event (nil for catch-up reads
+	// and resets): its frame is encoded once for every subscriber.
+	shared *entry
+}
+
+// entry is one event the hub fanned out, shared by every subscriber that
+// queues it.
+type entry struct {
+	ev    state.Event
+	once  sync.Once
+	frame []byte
+}
+
+// Frame returns encode(&it.Event). For a live event it is computed once,
+// by the first consumer that asks, and the same bytes are returned to
+// every other subscriber: all consumers calling Frame must pass the same
+// encode (the SSE endpoint does), and must not modify the result. This
+// removes the per-client encoding from the fan-out (docs/performance.md).
+func (it *Item) Frame(encode func(*state.Event) []byte) []byte {
+	if it.shared == nil {
+		return encode(&it.Event)
+	}
+	e := it.shared
+	e.once.Do(func() { e.frame = encode(&e.ev) })
+	return e.frame
 }
 
 // Subscriber receives the events its Subscription selects. One goroutine
@@ -48,7 +73,7 @@ type Subscriber struct {
 	// live holds events fanned out since Subscribe. While catching it is
 	// raw (unfiltered, so the seam can be found by id); afterwards only
 	// events this subscriber should get.
-	live      []state.Event
+	live      []*entry
 	skipUntil string // drop live events up to and including this id
 	err       error  // why the hub cut us off
 	last      string // last event id handed to the consumer
@@ -79,7 +104,7 @@ func (s *Subscriber) SetActor(a presence.Actor) {
 	}
 	kept := s.live[:0]
 	for i := range s.live {
-		if s.wants(&s.live[i]) {
+		if s.wants(&s.live[i].ev) {
 			kept = append(kept, s.live[i])
 		}
 	}
@@ -95,15 +120,15 @@ func (s *Subscriber) wants(e *state.Event) bool {
 }
 
 // offer queues events from the hub (called with the hub lock held).
-func (s *Subscriber) offer(evs []state.Event) {
+func (s *Subscriber) offer(evs []*entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return
 	}
 	added := false
-	for i := range evs {
-		e := &evs[i]
+	for _, en := range evs {
+		e := &en.ev
 		if e.Type == presence.EventAgent && e.Scope.Agent == s.actor.ID {
 			select {
 			case s.self <- struct{}{}:
@@ -126,7 +151,7 @@ func (s *Subscriber) offer(evs []state.Event) {
 			s.hub.obs.SlowConsumer()
 			break
 		}
-		s.live = append(s.live, *e)
+		s.live = append(s.live, en)
 		added = true
 	}
 	if added || s.err != nil {
@@ -174,10 +199,10 @@ func (s *Subscriber) Take(ctx context.Context, dst []Item) ([]Item, error) {
 		return dst, s.err
 	}
 	for _, e := range s.live {
-		dst = append(dst, Item{Event: e})
+		dst = append(dst, Item{Event: e.ev, shared: e})
 	}
 	s.hub.obs.Delivered(len(s.live))
-	s.last = s.live[len(s.live)-1].ID
+	s.last = s.live[len(s.live)-1].ev.ID
 	clear(s.live)
 	s.live = s.live[:0]
 	return dst, nil
@@ -275,8 +300,8 @@ func (s *Subscriber) finishCatchUp(skip string) {
 	s.live = nil
 	s.catching = false
 	s.skipUntil = skip
-	for i := range raw {
-		e := &raw[i]
+	for _, en := range raw {
+		e := &en.ev
 		if s.skipUntil != "" {
 			if e.ID == s.skipUntil {
 				s.skipUntil = ""
@@ -284,7 +309,7 @@ func (s *Subscriber) finishCatchUp(skip string) {
 			continue
 		}
 		if s.wants(e) {
-			s.live = append(s.live, *e)
+			s.live = append(s.live, en)
 		}
 	}
 }
