@@ -39,7 +39,7 @@ type Hub struct {
 	ready chan struct{}
 
 	mu      sync.Mutex
-	pos     string        // newest event fanned out ("" if none yet)
+	pos     string   // newest event fanned out ("" if none yet)
 	recent  []*entry // the last `window` events fanned out, oldest first
 	subs    map[*Subscriber]struct{}
 	stopped bool
