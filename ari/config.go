@@ -25,9 +25,11 @@ type Config struct {
 	// TrunkPattern dials external numbers; "{number}" is replaced
 	// (default "PJSIP/{number}@trunk").
 	TrunkPattern string
-	// DeviceFor names an agent's endpoint when the agent record names
-	// none (default "PJSIP/<id>").
-	DeviceFor func(agentID string) string
+	// DeviceFor turns a device's SIP user (an agent's app device "<id>",
+	// IP phone "<id>-desk", or the names the record overrides them with)
+	// into the endpoint to dial (default "PJSIP/<user>"). A device named
+	// with a technology already ("Local/7001@devices") is dialled as is.
+	DeviceFor func(user string) string
 	// AgentForEndpoint maps an endpoint back to an agent id for device
 	// presence (default: "PJSIP/<id>" → "<id>").
 	AgentForEndpoint func(endpoint string) (agentID string, ok bool)

@@ -161,9 +161,10 @@ func TestE2EEndpointPresence(t *testing.T) {
 	h.cut()
 	h.f.Register("a8", true) // missed: the subscription died with the socket
 	h.f.Register("a1", false)
+	h.f.Register("a1-desk", false)
 	h.reconnect()
 	online("a8", true)
-	online("a1", false)
+	online("a1", false) // neither of a1's devices is registered any more
 	// The new socket is subscribed again: live events flow.
 	h.f.Register("a1", true)
 	online("a1", true)
@@ -189,13 +190,13 @@ func TestE2ERestartKeepsCall(t *testing.T) {
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
 }
 
-// An agent whose record names its device (a3: ip_phone on PJSIP/desk-a3)
-// is rung on that endpoint, and that endpoint's registration must make
-// the agent online.
+// An agent whose record renames its IP phone (a3: ip_phone, desk device
+// "desk-a3") is rung on that endpoint, and that endpoint's registration
+// must make the agent online.
 func TestE2ENamedDevicePresence(t *testing.T) {
 	h := startE2E(t)
-	dev := "PJSIP/desk-a3"
-	if _, err := h.svc.UpdateAgent(h.ctx, presence.System, "a3", presence.AgentInput{Device: &dev}); err != nil {
+	desk, dev := "desk-a3", "PJSIP/desk-a3"
+	if _, err := h.svc.UpdateAgent(h.ctx, presence.System, "a3", presence.AgentInput{DeskDevice: &desk}); err != nil {
 		t.Fatal(err)
 	}
 	h.f.Register("desk-a3", true)

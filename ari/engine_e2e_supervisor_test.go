@@ -12,7 +12,7 @@ import (
 )
 
 // sup-sales rings as app_sip: its app and its personal number, forked.
-const supNumber = "+84901000001@trunk"
+const supNumber = "sup-sales-desk"
 
 func (h *e2e) monitorOf(callID string) *routing.MonitorView {
 	h.t.Helper()
@@ -181,13 +181,13 @@ func TestE2ETakeOverThenTransfer(t *testing.T) {
 	if _, err := h.eng.Transfer(h.ctx, h.sup, id, "a2"); err != nil {
 		t.Fatal(err)
 	}
-	a2dev, a2num := h.channelTo("a2"), h.channelTo("+84901000012@trunk")
+	a2dev, a2num := h.channelTo("a2"), h.channelTo("a2-desk")
 	hold2 := h.f.bridgeNamed("hold-" + cust)
 	h.expectChains(
 		[]string{"POST /bridges?name=hold-" + cust + "&type=holding", "POST /bridges/" + hold2 + "/addChannel?channel=" + cust,
 			"POST /bridges/" + hold2 + "/moh?mohClass=default", "DELETE /channels/" + dev + "?reason_code=16",
 			originate("agent,a2,"+id, caller, a2dev, "PJSIP/a2", 18),
-			originate("agent,a2,"+id, caller, a2num, "PJSIP/+84901000012@trunk", 18)},
+			originate("agent,a2,"+id, caller, a2num, "PJSIP/a2-desk", 18)},
 		[]string{"DELETE /bridges/" + call2})
 	h.waitCall(id, routing.StateRinging, "a2")
 	h.waitAgent("sup-sales", presence.SysAfterCallWork, "")
@@ -228,14 +228,14 @@ func TestE2EMonitorFollowsTransferInTeam(t *testing.T) {
 	if _, err := h.eng.Transfer(h.ctx, h.sup, id, "a2"); err != nil {
 		t.Fatal(err)
 	}
-	a2dev, a2num := h.channelTo("a2"), h.channelTo("+84901000012@trunk")
+	a2dev, a2num := h.channelTo("a2"), h.channelTo("a2-desk")
 	hold := h.f.bridgeNamed("hold-" + cust)
 	h.expectChains(
 		[]string{"DELETE /channels/" + dev + "?reason_code=16",
 			"POST /bridges?name=hold-" + cust + "&type=holding", "POST /bridges/" + hold + "/addChannel?channel=" + cust,
 			"POST /bridges/" + hold + "/moh?mohClass=default", "DELETE /channels/" + a1 + "?reason_code=16",
 			originate("agent,a2,"+id, caller, a2dev, "PJSIP/a2", 18),
-			originate("agent,a2,"+id, caller, a2num, "PJSIP/+84901000012@trunk", 18)},
+			originate("agent,a2,"+id, caller, a2num, "PJSIP/a2-desk", 18)},
 		[]string{"DELETE /channels/" + snoop + "?reason_code=16", "DELETE /bridges/" + spy},
 		[]string{"DELETE /bridges/" + call})
 	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.ID == mon.ID && !m.Answered })
@@ -325,9 +325,9 @@ func TestE2ETakeOverUnanswered(t *testing.T) {
 	h.expectSeq("DELETE /channels/" + dev + "?reason_code=19") // routing stops the ring (404: gone)
 
 	h.available("a2")
-	a2dev, a2num := h.channelTo("a2"), h.channelTo("+84901000012@trunk")
+	a2dev, a2num := h.channelTo("a2"), h.channelTo("a2-desk")
 	h.expectSeq(originate("agent,a2,"+id, caller, a2dev, "PJSIP/a2", 18),
-		originate("agent,a2,"+id, caller, a2num, "PJSIP/+84901000012@trunk", 18))
+		originate("agent,a2,"+id, caller, a2num, "PJSIP/a2-desk", 18))
 	h.f.AnswerDevice(a2dev)
 	h.waitCall(id, routing.StateAnswered, "a2")
 	call2 := h.f.bridgeNamed("call-" + cust)

@@ -111,9 +111,9 @@ func TestE2ENoAnswerRONAKeepsPosition(t *testing.T) {
 	wantQueue(t, h.salesQueue(), 2, 0, 0, 0)
 
 	h.available("a2")
-	dev, num := h.channelTo("a2"), h.channelTo("+84901000012@trunk")
+	dev, num := h.channelTo("a2"), h.channelTo("a2-desk")
 	h.expectSeq(originate("agent,a2,"+first, caller, dev, "PJSIP/a2", 18),
-		originate("agent,a2,"+first, caller, num, "PJSIP/+84901000012@trunk", 18))
+		originate("agent,a2,"+first, caller, num, "PJSIP/a2-desk", 18))
 	h.waitCall(first, routing.StateRinging, "a2")
 	h.waitCall(second, routing.StateCalling, "")
 	h.waitAgent("a2", presence.SysRinging, first)
@@ -142,9 +142,9 @@ func TestE2EBusyNextAgentWithoutRONA(t *testing.T) {
 	a1 := h.channelTo("a1")
 	h.expectSeq(append(heldRequests(cust, h.f.bridgeNamed("hold-"+cust)), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
 	h.f.Busy(a1)
-	dev, num := h.channelTo("a2"), h.channelTo("+84901000012@trunk")
+	dev, num := h.channelTo("a2"), h.channelTo("a2-desk")
 	h.expectSeq(originate("agent,a2,"+id, caller, dev, "PJSIP/a2", 18),
-		originate("agent,a2,"+id, caller, num, "PJSIP/+84901000012@trunk", 18))
+		originate("agent,a2,"+id, caller, num, "PJSIP/a2-desk", 18))
 	h.waitCall(id, routing.StateRinging, "a2")
 	h.waitAgent("a1", presence.SysRONA, "")
 	h.waitAgent("a2", presence.SysRinging, id)
@@ -155,6 +155,7 @@ func TestE2EBusyNextAgentWithoutRONA(t *testing.T) {
 func TestE2EUnregisteredNextAgent(t *testing.T) {
 	h := startE2E(t)
 	h.f.Register("a1", false)
+	h.f.Register("a1-desk", false) // a1 is offline once neither device is registered
 	h.eventually("a1 offline", func() error {
 		if h.agent("a1").Online {
 			return fmt.Errorf("a1 still online")
@@ -163,11 +164,11 @@ func TestE2EUnregisteredNextAgent(t *testing.T) {
 	})
 	h.available("a1", "a2")
 	id, cust := h.arrive(caller)
-	dev, num := h.channelTo("a2"), h.channelTo("+84901000012@trunk")
+	dev, num := h.channelTo("a2"), h.channelTo("a2-desk")
 	reqs := append(heldRequests(cust, h.f.bridgeNamed("hold-"+cust)),
 		"", // a1's originate: its channel id never reached Asterisk's table
 		originate("agent,a2,"+id, caller, dev, "PJSIP/a2", 18),
-		originate("agent,a2,"+id, caller, num, "PJSIP/+84901000012@trunk", 18))
+		originate("agent,a2,"+id, caller, num, "PJSIP/a2-desk", 18))
 	got := h.peek()
 	if len(got) > 4 {
 		reqs[4] = got[4]

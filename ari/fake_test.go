@@ -72,9 +72,9 @@ type fakeARI struct {
 func newFake(t testing.TB) *fakeARI {
 	f := &fakeARI{t: t, app: "callfloor", chans: map[string]*fakeChan{}, bridges: map[string]*fakeBridge{},
 		contacts: map[string]bool{}, subs: map[string]bool{}}
-	for _, ep := range []string{"trunk", "sup-sales", "sup-support", "a1", "a2", "a3", "a8"} {
+	for _, ep := range fakeEndpoints {
 		f.order = append(f.order, ep)
-		f.contacts[ep] = ep == "a1" || ep == "a2" || ep == "sup-sales"
+		f.contacts[ep] = fakeRegistered(ep)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ari/events", websocket.Server{Handshake: f.handshake, Handler: f.serveWS})

@@ -140,7 +140,7 @@ func TestAgentUnregistered(t *testing.T) {
 		t.Fatalf("Dial a8 = %v, want ErrUnreachable", err)
 	}
 	_, err = h.c.Dial(h.ctx, media.DialRequest{CallID: "call-1",
-		Target: media.Target{AgentID: "x", Distribution: presence.DistIPPhone, Device: "PJSIP/nosuchendpoint"}, Timeout: 15 * time.Second})
+		Target: media.Target{AgentID: "x", Distribution: presence.DistIPPhone, DeskDevice: "nosuchendpoint"}, Timeout: 15 * time.Second})
 	if !errors.Is(err, media.ErrUnreachable) {
 		t.Fatalf("Dial nosuchendpoint = %v, want ErrUnreachable", err)
 	}
@@ -166,7 +166,7 @@ func TestDistributionModes(t *testing.T) {
 		args     string
 	}{
 		{"app", media.DialRequest{CallID: "c", Target: agentTarget("a1")}, "PJSIP/a1", "agent,a1,c"},
-		{"ip_phone device", media.DialRequest{CallID: "c", Target: media.Target{AgentID: "a2", Distribution: presence.DistIPPhone, Device: "PJSIP/a2"}}, "PJSIP/a2", "agent,a2,c"},
+		{"ip_phone device", media.DialRequest{CallID: "c", Target: media.Target{AgentID: "a2", Distribution: presence.DistIPPhone, AppDevice: "a2", DeskDevice: "a2-desk"}}, "PJSIP/a2-desk", "agent,a2,c"},
 		{"phone", media.DialRequest{CallID: "c", Target: media.Target{AgentID: "a4", Distribution: presence.DistPhone, Phone: "+84909000004"}}, "PJSIP/+84909000004@trunk", "agent,a4,c"},
 		{"number", media.DialRequest{CallID: "c", Number: "+84901112222", CallerID: hotline}, "PJSIP/+84901112222@trunk", "number,+84901112222,c"},
 	}
@@ -182,7 +182,7 @@ func TestDistributionModes(t *testing.T) {
 	}
 }
 
-// app_sip rings the app and the personal number; the first answer wins,
+// app_sip rings the app and the IP phone; the first answer wins,
 // the other is cancelled, routing sees one leg.
 func TestAppSIPForkFirstAnswerWins(t *testing.T) {
 	h := start(t)
@@ -191,7 +191,7 @@ func TestAppSIPForkFirstAnswerWins(t *testing.T) {
 		t.Fatalf("want two originates, got %q", reqs)
 	}
 	if reqs[0] != originateReq("callfloor", "agent,a1,c", "", string(leg), "PJSIP/a1", 15) ||
-		reqs[1] != originateReq("callfloor", "agent,a1,c", "", phone, "PJSIP/+84909000001@trunk", 15) {
+		reqs[1] != originateReq("callfloor", "agent,a1,c", "", phone, "PJSIP/a1-desk", 15) {
 		t.Fatalf("originates %q", reqs)
 	}
 	h.f.Ring(string(leg))

@@ -118,11 +118,23 @@ type harness struct {
 // GET /endpoints of the fake's default endpoints.
 func initialPresence() []media.Fact {
 	var out []media.Fact
-	for _, ep := range []string{"trunk", "sup-sales", "sup-support", "a1", "a2", "a3", "a8"} {
-		on := ep == "a1" || ep == "a2" || ep == "sup-sales"
-		out = append(out, media.DeviceState{AgentID: ep, Device: "PJSIP/" + ep, Registered: on})
+	for _, ep := range fakeEndpoints {
+		out = append(out, media.DeviceState{AgentID: ep, Device: "PJSIP/" + ep, Registered: fakeRegistered(ep)})
 	}
 	return out
+}
+
+// fakeEndpoints are the PJSIP endpoints the fake Asterisk has: the
+// agents' app devices and, for the app_sip agents, their IP phones.
+var fakeEndpoints = []string{"trunk", "sup-sales", "sup-sales-desk", "sup-support", "a1", "a1-desk", "a2", "a2-desk", "a3", "a8"}
+
+// fakeRegistered says which of them have a contact at start.
+func fakeRegistered(ep string) bool {
+	switch ep {
+	case "a1", "a1-desk", "a2", "a2-desk", "sup-sales", "sup-sales-desk":
+		return true
+	}
+	return false
 }
 
 var connectRequests = []string{
@@ -204,12 +216,12 @@ func dialRaw(t *testing.T, f *fakeARI) *websocket.Conn {
 	return ws
 }
 
-// forkTarget is a1 in app_sip mode with a personal number: a Dial rings
-// the app endpoint and the number through the trunk.
+// forkTarget is a1 in app_sip mode: a Dial rings the app endpoint
+// (PJSIP/a1) and the IP phone (PJSIP/a1-desk) together.
 var forkTarget = media.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Phone: "+84909000001"}
 
-// dialFork dials forkTarget and returns the logical leg, the personal
-// number's channel and the requests the Dial made (taken from the fake).
+// dialFork dials forkTarget and returns the logical leg, the IP phone's
+// channel and the requests the Dial made (taken from the fake).
 func (h *harness) dialFork(t *testing.T) (media.LegID, string, []string) {
 	t.Helper()
 	leg, err := h.c.Dial(h.ctx, media.DialRequest{CallID: "c", Target: forkTarget, Timeout: 15 * time.Second})
@@ -217,5 +229,5 @@ func (h *harness) dialFork(t *testing.T) (media.LegID, string, []string) {
 		t.Fatal(err)
 	}
 	reqs := h.f.takeRequests()
-	return leg, h.f.channelFor("+84909000001@trunk"), reqs
+	return leg, h.f.channelFor("a1-desk"), reqs
 }

@@ -114,7 +114,7 @@ func (l *live) inject(t *testing.T) media.LegID {
 }
 
 func device(ext string) media.Target {
-	return media.Target{AgentID: ext, Distribution: presence.DistApp, Device: "Local/" + ext + "@" + testDevices + "/n"}
+	return media.Target{AgentID: ext, Distribution: presence.DistApp, AppDevice: "Local/" + ext + "@" + testDevices + "/n"}
 }
 
 func TestAsteriskUnreachable(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/callfloor/callfloor/media"
-	"github.com/callfloor/callfloor/presence"
 )
 
 // call sends a command about a leg; a 404 becomes media.ErrLegGone.
@@ -99,25 +98,22 @@ func (c *Client) endpointsFor(t media.Target, number string) ([]string, error) {
 	if number != "" {
 		return []string{trunk(number)}, nil
 	}
-	device := t.Device
-	if device == "" {
-		device = c.cfg.DeviceFor(t.AgentID)
+	eps, err := media.Ring(t)
+	if err != nil {
+		return nil, fmt.Errorf("ari: %w", err)
 	}
-	switch t.Distribution {
-	case presence.DistApp, presence.DistIPPhone, "":
-		return []string{device}, nil
-	case presence.DistAppSIP:
-		if t.Phone == "" {
-			return []string{device}, nil
+	out := make([]string, 0, len(eps))
+	for _, ep := range eps {
+		switch {
+		case ep.Kind == media.EndpointPhone:
+			out = append(out, trunk(ep.Number))
+		case strings.Contains(ep.User, "/"):
+			out = append(out, ep.User)
+		default:
+			out = append(out, c.cfg.DeviceFor(ep.User))
 		}
-		return []string{device, trunk(t.Phone)}, nil
-	case presence.DistPhone:
-		if t.Phone == "" {
-			return nil, fmt.Errorf("ari: agent %s rings by phone but has no number: %w", t.AgentID, media.ErrUnreachable)
-		}
-		return []string{trunk(t.Phone)}, nil
 	}
-	return nil, fmt.Errorf("ari: distribution %q: %w", t.Distribution, media.ErrNotSupported)
+	return out, nil
 }
 
 // Dial originates the target's devices into Stasis (an answered channel

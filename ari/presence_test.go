@@ -35,7 +35,8 @@ func TestPresenceRefresh(t *testing.T) {
 	dev := func(id string, on bool) media.Fact {
 		return media.DeviceState{AgentID: id, Device: "PJSIP/" + id, Registered: on}
 	}
-	rec.expect(t, dev("sup-sales", true), dev("a1", true), dev("a2", false), dev("a3", true))
+	rec.expect(t, dev("sup-sales", true), dev("sup-sales-desk", true), dev("a1", true), dev("a1-desk", true),
+		dev("a2", false), dev("a2-desk", true), dev("a3", true))
 }
 
 func TestPresenceRefreshConfig(t *testing.T) {

@@ -25,9 +25,11 @@ type Config struct {
 	// GatewayPattern dials an external number; "{number}" is replaced.
 	// Default "sofia/gateway/trunk/{number}".
 	GatewayPattern string
-	// DeviceFor names an agent's default device (the app). Default
-	// "user/<id>", FreeSWITCH's directory user in the default domain.
-	DeviceFor func(agentID string) string
+	// DeviceFor turns a device's SIP user (an agent's app device "<id>",
+	// IP phone "<id>-desk", or the record's overrides) into a dial string.
+	// Default "user/<user>", the directory user in the default domain. A
+	// device named with a technology already ("sofia/…") is dialled as is.
+	DeviceFor func(user string) string
 	// AgentForUser maps a registering SIP user to an agent id. Default:
 	// the user name is the agent id.
 	AgentForUser func(user string) (agentID string, ok bool)

@@ -78,7 +78,7 @@ func TestRingbackForkedAndPhoneDial(t *testing.T) {
 		t.Fatalf("Hold ringback: %v", err)
 	}
 	req := media.DialRequest{CallID: "call-2", Timeout: 20 * time.Second, CallerID: caller,
-		Target: media.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Device: "user/a1-desk@127.0.0.1"}}
+		Target: media.Target{AgentID: "a1", Distribution: presence.DistAppSIP, AppDevice: "user/a1@127.0.0.1", DeskDevice: "user/a1-desk@127.0.0.1"}}
 	dial(t, r, req, fApp)
 	facts.wait(t, ended(fApp, media.CauseUnreachable))
 	req.Target = media.Target{AgentID: "a1", Distribution: presence.DistPhone, Phone: "+84911222333"}

@@ -7,19 +7,11 @@ import (
 	"github.com/callfloor/callfloor/routing"
 )
 
-// app_sip rings the agent's app (user/<id>) and their desk phone (the
-// record's device) at once, as two forks of one originate: routing sees
+// app_sip rings the agent's app device (user/<id>) and their IP phone
+// (user/<id>-desk) at once, as two forks of one originate: routing sees
 // one leg (the first fork's uuid) whichever fork answers.
 
 const desk = "user/a2-desk@127.0.0.1"
-
-func (f *e2e) giveDesk(id string) {
-	f.t.Helper()
-	d := desk
-	if _, err := f.svc.UpdateAgent(f.ctx, presence.System, id, presence.AgentInput{Device: &d}); err != nil {
-		f.t.Fatal(err)
-	}
-}
 
 func forkedOriginate(callID string, app, phone int) string {
 	o := originateFor(app, callID, "a2", "&park()")
@@ -31,7 +23,7 @@ func forkedOriginate(callID string, app, phone int) string {
 // desk phone's uuid.
 func TestE2EAppSIPDeskPhoneAnswers(t *testing.T) {
 	f := newE2E(t)
-	f.giveDesk("a2")
+	f.setDistribution("a2", presence.DistAppSIP)
 	f.fs.setBehavior(dev("a2"), dialRing)
 	f.fs.setBehavior(desk, dialAnswer)
 	f.available("a2")
@@ -60,7 +52,7 @@ func TestE2EAppSIPDeskPhoneAnswers(t *testing.T) {
 // registered: the leg ends once both forks have, as a no answer (RONA).
 func TestE2EAppSIPNoForkAnswers(t *testing.T) {
 	f := newE2E(t)
-	f.giveDesk("a2")
+	f.setDistribution("a2", presence.DistAppSIP)
 	f.fs.setBehavior(dev("a2"), dialNoAnswer)
 	f.fs.setBehavior(desk, dialUnregistered)
 	f.available("a2")

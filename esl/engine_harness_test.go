@@ -73,8 +73,20 @@ func newFloorE2E(t testing.TB) *e2e {
 	if err := config.Bootstrap(ctx, cfg, f.svc); err != nil {
 		t.Fatal(err)
 	}
+	// a2 and the supervisors ring only their app here, so each dial is
+	// one originate of one uuid; the fork tests switch a2 back to app_sip.
+	for _, id := range []string{"a2", "sup-sales", "sup-support"} {
+		f.setDistribution(id, presence.DistApp)
+	}
 	t.Cleanup(func() { _ = f.st.Close() }) // runs after the loops stopped
 	return f
+}
+
+func (f *e2e) setDistribution(id string, d presence.Distribution) {
+	f.t.Helper()
+	if _, err := f.svc.UpdateAgent(f.ctx, presence.System, id, presence.AgentInput{Distribution: &d}); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 // start builds and runs an engine and a client over the floor's store

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/callfloor/callfloor/media"
-	"github.com/callfloor/callfloor/presence"
 )
 
 // Media-path constants.
@@ -204,37 +203,29 @@ func (c *Client) originate(ctx context.Context, l *leg, vars, eps []string, app 
 	return l.id, nil
 }
 
-// endpoints lists the dial strings of a target's distribution mode. The
-// agent's device (record's Device, else DeviceFor) is its app; FreeSWITCH's
-// user/ endpoint already forks to every contact registered for the user
-// (once multiple-registrations is on: freeswitch-conf/README.md).
-// app_sip adds the record's device when it differs from the default one.
+// endpoints lists the dial strings of what the target's mode rings
+// (media.Ring). FreeSWITCH's user/ endpoint forks to every contact
+// registered for the user (once multiple-registrations is on:
+// freeswitch-conf/README.md).
 func (c *Client) endpoints(t media.Target) ([]string, error) {
-	app := c.cfg.DeviceFor(t.AgentID)
-	device := t.Device
-	if device == "" {
-		device = app
+	rings, err := media.Ring(t)
+	if err != nil {
+		return nil, fmt.Errorf("esl: %w", err)
 	}
-	var eps []string
-	switch t.Distribution {
-	case presence.DistApp, presence.DistIPPhone, "":
-		eps = []string{device}
-	case presence.DistAppSIP:
-		eps = []string{app}
-		if device != app {
-			eps = append(eps, device)
+	eps := make([]string, 0, len(rings))
+	for _, r := range rings {
+		switch {
+		case r.Kind == media.EndpointPhone:
+			ep, err := c.gateway(r.Number)
+			if err != nil {
+				return nil, err
+			}
+			eps = append(eps, ep)
+		case strings.Contains(r.User, "/"):
+			eps = append(eps, r.User)
+		default:
+			eps = append(eps, c.cfg.DeviceFor(r.User))
 		}
-	case presence.DistPhone:
-		if t.Phone == "" {
-			return nil, fmt.Errorf("%w: agent %s has no personal number", media.ErrUnreachable, t.AgentID)
-		}
-		ep, err := c.gateway(t.Phone)
-		if err != nil {
-			return nil, err
-		}
-		eps = []string{ep}
-	default:
-		return nil, fmt.Errorf("esl: unknown distribution %q", t.Distribution)
 	}
 	for _, ep := range eps {
 		if ep == "" || strings.ContainsAny(ep, " \t\r\n,{}[]'") {

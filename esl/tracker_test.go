@@ -155,15 +155,17 @@ func TestEndpoints(t *testing.T) {
 		want   []string
 		err    error
 	}{
+		{media.Target{AgentID: "a1", Distribution: presence.DistApp, AppDevice: "a1"}, []string{"user/a1"}, nil},
 		{media.Target{AgentID: "a1", Distribution: presence.DistApp}, []string{"user/a1"}, nil},
-		{media.Target{AgentID: "a1", Distribution: presence.DistApp, Device: "user/a1@sales"}, []string{"user/a1@sales"}, nil},
-		{media.Target{AgentID: "a1", Distribution: presence.DistIPPhone, Device: "sofia/internal/a1-desk"}, []string{"sofia/internal/a1-desk"}, nil},
-		{media.Target{AgentID: "a1", Distribution: presence.DistAppSIP}, []string{"user/a1"}, nil},
-		{media.Target{AgentID: "a1", Distribution: presence.DistAppSIP, Device: "user/a1-desk"}, []string{"user/a1", "user/a1-desk"}, nil},
+		{media.Target{AgentID: "a1", Distribution: presence.DistIPPhone}, []string{"user/a1-desk"}, nil},
+		{media.Target{AgentID: "a1", Distribution: presence.DistApp, AppDevice: "user/a1@sales"}, []string{"user/a1@sales"}, nil},
+		{media.Target{AgentID: "a1", Distribution: presence.DistIPPhone, DeskDevice: "sofia/internal/a1-desk"}, []string{"sofia/internal/a1-desk"}, nil},
+		{media.Target{AgentID: "a1", Distribution: presence.DistAppSIP, AppDevice: "a1", DeskDevice: "a1-desk"}, []string{"user/a1", "user/a1-desk"}, nil},
+		{media.Target{AgentID: "a1", Distribution: presence.DistIPPhone, AppDevice: "a1", DeskDevice: "a1-desk"}, []string{"user/a1-desk"}, nil},
 		{media.Target{AgentID: "a1", Distribution: presence.DistPhone, Phone: "+84901234567"}, []string{"sofia/gateway/vn/+84901234567"}, nil},
 		{media.Target{AgentID: "a1", Distribution: presence.DistPhone}, nil, media.ErrUnreachable},
 		{media.Target{AgentID: "a1", Distribution: presence.DistPhone, Phone: "+84 90; rm"}, nil, media.ErrUnreachable},
-		{media.Target{AgentID: "a1", Distribution: presence.DistApp, Device: "user/a1,user/boss"}, nil, media.ErrUnreachable},
+		{media.Target{AgentID: "a1", Distribution: presence.DistApp, AppDevice: "user/a1,user/boss"}, nil, media.ErrUnreachable},
 	} {
 		got, err := c.endpoints(tc.target)
 		if !reflect.DeepEqual(got, tc.want) || !errors.Is(err, tc.err) {

@@ -59,18 +59,20 @@ var (
 )
 
 // Target is who to ring: an agent or a supervisor, as the media path needs
-// them. Device is the endpoint named in the agent record ("" = the media
-// path's default for that id, e.g. "PJSIP/<id>" or "user/<id>"); Phone is
-// the personal E.164 number used by DistPhone.
+// them (TargetOf builds it from the agent record). AppDevice and
+// DeskDevice are SIP user names ("" = the defaults, presence.Agent's
+// AppUser and DeskUser); Phone is the personal E.164 number. Ring says
+// which of them the mode rings.
 type Target struct {
 	AgentID      string
 	Distribution presence.Distribution
-	Device       string
+	AppDevice    string
+	DeskDevice   string
 	Phone        string
 }
 
 // DialRequest asks the media path to ring a target. The media path forks
-// to every device the distribution mode names (app_sip: app and phone),
+// to every endpoint Ring names (app_sip: app device and IP phone),
 // reports the first answer as the leg's LegAnswered and cancels the rest,
 // so routing sees exactly one leg per Dial.
 type DialRequest struct {

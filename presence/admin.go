@@ -24,7 +24,24 @@ type AgentInput struct {
 	Role         *Role         `json:"role"`
 	Groups       *[]string     `json:"groups"`
 	Distribution *Distribution `json:"distribution"`
-	Device       *string       `json:"device"`
+	AppDevice    *string       `json:"app_device"`
+	DeskDevice   *string       `json:"desk_device"`
+}
+
+// validDevice reports whether s may name a SIP device: what a SIP user
+// part, a PJSIP endpoint and a FreeSWITCH directory user all accept.
+func validDevice(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ValidE164 reports whether s is a valid phone number written in E.164
@@ -75,8 +92,18 @@ func (s *Service) applyInput(ctx context.Context, a *Agent, in AgentInput) error
 		}
 		a.Distribution = *in.Distribution
 	}
-	if in.Device != nil {
-		a.Device = *in.Device
+	for _, d := range []struct {
+		field string
+		in    *string
+		out   *string
+	}{{"app_device", in.AppDevice, &a.AppDevice}, {"desk_device", in.DeskDevice, &a.DeskDevice}} {
+		if d.in == nil {
+			continue
+		}
+		if *d.in != "" && !validDevice(*d.in) {
+			return invalid(d.field, "must be a SIP user name: 1-64 letters, digits, '-', '_' or '.' (empty for the default)")
+		}
+		*d.out = *d.in
 	}
 	if in.Groups != nil {
 		groups := sortedUnique(*in.Groups)

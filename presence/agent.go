@@ -90,9 +90,11 @@ type Agent struct {
 	Role         Role         `json:"role"`
 	Groups       []string     `json:"groups"`
 	Distribution Distribution `json:"distribution"`
-	// Device is the media endpoint that rings this agent ("" = the media
-	// path's default, e.g. PJSIP/<id> or user/<id>).
-	Device string `json:"device,omitempty"`
+	// AppDevice and DeskDevice name the agent's two SIP devices when they
+	// differ from the defaults (AppUser, DeskUser): the app (web or mobile
+	// softphone; several contacts may register under it) and the IP phone.
+	AppDevice  string `json:"app_device,omitempty"`
+	DeskDevice string `json:"desk_device,omitempty"`
 
 	Online       bool         `json:"online"`
 	CallStatus   string       `json:"call_status"`
@@ -115,9 +117,37 @@ type Agent struct {
 	// Presence inputs: online while any is live.
 	HeartbeatUntil time.Time `json:"heartbeat_until,omitzero"`
 	DeviceUntil    time.Time `json:"device_until,omitzero"`
-	LoggedIn       bool      `json:"logged_in"`
-	Version        int64     `json:"-"`
+	// Devices holds when each registered device's registration lapses;
+	// DeviceUntil is the latest of them.
+	Devices  map[string]time.Time `json:"devices,omitempty"`
+	LoggedIn bool                 `json:"logged_in"`
+	Version  int64                `json:"-"`
 }
+
+// DeskSuffix turns an agent id into the default SIP user of its IP phone.
+const DeskSuffix = "-desk"
+
+// AppUser is the SIP user of the agent's app device: AppDevice, else the
+// agent id. The same name is a PJSIP endpoint on Asterisk, a directory
+// user on FreeSWITCH and a registrar user on the built-in SIP path.
+func (a *Agent) AppUser() string {
+	if a.AppDevice != "" {
+		return a.AppDevice
+	}
+	return a.ID
+}
+
+// DeskUser is the SIP user of the agent's IP phone: DeskDevice, else
+// "<id>-desk".
+func (a *Agent) DeskUser() string {
+	if a.DeskDevice != "" {
+		return a.DeskDevice
+	}
+	return a.ID + DeskSuffix
+}
+
+// OwnsDevice reports whether user names one of the agent's devices.
+func (a *Agent) OwnsDevice(user string) bool { return user == a.AppUser() || user == a.DeskUser() }
 
 // StatusSeconds is how long the agent has been in its call status.
 func (a *Agent) StatusSeconds(now time.Time) int64 { return seconds(now.Sub(a.StatusSince)) }

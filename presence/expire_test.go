@@ -44,7 +44,7 @@ func TestDueIndexFollowsAgents(t *testing.T) {
 		t.Fatalf("after heartbeat: %v, want a1 at %v", got, hb)
 	}
 	dev := clk.Now().Add(10 * time.Minute)
-	if _, err := svc.DeviceState(ctx, "a1", true, dev); err != nil {
+	if _, err := svc.DeviceState(ctx, "a1", "a1", true, dev); err != nil {
 		t.Fatal(err)
 	}
 	if got := dueOf(t, st); !got["a1"].Equal(dev) {

@@ -284,19 +284,45 @@ func (s *Service) Logout(ctx context.Context, actor Actor, id string) (Agent, er
 	})
 }
 
-// DeviceState records a SIP device registration (from a media path).
-func (s *Service) DeviceState(ctx context.Context, id string, registered bool, until time.Time) (Agent, error) {
+// DeviceState records that one of the agent's devices (a SIP user or an
+// endpoint, as the media path names it) registered until a time, or went
+// away. The agent is online through devices while any of them is
+// registered: the IP phone unregistering leaves an app that is still
+// registered counting.
+func (s *Service) DeviceState(ctx context.Context, id, device string, registered bool, until time.Time) (Agent, error) {
 	return s.Mutate(ctx, id, func(a *Agent, now time.Time) ([]HistoryRow, error) {
-		if registered {
-			if until.IsZero() {
-				until = now.Add(24 * time.Hour) // media server did not say; it reports unregistration
-			}
-			a.DeviceUntil = until
-		} else {
-			a.DeviceUntil = time.Time{}
+		if registered && until.IsZero() {
+			until = now.Add(24 * time.Hour) // media server did not say; it reports unregistration
 		}
+		setDevice(a, device, registered, until, now)
 		return applyOnline(a, now, BySystem), nil
 	})
+}
+
+// setDevice updates one device's registration and DeviceUntil, the latest
+// of the registrations still running.
+func setDevice(a *Agent, device string, registered bool, until, now time.Time) {
+	if a.Devices == nil {
+		a.Devices = map[string]time.Time{}
+	}
+	if registered {
+		a.Devices[device] = until
+	} else {
+		delete(a.Devices, device)
+	}
+	a.DeviceUntil = time.Time{}
+	for d, u := range a.Devices {
+		if !now.Before(u) {
+			delete(a.Devices, d)
+			continue
+		}
+		if u.After(a.DeviceUntil) {
+			a.DeviceUntil = u
+		}
+	}
+	if len(a.Devices) == 0 {
+		a.Devices = nil
+	}
 }
 
 // EndWrapUp ends the agent's after_call_work early (the agent is ready).

@@ -137,6 +137,14 @@ func TestRefusedChangesStoreNothing(t *testing.T) {
 		{"rona by hand", func() error { _, err := svc.SetStatus(ctx, admin, "a5", ptr("rona"), nil); return err }, presence.ErrUnprocessable, "call_status"},
 		{"bad chat status", func() error { _, err := svc.SetStatus(ctx, admin, "a5", nil, ptr("busy")); return err }, presence.ErrUnprocessable, "chat_status"},
 		{"empty change", func() error { _, err := svc.SetStatus(ctx, admin, "a5", nil, nil); return err }, presence.ErrInvalid, "call_status"},
+		{"app device with a space", func() error {
+			_, err := svc.UpdateAgent(ctx, admin, "a5", presence.AgentInput{AppDevice: ptr("a5 phone")})
+			return err
+		}, presence.ErrInvalid, "app_device"},
+		{"desk device dial string", func() error {
+			_, err := svc.UpdateAgent(ctx, admin, "a5", presence.AgentInput{DeskDevice: ptr("user/a5,user/boss")})
+			return err
+		}, presence.ErrInvalid, "desk_device"},
 		{"supervisor logs out other group", func() error { _, err := svc.Logout(ctx, supSales, "a5"); return err }, presence.ErrForbidden, ""},
 		{"non-E.164 phone", func() error {
 			_, err := svc.UpdateAgent(ctx, admin, "a5", presence.AgentInput{Phone: ptr("0901000011")})
@@ -208,7 +216,7 @@ func TestHeartbeatPresenceAndExpiry(t *testing.T) {
 		t.Fatal("still online after the heartbeat TTL")
 	}
 	// A registered device keeps the agent online without heartbeats.
-	if _, err := svc.DeviceState(ctx, "a1", true, clk.Now().Add(time.Hour)); err != nil {
+	if _, err := svc.DeviceState(ctx, "a1", "a1", true, clk.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(30 * time.Minute)
@@ -216,7 +224,7 @@ func TestHeartbeatPresenceAndExpiry(t *testing.T) {
 	if a, _ = svc.Agent(ctx, "a1"); !a.Online {
 		t.Fatal("registered device did not keep the agent online")
 	}
-	if _, err := svc.DeviceState(ctx, "a1", false, time.Time{}); err != nil {
+	if _, err := svc.DeviceState(ctx, "a1", "a1", false, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if a, _ = svc.Agent(ctx, "a1"); a.Online {
@@ -488,5 +496,32 @@ func TestSettings(t *testing.T) {
 	}
 	if set, _ := svc.Settings(ctx); !set.AvailableAfterOutdial {
 		t.Fatal("InitSettings overwrote the stored setting")
+	}
+}
+
+// TestDeviceNames: an agent's two devices default to "<id>" and
+// "<id>-desk"; the record may rename either, and "" restores the default.
+func TestDeviceNames(t *testing.T) {
+	svc, _, _ := floor(t)
+	ctx := context.Background()
+	a, err := svc.Agent(ctx, "a5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.AppUser() != "a5" || a.DeskUser() != "a5-desk" || !a.OwnsDevice("a5-desk") || a.OwnsDevice("a6") {
+		t.Fatalf("defaults: app %q desk %q", a.AppUser(), a.DeskUser())
+	}
+	if a, err = svc.UpdateAgent(ctx, admin, "a5", presence.AgentInput{AppDevice: ptr("web-a5"), DeskDevice: ptr("7005")}); err != nil {
+		t.Fatal(err)
+	}
+	if a.AppUser() != "web-a5" || a.DeskUser() != "7005" || a.OwnsDevice("a5-desk") {
+		t.Fatalf("renamed: app %q desk %q", a.AppUser(), a.DeskUser())
+	}
+	v := a.View(a.StatusSince, time.UTC)
+	if v.AppDevice != "web-a5" || v.DeskDevice != "7005" {
+		t.Fatalf("view devices %q %q", v.AppDevice, v.DeskDevice)
+	}
+	if a, err = svc.UpdateAgent(ctx, admin, "a5", presence.AgentInput{DeskDevice: ptr("")}); err != nil || a.DeskUser() != "a5-desk" {
+		t.Fatalf("reset desk: %q, %v", a.DeskUser(), err)
 	}
 }

@@ -12,14 +12,17 @@ import (
 // AgentView is an agent as the API and the event stream show it (API.md's
 // item fields plus a few extras).
 type AgentView struct {
-	ID                string       `json:"id"`
-	Name              string       `json:"name"`
-	Email             string       `json:"email"`
-	Phone             string       `json:"phone"`
-	Role              Role         `json:"role"`
-	Groups            []string     `json:"groups"`
-	Distribution      Distribution `json:"distribution"`
-	Device            string       `json:"device,omitempty"`
+	ID           string       `json:"id"`
+	Name         string       `json:"name"`
+	Email        string       `json:"email"`
+	Phone        string       `json:"phone"`
+	Role         Role         `json:"role"`
+	Groups       []string     `json:"groups"`
+	Distribution Distribution `json:"distribution"`
+	// AppDevice and DeskDevice are the SIP users of the agent's two
+	// devices, defaults applied (Agent.AppUser, Agent.DeskUser).
+	AppDevice         string       `json:"app_device"`
+	DeskDevice        string       `json:"desk_device"`
 	Online            bool         `json:"online"`
 	CallStatus        string       `json:"call_status"`
 	ChatStatus        string       `json:"chat_status"`
@@ -43,7 +46,8 @@ func (a *Agent) View(now time.Time, loc *time.Location) AgentView {
 	}
 	v := AgentView{
 		ID: a.ID, Name: a.Name, Email: a.Email, Phone: a.Phone, Role: a.Role,
-		Groups: groups, Distribution: a.Distribution, Device: a.Device,
+		Groups: groups, Distribution: a.Distribution,
+		AppDevice: a.AppUser(), DeskDevice: a.DeskUser(),
 		Online: a.Online, CallStatus: a.CallStatus, ChatStatus: a.ChatStatus,
 		SystemStatus: a.SystemStatus, StatusSince: a.StatusSince.In(loc).Truncate(time.Second),
 		StatusSeconds: a.StatusSeconds(now), IdleTotalSeconds: a.IdleTotalSeconds(now),

@@ -16,8 +16,8 @@ func TestDeviceStateByAgentOrDevice(t *testing.T) {
 	f.addGroup("sales")
 	f.addAgent("a1", presence.RoleAgent, "sales")
 	f.addAgent("a3", presence.RoleAgent, "sales")
-	dev := "PJSIP/desk-a3"
-	if _, err := f.agents.UpdateAgent(f.ctx, presence.System, "a3", presence.AgentInput{Device: &dev}); err != nil {
+	desk, dev := "desk-a3", "PJSIP/desk-a3"
+	if _, err := f.agents.UpdateAgent(f.ctx, presence.System, "a3", presence.AgentInput{DeskDevice: &desk}); err != nil {
 		t.Fatal(err)
 	}
 	f.report(media.DeviceState{FactBase: f.at(), AgentID: "a1", Device: "PJSIP/a1", Registered: true})
@@ -31,5 +31,30 @@ func TestDeviceStateByAgentOrDevice(t *testing.T) {
 	f.flush()
 	if f.agent("a3").Online {
 		t.Fatal("a3 still online after its desk phone unregistered")
+	}
+}
+
+// TestDeviceStatePerDevice: an agent is online through devices while any
+// of them is registered — the IP phone unregistering leaves the app that
+// is still registered counting — and the IP phone's default SIP user
+// "<id>-desk" finds its agent with no record naming it.
+func TestDeviceStatePerDevice(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addAgent("a1", presence.RoleAgent)
+	f.report(media.DeviceState{FactBase: f.at(), AgentID: "a1", Device: "sip:a1@10.0.0.5:5060", Registered: true})
+	f.report(media.DeviceState{FactBase: f.at(), AgentID: "a1-desk", Device: "sip:a1-desk@10.0.0.6:5060", Registered: true})
+	f.flush()
+	if a := f.agent("a1"); !a.Online || len(a.Devices) != 2 {
+		t.Fatalf("a1 online %v, devices %v", a.Online, a.Devices)
+	}
+	f.report(media.DeviceState{FactBase: f.at(), AgentID: "a1-desk", Device: "sip:a1-desk@10.0.0.6:5060", Registered: false})
+	f.flush()
+	if a := f.agent("a1"); !a.Online || len(a.Devices) != 1 {
+		t.Fatalf("after the desk phone left: a1 online %v, devices %v", a.Online, a.Devices)
+	}
+	f.report(media.DeviceState{FactBase: f.at(), AgentID: "a1", Device: "sip:a1@10.0.0.5:5060", Registered: false})
+	f.flush()
+	if a := f.agent("a1"); a.Online || a.Devices != nil {
+		t.Fatalf("after both left: a1 online %v, devices %v", a.Online, a.Devices)
 	}
 }

@@ -204,7 +204,7 @@ func (e *Engine) dialOffers(ctx context.Context, callID string, dials []pendingD
 	var results []dialResult
 	for _, d := range dials {
 		req := media.DialRequest{CallID: callID, Customer: d.customer, Timeout: d.timeout, CallerID: d.caller, Number: d.number,
-			Target: media.Target{AgentID: d.agent.ID, Distribution: d.agent.Distribution, Device: d.agent.Device, Phone: d.agent.Phone}}
+			Target: media.TargetOf(d.agent)}
 		leg, err := e.dialLeg(ctx, m, req)
 		if err == nil {
 			e.armRing(callID, leg, d.timeout)

@@ -424,17 +424,20 @@ func (e *Engine) resync(ctx context.Context, callID string, present map[media.Le
 	}
 }
 
-// onDevice records a device (un)registration as presence.
+// onDevice records a device (un)registration as presence. The media path
+// names the device by its SIP user ("a3", "a3-desk") or endpoint
+// ("PJSIP/a3-desk"); the agent owning it is the one whose id it is, else
+// the one whose app or desk device it names.
 func (e *Engine) onDevice(ctx context.Context, f media.DeviceState) {
-	id := f.AgentID
-	_, err := e.agents.DeviceState(ctx, id, f.Registered, f.Until)
-	if errors.Is(err, presence.ErrNotFound) && f.Device != "" {
-		// The media path names agents by endpoint ("PJSIP/desk-a3" →
-		// "desk-a3"); an agent whose record names that endpoint as its
-		// device is the one registering.
-		if owner, ok := e.deviceOwner(ctx, f.Device); ok {
-			id = owner
-			_, err = e.agents.DeviceState(ctx, id, f.Registered, f.Until)
+	id, device := f.AgentID, deviceUser(f.AgentID)
+	_, err := e.agents.DeviceState(ctx, id, device, f.Registered, f.Until)
+	if errors.Is(err, presence.ErrNotFound) {
+		for _, name := range []string{f.AgentID, f.Device} {
+			if owner, ok := e.deviceOwner(ctx, name); ok && name != "" {
+				id = owner
+				_, err = e.agents.DeviceState(ctx, id, device, f.Registered, f.Until)
+				break
+			}
 		}
 	}
 	if err != nil {
@@ -470,7 +473,7 @@ func (e *Engine) deviceOwner(ctx context.Context, device string) (string, bool) 
 		return "", false
 	}
 	for _, a := range agents {
-		if a.Device != "" && a.Device == device {
+		if a.OwnsDevice(device) || a.OwnsDevice(deviceUser(device)) {
 			return a.ID, true
 		}
 	}

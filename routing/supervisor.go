@@ -78,11 +78,13 @@ func requireAnswered(c *Call) error {
 	return nil
 }
 
-// supervisorTarget is how the supervisor's device is rung.
+// supervisorTarget is how the supervisor's device is rung: their own
+// distribution mode, or the one device the request names (rung as an app
+// device: every contact registered under it rings).
 func supervisorTarget(a *presence.Agent, device string) media.Target {
-	t := media.Target{AgentID: a.ID, Distribution: a.Distribution, Device: a.Device, Phone: a.Phone}
+	t := media.TargetOf(*a)
 	if device != "" {
-		t.Device = device
+		t.Distribution, t.AppDevice = presence.DistApp, device
 	}
 	return t
 }
@@ -582,7 +584,7 @@ func (e *Engine) checkDevice(ctx context.Context, actor presence.Actor, device s
 	}
 	user := deviceUser(device)
 	for _, a := range f.list {
-		owns := a.Device != "" && a.Device == device || user == a.ID || user == a.ID+"-desk"
+		owns := a.OwnsDevice(device) || a.OwnsDevice(user)
 		if owns && !actor.CanManage(a) {
 			return fmt.Errorf("device %q belongs to %s, outside the groups you supervise: %w", device, a.ID, presence.ErrForbidden)
 		}

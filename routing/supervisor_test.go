@@ -140,7 +140,7 @@ func TestMonitorRules(t *testing.T) {
 	if _, err := f.eng.StartMonitor(f.ctx, sup3, id, media.MonitorWhisper, "PJSIP/desk3"); err != nil {
 		t.Fatal(err)
 	}
-	if mc := f.media.Ops("monitor"); mc[len(mc)-1].Monitor.Supervisor.Device != "PJSIP/desk3" || mc[len(mc)-1].Mode != media.MonitorWhisper {
+	if mc := f.media.Ops("monitor"); mc[len(mc)-1].Monitor.Supervisor.AppDevice != "PJSIP/desk3" || mc[len(mc)-1].Mode != media.MonitorWhisper {
 		t.Fatalf("whisper command = %+v", mc[len(mc)-1])
 	}
 }

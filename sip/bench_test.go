@@ -88,7 +88,7 @@ func (r *loadRouter) script(h *harness, f media.Fact) {
 	case media.CallArrived:
 		_ = h.srv.Hold(ctx, f.Leg, media.HoldRingback)
 		leg, err := h.srv.Dial(ctx, media.DialRequest{CallID: string(f.Leg), CallerID: f.Caller, Timeout: 10 * time.Second,
-			Target: media.Target{AgentID: "a1", Distribution: presence.DistIPPhone}})
+			Target: media.Target{AgentID: "a1", Distribution: presence.DistApp}})
 		if err != nil {
 			r.errs++
 			_ = h.srv.Hangup(ctx, f.Leg, media.CauseUnreachable)

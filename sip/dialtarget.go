@@ -7,49 +7,56 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/callfloor/callfloor/media"
-	"github.com/callfloor/callfloor/presence"
 )
 
-// dialTargets resolves where Dial sends INVITEs.
+// dialTargets resolves where Dial sends INVITEs: the trunk for a number,
+// else every contact registered under each device the target's mode rings
+// (media.Ring).
 func (s *Server) dialTargets(req media.DialRequest) ([]dialTarget, error) {
-	number := req.Number
-	if number == "" && req.Target.Distribution == presence.DistPhone {
-		number = req.Target.Phone
+	if req.Number != "" {
+		return s.trunkTarget(req.Number)
 	}
-	if req.Number != "" || req.Target.Distribution == presence.DistPhone {
-		if number == "" {
-			return nil, fmt.Errorf("sip: agent %q has no phone number: %w", req.Target.AgentID, media.ErrUnreachable)
-		}
-		if s.cfg.OutboundTrunk == "" {
-			return nil, fmt.Errorf("sip: no outbound trunk configured: %w", media.ErrUnreachable)
-		}
-		raw := strings.ReplaceAll(s.cfg.OutboundTrunk, "{number}", number)
-		var u sip.Uri
-		if err := sip.ParseUri(raw, &u); err != nil {
-			return nil, fmt.Errorf("sip: outbound trunk uri %q: %w", raw, err)
-		}
-		tp := "udp"
-		if v, ok := u.UriParams.Get("transport"); ok && v != "" {
-			tp = lower(v)
-		}
-		return []dialTarget{{uri: u, transport: tp, dest: hostPort(u), toUser: number}}, nil
+	eps, err := media.Ring(req.Target)
+	if err != nil {
+		return nil, fmt.Errorf("sip: %w", err)
 	}
-	bs := s.reg.lookup(req.Target.AgentID)
-	if len(bs) == 0 {
-		return nil, fmt.Errorf("sip: agent %q has no registered contact: %w", req.Target.AgentID, media.ErrUnreachable)
-	}
-	out := make([]dialTarget, 0, len(bs))
-	for _, b := range bs {
-		// UDP: the Contact's address (RFC 3263). Connection transports:
-		// the connection the REGISTER came over, the only way back to a
-		// device that cannot accept connections.
-		dest := b.source
-		if b.transport == "udp" {
-			dest = hostPort(b.uri)
+	var out []dialTarget
+	for _, ep := range eps {
+		if ep.Kind == media.EndpointPhone {
+			return s.trunkTarget(ep.Number)
 		}
-		out = append(out, dialTarget{uri: b.uri, transport: b.transport, dest: dest, toUser: req.Target.AgentID})
+		for _, b := range s.reg.lookup(ep.User) {
+			// UDP: the Contact's address (RFC 3263). Connection transports:
+			// the connection the REGISTER came over, the only way back to a
+			// device that cannot accept connections.
+			dest := b.source
+			if b.transport == "udp" {
+				dest = hostPort(b.uri)
+			}
+			out = append(out, dialTarget{uri: b.uri, transport: b.transport, dest: dest, toUser: ep.User})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("sip: agent %q has no registered %s device: %w", req.Target.AgentID, req.Target.Distribution, media.ErrUnreachable)
 	}
 	return out, nil
+}
+
+// trunkTarget is an external number dialled through the outbound trunk.
+func (s *Server) trunkTarget(number string) ([]dialTarget, error) {
+	if s.cfg.OutboundTrunk == "" {
+		return nil, fmt.Errorf("sip: no outbound trunk configured: %w", media.ErrUnreachable)
+	}
+	raw := strings.ReplaceAll(s.cfg.OutboundTrunk, "{number}", number)
+	var u sip.Uri
+	if err := sip.ParseUri(raw, &u); err != nil {
+		return nil, fmt.Errorf("sip: outbound trunk uri %q: %w", raw, err)
+	}
+	tp := "udp"
+	if v, ok := u.UriParams.Get("transport"); ok && v != "" {
+		tp = lower(v)
+	}
+	return []dialTarget{{uri: u, transport: tp, dest: hostPort(u), toUser: number}}, nil
 }
 
 // customerFor finds the customer leg whose SDP offer the agents get:

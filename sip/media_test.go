@@ -128,7 +128,7 @@ func (r *transferRouter) script(h *harness, f media.Fact) {
 	ctx := context.Background()
 	dial := func(agent string) media.LegID {
 		leg, err := h.srv.Dial(ctx, media.DialRequest{CallID: "call-t", CallerID: "+4930123456", Timeout: 5 * time.Second,
-			Target: media.Target{AgentID: agent, Distribution: presence.DistIPPhone}})
+			Target: media.Target{AgentID: agent, Distribution: presence.DistApp}})
 		if err != nil {
 			r.errs = append(r.errs, err)
 		}
@@ -194,7 +194,7 @@ func TestSippPhoneModeViaOutboundTrunk(t *testing.T) {
 // Shutdown during a connected call hangs both sides up with BYE before
 // the transports close.
 func TestSippShutdownEndsCalls(t *testing.T) {
-	r := &router{agents: []string{"a1"}, dist: presence.DistIPPhone, timeout: 10 * time.Second}
+	r := &router{agents: []string{"a1"}, dist: presence.DistApp, timeout: 10 * time.Second}
 	h := startServer(t, Config{}, r.script)
 	agent := agentPhone(t, h, "a1", "agent_answer.xml")
 	call := caller(t, h, "caller_until_bye.xml", 0)

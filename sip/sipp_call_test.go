@@ -136,7 +136,7 @@ func noErrors(t *testing.T, r *router) {
 // A routed call answered end to end: the caller gets the agent's SDP in
 // the 200 OK, ACKs, talks and hangs up; the agent gets the BYE.
 func TestSippCallAnswered(t *testing.T) {
-	r := &router{agents: []string{"a1"}, dist: presence.DistIPPhone, timeout: 10 * time.Second}
+	r := &router{agents: []string{"a1"}, dist: presence.DistApp, timeout: 10 * time.Second}
 	h := startServer(t, Config{}, r.script)
 	agent := agentPhone(t, h, "a1", "agent_answer.xml")
 	call := caller(t, h, "caller.xml", 300*time.Millisecond)
@@ -171,7 +171,7 @@ func TestSippFailoverToNextAgent(t *testing.T) {
 		{"busy", "agent_busy.xml", 10 * time.Second, media.CauseBusy},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := &router{agents: []string{"a1", "a2"}, dist: presence.DistIPPhone, timeout: c.timeout}
+			r := &router{agents: []string{"a1", "a2"}, dist: presence.DistApp, timeout: c.timeout}
 			h := startServer(t, Config{}, r.script)
 			a1 := agentPhone(t, h, "a1", c.first)
 			a2 := agentPhone(t, h, "a2", "agent_answer.xml")
@@ -191,15 +191,18 @@ func TestSippFailoverToNextAgent(t *testing.T) {
 	}
 }
 
-// app_sip forks to both registered devices of the agent: one answers,
-// the other is CANCELled.
+// app_sip forks to both devices of the agent — the app (SIP user "a1")
+// and the IP phone ("a1-desk"): one answers, the other is CANCELled.
 func TestSippAppSIPForking(t *testing.T) {
 	r := &router{agents: []string{"a1"}, dist: presence.DistAppSIP, timeout: 10 * time.Second}
 	h := startServer(t, Config{}, r.script)
-	phone := agentPhone(t, h, "a1", "agent_noanswer.xml")
+	phone := agentPhone(t, h, "a1-desk", "agent_noanswer.xml")
 	app := agentPhone(t, h, "a1", "agent_answer.xml")
-	if got := h.srv.Contacts("a1"); len(got) != 2 {
-		t.Fatalf("Contacts(a1) = %v, want two", got)
+	if got := h.srv.Contacts("a1"); len(got) != 1 {
+		t.Fatalf("Contacts(a1) = %v, want one", got)
+	}
+	if got := h.srv.Contacts("a1-desk"); len(got) != 1 {
+		t.Fatalf("Contacts(a1-desk) = %v, want one", got)
 	}
 	call := caller(t, h, "caller.xml", 300*time.Millisecond)
 	call.wait(t, 30*time.Second)
@@ -217,7 +220,7 @@ func TestSippAppSIPForking(t *testing.T) {
 // The caller hangs up while the agent rings: the customer leg ends
 // cancelled and routing's hang-up CANCELs the agent.
 func TestSippCallerHangsUpWhileRinging(t *testing.T) {
-	r := &router{agents: []string{"a1"}, dist: presence.DistIPPhone, timeout: 10 * time.Second}
+	r := &router{agents: []string{"a1"}, dist: presence.DistApp, timeout: 10 * time.Second}
 	h := startServer(t, Config{}, r.script)
 	agent := agentPhone(t, h, "a1", "agent_noanswer.xml")
 	call := caller(t, h, "caller_cancel.xml", 500*time.Millisecond)
@@ -238,7 +241,7 @@ func TestSippCallerHangsUpWhileRinging(t *testing.T) {
 
 // The agent hangs up: routing hangs up the caller, who gets a BYE.
 func TestSippAgentHangsUp(t *testing.T) {
-	r := &router{agents: []string{"a1"}, dist: presence.DistIPPhone, timeout: 10 * time.Second}
+	r := &router{agents: []string{"a1"}, dist: presence.DistApp, timeout: 10 * time.Second}
 	h := startServer(t, Config{}, r.script)
 	agent := agentPhone(t, h, "a1", "agent_hangup.xml")
 	call := caller(t, h, "caller_until_bye.xml", 0)
@@ -259,7 +262,7 @@ func TestSippAgentHangsUp(t *testing.T) {
 func TestSippLateAnswerAfterCancelIsHungUp(t *testing.T) {
 	r := &router{agents: []string{"a1"}, dist: presence.DistAppSIP, timeout: 10 * time.Second}
 	h := startServer(t, Config{}, r.script)
-	late := agentPhone(t, h, "a1", "agent_late_answer.xml")
+	late := agentPhone(t, h, "a1-desk", "agent_late_answer.xml")
 	winner := agentPhone(t, h, "a1", "agent_answer.xml")
 	call := caller(t, h, "caller.xml", 500*time.Millisecond)
 	call.wait(t, 30*time.Second)

@@ -83,18 +83,20 @@ type builtinSIP struct{ *sip.Server }
 func (builtinSIP) Ready(context.Context) error { return nil }
 
 // sipDirectory answers digest passwords for SIP devices: the configured
-// password (default "sip-<agent id>") of agents that exist in the store.
+// password (default "sip-<SIP user>") of the app device and IP phone of
+// agents that exist in the store.
 type sipDirectory struct {
 	agents    *presence.Service
-	passwords map[string]string
+	passwords map[string]config.SIPCredential
 }
 
 func (d sipDirectory) Password(ctx context.Context, user string) (string, bool, error) {
-	pw, ok := d.passwords[user]
+	cred, ok := d.passwords[user]
 	if !ok {
 		return "", false, nil
 	}
-	if _, err := d.agents.Agent(ctx, user); errors.Is(err, presence.ErrNotFound) {
+	pw := cred.Password
+	if _, err := d.agents.Agent(ctx, cred.Agent); errors.Is(err, presence.ErrNotFound) {
 		return "", false, nil
 	} else if err != nil {
 		return "", false, err

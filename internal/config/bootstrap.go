@@ -58,14 +58,17 @@ func Bootstrap(ctx context.Context, cfg Config, svc *presence.Service) error {
 }
 
 func bootstrapAgent(ctx context.Context, svc *presence.Service, a Agent) error {
-	id, name, email, phone, dev := a.ID, a.Name, a.Email, a.Phone, a.Device
+	id, name, email, phone, app, desk := a.ID, a.Name, a.Email, a.Phone, a.AppDevice, a.DeskDevice
 	groups := append([]string{}, a.Groups...)
 	in := presence.AgentInput{ID: &id, Name: &name, Email: &email, Groups: &groups}
 	if phone != "" {
 		in.Phone = &phone
 	}
-	if dev != "" {
-		in.Device = &dev
+	if app != "" {
+		in.AppDevice = &app
+	}
+	if desk != "" {
+		in.DeskDevice = &desk
 	}
 	if a.Role != "" {
 		r := presence.Role(a.Role)
@@ -115,16 +118,26 @@ func BootstrapQueues(ctx context.Context, cfg Config, engine QueueCreator) error
 	return nil
 }
 
-// SIPPasswords maps agent id → SIP digest password ("sip-<id>" unless
-// the file says otherwise).
-func (c *Config) SIPPasswords() map[string]string {
-	out := make(map[string]string, len(c.Agents))
+// SIPCredential is one SIP device's digest password and the agent it
+// belongs to.
+type SIPCredential struct {
+	Agent, Password string
+}
+
+// SIPPasswords maps each configured agent's device SIP users — the app
+// device (default "<id>") and the IP phone (default "<id>-desk") — to
+// their digest credentials: "sip-<SIP user>" unless the file says
+// otherwise (README.md, "Devices").
+func (c *Config) SIPPasswords() map[string]SIPCredential {
+	out := make(map[string]SIPCredential, 2*len(c.Agents))
 	for _, a := range c.Agents {
-		pw := a.SIPPassword
-		if pw == "" {
-			pw = "sip-" + a.ID
+		rec := presence.Agent{ID: a.ID, AppDevice: a.AppDevice, DeskDevice: a.DeskDevice}
+		for user, pw := range map[string]string{rec.AppUser(): a.SIPPassword, rec.DeskUser(): a.DeskSIPPassword} {
+			if pw == "" {
+				pw = "sip-" + user
+			}
+			out[user] = SIPCredential{Agent: a.ID, Password: pw}
 		}
-		out[a.ID] = pw
 	}
 	return out
 }

@@ -91,20 +91,24 @@ type Group struct {
 }
 
 // Agent is a user to create at first start. Token (plain) or TokenSHA256
-// (hex digest) gives them API access; SIPPassword their device's digest
-// password (default "sip-<id>").
+// (hex digest) gives them API access. AppDevice and DeskDevice rename the
+// agent's two SIP devices (default "<id>" and "<id>-desk"); SIPPassword
+// and DeskSIPPassword are their digest passwords (default
+// "sip-<SIP user>").
 type Agent struct {
-	ID           string   `yaml:"id"`
-	Name         string   `yaml:"name"`
-	Email        string   `yaml:"email"`
-	Phone        string   `yaml:"phone"`
-	Role         string   `yaml:"role"`
-	Groups       []string `yaml:"groups"`
-	Distribution string   `yaml:"distribution"`
-	Device       string   `yaml:"device"`
-	Token        string   `yaml:"token"`
-	TokenSHA256  string   `yaml:"token_sha256"`
-	SIPPassword  string   `yaml:"sip_password"`
+	ID              string   `yaml:"id"`
+	Name            string   `yaml:"name"`
+	Email           string   `yaml:"email"`
+	Phone           string   `yaml:"phone"`
+	Role            string   `yaml:"role"`
+	Groups          []string `yaml:"groups"`
+	Distribution    string   `yaml:"distribution"`
+	AppDevice       string   `yaml:"app_device"`
+	DeskDevice      string   `yaml:"desk_device"`
+	Token           string   `yaml:"token"`
+	TokenSHA256     string   `yaml:"token_sha256"`
+	SIPPassword     string   `yaml:"sip_password"`
+	DeskSIPPassword string   `yaml:"desk_sip_password"`
 }
 
 // Queue is a queue to create at first start.

@@ -33,7 +33,7 @@ func TestDemoFloorLoads(t *testing.T) {
 			t.Errorf("token of %s = %q, want %q", id, tokens[id], tok)
 		}
 	}
-	if pw := cfg.SIPPasswords()["a3"]; pw != "sip-a3" {
+	if pw := cfg.SIPPasswords()["a3"].Password; pw != "sip-a3" {
 		t.Errorf("a3 SIP password = %q", pw)
 	}
 	if cfg.Queues[0].Hotlines[0] != "+842873000001" || cfg.Queues[1].Strategy != "longest_idle" {
