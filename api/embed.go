@@ -51,11 +51,19 @@ func serveOpenAPI(c echo.Context) error {
 //go:embed dashboard
 var dashboardFS embed.FS
 
-// mountDashboard serves the built-in web dashboard at / (static files;
-// the page reads the same REST + SSE API any client uses).
+// mountDashboard serves the built-in pages (static files; they read the
+// same REST + SSE API any client uses): the supervisor console at / and
+// the agent desktop at /agent.
 func mountDashboard(e *echo.Echo) {
 	sub, _ := fs.Sub(dashboardFS, "dashboard")
 	h := http.FileServer(http.FS(sub))
+	e.GET("/agent", func(c echo.Context) error {
+		page, err := fs.ReadFile(sub, "agent.html")
+		if err != nil {
+			return err
+		}
+		return c.HTMLBlob(http.StatusOK, page)
+	})
 	e.GET("/", echo.WrapHandler(h))
 	e.GET("/*", echo.WrapHandler(h))
 }
