@@ -144,7 +144,16 @@ function figures() {
   $("f-notavail").textContent = dur(notAvail);
 }
 
+// login logs the agent in (the first heartbeat does; the open event
+// stream then keeps them online) and keeps heartbeating as the API asks.
+async function login(id) {
+  await api("POST", `/v1/agents/${encodeURIComponent(id)}/heartbeat`);
+  if (!S.beat) S.beat = setInterval(() => api("POST", `/v1/agents/${encodeURIComponent(id)}/heartbeat`).catch(() => {}), 20000);
+}
+
 async function load() {
+  const who = await api("GET", "/v1/me");
+  await login(who.id);
   const [m, statuses] = await Promise.all([api("GET", "/v1/me"), api("GET", "/v1/statuses")]);
   S.statuses = statuses;
   S.me = null;
@@ -180,7 +189,12 @@ function init() {
     if ("Notification" in window && Notification.permission === "default") Notification.requestPermission().catch(() => {});
     signIn();
   });
-  $("signout").addEventListener("click", () => { session.token = ""; location.reload(); });
+  // Signing out logs the agent out (refused, and shown, while on a call).
+  $("signout").addEventListener("click", act(async () => {
+    await api("POST", `${me()}/logout`);
+    session.token = "";
+    location.reload();
+  }));
   // Changes show when their event arrives: a response can be older than
   // an event already applied (routing may ring the agent in between).
   $("my-status").addEventListener("change", (ev) => act(() => api("PUT", `${me()}/status`, { call_status: ev.target.value }))());
