@@ -1,6 +1,7 @@
 package esl
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/callfloor/callfloor/presence"
@@ -67,4 +68,41 @@ func TestE2EAppSIPNoForkAnswers(t *testing.T) {
 	)
 	f.wantAgent("a2", presence.SysRONA, "")
 	f.wantCall(id, routing.StateCalling, "a2")
+}
+
+// TestE2EAppDeviceTwoContactsBothRing: a1's app device has a web and a
+// mobile softphone registered under one SIP user. Each contact is its own
+// fork with its own uuid — dialling [origination_uuid=…]user/a1 would let
+// FreeSWITCH refuse the second channel as a duplicate uuid and ring only
+// the web one (the simulation does as FreeSWITCH 1.11.1 does) — so the
+// mobile softphone answers while the web one rings.
+func TestE2EAppDeviceTwoContactsBothRing(t *testing.T) {
+	const web, mobile = "sofia/internal/sip:a1@127.0.0.1:6001", "sofia/internal/sip:a1@127.0.0.1:6011"
+	f := newE2E(t)
+	row := func(url, port string) map[string]string {
+		return map[string]string{"reg_user": "a1", "realm": "127.0.0.1", "url": url, "expires": "1795292296",
+			"network_ip": "127.0.0.1", "network_port": port, "network_proto": "udp"}
+	}
+	f.fs.setRegistrations(row(web, "7001"), row(mobile, "7011"))
+	f.disconnect()
+	f.reconnect() // show registrations: a1 has two contacts
+	f.fs.setBehavior(web, dialRing)
+	f.fs.setBehavior(mobile, dialAnswer)
+	f.available("a1")
+	id := f.arrive(1, hotline)
+	cust := custUUID(1)
+	o := originateFor(1, id, "a1", "&park()")
+	forked := strings.Replace(o, "user/a1@127.0.0.1", web+",[origination_uuid="+legUUID(2)+"]"+mobile, 1)
+	f.wantCommands(
+		"api uuid_answer "+cust,
+		"api uuid_broadcast "+cust+moh,
+		forked,
+		"api uuid_setvar "+cust+" park_after_bridge true",
+		"api uuid_bridge "+cust+" "+legUUID(2),
+	)
+	f.wantCall(id, routing.StateAnswered, "a1")
+	f.wantAgent("a1", presence.SysTalking, id)
+	if f.fs.alive(legUUID(1)) {
+		t.Error("the web softphone still rings after the mobile one answered")
+	}
 }

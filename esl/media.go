@@ -204,9 +204,14 @@ func (c *Client) originate(ctx context.Context, l *leg, vars, eps []string, app 
 }
 
 // endpoints lists the dial strings of what the target's mode rings
-// (media.Ring). FreeSWITCH's user/ endpoint forks to every contact
-// registered for the user (once multiple-registrations is on:
-// freeswitch-conf/README.md).
+// (media.Ring): a device as user/<SIP user>, or, when the user has several
+// registered contacts (a web and a mobile softphone, with
+// multiple-registrations on: freeswitch-conf/README.md), each contact as
+// its own sofia/<profile>/<contact> fork. FreeSWITCH's user/ endpoint
+// would fork to them itself, but every channel it makes takes the fork's
+// [origination_uuid]: the second is refused ("Duplicate UUID!",
+// DESTINATION_OUT_OF_ORDER) and only the first contact rings (seen on a
+// real FreeSWITCH 1.11.1).
 func (c *Client) endpoints(t media.Target) ([]string, error) {
 	rings, err := media.Ring(t)
 	if err != nil {
@@ -224,7 +229,14 @@ func (c *Client) endpoints(t media.Target) ([]string, error) {
 		case strings.Contains(r.User, "/"):
 			eps = append(eps, r.User)
 		default:
-			eps = append(eps, c.cfg.DeviceFor(r.User))
+			c.mu.Lock()
+			contacts := c.st.contactsOf(r.User)
+			c.mu.Unlock()
+			if len(contacts) > 1 {
+				eps = append(eps, contacts...)
+			} else {
+				eps = append(eps, c.cfg.DeviceFor(r.User))
+			}
 		}
 	}
 	for _, ep := range eps {

@@ -211,7 +211,7 @@ func (c *Client) applyRegistrations(rows []map[string]string, now time.Time, reg
 			continue
 		}
 		epoch, _ := strconv.ParseInt(r["expires"], 10, 64)
-		put(agent, key, registration{until: time.Unix(epoch, 0)})
+		put(agent, key, registration{until: time.Unix(epoch, 0), user: r["reg_user"], dial: r["url"]})
 	}
 	for agent, contacts := range t.devices {
 		for key, r := range contacts {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -423,7 +424,7 @@ func (s *simFS) originate(c net.Conn, arg string) {
 		if t, ok := strings.CutPrefix(app, "&eavesdrop("); ok {
 			ch.app, ch.target = "eavesdrop", strings.TrimSuffix(t, ")")
 		}
-		legs, eps = append(legs, ch), append(eps, ep)
+		legs, eps = append(legs, ch), append(eps, s.userFork(ep))
 	}
 	o.forks = len(legs)
 	// Every fork's channel is created (and rings) before any answers.
@@ -450,6 +451,32 @@ func (s *simFS) originate(c net.Conn, arg string) {
 			s.hangup(ch, "NO_ANSWER")
 		}
 	}
+}
+
+// userFork is what a user/<name>@<domain> fork rings: with several
+// registered contacts FreeSWITCH makes one channel per contact, each
+// taking the fork's [origination_uuid]; all but the first are refused
+// ("Duplicate UUID!", DESTINATION_OUT_OF_ORDER), so only the first
+// contact rings, as on a real FreeSWITCH 1.11.1. It returns the
+// endpoint whose behaviour applies: that first contact's. Under s.mu.
+func (s *simFS) userFork(ep string) string {
+	user, ok := strings.CutPrefix(ep, "user/")
+	if !ok {
+		return ep
+	}
+	user, _, _ = strings.Cut(user, "@")
+	var urls []string
+	for _, r := range s.registrations {
+		if r["reg_user"] == user {
+			urls = append(urls, r["url"])
+		}
+	}
+	if len(urls) < 2 {
+		return ep
+	}
+	sort.Strings(urls)
+	s.t.Logf("sim FreeSWITCH: %s forks to %d contacts; Duplicate UUID! for all but %s", ep, len(urls), urls[0])
+	return urls[0]
 }
 
 // forkFailed counts a failed fork; the last one fails the job.

@@ -1,6 +1,7 @@
 package esl
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,8 @@ type tracker struct {
 type registration struct {
 	until time.Time
 	seq   uint64 // regSeq of the event that made it (0: from a resync)
+	user  string // the SIP user that registered
+	dial  string // the contact as a dial string ("sofia/internal/sip:a1@…"), if known
 }
 
 func (t *tracker) init() {
@@ -289,7 +292,11 @@ func (t *tracker) onRegister(ev *event, now time.Time, agentFor func(string) (st
 		t.regRefresh = true
 	}
 	t.regSeq++
-	t.devices[agent][contact] = registration{until: until, seq: t.regSeq}
+	r := registration{until: until, seq: t.regSeq, user: regUser(ev)}
+	if p := ev.get("profile-name"); p != "" && strings.HasPrefix(contact, "sip") {
+		r.dial = "sofia/" + p + "/" + contact
+	}
+	t.devices[agent][contact] = r
 	delete(t.unregistered, agent+"|"+contact)
 	return []media.Fact{media.DeviceState{FactBase: media.FactBase{At: now}, AgentID: agent, Device: contact, Registered: true, Until: latest(t.devices[agent])}}
 }
@@ -337,6 +344,21 @@ func latest(m map[string]registration) time.Time {
 // contactKey reduces a contact to its SIP URI, so sofia events
 // (`"" <sip:a3@127.0.0.1:6003>`) and show registrations rows
 // (`sofia/internal/sip:a3@127.0.0.1:6003`) name a device alike.
+// contactsOf lists the dial strings of every contact registered for a SIP
+// user, sorted.
+func (t *tracker) contactsOf(user string) []string {
+	var out []string
+	for _, contacts := range t.devices {
+		for _, r := range contacts {
+			if r.user == user && r.dial != "" {
+				out = append(out, r.dial)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func contactKey(s string) string {
 	i := strings.Index(s, "sip:")
 	if j := strings.Index(s, "sips:"); j >= 0 && (i < 0 || j < i) {
