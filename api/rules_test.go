@@ -74,3 +74,13 @@ func TestSettingsAPI(t *testing.T) {
 	r.report(media.LegEnded{FactBase: media.FactBase{At: r.clock.Now()}, Leg: cust, Cause: media.CauseNormal})
 	r.want(r.do("GET", "/v1/agents/a1", "a1", ""), 200, `"call_status":"available"`)
 }
+
+// Phone numbers as entered: stored and dialled as E.164; anything else is
+// a 422 naming the field.
+func TestPhoneNumbersAsEnteredAPI(t *testing.T) {
+	r := newRoutingAPI(t)
+	r.want(r.do("PATCH", "/v1/agents/a1", "boss", `{"phone":"84 90 100 0011"}`), 200, `"phone":"+84901000011"`)
+	r.want(r.do("PATCH", "/v1/agents/a1", "boss", `{"phone":"12345"}`), 422, `"field":"phone"`)
+	r.want(r.do("POST", "/v1/calls", "a1", `{"agent":"a1","number":"12345"}`), 422, `"field":"number"`)
+	r.want(r.do("POST", "/v1/calls", "a1", `{"agent":"a1","number":"84-901-000-009"}`), 201, `"customer_number":"+84901000009"`)
+}

@@ -75,10 +75,11 @@ func (s *Service) applyInput(ctx context.Context, a *Agent, in AgentInput) error
 		a.Email = *in.Email
 	}
 	if in.Phone != nil {
-		if !ValidE164(*in.Phone) {
-			return unprocessable("phone", fmt.Sprintf("%q is not a valid E.164 number (like +842873000001)", *in.Phone))
+		phone, ok := s.NormalizePhone(*in.Phone)
+		if !ok {
+			return unprocessable("phone", fmt.Sprintf("%q is not a phone number; %s", *in.Phone, s.PhoneFormats()))
 		}
-		a.Phone = *in.Phone
+		a.Phone = phone
 	}
 	if in.Role != nil {
 		if !in.Role.Valid() {

@@ -23,6 +23,7 @@ type Service struct {
 	log          *slog.Logger
 	heartbeatTTL time.Duration
 	defaultIdle  string
+	region       string // default region of national phone numbers ("" = none)
 	logoutGuard  func(ctx context.Context, agentID string) error
 }
 
@@ -40,6 +41,11 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // WithHeartbeatTTL sets how long one heartbeat keeps an agent online.
 func WithHeartbeatTTL(d time.Duration) Option { return func(s *Service) { s.heartbeatTTL = d } }
+
+// WithDefaultRegion sets the region ("VN") national phone numbers
+// ("0901000011") are read in; without one only international forms are
+// accepted.
+func WithDefaultRegion(region string) Option { return func(s *Service) { s.region = region } }
 
 // WithDefaultIdleStatus sets the call status new logins start in.
 func WithDefaultIdleStatus(id string) Option { return func(s *Service) { s.defaultIdle = id } }

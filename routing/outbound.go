@@ -17,8 +17,10 @@ func (e *Engine) Originate(ctx context.Context, actor presence.Actor, agentID, n
 	if agentID == "" {
 		return CallView{}, invalid("agent", "is required")
 	}
-	if !presence.ValidE164(number) {
-		return CallView{}, unprocessable("number", fmt.Sprintf("%q is not an E.164 number like +84901234567", number))
+	entered := number
+	number, ok := e.agents.NormalizePhone(entered)
+	if !ok {
+		return CallView{}, unprocessable("number", fmt.Sprintf("%q is not a phone number; %s", entered, e.agents.PhoneFormats()))
 	}
 	if len(campaign) > 200 {
 		return CallView{}, invalid("campaign", "must be at most 200 characters")

@@ -277,3 +277,31 @@ func TestAvailableAfterOutdial(t *testing.T) {
 		})
 	}
 }
+
+// Click-to-call numbers are accepted as entered in the account's market
+// and dialled in E.164; anything else is a 422 naming "number".
+func TestOriginateNumberAsEntered(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.agents = presence.NewService(f.st, presence.WithClock(f.clock.Now), presence.WithDefaultRegion("VN"))
+	f.restart()
+	f.addAgent("a1", presence.RoleAgent)
+	f.addAgent("a2", presence.RoleAgent)
+	for _, bad := range []string{"12345", "901000009", "+84", "call me"} {
+		_, err := f.eng.Originate(f.ctx, f.admin, "a1", bad, "")
+		var fe *presence.FieldError
+		if !errors.As(err, &fe) || fe.Field != "number" || !errors.Is(err, presence.ErrUnprocessable) {
+			t.Fatalf("Originate(%q) = %v, want a 422 naming number", bad, err)
+		}
+	}
+	for agent, entered := range map[string]string{"a1": "0901 000 009", "a2": "84901000008"} {
+		c, err := f.eng.Originate(f.ctx, f.admin, agent, entered, "")
+		if err != nil {
+			t.Fatalf("Originate(%q): %v", entered, err)
+		}
+		f.answer(f.legOf(agent))
+		ds := f.media.Dials()
+		if got := ds[len(ds)-1].Dial.Number; got != c.CustomerNumber || got[0] != '+' || !presence.ValidE164(got) {
+			t.Fatalf("%q dialled as %q, call shows %q; want the same E.164 number", entered, got, c.CustomerNumber)
+		}
+	}
+}

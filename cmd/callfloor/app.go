@@ -113,6 +113,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		presence.WithLocation(cfg.Location()),
 		presence.WithHeartbeatTTL(cfg.HeartbeatTTLDuration()),
 		presence.WithDefaultIdleStatus(cfg.DefaultIdleStatus),
+		presence.WithDefaultRegion(cfg.DefaultRegion),
 		// A supervisor with a running monitor cannot log out; routing knows.
 		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return a.engine.LogoutGuard(ctx, id) }),
 	)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +82,36 @@ func TestBootstrapSeedsAvailableAfterOutdial(t *testing.T) {
 	}
 	if set, err := svc.Settings(ctx); err != nil || set.AvailableAfterOutdial {
 		t.Fatalf("a restart overwrote the admin's setting: %+v, %v", set, err)
+	}
+}
+
+// default_region reads the YAML's national phone numbers; they are stored
+// as E.164. A region the numbering plan does not know stops the start.
+func TestBootstrapPhonesInDefaultRegion(t *testing.T) {
+	cfg, err := Load(env(map[string]string{EnvRegion: "XX"}))
+	if err == nil || !strings.Contains(err.Error(), `default_region "XX"`) {
+		t.Fatalf("unknown region: %v", err)
+	}
+	cfg, err = Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DefaultRegion != "VN" {
+		t.Fatalf("demo floor default_region = %q, want VN", cfg.DefaultRegion)
+	}
+	cfg.Agents = append(cfg.Agents, Agent{ID: "a9", Name: "N", Email: "a9@example.com", Phone: "0901 000 099", Role: "agent", Groups: []string{"sales"}, Distribution: "phone"})
+	st := store.NewMemory()
+	defer st.Close()
+	svc := presence.NewService(st, presence.WithDefaultRegion(cfg.DefaultRegion))
+	ctx := context.Background()
+	if err := Bootstrap(ctx, cfg, svc); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := svc.Agent(ctx, "a9"); err != nil || a.Phone != "+84901000099" {
+		t.Fatalf("a9's phone = %q, %v; want +84901000099", a.Phone, err)
+	}
+	cfg.Agents[len(cfg.Agents)-1] = Agent{ID: "a10", Name: "N", Email: "a10@example.com", Phone: "12345", Role: "agent"}
+	if err := Bootstrap(ctx, cfg, svc); err == nil || !strings.Contains(err.Error(), "phone") {
+		t.Fatalf("bootstrap with a bad phone: %v", err)
 	}
 }

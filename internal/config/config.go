@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/callfloor/callfloor"
+	"github.com/callfloor/callfloor/presence"
 )
 
 // Config is the whole configuration.
@@ -34,6 +35,9 @@ type Config struct {
 	LeaseTTL          int    `yaml:"lease_ttl_seconds"`
 	DefaultIdleStatus string `yaml:"default_idle_status"`
 	DefaultQueue      string `yaml:"default_queue"`
+	// DefaultRegion ("VN") reads national phone numbers ("0901000011");
+	// empty accepts international forms only.
+	DefaultRegion string `yaml:"default_region"`
 	// AvailableAfterOutdial seeds the account setting of that name on
 	// first start (nil: the default, false); afterwards the stored
 	// setting wins (PUT /v1/settings).
@@ -132,6 +136,7 @@ const (
 	EnvDebugAddr   = "CALLFLOOR_DEBUG_ADDR"
 	EnvRedisURL    = "CALLFLOOR_REDIS_URL"
 	EnvTimezone    = "CALLFLOOR_TIMEZONE"
+	EnvRegion      = "CALLFLOOR_DEFAULT_REGION"
 	EnvARIURL      = "CALLFLOOR_ARI_URL"
 	EnvARIUser     = "CALLFLOOR_ARI_USER"
 	EnvARIPassword = "CALLFLOOR_ARI_PASSWORD"
@@ -189,6 +194,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	set(&c.DebugAddr, EnvDebugAddr)
 	set(&c.RedisURL, EnvRedisURL)
 	set(&c.Timezone, EnvTimezone)
+	set(&c.DefaultRegion, EnvRegion)
 	set(&c.ARI.URL, EnvARIURL)
 	set(&c.ARI.User, EnvARIUser)
 	set(&c.ARI.Password, EnvARIPassword)
@@ -239,6 +245,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		errs = append(errs, fmt.Errorf("timezone %q: not an IANA zone name", c.Timezone))
+	}
+	if c.DefaultRegion != "" && !presence.ValidRegion(c.DefaultRegion) {
+		errs = append(errs, fmt.Errorf("default_region %q: not a region code like VN or US", c.DefaultRegion))
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("http_addr %q: %w", c.HTTPAddr, err))
