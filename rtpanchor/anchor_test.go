@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/callfloor/callfloor/internal/rtpphone"
 	"github.com/callfloor/callfloor/rtpanchor/internal/genmusic/music"
 )
 
@@ -100,14 +101,23 @@ func newTestAnchor(t testing.TB, cfg Config, opts ...Option) (*Anchor, *recorder
 	return a, rec
 }
 
+// dial points phone p at leg l and gives l the phone's SDP.
+func dial(t *testing.T, p *rtpphone.Phone, l *Leg) {
+	t.Helper()
+	p.SendTo(l.Local())
+	if err := l.SetRemote(p.Addr(), Codec(p.Codec), p.EventPT, SendRecv); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // call is a session with one phone per leg.
 type call struct {
 	s      *Session
 	legs   []*Leg
-	phones []*testPhone
+	phones []*rtpphone.Phone
 }
 
-func newCall(t *testing.T, a *Anchor, h Handler, phones ...*testPhone) *call {
+func newCall(t *testing.T, a *Anchor, h Handler, phones ...*rtpphone.Phone) *call {
 	t.Helper()
 	s, err := a.NewSession(h)
 	if err != nil {
@@ -119,7 +129,7 @@ func newCall(t *testing.T, a *Anchor, h Handler, phones ...*testPhone) *call {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.dial(l)
+		dial(t, p, l)
 		c.legs = append(c.legs, l)
 		c.phones = append(c.phones, p)
 	}
@@ -128,36 +138,36 @@ func newCall(t *testing.T, a *Anchor, h Handler, phones ...*testPhone) *call {
 
 func TestRelayTwoParties(t *testing.T) {
 	a, _ := newTestAnchor(t, Config{})
-	cust, agent := newPhone(t, fCustomer, PCMU, 101), newPhone(t, fAgent, PCMU, 101)
+	cust, agent := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMU), 101)
 	c := newCall(t, a, nil, cust, agent)
 	if err := c.s.Relay(c.legs[0], c.legs[1]); err != nil {
 		t.Fatal(err)
 	}
-	heardByCust, heardByAgent := cust.listen(25), agent.listen(25)
-	assertHears(t, "customer", heardByCust, fAgent)
-	assertDoesNotHear(t, "customer", heardByCust, fCustomer)
-	assertHears(t, "agent", heardByAgent, fCustomer)
-	assertDoesNotHear(t, "agent", heardByAgent, fAgent)
+	heardByCust, heardByAgent := cust.Listen(25), agent.Listen(25)
+	rtpphone.AssertHears(t, "customer", heardByCust, fAgent)
+	rtpphone.AssertDoesNotHear(t, "customer", heardByCust, fCustomer)
+	rtpphone.AssertHears(t, "agent", heardByAgent, fCustomer)
+	rtpphone.AssertDoesNotHear(t, "agent", heardByAgent, fAgent)
 }
 
 func TestPCMUAndPCMAInteroperate(t *testing.T) {
 	a, _ := newTestAnchor(t, Config{})
-	cust, agent := newPhone(t, fCustomer, PCMU, 101), newPhone(t, fAgent, PCMA, 101)
+	cust, agent := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMA), 101)
 	c := newCall(t, a, nil, cust, agent)
 	if err := c.s.Relay(c.legs[0], c.legs[1]); err != nil {
 		t.Fatal(err)
 	}
 	// The phones' recorders fail the test if a packet arrives in the
 	// codec they did not negotiate.
-	assertHears(t, "PCMU customer", cust.listen(25), fAgent)
-	assertHears(t, "PCMA agent", agent.listen(25), fCustomer)
+	rtpphone.AssertHears(t, "PCMU customer", cust.Listen(25), fAgent)
+	rtpphone.AssertHears(t, "PCMA agent", agent.Listen(25), fCustomer)
 }
 
 // supervised starts customer, agent and supervisor phones in one session,
 // customer and agent relayed.
-func supervised(t *testing.T) (*call, *testPhone, *testPhone, *testPhone) {
+func supervised(t *testing.T) (*call, *rtpphone.Phone, *rtpphone.Phone, *rtpphone.Phone) {
 	a, _ := newTestAnchor(t, Config{})
-	cust, agent, sup := newPhone(t, fCustomer, PCMU, 101), newPhone(t, fAgent, PCMA, 101), newPhone(t, fSup, PCMU, 101)
+	cust, agent, sup := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMA), 101), rtpphone.New(t, fSup, uint8(PCMU), 101)
 	c := newCall(t, a, nil, cust, agent, sup)
 	if err := c.s.Relay(c.legs[0], c.legs[1]); err != nil {
 		t.Fatal(err)
@@ -191,15 +201,15 @@ func TestMonitorModes(t *testing.T) {
 			if err := c.s.Monitor(c.legs[2], c.legs[0], c.legs[1], tc.mode); err != nil {
 				t.Fatal(err)
 			}
-			heard := map[string][]int16{"customer": cust.listen(25), "agent": agent.listen(25), "supervisor": sup.listen(25)}
+			heard := map[string][]int16{"customer": cust.Listen(25), "agent": agent.Listen(25), "supervisor": sup.Listen(25)}
 			for who, fs := range map[string][]float64{"customer": tc.hears.cust, "agent": tc.hears.agent, "supervisor": tc.hears.sup} {
 				for _, f := range fs {
-					assertHears(t, who, heard[who], f)
+					rtpphone.AssertHears(t, who, heard[who], f)
 				}
 			}
 			for who, fs := range map[string][]float64{"customer": tc.not.cust, "agent": tc.not.agent, "supervisor": tc.not.sup} {
 				for _, f := range fs {
-					assertDoesNotHear(t, who, heard[who], f)
+					rtpphone.AssertDoesNotHear(t, who, heard[who], f)
 				}
 			}
 		})
@@ -217,18 +227,18 @@ func TestMonitorModeChangesOnALiveCall(t *testing.T) {
 		}
 	}
 	set(Listen)
-	assertDoesNotHear(t, "agent in listen", agent.listen(20), fSup)
+	rtpphone.AssertDoesNotHear(t, "agent in listen", agent.Listen(20), fSup)
 	set(Whisper)
-	assertHears(t, "agent in whisper", agent.listen(20), fSup)
-	assertDoesNotHear(t, "customer in whisper", cust.listen(20), fSup)
+	rtpphone.AssertHears(t, "agent in whisper", agent.Listen(20), fSup)
+	rtpphone.AssertDoesNotHear(t, "customer in whisper", cust.Listen(20), fSup)
 	set(Barge)
-	assertHears(t, "customer in barge", cust.listen(20), fSup)
+	rtpphone.AssertHears(t, "customer in barge", cust.Listen(20), fSup)
 	set(Pause)
-	p := sup.listen(20)
-	assertDoesNotHear(t, "paused supervisor", p, fCustomer)
-	assertDoesNotHear(t, "paused supervisor", p, fAgent)
+	p := sup.Listen(20)
+	rtpphone.AssertDoesNotHear(t, "paused supervisor", p, fCustomer)
+	rtpphone.AssertDoesNotHear(t, "paused supervisor", p, fAgent)
 	set(Listen)
-	assertHears(t, "resumed supervisor", sup.listen(20), fCustomer)
+	rtpphone.AssertHears(t, "resumed supervisor", sup.Listen(20), fCustomer)
 }
 
 func TestMuteSilencesALegForEveryone(t *testing.T) {
@@ -239,36 +249,12 @@ func TestMuteSilencesALegForEveryone(t *testing.T) {
 	if err := c.s.Mute(c.legs[0], true); err != nil {
 		t.Fatal(err)
 	}
-	assertDoesNotHear(t, "agent with customer muted", agent.listen(20), fCustomer)
-	assertHears(t, "muted customer still hears", cust.listen(20), fAgent)
+	rtpphone.AssertDoesNotHear(t, "agent with customer muted", agent.Listen(20), fCustomer)
+	rtpphone.AssertHears(t, "muted customer still hears", cust.Listen(20), fAgent)
 	if err := c.s.Mute(c.legs[0], false); err != nil {
 		t.Fatal(err)
 	}
-	assertHears(t, "agent after unmute", agent.listen(20), fCustomer)
-}
-
-// gapBetween measures, on the customer's received RTP clock, the silence
-// between the last frame with tone from and the first frame with tone
-// to: the audible gap of a replacement.
-func gapBetween(t *testing.T, p *testPhone, from, to float64) time.Duration {
-	t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var lastFrom, firstTo *heardFrame
-	for i := range p.frames {
-		f := &p.frames[i]
-		if firstTo == nil && toneLevel(f.pcm, from) > heardLevel {
-			lastFrom = f
-		}
-		if toneLevel(f.pcm, to) > heardLevel {
-			firstTo = f
-			break
-		}
-	}
-	if lastFrom == nil || firstTo == nil {
-		t.Fatalf("customer never heard %v Hz then %v Hz (%d frames)", from, to, len(p.frames))
-	}
-	return time.Duration(firstTo.ts-lastFrom.ts-FrameSamples) * time.Second / SampleRate
+	rtpphone.AssertHears(t, "agent after unmute", agent.Listen(20), fCustomer)
 }
 
 func TestTakeOverKeepsTheCustomerHearing(t *testing.T) {
@@ -276,52 +262,48 @@ func TestTakeOverKeepsTheCustomerHearing(t *testing.T) {
 	if err := c.s.Monitor(c.legs[2], c.legs[0], c.legs[1], Listen); err != nil {
 		t.Fatal(err)
 	}
-	assertHears(t, "customer before take over", cust.listen(10), fAgent)
+	rtpphone.AssertHears(t, "customer before take over", cust.Listen(10), fAgent)
 	// Keep recording across the switch.
-	cust.mu.Lock()
-	before := len(cust.frames)
-	cust.mu.Unlock()
+	before := cust.Frames()
 	if err := c.s.Replace(c.legs[1], c.legs[2]); err != nil {
 		t.Fatal(err)
 	}
 	c.legs[1].Close()
-	cust.waitFor("audio after take over", func() bool { return len(cust.frames) >= before+25 })
-	if gap := gapBetween(t, cust, fAgent, fSup); gap >= 200*time.Millisecond {
-		t.Errorf("take over gap %v, want < 200ms", gap)
+	cust.WaitFor("audio after take over", func(h *rtpphone.Heard) bool { return len(h.Frames) >= before+25 })
+	if gap, ok := cust.Gap(fAgent, fSup); !ok || gap >= 200*time.Millisecond {
+		t.Errorf("take over gap %v (heard agent then supervisor: %v), want < 200ms", gap, ok)
 	} else {
 		t.Logf("take over gap on the customer's RTP clock: %v", gap)
 	}
-	assertHears(t, "customer after take over", cust.listen(20), fSup)
-	s := sup.listen(20)
-	assertHears(t, "supervisor after take over", s, fCustomer)
-	assertDoesNotHear(t, "supervisor after take over", s, fAgent)
+	rtpphone.AssertHears(t, "customer after take over", cust.Listen(20), fSup)
+	s := sup.Listen(20)
+	rtpphone.AssertHears(t, "supervisor after take over", s, fCustomer)
+	rtpphone.AssertDoesNotHear(t, "supervisor after take over", s, fAgent)
 	_ = agent
 }
 
 func TestTransferReplacesTheAgent(t *testing.T) {
 	a, _ := newTestAnchor(t, Config{})
-	cust, agent, agent2 := newPhone(t, fCustomer, PCMU, 101), newPhone(t, fAgent, PCMU, 101), newPhone(t, fAgent2, PCMA, 101)
+	cust, agent, agent2 := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMU), 101), rtpphone.New(t, fAgent2, uint8(PCMA), 101)
 	c := newCall(t, a, nil, cust, agent, agent2)
 	if err := c.s.Relay(c.legs[0], c.legs[1]); err != nil {
 		t.Fatal(err)
 	}
 	// The new agent's leg is up but routed nowhere (being dialled).
-	assertDoesNotHear(t, "customer before transfer", cust.listen(10), fAgent2)
-	cust.mu.Lock()
-	before := len(cust.frames)
-	cust.mu.Unlock()
+	rtpphone.AssertDoesNotHear(t, "customer before transfer", cust.Listen(10), fAgent2)
+	before := cust.Frames()
 	if err := c.s.Replace(c.legs[1], c.legs[2]); err != nil {
 		t.Fatal(err)
 	}
 	c.legs[1].Close()
-	cust.waitFor("audio after transfer", func() bool { return len(cust.frames) >= before+25 })
-	if gap := gapBetween(t, cust, fAgent, fAgent2); gap >= 200*time.Millisecond {
-		t.Errorf("transfer gap %v, want < 200ms", gap)
+	cust.WaitFor("audio after transfer", func(h *rtpphone.Heard) bool { return len(h.Frames) >= before+25 })
+	if gap, ok := cust.Gap(fAgent, fAgent2); !ok || gap >= 200*time.Millisecond {
+		t.Errorf("transfer gap %v (heard old then new agent: %v), want < 200ms", gap, ok)
 	}
-	assertHears(t, "new agent", agent2.listen(20), fCustomer)
-	after := cust.listen(20)
-	assertHears(t, "customer after transfer", after, fAgent2)
-	assertDoesNotHear(t, "customer after transfer", after, fAgent)
+	rtpphone.AssertHears(t, "new agent", agent2.Listen(20), fCustomer)
+	after := cust.Listen(20)
+	rtpphone.AssertHears(t, "customer after transfer", after, fAgent2)
+	rtpphone.AssertDoesNotHear(t, "customer after transfer", after, fAgent)
 }
 
 func TestMusicAndRingback(t *testing.T) {
@@ -330,83 +312,81 @@ func TestMusicAndRingback(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := newTestAnchor(t, Config{Music: tone})
-	caller := newPhone(t, fCustomer, PCMA, 0)
+	caller := rtpphone.New(t, fCustomer, uint8(PCMA), 0)
 	c := newCall(t, a, nil, caller)
 	if err := c.s.PlayMusic(c.legs[0]); err != nil {
 		t.Fatal(err)
 	}
-	assertHears(t, "caller on music", caller.listen(20), 650)
+	rtpphone.AssertHears(t, "caller on music", caller.Listen(20), 650)
 	if err := c.s.PlayRingback(c.legs[0]); err != nil {
 		t.Fatal(err)
 	}
-	rb := caller.listen(20) // the first 400 ms of the 2 s "on" part
-	assertHears(t, "caller on ringback", rb, 440)
-	assertHears(t, "caller on ringback", rb, 480)
+	rb := caller.Listen(20) // the first 400 ms of the 2 s "on" part
+	rtpphone.AssertHears(t, "caller on ringback", rb, 440)
+	rtpphone.AssertHears(t, "caller on ringback", rb, 480)
 	if err := c.s.Stop(c.legs[0]); err != nil {
 		t.Fatal(err)
 	}
-	assertDoesNotHear(t, "caller after stop", caller.listen(20), 440)
+	rtpphone.AssertDoesNotHear(t, "caller after stop", caller.Listen(20), 440)
 }
 
 // Click-to-call: the agent is dialled first and hears ringback while the
 // customer rings; then both are relayed.
 func TestClickToCallBridge(t *testing.T) {
 	a, _ := newTestAnchor(t, Config{})
-	agent, cust := newPhone(t, fAgent, PCMA, 101), newPhone(t, fCustomer, PCMU, 101)
+	agent, cust := rtpphone.New(t, fAgent, uint8(PCMA), 101), rtpphone.New(t, fCustomer, uint8(PCMU), 101)
 	s, err := a.NewSession(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	agentLeg, _ := s.NewLeg("agent")
-	agent.dial(agentLeg)
+	dial(t, agent, agentLeg)
 	if err := s.PlayRingback(agentLeg); err != nil {
 		t.Fatal(err)
 	}
-	assertHears(t, "agent while the customer rings", agent.listen(20), 440)
+	rtpphone.AssertHears(t, "agent while the customer rings", agent.Listen(20), 440)
 	custLeg, _ := s.NewLeg("customer")
-	cust.dial(custLeg)
+	dial(t, cust, custLeg)
 	if err := s.Relay(agentLeg, custLeg); err != nil {
 		t.Fatal(err)
 	}
-	assertHears(t, "agent after answer", agent.listen(20), fCustomer)
-	assertHears(t, "customer after answer", cust.listen(20), fAgent)
+	rtpphone.AssertHears(t, "agent after answer", agent.Listen(20), fCustomer)
+	rtpphone.AssertHears(t, "customer after answer", cust.Listen(20), fAgent)
 }
 
 func TestDTMFReportedAndPassedThrough(t *testing.T) {
 	a, _ := newTestAnchor(t, Config{})
 	rec := newRecorder()
-	cust, agent := newPhone(t, fCustomer, PCMU, 101), newPhone(t, fAgent, PCMA, 96)
+	cust, agent := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMA), 96)
 	c := newCall(t, a, rec, cust, agent)
 	if err := c.s.Relay(c.legs[0], c.legs[1]); err != nil {
 		t.Fatal(err)
 	}
-	agent.listen(5) // audio flowing
-	cust.sendDTMF(5)
-	cust.sendDTMF(11)
+	agent.Listen(5) // audio flowing
+	cust.SendDTMF(5)
+	cust.SendDTMF(11)
 	rec.waitFor(t, "two digits", func() bool { return len(rec.digits) >= 2 })
 	if string(rec.digits) != "5#" {
 		t.Errorf("digits %q, want \"5#\" (each reported once although the end packet repeats)", string(rec.digits))
 	}
-	agent.waitFor("both events relayed", func() bool {
+	agent.WaitFor("both events relayed", func(h *rtpphone.Heard) bool {
 		ends := 0
-		for _, e := range agent.events {
-			if e.payload[1]&0x80 != 0 {
+		for _, e := range h.Events {
+			if e.Payload[1]&0x80 != 0 {
 				ends++
 			}
 		}
 		return ends >= 6
 	})
-	agent.mu.Lock()
-	defer agent.mu.Unlock()
 	starts := map[uint32]byte{}
-	for _, e := range agent.events {
-		if e.pt != 96 {
-			t.Fatalf("event relayed with payload type %d, want the agent's 96", e.pt)
+	for _, e := range agent.Heard().Events {
+		if e.PT != 96 {
+			t.Fatalf("event relayed with payload type %d, want the agent's 96", e.PT)
 		}
-		if code, ok := starts[e.ts]; ok && code != e.payload[0] {
-			t.Fatalf("two events share timestamp %d", e.ts)
+		if code, ok := starts[e.TS]; ok && code != e.Payload[0] {
+			t.Fatalf("two events share timestamp %d", e.TS)
 		}
-		starts[e.ts] = e.payload[0]
+		starts[e.TS] = e.Payload[0]
 	}
 	if len(starts) != 2 {
 		t.Errorf("relayed %d distinct events, want 2", len(starts))
@@ -415,7 +395,7 @@ func TestDTMFReportedAndPassedThrough(t *testing.T) {
 
 func TestLatchesToWhereRTPComesFrom(t *testing.T) {
 	a, _ := newTestAnchor(t, Config{})
-	cust, agent := newPhone(t, fCustomer, PCMU, 101), newPhone(t, fAgent, PCMU, 101)
+	cust, agent := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMU), 101)
 	c := newCall(t, a, nil, cust, agent)
 	// The customer's SDP names an address it does not send from (NAT).
 	if err := c.legs[0].SetRemote(netip.MustParseAddrPort("127.0.0.1:9"), PCMU, 101, SendRecv); err != nil {
@@ -424,36 +404,32 @@ func TestLatchesToWhereRTPComesFrom(t *testing.T) {
 	if err := c.s.Relay(c.legs[0], c.legs[1]); err != nil {
 		t.Fatal(err)
 	}
-	assertHears(t, "customer behind NAT", cust.listen(20), fAgent)
-	if got := c.legs[0].Remote(); got != cust.addr() {
-		t.Errorf("latched to %v, want %v", got, cust.addr())
+	rtpphone.AssertHears(t, "customer behind NAT", cust.Listen(20), fAgent)
+	if got := c.legs[0].Remote(); got != cust.Addr() {
+		t.Errorf("latched to %v, want %v", got, cust.Addr())
 	}
 }
 
 func TestHoldStopsSendingAndInactivityWaits(t *testing.T) {
 	a, rec := newTestAnchor(t, Config{Inactivity: 200 * time.Millisecond})
 	h := newRecorder()
-	cust, agent := newPhone(t, fCustomer, PCMU, 101), newPhone(t, fAgent, PCMU, 101)
+	cust, agent := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMU), 101)
 	c := newCall(t, a, h, cust, agent)
 	_ = rec
 	if err := c.s.Relay(c.legs[0], c.legs[1]); err != nil {
 		t.Fatal(err)
 	}
-	cust.listen(5)
+	cust.Listen(5)
 	// The customer's phone holds with a=inactive: it neither sends nor
 	// wants audio, and that is not a ghost.
-	cust.setMuted(true)
-	if err := c.legs[0].SetRemote(cust.addr(), PCMU, 101, Inactive); err != nil {
+	cust.SetMuted(true)
+	if err := c.legs[0].SetRemote(cust.Addr(), PCMU, 101, Inactive); err != nil {
 		t.Fatal(err)
 	}
-	agent.listen(60) // > 1 s of the anchor's clock: two inactivity checks past the timeout
-	cust.mu.Lock()
-	cust.frames = nil
-	cust.mu.Unlock()
-	agent.listen(10)
-	cust.mu.Lock()
-	sentWhileHeld := len(cust.frames)
-	cust.mu.Unlock()
+	agent.Listen(60) // > 1 s of the anchor's clock: two inactivity checks past the timeout
+	cust.Clear()
+	agent.Listen(10)
+	sentWhileHeld := cust.Frames()
 	if sentWhileHeld > 2 { // frames already on the wire when hold applied
 		t.Errorf("anchor sent %d frames to a phone on hold", sentWhileHeld)
 	}
@@ -468,13 +444,13 @@ func TestHoldStopsSendingAndInactivityWaits(t *testing.T) {
 func TestSilentLegReportedGone(t *testing.T) {
 	a, _ := newTestAnchor(t, Config{Inactivity: 200 * time.Millisecond})
 	h := newRecorder()
-	cust, agent := newPhone(t, fCustomer, PCMU, 101), newPhone(t, fAgent, PCMU, 101)
+	cust, agent := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMU), 101)
 	c := newCall(t, a, h, cust, agent)
 	if err := c.s.Relay(c.legs[0], c.legs[1]); err != nil {
 		t.Fatal(err)
 	}
-	agent.listen(5)
-	cust.setMuted(true) // the customer's phone vanished without a BYE
+	agent.Listen(5)
+	cust.SetMuted(true) // the customer's phone vanished without a BYE
 	h.waitFor(t, "customer leg gone", func() bool { return len(h.gone) > 0 })
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -535,27 +511,25 @@ func TestPortRangeExhausted(t *testing.T) {
 
 func TestRTCPReportsAnswered(t *testing.T) {
 	a, _ := newTestAnchor(t, Config{}, withRTCPEvery(5))
-	cust, agent := newPhone(t, fCustomer, PCMU, 101), newPhone(t, fAgent, PCMU, 101)
+	cust, agent := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMU), 101)
 	c := newCall(t, a, nil, cust, agent)
 	if err := c.s.Relay(c.legs[0], c.legs[1]); err != nil {
 		t.Fatal(err)
 	}
-	cust.waitFor("a sender report with a reception block", func() bool {
-		for _, r := range cust.reports {
+	cust.WaitFor("a sender report with a reception block", func(h *rtpphone.Heard) bool {
+		for _, r := range h.Reports {
 			if len(r) >= 52 && r[1] == 200 && r[0]&0x1f == 1 {
 				return true
 			}
 		}
 		return false
 	})
-	cust.mu.Lock()
-	defer cust.mu.Unlock()
-	for _, r := range cust.reports {
+	for _, r := range cust.Heard().Reports {
 		if len(r) < 52 || r[1] != 200 || r[0]&0x1f != 1 {
 			continue
 		}
-		if src := binary.BigEndian.Uint32(r[28:32]); src != cust.ssrc {
-			t.Errorf("report block about SSRC %x, want the phone's %x", src, cust.ssrc)
+		if src := binary.BigEndian.Uint32(r[28:32]); src != cust.SSRC {
+			t.Errorf("report block about SSRC %x, want the phone's %x", src, cust.SSRC)
 		}
 		if !bytes.Contains(r, []byte("callfloor")) {
 			t.Error("no SDES CNAME in the compound report")
@@ -572,7 +546,7 @@ func TestDefaultMusicIsTheGeneratedOne(t *testing.T) {
 	if m.Len() != 8*SampleRate {
 		t.Errorf("default music is %d samples, want 8 s", m.Len())
 	}
-	if lv := toneLevel(m.samples[:SampleRate/2], 261.63); lv < 500 {
+	if lv := rtpphone.ToneLevel(m.samples[:SampleRate/2], 261.63); lv < 500 {
 		t.Errorf("first note (C4) level %.0f", lv)
 	}
 }
