@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callfloor/callfloor/media"
+	"github.com/callfloor/callfloor/rtpanchor"
 )
 
 // Directory gives the digest password of a SIP user (an agent id). ok is
@@ -64,6 +65,7 @@ type options struct {
 	backoffBase     time.Duration
 	backoffMax      time.Duration
 	drainTimeout    time.Duration
+	anchor          *rtpanchor.Anchor
 	obs             media.Observer
 	packets         PacketObserver
 }
@@ -96,6 +98,12 @@ func WithAuthBackoff(base, max time.Duration) Option {
 // WithDrainTimeout bounds how long shutdown waits for calls to end
 // (default 5s).
 func WithDrainTimeout(d time.Duration) Option { return func(o *options) { o.drainTimeout = d } }
+
+// WithMediaAnchor makes the path carry every call's audio through a (the
+// caller owns and closes it): SDP names the anchor's ports, waiting
+// callers hear early media (music or ringback), and listen, whisper,
+// barge, take over and click-to-call bridging work with no media server.
+func WithMediaAnchor(a *rtpanchor.Anchor) Option { return func(o *options) { o.anchor = a } }
 
 // withClock replaces time.Now (tests).
 func withClock(now func() time.Time) Option { return func(o *options) { o.now = now } }

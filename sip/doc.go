@@ -13,6 +13,21 @@
 // Answer, Hold(music), Monitor, SetMonitorMode and Mute return errors
 // wrapping media.ErrNotSupported.
 //
+// Media anchor (WithMediaAnchor, rtpanchor): every leg's SDP names an
+// anchored RTP port instead of the other party's, and one
+// rtpanchor.Session per call carries its audio. Answer then sends 183
+// Session Progress with the anchored SDP (early media: a waiting caller
+// hears music or ringback without being answered), Connect answers the
+// caller with 200 OK and relays the two legs in the mixer (a transfer is
+// a change of routes, no re-INVITE), Monitor rings the supervisor into
+// the call's session and routes them as listen, whisper or barge,
+// SetMonitorMode and Mute (pause, for a supervisor) re-route, and an
+// agent's own outbound leg hears ringback until its customer is bridged.
+// Re-INVITEs from phones (hold, codec change) are answered by the anchor
+// for that leg alone. A leg without RTP for the anchor's inactivity time
+// is hung up (LegEnded, cause failed); INVITEs beyond the anchor's call
+// cap get 503, and an offer without PCMU or PCMA gets 488.
+//
 // Contacts: the registrar does not know which registered contact is the
 // agent's app and which is its desk phone, so every distribution mode that
 // rings devices (app, app_sip, ip_phone) rings all of the agent's contacts.

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -48,8 +49,10 @@ type inLeg struct {
 	caller   string
 	hotline  string
 	arrived  time.Time
+	m        *legMedia // anchored media (WithMediaAnchor), else nil
 
 	mu        sync.Mutex
+	early     bool // 183 with our SDP sent (anchored early media)
 	state     inState
 	answer    *sip.Response // our 200 OK (retransmitted until ACK)
 	connected media.LegID   // agent leg whose SDP the caller has
@@ -90,9 +93,21 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		cseq:     1,
 		answered: make(chan struct{}), acked: make(chan struct{}), ended: make(chan struct{}),
 	}
+	if s.opts.anchor != nil {
+		m, err := s.anchorCaller(l.id, l.offer)
+		if err != nil {
+			var refused *errMediaRefused
+			errors.As(err, &refused)
+			s.log.Info("caller's media refused", "leg", l.id, "status", refused.code, "err", err)
+			s.respond(tx, req, refused.code, refused.reason, nil)
+			return
+		}
+		l.m = m
+	}
 	s.mu.Lock()
 	if _, dup := s.byCallID[string(l.id)]; dup {
 		s.mu.Unlock()
+		s.releaseMedia(l.m)
 		s.respond(tx, req, 482, "Loop Detected", nil)
 		return
 	}
@@ -178,6 +193,7 @@ func (l *inLeg) onCancel(*sip.Request) {
 func (l *inLeg) finishLocked(cause media.Cause, keepDialog bool) {
 	l.state = inEnded
 	close(l.ended)
+	l.s.releaseMedia(l.m)
 	l.s.report(media.LegEnded{FactBase: media.FactBase{At: l.s.now()}, Leg: l.id, Cause: cause})
 	if !keepDialog {
 		l.s.forget(string(l.id), l.id)
@@ -238,6 +254,49 @@ func (l *inLeg) connect(agent media.LegID, sdp []byte) error {
 		if !l.s.goBackground(func() { l.reinvite(sdp) }) {
 			return media.ErrMediaUnavailable
 		}
+		return nil
+	case inEnded:
+		return media.ErrLegGone
+	}
+	return nil
+}
+
+// earlyMedia sends 183 Session Progress with the anchored SDP, once: the
+// caller hears what the anchor plays (music, ringback) without the call
+// being answered (README.md, "Media on the built-in SIP path").
+func (l *inLeg) earlyMedia() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch l.state {
+	case inProceeding, inRinging:
+		if !l.early {
+			l.early = true
+			l.state = inRinging
+			l.s.send(l.tx, l.response(183, "Session Progress", l.m.sdp))
+		}
+		return nil
+	case inAnswering, inConfirmed:
+		return nil
+	case inEnded:
+		return media.ErrLegGone
+	}
+	return nil
+}
+
+// answerAnchored answers the caller with the anchored SDP (200 OK); a
+// later agent change is a change of routes in the mixer, not a
+// re-INVITE.
+func (l *inLeg) answerAnchored() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch l.state {
+	case inProceeding, inRinging:
+		l.state = inAnswering
+		l.answer = l.response(200, "OK", l.m.sdp)
+		close(l.answered)
+		l.s.send(l.tx, l.answer)
+		return nil
+	case inAnswering, inConfirmed:
 		return nil
 	case inEnded:
 		return media.ErrLegGone
@@ -392,6 +451,27 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.mu.Unlock()
 	var sdp []byte
 	switch {
+	case ok && ref.in != nil && ref.in.m != nil:
+		ref.in.mu.Lock()
+		body, code, err := s.reanswer(ref.in.m, req.Body())
+		ref.in.mu.Unlock()
+		if err != nil {
+			s.log.Info("re-INVITE from caller refused", "leg", ref.in.id, "err", err)
+			s.respond(tx, req, code, "Not Acceptable Here", nil)
+			return
+		}
+		sdp = body
+	case ok && ref.branch != nil && ref.branch.leg.m != nil:
+		l := ref.branch.leg
+		l.mu.Lock()
+		body, code, err := s.reanswer(l.m, req.Body())
+		l.mu.Unlock()
+		if err != nil {
+			s.log.Info("re-INVITE from device refused", "leg", l.id, "err", err)
+			s.respond(tx, req, code, "Not Acceptable Here", nil)
+			return
+		}
+		sdp = body
 	case ok && ref.in != nil:
 		ref.in.mu.Lock()
 		if ref.in.answer != nil {

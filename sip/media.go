@@ -17,12 +17,18 @@ var errNeedsMixer = fmt.Errorf("listen, whisper, barge and take over need a medi
 // Answer is not possible without media: the caller stays in early state
 // (ringback) until an agent answers and Connect passes its SDP through.
 func (s *Server) Answer(ctx context.Context, leg media.LegID) error {
+	if s.opts.anchor != nil {
+		return s.answerAnchored(leg)
+	}
 	return fmt.Errorf("sip: answering %s needs a media server to send audio: %w", leg, media.ErrNotSupported)
 }
 
 // Hold with ringback sends 180 Ringing to the caller; music on hold needs
 // a media server.
 func (s *Server) Hold(ctx context.Context, leg media.LegID, mode media.HoldMode) error {
+	if s.opts.anchor != nil {
+		return s.holdAnchored(leg, mode)
+	}
 	if mode != media.HoldRingback {
 		return fmt.Errorf("sip: hold %q needs a media server: %w", mode, media.ErrNotSupported)
 	}
@@ -40,6 +46,9 @@ func (s *Server) Hold(ctx context.Context, leg media.LegID, mode media.HoldMode)
 // caller's INVITE the first time, a re-INVITE on a transfer. Routing hangs
 // up the previous agent leg itself.
 func (s *Server) Connect(ctx context.Context, a, b media.LegID) error {
+	if s.opts.anchor != nil {
+		return s.connectAnchored(a, b)
+	}
 	cust, agent := s.inLeg(a), s.outLeg(b)
 	if cust == nil || agent == nil {
 		cust, agent = s.inLeg(b), s.outLeg(a)
@@ -63,6 +72,9 @@ func (s *Server) Connect(ctx context.Context, a, b media.LegID) error {
 
 // Monitor needs a mixer.
 func (s *Server) Monitor(ctx context.Context, req media.MonitorRequest) (media.LegID, error) {
+	if s.opts.anchor != nil {
+		return s.monitorAnchored(ctx, req)
+	}
 	return "", fmt.Errorf("sip: %s: %w", req.Mode, errNeedsMixer)
 }
 
@@ -71,6 +83,9 @@ func (s *Server) Monitor(ctx context.Context, req media.MonitorRequest) (media.L
 // the agent's inside a running call); a transfer is a re-INVITE of the
 // caller, which a signalling path can do.
 func (s *Server) Capabilities() media.Capabilities {
+	if s.opts.anchor != nil {
+		return anchoredCapabilities()
+	}
 	const why = "listen, whisper, barge and take over need a media server (Asterisk or FreeSWITCH)"
 	return media.Capabilities{Path: media.PathSIP, Unsupported: map[media.Action]string{
 		media.ActionMonitor: why, media.ActionTakeOver: why}}
@@ -78,11 +93,17 @@ func (s *Server) Capabilities() media.Capabilities {
 
 // SetMonitorMode needs a mixer.
 func (s *Server) SetMonitorMode(ctx context.Context, leg media.LegID, mode media.MonitorMode) error {
+	if s.opts.anchor != nil {
+		return s.setMonitorAnchored(leg, func(m *monitorSpec) { m.mode = mode })
+	}
 	return fmt.Errorf("sip: %s: %w", mode, errNeedsMixer)
 }
 
 // Mute needs a mixer.
 func (s *Server) Mute(ctx context.Context, leg media.LegID, muted bool) error {
+	if s.opts.anchor != nil {
+		return s.muteAnchored(leg, muted)
+	}
 	return fmt.Errorf("sip: mute: %w", errNeedsMixer)
 }
 

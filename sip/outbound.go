@@ -43,9 +43,11 @@ type outLeg struct {
 	s     *Server
 	id    media.LegID
 	req   media.DialRequest
-	offer []byte // the caller's SDP offer, passed through
+	offer []byte // the caller's SDP offer, passed through (or ours, anchored)
+	m     *legMedia
 
 	mu       sync.Mutex
+	monitor  *monitorSpec // a supervisor's leg: how it joins on answer
 	state    outState
 	branches []*branch
 	winner   *branch
@@ -78,6 +80,11 @@ type dialTarget struct {
 // Dial rings req.Target on every registered contact (or the outbound
 // trunk for the phone mode / req.Number) and returns the leg at once.
 func (s *Server) Dial(ctx context.Context, req media.DialRequest) (media.LegID, error) {
+	return s.dial(ctx, req, nil)
+}
+
+// dial is Dial; mon, when set, makes the leg a supervisor's.
+func (s *Server) dial(ctx context.Context, req media.DialRequest, mon *monitorSpec) (media.LegID, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -88,11 +95,18 @@ func (s *Server) Dial(ctx context.Context, req media.DialRequest) (media.LegID, 
 	if err != nil {
 		return "", err
 	}
+	id := media.LegID("dial-" + randomID())
 	var offer []byte
-	if c := s.customerFor(req); c != nil {
+	var m *legMedia
+	if s.opts.anchor != nil {
+		if m, err = s.anchorDial(id, req); err != nil {
+			return "", err
+		}
+		offer = m.sdp
+	} else if c := s.customerFor(req); c != nil {
 		offer = c.offer
 	}
-	l := &outLeg{s: s, id: media.LegID("dial-" + randomID()), req: req, offer: offer}
+	l := &outLeg{s: s, id: id, req: req, offer: offer, m: m, monitor: mon}
 	for i, t := range targets {
 		l.branches = append(l.branches, &branch{leg: l, callID: fmt.Sprintf("%s-%d", l.id, i), transp: t.transport, dest: t.dest, cseq: 1})
 	}
@@ -117,6 +131,7 @@ func (s *Server) Dial(ctx context.Context, req media.DialRequest) (media.LegID, 
 	if started == 0 {
 		l.state = outEnded
 		s.forgetOut(l)
+		s.releaseMedia(l.m)
 		return "", fmt.Errorf("sip: no contact of %q took the INVITE: %w", req.Target.AgentID, media.ErrUnreachable)
 	}
 	timeout := req.Timeout
@@ -233,6 +248,10 @@ func (l *outLeg) onSuccess(b *branch, res *sip.Response) {
 		l.state = outAnswered
 		l.winner = b
 		l.timer.Stop()
+		if l.m != nil {
+			l.s.applyAnswer(l, res.Body())
+			l.s.onAnchoredAnswer(l)
+		}
 		l.s.report(media.LegAnswered{FactBase: media.FactBase{At: l.s.now()}, Leg: l.id})
 		l.cancelOthersLocked(b)
 	case outAnswered, outEnded:
@@ -316,6 +335,7 @@ func (l *outLeg) endLocked(cause media.Cause) {
 	}
 	l.s.report(media.LegEnded{FactBase: media.FactBase{At: l.s.now()}, Leg: l.id, Cause: cause})
 	l.s.forgetOut(l)
+	l.s.releaseMedia(l.m)
 }
 
 // cancelOthersLocked CANCELs every pending branch but keep.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callfloor/callfloor/media"
+	"github.com/callfloor/callfloor/rtpanchor"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
@@ -43,6 +44,9 @@ type Server struct {
 	outLegs  map[media.LegID]*outLeg
 	byCallID map[string]dialogRef // SIP Call-ID → leg (or dial branch)
 	bound    map[string]*inLeg    // routing call id → its customer leg
+	// callSessions: routing call id → the anchored session of its legs
+	// (WithMediaAnchor only).
+	callSessions map[string]*rtpanchor.Session
 
 	draining atomic.Bool
 	running  atomic.Bool
@@ -87,11 +91,12 @@ func New(cfg Config, dir Directory, facts media.Facts, opts ...Option) (*Server,
 	s := &Server{
 		cfg: cfg, opts: o, dir: dir, facts: facts, log: o.log.With("component", "sip"),
 		host: host, port: port, trunkNets: nets,
-		laddr:    sip.Addr{IP: net.ParseIP(host), Port: port, Hostname: host},
-		inLegs:   make(map[media.LegID]*inLeg),
-		outLegs:  make(map[media.LegID]*outLeg),
-		byCallID: make(map[string]dialogRef),
-		bound:    make(map[string]*inLeg),
+		laddr:        sip.Addr{IP: net.ParseIP(host), Port: port, Hostname: host},
+		inLegs:       make(map[media.LegID]*inLeg),
+		outLegs:      make(map[media.LegID]*outLeg),
+		byCallID:     make(map[string]dialogRef),
+		bound:        make(map[string]*inLeg),
+		callSessions: make(map[string]*rtpanchor.Session),
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.auth = newAuthenticator(cfg.Domain, o.nonceTTL, o.maxAuthFailures, o.now)

@@ -65,11 +65,12 @@ type Phone struct {
 	conn    *net.UDPConn
 	rtcp    *net.UDPConn
 	Freq    float64
-	Codec   uint8
+	Codec   uint8 // the codec it starts with; SetCodec changes it
 	EventPT uint8
 	SSRC    uint32
 
 	mu      sync.Mutex
+	codec   uint8
 	to      netip.AddrPort
 	muted   bool
 	dtmf    []byte
@@ -106,7 +107,7 @@ func New(t testing.TB, freq float64, codec, eventPT uint8) *Phone {
 	if conn == nil {
 		t.Fatal("no even port pair for the test phone")
 	}
-	p := &Phone{t: t, conn: conn, rtcp: rtcpc, Freq: freq, Codec: codec, EventPT: eventPT,
+	p := &Phone{t: t, conn: conn, rtcp: rtcpc, Freq: freq, Codec: codec, codec: codec, EventPT: eventPT,
 		SSRC: rand.Uint32(), changed: make(chan struct{}, 1), stop: make(chan struct{})}
 	p.wg.Add(3)
 	go p.send()
@@ -123,6 +124,13 @@ func (p *Phone) Addr() netip.AddrPort { return p.conn.LocalAddr().(*net.UDPAddr)
 func (p *Phone) SendTo(addr netip.AddrPort) {
 	p.mu.Lock()
 	p.to = addr
+	p.mu.Unlock()
+}
+
+// SetCodec switches what the phone sends and expects (a renegotiation).
+func (p *Phone) SetCodec(c uint8) {
+	p.mu.Lock()
+	p.codec = c
 	p.mu.Unlock()
 }
 
@@ -225,7 +233,7 @@ func (p *Phone) send() {
 		case <-tk.C:
 		}
 		p.mu.Lock()
-		to, muted := p.to, p.muted
+		to, muted, codec := p.to, p.muted, p.codec
 		if !ev.active && len(p.dtmf) > 0 {
 			ev.active, ev.code, ev.start, ev.step = true, p.dtmf[0], ts, 0
 			p.dtmf = p.dtmf[1:]
@@ -266,8 +274,8 @@ func (p *Phone) send() {
 		}
 		phase = math.Mod(phase, 2*math.Pi)
 		var payload [frameSamples]byte
-		encodeFrame(p.Codec, pcm[:], payload[:])
-		write(rtp.Header{Version: 2, PayloadType: p.Codec, SequenceNumber: seq, Timestamp: ts, SSRC: p.SSRC}, payload[:])
+		encodeFrame(codec, pcm[:], payload[:])
+		write(rtp.Header{Version: 2, PayloadType: codec, SequenceNumber: seq, Timestamp: ts, SSRC: p.SSRC}, payload[:])
 		ts += frameSamples
 	}
 }
@@ -290,8 +298,8 @@ func (p *Phone) record() {
 		p.mu.Lock()
 		switch {
 		case pkt.PayloadType == PCMU || pkt.PayloadType == PCMA:
-			if pkt.PayloadType != p.Codec {
-				p.t.Errorf("phone %v Hz uses payload type %d, received %d", p.Freq, p.Codec, pkt.PayloadType)
+			if pkt.PayloadType != p.codec {
+				p.t.Errorf("phone %v Hz uses payload type %d, received %d", p.Freq, p.codec, pkt.PayloadType)
 			}
 			p.heard.Frames = append(p.heard.Frames, Frame{TS: pkt.Timestamp, PCM: decodeFrame(pkt.PayloadType, pkt.Payload)})
 		case len(pkt.Payload) >= 4:
