@@ -41,11 +41,8 @@ func (e *Engine) moveCall(ctx context.Context, actor presence.Actor, callID, tar
 		var dial pendingDial
 		m := e.mediaPath()
 		_, err := e.change(ctx, callID, func(t *txn) error {
-			c := t.call
-			if c == nil {
-				return fmt.Errorf("call %q is not live: %w", callID, presence.ErrNotFound)
-			}
-			if err := e.authorize(ctx, t, actor, c); err != nil {
+			c, err := e.liveCall(ctx, t, actor, callID)
+			if err != nil {
 				return err
 			}
 			if err := requireAnswered(c); err != nil {

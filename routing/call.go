@@ -103,7 +103,8 @@ type Call struct {
 	// RingStartedAt is when ringing agents first started (average wait).
 	RingStartedAt time.Time `json:"ring_started_at,omitzero"`
 	// Skip holds agents not to offer this call again before the time given
-	// (they were busy or unreachable for it).
+	// (their Dial failed for a reason that was not theirs, such as the
+	// media path being down; an agent the call did not reach is in RONA).
 	Skip map[string]time.Time `json:"skip,omitempty"`
 	// WasAnswered: an agent answered at some point (a call transferred or
 	// taken over is not "missed" when it ends unanswered later).

@@ -55,16 +55,26 @@ func (e *Engine) authorize(ctx context.Context, t *txn, actor presence.Actor, c 
 func (e *Engine) actOn(ctx context.Context, actor presence.Actor, callID string, fn func(ctx context.Context, t *txn, c *Call) error) error {
 	return e.on(ctx, callID, func(ctx context.Context) error {
 		_, err := e.change(ctx, callID, func(t *txn) error {
-			if t.call == nil {
-				return fmt.Errorf("call %q is not live: %w", callID, presence.ErrNotFound)
-			}
-			if err := e.authorize(ctx, t, actor, t.call); err != nil {
+			c, err := e.liveCall(ctx, t, actor, callID)
+			if err != nil {
 				return err
 			}
-			return fn(ctx, t, t.call)
+			return fn(ctx, t, c)
 		})
 		return err
 	})
+}
+
+// liveCall is the call a supervisor action changes: live, and the actor
+// authorised on it.
+func (e *Engine) liveCall(ctx context.Context, t *txn, actor presence.Actor, callID string) (*Call, error) {
+	if t.call == nil {
+		return nil, fmt.Errorf("call %q is not live: %w", callID, presence.ErrNotFound)
+	}
+	if err := e.authorize(ctx, t, actor, t.call); err != nil {
+		return nil, err
+	}
+	return t.call, nil
 }
 
 func conflict(format string, args ...any) error {
@@ -107,11 +117,8 @@ func (e *Engine) StartMonitor(ctx context.Context, actor presence.Actor, callID 
 	err := e.on(ctx, callID, func(ctx context.Context) error {
 		var d monitorDial
 		_, err := e.change(ctx, callID, func(t *txn) error {
-			c := t.call
-			if c == nil {
-				return fmt.Errorf("call %q is not live: %w", callID, presence.ErrNotFound)
-			}
-			if err := e.authorize(ctx, t, actor, c); err != nil {
+			c, err := e.liveCall(ctx, t, actor, callID)
+			if err != nil {
 				return err
 			}
 			if err := requireAnswered(c); err != nil {
@@ -275,14 +282,24 @@ func (e *Engine) monitorRecord(ctx context.Context, id string) (Monitor, error) 
 	return m, nil
 }
 
-// onMonitor runs fn on a running monitor: its supervisor or an admin.
-func (e *Engine) onMonitor(ctx context.Context, actor presence.Actor, id string, fn func(ctx context.Context, t *txn, c *Call, m *Monitor) error) (MonitorView, error) {
+// monitorOf finds a running monitor the actor may act on: its
+// supervisor's or, for an admin, anyone's.
+func (e *Engine) monitorOf(ctx context.Context, actor presence.Actor, id string) (Monitor, error) {
 	rec, err := e.monitorRecord(ctx, id)
 	if err != nil {
-		return MonitorView{}, err
+		return Monitor{}, err
 	}
 	if rec.Supervisor != actor.ID && !actor.IsAdmin() {
-		return MonitorView{}, fmt.Errorf("monitor %s belongs to %s: %w", id, rec.Supervisor, presence.ErrForbidden)
+		return Monitor{}, fmt.Errorf("monitor %s belongs to %s: %w", id, rec.Supervisor, presence.ErrForbidden)
+	}
+	return rec, nil
+}
+
+// onMonitor runs fn on a running monitor: its supervisor or an admin.
+func (e *Engine) onMonitor(ctx context.Context, actor presence.Actor, id string, fn func(ctx context.Context, t *txn, c *Call, m *Monitor) error) (MonitorView, error) {
+	rec, err := e.monitorOf(ctx, actor, id)
+	if err != nil {
+		return MonitorView{}, err
 	}
 	var out MonitorView
 	err = e.on(ctx, rec.CallID, func(ctx context.Context) error {
@@ -319,12 +336,9 @@ type monitorCommand struct {
 // do), send the command, then record it in a change; if the record does
 // not commit (or the monitor moved on), the command is undone.
 func (e *Engine) commandMonitor(ctx context.Context, actor presence.Actor, id string, decide func(c *Call, m *Monitor) (*monitorCommand, error)) (MonitorView, error) {
-	rec, err := e.monitorRecord(ctx, id)
+	rec, err := e.monitorOf(ctx, actor, id)
 	if err != nil {
 		return MonitorView{}, err
-	}
-	if rec.Supervisor != actor.ID && !actor.IsAdmin() {
-		return MonitorView{}, fmt.Errorf("monitor %s belongs to %s: %w", id, rec.Supervisor, presence.ErrForbidden)
 	}
 	var out MonitorView
 	err = e.on(ctx, rec.CallID, func(ctx context.Context) error {
