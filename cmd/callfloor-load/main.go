@@ -1,12 +1,24 @@
-// Command callfloor-load measures a running callfloor end to end: it opens
-// N event-stream clients, makes M agent status changes through the REST
-// API, and reports how long each change took to reach every client
-// (p50/p99/max) and the delivered event rate. It is bounded: it stops after
-// M changes or at -timeout, whichever comes first, and refuses targets
-// that are not loopback unless -allow-remote is given.
+// Command callfloor-load measures a running callfloor end to end
+// (docs/performance.md). It is bounded in time (-duration, -timeout) and
+// refuses targets that are not loopback unless -allow-remote is given.
 //
-//	go run ./cmd/callfloor &
-//	go run ./cmd/callfloor-load -clients 200 -changes 400
+// Floor mode (the default) drives a whole floor: N agents log in (their
+// phones register over SIP and answer after -answer-delay) and change
+// statuses at -status-rate, a trunk places calls at -call-rate through the
+// built-in SIP path and hangs up after -talk, and K event-stream clients
+// read what happens. It prints offered and achieved rates, errors, the
+// latency from each change or call to the whole event read by every
+// client (p50/p99/max), and the server's CPU seconds per 1,000 calls and
+// RSS read from /proc.
+//
+//	go run ./cmd/callfloor-load -write-floor 50 > /tmp/floor.yaml
+//	CALLFLOOR_CONFIG=/tmp/floor.yaml go run ./cmd/callfloor &
+//	go run ./cmd/callfloor-load
+//
+// Changes mode (-changes M) makes M status changes one after another on
+// the demo floor and reports how long each took to reach every client:
+//
+//	go run ./cmd/callfloor-load -token demo-admin -clients 200 -changes 400
 package main
 
 import (
@@ -39,25 +51,59 @@ type options struct {
 }
 
 func main() {
-	var o options
-	var agents string
+	var (
+		o           options
+		f           floorOptions
+		toggle      string
+		writeAgents int
+	)
 	flag.StringVar(&o.base, "url", "http://127.0.0.1:8080", "callfloor base URL")
-	flag.StringVar(&o.token, "token", "demo-admin", "admin bearer token")
-	flag.IntVar(&o.clients, "clients", 100, "event-stream clients")
-	flag.IntVar(&o.changes, "changes", 200, "status changes to make")
-	flag.StringVar(&agents, "agents", "a1,a2,a3,a4,a5,a6,a7,a8", "agents whose status is toggled")
+	flag.StringVar(&o.token, "token", loadToken, "admin bearer token (the generated floor's; demo-admin on the demo floor)")
+	flag.IntVar(&o.clients, "clients", 20, "event-stream clients")
+	flag.IntVar(&o.changes, "changes", 0, "changes mode: make this many status changes one after another (agents from -toggle) and stop")
+	flag.StringVar(&toggle, "toggle", "a1,a2,a3,a4,a5,a6,a7,a8", "changes mode: agents whose status is toggled")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "stop after this long regardless")
 	flag.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback target")
+	flag.IntVar(&writeAgents, "write-floor", 0, "print a floor configuration with this many agents (for CALLFLOOR_CONFIG) and exit")
+	flag.StringVar(&f.sipAddr, "sip", "127.0.0.1:5060", "floor mode: the server's SIP address (UDP)")
+	flag.StringVar(&f.hotline, "hotline", loadHotline, "floor mode: the number the trunk calls")
+	flag.IntVar(&f.agents, "agents", 50, "floor mode: agents l00001… that log in (the floor must have them: -write-floor)")
+	flag.Float64Var(&f.statusRate, "status-rate", 20, "floor mode: status changes per second")
+	flag.Float64Var(&f.callRate, "call-rate", 10, "floor mode: new calls per second through the SIP path")
+	flag.DurationVar(&f.answerDelay, "answer-delay", 200*time.Millisecond, "floor mode: phones answer after this")
+	flag.DurationVar(&f.talk, "talk", time.Second, "floor mode: the trunk hangs up after this talk time")
+	flag.DurationVar(&f.duration, "duration", 15*time.Second, "floor mode: how long calls and changes are offered")
+	flag.IntVar(&f.pid, "pid", 0, "floor mode: server process id for CPU and RSS (default: the process listening on -url's port)")
 	flag.Parse()
-	o.agents = strings.Split(agents, ",")
+	if writeAgents > 0 {
+		if err := writeFloor(os.Stdout, writeAgents); err != nil {
+			fmt.Fprintln(os.Stderr, "callfloor-load:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	rep, err := run(ctx, o)
+	if o.changes > 0 {
+		o.agents = strings.Split(toggle, ",")
+		rep, err := run(ctx, o)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "callfloor-load:", err)
+			os.Exit(1)
+		}
+		fmt.Print(rep)
+		return
+	}
+	f.base, f.token, f.clients, f.allowRemote = o.base, o.token, o.clients, o.allowRemote
+	rep, err := runFloor(ctx, f)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "callfloor-load:", err)
 		os.Exit(1)
 	}
 	fmt.Print(rep)
+	if rep.callErrors > 0 || rep.changeErrors > 0 || rep.streamErrors > 0 {
+		os.Exit(2)
+	}
 }
 
 // report is what one run measured.
@@ -221,27 +267,38 @@ func setStatus(ctx context.Context, o options, agent, status string) error {
 	return nil
 }
 
-// readStream reads /v1/events from now on and calls onAgent with the id
-// of every agent event; it signals ready once the stream is open.
-func readStream(ctx context.Context, o options, ready chan<- error, onAgent func(id string)) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.base+"/v1/events?types=agent", nil)
+// openStream opens /v1/events?types=types and reports on ready whether it
+// did; the caller closes the body.
+func openStream(ctx context.Context, base, token, types string, ready chan<- error) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/events?types="+types, nil)
 	if err != nil {
 		ready <- err
-		return err
+		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+o.token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		ready <- err
+		return nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		res.Body.Close()
+		err := fmt.Errorf("events: %s", res.Status)
+		ready <- err
+		return nil, err
+	}
+	ready <- nil
+	return res, nil
+}
+
+// readStream reads /v1/events from now on and calls onAgent with the id
+// of every agent event; it signals ready once the stream is open.
+func readStream(ctx context.Context, o options, ready chan<- error, onAgent func(id string)) error {
+	res, err := openStream(ctx, o.base, o.token, "agent", ready)
+	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		err := fmt.Errorf("events: %s", res.Status)
-		ready <- err
-		return err
-	}
-	ready <- nil
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var event string
