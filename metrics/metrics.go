@@ -44,6 +44,10 @@ type Metrics struct {
 	mediaErrors     *prometheus.CounterVec
 
 	sipMalformed prometheus.Counter
+
+	leaseHeld  *prometheus.GaugeVec
+	leaseToken *prometheus.GaugeVec
+	leaseLost  *prometheus.CounterVec
 }
 
 // New builds the registry with the Go runtime and process collectors and
@@ -95,6 +99,15 @@ func New() *Metrics {
 	m.mediaLatency = histogramVec("media_command_seconds", "Latency of the commands routing sends to the media path, by command.", "command")
 	m.mediaErrors = counterVec("media_command_errors_total", "Media commands that failed, by command.", "command")
 	m.sipMalformed = counter("sip_malformed_packets_total", "Packets the built-in SIP path dropped because they do not parse as SIP.")
+
+	gaugeVec := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+		reg.MustRegister(g)
+		return g
+	}
+	m.leaseHeld = gaugeVec("lease_held", "1 while this replica holds the lease (floor, webhooks, media:…) and does its work.", "lease")
+	m.leaseToken = gaugeVec("lease_token", "Fencing token of this replica's current or last term of the lease.", "lease")
+	m.leaseLost = counterVec("lease_lost_total", "Terms of the lease this replica lost without releasing it (expired, taken over, store unreachable).", "lease")
 	return m
 }
 

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/store"
@@ -146,5 +147,41 @@ func TestSIPPacketObserverCounts(t *testing.T) {
 	o.MalformedPacket("192.0.2.2")
 	if got := testutil.ToFloat64(m.sipMalformed); got != 4 {
 		t.Fatalf("sip_malformed_packets_total = %v, want 4", got)
+	}
+}
+
+// TestLeaseObserver: a real lease on a memory store taken, lost (pulled
+// from under its holder) and taken again shows up as held, token and one
+// loss.
+func TestLeaseObserver(t *testing.T) {
+	m := New()
+	st := store.NewMemory()
+	defer st.Close()
+	l := lease.New(st, "media:x", lease.WithHolder("A"), lease.WithTTL(300*time.Millisecond), lease.WithObserver(m.Lease()))
+	ctx, cancel := context.WithCancel(context.Background())
+	terms := make(chan lease.Term, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = l.Run(ctx, func(ctx context.Context, term lease.Term) error { terms <- term; <-ctx.Done(); return nil })
+	}()
+	first := <-terms
+	if got := testutil.ToFloat64(m.leaseHeld.WithLabelValues("media:x")); got != 1 {
+		t.Fatalf("lease_held = %v while held", got)
+	}
+	if err := st.Release(ctx, "media:x", "A", first.Token); err != nil {
+		t.Fatal(err)
+	}
+	second := <-terms // lost at the next renewal, then taken again
+	if got := testutil.ToFloat64(m.leaseLost.WithLabelValues("media:x")); got != 1 {
+		t.Fatalf("lease_lost_total = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.leaseToken.WithLabelValues("media:x")); got != float64(second.Token) || second.Token <= first.Token {
+		t.Fatalf("lease_token = %v, want %d (> %d)", got, second.Token, first.Token)
+	}
+	cancel()
+	<-done
+	if got := testutil.ToFloat64(m.leaseHeld.WithLabelValues("media:x")); got != 0 {
+		t.Fatalf("lease_held = %v after shutdown", got)
 	}
 }

@@ -1,9 +1,11 @@
 package metrics
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/sip"
@@ -12,6 +14,28 @@ import (
 	"github.com/callfloor/callfloor/stream"
 	"github.com/callfloor/callfloor/webhook"
 )
+
+// Lease returns the observer of this replica's leases (lease.WithObserver):
+// whether it holds each, its token, and how often it lost one.
+func (m *Metrics) Lease() func(lease.Status) {
+	var mu sync.Mutex
+	lost := map[string]int64{}
+	return func(s lease.Status) {
+		held := 0.0
+		if s.Held {
+			held = 1
+		}
+		m.leaseHeld.WithLabelValues(s.Name).Set(held)
+		m.leaseToken.WithLabelValues(s.Name).Set(float64(s.Token))
+		mu.Lock()
+		// Status counts losses since the lease was made; the counter
+		// takes the growth since the last report.
+		delta := s.Lost - lost[s.Name]
+		lost[s.Name] = s.Lost
+		mu.Unlock()
+		m.leaseLost.WithLabelValues(s.Name).Add(float64(max(delta, 0)))
+	}
+}
 
 // Stream returns the event hub's observer.
 func (m *Metrics) Stream() stream.Observer { return streamObserver{m} }

@@ -135,7 +135,7 @@ func (e *Engine) onCaller(caller, d string, fn func(tx *state.Tx, per map[string
 		if tx.Empty() {
 			return
 		}
-		if _, err := e.st.Commit(ctx, tx); err != nil {
+		if _, err := e.commit(ctx, tx); err != nil {
 			e.log.Error("missed counters", "err", err)
 		}
 	})

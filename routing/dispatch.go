@@ -336,7 +336,7 @@ func (e *Engine) publishQueues(ctx context.Context, l *live, queues []Queue) {
 	e.qgCache = groups
 	e.qgMu.Unlock()
 	if len(tx.Events) > 0 {
-		if _, err := e.st.Commit(ctx, tx); err != nil {
+		if _, err := e.commit(ctx, tx); err != nil {
 			e.log.Warn("queue events", "err", err)
 			return
 		}

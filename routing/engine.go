@@ -62,9 +62,25 @@ type Engine struct {
 	idle    chan struct{}
 
 	running atomic.Bool
+	// cur is the current (or next) run: Run may be called again once it
+	// returned, one run per term of the media server's lease (README.md,
+	// Running several replicas).
+	cur atomic.Pointer[engineRun]
+}
+
+// engineRun is one Run of the engine.
+type engineRun struct {
 	started chan struct{}
 	stopped chan struct{}
-	stopMu  sync.Once
+	once    sync.Once
+	// fence goes on every commit that matters for calls during the run.
+	fence state.Fence
+	// cancel ends the run early (a fenced commit: a newer owner exists).
+	cancel context.CancelCauseFunc
+}
+
+func newEngineRun() *engineRun {
+	return &engineRun{started: make(chan struct{}), stopped: make(chan struct{})}
 }
 
 // Option configures an Engine.
@@ -111,10 +127,9 @@ func NewEngine(st state.Store, agents *presence.Service, media media.Media, opts
 	e := &Engine{
 		st: st, agents: agents, media: media, clock: realClock{}, log: slog.Default(), obs: nopObserver{},
 		tick: time.Second, skipFor: 5 * time.Second, nShards: 8, mediaTimeout: DefaultMediaTimeout,
-		rnd:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
-		started: make(chan struct{}),
-		stopped: make(chan struct{}),
+		rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 	}
+	e.cur.Store(newEngineRun())
 	for _, o := range opts {
 		o(e)
 	}
@@ -147,12 +162,27 @@ func (e *Engine) mediaPath() media.Media {
 // Run starts the shard loops, the dispatcher and the periodic tick, after
 // re-reading live calls from the store (a restarted controller picks up
 // where it stopped). It returns once ctx ends and every goroutine it
-// started has stopped.
-func (e *Engine) Run(ctx context.Context) error {
+// started has stopped. Run may be called again after it returned.
+func (e *Engine) Run(ctx context.Context) error { return e.RunFenced(ctx, state.Fence{}) }
+
+// ErrFencedOut: a commit of this run was refused because a newer owner of
+// the media server's lease exists; the run stopped at once.
+var ErrFencedOut = errors.New("routing: a newer owner took over; stopped driving calls")
+
+// RunFenced is Run for one term of a lease: every commit that matters for
+// calls carries fence, and the first one the store refuses (a newer owner
+// exists) stops the run at once; Run then returns ErrFencedOut.
+func (e *Engine) RunFenced(ctx context.Context, fence state.Fence) error {
 	if !e.running.CompareAndSwap(false, true) {
 		return errors.New("routing: Run called twice")
 	}
-	defer e.stop()
+	r := e.cur.Load()
+	r.fence = fence
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.cancel = cancel
+	defer e.endRun(r)
+	e.intake.reset()
 	if err := e.recover(ctx); err != nil {
 		return fmt.Errorf("routing: recover live calls: %w", err)
 	}
@@ -179,17 +209,28 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.armTick()
 	e.Kick()
-	close(e.started)
+	close(r.started)
 	<-ctx.Done()
-	e.stop()
+	e.stop(r)
 	wg.Wait()
+	if errors.Is(context.Cause(ctx), ErrFencedOut) {
+		return ErrFencedOut
+	}
 	return nil
 }
 
-// stop marks the engine stopped, stops every timer and drops queued work.
-func (e *Engine) stop() {
-	e.stopMu.Do(func() {
-		close(e.stopped)
+// endRun ends a run and prepares the next one.
+func (e *Engine) endRun(r *engineRun) {
+	e.stop(r)
+	e.cur.Store(newEngineRun())
+	e.kicked.Store(false)
+	e.running.Store(false)
+}
+
+// stop marks the run stopped, stops every timer and drops queued work.
+func (e *Engine) stop(r *engineRun) {
+	r.once.Do(func() {
+		close(r.stopped)
 		e.timers.stopAll()
 	})
 	for _, l := range append([]*loop{e.dispatch}, e.shards...) {
@@ -199,12 +240,31 @@ func (e *Engine) stop() {
 	}
 }
 
+// commit commits a change that matters for calls with the run's fence; a
+// refusal by the fence stops the run at once.
+func (e *Engine) commit(ctx context.Context, tx state.Tx) ([]state.Event, error) {
+	r := e.cur.Load()
+	tx.Fence = r.fence
+	evs, err := e.st.Commit(ctx, tx)
+	if errors.Is(err, state.ErrFenced) && r.cancel != nil {
+		e.log.Error("a newer owner of the media server exists: stopped driving calls",
+			"lease", r.fence.Lease, "token", r.fence.Token)
+		r.cancel(ErrFencedOut)
+	}
+	return evs, err
+}
+
 // Started is closed once Run has recovered live calls and its loops run.
-func (e *Engine) Started() <-chan struct{} { return e.started }
+func (e *Engine) Started() <-chan struct{} { return e.cur.Load().started }
+
+// Running reports whether a Run is driving calls right now.
+func (e *Engine) Running() bool { return e.running.Load() && !e.isStopped() }
+
+func (e *Engine) stoppedC() <-chan struct{} { return e.cur.Load().stopped }
 
 func (e *Engine) isStopped() bool {
 	select {
-	case <-e.stopped:
+	case <-e.stoppedC():
 		return true
 	default:
 		return false
@@ -279,6 +339,7 @@ func (e *Engine) on(ctx context.Context, callID string, f func(ctx context.Conte
 	if e.isStopped() || !e.running.Load() {
 		return ErrStopped
 	}
+	stopped := e.stoppedC()
 	res := make(chan error, 1)
 	e.submit(callID, func(ctx context.Context) { res <- f(ctx) })
 	select {
@@ -286,7 +347,7 @@ func (e *Engine) on(ctx context.Context, callID string, f func(ctx context.Conte
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-e.stopped:
+	case <-stopped:
 		return ErrStopped
 	}
 }
@@ -306,7 +367,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 		case <-idle:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-e.stopped:
+		case <-e.stoppedC():
 			return ErrStopped
 		}
 	}

@@ -43,6 +43,16 @@ func newIntake() *intake {
 		hungUp: make(map[media.LegID]time.Time)}
 }
 
+// reset forgets every binding: a new run rebinds from the store.
+func (in *intake) reset() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.legs = make(map[media.LegID]string)
+	in.parked = make(map[media.LegID][]parkedFact)
+	in.suspects = make(map[media.LegID]bool)
+	in.hungUp = make(map[media.LegID]time.Time)
+}
+
 // Report implements Facts: it queues the fact on its call's loop and
 // returns at once.
 func (e *Engine) Report(f media.Fact) {

@@ -128,7 +128,7 @@ func (e *Engine) change(ctx context.Context, callID string, fn func(t *txn) erro
 			return nil, err
 		}
 		if !tx.Empty() {
-			_, err = e.st.Commit(ctx, tx)
+			_, err = e.commit(ctx, tx)
 			if errors.Is(err, state.ErrConflict) {
 				e.obs.ConflictRetry()
 				continue

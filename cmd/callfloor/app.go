@@ -31,8 +31,10 @@ type app struct {
 	agents *presence.Service
 	engine *routing.Engine
 	media  mediaPath
-	hub    *stream.Hub
-	api    *api.Server
+	// owner drives the media server while this replica holds its lease.
+	owner *mediaOwner
+	hub   *stream.Hub
+	api   *api.Server
 	// metrics is fed by every package's observer (README.md, Metrics and profiles).
 	metrics *metrics.Metrics
 	// floor is the lease of the work done once per floor, not per
@@ -129,13 +131,20 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		_ = st.Close()
 		return nil, err
 	}
-	media, err := newMediaPath(cfg, a.agents, a.engine, log, m.Media(cfg.Media()), m.SIPPackets())
+	mediaObs := m.Media(cfg.Media())
+	media, err := newMediaPath(cfg, a.agents, a.engine, log, mediaObs, m.SIPPackets())
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
+	// This instance only declares the path's capabilities (GET /v1/media);
+	// the media server is driven by a fresh one per lease term.
 	a.media = media
-	a.engine.SetMedia(media)
+
+	holder := lease.NewHolderID()
+	leaseOpts := []lease.Option{lease.WithHolder(holder), lease.WithTTL(cfg.LeaseTTLDuration()), lease.WithLogger(log)}
+	a.owner = &mediaOwner{cfg: cfg, agents: a.agents, engine: a.engine, log: log, obs: mediaObs, packets: m.SIPPackets(),
+		lease: lease.New(st, mediaLeaseName(cfg), append(leaseOpts, lease.WithObserver(m.Lease()))...)}
 
 	m.Floor(a.engine, a.agents, log)
 	a.hub = stream.NewHub(st, stream.WithLogger(log), stream.WithObserver(m.Stream()))
@@ -146,20 +155,19 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 			api.WithRecheck(a.agents, 2*time.Second), api.WithEventLogger(log))),
 		api.WithRoutes(api.WebhookRoutes(webhook.NewRegistry(st, st))),
 		api.WithReadiness(a.bootstrapped),
-		api.WithReadiness(media.Ready),
+		api.WithReadiness(a.owner.Ready),
 		api.WithRoutes(api.MediaRoutes(media)),
 		api.WithAdminHandler("/metrics", m.Handler()),
 		api.WithAdminHandler("/debug/pprof/*", pprofHandler()),
 	)
 	// Work done once per floor runs on the replica holding its lease
 	// (README.md, Running several replicas).
-	holder := lease.NewHolderID()
-	leaseOpts := []lease.Option{lease.WithHolder(holder), lease.WithTTL(cfg.LeaseTTLDuration()), lease.WithLogger(log)}
+	leaseOpts = append(leaseOpts, lease.WithObserver(m.Lease()))
 	a.floor = lease.New(st, floorLease, leaseOpts...)
 	hooksLease := lease.New(st, webhook.LeaseName, leaseOpts...)
-	a.leases = append(a.leases, a.floor, hooksLease)
+	a.leases = append(a.leases, a.owner.lease, a.floor, hooksLease)
 	hooks := webhook.NewDispatcher(st, st, hooksLease, webhook.WithLogger(log), webhook.WithObserver(m.Webhook()))
-	a.loops = append(a.loops, a.floorLoop, a.engine.Run, media.Run, a.hub.Run, hooks.Run)
+	a.loops = append(a.loops, a.floorLoop, a.owner.Run, a.hub.Run, hooks.Run)
 	return a, nil
 }
 

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/callfloor/callfloor/internal/config"
+	"github.com/callfloor/callfloor/lease"
+	"github.com/callfloor/callfloor/media"
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/sip"
+)
+
+// mediaLeaseName names the lease of the media server this replica drives:
+// replicas configured for the same Asterisk application, FreeSWITCH
+// socket or SIP domain contend for the same lease.
+func mediaLeaseName(cfg config.Config) string {
+	switch cfg.Media() {
+	case "asterisk":
+		return "media:asterisk:" + cfg.ARI.URL + "#" + cfg.ARI.App
+	case "freeswitch":
+		return "media:freeswitch:" + cfg.ESL.Addr
+	}
+	domain := cfg.SIP.Domain
+	if domain == "" {
+		domain = "default"
+	}
+	return "media:sip:" + domain
+}
+
+// mediaOwner runs the routing engine's call loops, its dispatcher and the
+// media connection only while this replica holds the media server's lease
+// (README.md, Running several replicas). Each term gets a fresh media path
+// and a fenced engine run; losing the lease ends both at once.
+type mediaOwner struct {
+	cfg     config.Config
+	agents  *presence.Service
+	engine  *routing.Engine
+	log     *slog.Logger
+	obs     media.Observer
+	packets sip.PacketObserver
+	lease   *lease.Lease
+
+	mu  sync.Mutex
+	cur mediaPath // nil while another replica owns the media server
+}
+
+func (o *mediaOwner) current() mediaPath {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.cur
+}
+
+func (o *mediaOwner) set(m mediaPath) {
+	o.mu.Lock()
+	o.cur = m
+	o.mu.Unlock()
+}
+
+// Run contends for the media server until ctx ends.
+func (o *mediaOwner) Run(ctx context.Context) error { return o.lease.Run(ctx, o.term) }
+
+// term drives the media server for one term of the lease.
+func (o *mediaOwner) term(ctx context.Context, t lease.Term) error {
+	m, err := newMediaPath(o.cfg, o.agents, o.engine, o.log, o.obs, o.packets)
+	if err != nil {
+		return err
+	}
+	o.log.Info("driving the media server", "lease", t.Name, "token", t.Token)
+	o.engine.SetMedia(m)
+	o.set(m)
+	defer func() {
+		o.set(nil)
+		o.engine.SetMedia(nil)
+		if errors.Is(context.Cause(ctx), lease.ErrLost) {
+			o.log.Error("media server lease lost: stopped driving calls", "lease", t.Name, "token", t.Token)
+		}
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context) error{
+		func(ctx context.Context) error { return o.engine.RunFenced(ctx, t.Fence()) },
+		m.Run,
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Either ending ends the term: the engine without media (or
+			// media without the engine) must not go on alone.
+			errs <- run(ctx)
+			cancel()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var first error
+	for err := range errs {
+		if first == nil && err != nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Ready is the replica's readiness: a replica that does not own the media
+// server is ready (it serves the API and the event stream); the owner is
+// ready when its media path is.
+func (o *mediaOwner) Ready(ctx context.Context) error {
+	if m := o.current(); m != nil {
+		return m.Ready(ctx)
+	}
+	return nil
+}
