@@ -43,6 +43,9 @@ type Metrics struct {
 	mediaLatency    *prometheus.HistogramVec
 	mediaErrors     *prometheus.CounterVec
 
+	reportsApplied prometheus.Counter
+	reportsGaps    prometheus.Counter
+
 	sipMalformed prometheus.Counter
 
 	leaseHeld  *prometheus.GaugeVec
@@ -97,6 +100,8 @@ func New() *Metrics {
 	reg.MustRegister(m.mediaConnected)
 	m.mediaReconnects = counterVec("media_reconnects_total", "Connections to the media server re-established after a loss.", "path")
 	m.mediaLatency = histogramVec("media_command_seconds", "Latency of the commands routing sends to the media path, by command.", "command")
+	m.reportsApplied = counter("reports_events_projected_total", "Events the reports projector wrote to the reports database.")
+	m.reportsGaps = counter("reports_gaps_total", "Times the event log was trimmed past the reports projector's position (events never projected).")
 	m.mediaErrors = counterVec("media_command_errors_total", "Media commands that failed, by command.", "command")
 	m.sipMalformed = counter("sip_malformed_packets_total", "Packets the built-in SIP path dropped because they do not parse as SIP.")
 

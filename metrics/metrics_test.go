@@ -185,3 +185,17 @@ func TestLeaseObserver(t *testing.T) {
 		t.Fatalf("lease_held = %v after shutdown", got)
 	}
 }
+
+// The reports projector's counters move.
+func TestReportsObserver(t *testing.T) {
+	m := New()
+	r := m.Reports()
+	r.Applied(3)
+	r.Gap()
+	if got := testutil.ToFloat64(m.reportsApplied); got != 3 {
+		t.Errorf("projected = %v", got)
+	}
+	if got := testutil.ToFloat64(m.reportsGaps); got != 1 {
+		t.Errorf("gaps = %v", got)
+	}
+}

@@ -126,3 +126,17 @@ type sipPacketObserver struct{ m *Metrics }
 // MalformedPacket counts without the source: a label per address would
 // let a flood from many addresses grow the series without bound.
 func (o sipPacketObserver) MalformedPacket(string) { o.m.sipMalformed.Inc() }
+
+// Reports returns the reports projector's observer (it satisfies
+// reports.Observer; the type is named here so that metrics does not
+// import the reports package and its database drivers).
+func (m *Metrics) Reports() ReportsObserver { return ReportsObserver{m} }
+
+// ReportsObserver counts what the reports projector does.
+type ReportsObserver struct{ m *Metrics }
+
+// Applied counts n events projected.
+func (o ReportsObserver) Applied(n int) { o.m.reportsApplied.Add(float64(n)) }
+
+// Gap counts a trimmed-away stretch of the log the projector never saw.
+func (o ReportsObserver) Gap() { o.m.reportsGaps.Inc() }

@@ -148,6 +148,15 @@ func TestMetricsMoveWithACallAndAStatusChange(t *testing.T) {
 	} {
 		before.must(t, name)
 	}
+	// One replica: it holds every lease (floor, webhooks, the media path).
+	for _, l := range []string{`lease="floor"`, `lease="webhooks"`} {
+		if held := before.must(t, "callfloor_lease_held", l); held != 1 {
+			t.Errorf("lease_held{%s} = %v", l, held)
+		}
+		if tok := before.must(t, "callfloor_lease_token", l); tok < 1 {
+			t.Errorf("lease_token{%s} = %v", l, tok)
+		}
+	}
 	if up := before.must(t, "callfloor_media_connected", `path="sip"`); up != 1 {
 		t.Errorf("media_connected{path=sip} = %v while listening", up)
 	}
