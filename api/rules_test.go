@@ -84,3 +84,35 @@ func TestPhoneNumbersAsEnteredAPI(t *testing.T) {
 	r.want(r.do("POST", "/v1/calls", "a1", `{"agent":"a1","number":"12345"}`), 422, `"field":"number"`)
 	r.want(r.do("POST", "/v1/calls", "a1", `{"agent":"a1","number":"84-901-000-009"}`), 201, `"customer_number":"+84901000009"`)
 }
+
+// A supervisor monitors one call at a time: a second listen, whisper or
+// barge on another call is a 409 naming the call they monitor.
+func TestOneMonitorPerSupervisorAPI(t *testing.T) {
+	r := newRoutingAPI(t)
+	r.want(r.do("POST", "/v1/queues", "boss", `{"id":"main","members":["sales"],"strategy":"longest_idle","hotlines":["+842800"]}`), 201, "")
+	var ids []string
+	for i, caller := range []string{"+84901000001", "+84901000002"} {
+		r.report(media.CallArrived{FactBase: media.FactBase{At: r.clock.Now()}, Leg: media.LegID("cust-" + caller), Caller: caller, Hotline: "+842800"})
+		agent := []string{"a1", "a2"}[i]
+		d, ok := r.media.DialOf(agent)
+		if !ok {
+			t.Fatalf("%s not rung", agent)
+		}
+		r.report(media.LegAnswered{FactBase: media.FactBase{At: r.clock.Now()}, Leg: d.Result})
+		var calls []struct{ ID, Agent string }
+		r.do("GET", "/v1/calls?agent="+agent, "boss", "").into(t, &calls)
+		if len(calls) != 1 {
+			t.Fatalf("calls of %s = %+v", agent, calls)
+		}
+		ids = append(ids, calls[0].ID)
+	}
+	x := r.do("POST", "/v1/calls/"+ids[0]+"/listen", "sup1", "")
+	r.want(x, 201, `"supervisor":"sup1"`)
+	var m struct{ ID string }
+	x.into(t, &m)
+	for _, action := range []string{"listen", "whisper", "barge"} {
+		r.want(r.do("POST", "/v1/calls/"+ids[1]+"/"+action, "sup1", ""), 409, "you already monitor call "+ids[0])
+	}
+	r.want(r.do("DELETE", "/v1/monitors/"+m.ID, "sup1", ""), 204, "")
+	r.want(r.do("POST", "/v1/calls/"+ids[1]+"/whisper", "sup1", ""), 201, `"mode":"whisper"`)
+}
