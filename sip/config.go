@@ -68,6 +68,7 @@ type options struct {
 	anchor          *rtpanchor.Anchor
 	obs             media.Observer
 	packets         PacketObserver
+	bindings        BindingStore
 }
 
 // WithLogger sets the logger (default slog.Default()).

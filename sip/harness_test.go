@@ -281,6 +281,14 @@ func (h *harness) register(t testing.TB, user string, port int) {
 	p.wait(t, 20*time.Second)
 }
 
+// unregister removes user's contact at port (Expires 0) and waits.
+func (h *harness) unregister(t testing.TB, user string, port int) {
+	t.Helper()
+	p := startSipp(t, "unregister "+user, port, h.addr, "-sf", scenario("register.xml"), "-m", "1",
+		"-au", user, "-ap", "sip-"+user, "-key", "user", user, "-key", "expires", "0")
+	p.wait(t, 20*time.Second)
+}
+
 func getenv(k string) string { return os.Getenv(k) }
 
 // freeDualPort is a port free for both UDP and TCP a moment ago (the

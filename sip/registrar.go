@@ -206,8 +206,12 @@ func (r *registrar) apply(req *sip.Request, user string, contacts []contactReq, 
 		r.aors[user] = next
 	}
 	facts = stateFacts(facts, next, now)
+	saved := append([]binding(nil), next...)
 	r.mu.Unlock()
 
+	if len(facts) > 0 {
+		r.persist(user, saved)
+	}
 	for _, f := range facts {
 		r.s.report(f)
 	}
@@ -236,6 +240,7 @@ func stateFacts(facts []media.DeviceState, remaining []binding, now time.Time) [
 // sweep drops expired bindings.
 func (r *registrar) sweep(now time.Time) {
 	var facts []media.DeviceState
+	changed := map[string][]binding{}
 	r.mu.Lock()
 	for user, bs := range r.aors {
 		var gone []media.DeviceState
@@ -255,9 +260,13 @@ func (r *registrar) sweep(now time.Time) {
 		} else {
 			r.aors[user] = keep
 		}
+		changed[user] = keep
 		facts = append(facts, stateFacts(gone, keep, now)...)
 	}
 	r.mu.Unlock()
+	for user, keep := range changed {
+		r.persist(user, keep)
+	}
 	for _, f := range facts {
 		r.s.log.Info("registrar: contact expired", "user", f.AgentID, "contact", f.Device)
 		r.s.report(f)

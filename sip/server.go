@@ -146,6 +146,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("sip: listen tcp %s: %w", s.cfg.Addr, err)
 	}
 	s.log.Info("sip listening", "addr", s.cfg.Addr, "domain", s.cfg.Domain)
+	if err := s.reg.restore(ctx); err != nil {
+		s.log.Warn("sip: restoring stored registrations", "err", err)
+	}
 	s.opts.obs.Connected(true)
 	defer s.opts.obs.Connected(false)
 

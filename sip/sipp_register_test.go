@@ -29,9 +29,7 @@ func TestSippRegisterWithDigest(t *testing.T) {
 		t.Fatalf("Contacts(a1) = %v, want one", got)
 	}
 
-	p := startSipp(t, "unregister", port, h.addr, "-sf", scenario("register.xml"), "-m", "1",
-		"-au", "a1", "-ap", "sip-a1", "-key", "user", "a1", "-key", "expires", "0")
-	p.wait(t, 20*time.Second)
+	h.unregister(t, "a1", port)
 	h.rec.waitFor(t, "a1 unregistered", 5*time.Second, deviceState("a1", false))
 	if got := h.srv.Contacts("a1"); len(got) != 0 {
 		t.Fatalf("Contacts(a1) after unregister = %v", got)

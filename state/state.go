@@ -57,6 +57,9 @@ const (
 	// KindSettings holds the account's floor settings (one record).
 	KindSettings Kind = "settings"
 	KindMeta     Kind = "meta" // small bookkeeping records (routing cursors, leases)
+	// KindSIPBinding holds the built-in registrar's contacts of one SIP
+	// user (id = the user), so a restart keeps every device reachable.
+	KindSIPBinding Kind = "sip_binding"
 )
 
 // Version preconditions for Put and Delete.

@@ -13,6 +13,7 @@ import (
 	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/sip"
+	"github.com/callfloor/callfloor/state"
 )
 
 // mediaPath is a media.Media that also runs (connects, listens) and
@@ -25,8 +26,8 @@ type mediaPath interface {
 
 // newMediaPath builds the media path the configuration selects: Asterisk
 // when an ARI URL is set, FreeSWITCH when an ESL address is, otherwise the
-// built-in SIP path.
-func newMediaPath(cfg config.Config, agents *presence.Service, facts media.Facts, log *slog.Logger, obs media.Observer, packets sip.PacketObserver) (mediaPath, error) {
+// built-in SIP path, whose registrations are kept in the store.
+func newMediaPath(cfg config.Config, st state.Store, agents *presence.Service, facts media.Facts, log *slog.Logger, obs media.Observer, packets sip.PacketObserver) (mediaPath, error) {
 	switch cfg.Media() {
 	case "asterisk":
 		if _, err := url.Parse(cfg.ARI.URL); err != nil {
@@ -50,7 +51,7 @@ func newMediaPath(cfg config.Config, agents *presence.Service, facts media.Facts
 		Addr: cfg.SIPAddr, Domain: cfg.SIP.Domain, TrunkSources: cfg.SIP.TrunkSources,
 		TrunkUser: cfg.SIP.TrunkUser, TrunkPassword: cfg.SIP.TrunkPassword, OutboundTrunk: cfg.SIP.OutboundTrunk,
 	}, sipDirectory{agents: agents, passwords: cfg.SIPPasswords()}, facts, sip.WithLogger(log), sip.WithObserver(obs),
-		sip.WithPacketObserver(packets))
+		sip.WithPacketObserver(packets), sip.WithBindingStore(sip.StateBindings(st)))
 	if err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/sip"
+	"github.com/callfloor/callfloor/state"
 )
 
 // mediaLeaseName names the lease of the media server this replica drives:
@@ -37,6 +38,7 @@ func mediaLeaseName(cfg config.Config) string {
 // and a fenced engine run; losing the lease ends both at once.
 type mediaOwner struct {
 	cfg     config.Config
+	store   state.Store
 	agents  *presence.Service
 	engine  *routing.Engine
 	log     *slog.Logger
@@ -65,7 +67,7 @@ func (o *mediaOwner) Run(ctx context.Context) error { return o.lease.Run(ctx, o.
 
 // term drives the media server for one term of the lease.
 func (o *mediaOwner) term(ctx context.Context, t lease.Term) error {
-	m, err := newMediaPath(o.cfg, o.agents, o.engine, o.log, o.obs, o.packets)
+	m, err := newMediaPath(o.cfg, o.store, o.agents, o.engine, o.log, o.obs, o.packets)
 	if err != nil {
 		return err
 	}

@@ -268,3 +268,40 @@ func TestSIPPathSupervisorActions(t *testing.T) {
 		t.Errorf("call after hang-up: %d %v", code, c)
 	}
 }
+
+// TestSIPRegistrationsSurviveRestart: on Redis, a restarted callfloor
+// still reaches a device registered with the process before it — the
+// phone does not re-register for up to an hour — so a routed call rings
+// and is answered with no new REGISTER.
+func TestSIPRegistrationsSurviveRestart(t *testing.T) {
+	testpeer.Require(t, "sipp", "sip-tester")
+	rs := testpeer.StartRedis(t)
+	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
+	env := map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_SIP_ADDR": sipAddr}
+	p := start(t, env)
+	phone := testpeer.FreeUDPPort(t)
+	runSipp(t, "register a1", sipAddr, phone, "-sf", scenarioPath("register.xml"), "-m", "1",
+		"-au", "a1", "-ap", "sip-a1", "-key", "user", "a1", "-key", "expires", "3600").wait(t, 20*time.Second)
+	p.stop()
+
+	p2 := start(t, env)
+	defer p2.stop()
+	var a1 map[string]any
+	p2.call("GET", "/v1/agents/a1", "demo-a1", "", &a1)
+	if a1["online"] != true {
+		t.Fatalf("a1 offline after the restart: %v", a1)
+	}
+	if code := p2.call("PUT", "/v1/agents/a1/status", "demo-a1", `{"call_status":"available"}`, nil); code != 200 {
+		t.Fatalf("a1 available: %d", code)
+	}
+	agent := runSipp(t, "a1 answers", "", phone, "-sf", scenarioPath("agent_answer.xml"), "-m", "1", "-key", "agent", "a1")
+	caller := runSipp(t, "trunk caller", sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller.xml"),
+		"-m", "1", "-s", "+842873000001", "-d", "1000")
+	caller.wait(t, 20*time.Second)
+	agent.wait(t, 20*time.Second)
+	var stats map[string]any
+	p2.call("GET", "/v1/stats/today?queue=sales", "demo-sup-sales", "", &stats)
+	if stats["accepted"] != float64(1) {
+		t.Errorf("accepted today = %v, want 1 (the restarted process reached a1's phone)", stats["accepted"])
+	}
+}
