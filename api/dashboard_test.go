@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -99,116 +97,10 @@ func (f *productFloor) streamRequests() []string {
 	return append([]string(nil), f.lastEventID...)
 }
 
-// browser starts headless Debian chromium (a real peer) for one test.
-func browser(t *testing.T) context.Context { return browserIn(t, "en-US") }
-
-// browserIn starts chromium speaking lang (navigator.language).
-func browserIn(t *testing.T, lang string) context.Context {
+// signIn opens path in a new English-speaking chromium and signs in.
+func signIn(t *testing.T, base, path, token string) *testpeer.Page {
 	t.Helper()
-	exe := testpeer.Require(t, "chromium", "chromium")
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("lang", lang), chromedp.Flag("accept-lang", lang), chromedp.WindowSize(1600, 1000),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 120*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
-}
-
-// page drives one tab.
-type page struct {
-	t   *testing.T
-	ctx context.Context
-}
-
-func (p page) run(actions ...chromedp.Action[chromedp.Void]) {
-	p.t.Helper()
-	if err := chromedp.Do(p.ctx, actions...); err != nil {
-		p.t.Fatalf("browser: %v", err)
-	}
-}
-
-// js evaluates expr in the page.
-func js[T any](p page, expr string) T {
-	p.t.Helper()
-	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
-	if err != nil {
-		p.t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
-}
-
-// wait polls a JavaScript predicate in the page until it is true.
-func (p page) wait(what, expr string) {
-	p.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](expr))
-		if err == nil && ok {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	body, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.body.innerText`))
-	p.t.Fatalf("page never showed %s (%s)\n%s", what, expr, body)
-}
-
-// click clicks the first element matching a CSS selector through the DOM
-// (no layout needed, so hidden-by-scroll buttons work too).
-func (p page) click(sel string) {
-	p.t.Helper()
-	p.wait("clickable "+sel, fmt.Sprintf(`(() => { const b = document.querySelector(%q); return !!b && !b.disabled; })()`, sel))
-	p.run(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`void document.querySelector(%q).click()`, sel)))
-}
-
-// choose sets a <select> and fires change, as a user picking does.
-func (p page) choose(sel, value string) {
-	p.t.Helper()
-	p.run(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event("change")); })()`, sel, value)))
-}
-
-// rows counts the visible rows of a table body.
-func (p page) rows(table string) int {
-	return js[int](p, fmt.Sprintf(`document.querySelectorAll("#%s tbody tr").length`, table))
-}
-
-// shot saves a screenshot of the viewport to $CALLFLOOR_SCREENSHOTS/name
-// (docs/screenshots in the README's command), at w×h.
-func (p page) shot(name string, w, h int64) {
-	p.t.Helper()
-	dir := os.Getenv("CALLFLOOR_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	p.run(chromedp.EmulateViewport(w, h), chromedp.Sleep(300*time.Millisecond))
-	png, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-// signIn opens path and signs in with token through the form.
-func signIn(t *testing.T, base, path, token string) page {
-	t.Helper()
-	return signInWith(t, browser(t), base, path, token)
-}
-
-func signInWith(t *testing.T, ctx context.Context, base, path, token string) page {
-	t.Helper()
-	p := page{t: t, ctx: ctx}
-	p.run(chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.ID("token")))
-	p.run(chromedp.SendKeys(chromedp.ID("token"), token))
-	p.click(`#login-form button[type="submit"]`)
-	p.wait("the live stream", `document.querySelector("#live").classList.contains("on")`)
-	return p
+	return testpeer.Chromium(t, "en-US").SignIn(base, path, token)
 }
 
 // waitAgent polls the store until the agent satisfies ok.
@@ -247,14 +139,14 @@ func TestConsoleAgentsView(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := signIn(t, f.srv.URL, "/", "demo-sup-sales")
-	p.click(`nav button[data-view="agents"]`)
-	p.wait("five sales agents", `document.querySelectorAll("#agents tbody tr").length === 5`)
-	if js[bool](p, `!!document.querySelector('#agents tr[data-agent="a5"]')`) {
+	p.Click(`nav button[data-view="agents"]`)
+	p.Wait("five sales agents", `document.querySelectorAll("#agents tbody tr").length === 5`)
+	if testpeer.JS[bool](p, `!!document.querySelector('#agents tr[data-agent="a5"]')`) {
 		t.Error("the sales supervisor sees a support agent")
 	}
 	// Every column of a1's row holds its value.
-	cells := js[[]string](p, `[...document.querySelectorAll('#agents tr[data-agent="a1"] td')].map(td => td.querySelector("select") ? td.querySelector("select").selectedOptions[0].textContent : td.textContent.trim())`)
-	want := []string{"An Nguyena1", "a1@example.com", "+84901000011", "agent", "sales", "online", "Available", "", "chat available", "free", "", "app", "", "End wrap-upLog out"}
+	cells := testpeer.JS[[]string](p, `[...document.querySelectorAll('#agents tr[data-agent="a1"] td')].map(td => td.querySelector("select") ? td.querySelector("select").selectedOptions[0].textContent : td.textContent.trim())`)
+	want := []string{"An Nguyena1", "a1@example.com", "+84901000011", "agent", "sales", "online", "Available", "", "chat available", "free", "", "app", "", "Log out"}
 	if len(cells) != len(want) {
 		t.Fatalf("a1 row has %d cells: %q", len(cells), cells)
 	}
@@ -267,10 +159,10 @@ func TestConsoleAgentsView(t *testing.T) {
 		t.Errorf("a1 status timer = %q", cells[7])
 	}
 	// a2 is on lunch: "current / not-available total", both ticking.
-	p.wait("a2's not-available total", `/^\d\d:\d\d \/ \d\d:\d\d$/.test(document.querySelector('#agents tr[data-agent="a2"] td:nth-child(8)').textContent)`)
-	first := js[string](p, `document.querySelector('#agents tr[data-agent="a2"] td:nth-child(8)').textContent`)
-	p.wait("the timer to tick", fmt.Sprintf(`document.querySelector('#agents tr[data-agent="a2"] td:nth-child(8)').textContent !== %q`, first))
-	if cls := js[string](p, `document.querySelector('#agents tr[data-agent="a2"] select').className`); !strings.Contains(cls, "manual-na") {
+	p.Wait("a2's not-available total", `/^\d\d:\d\d \/ \d\d:\d\d$/.test(document.querySelector('#agents tr[data-agent="a2"] td:nth-child(8)').textContent)`)
+	first := testpeer.JS[string](p, `document.querySelector('#agents tr[data-agent="a2"] td:nth-child(8)').textContent`)
+	p.Wait("the timer to tick", fmt.Sprintf(`document.querySelector('#agents tr[data-agent="a2"] td:nth-child(8)').textContent !== %q`, first))
+	if cls := testpeer.JS[string](p, `document.querySelector('#agents tr[data-agent="a2"] select').className`); !strings.Contains(cls, "manual-na") {
 		t.Errorf("a2 on lunch is painted %q, want the not-available colour", cls)
 	}
 
@@ -278,8 +170,8 @@ func TestConsoleAgentsView(t *testing.T) {
 	for _, c := range []struct{ sel, value string }{
 		{"#f-agent-call", "lunch_break"}, {"#f-agent-chat", "unavailable"}, {"#f-agent-online", "true"}, {"#f-agent-group", "sales"},
 	} {
-		p.choose(c.sel, c.value)
-		n := p.rows("agents")
+		p.Choose(c.sel, c.value)
+		n := p.Rows("agents")
 		if c.sel == "#f-agent-group" {
 			if n != 5 {
 				t.Errorf("group sales: %d rows", n)
@@ -287,39 +179,39 @@ func TestConsoleAgentsView(t *testing.T) {
 		} else if n == 0 || n >= 5 {
 			t.Errorf("filter %s=%s left %d rows", c.sel, c.value, n)
 		}
-		p.choose(c.sel, "")
+		p.Choose(c.sel, "")
 	}
-	p.choose("#f-agent-online", "true")
-	if n := p.rows("agents"); n != 1 {
+	p.Choose("#f-agent-online", "true")
+	if n := p.Rows("agents"); n != 1 {
 		t.Errorf("online agents: %d rows, want a1 only (the console does not log its supervisor in)", n)
 	}
-	p.choose("#f-agent-online", "")
-	p.run(chromedp.SendKeys(chromedp.ID("f-agent-search"), "binh"))
-	p.wait("the search to keep Binh only", `document.querySelectorAll("#agents tbody tr").length === 1 && !!document.querySelector('#agents tr[data-agent="a2"]')`)
-	p.run(chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#f-agent-search"); s.value = ""; s.dispatchEvent(new Event("input")); })()`))
-	p.wait("all rows back", `document.querySelectorAll("#agents tbody tr").length === 5`)
+	p.Choose("#f-agent-online", "")
+	p.Run(chromedp.SendKeys(chromedp.ID("f-agent-search"), "binh"))
+	p.Wait("the search to keep Binh only", `document.querySelectorAll("#agents tbody tr").length === 1 && !!document.querySelector('#agents tr[data-agent="a2"]')`)
+	p.Run(chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector("#f-agent-search"); s.value = ""; s.dispatchEvent(new Event("input")); })()`))
+	p.Wait("all rows back", `document.querySelectorAll("#agents tbody tr").length === 5`)
 
 	// Sorting by name, then the other way.
-	p.click(`#agents th[data-sort="name"]`)
-	order := js[[]string](p, `[...document.querySelectorAll("#agents tbody tr")].map(r => r.dataset.agent)`)
+	p.Click(`#agents th[data-sort="name"]`)
+	order := testpeer.JS[[]string](p, `[...document.querySelectorAll("#agents tbody tr")].map(r => r.dataset.agent)`)
 	if order[0] != "sup-sales" || order[4] != "a1" {
 		t.Errorf("name descending: %v", order)
 	}
-	p.click(`#agents th[data-sort="name"]`)
-	if order := js[[]string](p, `[...document.querySelectorAll("#agents tbody tr")].map(r => r.dataset.agent)`); order[0] != "a1" {
+	p.Click(`#agents th[data-sort="name"]`)
+	if order := testpeer.JS[[]string](p, `[...document.querySelectorAll("#agents tbody tr")].map(r => r.dataset.agent)`); order[0] != "a1" {
 		t.Errorf("name ascending: %v", order)
 	}
 
 	// A change through the API (not the page) shows up live.
 	f.setStatus(t, "a3", "training")
-	p.wait("a3 in training without reload", `document.querySelector('#agents tr[data-agent="a3"] select').value === "training"`)
+	p.Wait("a3 in training without reload", `document.querySelector('#agents tr[data-agent="a3"] select').value === "training"`)
 
 	// The page's own status select acts, credited to the supervisor.
-	p.choose(`select[aria-label="Call status of a4"]`, "short_break")
+	p.Choose(`select[aria-label="Call status of a4"]`, "short_break")
 	f.waitAgent(t, "a4", func(a presence.Agent) bool { return a.CallStatus == "short_break" })
-	p.click(`#agents tr[data-agent="a1"] button.danger`)
-	p.wait("a1 logged out", `document.querySelector('#agents tr[data-agent="a1"] td:nth-child(6)').textContent === "offline"`)
-	if msg := js[string](p, `document.querySelector("#error").textContent`); msg != "" {
+	p.Click(`#agents tr[data-agent="a1"] button[data-action="logout"]`)
+	p.Wait("a1 logged out", `document.querySelector('#agents tr[data-agent="a1"] td:nth-child(6)').textContent === "offline"`)
+	if msg := testpeer.JS[string](p, `document.querySelector("#error").textContent`); msg != "" {
 		t.Errorf("page shows an error: %q", msg)
 	}
 }
@@ -340,27 +232,27 @@ func TestConsoleCallsAndQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := signIn(t, f.srv.URL, "/", "demo-admin")
-	p.click(`nav button[data-view="queues"]`)
-	p.wait("both queues", `document.querySelectorAll("#queues tbody tr").length === 2`)
+	p.Click(`nav button[data-view="queues"]`)
+	p.Wait("both queues", `document.querySelectorAll("#queues tbody tr").length === 2`)
 
 	// A caller waits: nobody is available.
 	f.engine.Report(media.CallArrived{FactBase: media.FactBase{At: time.Now()}, Leg: "cust-1", Caller: "+84901234567", Hotline: "+842873000001"})
-	p.wait("sales amber at one waiting", `document.querySelector('#queues tr[data-queue="sales"]').className === "lvl-amber"`)
-	p.wait("the longest wait ticking", `document.querySelector('#queues tr[data-queue="sales"] td:nth-child(3)').textContent >= "00:02"`)
-	p.wait("still amber, not red, below three", `document.querySelector('#queues tr[data-queue="sales"]').className === "lvl-amber"`)
-	p.run(chromedp.Evaluate[chromedp.Void](`void 0`))
+	p.Wait("sales amber at one waiting", `document.querySelector('#queues tr[data-queue="sales"]').className === "lvl-amber"`)
+	p.Wait("the longest wait ticking", `document.querySelector('#queues tr[data-queue="sales"] td:nth-child(3)').textContent >= "00:02"`)
+	p.Wait("still amber, not red, below three", `document.querySelector('#queues tr[data-queue="sales"]').className === "lvl-amber"`)
+	p.Run(chromedp.Evaluate[chromedp.Void](`void 0`))
 	f.engine.Report(media.CallArrived{FactBase: media.FactBase{At: time.Now()}, Leg: "cust-2", Caller: "+84907654321", Hotline: "+842873000001"})
 	f.engine.Report(media.CallArrived{FactBase: media.FactBase{At: time.Now()}, Leg: "cust-3", Caller: "+84900000003", Hotline: "+842873000001"})
-	p.wait("sales red at three waiting", `document.querySelector('#queues tr[data-queue="sales"]').className === "lvl-red"`)
-	if cls := js[string](p, `document.querySelector('#queues tr[data-queue="support"]').className`); cls != "lvl-" {
+	p.Wait("sales red at three waiting", `document.querySelector('#queues tr[data-queue="sales"]').className === "lvl-red"`)
+	if cls := testpeer.JS[string](p, `document.querySelector('#queues tr[data-queue="support"]').className`); cls != "lvl-" {
 		t.Errorf("support (no thresholds) = %q", cls)
 	}
-	p.shot("console-queues.png", 1600, 900)
+	p.Shot("console-queues.png", 1920, 1080)
 
 	// a1 becomes available and answers the first caller.
 	f.setStatus(t, "a1", "available")
-	p.click(`nav button[data-view="calls"]`)
-	p.wait("three calls", `document.querySelectorAll("#calls tbody tr").length === 3`)
+	p.Click(`nav button[data-view="calls"]`)
+	p.Wait("three calls", `document.querySelectorAll("#calls tbody tr").length === 3`)
 	var dial routingtest.Command
 	deadline := time.Now().Add(10 * time.Second)
 	for ok := false; !ok && time.Now().Before(deadline); {
@@ -368,50 +260,50 @@ func TestConsoleCallsAndQueues(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	f.engine.Report(media.LegAnswered{FactBase: media.FactBase{At: time.Now()}, Leg: dial.Result})
-	p.wait("the answered call", `[...document.querySelectorAll("#calls tbody tr")].some(r => r.innerText.includes("talking") && r.innerText.includes("An Nguyen"))`)
+	p.Wait("the answered call", `[...document.querySelectorAll("#calls tbody tr")].some(r => r.innerText.includes("talking") && r.innerText.includes("An Nguyen"))`)
 	row := `[...document.querySelectorAll("#calls tbody tr")].find(r => r.innerText.includes("An Nguyen"))`
-	cells := js[[]string](p, row+`.querySelectorAll("td").length ? [...`+row+`.querySelectorAll("td")].map(td => td.textContent.trim()) : []`)
+	cells := testpeer.JS[[]string](p, row+`.querySelectorAll("td").length ? [...`+row+`.querySelectorAll("td")].map(td => td.textContent.trim()) : []`)
 	if len(cells) != 13 || !strings.HasPrefix(cells[0], "c-") || cells[1] != "+84901234567" || cells[2] != "+842873000001" || cells[3] != "sales" ||
 		cells[4] != "inbound" || cells[5] != "talking" || cells[7] != "An Nguyen" || cells[8] == "" || cells[9] == "" {
 		t.Errorf("call row = %q", cells)
 	}
-	before := js[string](p, row+`.querySelector("td:nth-child(7)").textContent`)
-	p.wait("the call timer to move", row+fmt.Sprintf(`.querySelector("td:nth-child(7)").textContent !== %q`, before))
+	before := testpeer.JS[string](p, row+`.querySelector("td:nth-child(7)").textContent`)
+	p.Wait("the call timer to move", row+fmt.Sprintf(`.querySelector("td:nth-child(7)").textContent !== %q`, before))
 
 	// Filters.
 	for _, c := range []struct {
 		sel, value string
 		want       int
 	}{{"#f-call-state", "answered", 1}, {"#f-call-state", "calling", 2}, {"#f-call-agent", "a1", 1}, {"#f-call-direction", "outbound", 0}, {"#f-call-queue", "support", 0}, {"#f-call-queue", "sales", 3}} {
-		p.choose(c.sel, c.value)
-		if n := p.rows("calls"); n != c.want {
+		p.Choose(c.sel, c.value)
+		if n := p.Rows("calls"); n != c.want {
 			t.Errorf("calls %s=%s: %d rows, want %d", c.sel, c.value, n, c.want)
 		}
-		p.choose(c.sel, "")
+		p.Choose(c.sel, "")
 	}
 
 	// Takeover is disabled with the path's reason; listen works.
-	takeover := js[[]string](p, row+`.querySelector('button[data-action="takeover"]') ? [String(`+row+`.querySelector('button[data-action="takeover"]').disabled), `+row+`.querySelector('button[data-action="takeover"]').title] : []`)
+	takeover := testpeer.JS[[]string](p, row+`.querySelector('button[data-action="takeover"]') ? [String(`+row+`.querySelector('button[data-action="takeover"]').disabled), `+row+`.querySelector('button[data-action="takeover"]').title] : []`)
 	if len(takeover) != 2 || takeover[0] != "true" || !strings.Contains(takeover[1], "needs a bridge") {
 		t.Errorf("takeover button = %q", takeover)
 	}
-	if m := js[string](p, `document.querySelector("#media").textContent`); !strings.Contains(m, "Not possible on this path: Take over") {
+	if m := testpeer.JS[string](p, `document.querySelector("#media").textContent`); !strings.Contains(m, "Not possible on this path: Take over") {
 		t.Errorf("media line = %q", m)
 	}
-	p.run(chromedp.Evaluate[chromedp.Void](row + `.querySelector('button[data-action="listen"]').click()`))
-	p.wait("the monitor", row+`.innerText.includes("listening: Floor Admin")`)
-	p.click(`button[data-action="monitor_pause"]`)
-	p.wait("paused", row+`.innerText.includes("paused")`)
-	p.click(`button[data-action="monitor_resume"]`)
-	p.wait("resumed", `!`+row+`.innerText.includes("paused") && !!document.querySelector('button[data-action="monitor_pause"]')`)
-	p.shot("console-calls.png", 1600, 900)
-	p.click(`button[data-action="monitor_end"]`)
-	p.wait("the monitor ended", `!`+row+`.innerText.includes("listening")`)
+	p.Run(chromedp.Evaluate[chromedp.Void](row + `.querySelector('button[data-action="listen"]').click()`))
+	p.Wait("the monitor", row+`.innerText.includes("listening: Floor Admin")`)
+	p.Click(`button[data-action="monitor_pause"]`)
+	p.Wait("paused", row+`.innerText.includes("paused")`)
+	p.Click(`button[data-action="monitor_resume"]`)
+	p.Wait("resumed", `!`+row+`.innerText.includes("paused") && !!document.querySelector('button[data-action="monitor_pause"]')`)
+	p.Shot("console-monitor.png", 1920, 1080)
+	p.Click(`button[data-action="monitor_end"]`)
+	p.Wait("the monitor ended", `!`+row+`.innerText.includes("listening")`)
 
 	// Hang up the two waiting callers from the page.
 	for _, caller := range []string{"+84907654321", "+84900000003"} {
-		p.run(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll("#calls tbody tr")].find(r => r.innerText.includes(%q)).querySelector('button[data-action="hangup"]').click()`, caller)))
-		p.wait("the hung-up call gone", fmt.Sprintf(`![...document.querySelectorAll("#calls tbody tr")].some(r => r.innerText.includes(%q))`, caller))
+		p.Run(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll("#calls tbody tr")].find(r => r.innerText.includes(%q)).querySelector('button[data-action="hangup"]').click()`, caller)))
+		p.Wait("the hung-up call gone", fmt.Sprintf(`![...document.querySelectorAll("#calls tbody tr")].some(r => r.innerText.includes(%q))`, caller))
 	}
 	if n := len(f.media.Ops("hangup")); n < 2 {
 		t.Errorf("media hangups after two clicks: %d", n)
@@ -422,10 +314,10 @@ func TestConsoleCallsAndQueues(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.setStatus(t, "a2", "available")
-	p.wait("a2 free in the page", `(() => { const r = document.querySelector('#agents tr[data-agent="a2"]'); return !!r && r.querySelector("select").value === "available" && r.innerText.includes("online"); })()`)
-	p.run(chromedp.Evaluate[chromedp.Void](row + `.querySelector('button[data-action="transfer"]').click()`))
-	p.wait("the transfer dialog", `document.querySelector("#transfer-dlg").open && [...document.querySelectorAll("#transfer-agent option")].map(o => o.value).join() === "a2"`)
-	p.click(`#transfer-ok`)
+	p.Wait("a2 free in the page", `(() => { const r = document.querySelector('#agents tr[data-agent="a2"]'); return !!r && r.querySelector("select").value === "available" && r.innerText.includes("online"); })()`)
+	p.Run(chromedp.Evaluate[chromedp.Void](row + `.querySelector('button[data-action="transfer"]').click()`))
+	p.Wait("the transfer dialog", `document.querySelector("#transfer-dlg").open && [...document.querySelectorAll("#transfer-agent option")].map(o => o.value).join() === "a2"`)
+	p.Click(`#transfer-ok`)
 	deadline = time.Now().Add(10 * time.Second)
 	for ok := false; !ok && time.Now().Before(deadline); {
 		_, ok = f.media.DialOf("a2")
@@ -434,7 +326,7 @@ func TestConsoleCallsAndQueues(t *testing.T) {
 	if _, ok := f.media.DialOf("a2"); !ok {
 		t.Fatal("transfer from the page never dialled a2")
 	}
-	if msg := js[string](p, `document.querySelector("#error").textContent`); msg != "" {
+	if msg := testpeer.JS[string](p, `document.querySelector("#error").textContent`); msg != "" {
 		t.Errorf("page shows an error: %q", msg)
 	}
 }
@@ -464,13 +356,13 @@ const englishLeft = `(async () => {
 func TestConsoleLanguages(t *testing.T) {
 	f := newProductFloor(t)
 	f.engine.Report(media.CallArrived{FactBase: media.FactBase{At: time.Now()}, Leg: "cust-1", Caller: "+84901234567", Hotline: "+842873000001"})
-	p := signInWith(t, browserIn(t, "vi-VN"), f.srv.URL, "/", "demo-admin")
-	missing := js[[]string](p, `import("/i18n.js").then(({ catalog }) => ["vi", "ru"].flatMap(l => Object.keys(catalog.en).filter(k => !(k in catalog[l])).map(k => l + ":" + k)))`)
+	p := testpeer.Chromium(t, "vi-VN").SignIn(f.srv.URL, "/", "demo-admin")
+	missing := testpeer.JS[[]string](p, `import("/i18n.js").then(({ catalog }) => ["vi", "ru"].flatMap(l => Object.keys(catalog.en).filter(k => !(k in catalog[l])).map(k => l + ":" + k)))`)
 	if len(missing) > 0 {
 		t.Errorf("catalog keys without a translation: %v", missing)
 	}
 	// Labels a language may legitimately share with English.
-	same := js[[]string](p, `import("/i18n.js").then(({ catalog }) => ["vi", "ru"].flatMap(l => Object.keys(catalog.en).filter(k => catalog[l][k] === catalog.en[k]).map(k => l + ":" + k)))`)
+	same := testpeer.JS[[]string](p, `import("/i18n.js").then(({ catalog }) => ["vi", "ru"].flatMap(l => Object.keys(catalog.en).filter(k => catalog[l][k] === catalog.en[k]).map(k => l + ":" + k)))`)
 	for _, k := range same {
 		switch strings.SplitN(k, ":", 2)[1] {
 		case "col.email", "agent.chat", "col.chat", "media.asterisk", "media.freeswitch", "mon.by":
@@ -478,26 +370,26 @@ func TestConsoleLanguages(t *testing.T) {
 			t.Errorf("%s is left in English", k)
 		}
 	}
-	p.wait("the call in the page", `document.querySelectorAll("#calls tbody tr").length === 1`)
+	p.Wait("the call in the page", `document.querySelectorAll("#calls tbody tr").length === 1`)
 	for _, lang := range []string{"vi", "ru"} {
 		if lang == "ru" {
-			p.choose("#lang", "ru")
+			p.Choose("#lang", "ru")
 		}
-		p.wait(lang+" chosen", fmt.Sprintf(`document.documentElement.lang === %q`, lang))
+		p.Wait(lang+" chosen", fmt.Sprintf(`document.documentElement.lang === %q`, lang))
 		for _, view := range []string{"agents", "calls", "queues"} {
-			p.click(fmt.Sprintf(`nav button[data-view=%q]`, view))
-			left := js[[]string](p, englishLeft)
+			p.Click(fmt.Sprintf(`nav button[data-view=%q]`, view))
+			left := testpeer.JS[[]string](p, englishLeft)
 			if left[0] != lang || len(left) > 1 {
 				t.Errorf("%s %s view: English left: %q", lang, view, left[1:])
 			}
 		}
-		if lang == "vi" && !js[bool](p, `document.querySelector("#calls tbody td:nth-child(10)").textContent.trim() !== ""`) {
+		if lang == "vi" && !testpeer.JS[bool](p, `document.querySelector("#calls tbody td:nth-child(10)").textContent.trim() !== ""`) {
 			t.Error("no start time in Vietnamese")
 		}
 	}
-	p.shot("console-ru.png", 1600, 900)
-	a := signInWith(t, browserIn(t, "ru-RU"), f.srv.URL, "/agent", "demo-a1")
-	if left := js[[]string](a, englishLeft); left[0] != "ru" || len(left) > 1 {
+	p.Shot("console-ru.png", 1920, 1080)
+	a := testpeer.Chromium(t, "ru-RU").SignIn(f.srv.URL, "/agent", "demo-a1")
+	if left := testpeer.JS[[]string](a, englishLeft); left[0] != "ru" || len(left) > 1 {
 		t.Errorf("agent desktop in Russian: English left: %q", left[1:])
 	}
 }
@@ -509,26 +401,25 @@ func TestConsoleLanguages(t *testing.T) {
 func TestWallboardLink(t *testing.T) {
 	f := newProductFloor(t)
 	p := signIn(t, f.srv.URL, "/", "demo-sup-sales")
-	p.click("#wall-link")
-	link := js[string](p, `document.querySelector("#wall-link").dataset.href`)
+	p.Click("#wall-link")
+	link := testpeer.JS[string](p, `document.querySelector("#wall-link").dataset.href`)
 	if !strings.HasSuffix(link, "/#token=demo-sup-sales&wallboard") {
 		t.Fatalf("wallboard link = %q", link)
 	}
-	w := page{t: t, ctx: browser(t)}
-	w.run(chromedp.Navigate(link))
-	w.wait("the wallboard signed in and live", `document.body.classList.contains("wall") && document.querySelector("#live").classList.contains("on") && document.querySelectorAll("#agents tbody tr").length === 5`)
-	if h := js[string](w, `location.hash`); h != "#wallboard" {
+	w := testpeer.Chromium(t, "en-US")
+	w.Run(chromedp.Navigate(link))
+	w.Wait("the wallboard signed in and live", `document.body.classList.contains("wall") && document.querySelector("#live").classList.contains("on") && document.querySelectorAll("#agents tbody tr").length === 5`)
+	if h := testpeer.JS[string](w, `location.hash`); h != "#wallboard" {
 		t.Errorf("address bar still holds %q", h)
 	}
-	if js[bool](w, `!!document.querySelector("#agents select")`) {
+	if testpeer.JS[bool](w, `!!document.querySelector("#agents select")`) {
 		t.Error("the wallboard offers status controls")
 	}
-	if size := js[string](w, `getComputedStyle(document.body).fontSize`); size != "22px" {
+	if size := testpeer.JS[string](w, `getComputedStyle(document.body).fontSize`); size != "22px" {
 		t.Errorf("wallboard type = %s", size)
 	}
 	f.engine.Report(media.CallArrived{FactBase: media.FactBase{At: time.Now()}, Leg: "cust-1", Caller: "+84901234567", Hotline: "+842873000001"})
-	w.wait("the waiting call on the wallboard", `document.querySelector('#queues tr[data-queue="sales"] td:nth-child(2)').textContent === "1"`)
-	w.shot("wallboard.png", 1920, 1080)
+	w.Wait("the waiting call on the wallboard", `document.querySelector('#queues tr[data-queue="sales"] td:nth-child(2)').textContent === "1"`)
 }
 
 // TestConsoleStreamResumes: after the connection drops, the page
@@ -536,18 +427,18 @@ func TestWallboardLink(t *testing.T) {
 func TestConsoleStreamResumes(t *testing.T) {
 	f := newProductFloor(t)
 	p := signIn(t, f.srv.URL, "/", "demo-admin")
-	p.click(`nav button[data-view="agents"]`)
+	p.Click(`nav button[data-view="agents"]`)
 	f.setStatus(t, "a5", "short_break")
-	p.wait("a5 on a short break", `document.querySelector('#agents tr[data-agent="a5"] select').value === "short_break"`)
+	p.Wait("a5 on a short break", `document.querySelector('#agents tr[data-agent="a5"] select').value === "short_break"`)
 	n := len(f.streamRequests())
 	f.srv.CloseClientConnections()
 	f.setStatus(t, "a5", "lunch_break")
-	p.wait("a5 at lunch after the blip", `document.querySelector('#agents tr[data-agent="a5"] select').value === "lunch_break"`)
+	p.Wait("a5 at lunch after the blip", `document.querySelector('#agents tr[data-agent="a5"] select').value === "lunch_break"`)
 	reqs := f.streamRequests()
 	if len(reqs) <= n || reqs[len(reqs)-1] == "" {
 		t.Errorf("stream requests (Last-Event-ID): %q", reqs)
 	}
-	p.wait("live again", `document.querySelector("#live").classList.contains("on")`)
+	p.Wait("live again", `document.querySelector("#live").classList.contains("on")`)
 }
 
 // TestAgentDesktop signs in as a1 at /agent: status and chat dropdowns
@@ -565,37 +456,26 @@ func TestAgentDesktop(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := signIn(t, f.srv.URL, "/agent", "demo-a1")
-	p.wait("the status dropdown with custom statuses", `[...document.querySelectorAll("#my-status option")].map(o => o.value).join() === "available,unavailable,lunch_break,short_break,after_call_work,training"`)
-	p.choose("#my-chat", "available")
+	p.Wait("the status dropdown with custom statuses", `[...document.querySelectorAll("#my-status option")].map(o => o.value).join() === "available,unavailable,lunch_break,short_break,after_call_work,training"`)
+	p.Choose("#my-chat", "available")
 	f.waitAgent(t, "a1", func(a presence.Agent) bool { return a.ChatStatus == "available" && a.Online })
-	p.choose("#my-status", "available")
+	p.Choose("#my-status", "available")
 	f.waitAgent(t, "a1", func(a presence.Agent) bool { return a.CallStatus == "available" })
 
 	f.engine.Report(media.CallArrived{FactBase: media.FactBase{At: time.Now()}, Leg: "cust-1", Caller: "+84901234567", Hotline: "+842873000001"})
-	p.wait("the incoming call", `document.querySelector("#callcard").classList.contains("ringing") && document.querySelector("#call-info").textContent.includes("+84901234567") && document.querySelector("#call-info").textContent.includes("+842873000001") && document.querySelector("#call-info").textContent.includes("Sales") && !!document.querySelector("#call-wait")`)
-	if js[bool](p, `document.querySelector("#callcard").classList.contains("flash")`) {
+	p.Wait("the incoming call", `document.querySelector("#callcard").classList.contains("ringing") && document.querySelector("#call-info").textContent.includes("+84901234567") && document.querySelector("#call-info").textContent.includes("+842873000001") && document.querySelector("#call-info").textContent.includes("Sales") && !!document.querySelector("#call-wait")`)
+	if testpeer.JS[bool](p, `document.querySelector("#callcard").classList.contains("flash")`) {
 		t.Error("the alert flashes from the first ring")
 	}
-	p.wait("the flashing alert in the last 5 s", `document.querySelector("#callcard").classList.contains("flash")`)
-	p.wait("the RONA popover", `!document.querySelector("#rona").hidden`)
-	p.shot("agent-rona.png", 1366, 768)
-	p.click("#rona-available")
+	p.Wait("the flashing alert in the last 5 s", `document.querySelector("#callcard").classList.contains("flash")`)
+	p.Wait("the RONA popover", `!document.querySelector("#rona").hidden`)
+	p.Click("#rona-available")
 	// Free again: the caller still waits, so routing may ring a1 at once.
-	p.wait("back to available", `document.querySelector("#rona").hidden && document.querySelector("#my-status").value === "available" && ["free", "ringing"].includes(document.querySelector("#my-system").textContent)`)
-	// The timer shows the status age the server keeps: issue 10 makes
-	// "available" from RONA restart it (status_since = now), so this reads
-	// 00:00 once that lands; the page itself restarts nothing on its own.
-	a1, err := f.svc.Agent(ctx, "a1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mm, ss int
-	timer := js[string](p, `document.querySelector("#my-timer").textContent`)
-	if _, err := fmt.Sscanf(timer, "%d:%d", &mm, &ss); err != nil {
-		t.Fatalf("status timer %q", timer)
-	}
-	if shown, kept := time.Duration(mm*60+ss)*time.Second, time.Since(a1.StatusSince); shown < kept-2*time.Second || shown > kept+time.Second {
-		t.Errorf("status timer after Go to available = %s, server's status age %s", timer, kept)
+	p.Wait("back to available", `document.querySelector("#rona").hidden && document.querySelector("#my-status").value === "available" && ["free", "ringing"].includes(document.querySelector("#my-system").textContent)`)
+	// "Go to available" from RONA is a fresh start: the timer restarts.
+	p.Wait("the status timer back at 00:00", `/^00:0[0-2]$/.test(document.querySelector("#my-timer").textContent)`)
+	if a1, err := f.svc.Agent(ctx, "a1"); err != nil || time.Since(a1.StatusSince) > 5*time.Second {
+		t.Errorf("a1's status did not restart: %+v %v", a1, err)
 	}
 
 	// The caller is still waiting: routing offers it to a1 again; a1 answers.
@@ -611,24 +491,23 @@ func TestAgentDesktop(t *testing.T) {
 		t.Fatalf("a1 never rung again: %+v", f.media.Dials())
 	}
 	f.engine.Report(media.LegAnswered{FactBase: media.FactBase{At: time.Now()}, Leg: dial.Result})
-	p.wait("connected, timer moving", `document.querySelector("#callcard").classList.contains("talking") && /^00:0[1-9]$/.test(document.querySelector("#call-connected").textContent)`)
-	p.wait("one call answered today", `document.querySelector("#f-answered").textContent === "1"`)
-	p.shot("agent.png", 1366, 768)
+	p.Wait("connected, timer moving", `document.querySelector("#callcard").classList.contains("talking") && /^00:0[1-9]$/.test(document.querySelector("#call-connected").textContent)`)
+	p.Wait("one call answered today", `document.querySelector("#f-answered").textContent === "1"`)
 	f.engine.Report(media.LegEnded{FactBase: media.FactBase{At: time.Now()}, Leg: "cust-1", Cause: media.CauseNormal})
-	p.wait("wrap-up with its countdown", `!document.querySelector("#wrapup").hidden && /00:[0-3]\d/.test(document.querySelector("#wrapup-left").textContent)`)
-	p.click("#end-wrapup")
+	p.Wait("wrap-up with its countdown", `!document.querySelector("#wrapup").hidden && /00:[0-3]\d/.test(document.querySelector("#wrapup-left").textContent)`)
+	p.Click("#end-wrapup")
 	f.waitAgent(t, "a1", func(a presence.Agent) bool { return a.SystemStatus == presence.SysAvailable })
-	p.wait("wrap-up over", `document.querySelector("#wrapup").hidden`)
+	p.Wait("wrap-up over", `document.querySelector("#wrapup").hidden`)
 
-	p.run(chromedp.SendKeys(chromedp.ID("dial-number"), "+84909999999"), chromedp.SendKeys(chromedp.ID("dial-campaign"), "renewals"))
-	p.click(`#dial-form button[type="submit"]`)
+	p.Run(chromedp.SendKeys(chromedp.ID("dial-number"), "+84909999999"), chromedp.SendKeys(chromedp.ID("dial-campaign"), "renewals"))
+	p.Click(`#dial-form button[type="submit"]`)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && len(f.media.Dials()) < 3; time.Sleep(50 * time.Millisecond) {
 	}
 	calls, err := f.engine.Calls(ctx, presence.System, routing.CallFilter{Direction: "outbound"})
 	if err != nil || len(calls) != 1 || calls[0].CustomerNumber != "+84909999999" || calls[0].Campaign == nil || *calls[0].Campaign != "renewals" {
 		t.Errorf("click-to-call: %+v %v", calls, err)
 	}
-	if msg := js[string](p, `document.querySelector("#error").textContent`); msg != "" {
+	if msg := testpeer.JS[string](p, `document.querySelector("#error").textContent`); msg != "" {
 		t.Errorf("page shows an error: %q", msg)
 	}
 }

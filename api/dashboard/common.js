@@ -121,7 +121,7 @@ export const since = (ts) => (ts ? (Date.now() - Date.parse(ts)) / 1000 : null);
 const fmtCache = new Map();
 function fmtr(kind, opts) {
   const key = lang + kind;
-  if (!fmtCache.has(key)) fmtCache.set(key, kind === "n" ? new Intl.NumberFormat(locale(), opts) : new Intl.DateTimeFormat(locale(), opts));
+  if (!fmtCache.has(key)) fmtCache.set(key, kind === "n" || kind === "p" ? new Intl.NumberFormat(locale(), opts) : new Intl.DateTimeFormat(locale(), opts));
   return fmtCache.get(key);
 }
 // locale is the browser's own locale when it speaks the chosen language,

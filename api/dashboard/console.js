@@ -103,10 +103,13 @@ function agentRow(a) {
   }
   const sysTimed = a.system_status !== "available";
   const actions = el("td", { class: "actions" });
-  if (manage) {
-    actions.append(
-      el("button", { type: "button", class: "sm", disabled: a.system_status !== "after_call_work", onclick: act(() => api("POST", `/v1/agents/${encodeURIComponent(a.id)}/wrapup/end`)) }, t("act.endwrapup")),
-      el("button", { type: "button", class: "sm danger", disabled: !a.online, onclick: act(() => api("POST", `/v1/agents/${encodeURIComponent(a.id)}/logout`)) }, t("act.logout")));
+  // Only the actions that apply now: end wrap-up while wrapping up, log
+  // out while logged in (the API's 409, e.g. on a call, is shown plainly).
+  if (manage && a.system_status === "after_call_work") {
+    actions.append(el("button", { type: "button", class: "sm", dataset: { action: "endwrapup" }, onclick: act(() => api("POST", `/v1/agents/${encodeURIComponent(a.id)}/wrapup/end`)) }, t("act.endwrapup")));
+  }
+  if (manage && a.online) {
+    actions.append(el("button", { type: "button", class: "sm danger", dataset: { action: "logout" }, onclick: act(() => api("POST", `/v1/agents/${encodeURIComponent(a.id)}/logout`)) }, t("act.logout")));
   }
   return el("tr", { dataset: { agent: a.id }, class: a.online ? "" : "is-offline" },
     el("td", {}, el("div", { class: "name" }, a.name), el("div", { class: "sub muted", translate: "no" }, a.id)),
@@ -227,7 +230,9 @@ function renderMedia() {
   const m = S.media;
   const p = $("media");
   if (!m) { p.textContent = ""; return; }
-  const cannot = Object.entries(m.actions || {}).filter(([, v]) => !v.supported);
+  // The call actions in the order the buttons show (monitor controls follow listen).
+  const cannot = ["listen", "whisper", "barge", "takeover", "transfer", "hangup"]
+    .map((k) => [k, (m.actions || {})[k]]).filter(([, v]) => v && !v.supported);
   p.replaceChildren(
     el("span", { class: "pill " + (m.connected ? "on" : "off"), title: m.reason || "" },
       t("media.path", { path: t("media." + m.path) }) + " · " + t(m.connected ? "media.connected" : "media.disconnected")),
@@ -465,7 +470,7 @@ function init() {
     const link = `${location.origin}/#token=${encodeURIComponent(session.token)}&wallboard`;
     $("wall-link").dataset.href = link;
     if (navigator.clipboard) navigator.clipboard.writeText(link).catch(() => {});
-    $("error").textContent = t("hdr.wallboard.copied");
+    $("notice").textContent = t("hdr.wallboard.copied");
   });
   setInterval(tick, 1000);
   if (session.token) signIn(); else $("login").hidden = false;

@@ -164,7 +164,7 @@ export const catalog = {
     "live.on": "в эфире", "live.off": "переподключение", "live.idle": "нет связи",
     "role.admin": "администратор", "role.supervisor": "супервизор", "role.agent": "оператор",
     "today.title": "Сегодня", "today.scope": "Показатели для", "today.floor": "Весь контакт-центр",
-    "today.queue": "Очередь {name}", "today.group": "Группа {name}", "today.since": "с {date}",
+    "today.queue": "Очередь {name}", "today.group": "Группа {name}", "today.since": "начало дня: {date}",
     "today.accepted": "Принято", "today.accepted.help": "Входящие звонки, принятые оператором сегодня",
     "today.missed": "Пропущено", "today.missed.help": "Входящие звонки, завершившиеся сегодня без ответа",
     "today.avgwait": "Среднее ожидание", "today.avgwait.help": "Среднее время ожидания принятых сегодня звонков",
