@@ -75,6 +75,22 @@ func TestEngineOnRedis(t *testing.T) {
 	if _, err := f.eng.EndMonitor(f.ctx, f.actor("sup1"), m.ID); err != nil {
 		t.Fatal(err)
 	}
+	// Ending the monitor freed the supervisor (the one-call-at-a-time
+	// record is deleted through the Lua commit too); the call ending ends
+	// the next one.
+	if _, err := f.eng.StartMonitor(f.ctx, f.actor("sup1"), id, media.MonitorWhisper, ""); err != nil {
+		t.Fatalf("monitor again after ending one: %v", err)
+	}
+	// Account settings live in Redis: another replica reads the change.
+	on := true
+	if _, err := f.agents.UpdateSettings(f.ctx, f.admin, presence.SettingsInput{AvailableAfterOutdial: &on}); err != nil {
+		t.Fatal(err)
+	}
+	other := open()
+	defer other.Close()
+	if set, err := presence.NewService(other).Settings(f.ctx); err != nil || !set.AvailableAfterOutdial {
+		t.Fatalf("settings through a second client = %+v, %v", set, err)
+	}
 	f.ended(cust, media.CauseNormal)
 	f.wantGone(id)
 	f.wantSys(second, presence.SysAfterCallWork)
@@ -83,6 +99,9 @@ func TestEngineOnRedis(t *testing.T) {
 	// X gets through: the misses drop.
 	x, cx := f.arrive("+84901000001", "+842800")
 	f.answer(f.legOf(*f.call(x).Agent))
+	if _, err := f.eng.StartMonitor(f.ctx, f.actor("sup1"), x, media.MonitorListen, ""); err != nil {
+		t.Fatalf("monitor a new call after the monitored one ended: %v", err)
+	}
 	f.ended(cx, media.CauseNormal)
 	if s := f.stats("", ""); s.Missed != 0 || s.Accepted != 2 {
 		t.Fatalf("stats after X was reached = %+v", s)
