@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
+	"github.com/callfloor/callfloor/media"
 	"golang.org/x/net/websocket"
 )
 
@@ -26,7 +27,7 @@ type queued struct {
 
 // errReplaced: another connection took over this application's events
 // (Asterisk keeps one live WebSocket per application).
-var errReplaced = errors.New("ari: another connection replaced this application's event socket")
+var errReplaced = fmt.Errorf("ari: another connection replaced this application's event socket: %w", media.ErrBackOffLonger)
 
 // Run connects to Asterisk, subscribes, reads events and keeps
 // reconnecting with backoff (resynchronising from GET /channels and
@@ -47,31 +48,14 @@ func (c *Client) Run(ctx context.Context) error {
 	defer c.rest.http.CloseIdleConnections()
 	defer wg.Wait()
 
-	delay := c.backoffMin
-	for ctx.Err() == nil {
-		connected, err := c.session(ctx)
-		if c.connected.Swap(false) {
-			c.obs.Connected(false)
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		switch {
-		case errors.Is(err, errReplaced):
-			delay = c.backoffMax
-		case connected:
-			delay = c.backoffMin
-		}
-		c.log.Warn("ARI events connection lost, reconnecting", "err", err, "in", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-		delay = min(delay*2, c.backoffMax)
-	}
-	return nil
+	return media.Reconnect(ctx, media.Backoff{Min: c.backoffMin, Max: c.backoffMax}, c.log, "ARI events",
+		func(ctx context.Context) (bool, error) {
+			connected, err := c.session(ctx)
+			if c.connected.Swap(false) {
+				c.obs.Connected(false)
+			}
+			return connected, err
+		})
 }
 
 // session runs one WebSocket connection: dial, subscribe, queue a resync,

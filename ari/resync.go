@@ -42,21 +42,14 @@ func (c *Client) resync(ctx context.Context) {
 	c.retryHangups(chans)
 	c.rejoinMonitors(bridges)
 	c.syncBridges(bridges)
-	// LegsPresent first: routing tells legs it does not hold (new callers,
-	// orphans) from its own when it receives the list, so nothing this
-	// resync reports may change its calls before that — a call ended by a
-	// vanished leg would unbind its other legs, and its caller, listed
-	// here, would come back as a new call. Routing ends vanished legs
-	// itself from the list; the LegEnded facts after it only repeat that.
-	facts := []media.Fact{media.LegsPresent{FactBase: base, Legs: snaps}}
-	facts = append(facts, ended...)
-	facts = append(facts, answered...)
+	snap := media.Snapshot{At: base.At, Legs: snaps, Ended: ended, Answered: answered}
 	techs := c.techs()
 	for _, ep := range eps {
 		if slices.Contains(techs, ep.Technology) {
-			facts = append(facts, c.onDevice(base, ep.Technology+"/"+ep.Resource, ep.State == "online")...)
+			snap.Devices = append(snap.Devices, c.onDevice(base, ep.Technology+"/"+ep.Resource, ep.State == "online")...)
 		}
 	}
+	facts := snap.Facts() // media.Snapshot decides the order
 	c.mu.Unlock()
 	for _, f := range facts {
 		c.facts.Report(f)

@@ -152,30 +152,16 @@ func (c *Client) Run(ctx context.Context) error {
 	c.mu.Unlock()
 	defer func() { c.mu.Lock(); c.running = false; c.mu.Unlock() }()
 
-	delay := c.backoffMin
-	for {
-		start := time.Now()
-		err := c.session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, ErrAuthFailed) {
-			c.log.Error("esl: FreeSWITCH refused the password; not retrying", "addr", c.cfg.Addr)
-			return err
-		}
-		if time.Since(start) > c.backoffMax {
-			delay = c.backoffMin // it was up for a while: a fresh failure
-		}
-		c.log.Warn("esl: connection lost; reconnecting", "addr", c.cfg.Addr, "err", err, "in", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		delay = min(2*delay, c.backoffMax)
-	}
+	return media.Reconnect(ctx, media.Backoff{Min: c.backoffMin, Max: c.backoffMax}, c.log.With("addr", c.cfg.Addr), "esl",
+		func(ctx context.Context) (bool, error) {
+			start := time.Now()
+			err := c.session(ctx)
+			if errors.Is(err, ErrAuthFailed) {
+				return false, fmt.Errorf("FreeSWITCH refused the password: %w (%w)", err, media.ErrStopReconnecting)
+			}
+			// Up for longer than the longest wait: a fresh failure.
+			return time.Since(start) > c.backoffMax, err
+		})
 }
 
 // session runs one connection from dial to loss.

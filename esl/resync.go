@@ -160,19 +160,14 @@ func (c *Client) applyChannels(rows []map[string]string, now time.Time, snapshot
 		}
 		t.add(l)
 	}
-	present := media.LegsPresent{FactBase: media.FactBase{At: now}}
+	snap := media.Snapshot{At: now, Ended: ended, Answered: facts}
 	for _, l := range sortedLegs(t.legs) {
 		if l.announce {
 			continue // not parked yet: routing hears of it from CallArrived
 		}
-		present.Legs = append(present.Legs, media.LegSnapshot{Leg: l.id, Answered: l.answered, Caller: l.caller, Hotline: l.hotline})
+		snap.Legs = append(snap.Legs, media.LegSnapshot{Leg: l.id, Answered: l.answered, Caller: l.caller, Hotline: l.hotline})
 	}
-	// LegsPresent goes before the ends of legs that vanished: routing acts
-	// on an end at once (ending the call, hanging up its other legs), and
-	// a snapshot arriving after that would list legs routing has just let
-	// go of and is hanging up — which it would take for new arrivals.
-	facts = append(facts, present)
-	return append(facts, ended...)
+	return snap.Facts() // media.Snapshot decides the order
 }
 
 // applyCalls restores peers from bridged pairs (runs under c.mu).
