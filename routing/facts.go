@@ -351,7 +351,8 @@ func (e *Engine) finishExcept(ctx context.Context, t *txn, gone media.LegID, rea
 }
 
 // releaseLast releases the call's agent as the call ends. After an
-// outbound call, with the account's "available after outdial" setting,
+// outbound call the agent picked up (whether or not the customer did),
+// with the account's "available after outdial" setting,
 // the agent is made available even if they dialled from a not-available
 // status; without it they keep the status they had (README.md, "Floor
 // rules").
@@ -365,8 +366,8 @@ func (e *Engine) releaseLast(ctx context.Context, t *txn, c *Call, wrapup time.D
 	if err := t.release(ctx, c.Agent, wrapup); err != nil {
 		return err
 	}
-	if !onCall || c.Direction != DirectionOutbound {
-		return nil
+	if !onCall || c.Direction != DirectionOutbound || c.AgentLeg == "" {
+		return nil // not an outbound call the agent took part in
 	}
 	set, err := e.agents.Settings(ctx)
 	if err != nil {

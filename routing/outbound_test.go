@@ -305,3 +305,32 @@ func TestOriginateNumberAsEntered(t *testing.T) {
 		}
 	}
 }
+
+// The setting applies once the agent picked up their outbound call, even
+// if the customer did not answer; an agent who never picked up their own
+// device keeps their status.
+func TestAvailableAfterOutdialUnansweredCalls(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addAgent("a1", presence.RoleAgent)
+	on := true
+	if _, err := f.agents.UpdateSettings(f.ctx, f.admin, presence.SettingsInput{AvailableAfterOutdial: &on}); err != nil {
+		t.Fatal(err)
+	}
+	f.setStatus("a1", presence.StatusLunchBreak)
+	if _, err := f.eng.Originate(f.ctx, f.actor("a1"), "a1", "+84901000009", ""); err != nil {
+		t.Fatal(err)
+	}
+	f.ended(f.legOf("a1"), media.CauseNoAnswer) // a1 never picked up their own device
+	if a := f.agent("a1"); a.CallStatus != presence.StatusLunchBreak || a.SystemStatus != presence.SysAvailable {
+		t.Fatalf("after an outbound call a1 never picked up: %s / %s, want lunch_break / available", a.CallStatus, a.SystemStatus)
+	}
+	if _, err := f.eng.Originate(f.ctx, f.actor("a1"), "a1", "+84901000009", ""); err != nil {
+		t.Fatal(err)
+	}
+	f.answer(f.legOf("a1"))
+	ds := f.media.Dials()
+	f.ended(ds[len(ds)-1].Result, media.CauseNoAnswer) // the customer does not answer
+	if a := f.agent("a1"); a.CallStatus != presence.StatusAvailable || a.SystemStatus != presence.SysAvailable {
+		t.Fatalf("after an outbound call the customer missed: %s / %s, want available / available", a.CallStatus, a.SystemStatus)
+	}
+}
