@@ -326,3 +326,21 @@ func TestSupervisorMonitorsOneCallConcurrently(t *testing.T) {
 		t.Fatalf("%d supervisor legs left up", up)
 	}
 }
+
+// A one-call-at-a-time record left by a replica that crashed mid-change
+// (its monitor gone) does not lock the supervisor out.
+func TestStaleMonitorRecordIsTakenOver(t *testing.T) {
+	f, _, id := supervisedFloorOn(t)
+	if _, err := f.st.Commit(f.ctx, state.Tx{Puts: []state.Put{{Kind: state.KindMeta, ID: "monitoring:sup1",
+		Data: []byte(`{"monitor":"m-gone","call":"c-gone"}`), IfVersion: state.MustNotExist}}}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := f.eng.StartMonitor(f.ctx, f.actor("sup1"), id, media.MonitorListen, "")
+	if err != nil {
+		t.Fatalf("monitor with a stale record: %v", err)
+	}
+	r, err := f.st.Get(f.ctx, state.KindMeta, "monitoring:sup1")
+	if err != nil || !strings.Contains(string(r.Data), m.ID) {
+		t.Fatalf("record = %s, %v; want it to name %s", r.Data, err, m.ID)
+	}
+}
