@@ -35,6 +35,7 @@ type productFloor struct {
 
 	mu          sync.Mutex
 	lastEventID []string // Last-Event-ID of every /v1/events request
+	forceID     string   // when set, the next stream request resumes from here
 }
 
 func newProductFloor(t *testing.T) *productFloor {
@@ -66,6 +67,10 @@ func newProductFloor(t *testing.T) *productFloor {
 		if r.URL.Path == "/v1/events" {
 			f.mu.Lock()
 			f.lastEventID = append(f.lastEventID, r.Header.Get("Last-Event-ID"))
+			if f.forceID != "" {
+				r.Header.Set("Last-Event-ID", f.forceID)
+				f.forceID = ""
+			}
 			f.mu.Unlock()
 		}
 		h.ServeHTTP(w, r)
@@ -388,9 +393,11 @@ func TestConsoleLanguages(t *testing.T) {
 		}
 	}
 	p.Shot("console-ru.png", 1920, 1080)
-	a := testpeer.Chromium(t, "ru-RU").SignIn(f.srv.URL, "/agent", "demo-a1")
-	if left := testpeer.JS[[]string](a, englishLeft); left[0] != "ru" || len(left) > 1 {
-		t.Errorf("agent desktop in Russian: English left: %q", left[1:])
+	for _, lang := range []string{"ru", "vi"} {
+		a := testpeer.Chromium(t, lang).SignIn(f.srv.URL, "/agent", "demo-a"+map[string]string{"ru": "1", "vi": "2"}[lang])
+		if left := testpeer.JS[[]string](a, englishLeft); left[0] != lang || len(left) > 1 {
+			t.Errorf("agent desktop in %s: English left: %q", lang, left[1:])
+		}
 	}
 }
 
@@ -439,6 +446,16 @@ func TestConsoleStreamResumes(t *testing.T) {
 		t.Errorf("stream requests (Last-Event-ID): %q", reqs)
 	}
 	p.Wait("live again", `document.querySelector("#live").classList.contains("on")`)
+
+	// A position the log no longer has (as after a restart on the
+	// in-memory store): the server sends "event: reset" and the page
+	// reloads everything, staying signed in.
+	p.Run(chromedp.Evaluate[chromedp.Void](`void (window.beforeReset = true)`))
+	f.mu.Lock()
+	f.forceID = "999999999"
+	f.mu.Unlock()
+	f.srv.CloseClientConnections()
+	p.Wait("the page reloaded, signed in and live", `window.beforeReset === undefined && document.querySelector("#live").classList.contains("on") && document.querySelectorAll("#agents tbody tr").length === 11`)
 }
 
 // TestAgentDesktop signs in as a1 at /agent: status and chat dropdowns
@@ -462,7 +479,13 @@ func TestAgentDesktop(t *testing.T) {
 	p.Choose("#my-status", "available")
 	f.waitAgent(t, "a1", func(a presence.Agent) bool { return a.CallStatus == "available" })
 
+	// The tab is in the background, notifications allowed: the page's
+	// Notification calls are recorded (headless chromium shows none).
+	p.Run(chromedp.Evaluate[chromedp.Void](`void (window.tabHidden = true, Object.defineProperty(document, "hidden", { get: () => window.tabHidden }),
+		window.shown = [], window.Notification = class { static permission = "granted"; constructor(title, o) { shown.push(title + ": " + o.body); } })`))
 	f.engine.Report(media.CallArrived{FactBase: media.FactBase{At: time.Now()}, Leg: "cust-1", Caller: "+84901234567", Hotline: "+842873000001"})
+	p.Wait("one notification for the call", `shown.length === 1 && shown[0] === "Incoming call: Incoming call from +84901234567"`)
+	p.Run(chromedp.Evaluate[chromedp.Void](`void (window.tabHidden = false)`))
 	p.Wait("the incoming call", `document.querySelector("#callcard").classList.contains("ringing") && document.querySelector("#call-info").textContent.includes("+84901234567") && document.querySelector("#call-info").textContent.includes("+842873000001") && document.querySelector("#call-info").textContent.includes("Sales") && !!document.querySelector("#call-wait")`)
 	if testpeer.JS[bool](p, `document.querySelector("#callcard").classList.contains("flash")`) {
 		t.Error("the alert flashes from the first ring")

@@ -80,9 +80,10 @@ function renderCall() {
     }
   }
   $("wrapup").hidden = st !== "after_call_work";
-  if (st === "ringing" && document.hidden && "Notification" in window && Notification.permission === "granted" && S.notified !== a.call_id) {
-    S.notified = a.call_id;
-    new Notification(t("agent.incoming"), { body: t("agent.notify", { num: c ? c.customer_number : "" }), tag: "callfloor-ring" });
+  // One notification per call, once the call (its number) is known.
+  if (st === "ringing" && c && document.hidden && "Notification" in window && Notification.permission === "granted" && S.notified !== c.id) {
+    S.notified = c.id;
+    new Notification(t("agent.incoming"), { body: t("agent.notify", { num: c.customer_number }), tag: "callfloor-ring" });
   }
 }
 
