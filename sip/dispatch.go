@@ -39,9 +39,9 @@ func (s *Server) handleRequest(req *sip.Request, tx sip.ServerTransaction) {
 	case sip.BYE:
 		s.handleBye(req, tx)
 	case sip.CANCEL:
-		// sipgo answers CANCELs that match a live INVITE itself; the rest
-		// match nothing (RFC 3261 section 9.2).
-		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		// sipgo answers CANCELs that match a live INVITE transaction itself;
+		// the rest may have overtaken their INVITE.
+		s.handleCancel(req, tx)
 	case sip.REGISTER:
 		s.reg.handle(req, tx)
 	case sip.OPTIONS:

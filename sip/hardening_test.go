@@ -2,6 +2,8 @@ package sip
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/media"
 )
 
 // TestSippRightPasswordAfterWrongOnes: ten wrong answers from a device's
@@ -128,4 +131,110 @@ func TestMalformedPacketsCountedAndLoggedOnce(t *testing.T) {
 		t.Fatalf("%d log lines for one source within the interval, want 1", lines)
 	}
 	t.Logf("%d malformed packets counted, %d log bytes", obs.n.Load(), len(out))
+}
+
+// TestCancelRacingInvite: 50 callers each send their CANCEL in the same
+// instant as their INVITE, over a real UDP socket (sipp cannot: it reads
+// responses between the two sends). Every CANCEL gets 200 and every
+// INVITE 487 — never 481 — and no call is left live: every CallArrived
+// routing heard has its LegEnded, and the server holds no inbound leg.
+func TestCancelRacingInvite(t *testing.T) {
+	// Routing only plays ringback: each call stays ringing until its CANCEL.
+	h := startServer(t, Config{}, func(h *harness, f media.Fact) {
+		if a, ok := f.(media.CallArrived); ok {
+			_ = h.srv.Hold(context.Background(), a.Leg, media.HoldRingback)
+		}
+	})
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dst, _ := net.ResolveUDPAddr("udp", h.addr)
+	local := conn.LocalAddr().String()
+	const calls = 50
+	msg := func(method string, n int, cseqMethod string) []byte {
+		return []byte(fmt.Sprintf("%s sip:800@%s SIP/2.0\r\n"+
+			"Via: SIP/2.0/UDP %s;branch=z9hG4bK-race-%d\r\n"+
+			"From: <sip:+4930123456@%s>;tag=race%d\r\nTo: <sip:800@%s>\r\n"+
+			"Call-ID: race-%d@test\r\nCSeq: 1 %s\r\nContact: <sip:caller@%s>\r\n"+
+			"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+			method, h.addr, local, n, local, n, h.addr, n, cseqMethod, local))
+	}
+	for n := range calls {
+		if _, err := conn.WriteTo(msg("INVITE", n, "INVITE"), dst); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.WriteTo(msg("CANCEL", n, "CANCEL"), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancelOK, inviteDone := map[string]bool{}, map[string]int{}
+	buf := make([]byte, 4096)
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for len(cancelOK) < calls || len(inviteDone) < calls {
+		n, _, err := conn.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("after %d CANCEL answers and %d INVITE finals: %v", len(cancelOK), len(inviteDone), err)
+		}
+		res := string(buf[:n])
+		var code int
+		_, _ = fmt.Sscanf(res, "SIP/2.0 %d", &code)
+		callID := headerOf(res, "Call-ID")
+		switch cseq := headerOf(res, "CSeq"); {
+		case strings.HasSuffix(cseq, "CANCEL"):
+			if code != 200 {
+				t.Fatalf("CANCEL of %s answered %d", callID, code)
+			}
+			cancelOK[callID] = true
+		case strings.HasSuffix(cseq, "INVITE") && code >= 200:
+			if code != 487 {
+				t.Fatalf("INVITE %s ended %d, want 487", callID, code)
+			}
+			inviteDone[callID] = code
+			var num int
+			_, _ = fmt.Sscanf(callID, "race-%d@test", &num)
+			ack := strings.Replace(string(msg("ACK", num, "ACK")), "To: <sip:800@"+h.addr+">", "To: "+headerOf(res, "To"), 1)
+			_, _ = conn.WriteTo([]byte(ack), dst)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		arrived, ended := map[media.LegID]bool{}, map[media.LegID]bool{}
+		for _, f := range h.rec.all() {
+			switch f := f.(type) {
+			case media.CallArrived:
+				arrived[f.Leg] = true
+			case media.LegEnded:
+				ended[f.Leg] = true
+			}
+		}
+		live := 0
+		for leg := range arrived {
+			if !ended[leg] {
+				live++
+			}
+		}
+		h.srv.mu.Lock()
+		legs := len(h.srv.inLegs)
+		h.srv.mu.Unlock()
+		if live == 0 && legs == 0 {
+			t.Logf("%d racing CANCELs: %d calls reached routing (and ended), %d never arrived", calls, len(arrived), calls-len(arrived))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls live for routing, %d inbound legs held", live, legs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// headerOf is the value of the first header name in a raw SIP message.
+func headerOf(msg, name string) string {
+	for _, line := range strings.Split(msg, "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

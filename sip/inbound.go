@@ -77,6 +77,8 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 400, "Missing Contact", nil)
 		return
 	}
+	arr := s.beginInvite(req)
+	defer s.endInvite(req)
 	if !s.admitTrunk(req, tx) {
 		return
 	}
@@ -105,6 +107,12 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		l.m = m
 	}
 	s.mu.Lock()
+	if arr.cancelledEarly() {
+		// Its CANCEL overtook it: the call never arrives anywhere.
+		s.mu.Unlock()
+		s.respond(tx, req, 487, "Request Terminated", nil)
+		return
+	}
 	if _, dup := s.byCallID[string(l.id)]; dup {
 		s.mu.Unlock()
 		s.releaseMedia(l.m)
@@ -113,6 +121,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.inLegs[l.id] = l
 	s.byCallID[string(l.id)] = dialogRef{in: l}
+	arr.leg = l
 	s.mu.Unlock()
 
 	l.mu.Lock()
@@ -175,8 +184,17 @@ func (l *inLeg) awaitAck() {
 }
 
 // onCancel runs when the caller CANCELs (sipgo has already answered the
-// CANCEL and sends 487). Must not block: it runs inside the transaction.
+// CANCEL and sends 487). It runs inside the INVITE transaction with the
+// transaction's lock held, while ring and answer send on that transaction
+// holding l.mu: waiting for l.mu here would deadlock, so the leg is
+// finished on its own goroutine.
 func (l *inLeg) onCancel(*sip.Request) {
+	if !l.s.goBackground(l.finishCancelled) {
+		go l.finishCancelled() // shutting down: endAllCalls waits on l.mu too
+	}
+}
+
+func (l *inLeg) finishCancelled() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch l.state {

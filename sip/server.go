@@ -47,6 +47,7 @@ type Server struct {
 	// callSessions: routing call id → the anchored session of its legs
 	// (WithMediaAnchor only).
 	callSessions map[string]*rtpanchor.Session
+	arriving     map[string]*arriving // INVITEs being admitted, by inviteKey (CANCEL races)
 
 	draining atomic.Bool
 	running  atomic.Bool
@@ -97,6 +98,7 @@ func New(cfg Config, dir Directory, facts media.Facts, opts ...Option) (*Server,
 		byCallID:     make(map[string]dialogRef),
 		bound:        make(map[string]*inLeg),
 		callSessions: make(map[string]*rtpanchor.Session),
+		arriving:     make(map[string]*arriving),
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.auth = newAuthenticator(cfg.Domain, o.nonceTTL, o.maxAuthFailures, o.now)

@@ -64,7 +64,7 @@ func TestInLegTransitions(t *testing.T) {
 		if err := l.ring(); !errors.Is(err, media.ErrNotSupported) {
 			t.Fatalf("ring after answer: %v", err)
 		}
-		l.onCancel(nil) // too late: ignored
+		l.finishCancelled() // too late: ignored (onCancel runs it on its own goroutine)
 		if l.state != inAnswering {
 			t.Fatalf("cancel after 2xx changed state to %s", l.state)
 		}
@@ -95,12 +95,36 @@ func TestInLegTransitions(t *testing.T) {
 		rec := newRecorder()
 		s := newIdleServer(t, rec)
 		l, _ := newTestInLeg(t, s)
-		l.onCancel(nil)
+		l.finishCancelled() // what onCancel runs on its own goroutine
 		if l.state != inEnded || lastEnded(t, rec).Cause != media.CauseCancelled {
 			t.Fatalf("state %s", l.state)
 		}
 		if s.inLeg(l.id) != nil {
 			t.Fatal("cancelled leg still in the table")
+		}
+	})
+	// A CANCEL that overtook its INVITE and was matched by us (not sipgo):
+	// we send the 487 ourselves; after a 2xx it changes nothing.
+	t.Run("ringing-cancel-matched-by-us", func(t *testing.T) {
+		rec := newRecorder()
+		s := newIdleServer(t, rec)
+		l, tx := newTestInLeg(t, s)
+		_ = l.ring()
+		l.cancelByRequest()
+		if l.state != inEnded || lastEnded(t, rec).Cause != media.CauseCancelled {
+			t.Fatalf("state %s", l.state)
+		}
+		if got := tx.codes(); len(got) != 2 || got[1] != 487 {
+			t.Fatalf("responses %v, want 180 then 487", got)
+		}
+		l2, tx2 := newTestInLeg(t, s)
+		_ = l2.connect("dial-1", []byte("v=0\r\n"))
+		l2.cancelByRequest()
+		if l2.state != inAnswering {
+			t.Fatalf("cancel after 2xx: state %s", l2.state)
+		}
+		if got := tx2.codes(); len(got) != 1 || got[0] != 200 {
+			t.Fatalf("responses after 2xx %v", got)
 		}
 	})
 	for _, c := range []struct {
