@@ -207,6 +207,13 @@ func TestConsoleAgentsView(t *testing.T) {
 		t.Errorf("name ascending: %v", order)
 	}
 
+	// At 1366×768 the agents table still fits: no column cut off.
+	p.Run(chromedp.EmulateViewport(1366, 768))
+	if fits := testpeer.JS[bool](p, `(() => { const s = document.querySelector("#agents").parentElement; return s.scrollWidth <= s.clientWidth; })()`); !fits {
+		t.Error("the agents table overflows at 1366×768")
+	}
+	p.Run(chromedp.EmulateViewport(1600, 1000))
+
 	// A change through the API (not the page) shows up live.
 	f.setStatus(t, "a3", "training")
 	p.Wait("a3 in training without reload", `document.querySelector('#agents tr[data-agent="a3"] select').value === "training"`)
@@ -249,6 +256,12 @@ func TestConsoleCallsAndQueues(t *testing.T) {
 	f.engine.Report(media.CallArrived{FactBase: media.FactBase{At: time.Now()}, Leg: "cust-2", Caller: "+84907654321", Hotline: "+842873000001"})
 	f.engine.Report(media.CallArrived{FactBase: media.FactBase{At: time.Now()}, Leg: "cust-3", Caller: "+84900000003", Hotline: "+842873000001"})
 	p.Wait("sales red at three waiting", `document.querySelector('#queues tr[data-queue="sales"]').className === "lvl-red"`)
+	// Today's counters follow the chosen queue or group.
+	// (Not ringing anyone, the three count as "in IVR / queue".)
+	for _, c := range []struct{ scope, queued string }{{"queue:sales", "3"}, {"queue:support", "0"}, {"group:sales", "3"}, {"", "3"}} {
+		p.Choose("#scope", c.scope)
+		p.Wait(c.queued+" in IVR or queue for "+c.scope, fmt.Sprintf(`document.querySelector("#c-ivr").textContent === %q && document.querySelector("#c-waiting").textContent === "0"`, c.queued))
+	}
 	if cls := testpeer.JS[string](p, `document.querySelector('#queues tr[data-queue="support"]').className`); cls != "lvl-" {
 		t.Errorf("support (no thresholds) = %q", cls)
 	}
@@ -532,5 +545,30 @@ func TestAgentDesktop(t *testing.T) {
 	}
 	if msg := testpeer.JS[string](p, `document.querySelector("#error").textContent`); msg != "" {
 		t.Errorf("page shows an error: %q", msg)
+	}
+}
+
+// TestConsoleRingingAgents: while a ring_all call rings, the calls view
+// names every agent being rung.
+func TestConsoleRingingAgents(t *testing.T) {
+	f := newProductFloor(t)
+	ctx := context.Background()
+	ringAll := routing.RingAll
+	if _, err := f.engine.UpdateQueue(ctx, presence.System, "sales", routing.QueueInput{Strategy: &ringAll}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a1", "a2"} {
+		if _, err := f.svc.Heartbeat(ctx, presence.System, id); err != nil {
+			t.Fatal(err)
+		}
+		f.setStatus(t, id, "available")
+	}
+	p := signIn(t, f.srv.URL, "/", "demo-sup-sales")
+	p.Click(`nav button[data-view="calls"]`)
+	f.engine.Report(media.CallArrived{FactBase: media.FactBase{At: time.Now()}, Leg: "cust-1", Caller: "+84901234567", Hotline: "+842873000001"})
+	p.Wait("both agents being rung", `(() => { const r = document.querySelector("#calls .ringing-agents"); return !!r && r.textContent === "ringing An Nguyen, Binh Tran"; })()`)
+	p.Choose("#f-call-agent", "a2")
+	if n := p.Rows("calls"); n != 1 {
+		t.Errorf("calls ringing a2: %d rows", n)
 	}
 }

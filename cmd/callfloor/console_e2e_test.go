@@ -69,6 +69,11 @@ func TestConsoleOverSIP(t *testing.T) {
 		}
 	}
 	adm.Shot("console-calls.png", 1920, 1080)
+	adm.Run(chromedp.EmulateViewport(1366, 768))
+	if fits := testpeer.JS[bool](adm, `(() => { const s = document.querySelector("#calls").parentElement; return s.scrollWidth <= s.clientWidth; })()`); !fits {
+		t.Error("the calls table overflows at 1366×768")
+	}
+	adm.Shot("console-1366.png", 1366, 768)
 	adm.Click(`nav button[data-view="agents"]`)
 	adm.Wait("a1 talking in the agents view", `document.querySelector('#agents tr[data-agent="a1"] .sys-talking') !== null`)
 	adm.Shot("console.png", 1920, 1080)
