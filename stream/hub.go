@@ -210,6 +210,20 @@ func (h *Hub) Subscribers() int {
 	return len(h.subs)
 }
 
+// Backlog returns how many events wait in the subscribers' queues in all
+// (benchmarks pace themselves on it: how far behind the consumers are).
+func (h *Hub) Backlog() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for s := range h.subs {
+		s.mu.Lock()
+		n += len(s.live)
+		s.mu.Unlock()
+	}
+	return n
+}
+
 // Position returns the newest position the hub has fanned out.
 func (h *Hub) Position() string {
 	h.mu.Lock()

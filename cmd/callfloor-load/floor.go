@@ -16,10 +16,16 @@ const (
 // agentID names the i-th load agent (0-based).
 func agentID(i int) string { return fmt.Sprintf("l%05d", i+1) }
 
+// agentToken is the API token of a load agent. The load tool acts as each
+// agent with its own token (status changes, event streams), as a floor of
+// real agents would, so the per-token rate limit (SECURITY.md) applies
+// per agent, not to the whole load.
+func agentToken(id string) string { return "load-" + id }
+
 // writeFloor writes a callfloor configuration (README.md, Configuration)
 // for a load floor: an admin with token load-admin, n agents l00001… in
 // group "load" ringing their app device (SIP user = agent id, password
-// sip-<id>), and queue "load" on hotline loadHotline with no wrap-up, so
+// sip-<id>, API token load-<id>), and queue "load" on hotline loadHotline with no wrap-up, so
 // an agent is free again as soon as a call ends.
 func writeFloor(w io.Writer, n int) error {
 	pr := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
@@ -30,8 +36,8 @@ func writeFloor(w io.Writer, n int) error {
 	pr("agents:\n  - {id: load-admin, name: Load Admin, email: load-admin@example.com, phone: \"+842873000199\", role: admin, groups: [], distribution: app, token: %s}\n", loadToken)
 	for i := range n {
 		id := agentID(i)
-		pr("  - {id: %s, name: Agent %s, email: %s@example.com, phone: \"+8490%07d\", role: agent, groups: [%s], distribution: app}\n",
-			id, id, id, i+1, loadGroup)
+		pr("  - {id: %s, name: Agent %s, email: %s@example.com, phone: \"+8490%07d\", role: agent, groups: [%s], distribution: app, token: %s}\n",
+			id, id, id, i+1, loadGroup, agentToken(id))
 	}
 	pr("queues:\n  - {id: load, name: Load, hotlines: [\"%s\"], members: [%s], strategy: longest_idle, ring_timeout_seconds: 18, wrapup_seconds: 0, service_level_seconds: 20}\n",
 		loadHotline, loadGroup)

@@ -20,7 +20,7 @@ import (
 
 // floorOptions drive a whole floor for a bounded time.
 type floorOptions struct {
-	base, token string
+	base        string
 	sipAddr     string // the server's SIP path (UDP)
 	hotline     string
 	agents      int     // agents l00001… (see writeFloor)
@@ -195,7 +195,7 @@ func runFloor(ctx context.Context, o floorOptions) (*floorReport, error) {
 		if err := ph.register(ctx, server, a); err != nil {
 			return err
 		}
-		return putStatus(ctx, o.base, o.token, a, "available")
+		return putStatus(ctx, o.base, agentToken(a), a, "available")
 	}); err != nil {
 		return rep, fmt.Errorf("log the floor in: %w", err)
 	}
@@ -205,11 +205,11 @@ func runFloor(ctx context.Context, o floorOptions) (*floorReport, error) {
 	ready := make(chan error, o.clients)
 	streamCtx, stopStreams := context.WithCancel(ctx)
 	defer stopStreams()
-	for range o.clients {
+	for i := range o.clients {
 		streams.Add(1)
 		go func() {
 			defer streams.Done()
-			err := followFloor(streamCtx, o, st, rep, ready)
+			err := followFloor(streamCtx, o, agentToken(agents[i%len(agents)]), st, rep, ready)
 			if err != nil && streamCtx.Err() == nil {
 				atomic.AddInt64(&rep.streamErrors, 1)
 			}
@@ -244,7 +244,7 @@ func runFloor(ctx context.Context, o floorOptions) (*floorReport, error) {
 				for _, s := range []string{"short_break", "available"} {
 					st.addChange(a, s, time.Now())
 					atomic.AddInt64(&rep.changesSent, 1)
-					if err := putStatus(runCtx, o.base, o.token, a, s); err != nil && runCtx.Err() == nil {
+					if err := putStatus(runCtx, o.base, agentToken(a), a, s); err != nil && runCtx.Err() == nil {
 						atomic.AddInt64(&rep.changeErrors, 1)
 						rep.failed(&errMu, err)
 					}
@@ -400,11 +400,12 @@ func jsonString(data []byte, key string) string {
 	return string(v)
 }
 
-// followFloor is one SSE client: it reads agent and call events and
+// followFloor is one SSE client, an agent of the load group (it sees its
+// group's agents and calls): it reads agent and call events and
 // records, when the whole event has been read (its blank line), the
 // latency of the change or call it answers.
-func followFloor(ctx context.Context, o floorOptions, st *floorState, rep *floorReport, ready chan<- error) error {
-	res, err := openStream(ctx, o.base, o.token, "agent,call", ready)
+func followFloor(ctx context.Context, o floorOptions, token string, st *floorState, rep *floorReport, ready chan<- error) error {
+	res, err := openStream(ctx, o.base, token, "agent,call", ready)
 	if err != nil {
 		return err
 	}

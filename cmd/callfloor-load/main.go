@@ -58,7 +58,7 @@ func main() {
 		writeAgents int
 	)
 	flag.StringVar(&o.base, "url", "http://127.0.0.1:8080", "callfloor base URL")
-	flag.StringVar(&o.token, "token", loadToken, "admin bearer token (the generated floor's; demo-admin on the demo floor)")
+	flag.StringVar(&o.token, "token", "demo-admin", "changes mode: admin bearer token (floor mode acts as each agent with its own token)")
 	flag.IntVar(&o.clients, "clients", 20, "event-stream clients")
 	flag.IntVar(&o.changes, "changes", 0, "changes mode: make this many status changes one after another (agents from -toggle) and stop")
 	flag.StringVar(&toggle, "toggle", "a1,a2,a3,a4,a5,a6,a7,a8", "changes mode: agents whose status is toggled")
@@ -94,7 +94,7 @@ func main() {
 		fmt.Print(rep)
 		return
 	}
-	f.base, f.token, f.clients, f.allowRemote = o.base, o.token, o.clients, o.allowRemote
+	f.base, f.clients, f.allowRemote = o.base, o.clients, o.allowRemote
 	rep, err := runFloor(ctx, f)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "callfloor-load:", err)

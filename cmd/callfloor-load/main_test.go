@@ -157,7 +157,7 @@ func TestFloorRunSmoke(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rep, err := runFloor(ctx, floorOptions{base: base, token: loadToken, sipAddr: sipAddr, hotline: loadHotline,
+	rep, err := runFloor(ctx, floorOptions{base: base, sipAddr: sipAddr, hotline: loadHotline,
 		agents: 12, clients: 3, statusRate: 10, callRate: 5, answerDelay: 50 * time.Millisecond,
 		talk: 200 * time.Millisecond, duration: 2 * time.Second})
 	if err != nil {
