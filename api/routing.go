@@ -16,24 +16,30 @@ import (
 
 // RoutingRoutes serves API.md's Calls, Queues and Counters sections over
 // the routing engine. Wire it with api.WithRoutes(api.RoutingRoutes(e)).
-func RoutingRoutes(e *routing.Engine) func(v1 *echo.Group, auth echo.MiddlewareFunc) {
+func RoutingRoutes(e *routing.Engine, opts ...RoutingOption) func(v1 *echo.Group, auth echo.MiddlewareFunc) {
 	h := routingHandlers{e: e}
+	for _, o := range opts {
+		o(&h)
+	}
 	return func(v1 *echo.Group, auth echo.MiddlewareFunc) {
 		g := v1.Group("", auth)
 		g.GET("/calls", h.listCalls)
-		g.POST("/calls", h.originate)
 		g.GET("/calls/:id", h.getCall)
-		g.POST("/calls/:id/listen", h.monitor(media.MonitorListen))
-		g.POST("/calls/:id/whisper", h.monitor(media.MonitorWhisper))
-		g.POST("/calls/:id/barge", h.monitor(media.MonitorBarge))
-		g.POST("/calls/:id/takeover", h.takeover)
-		g.POST("/calls/:id/transfer", h.transfer)
-		g.POST("/calls/:id/hangup", h.hangup)
+		// Call commands act on the media server: run by the replica that
+		// drives it (relayed there when that is another one).
+		cmd := h.relayed
+		g.POST("/calls", h.originate, cmd)
+		g.POST("/calls/:id/listen", h.monitor(media.MonitorListen), cmd)
+		g.POST("/calls/:id/whisper", h.monitor(media.MonitorWhisper), cmd)
+		g.POST("/calls/:id/barge", h.monitor(media.MonitorBarge), cmd)
+		g.POST("/calls/:id/takeover", h.takeover, cmd)
+		g.POST("/calls/:id/transfer", h.transfer, cmd)
+		g.POST("/calls/:id/hangup", h.hangup, cmd)
 
-		g.POST("/monitors/:id/pause", h.monitorAction((*routing.Engine).PauseMonitor))
-		g.POST("/monitors/:id/resume", h.monitorAction((*routing.Engine).ResumeMonitor))
-		g.POST("/monitors/:id/barge", h.monitorAction((*routing.Engine).BargeMonitor))
-		g.DELETE("/monitors/:id", h.endMonitor)
+		g.POST("/monitors/:id/pause", h.monitorAction((*routing.Engine).PauseMonitor), cmd)
+		g.POST("/monitors/:id/resume", h.monitorAction((*routing.Engine).ResumeMonitor), cmd)
+		g.POST("/monitors/:id/barge", h.monitorAction((*routing.Engine).BargeMonitor), cmd)
+		g.DELETE("/monitors/:id", h.endMonitor, cmd)
 
 		g.GET("/queues", h.listQueues)
 		g.POST("/queues", h.createQueue)
@@ -45,7 +51,10 @@ func RoutingRoutes(e *routing.Engine) func(v1 *echo.Group, auth echo.MiddlewareF
 	}
 }
 
-type routingHandlers struct{ e *routing.Engine }
+type routingHandlers struct {
+	e     *routing.Engine
+	relay *commandRelay
+}
 
 // routingErr maps what statusOf does not know: a stopped engine is a
 // temporary unavailability, not an internal error.

@@ -21,6 +21,7 @@ type Memory struct {
 	counters map[string]map[string]int64
 	due      map[string]*dueIndex
 	leases   leaseState
+	relay    memRelay
 	log      ring
 	// changed is closed and replaced whenever events are appended (and on
 	// Close), waking every ReadAfter that waits for news.

@@ -6,15 +6,19 @@ import (
 	"log/slog"
 
 	"github.com/callfloor/callfloor/lease"
+	"github.com/callfloor/callfloor/relay"
 	"github.com/callfloor/callfloor/state"
 )
 
 // Backend is what both stores are: the state store with its event log,
-// and the keeper of the replicas' leases (package lease), which must live
-// in the same store for fenced commits (state.Fence) to check them.
+// the keeper of the replicas' leases (package lease), which must live in
+// the same store for fenced commits (state.Fence) to check them, and the
+// bus that carries call commands to the replica driving the media server
+// (package relay).
 type Backend interface {
 	state.StoreLog
 	lease.Backend
+	relay.Bus
 }
 
 var (

@@ -34,6 +34,8 @@ import (
 //	P lease:<name>  hash   holder, token of the current grant; expires with it
 //	P leasetok:<name> string the last fencing token issued (never expires)
 //	P leasefree:<name> list a wake-up pushed on release, popped by a waiter
+//	P relay:<channel>  pub/sub channel of relay requests (package relay)
+//	P relayreply:<id>  list holding one relay answer until it is popped
 //
 // Series scores are Redis doubles: exact for |score| < 2^53, which Unix
 // milliseconds are.
@@ -83,6 +85,8 @@ func (r *Redis) dueKey(index string) string       { return r.opts.prefix + "due:
 func (r *Redis) leaseKey(name string) string      { return r.opts.prefix + "lease:" + name }
 func (r *Redis) leaseTokenKey(name string) string { return r.opts.prefix + "leasetok:" + name }
 func (r *Redis) leaseFreeKey(name string) string  { return r.opts.prefix + "leasefree:" + name }
+func (r *Redis) relayKey(channel string) string   { return r.opts.prefix + "relay:" + channel }
+func (r *Redis) relayReplyKey(id string) string   { return r.opts.prefix + "relayreply:" + id }
 
 // seriesSeqLen is the length of a series member's "<seq>:" prefix.
 const seriesSeqLen = 21

@@ -144,13 +144,16 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	holder := lease.NewHolderID()
 	leaseOpts := []lease.Option{lease.WithHolder(holder), lease.WithTTL(cfg.LeaseTTLDuration()), lease.WithLogger(log)}
 	a.owner = &mediaOwner{cfg: cfg, store: st, agents: a.agents, engine: a.engine, log: log, obs: mediaObs, packets: m.SIPPackets(),
-		lease: lease.New(st, mediaLeaseName(cfg), append(leaseOpts, lease.WithObserver(m.Lease()))...)}
+		lease: lease.New(st, mediaLeaseName(cfg), append(leaseOpts, lease.WithObserver(m.Lease()))...), bus: st}
 
 	m.Floor(a.engine, a.agents, log)
 	a.hub = stream.NewHub(st, stream.WithLogger(log), stream.WithObserver(m.Stream()))
 	a.api = api.New(a.agents, st,
 		api.WithLogger(log),
-		api.WithRoutes(api.RoutingRoutes(a.engine)),
+		api.WithRoutes(api.RoutingRoutes(a.engine,
+			// Commands reaching a standby replica go to the owner; a
+			// takeover takes up to one TTL, so wait for two.
+			api.WithCommandRelay(a.owner.Owns, st, a.owner.lease.Name(), 2*cfg.LeaseTTLDuration()))),
 		api.WithRoutes(api.EventRoutes(a.hub, api.WithStreamPresence(a.agents, 20*time.Second),
 			api.WithRecheck(a.agents, 2*time.Second), api.WithEventLogger(log))),
 		api.WithRoutes(api.WebhookRoutes(webhook.NewRegistry(st, st))),
@@ -160,6 +163,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		api.WithAdminHandler("/metrics", m.Handler()),
 		api.WithAdminHandler("/debug/pprof/*", pprofHandler()),
 	)
+	a.owner.serve = a.api.ServeRelayed
 	// Work done once per floor runs on the replica holding its lease
 	// (README.md, Running several replicas).
 	leaseOpts = append(leaseOpts, lease.WithObserver(m.Lease()))

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -117,5 +119,68 @@ func TestShutdownHandsLeasesOver(t *testing.T) {
 		if tok <= l.token {
 			t.Fatalf("lease %s taken by %s with token %d, want > %d", l.name, h, tok, l.token)
 		}
+	}
+}
+
+// TestSupervisorActionRelayedToOwner: two replicas on one Redis with the
+// built-in SIP path; the first drives it (holds its media lease), the
+// second is a standby that does not even listen for SIP. A call is
+// answered through the owner; supervisor actions sent to the standby act
+// on the call and answer with the owner's result: listen is refused by the
+// owner's media path (501, as on the owner itself), hang-up ends the call
+// for both phones.
+func TestSupervisorActionRelayedToOwner(t *testing.T) {
+	testpeer.Require(t, "sipp", "sip-tester")
+	rs := testpeer.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rdb.Close()
+	sipA := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
+	env := map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_LEASE_TTL_SECONDS": "2"}
+	a := start(t, withDefault(env, "CALLFLOOR_SIP_ADDR", sipA))
+	defer a.stop()
+	owner, _ := waitHolder(t, rdb, "media:sip:default", "")
+	b := start(t, env)
+	defer b.stop()
+	if h, _ := leaseHolder(t, rdb, "media:sip:default"); h != owner {
+		t.Fatalf("media lease moved to %q when the standby started", h)
+	}
+	id, caller, agent := answeredSIPCall(t, a, sipA)
+
+	post := func(path string) (int, string, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", b.base+path, nil)
+		req.Header.Set("Authorization", "Bearer demo-sup-sales")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body), res.Header
+	}
+	code, body, hdr := post("/v1/calls/" + id + "/listen")
+	if code != 501 || !strings.Contains(body, `"not_supported"`) || hdr.Get("X-Callfloor-Relayed") != "1" {
+		t.Fatalf("listen through the standby: %d %s (relayed %q), want the owner's 501", code, body, hdr.Get("X-Callfloor-Relayed"))
+	}
+	code, body, hdr = post("/v1/calls/" + id + "/hangup")
+	if code != 200 || !strings.Contains(body, `"id":"`+id+`"`) || hdr.Get("X-Callfloor-Relayed") != "1" {
+		t.Fatalf("hang-up through the standby: %d %s", code, body)
+	}
+	caller.wait(t, 15*time.Second) // got its BYE from the owner
+	agent.wait(t, 15*time.Second)
+	var c map[string]any
+	if code := b.call("GET", "/v1/calls/"+id, "demo-sup-sales", "", &c); code != 404 {
+		t.Fatalf("call after the relayed hang-up: %d %v", code, c)
+	}
+	// A bad token is refused by the standby itself, never relayed.
+	req, _ := http.NewRequest("POST", b.base+"/v1/calls/"+id+"/hangup", nil)
+	req.Header.Set("Authorization", "Bearer nope")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 || res.Header.Get("X-Callfloor-Relayed") != "" {
+		t.Fatalf("bad token: %d relayed=%q", res.StatusCode, res.Header.Get("X-Callfloor-Relayed"))
 	}
 }

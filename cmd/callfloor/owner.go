@@ -5,11 +5,13 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/callfloor/callfloor/internal/config"
 	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/relay"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/sip"
 	"github.com/callfloor/callfloor/state"
@@ -45,6 +47,10 @@ type mediaOwner struct {
 	obs     media.Observer
 	packets sip.PacketObserver
 	lease   *lease.Lease
+	// bus carries call commands from other replicas to the owner, which
+	// answers them with serve (the API's ServeRelayed).
+	bus   relay.Bus
+	serve relay.Handler
 
 	mu  sync.Mutex
 	cur mediaPath // nil while another replica owns the media server
@@ -61,6 +67,9 @@ func (o *mediaOwner) set(m mediaPath) {
 	o.cur = m
 	o.mu.Unlock()
 }
+
+// Owns reports whether this replica drives the media server right now.
+func (o *mediaOwner) Owns() bool { return o.current() != nil && o.engine.Running() }
 
 // Run contends for the media server until ctx ends.
 func (o *mediaOwner) Run(ctx context.Context) error { return o.lease.Run(ctx, o.term) }
@@ -85,6 +94,17 @@ func (o *mediaOwner) term(ctx context.Context, t lease.Term) error {
 	defer cancel()
 	errs := make(chan error, 2)
 	var wg sync.WaitGroup
+	started := o.engine.Started()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-started:
+		case <-ctx.Done():
+			return
+		}
+		o.serveCommands(ctx, t.Name)
+	}()
 	for _, run := range []func(context.Context) error{
 		func(ctx context.Context) error { return o.engine.RunFenced(ctx, t.Fence()) },
 		m.Run,
@@ -107,6 +127,22 @@ func (o *mediaOwner) term(ctx context.Context, t lease.Term) error {
 		}
 	}
 	return first
+}
+
+// serveCommands answers the call commands other replicas relay here
+// until ctx ends, resubscribing when the store drops the subscription.
+func (o *mediaOwner) serveCommands(ctx context.Context, channel string) {
+	for ctx.Err() == nil {
+		err := o.bus.Serve(ctx, channel, o.serve, nil)
+		if ctx.Err() != nil {
+			return
+		}
+		o.log.Warn("relayed commands: subscription ended, resubscribing", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // Ready is the replica's readiness: a replica that does not own the media
