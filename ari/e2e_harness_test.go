@@ -40,14 +40,21 @@ type e2e struct {
 	sup   presence.Actor // sup-sales, supervisor of "sales"
 	stop  func()         // stops the running controller (engine and client)
 	opts  []Option       // extra client options
+	// legAudit is the engine's leg audit interval: off unless a test
+	// turns it on, since the request sequences the tests pin leave out
+	// the audit's GET /channels.
+	legAudit time.Duration
 }
 
 // startE2E wires the floor and waits until the client's first resync has
 // reached presence (a1, a2 and sup-sales registered in the fake).
-func startE2E(t testing.TB, opts ...Option) *e2e {
+func startE2E(t testing.TB, opts ...Option) *e2e { t.Helper(); return startE2EAudit(t, 0, opts...) }
+
+// startE2EAudit is startE2E with the engine's leg audit every legAudit.
+func startE2EAudit(t testing.TB, legAudit time.Duration, opts ...Option) *e2e {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &e2e{t: t, ctx: ctx, f: newFake(t), st: store.NewMemory(), opts: opts,
+	h := &e2e{t: t, ctx: ctx, f: newFake(t), st: store.NewMemory(), opts: opts, legAudit: legAudit,
 		clock: routingtest.NewClock(time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC)), stop: func() {}}
 	t.Cleanup(func() {
 		h.stop()
@@ -86,7 +93,7 @@ func (h *e2e) boot() {
 		t.Fatal(err)
 	}
 	eng := routing.NewEngine(h.st, h.svc, nil, routing.WithClock(h.clock), routing.WithLogger(testLogger(t)),
-		routing.WithDefaultQueue(cfg.DefaultQueue), routing.WithRandSeed(1, 2))
+		routing.WithDefaultQueue(cfg.DefaultQueue), routing.WithRandSeed(1, 2), routing.WithLegAudit(h.legAudit))
 	if err := config.BootstrapQueues(h.ctx, cfg, eng); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -259,5 +260,17 @@ func (f *fakeARI) answerAtOnce(a, b string) {
 		ch := f.mustChan(id)
 		ch.state, ch.appName, ch.appData, ch.inStasis = "Up", "Stasis", f.app+","+strings.Join(ch.args, ","), true
 		f.sendLocked(f.event("StasisStart", kv{"args", ch.args}, kv{"channel", f.chanJSON(ch)}))
+	}
+}
+
+// Vanish drops a channel from Asterisk's table, and from the bridges it
+// was in, with no event at all: a hang-up as it looks once the socket
+// that would have carried it was lost.
+func (f *fakeARI) Vanish(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.chans, id)
+	for _, b := range f.bridges {
+		b.chans = slices.DeleteFunc(b.chans, func(c string) bool { return c == id })
 	}
 }

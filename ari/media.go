@@ -250,3 +250,39 @@ func (c *Client) Hangup(ctx context.Context, legID media.LegID, cause media.Caus
 func (c *Client) Capabilities() media.Capabilities {
 	return media.Capabilities{Path: media.PathAsterisk}
 }
+
+// Gone implements media.Media from one GET /channels: a leg is gone when
+// none of its channels is listed (a dial still originating counts while
+// any of its channels is).
+func (c *Client) Gone(ctx context.Context, legs []media.LegID) ([]media.LegID, error) {
+	var chans []chanInfo
+	if err := c.rest.do(ctx, "GET", "/channels", nil, &chans); err != nil {
+		return nil, fmt.Errorf("ari: list channels: %w", err)
+	}
+	present := make(map[string]bool, len(chans))
+	for _, ch := range chans {
+		present[ch.ID] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var gone []media.LegID
+	for _, id := range legs {
+		l := c.legs[string(id)]
+		alive := false
+		switch {
+		case l == nil:
+			alive = present[string(id)]
+		case l.ended():
+		case l.up():
+			alive = present[l.live]
+		default:
+			for ch := range l.pending {
+				alive = alive || present[ch]
+			}
+		}
+		if !alive {
+			gone = append(gone, id)
+		}
+	}
+	return gone, nil
+}

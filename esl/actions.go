@@ -174,3 +174,42 @@ func (c *Client) Hangup(ctx context.Context, leg media.LegID, cause media.Cause)
 func (c *Client) Capabilities() media.Capabilities {
 	return media.Capabilities{Path: media.PathFreeSWITCH}
 }
+
+// Gone implements media.Media from one show channels: a leg is gone when
+// none of its channels is listed and no originate for it is pending.
+func (c *Client) Gone(ctx context.Context, legs []media.LegID) ([]media.LegID, error) {
+	var rows []map[string]string
+	var perr error
+	_, err := c.api(ctx, "api show channels as json", func(f *frame) { rows, perr = parseRows(f.body) })
+	if err == nil {
+		err = perr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("esl: show channels: %w", err)
+	}
+	present := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		present[r["uuid"]] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pending := map[*leg]bool{}
+	for _, l := range c.st.byJob {
+		pending[l] = true
+	}
+	var gone []media.LegID
+	for _, id := range legs {
+		l := c.st.legs[id]
+		alive := present[string(id)]
+		if l != nil {
+			alive = alive || pending[l]
+			for _, u := range l.members {
+				alive = alive || present[u]
+			}
+		}
+		if !alive {
+			gone = append(gone, id)
+		}
+	}
+	return gone, nil
+}

@@ -186,3 +186,11 @@ func (s *simFS) waitCommands(n int) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// vanish drops a channel from FreeSWITCH's table with no event, as a
+// hang-up looks once the connection that would have carried it was lost.
+func (s *simFS) vanish(uuid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.chans, uuid)
+}

@@ -165,6 +165,11 @@ type Media interface {
 	// Capabilities says what the path can do; it does not change while
 	// the path runs.
 	Capabilities() Capabilities
+	// Gone reports which of legs the media server no longer has: ends the
+	// path never heard of (a BYE lost, a socket cut while the far end
+	// hung up). A leg still being set up is not gone. Routing asks
+	// periodically and ends a leg found gone twice in a row.
+	Gone(ctx context.Context, legs []LegID) ([]LegID, error)
 }
 
 // Action names a supervisor action, for ActionChecker.

@@ -108,3 +108,12 @@ func (b boundedMedia) Hangup(ctx context.Context, leg media.LegID, cause media.C
 }
 
 func (b boundedMedia) Capabilities() media.Capabilities { return b.m.Capabilities() }
+
+func (b boundedMedia) Gone(ctx context.Context, legs []media.LegID) ([]media.LegID, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.d)
+	defer cancel()
+	start := time.Now()
+	gone, err := b.m.Gone(ctx, legs)
+	b.observe("gone", start, err)
+	return gone, err
+}

@@ -48,6 +48,10 @@ type Engine struct {
 	// mediaDownUntil (engine clock, Unix ns): a Dial just failed with
 	// ErrMediaUnavailable, so the dispatcher holds offers until then.
 	mediaDownUntil atomic.Int64
+	// legAudit is how often the legs of live calls are checked (audit.go);
+	// suspects are the legs the last audit found gone (dispatcher only).
+	legAudit time.Duration
+	suspects map[media.LegID]bool
 	// queueSeen is the last published view of each queue (dispatcher only).
 	queueSeen map[string]string
 	// qgCache: each queue's groups as of the last dispatcher pass.
@@ -126,7 +130,7 @@ func WithRandSeed(a, b uint64) Option {
 func NewEngine(st state.Store, agents *presence.Service, media media.Media, opts ...Option) *Engine {
 	e := &Engine{
 		st: st, agents: agents, media: media, clock: realClock{}, log: slog.Default(), obs: nopObserver{},
-		tick: time.Second, skipFor: 5 * time.Second, nShards: 8, mediaTimeout: DefaultMediaTimeout,
+		tick: time.Second, skipFor: 5 * time.Second, nShards: 8, mediaTimeout: DefaultMediaTimeout, legAudit: DefaultLegAudit,
 		rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 	}
 	e.cur.Store(newEngineRun())
@@ -208,6 +212,8 @@ func (e *Engine) RunFenced(ctx context.Context, fence state.Fence) error {
 		}()
 	}
 	e.armTick()
+	e.push(e.dispatch, func(context.Context) { e.suspects = nil }) // a new term starts afresh
+	e.armAudit()
 	e.Kick()
 	close(r.started)
 	<-ctx.Done()
@@ -493,3 +499,6 @@ func (noMedia) Hangup(context.Context, media.LegID, media.Cause) error {
 	return media.ErrMediaUnavailable
 }
 func (noMedia) Capabilities() media.Capabilities { return media.Capabilities{} }
+func (noMedia) Gone(context.Context, []media.LegID) ([]media.LegID, error) {
+	return nil, media.ErrMediaUnavailable
+}

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -50,5 +51,15 @@ func TestDialTargetsByMode(t *testing.T) {
 	// a2 has an app but no IP phone: ip_phone cannot reach them.
 	if _, err := ports(presence.DistIPPhone, "a2"); !errors.Is(err, media.ErrUnreachable) {
 		t.Errorf("ip_phone without a desk contact: %v, want ErrUnreachable", err)
+	}
+}
+
+// TestGoneUnknownLeg: the SIP path holds every leg's dialog itself, so a
+// leg it has no dialog for is gone.
+func TestGoneUnknownLeg(t *testing.T) {
+	h := startServer(t, Config{}, nil)
+	gone, err := h.srv.Gone(context.Background(), []media.LegID{"in-nope", "out-nope"})
+	if err != nil || len(gone) != 2 {
+		t.Fatalf("Gone = %v, %v; want both", gone, err)
 	}
 }

@@ -194,3 +194,19 @@ func (s *Server) endAllCalls(ctx context.Context) {
 
 // tick paces endAllCalls' polling.
 func (s *Server) tick() <-chan time.Time { return time.After(20 * time.Millisecond) }
+
+// Gone implements media.Media: this process holds every leg's dialog, so
+// a leg is gone once its dialog is. (A far end that vanished without a
+// BYE keeps its dialog until the RTP inactivity check ends it, with
+// anchored media.)
+func (s *Server) Gone(_ context.Context, legs []media.LegID) ([]media.LegID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gone []media.LegID
+	for _, id := range legs {
+		if s.inLegs[id] == nil && s.outLegs[id] == nil {
+			gone = append(gone, id)
+		}
+	}
+	return gone, nil
+}

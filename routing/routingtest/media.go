@@ -34,6 +34,41 @@ type Media struct {
 	Fail func(c Command) error
 	// Caps is what Capabilities declares (zero: every action supported).
 	Caps media.Capabilities
+	// vanished are legs the media server no longer has (Vanish).
+	vanished map[media.LegID]bool
+	audits   int
+}
+
+// Vanish makes the media server lose leg without telling anyone: Gone
+// reports it from now on.
+func (m *Media) Vanish(leg media.LegID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.vanished == nil {
+		m.vanished = map[media.LegID]bool{}
+	}
+	m.vanished[leg] = true
+}
+
+// Gone implements media.Media (not recorded as a command).
+func (m *Media) Gone(_ context.Context, legs []media.LegID) ([]media.LegID, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.audits++
+	var gone []media.LegID
+	for _, l := range legs {
+		if m.vanished[l] {
+			gone = append(gone, l)
+		}
+	}
+	return gone, nil
+}
+
+// Audits counts Gone calls.
+func (m *Media) Audits() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.audits
 }
 
 // Capabilities implements media.Media.
