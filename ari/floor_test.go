@@ -103,6 +103,12 @@ func (fl *ariFloor) play() {
 }
 
 func (fl *ariFloor) elapse(d time.Duration) {
+	// Routing records a ring before it originates: wait for the channels
+	// of the devices that answer late, so they answer now.
+	deadline := time.Now().Add(5 * time.Second)
+	for !fl.lateRinging() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	fl.mu.Lock()
 	f := fl.h.f
 	f.mu.Lock()
@@ -174,4 +180,27 @@ func (f *fakeARI) failLocked(ch *fakeChan, cause int, txt, dialStatus string) {
 	f.sendLocked(f.event("ChannelHangupRequest", kv{"cause", cause}, kv{"channel", f.chanJSON(ch)}))
 	f.sendLocked(f.dialEvent(ch, dialStatus))
 	f.destroyed(ch, cause, txt)
+}
+
+// lateRinging: every device that answers late has a channel played.
+func (fl *ariFloor) lateRinging() bool {
+	fl.play()
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	f := fl.h.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for user, b := range fl.devices {
+		if b != floortest.AnswerLate {
+			continue
+		}
+		found := false
+		for id, ch := range f.chans {
+			found = found || ch.endpoint == user && fl.late[id]
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
