@@ -48,7 +48,7 @@ func (c *Client) Run(ctx context.Context) error {
 	defer c.rest.http.CloseIdleConnections()
 	defer wg.Wait()
 
-	return media.Reconnect(ctx, media.Backoff{Min: c.backoffMin, Max: c.backoffMax}, c.log, "ARI events",
+	return media.Reconnect(ctx, c.backoff, c.log, "ARI events",
 		func(ctx context.Context) (bool, error) {
 			connected, err := c.session(ctx)
 			if c.connected.Swap(false) {

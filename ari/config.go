@@ -50,9 +50,9 @@ func WithObserver(o media.Observer) Option {
 	}
 }
 
-// WithBackoff sets the reconnect delay bounds (default 250ms … 10s).
+// WithBackoff sets the reconnect delay bounds (default media.DefaultBackoff).
 func WithBackoff(min, max time.Duration) Option {
-	return func(c *Client) { c.backoffMin, c.backoffMax = min, max }
+	return func(c *Client) { c.backoff = media.Backoff{Min: min, Max: max} }
 }
 
 // WithPresenceRefresh sets how often registered devices are reported
@@ -64,12 +64,11 @@ func WithPresenceRefresh(d time.Duration) Option { return func(c *Client) { c.pr
 
 // Client is the Asterisk media path. It implements media.Media.
 type Client struct {
-	cfg        Config
-	facts      media.Facts
-	log        *slog.Logger
-	obs        media.Observer
-	backoffMin time.Duration
-	backoffMax time.Duration
+	cfg     Config
+	facts   media.Facts
+	log     *slog.Logger
+	obs     media.Observer
+	backoff media.Backoff
 	// presenceEvery is how often registered devices are re-reported.
 	presenceEvery time.Duration
 	rest          *rest
@@ -133,8 +132,7 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 		facts:         facts,
 		log:           slog.Default(),
 		obs:           media.NopObserver{},
-		backoffMin:    250 * time.Millisecond,
-		backoffMax:    10 * time.Second,
+		backoff:       media.DefaultBackoff,
 		presenceEvery: time.Hour,
 		rest: &rest{base: base, user: cfg.User, pass: cfg.Password,
 			// Our own transport: Run closes its idle connections on exit.
@@ -155,8 +153,8 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
-	if c.backoffMin <= 0 || c.backoffMax < c.backoffMin {
-		return nil, fmt.Errorf("%w: backoff %v…%v", ErrConfig, c.backoffMin, c.backoffMax)
+	if err := c.backoff.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if c.presenceEvery <= 0 {
 		return nil, fmt.Errorf("%w: presence refresh %v", ErrConfig, c.presenceEvery)

@@ -50,9 +50,9 @@ func WithObserver(o media.Observer) Option {
 	}
 }
 
-// WithBackoff sets the reconnect delay range (default 200ms…10s, doubling).
+// WithBackoff sets the reconnect delay bounds (default media.DefaultBackoff).
 func WithBackoff(min, max time.Duration) Option {
-	return func(c *Client) { c.backoffMin, c.backoffMax = min, max }
+	return func(c *Client) { c.backoff = media.Backoff{Min: min, Max: max} }
 }
 
 // WithHeartbeatTimeout sets how long the connection may stay silent before
@@ -72,15 +72,14 @@ var subscription = []string{
 
 // Client is the FreeSWITCH media path. It implements media.Media.
 type Client struct {
-	cfg        Config
-	facts      media.Facts
-	log        *slog.Logger
-	obs        media.Observer
-	backoffMin time.Duration
-	backoffMax time.Duration
-	hbTimeout  time.Duration
-	newUUID    func() string
-	now        func() time.Time
+	cfg       Config
+	facts     media.Facts
+	log       *slog.Logger
+	obs       media.Observer
+	backoff   media.Backoff
+	hbTimeout time.Duration
+	newUUID   func() string
+	now       func() time.Time
 
 	mu      sync.Mutex // guards cur, running, sessCtx and the call state below
 	cur     *conn      // the authenticated, subscribed connection, if any
@@ -117,15 +116,15 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 	}
 	c := &Client{
 		cfg: cfg, facts: facts, log: slog.Default(), obs: media.NopObserver{},
-		backoffMin: 200 * time.Millisecond, backoffMax: 10 * time.Second,
+		backoff:   media.DefaultBackoff,
 		hbTimeout: 60 * time.Second,
 		newUUID:   randomUUID, now: time.Now,
 	}
 	for _, o := range opts {
 		o(c)
 	}
-	if c.backoffMin <= 0 || c.backoffMax < c.backoffMin {
-		return nil, fmt.Errorf("esl: bad backoff %v…%v", c.backoffMin, c.backoffMax)
+	if err := c.backoff.Validate(); err != nil {
+		return nil, fmt.Errorf("esl: %w", err)
 	}
 	c.st.init()
 	return c, nil
@@ -152,7 +151,7 @@ func (c *Client) Run(ctx context.Context) error {
 	c.mu.Unlock()
 	defer func() { c.mu.Lock(); c.running = false; c.mu.Unlock() }()
 
-	return media.Reconnect(ctx, media.Backoff{Min: c.backoffMin, Max: c.backoffMax}, c.log.With("addr", c.cfg.Addr), "esl",
+	return media.Reconnect(ctx, c.backoff, c.log.With("addr", c.cfg.Addr), "esl",
 		func(ctx context.Context) (bool, error) {
 			start := time.Now()
 			err := c.session(ctx)
@@ -160,7 +159,7 @@ func (c *Client) Run(ctx context.Context) error {
 				return false, fmt.Errorf("FreeSWITCH refused the password: %w (%w)", err, media.ErrStopReconnecting)
 			}
 			// Up for longer than the longest wait: a fresh failure.
-			return time.Since(start) > c.backoffMax, err
+			return time.Since(start) > c.backoff.Max, err
 		})
 }
 

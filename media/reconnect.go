@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -10,6 +11,18 @@ import (
 // Backoff bounds the wait between two connection attempts to a media
 // server; each failed attempt doubles it, up to Max.
 type Backoff struct{ Min, Max time.Duration }
+
+// DefaultBackoff is how every media server connection backs off unless
+// configured otherwise.
+var DefaultBackoff = Backoff{Min: 250 * time.Millisecond, Max: 10 * time.Second}
+
+// Validate refuses bounds Reconnect cannot use.
+func (b Backoff) Validate() error {
+	if b.Min <= 0 || b.Max < b.Min {
+		return fmt.Errorf("media: bad reconnect backoff %v…%v", b.Min, b.Max)
+	}
+	return nil
+}
 
 // Session runs one connection to a media server until it is lost.
 // connected reports whether it got as far as a usable connection (the
