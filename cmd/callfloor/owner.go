@@ -74,8 +74,11 @@ func (o *mediaOwner) Owns() bool { return o.current() != nil && o.engine.Running
 // Run contends for the media server until ctx ends.
 func (o *mediaOwner) Run(ctx context.Context) error { return o.lease.Run(ctx, o.term) }
 
-// term drives the media server for one term of the lease.
-func (o *mediaOwner) term(ctx context.Context, t lease.Term) error {
+// term drives the media server for one term of the lease: the engine
+// first (it re-reads live calls and re-arms their timers from the store),
+// then the media connection (whose resync reconciles those calls with the
+// media server), then the relayed commands.
+func (o *mediaOwner) term(termCtx context.Context, t lease.Term) error {
 	m, err := newMediaPath(o.cfg, o.store, o.agents, o.engine, o.log, o.obs, o.packets)
 	if err != nil {
 		return err
@@ -86,37 +89,42 @@ func (o *mediaOwner) term(ctx context.Context, t lease.Term) error {
 	defer func() {
 		o.set(nil)
 		o.engine.SetMedia(nil)
-		if errors.Is(context.Cause(ctx), lease.ErrLost) {
+		if errors.Is(context.Cause(termCtx), lease.ErrLost) {
 			o.log.Error("media server lease lost: stopped driving calls", "lease", t.Name, "token", t.Token)
 		}
 	}()
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(termCtx)
 	defer cancel()
 	errs := make(chan error, 2)
 	var wg sync.WaitGroup
-	started := o.engine.Started()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		select {
-		case <-started:
-		case <-ctx.Done():
-			return
-		}
-		o.serveCommands(ctx, t.Name)
-	}()
-	for _, run := range []func(context.Context) error{
-		func(ctx context.Context) error { return o.engine.RunFenced(ctx, t.Fence()) },
-		m.Run,
-	} {
+	// Either ending ends the term: the engine without media (or media
+	// without the engine) must not go on alone.
+	start := func(run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Either ending ends the term: the engine without media (or
-			// media without the engine) must not go on alone.
 			errs <- run(ctx)
 			cancel()
 		}()
+	}
+	started := o.engine.Started()
+	start(func(ctx context.Context) error { return o.engine.RunFenced(ctx, t.Fence()) })
+	select {
+	case <-started:
+		if o.cfg.Media() == "sip" {
+			// The built-in SIP path is a B2BUA inside the process: the
+			// calls a previous owner held died with it. A fresh path holds
+			// no legs, and saying so ends those calls (and frees their
+			// agents) instead of leaving them live forever.
+			o.engine.Report(media.LegsPresent{FactBase: media.FactBase{At: time.Now()}})
+		}
+		start(m.Run)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.serveCommands(ctx, t.Name)
+		}()
+	case <-ctx.Done():
 	}
 	wg.Wait()
 	close(errs)

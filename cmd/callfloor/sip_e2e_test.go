@@ -60,6 +60,12 @@ func runSipp(t *testing.T, name, target string, port int, args ...string) *sippR
 	return s
 }
 
+// kill stops sipp now (its call died with a killed server) and waits.
+func (s *sippRun) kill() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
 // wait requires sipp to exit 0 (every call of its scenario succeeded).
 func (s *sippRun) wait(t *testing.T, timeout time.Duration) {
 	t.Helper()
