@@ -353,3 +353,28 @@ func TestStreamMaxLifetime(t *testing.T) {
 		t.Fatalf("resumed with %+v", fr)
 	}
 }
+
+// TestInputLimits: names, e-mails and lists are bounded and free of
+// control characters; refusals are 400 naming the field and change nothing.
+func TestInputLimits(t *testing.T) {
+	d := newDemo(t)
+	before := d.snapshot()
+	big := strings.Repeat("x", 500<<10)
+	for _, tc := range []struct{ method, path, body, field string }{
+		{"PATCH", "/v1/agents/a1", `{"name":"` + big + `"}`, "name"},
+		{"PATCH", "/v1/agents/a1", `{"name":"a\u0000b"}`, "name"},
+		{"PATCH", "/v1/agents/a1", `{"name":"a\u0007b"}`, "name"},
+		{"PATCH", "/v1/agents/a1", `{"email":"` + strings.Repeat("a", 250) + `@example.com"}`, "email"},
+		{"POST", "/v1/statuses", `{"id":"x1","name":"bad\nname"}`, "name"},
+		{"POST", "/v1/groups", `{"id":"g1","name":"` + strings.Repeat("n", 201) + `"}`, "name"},
+		{"PATCH", "/v1/agents/a1", `{"groups":[` + strings.TrimSuffix(strings.Repeat(`"sales",`, 101), ",") + `]}`, "groups"},
+	} {
+		r := d.do(tc.method, tc.path, "demo-admin", tc.body)
+		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), `"field":"`+tc.field+`"`) {
+			t.Errorf("%s %s %.60s: %d %.200s, want 400 on %s", tc.method, tc.path, tc.body, r.status, r.body, tc.field)
+		}
+	}
+	if d.snapshot() != before {
+		t.Fatal("a refused input changed the floor")
+	}
+}

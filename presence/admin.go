@@ -62,12 +62,15 @@ func ValidE164(s string) bool {
 // are 422 — each naming the field.
 func (s *Service) applyInput(ctx context.Context, a *Agent, in AgentInput) error {
 	if in.Name != nil {
-		if *in.Name == "" || len(*in.Name) > 200 {
-			return invalid("name", "must be 1-200 characters")
+		if err := CheckName("name", *in.Name, MaxNameLen); err != nil {
+			return err
 		}
 		a.Name = *in.Name
 	}
 	if in.Email != nil {
+		if len(*in.Email) > MaxEmailLen {
+			return invalid("email", fmt.Sprintf("must be at most %d characters", MaxEmailLen))
+		}
 		addr, err := mail.ParseAddress(*in.Email)
 		if err != nil || addr.Address != *in.Email {
 			return invalid("email", "must be a plain address like name@example.com")
@@ -107,6 +110,9 @@ func (s *Service) applyInput(ctx context.Context, a *Agent, in AgentInput) error
 		*d.out = *d.in
 	}
 	if in.Groups != nil {
+		if err := checkList("groups", *in.Groups); err != nil {
+			return err
+		}
 		groups := sortedUnique(*in.Groups)
 		for _, g := range groups {
 			if _, _, err := s.Group(ctx, g); errors.Is(err, ErrNotFound) {

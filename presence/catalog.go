@@ -77,8 +77,8 @@ func (s *Service) CreateCallStatus(ctx context.Context, actor Actor, d CallStatu
 	if err := checkID("id", d.ID); err != nil {
 		return CallStatusDef{}, err
 	}
-	if d.Name == "" {
-		return CallStatusDef{}, invalid("name", "is required")
+	if err := CheckName("name", d.Name, MaxNameLen); err != nil {
+		return CallStatusDef{}, err
 	}
 	if slices.Contains(BuiltinCallStatuses, d.ID) || SystemStatus(d.ID).Valid() {
 		return CallStatusDef{}, fmt.Errorf("status %q is built in: %w", d.ID, ErrConflict)
@@ -192,7 +192,13 @@ func (s *Service) PutGroup(ctx context.Context, actor Actor, id string, create b
 	if g.Name == "" {
 		return Group{}, invalid("name", "is required")
 	}
+	if err := CheckName("name", g.Name, MaxNameLen); err != nil {
+		return Group{}, err
+	}
 	if p.Supervisors != nil {
+		if err := checkList("supervisors", *p.Supervisors); err != nil {
+			return Group{}, err
+		}
 		sups := sortedUnique(*p.Supervisors)
 		for _, sid := range sups {
 			a, err := s.Agent(ctx, sid)

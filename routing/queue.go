@@ -99,12 +99,15 @@ func unprocessable(field, reason string) error {
 	return &presence.FieldError{Field: field, Reason: reason, Class: presence.ErrUnprocessable}
 }
 
+// maxQueueList bounds a queue's members and hotlines (SECURITY.md).
+const maxQueueList = 1000
+
 // applyInput validates in onto q. Unknown members and hotlines taken by
 // another queue are 422 / 409 naming the field.
 func (e *Engine) applyInput(ctx context.Context, q *Queue, in QueueInput) error {
 	if in.Name != nil {
-		if *in.Name == "" || len(*in.Name) > 200 {
-			return invalid("name", "must be 1-200 characters")
+		if err := presence.CheckName("name", *in.Name, presence.MaxNameLen); err != nil {
+			return err
 		}
 		q.Name = *in.Name
 	}
@@ -152,6 +155,12 @@ func (e *Engine) applyInput(ctx context.Context, q *Queue, in QueueInput) error 
 	}
 	if err := q.Thresholds.check(); err != nil {
 		return err
+	}
+	if in.Members != nil && len(*in.Members) > maxQueueList {
+		return invalid("members", fmt.Sprintf("must have at most %d entries", maxQueueList))
+	}
+	if in.Hotlines != nil && len(*in.Hotlines) > maxQueueList {
+		return invalid("hotlines", fmt.Sprintf("must have at most %d entries", maxQueueList))
 	}
 	if in.Members != nil {
 		members := slices.Compact(slices.Sorted(slices.Values(*in.Members)))

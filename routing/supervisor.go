@@ -110,8 +110,10 @@ func (e *Engine) StartMonitor(ctx context.Context, actor presence.Actor, callID 
 	if !mode.Valid() {
 		return MonitorView{}, invalid("mode", "must be listen, whisper or barge")
 	}
-	if len(device) > 256 {
-		return MonitorView{}, invalid("device", "must be at most 256 characters")
+	if device != "" {
+		if err := presence.CheckDevice("device", device); err != nil {
+			return MonitorView{}, err
+		}
 	}
 	var out MonitorView
 	err := e.on(ctx, callID, func(ctx context.Context) error {
