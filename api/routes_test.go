@@ -16,5 +16,6 @@ func allRouteOptions(t *testing.T) []api.Option {
 		api.WithRoutes(api.EventRoutes(nil)),
 		api.WithRoutes(api.WebhookRoutes(nil)),
 		api.WithRoutes(api.MediaRoutes(nil)),
+		api.WithRoutes(api.ReportsRoutes(nil, nil, nil)),
 	}
 }
