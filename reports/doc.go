@@ -11,7 +11,7 @@
 // holds (trimmed) is a gap: logged at ERROR, counted (Observer, the
 // database's cursor) and listed (GET /v1/reports/status), never skipped
 // silently. With several replicas one projector runs at a time, holding a
-// compare-and-set lease record in the store.
+// lease (package lease); the cursor's compare-and-set keeps rows exact even if two overlap.
 //
 // Migrations are versioned and run when a DB is opened. DB's queries
 // implement the reports (Calls, Attempts, Monitors, Agents, Queues) and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/state"
 )
 
@@ -31,17 +31,14 @@ func (noObserver) Applied(int) {}
 func (noObserver) Gap()        {}
 
 // Projector tails the store's event log and projects it into the reports
-// database. Run it on every replica: one at a time holds the lease (a
-// compare-and-set meta record in the store) and projects; the others wait.
+// database. Only one may run per floor: run it under a lease (see Run).
 type Projector struct {
 	db       *DB
 	store    state.Store
 	log      state.Log
 	logger   *slog.Logger
 	observer Observer
-	owner    string
 	now      func() time.Time
-	leaseTTL time.Duration
 	batch    int
 	wait     time.Duration
 
@@ -60,15 +57,6 @@ func WithLogger(l *slog.Logger) ProjectorOption { return func(p *Projector) { p.
 // WithObserver injects the metrics observer.
 func WithObserver(o Observer) ProjectorOption { return func(p *Projector) { p.observer = o } }
 
-// WithOwner names this replica in the lease (default random).
-func WithOwner(id string) ProjectorOption { return func(p *Projector) { p.owner = id } }
-
-// WithLeaseTTL sets how long the projector lease lasts without renewal
-// (default 15 s): the failover time when the projecting replica dies.
-func WithLeaseTTL(d time.Duration) ProjectorOption {
-	return func(p *Projector) { p.leaseTTL = max(d, 10*time.Millisecond) }
-}
-
 // WithBatch sets how many events one SQL transaction applies at most
 // (default 500).
 func WithBatch(n int) ProjectorOption { return func(p *Projector) { p.batch = max(n, 1) } }
@@ -78,16 +66,13 @@ func WithReadWait(d time.Duration) ProjectorOption {
 	return func(p *Projector) { p.wait = max(d, time.Millisecond) }
 }
 
-// WithClock replaces time.Now (lease expiry, cursor bookkeeping).
+// WithClock replaces time.Now (cursor bookkeeping, gap times).
 func WithClock(now func() time.Time) ProjectorOption { return func(p *Projector) { p.now = now } }
 
 // NewProjector returns a projector from the store's log into db.
 func NewProjector(db *DB, store state.Store, log state.Log, opts ...ProjectorOption) *Projector {
-	owner := make([]byte, 8)
-	_, _ = rand.Read(owner)
 	p := &Projector{db: db, store: store, log: log, logger: slog.Default(), observer: noObserver{},
-		owner: hex.EncodeToString(owner), now: time.Now, leaseTTL: 15 * time.Second, batch: 500, wait: time.Second,
-		caught: make(chan struct{})}
+		now: time.Now, batch: 500, wait: time.Second, caught: make(chan struct{})}
 	for _, o := range opts {
 		o(p)
 	}
@@ -98,7 +83,7 @@ func NewProjector(db *DB, store state.Store, log state.Log, opts ...ProjectorOpt
 // the database keeps the total, see DB.Cursor).
 func (p *Projector) GapsSeen() int64 { return p.gaps.Load() }
 
-// Leading reports whether this replica holds the projector lease.
+// Leading reports whether this replica's projector is running.
 func (p *Projector) Leading() bool { return p.leading.Load() }
 
 // CaughtUp returns a channel closed the next time the projector has
@@ -116,39 +101,29 @@ func (p *Projector) signalCaughtUp() {
 	p.mu.Unlock()
 }
 
-// leaseID is the meta record holding the projector lease; epochID the
-// record naming the current log (see epoch).
-const (
-	leaseID = "reports-projector"
-	epochID = "reports-log-epoch"
-)
+// LeaseName is the lease one replica holds to run the projector.
+const LeaseName = "reports-projector"
 
-type leaseRecord struct {
-	Owner string    `json:"owner"`
-	Until time.Time `json:"until"`
-}
+// epochID is the meta record naming the current log (see epoch).
+const epochID = "reports-log-epoch"
 
-var errLostLease = errors.New("reports: projector lease lost")
+// Lease runs work while this replica holds a floor-wide lease and cancels
+// it when the lease is lost (lease.Lease.Run fits through an adapter).
+type Lease func(ctx context.Context, work func(ctx context.Context) error) error
 
-// Run projects until ctx ends: it waits for the lease, projects while it
-// holds it, and releases it on the way out.
-func (p *Projector) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		version, err := p.acquire(ctx)
-		if err != nil {
-			return nil // ctx ended
-		}
+// Run projects while this replica holds the lease, until ctx ends. The
+// lease makes one projector the norm; the cursor's compare-and-set keeps
+// the rows exact even if two ever overlap (ErrMoved ends the loser's term).
+func (p *Projector) Run(ctx context.Context, l Lease) error {
+	return l(ctx, func(ctx context.Context) error {
 		p.leading.Store(true)
-		p.logger.Info("reports projector leading", "owner", p.owner)
-		err = p.lead(ctx, version)
-		p.leading.Store(false)
-		if ctx.Err() != nil {
-			return nil
+		defer p.leading.Store(false)
+		err := p.Project(ctx)
+		if err != nil && ctx.Err() == nil {
+			p.logger.Warn("reports projector stopped", "err", err)
 		}
-		p.logger.Warn("reports projector stopped leading", "owner", p.owner, "err", err)
-		sleep(ctx, p.leaseTTL/3)
-	}
-	return nil
+		return err
+	})
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -160,54 +135,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-func (p *Projector) acquire(ctx context.Context) (int64, error) {
-	for {
-		v, err := p.writeLease(ctx, -1, p.now().Add(p.leaseTTL))
-		if err == nil {
-			return v, nil
-		}
-		if !errors.Is(err, errLostLease) && ctx.Err() == nil {
-			p.logger.Warn("reports projector lease", "err", err)
-		}
-		if !sleep(ctx, p.leaseTTL/3) {
-			return 0, ctx.Err()
-		}
-	}
-}
-
-// writeLease takes (version < 0: free, expired or ours) or renews (the
-// version we hold) the lease, returning its new version.
-func (p *Projector) writeLease(ctx context.Context, version int64, until time.Time) (int64, error) {
-	ifVersion := version
-	if version < 0 {
-		rr, err := p.store.Get(ctx, state.KindMeta, leaseID)
-		switch {
-		case errors.Is(err, state.ErrNotFound):
-			ifVersion = state.MustNotExist
-		case err != nil:
-			return 0, fmt.Errorf("read lease: %w", err)
-		default:
-			var rec leaseRecord
-			if err := json.Unmarshal(rr.Data, &rec); err != nil {
-				return 0, fmt.Errorf("decode lease: %w", err)
-			}
-			if rec.Owner != p.owner && p.now().Before(rec.Until) {
-				return 0, errLostLease
-			}
-			ifVersion = rr.Version
-		}
-	}
-	data, _ := json.Marshal(leaseRecord{Owner: p.owner, Until: until})
-	_, err := p.store.Commit(ctx, state.Tx{Puts: []state.Put{{Kind: state.KindMeta, ID: leaseID, Data: data, IfVersion: ifVersion}}})
-	if errors.Is(err, state.ErrConflict) {
-		return 0, errLostLease
-	}
-	if err != nil {
-		return 0, fmt.Errorf("write lease: %w", err)
-	}
-	return ifVersion + 1, nil // MustNotExist is 0: the new record is version 1
 }
 
 // epoch names the log the store holds now. The record is created once per
@@ -231,13 +158,9 @@ func (p *Projector) epoch(ctx context.Context) (string, error) {
 	}
 }
 
-func (p *Projector) lead(ctx context.Context, version int64) error {
-	defer func() {
-		// Hand the lease over at once on the way out.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_, _ = p.writeLease(fctx, version, p.now())
-	}()
+// Project applies the log until ctx ends (or another projector moved the
+// cursor: ErrMoved). Callers make sure one runs per floor (Run).
+func (p *Projector) Project(ctx context.Context) error {
 	epoch, err := p.epoch(ctx)
 	if err != nil {
 		return err
@@ -256,16 +179,8 @@ func (p *Projector) lead(ctx context.Context, version int64) error {
 		}
 		pos = ""
 	}
-	renewAt := p.now().Add(p.leaseTTL / 3)
 	for ctx.Err() == nil {
-		if !p.now().Before(renewAt) {
-			if version, err = p.writeLease(ctx, version, p.now().Add(p.leaseTTL)); err != nil {
-				return err
-			}
-			renewAt = p.now().Add(p.leaseTTL / 3)
-		}
-		wait := min(p.wait, p.leaseTTL/3)
-		evs, err := p.log.ReadAfter(ctx, pos, p.batch, wait)
+		evs, err := p.log.ReadAfter(ctx, pos, p.batch, p.wait)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -309,4 +224,12 @@ func (p *Projector) lead(ctx context.Context, version int64) error {
 		}
 	}
 	return nil
+}
+
+// UnderLease runs the projector under a lease.Lease (a store-backed grant
+// with a fencing token; README.md, Running several replicas).
+func UnderLease(l *lease.Lease) Lease {
+	return func(ctx context.Context, work func(ctx context.Context) error) error {
+		return l.Run(ctx, func(ctx context.Context, _ lease.Term) error { return work(ctx) })
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/metrics"
 	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/reports"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/store"
@@ -42,6 +43,8 @@ type app struct {
 	floor *lease.Lease
 	// leases are every lease this replica contends for (observability).
 	leases []*lease.Lease
+	// reports is the SQL projection of the event log (README.md, Reports).
+	reports *reports.DB
 	// loops run until the serve context ends; shutdown waits for all.
 	loops []func(ctx context.Context) error
 	// pending holds why the floor is not bootstrapped yet (the store was
@@ -110,6 +113,14 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	a := &app{cfg: cfg, log: log, store: st, metrics: m}
+	// Reports: SQLite under the data directory unless a PostgreSQL URL is
+	// set; migrations run here, before anything is served.
+	a.reports, err = reports.Open(ctx, cfg.Reports.URL, cfg.DataDir)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("open reports database: %w", err)
+	}
+
 	a.agents = presence.NewService(st,
 		presence.WithLogger(log),
 		presence.WithLocation(cfg.Location()),
@@ -160,6 +171,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		api.WithReadiness(a.bootstrapped),
 		api.WithReadiness(a.owner.Ready),
 		api.WithRoutes(api.MediaRoutes(media)),
+		api.WithRoutes(api.ReportsRoutes(a.reports, a.agents, a.serviceLevels)),
 		api.WithAdminHandler("/metrics", m.Handler()),
 		api.WithAdminHandler("/debug/pprof/*", pprofHandler()),
 	)
@@ -169,10 +181,32 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	leaseOpts = append(leaseOpts, lease.WithObserver(m.Lease()))
 	a.floor = lease.New(st, floorLease, leaseOpts...)
 	hooksLease := lease.New(st, webhook.LeaseName, leaseOpts...)
-	a.leases = append(a.leases, a.owner.lease, a.floor, hooksLease)
+	reportsLease := lease.New(st, reports.LeaseName, leaseOpts...)
+	a.leases = append(a.leases, a.owner.lease, a.floor, hooksLease, reportsLease)
+	projector := reports.NewProjector(a.reports, st, st, reports.WithLogger(log), reports.WithObserver(m.Reports()))
+	retention := reports.Retention{CallsDays: cfg.Reports.CallsDays, AttemptsDays: cfg.Reports.AttemptsDays,
+		IntervalsDays: cfg.Reports.IntervalsDays, MonitorsDays: cfg.Reports.MonitorsDays}
 	hooks := webhook.NewDispatcher(st, st, hooksLease, webhook.WithLogger(log), webhook.WithObserver(m.Webhook()))
-	a.loops = append(a.loops, a.floorLoop, a.owner.Run, a.hub.Run, hooks.Run)
+	a.loops = append(a.loops, a.floorLoop, a.owner.Run, a.hub.Run, hooks.Run,
+		func(ctx context.Context) error { return projector.Run(ctx, reports.UnderLease(reportsLease)) },
+		func(ctx context.Context) error {
+			return a.reports.RunRetention(ctx, retention, time.Hour, time.Now, log)
+		})
 	return a, nil
+}
+
+// serviceLevels gives each queue's service level threshold to the queue
+// report.
+func (a *app) serviceLevels(ctx context.Context) (map[string]int, error) {
+	qs, err := a.engine.Queues(ctx, presence.System)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(qs))
+	for _, q := range qs {
+		out[q.ID] = q.ServiceLevelSeconds
+	}
+	return out, nil
 }
 
 // floorLoop runs the floor-wide singletons while this replica holds the
@@ -315,6 +349,9 @@ func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
 	}
 	if err := a.store.Close(); err != nil {
 		a.log.Warn("close store", "err", err)
+	}
+	if err := a.reports.Close(); err != nil {
+		a.log.Warn("close reports database", "err", err)
 	}
 	a.log.Info("callfloor stopped")
 	return runErr

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/callfloor/callfloor/internal/config"
@@ -53,6 +54,7 @@ func printBanner(out interface{ Write([]byte) (int, error) }, cfg config.Config,
 	fmt.Fprintf(out, "  config     %s\n", cfg.Source)
 	fmt.Fprintf(out, "  store      %s\n", store)
 	fmt.Fprintf(out, "  media      %s\n", mediaLine(cfg))
+	fmt.Fprintf(out, "  reports    %s (GET /v1/reports/calls|attempts|agents|queues)\n", reportsLine(cfg))
 	if toks := cfg.DemoTokens(); len(toks) > 0 {
 		fmt.Fprintf(out, "  demo token %s (admin); supervisors demo-sup-sales, demo-sup-support; agents demo-a1..demo-a8\n", toks[0])
 		fmt.Fprintf(out, "  try        curl -H 'Authorization: Bearer %s' http://%s/v1/agents\n", toks[0], httpAddr)
@@ -67,4 +69,12 @@ func mediaLine(cfg config.Config) string {
 		return "FreeSWITCH ESL at " + cfg.ESL.Addr
 	}
 	return "built-in SIP path on " + cfg.SIPAddr + " (UDP+TCP; trunk calls from " + fmt.Sprint(cfg.SIP.TrunkSources) + ")"
+}
+
+// reportsLine says where call history and reports are kept.
+func reportsLine(cfg config.Config) string {
+	if cfg.Reports.URL != "" {
+		return "PostgreSQL (CALLFLOOR_REPORTS_URL)"
+	}
+	return "SQLite " + filepath.Join(cfg.DataDir, "reports.db") + " (set CALLFLOOR_DATA_DIR, or CALLFLOOR_REPORTS_URL for PostgreSQL)"
 }

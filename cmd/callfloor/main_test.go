@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,15 @@ import (
 	"github.com/callfloor/callfloor/internal/testpeer"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The kill -9 test runs callfloor as a real child process: this test
+	// binary re-executed with childEnv set runs main() instead of tests.
+	if os.Getenv(childEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // process is one callfloor run() serving on a free loopback port.
 type process struct {
@@ -35,6 +44,8 @@ func start(t *testing.T, env map[string]string) *process {
 	t.Helper()
 	env = withDefault(env, "CALLFLOOR_HTTP_ADDR", fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t)))
 	env = withDefault(env, "CALLFLOOR_SIP_ADDR", fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t)))
+	// The SQLite reports database goes under the test's own directory.
+	env = withDefault(env, "CALLFLOOR_DATA_DIR", t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	p := &process{t: t, cancel: cancel, done: make(chan error, 1)}

@@ -42,6 +42,11 @@ type Config struct {
 	// first start (nil: the default, false); afterwards the stored
 	// setting wins (PUT /v1/settings).
 	AvailableAfterOutdial *bool `yaml:"available_after_outdial"`
+	// DataDir holds files callfloor keeps itself (the SQLite reports
+	// database); created if missing.
+	DataDir string `yaml:"data_dir"`
+
+	Reports Reports `yaml:"reports"`
 
 	ARI ARI `yaml:"ari"`
 	ESL ESL `yaml:"esl"`
@@ -54,6 +59,17 @@ type Config struct {
 
 	// Source says where the file came from, for the start-up log.
 	Source string `yaml:"-"`
+}
+
+// Reports configures call history and reports (README.md, Reports): a
+// PostgreSQL URL, or SQLite under DataDir when unset; and how many days
+// each table keeps rows (0 = forever).
+type Reports struct {
+	URL           string `yaml:"url"`
+	CallsDays     int    `yaml:"calls_days"`
+	AttemptsDays  int    `yaml:"attempts_days"`
+	IntervalsDays int    `yaml:"status_intervals_days"`
+	MonitorsDays  int    `yaml:"monitors_days"`
 }
 
 // ARI selects Asterisk as the media server when URL is set.
@@ -144,6 +160,8 @@ const (
 	EnvESLAddr     = "CALLFLOOR_ESL_ADDR"
 	EnvESLPassword = "CALLFLOOR_ESL_PASSWORD"
 	EnvLeaseTTL    = "CALLFLOOR_LEASE_TTL_SECONDS"
+	EnvDataDir     = "CALLFLOOR_DATA_DIR"
+	EnvReportsURL  = "CALLFLOOR_REPORTS_URL"
 )
 
 // Load reads the file named by CALLFLOOR_CONFIG (or the bundled demo floor
@@ -201,6 +219,8 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	set(&c.ARI.App, EnvARIApp)
 	set(&c.ESL.Addr, EnvESLAddr)
 	set(&c.ESL.Password, EnvESLPassword)
+	set(&c.DataDir, EnvDataDir)
+	set(&c.Reports.URL, EnvReportsURL)
 	if v := getenv(EnvLeaseTTL); v != "" {
 		// Not a number: -1 fails validation with the variable named.
 		n, err := strconv.Atoi(v)
@@ -222,6 +242,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Timezone, "UTC")
 	def(&c.DefaultIdleStatus, "unavailable")
 	def(&c.ARI.App, "callfloor")
+	def(&c.DataDir, "data")
 	if c.HeartbeatTTL == 0 {
 		c.HeartbeatTTL = 60
 	}
@@ -269,6 +290,15 @@ func (c *Config) Validate() error {
 	}
 	if c.HeartbeatTTL < 0 {
 		errs = append(errs, errors.New("heartbeat_ttl_seconds: must be positive"))
+	}
+	for name, days := range map[string]int{"calls_days": c.Reports.CallsDays, "attempts_days": c.Reports.AttemptsDays,
+		"status_intervals_days": c.Reports.IntervalsDays, "monitors_days": c.Reports.MonitorsDays} {
+		if days < 0 {
+			errs = append(errs, fmt.Errorf("reports.%s: must be 0 (keep forever) or a positive number of days", name))
+		}
+	}
+	if u := c.Reports.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		errs = append(errs, errors.New("reports.url ("+EnvReportsURL+"): must be a postgres:// or postgresql:// URL"))
 	}
 	if c.ARI.URL != "" && c.ESL.Addr != "" {
 		errs = append(errs, errors.New("both ari.url and esl.addr are set: choose one media server"))

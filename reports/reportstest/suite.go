@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/reports"
@@ -200,7 +201,7 @@ func project(t *testing.T, f *floor, db *reports.DB, opts ...reports.ProjectorOp
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	caught := p.CaughtUp()
-	go func() { done <- p.Run(ctx) }()
+	go func() { done <- p.Project(ctx) }()
 	last, err := f.st.Last(ctx)
 	f.must(err)
 	for {
@@ -218,7 +219,7 @@ func project(t *testing.T, f *floor, db *reports.DB, opts ...reports.ProjectorOp
 		caught = p.CaughtUp()
 	}
 	cancel()
-	if err := <-done; err != nil {
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("projector: %v", err)
 	}
 	return p
@@ -513,7 +514,7 @@ func testScenario(t *testing.T, newDB Factory) {
 	// A replay into an empty database rebuilds the same rows.
 	db2 := openDB(t, newDB(t))
 	project(t, f, db2)
-	if a, b := dump(t, db, qq), dump(t, db2, qq); a != b {
+	if a, b := Dump(t, db, qq), Dump(t, db2, qq); a != b {
 		t.Fatalf("replay differs:\n%s\n---\n%s", a, b)
 	}
 }
@@ -541,8 +542,9 @@ func containsCall(rows []reports.CallRow, id string) bool {
 	return false
 }
 
-// dump renders every row the reports hold, for comparisons.
-func dump(t *testing.T, db *reports.DB, qq reports.Query) string {
+// Dump renders every row the reports hold in q's range (open intervals
+// counted up to q.To), for comparing two databases.
+func Dump(t testing.TB, db *reports.DB, qq reports.Query) string {
 	t.Helper()
 	ctx := context.Background()
 	qq.Limit = 100000
@@ -604,7 +606,7 @@ func testExactlyOnce(t *testing.T, newDB Factory) {
 	}
 	fresh := openDB(t, newDB(t))
 	project(t, f, fresh)
-	if a, b := dump(t, db, dayRange(f)), dump(t, fresh, dayRange(f)); a != b {
+	if a, b := Dump(t, db, dayRange(f)), Dump(t, fresh, dayRange(f)); a != b {
 		t.Fatalf("resumed projection differs from a replay:\n%s\n---\n%s", a, b)
 	}
 }
@@ -692,11 +694,13 @@ func testTwoProjectors(t *testing.T, newDB Factory) {
 	open := newDB(t)
 	db1, db2 := openDB(t, open), openDB(t, open)
 	ctx, cancel := context.WithCancel(context.Background())
-	p1 := reports.NewProjector(db1, f.st, f.st, reports.WithReadWait(10*time.Millisecond), reports.WithLeaseTTL(300*time.Millisecond))
-	p2 := reports.NewProjector(db2, f.st, f.st, reports.WithReadWait(10*time.Millisecond), reports.WithLeaseTTL(300*time.Millisecond))
+	p1 := reports.NewProjector(db1, f.st, f.st, reports.WithReadWait(10*time.Millisecond))
+	p2 := reports.NewProjector(db2, f.st, f.st, reports.WithReadWait(10*time.Millisecond))
+	l1 := lease.New(f.st, reports.LeaseName, lease.WithTTL(300*time.Millisecond))
+	l2 := lease.New(f.st, reports.LeaseName, lease.WithTTL(300*time.Millisecond))
 	done := make(chan error, 2)
-	go func() { done <- p1.Run(ctx) }()
-	go func() { done <- p2.Run(ctx) }()
+	go func() { done <- p1.Run(ctx, reports.UnderLease(l1)) }()
+	go func() { done <- p2.Run(ctx, reports.UnderLease(l2)) }()
 	runScenario(t, f)
 	evs, err := f.st.ReadAfter(ctx, "", 100000, 0)
 	f.must(err)
