@@ -145,4 +145,3 @@ func BenchmarkReportsDayPostgres(b *testing.B) {
 	defer d.Close()
 	benchEndpoints(b, d)
 }
-
