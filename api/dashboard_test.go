@@ -144,8 +144,21 @@ func TestConsoleAgentsView(t *testing.T) {
 	if _, err := f.svc.SetStatus(context.Background(), presence.System, "a1", nil, &chat); err != nil {
 		t.Fatal(err)
 	}
+	// User-supplied text is shown as text: markup in a status name or an
+	// agent name stays inert.
+	if _, err := f.svc.CreateCallStatus(context.Background(), presence.System, presence.CallStatusDef{ID: "coaching", Name: `<img src=x onerror="window.pwned=1">Coaching`}); err != nil {
+		t.Fatal(err)
+	}
+	evil := `<b id="bold">Dung</b> Pham`
+	if _, err := f.svc.UpdateAgent(context.Background(), presence.System, "a4", presence.AgentInput{Name: &evil}); err != nil {
+		t.Fatal(err)
+	}
 	p := signIn(t, f.srv.URL, "/", "demo-sup-sales")
 	p.Click(`nav button[data-view="agents"]`)
+	p.Wait("the names as text", `document.querySelector('#agents tr[data-agent="a4"] .name').textContent === '<b id="bold">Dung</b> Pham' && [...document.querySelectorAll('#f-agent-call option')].some(o => o.textContent === '<img src=x onerror="window.pwned=1">Coaching')`)
+	if testpeer.JS[bool](p, `!!document.querySelector("#bold") || !!document.querySelector("img") || window.pwned === 1`) {
+		t.Error("user-supplied markup was rendered as HTML")
+	}
 	p.Wait("five sales agents", `document.querySelectorAll("#agents tbody tr").length === 5`)
 	if testpeer.JS[bool](p, `!!document.querySelector('#agents tr[data-agent="a5"]')`) {
 		t.Error("the sales supervisor sees a support agent")
@@ -201,11 +214,11 @@ func TestConsoleAgentsView(t *testing.T) {
 	// Sorting by name, then the other way.
 	p.Click(`#agents th[data-sort="name"]`)
 	order := testpeer.JS[[]string](p, `[...document.querySelectorAll("#agents tbody tr")].map(r => r.dataset.agent)`)
-	if order[0] != "sup-sales" || order[4] != "a1" {
+	if order[0] != "sup-sales" || order[1] != "a3" || order[4] != "a4" {
 		t.Errorf("name descending: %v", order)
 	}
 	p.Click(`#agents th[data-sort="name"]`)
-	if order := testpeer.JS[[]string](p, `[...document.querySelectorAll("#agents tbody tr")].map(r => r.dataset.agent)`); order[0] != "a1" {
+	if order := testpeer.JS[[]string](p, `[...document.querySelectorAll("#agents tbody tr")].map(r => r.dataset.agent)`); order[0] != "a4" || order[1] != "a1" {
 		t.Errorf("name ascending: %v", order)
 	}
 
@@ -266,6 +279,14 @@ func TestConsoleCallsAndQueues(t *testing.T) {
 	}
 	if cls := testpeer.JS[string](p, `document.querySelector('#queues tr[data-queue="support"]').className`); cls != "lvl-" {
 		t.Errorf("support (no thresholds) = %q", cls)
+	}
+	// The admin sets support's alerts from the page.
+	p.Click(`#queues tr[data-queue="support"] .thr button`)
+	p.Wait("the alerts dialog", `document.querySelector("#thr-dlg").open`)
+	p.Run(chromedp.Evaluate[chromedp.Void](`void (document.querySelector("#thr-wa").value = "2", document.querySelector("#thr-wr").value = "4", document.querySelector("#thr-la").value = "45", document.querySelector("#thr-lr").value = "90", document.querySelector('#thr-dlg button[value="ok"]').click())`))
+	p.Wait("support's alerts shown", `document.querySelector('#queues tr[data-queue="support"] .thr').textContent.startsWith("2 / 4 · 00:45 / 01:30")`)
+	if q, err := f.engine.Queue(ctx, presence.System, "support"); err != nil || q.WaitingAmber != 2 || q.WaitingRed != 4 || q.LongestWaitAmberSeconds != 45 || q.LongestWaitRedSeconds != 90 {
+		t.Errorf("support after the dialog: %+v %v", q.Thresholds, err)
 	}
 	p.Shot("console-queues.png", 1920, 1080)
 
