@@ -110,7 +110,7 @@ func TestRestartAdoptsAndCleansOrphans(t *testing.T) {
 	if len(got) == 0 || stripTime(got[0]).(media.LegsPresent).Legs == nil || fmtFact(got[0]) != fmtFact(want) {
 		t.Fatalf("first fact %+v, want %+v", got, want)
 	}
-	f.expectRequests(append(connectRequests[:4:4],
+	f.expectRequests(append(connectRequests[:5:5],
 		"DELETE /channels/old-snoop?reason_code=16", "DELETE /bridges/b-hold", "DELETE /bridges/b-spy")...)
 	// Adopted legs take commands.
 	if err := h.c.Hangup(h.ctx, "old-agent", media.CauseNormal); err != nil {

@@ -62,8 +62,10 @@ type fakeARI struct {
 	conns    int
 	down     bool
 	subs     map[string]bool
-	seq      int
-	emitted  []json.RawMessage
+	// allowed is the application's event filter (nil: every type).
+	allowed map[string]bool
+	seq     int
+	emitted []json.RawMessage
 	// before, if set, runs with the lock held ahead of each REST request
 	// (given as logged), to play races: it may use the *Locked helpers.
 	before func(req string)
@@ -180,6 +182,9 @@ func (f *fakeARI) Conns() int {
 }
 
 func (f *fakeARI) sendLocked(msg []byte) {
+	if !f.allowedLocked(msg) {
+		return // the application's event filter drops it, as Asterisk does
+	}
 	f.emitted = append(f.emitted, msg)
 	switch {
 	case f.ws != nil:
@@ -261,6 +266,11 @@ func (f *fakeARI) serveREST(w http.ResponseWriter, r *http.Request) {
 	}
 	p := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/ari"), "/"), "/")
 	q := r.URL.Query()
+	if r.Method == "PUT" && len(p) == 3 && p[0] == "applications" && p[2] == "eventFilter" {
+		status, body := f.setFilter(p[1], r.Body)
+		reply(w, status, body)
+		return
+	}
 	status, body := f.route(r.Method, p, q)
 	reply(w, status, body)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -273,4 +274,40 @@ func (f *fakeARI) Vanish(id string) {
 	for _, b := range f.bridges {
 		b.chans = slices.DeleteFunc(b.chans, func(c string) bool { return c == id })
 	}
+}
+
+// setFilter is PUT /applications/{app}/eventFilter: {"allowed": [{"type":
+// …}, …]} keeps only those event types (ApplicationReplaced, which
+// Asterisk sends regardless, passes too).
+func (f *fakeARI) setFilter(app string, body io.Reader) (int, any) {
+	if app != f.app {
+		return 404, notFoundBody("Application")
+	}
+	var filter struct {
+		Allowed []struct {
+			Type string `json:"type"`
+		} `json:"allowed"`
+	}
+	if err := json.NewDecoder(body).Decode(&filter); err != nil {
+		return 400, map[string]string{"message": "bad filter: " + err.Error()}
+	}
+	f.allowed = map[string]bool{}
+	for _, a := range filter.Allowed {
+		f.allowed[a.Type] = true
+	}
+	return 200, map[string]any{"name": f.app}
+}
+
+// allowedLocked says whether the event filter lets msg through.
+func (f *fakeARI) allowedLocked(msg []byte) bool {
+	if f.allowed == nil {
+		return true
+	}
+	var ev struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(msg, &ev) != nil || ev.Type == "" || ev.Type == "ApplicationReplaced" {
+		return true
+	}
+	return f.allowed[ev.Type]
 }

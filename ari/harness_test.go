@@ -138,6 +138,7 @@ func fakeRegistered(ep string) bool {
 }
 
 var connectRequests = []string{
+	"PUT /applications/callfloor/eventFilter",
 	"POST /applications/callfloor/subscription?eventSource=endpoint%3APJSIP",
 	"GET /channels", "GET /bridges", "GET /endpoints",
 }

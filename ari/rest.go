@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,13 +52,29 @@ type rest struct {
 // and the answer has a body). Transport failures wrap
 // media.ErrMediaUnavailable.
 func (r *rest) do(ctx context.Context, method, path string, q url.Values, out any) error {
+	return r.send(ctx, method, path, q, nil, out)
+}
+
+// send is do with a JSON request body (nil: none).
+func (r *rest) send(ctx context.Context, method, path string, q url.Values, in, out any) error {
 	u := r.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	var reqBody io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("ari %s %s: %w", method, path, err)
+		}
+		reqBody = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, reqBody)
 	if err != nil {
 		return fmt.Errorf("ari %s %s: %w", method, path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.SetBasicAuth(r.user, r.pass)
 	resp, err := r.http.Do(req)
