@@ -155,6 +155,12 @@ func (c *Client) originate(ctx context.Context, l *leg, t media.Target, number s
 	var lastErr error
 	ok := 0
 	for i, ep := range eps {
+		c.mu.Lock()
+		settled := !l.pending[ids[i]] // an earlier device answered: the fork is decided
+		c.mu.Unlock()
+		if settled {
+			continue
+		}
 		q := url.Values{
 			"endpoint":  {ep},
 			"app":       {c.cfg.App},
@@ -175,6 +181,19 @@ func (c *Client) originate(ctx context.Context, l *leg, t media.Target, number s
 			continue
 		}
 		ok++
+		// An earlier device answered (or routing hung the leg up) while
+		// this one was being originated: the cancel may have reached
+		// Asterisk before the channel existed, so end it now.
+		c.mu.Lock()
+		late := l.live != ids[i] && (!l.pending[ids[i]] || l.requested != "")
+		cause := media.CauseCancelled
+		if l.requested != "" {
+			cause = l.requested
+		}
+		c.mu.Unlock()
+		if late {
+			c.hangupChannel(ids[i], cause)
+		}
 	}
 	if ok == 0 {
 		c.mu.Lock()

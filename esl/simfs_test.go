@@ -58,6 +58,7 @@ const (
 	dialNoAnswer                         // rings, then originate_timeout: NO_ANSWER
 	dialBusy                             // 486: USER_BUSY, no ringing
 	dialUnregistered                     // no contact: only the job's -ERR
+	dialDecline                          // rings, then 603: CALL_REJECTED
 )
 
 type simChan struct {
@@ -72,6 +73,7 @@ type simChan struct {
 	app      string        // "park" or "eavesdrop"
 	target   string        // eavesdrop target uuid
 	orig     *originateJob // the originate that made this leg, if any
+	endpoint string        // the fork's endpoint that rang, for an originated leg
 }
 
 // originateJob is one bgapi originate: its forks ring at once, the first
@@ -424,6 +426,7 @@ func (s *simFS) originate(c net.Conn, arg string) {
 		if t, ok := strings.CutPrefix(app, "&eavesdrop("); ok {
 			ch.app, ch.target = "eavesdrop", strings.TrimSuffix(t, ")")
 		}
+		ch.endpoint = ep
 		legs, eps = append(legs, ch), append(eps, s.userFork(ep))
 	}
 	o.forks = len(legs)
@@ -449,6 +452,8 @@ func (s *simFS) originate(c net.Conn, arg string) {
 			s.answer(ch)
 		case dialNoAnswer:
 			s.hangup(ch, "NO_ANSWER")
+		case dialDecline:
+			s.hangup(ch, "CALL_REJECTED")
 		}
 	}
 }
