@@ -85,7 +85,12 @@ func (s *Service) Expire(ctx context.Context) error {
 // (its entry was stale), the entry is filed again from the record, guarded
 // by the record's version so that a concurrent writer's entry wins.
 func (s *Service) expireOne(ctx context.Context, id string) error {
-	for range maxRetries {
+	for attempt := range maxRetries {
+		if attempt > 0 {
+			if err := state.RetryWait(ctx, attempt); err != nil {
+				return err
+			}
+		}
 		a, err := s.Agent(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			_, err = s.store.Commit(ctx, state.Tx{Schedules: []state.Schedule{{Index: DueIndex, Member: id, Remove: true}}})

@@ -167,7 +167,12 @@ const maxRetries = 16
 // conflict. fn returning an error aborts without writing. A change that
 // produces no rows and no record difference is not written.
 func (s *Service) Mutate(ctx context.Context, id string, fn func(a *Agent, now time.Time) ([]HistoryRow, error)) (Agent, error) {
-	for range maxRetries {
+	for attempt := range maxRetries {
+		if attempt > 0 {
+			if err := state.RetryWait(ctx, attempt); err != nil {
+				return Agent{}, err
+			}
+		}
 		a, err := s.Agent(ctx, id)
 		if err != nil {
 			return Agent{}, err

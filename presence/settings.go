@@ -66,7 +66,12 @@ func (s *Service) UpdateSettings(ctx context.Context, actor Actor, in SettingsIn
 	if in.AvailableAfterOutdial == nil {
 		return Settings{}, invalid("available_after_outdial", "give a setting to change")
 	}
-	for range maxRetries {
+	for attempt := range maxRetries {
+		if attempt > 0 {
+			if err := state.RetryWait(ctx, attempt); err != nil {
+				return Settings{}, err
+			}
+		}
 		cur, version, err := s.settings(ctx)
 		if err != nil {
 			return Settings{}, err

@@ -255,7 +255,12 @@ func (e *Engine) UpdateQueue(ctx context.Context, actor presence.Actor, id strin
 	if in.ID != nil && *in.ID != id {
 		return Queue{}, invalid("id", "cannot be changed")
 	}
-	for range maxAttempts {
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			if err := state.RetryWait(ctx, attempt); err != nil {
+				return Queue{}, err
+			}
+		}
 		q, ver, err := e.queue(ctx, id)
 		if err != nil {
 			return Queue{}, err

@@ -102,7 +102,12 @@ const maxAttempts = 16
 // commits the call, touched agents (with history and events), monitor
 // records and counters in one Tx; then it runs the txn's effects.
 func (e *Engine) change(ctx context.Context, callID string, fn func(t *txn) error) (*txn, error) {
-	for range maxAttempts {
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			if err := state.RetryWait(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
 		t := &txn{e: e, now: e.now(), agents: make(map[string]*stagedAgent)}
 		rec, err := e.st.Get(ctx, state.KindCall, callID)
 		switch {

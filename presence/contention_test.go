@@ -1,0 +1,71 @@
+package presence_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/state"
+	"github.com/callfloor/callfloor/store"
+)
+
+// TestTwoReplicasUnderContentionNoConflicts: two services with their own
+// Redis clients (two replicas) make 400 concurrent status changes to one
+// agent. The changes do not conflict in substance, so with jittered
+// retries none surfaces ErrConflict, and the history stays one chain.
+func TestTwoReplicasUnderContentionNoConflicts(t *testing.T) {
+	srv := testpeer.StartRedis(t)
+	replica := func() *presence.Service {
+		st := store.NewRedis(redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 64}))
+		t.Cleanup(func() { st.Close() })
+		return presence.NewService(st)
+	}
+	a, b := replica(), replica()
+	ctx := context.Background()
+	if _, err := a.PutGroup(ctx, admin, "sales", true, presence.GroupPatch{Name: ptr("sales")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateAgent(ctx, admin, presence.AgentInput{ID: ptr("a1"), Name: ptr("A1"), Email: ptr("a1@example.com"),
+		Groups: ptr([]string{"sales"})}); err != nil {
+		t.Fatal(err)
+	}
+	statuses := []string{"available", "unavailable", "lunch_break", "short_break"}
+	const perReplica = 500
+	var conflicts, other atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for r, svc := range []*presence.Service{a, b} {
+		for i := range perReplica {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := svc.SetStatus(ctx, admin, "a1", ptr(statuses[(r+i)%len(statuses)]), nil)
+				switch {
+				case err == nil:
+				case errors.Is(err, presence.ErrConflict), errors.Is(err, state.ErrConflict):
+					conflicts.Add(1)
+				default:
+					other.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprint(err))
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if conflicts.Load() != 0 || other.Load() != 0 {
+		t.Fatalf("%d of %d changes got 409 conflict, %d other errors (%v)", conflicts.Load(), 2*perReplica, other.Load(), firstErr.Load())
+	}
+	rows := history(t, a, "a1")
+	for i := 1; i < len(rows); i++ {
+		if rows[i].From != rows[i-1].To {
+			t.Fatalf("history is not a chain at %d", i)
+		}
+	}
+}
