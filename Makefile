@@ -10,7 +10,7 @@ run: ## serve the demo floor (in-memory store, built-in SIP path, dashboard)
 build:
 	$(GO) build -o bin/callfloor ./cmd/callfloor
 
-peers: ## install redis-server, sipp, chromium with apt-get when missing
+peers: ## install redis-server, sipp, chromium, postgresql with apt-get when missing
 	./scripts/install-test-peers.sh
 
 # The whole suite against real peers. CALLFLOOR_REQUIRE_PEERS=1 turns a
