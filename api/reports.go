@@ -23,6 +23,7 @@ type ReportsDB interface {
 	Calls(ctx context.Context, q reports.Query, f reports.CallFilter) ([]reports.CallRow, string, error)
 	Attempts(ctx context.Context, q reports.Query, f reports.AttemptFilter) ([]reports.AttemptRow, string, error)
 	Monitors(ctx context.Context, q reports.Query, supervisor string) ([]reports.MonitorRow, string, error)
+	Intervals(ctx context.Context, q reports.Query, agent, field string) ([]reports.IntervalRow, string, error)
 	Agents(ctx context.Context, q reports.Query, agent string, now time.Time) ([]reports.AgentRow, error)
 	Queues(ctx context.Context, q reports.Query, interval, queue string, sl map[string]int) ([]reports.QueueRow, error)
 	Cursor(ctx context.Context) (reports.Cursor, error)
@@ -50,6 +51,7 @@ func ReportsRoutes(db ReportsDB, agents *presence.Service, sl ServiceLevels) fun
 		g.GET("/reports/calls", h.calls)
 		g.GET("/reports/attempts", h.attempts)
 		g.GET("/reports/monitors", h.monitors)
+		g.GET("/reports/statuses", h.statuses)
 		g.GET("/reports/agents", h.agentsReport)
 		g.GET("/reports/queues", h.queues)
 		g.GET("/reports/status", h.status)
@@ -268,6 +270,22 @@ func (h reportHandlers) monitors(c echo.Context) error {
 		return reportErr(err)
 	}
 	return writeList(c, q, csvOut, "monitors", rows, next)
+}
+
+func (h reportHandlers) statuses(c echo.Context) error {
+	q, csvOut, err := h.reportQuery(c)
+	if err != nil {
+		return err
+	}
+	field, err := oneOf(c, "field", "call_status", "chat_status", "system_status", "online")
+	if err != nil {
+		return err
+	}
+	rows, next, err := h.db.Intervals(c.Request().Context(), q, c.QueryParam("agent"), field)
+	if err != nil {
+		return reportErr(err)
+	}
+	return writeList(c, q, csvOut, "statuses", rows, next)
 }
 
 func (h reportHandlers) agentsReport(c echo.Context) error {

@@ -100,6 +100,11 @@ func (rd *reportsDemo) seed(t *testing.T) {
 				{Agent: "a2", Kind: routing.OfferRouted, StartedAt: b.Add(2*time.Hour + 18*time.Second), EndedAt: b.Add(2*time.Hour + 25*time.Second), Outcome: "answered"},
 			}, "agent hung up"),
 	}
+	// a1 made themself available at 08:30 (an agent event with its
+	// history row).
+	av, _ := json.Marshal(presence.AgentView{ID: "a1", Name: "An Nguyen", Groups: []string{"sales"}, Distribution: presence.DistApp,
+		Changes: []presence.HistoryRow{{At: b.Add(-30 * time.Minute), Field: presence.FieldCallStatus, From: "unavailable", To: "available", By: "a1"}}})
+	evs = append(evs, state.Event{Type: presence.EventAgent, Scope: state.Scope{Agent: "a1", Groups: []string{"sales"}}, Data: av})
 	for i := range evs {
 		evs[i].ID = string(rune('1' + i))
 	}
@@ -221,6 +226,23 @@ func TestReportsCSV(t *testing.T) {
 	}
 }
 
+func TestReportsStatuses(t *testing.T) {
+	rd := newReportsDemo(t)
+	var p struct{ Items []reports.IntervalRow }
+	rd.get("/v1/reports/statuses?agent=a1&field=call_status", "demo-sup-sales").decode(t, &p)
+	if len(p.Items) != 1 || p.Items[0].Status != "available" || p.Items[0].ChangedBy != "a1" || p.Items[0].To != nil ||
+		!p.Items[0].From.Equal(rd.base.Add(-30*time.Minute)) {
+		t.Fatalf("a1 statuses: %+v", p.Items)
+	}
+	rd.get("/v1/reports/statuses", "demo-sup-support").decode(t, &p)
+	if len(p.Items) != 0 {
+		t.Fatalf("support supervisor sees sales agents' statuses: %+v", p.Items)
+	}
+	if r := rd.get("/v1/reports/statuses?field=mood", "demo-admin"); r.status != 400 {
+		t.Fatalf("bad field: %d", r.status)
+	}
+}
+
 func TestReportsAgentsAndQueues(t *testing.T) {
 	rd := newReportsDemo(t)
 	var ag struct{ Items []reports.AgentRow }
@@ -292,7 +314,7 @@ func TestReportsBadInputAndStatus(t *testing.T) {
 		GapList       []reports.Gap `json:"gap_list"`
 	}
 	rd.get("/v1/reports/status", "demo-admin").decode(t, &st)
-	if st.Position != "3" || st.EventsApplied != 3 || st.Gaps != 0 || st.GapList == nil {
+	if st.Position != "4" || st.EventsApplied != 4 || st.Gaps != 0 || st.GapList == nil {
 		t.Fatalf("status: %+v", st)
 	}
 }
@@ -308,7 +330,7 @@ func TestReportsMatchOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"/v1/reports/calls", "/v1/reports/calls?limit=1", "/v1/reports/attempts", "/v1/reports/monitors",
+	for _, p := range []string{"/v1/reports/calls", "/v1/reports/calls?limit=1", "/v1/reports/attempts", "/v1/reports/monitors", "/v1/reports/statuses",
 		"/v1/reports/agents", "/v1/reports/queues?interval=hour", "/v1/reports/status", "/v1/reports/calls?format=csv",
 		"/v1/reports/calls?limit=-1", "/v1/reports/status?x=1"} {
 		for _, tok := range []string{"demo-admin", "demo-a1"} {

@@ -86,17 +86,22 @@ func DecodeCursor(c string) (int64, string, error) {
 // page adds the range, paging condition and order to a list query over a
 // table with started_ms and id.
 func page(qq *Query, where []string, args []any) (string, []any, error) {
-	where = append(where, "started_ms >= ?", "started_ms < ?")
+	return pageBy("started_ms", qq, where, args)
+}
+
+// pageBy is page over another time column.
+func pageBy(col string, qq *Query, where []string, args []any) (string, []any, error) {
+	where = append(where, col+" >= ?", col+" < ?")
 	args = append(args, qq.From.UnixMilli(), qq.To.UnixMilli())
 	if qq.Cursor != "" {
 		ms, id, err := DecodeCursor(qq.Cursor)
 		if err != nil {
 			return "", nil, err
 		}
-		where = append(where, "(started_ms > ? OR (started_ms = ? AND id > ?))")
+		where = append(where, "("+col+" > ? OR ("+col+" = ? AND id > ?))")
 		args = append(args, ms, ms, id)
 	}
-	return " WHERE " + strings.Join(where, " AND ") + " ORDER BY started_ms, id LIMIT ?", append(args, qq.Limit+1), nil
+	return " WHERE " + strings.Join(where, " AND ") + " ORDER BY " + col + ", id LIMIT ?", append(args, qq.Limit+1), nil
 }
 
 func localPtr(v sql.NullInt64, loc *time.Location) *time.Time {
@@ -299,6 +304,65 @@ func (d *DB) Monitors(ctx context.Context, qq Query, supervisor string) ([]Monit
 		out = append(out, r)
 		if len(out) <= qq.Limit {
 			lastMS = s
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	if len(out) > qq.Limit {
+		out = out[:qq.Limit]
+		return out, encodeCursor(lastMS, out[len(out)-1].ID), nil
+	}
+	return out, "", nil
+}
+
+// IntervalRow is one stretch of one agent status (GET
+// /v1/reports/statuses): the agent status history.
+type IntervalRow struct {
+	ID        string     `json:"id"`
+	Agent     string     `json:"agent"`
+	Field     string     `json:"field"`
+	Status    string     `json:"status"`
+	From      time.Time  `json:"from"`
+	To        *time.Time `json:"to"`
+	Seconds   *int64     `json:"seconds"`
+	ChangedBy string     `json:"changed_by"`
+}
+
+// Intervals lists agent status intervals that began in the range, oldest
+// first, one page; agent and field filter.
+func (d *DB) Intervals(ctx context.Context, qq Query, agent, field string) ([]IntervalRow, string, error) {
+	sc, args := scopeSQL(qq.Scope, "agent")
+	where := []string{sc}
+	if agent != "" {
+		where, args = append(where, "agent = ?"), append(args, agent)
+	}
+	if field != "" {
+		where, args = append(where, "field = ?"), append(args, field)
+	}
+	tail, args, err := pageBy("from_ms", &qq, where, args)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := q{d, d.sql}.query(ctx, `SELECT id, agent, field, status, from_ms, to_ms, seconds, changed_by FROM agent_intervals`+tail, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("reports: intervals: %w", err)
+	}
+	defer rows.Close()
+	loc := qq.loc()
+	out := []IntervalRow{}
+	var lastMS int64
+	for rows.Next() {
+		var r IntervalRow
+		var from int64
+		var to, secs sql.NullInt64
+		if err := rows.Scan(&r.ID, &r.Agent, &r.Field, &r.Status, &from, &to, &secs, &r.ChangedBy); err != nil {
+			return nil, "", err
+		}
+		r.From, r.To, r.Seconds = time.UnixMilli(from).In(loc), localPtr(to, loc), intPtr(secs)
+		out = append(out, r)
+		if len(out) <= qq.Limit {
+			lastMS = from
 		}
 	}
 	if err := rows.Err(); err != nil {

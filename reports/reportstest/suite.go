@@ -511,6 +511,21 @@ func testScenario(t *testing.T, newDB Factory) {
 	if ronaRows != 1 {
 		t.Fatalf("rona status rows = %d; want 1", ronaRows)
 	}
+	ivs, _, err := db.Intervals(ctx, qq, s.ronaAgent, "system_status")
+	f.must(err)
+	var sawRONA bool
+	for i, iv := range ivs {
+		if iv.Status == "rona" {
+			sawRONA = true
+			// RONA ends when the agent is made available again.
+			if iv.To == nil || iv.ChangedBy != "system" || i+1 >= len(ivs) || ivs[i+1].Status != "available" || !ivs[i+1].From.Equal(*iv.To) {
+				t.Fatalf("rona interval %+v then %+v", iv, ivs[i+1:])
+			}
+		}
+	}
+	if !sawRONA || ivs[len(ivs)-1].To != nil {
+		t.Fatalf("%s system status intervals: %+v (want a rona one, and the last one open)", s.ronaAgent, ivs)
+	}
 	// A replay into an empty database rebuilds the same rows.
 	db2 := openDB(t, newDB(t))
 	project(t, f, db2)
