@@ -69,6 +69,28 @@ func (s *Service) checkCallStatus(ctx context.Context, id string) error {
 	return nil
 }
 
+// statusGuard makes a move into custom status id depend on the status
+// record inside the agent's commit: the record is rewritten unchanged,
+// guarded by the version just read. A concurrent DeleteCallStatus (which
+// deletes guarded by the version it read) and the move cannot both
+// succeed: the loser re-reads, so the status is refused (422) or the
+// delete sees the agent in it (409). nil for built-in statuses.
+func (s *Service) statusGuard(id string) func(ctx context.Context) ([]state.Put, error) {
+	if slices.Contains(BuiltinCallStatuses, id) {
+		return nil
+	}
+	return func(ctx context.Context) ([]state.Put, error) {
+		r, err := s.store.Get(ctx, state.KindStatus, id)
+		if errors.Is(err, state.ErrNotFound) {
+			return nil, unprocessable("call_status", fmt.Sprintf("unknown status id %q", id))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get status %s: %w", id, err)
+		}
+		return []state.Put{{Kind: state.KindStatus, ID: id, Data: r.Data, IfVersion: r.Version}}, nil
+	}
+}
+
 // CreateCallStatus adds a custom call status (admin only).
 func (s *Service) CreateCallStatus(ctx context.Context, actor Actor, d CallStatusDef) (CallStatusDef, error) {
 	if !actor.IsAdmin() {
@@ -103,27 +125,41 @@ func (s *Service) DeleteCallStatus(ctx context.Context, actor Actor, id string) 
 	if slices.Contains(BuiltinCallStatuses, id) {
 		return fmt.Errorf("status %q is built in: %w", id, ErrConflict)
 	}
-	r, err := s.store.Get(ctx, state.KindStatus, id)
-	if errors.Is(err, state.ErrNotFound) {
-		return fmt.Errorf("status %q: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("get status: %w", err)
-	}
-	agents, err := s.Agents(ctx)
-	if err != nil {
-		return err
-	}
-	for _, a := range agents {
-		if a.CallStatus == id {
-			return fmt.Errorf("agent %s is in status %q: %w", a.ID, id, ErrConflict)
+	// The delete is guarded by the status version read before the agents:
+	// an agent moving into the status meanwhile bumps it (statusGuard), and
+	// the next round sees that agent.
+	for attempt := range maxRetries {
+		if attempt > 0 {
+			if err := state.RetryWait(ctx, attempt); err != nil {
+				return err
+			}
 		}
+		r, err := s.store.Get(ctx, state.KindStatus, id)
+		if errors.Is(err, state.ErrNotFound) {
+			return fmt.Errorf("status %q: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("get status: %w", err)
+		}
+		agents, err := s.Agents(ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range agents {
+			if a.CallStatus == id {
+				return fmt.Errorf("agent %s is in status %q: %w", a.ID, id, ErrConflict)
+			}
+		}
+		_, err = s.store.Commit(ctx, state.Tx{Deletes: []state.Delete{{Kind: state.KindStatus, ID: id, IfVersion: r.Version}}})
+		if errors.Is(err, state.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("delete status %s: %w", id, err)
+		}
+		return nil
 	}
-	_, err = s.store.Commit(ctx, state.Tx{Deletes: []state.Delete{{Kind: state.KindStatus, ID: id, IfVersion: r.Version}}})
-	if err != nil {
-		return fmt.Errorf("delete status %s: %w", id, err)
-	}
-	return nil
+	return fmt.Errorf("status %q changed concurrently, retry: %w", id, ErrConflict)
 }
 
 // Groups returns the groups the actor may see.

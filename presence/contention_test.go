@@ -69,3 +69,58 @@ func TestTwoReplicasUnderContentionNoConflicts(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteStatusWhileAgentMovesIn: a custom status deleted while an
+// agent moves into it never leaves the agent in a deleted status: either
+// the move wins and the delete is refused (409), or the delete wins and
+// the move is refused (422). 50 rounds, memory and a real Redis.
+func TestDeleteStatusWhileAgentMovesIn(t *testing.T) {
+	srv := testpeer.StartRedis(t)
+	for name, st := range map[string]state.StoreLog{
+		"memory": store.NewMemory(),
+		"redis":  store.NewRedis(redis.NewClient(&redis.Options{Addr: srv.Addr()})),
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer st.Close()
+			svc := presence.NewService(st)
+			ctx := context.Background()
+			if _, err := svc.CreateAgent(ctx, admin, presence.AgentInput{ID: ptr("a1"), Name: ptr("A1"), Email: ptr("a1@example.com")}); err != nil {
+				t.Fatal(err)
+			}
+			moved, deleted := 0, 0
+			for round := range 50 {
+				id := fmt.Sprintf("tmp%d", round)
+				if _, err := svc.SetStatus(ctx, admin, "a1", ptr("unavailable"), nil); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := svc.CreateCallStatus(ctx, admin, presence.CallStatusDef{ID: id, Name: id}); err != nil {
+					t.Fatal(err)
+				}
+				var setErr, delErr error
+				var wg sync.WaitGroup
+				wg.Add(2)
+				go func() { defer wg.Done(); _, setErr = svc.SetStatus(ctx, admin, "a1", ptr(id), nil) }()
+				go func() { defer wg.Done(); delErr = svc.DeleteCallStatus(ctx, admin, id) }()
+				wg.Wait()
+				a, _ := svc.Agent(ctx, "a1")
+				_, getErr := st.Get(ctx, state.KindStatus, id)
+				gone := errors.Is(getErr, state.ErrNotFound)
+				if a.CallStatus == id && gone {
+					t.Fatalf("round %d: a1 is in deleted status %s (set: %v, delete: %v)", round, id, setErr, delErr)
+				}
+				switch {
+				case setErr == nil && delErr == nil:
+					t.Fatalf("round %d: both the move and the delete succeeded", round)
+				case setErr == nil:
+					moved++
+					if !errors.Is(delErr, presence.ErrConflict) {
+						t.Fatalf("round %d: delete refused with %v, want 409", round, delErr)
+					}
+				default:
+					deleted++
+				}
+			}
+			t.Logf("%s: move won %d rounds, delete won %d", name, moved, deleted)
+		})
+	}
+}

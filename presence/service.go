@@ -167,6 +167,13 @@ const maxRetries = 16
 // conflict. fn returning an error aborts without writing. A change that
 // produces no rows and no record difference is not written.
 func (s *Service) Mutate(ctx context.Context, id string, fn func(a *Agent, now time.Time) ([]HistoryRow, error)) (Agent, error) {
+	return s.mutate(ctx, id, fn, nil)
+}
+
+// mutate is Mutate with a guard: records the change depends on, re-read
+// on every attempt and committed in the same Tx (see statusGuard).
+func (s *Service) mutate(ctx context.Context, id string, fn func(a *Agent, now time.Time) ([]HistoryRow, error),
+	guard func(ctx context.Context) ([]state.Put, error)) (Agent, error) {
 	for attempt := range maxRetries {
 		if attempt > 0 {
 			if err := state.RetryWait(ctx, attempt); err != nil {
@@ -190,6 +197,13 @@ func (s *Service) Mutate(ctx context.Context, id string, fn func(a *Agent, now t
 		var tx state.Tx
 		if err := Stage(&tx, &a, rows, now, s.loc); err != nil {
 			return Agent{}, err
+		}
+		if guard != nil {
+			puts, err := guard(ctx)
+			if err != nil {
+				return Agent{}, err
+			}
+			tx.Puts = append(tx.Puts, puts...)
 		}
 		_, err = s.store.Commit(ctx, tx)
 		if errors.Is(err, state.ErrConflict) {
@@ -219,7 +233,11 @@ func (s *Service) SetStatus(ctx context.Context, actor Actor, id string, call, c
 	if chat != nil && *chat != ChatAvailable && *chat != ChatUnavailable {
 		return Agent{}, unprocessable("chat_status", fmt.Sprintf("unknown chat status %q (available or unavailable)", *chat))
 	}
-	return s.Mutate(ctx, id, func(a *Agent, now time.Time) ([]HistoryRow, error) {
+	var guard func(ctx context.Context) ([]state.Put, error)
+	if call != nil {
+		guard = s.statusGuard(*call)
+	}
+	return s.mutate(ctx, id, func(a *Agent, now time.Time) ([]HistoryRow, error) {
 		if !actor.CanManage(a) {
 			return nil, fmt.Errorf("agent %s is outside your groups: %w", id, ErrForbidden)
 		}
@@ -231,7 +249,7 @@ func (s *Service) SetStatus(ctx context.Context, actor Actor, id string, call, c
 			rows = append(rows, ApplyChatStatus(a, *chat, now, actor.ID)...)
 		}
 		return rows, nil
-	})
+	}, guard)
 }
 
 // Heartbeat records that the agent's app is alive; it logs the agent in
