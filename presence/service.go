@@ -25,6 +25,7 @@ type Service struct {
 	defaultIdle  string
 	region       string // default region of national phone numbers ("" = none)
 	logoutGuard  func(ctx context.Context, agentID string) error
+	decoded      listCache
 }
 
 // Option configures a Service.
@@ -96,15 +97,7 @@ func (s *Service) Agents(ctx context.Context) ([]Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
-	out := make([]Agent, 0, len(recs))
-	for _, r := range recs {
-		a, err := DecodeAgent(r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, nil
+	return s.decoded.decodeAll(recs)
 }
 
 // Get returns an agent the actor may see; agents outside the actor's

@@ -1,0 +1,58 @@
+package presence_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/store"
+)
+
+// Agents reuses what it decoded for unchanged records, yet always says
+// what the store holds: changes, deletions, and callers changing the
+// agents they got do not leak into the next listing.
+func TestAgentsListingFollowsTheStore(t *testing.T) {
+	st := store.NewMemory()
+	defer st.Close()
+	svc := presence.NewService(st)
+	ctx := context.Background()
+	if _, err := svc.PutGroup(ctx, admin, "sales", true, presence.GroupPatch{Name: ptr("sales")}); err != nil {
+		t.Fatal(err)
+	}
+	seedAgents(t, svc, 3, time.Now().Add(time.Hour))
+	first, err := svc.Agents(ctx)
+	if err != nil || len(first) != 3 {
+		t.Fatalf("agents: %d, %v", len(first), err)
+	}
+	first[0].Groups[0] = "changed by a caller"
+	first[1].Devices = map[string]time.Time{"x": time.Now()}
+
+	brk := presence.StatusShortBreak
+	changed, err := svc.SetStatus(ctx, admin, "s00002", &brk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.DeleteAgent(ctx, admin, "s00001"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := svc.Agents(ctx)
+	if err != nil || len(second) != 2 {
+		t.Fatalf("agents after a delete: %d, %v", len(second), err)
+	}
+	if second[0].ID != "s00000" || second[0].Groups[0] != "sales" {
+		t.Errorf("a caller's change leaked into the listing: %+v", second[0])
+	}
+	if second[1].ID != "s00002" || second[1].CallStatus != brk || second[1].Version != changed.Version {
+		t.Errorf("listing shows %s %s v%d, want s00002 %s v%d", second[1].ID, second[1].CallStatus, second[1].Version, brk, changed.Version)
+	}
+	for _, a := range second {
+		one, err := svc.Agent(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if one.Version != a.Version || one.CallStatus != a.CallStatus || len(one.Devices) != len(a.Devices) {
+			t.Errorf("%s listed as %+v, stored as %+v", a.ID, a, one)
+		}
+	}
+}
