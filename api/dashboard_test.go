@@ -425,7 +425,7 @@ func TestConsoleLanguages(t *testing.T) {
 			p.Choose("#lang", "ru")
 		}
 		p.Wait(lang+" chosen", fmt.Sprintf(`document.documentElement.lang === %q`, lang))
-		for _, view := range []string{"agents", "calls", "queues"} {
+		for _, view := range []string{"agents", "calls", "queues", "reports"} {
 			p.Click(fmt.Sprintf(`nav button[data-view=%q]`, view))
 			left := testpeer.JS[[]string](p, englishLeft)
 			if left[0] != lang || len(left) > 1 {

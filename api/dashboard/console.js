@@ -342,6 +342,94 @@ async function loadStats() {
   renderStats();
 }
 
+// --- reports (GET /v1/reports/*, issue 14's SQL projection) -------------------------------------
+
+// Report times are the account's wall-clock time, as the server writes it.
+const dt = (ts) => (ts ? `${ts.slice(0, 10)} ${ts.slice(11, 19)}` : "");
+const period = (ts) => (!ts ? "" : $("rep-interval").value === "day" ? ts.slice(0, 10) : `${ts.slice(0, 10)} ${ts.slice(11, 16)}`);
+// Report columns holding figures, aligned right.
+const figureColumns = new Set(["rc.wait", "rc.talk", "rc.transfers", "rc.monitors", "rc.seconds", "rc.offered", "rc.answered", "rc.noanswer",
+  "rc.busy", "rc.unreachable", "rc.talktime", "rc.acw", "rc.aht", "rc.outbound", "rc.availtime", "rc.natime", "rc.abandoned",
+  "rc.withinsl", "col.sl", "rc.avgwait", "rc.maxwait", "rc.avgtalk"]);
+const secs = (v) => (v == null ? "" : dur(v));
+// statusSeconds sums an agent report's seconds in manual call statuses.
+const statusSeconds = (r, pick) => (r.statuses || []).filter((s) => s.field === "call_status" && pick(s.status)).reduce((n, s) => n + s.seconds, 0);
+
+// reportColumns: per report, the header key and how each row shows.
+const reportColumns = {
+  calls: [["col.started", (r) => dt(r.started_at)], ["col.direction", (r) => t("dir." + r.direction)], ["col.customer", (r) => r.customer_number],
+    ["col.hotline", (r) => r.hotline], ["col.queue", (r) => r.queue], ["col.agent", (r) => (r.agent ? agentName(r.agent) : "")],
+    ["rep.outcome", (r) => t("out." + r.outcome)], ["rc.wait", (r) => secs(r.wait_seconds)], ["rc.talk", (r) => secs(r.talk_seconds)],
+    ["rc.ended", (r) => dt(r.ended_at)], ["rc.cause", (r) => r.end_cause], ["rc.hungupby", (r) => r.hung_up_by],
+    ["col.campaign", (r) => r.campaign], ["rc.transfers", (r) => num(r.transfers)], ["rc.monitors", (r) => num(r.monitors)], ["col.callid", (r) => r.id]],
+  attempts: [["col.started", (r) => dt(r.started_at)], ["col.agent", (r) => agentName(r.agent)], ["col.queue", (r) => r.queue],
+    ["rc.kind", (r) => t("kind." + r.kind)], ["rc.device", (r) => t("dist." + r.device)], ["rep.outcome", (r) => t("out." + r.outcome)],
+    ["rc.seconds", (r) => secs(r.seconds)], ["col.callid", (r) => r.call_id]],
+  agents: [["col.name", (r) => r.name || r.agent], ["rc.offered", (r) => num(r.offered)], ["rc.answered", (r) => num(r.answered)],
+    ["rc.noanswer", (r) => num(r.no_answer)], ["rc.busy", (r) => num(r.busy)], ["rc.unreachable", (r) => num(r.unreachable)],
+    ["rc.talktime", (r) => secs(r.talk_seconds)], ["rc.acw", (r) => secs(r.after_call_work_seconds)], ["rc.aht", (r) => secs(r.avg_handle_seconds)],
+    ["rc.outbound", (r) => num(r.outbound_calls)], ["rc.availtime", (r) => secs(statusSeconds(r, (s) => s === "available"))],
+    ["rc.natime", (r) => secs(statusSeconds(r, (s) => s !== "available"))]],
+  queues: [["col.queue", (r) => (S.queues.get(r.queue) || {}).name || r.queue], ["rc.interval", (r) => period(r.interval_start)],
+    ["rc.offered", (r) => num(r.offered)], ["rc.answered", (r) => num(r.answered)], ["rc.abandoned", (r) => num(r.abandoned)],
+    ["rc.withinsl", (r) => num(r.answered_within_sl)], ["col.sl", (r) => pct(r.service_level_percent)],
+    ["rc.avgwait", (r) => secs(r.avg_wait_seconds)], ["rc.maxwait", (r) => secs(r.max_wait_seconds)], ["rc.avgtalk", (r) => secs(r.avg_talk_seconds)]],
+};
+
+// reportQuery is the query string of the chosen report and filters.
+function reportQuery() {
+  const kind = $("rep-kind").value;
+  const q = new URLSearchParams();
+  const add = (name, id) => { const v = $(id).value.trim(); if (v) q.set(name, v); };
+  add("from", "rep-from"); add("to", "rep-to");
+  const applies = (id) => $(id).closest("label").dataset.for.split(" ").includes(kind);
+  for (const [name, id] of [["queue", "rep-queue"], ["agent", "rep-agent"], ["direction", "rep-direction"], ["outcome", "rep-outcome"], ["customer_number", "rep-customer"], ["interval", "rep-interval"]]) {
+    if (applies(id)) add(name, id);
+  }
+  return { kind, q };
+}
+
+function reportFilters() {
+  const kind = $("rep-kind").value;
+  for (const l of $("report-form").querySelectorAll("label[data-for]")) l.hidden = !l.dataset.for.split(" ").includes(kind);
+  options($("rep-queue"), [...S.queues.values()].map((q) => [q.id, q.name]));
+  options($("rep-agent"), [...S.agents.values()].sort((x, y) => x.name.localeCompare(y.name)).map((a) => [a.id, a.name]));
+  options($("rep-direction"), ["inbound", "outbound"].map((d) => [d, t("dir." + d)]));
+  const outcomes = kind === "attempts" ? ["answered", "no_answer", "busy", "unreachable", "cancelled"] : ["answered", "abandoned", "unanswered", "live"];
+  options($("rep-outcome"), outcomes.map((o) => [o, t("out." + o)]));
+  $("report").tHead.rows[0].replaceChildren(...reportColumns[kind].map(([k]) => el("th", { class: figureColumns.has(k) ? "num" : "" }, t(k))));
+}
+
+async function runReport(more) {
+  const { kind, q } = reportQuery();
+  if (more) q.set("cursor", S.reportCursor);
+  const page = await api("GET", `/v1/reports/${kind}?${q}`);
+  const cols = reportColumns[kind];
+  const rows = (page.items || []).map((r) => el("tr", {}, cols.map(([k, f]) => el("td", { class: figureColumns.has(k) ? "num" : "" }, f(r)))));
+  if (more) $("report").tBodies[0].append(...rows); else $("report").tBodies[0].replaceChildren(...rows);
+  $("report-empty").hidden = $("report").tBodies[0].rows.length > 0;
+  S.reportCursor = page.next_cursor || "";
+  $("report-more").hidden = !S.reportCursor;
+}
+
+// downloadCSV fetches the whole report as CSV with the token in a header
+// (never in a URL) and saves it.
+async function downloadCSV() {
+  const { kind, q } = reportQuery();
+  q.set("format", "csv");
+  const res = await fetch(`/v1/reports/${kind}?${q}`, { headers: { Authorization: "Bearer " + session.token, Accept: "text/csv" } });
+  if (!res.ok) {
+    const d = await res.json().catch(() => null);
+    throw new APIError(res.status, "csv", (d && d.error && d.error.message) || res.statusText);
+  }
+  const url = URL.createObjectURL(await res.blob());
+  const a = el("a", { href: url, download: `callfloor-${kind}-${q.get("from") || "today"}.csv` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
 // --- filters, views, the page ----------------------------------------------------------------
 
 function fillFilters() {
@@ -357,9 +445,10 @@ function fillFilters() {
 
 function showView(v) {
   S.view = v;
+  $("notice").textContent = "";
   localStorage.setItem("callfloor.view", v);
   for (const b of $("nav").querySelectorAll("button")) b.setAttribute("aria-current", b.dataset.view === v ? "page" : "false");
-  for (const id of ["agents", "calls", "queues"]) $("view-" + id).hidden = !wall && id !== v;
+  for (const id of ["agents", "calls", "queues", "reports"]) $("view-" + id).hidden = id === "reports" ? wall || v !== "reports" : !wall && id !== v;
 }
 
 function renderAll() { renderStats(); renderQueues(); renderCalls(); renderAgents(); }
@@ -368,7 +457,7 @@ function retranslate() {
   translate();
   if (!S.me) return;
   $("who").textContent = `${S.me.name} · ${t("role." + S.me.role)}`;
-  fillFilters(); scopeOptions(); renderMedia(); renderAll();
+  fillFilters(); scopeOptions(); renderMedia(); renderAll(); reportFilters();
   setLive(S.live);
 }
 
@@ -463,6 +552,10 @@ function init() {
     th.addEventListener("click", sort);
     th.addEventListener("keydown", (e) => { if (e.key === "Enter") sort(); });
   }
+  $("rep-kind").addEventListener("change", () => { reportFilters(); $("report").tBodies[0].replaceChildren(); $("report-more").hidden = true; });
+  $("report-form").addEventListener("submit", (ev) => { ev.preventDefault(); act(() => runReport(false))(); });
+  $("report-more").addEventListener("click", act(() => runReport(true)));
+  $("report-csv").addEventListener("click", act(downloadCSV));
   $("scope").addEventListener("change", () => { S.scope = $("scope").value; loadStats().catch(showError); });
   $("login-form").addEventListener("submit", (ev) => { ev.preventDefault(); session.token = $("token").value.trim(); signIn(); });
   $("signout").addEventListener("click", () => { session.token = ""; location.reload(); });

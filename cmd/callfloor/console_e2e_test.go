@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/callfloor/callfloor/internal/testpeer"
@@ -95,6 +100,34 @@ func TestConsoleOverSIP(t *testing.T) {
 	caller.wait(t, 15*time.Second)
 	agent.wait(t, 15*time.Second)
 	adm.Wait("the call gone", `!`+row)
+
+	// Reports: the call in the calls report (once the projection has it),
+	// filters narrow, the queue report counts it, CSV downloads.
+	adm.Click(`nav button[data-view="reports"]`)
+	adm.Wait("the call in the calls report", `(document.querySelector("#report-run").click(), [...document.querySelectorAll("#report tbody tr")].some(r => r.textContent.includes("+4930123456") && r.textContent.includes("answered") && r.textContent.includes("An Nguyen")))`)
+	adm.Choose("#rep-outcome", "abandoned")
+	adm.Wait("no abandoned call", `(document.querySelector("#report-run").click(), document.querySelectorAll("#report tbody tr").length === 0 && !document.querySelector("#report-empty").hidden)`)
+	adm.Choose("#rep-outcome", "")
+	adm.Choose("#rep-kind", "queues")
+	adm.Wait("sales answered 1 in the queue report", `(document.querySelector("#report-run").click(), [...document.querySelectorAll("#report tbody tr")].some(r => r.cells[0].textContent === "Sales" && r.cells[2].textContent === "1" && r.cells[3].textContent === "1"))`)
+	adm.Shot("console-reports.png", 1920, 1080)
+	adm.Choose("#rep-kind", "calls")
+	downloads := t.TempDir()
+	adm.Run(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads})
+		return err
+	}))
+	adm.Click("#report-csv")
+	var csv []byte
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && csv == nil; time.Sleep(100 * time.Millisecond) {
+		files, _ := filepath.Glob(filepath.Join(downloads, "callfloor-calls-*.csv"))
+		if len(files) == 1 {
+			csv, _ = os.ReadFile(files[0])
+		}
+	}
+	if !bytes.HasPrefix(csv, []byte("id,")) || !bytes.Contains(csv, []byte("+4930123456")) {
+		t.Errorf("downloaded CSV:\n%s", csv)
+	}
 
 	// The agent desktop: end the wrap-up, then let a call ring out.
 	if code := p.call("PATCH", "/v1/queues/sales", "demo-admin", `{"ring_timeout_seconds":9}`, nil); code != 200 {
