@@ -36,5 +36,8 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg || exit 1; \
 	  done; done
 
-bench: ## benchmarks, 6 runs each, for benchstat
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS) | tee bench.out
+BENCH ?= .
+BENCHTIME ?= 1s
+BENCHCOUNT ?= 6
+bench: ## benchmarks (BENCH=regexp, BENCHTIME, BENCHCOUNT runs each, for benchstat); docs/performance.md has each command
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) $(PKGS) | tee bench.out

@@ -30,6 +30,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -75,6 +76,9 @@ func main() {
 	flag.DurationVar(&f.duration, "duration", 15*time.Second, "floor mode: how long calls and changes are offered")
 	flag.IntVar(&f.pid, "pid", 0, "floor mode: server process id for CPU and RSS (default: the process listening on -url's port)")
 	flag.Parse()
+	// sipgo logs through the default logger (retransmissions under load at
+	// INFO); the report says what went wrong.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	if writeAgents > 0 {
 		if err := writeFloor(os.Stdout, writeAgents); err != nil {
 			fmt.Fprintln(os.Stderr, "callfloor-load:", err)
