@@ -106,6 +106,9 @@ type Call struct {
 	// (their Dial failed for a reason that was not theirs, such as the
 	// media path being down; an agent the call did not reach is in RONA).
 	Skip map[string]time.Time `json:"skip,omitempty"`
+	// Unanswered: the customer leg waits unanswered (its queue's wait
+	// mode is ringback); it is answered when an agent answers.
+	Unanswered bool `json:"unanswered,omitempty"`
 	// WasAnswered: an agent answered at some point (a call transferred or
 	// taken over is not "missed" when it ends unanswered later).
 	WasAnswered bool  `json:"was_answered"`

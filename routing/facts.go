@@ -19,8 +19,9 @@ const (
 )
 
 // onArrived enqueues a new inbound call: the hotline picks the queue (else
-// the default queue), the caller is answered and hears music (or, on a
-// signalling-only path that cannot answer, ringback).
+// the default queue) and the queue's wait mode how the caller waits —
+// answered with music (ringback on a path that cannot answer alone), or
+// unanswered with ringback until an agent answers.
 func (e *Engine) onArrived(ctx context.Context, id string, f media.CallArrived) {
 	m := e.mediaPath()
 	q, err := e.queueFor(ctx, f.Hotline)
@@ -42,6 +43,7 @@ func (e *Engine) onArrived(ctx context.Context, id string, f media.CallArrived) 
 			ID: id, CustomerNumber: f.Caller, Hotline: f.Hotline, Queue: q.ID, State: StateCalling,
 			StateSince: t.now, StartedAt: t.now, EnqueuedAt: t.now, Direction: DirectionInbound,
 			Groups: groups, CustomerLeg: f.Leg, Offers: []Offer{},
+			Unanswered: q.waitMode() == media.HoldRingback,
 		}
 		return nil
 	})
@@ -49,11 +51,13 @@ func (e *Engine) onArrived(ctx context.Context, id string, f media.CallArrived) 
 		e.log.Error("store inbound call", "call", id, "err", err)
 		return
 	}
-	hold := media.HoldMusic
-	if err := m.Answer(ctx, f.Leg); errors.Is(err, media.ErrNotSupported) {
-		hold = media.HoldRingback
-	} else if err != nil {
-		e.log.Warn("answer inbound call", "call", id, "err", err)
+	hold := q.waitMode()
+	if hold == media.HoldMusic {
+		if err := m.Answer(ctx, f.Leg); errors.Is(err, media.ErrNotSupported) {
+			hold = media.HoldRingback // a path that cannot answer alone: the caller hears ringback
+		} else if err != nil {
+			e.log.Warn("answer inbound call", "call", id, "err", err)
+		}
 	}
 	if err := m.Hold(ctx, f.Leg, hold); err != nil {
 		e.log.Warn("hold inbound call", "call", id, "mode", hold, "err", err)
@@ -174,7 +178,17 @@ func (e *Engine) onAnswered(ctx context.Context, callID string, leg media.LegID)
 		}
 		customer := c.CustomerLeg
 		rejoin := c.Monitor != nil && c.Monitor.Leg == ""
+		answerFirst := c.Unanswered
+		c.Unanswered = false
 		t.then(func(ctx context.Context) {
+			if answerFirst {
+				// The caller waited unanswered (ringback): answer now that
+				// an agent has. A path that answers by connecting (the SIP
+				// path) says it cannot answer alone.
+				if err := m.Answer(ctx, customer); err != nil && !errors.Is(err, media.ErrNotSupported) {
+					e.log.Warn("answer the waiting caller", "call", callID, "err", err)
+				}
+			}
 			e.connect(ctx, m, callID, customer, leg)
 			if rejoin {
 				e.rejoinMonitor(ctx, callID)

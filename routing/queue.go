@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
 )
@@ -47,7 +48,20 @@ type Queue struct {
 	ServiceLevelSeconds int      `json:"service_level_seconds"`
 	Members             []string `json:"members"`
 	Hotlines            []string `json:"hotlines"`
+	// WaitMode is how a caller waits for an agent: music (answered on
+	// entry, music on hold; the default) or ringback (left unanswered
+	// with a ringing tone until an agent answers, so the caller is not
+	// billed before anyone talks).
+	WaitMode media.HoldMode `json:"wait_mode"`
 	Thresholds
+}
+
+// waitMode is WaitMode with the default applied.
+func (q *Queue) waitMode() media.HoldMode {
+	if q.WaitMode == "" {
+		return media.HoldMusic
+	}
+	return q.WaitMode
 }
 
 // Thresholds are a queue's wallboard alerts, set by an admin: a row turns
@@ -71,14 +85,15 @@ func (q *Queue) wrapup() time.Duration { return time.Duration(q.WrapupSeconds) *
 
 // QueueInput is a create body or (nil fields kept) a patch.
 type QueueInput struct {
-	ID                  *string   `json:"id"`
-	Name                *string   `json:"name"`
-	Strategy            *Strategy `json:"strategy"`
-	RingTimeoutSeconds  *int      `json:"ring_timeout_seconds"`
-	WrapupSeconds       *int      `json:"wrapup_seconds"`
-	ServiceLevelSeconds *int      `json:"service_level_seconds"`
-	Members             *[]string `json:"members"`
-	Hotlines            *[]string `json:"hotlines"`
+	ID                  *string         `json:"id"`
+	Name                *string         `json:"name"`
+	Strategy            *Strategy       `json:"strategy"`
+	RingTimeoutSeconds  *int            `json:"ring_timeout_seconds"`
+	WrapupSeconds       *int            `json:"wrapup_seconds"`
+	ServiceLevelSeconds *int            `json:"service_level_seconds"`
+	Members             *[]string       `json:"members"`
+	Hotlines            *[]string       `json:"hotlines"`
+	WaitMode            *media.HoldMode `json:"wait_mode"`
 
 	WaitingAmber            *int `json:"waiting_amber"`
 	WaitingRed              *int `json:"waiting_red"`
@@ -116,6 +131,12 @@ func (e *Engine) applyInput(ctx context.Context, q *Queue, in QueueInput) error 
 			return invalid("strategy", "must be one of ring_all, longest_idle, round_robin, fewest_calls, random")
 		}
 		q.Strategy = *in.Strategy
+	}
+	if in.WaitMode != nil {
+		if *in.WaitMode != media.HoldMusic && *in.WaitMode != media.HoldRingback {
+			return invalid("wait_mode", "must be music or ringback")
+		}
+		q.WaitMode = *in.WaitMode
 	}
 	for _, f := range []struct {
 		name string

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 )
@@ -110,6 +111,10 @@ func BootstrapQueues(ctx context.Context, cfg Config, engine QueueCreator) error
 		in := routing.QueueInput{
 			ID: &q.ID, Name: &q.Name, Strategy: &strategy, Members: &q.Members, Hotlines: &q.Hotlines,
 			RingTimeoutSeconds: &q.RingTimeoutSeconds, WrapupSeconds: &q.WrapupSeconds, ServiceLevelSeconds: &q.ServiceLevelSeconds,
+		}
+		if q.WaitMode != "" {
+			mode := media.HoldMode(q.WaitMode)
+			in.WaitMode = &mode
 		}
 		if _, err := engine.CreateQueue(ctx, presence.System, in); err != nil && !errors.Is(err, presence.ErrConflict) {
 			return fmt.Errorf("queue %s: %w", q.ID, err)

@@ -141,6 +141,8 @@ type Queue struct {
 	RingTimeoutSeconds  int      `yaml:"ring_timeout_seconds"`
 	WrapupSeconds       int      `yaml:"wrapup_seconds"`
 	ServiceLevelSeconds int      `yaml:"service_level_seconds"`
+	// WaitMode is how callers wait: music (default) or ringback.
+	WaitMode string `yaml:"wait_mode"`
 }
 
 // Environment variable names (README.md documents them).
