@@ -162,9 +162,17 @@ func (s *Service) CreateAgent(ctx context.Context, actor Actor, in AgentInput) (
 	if err := Stage(&tx, &a, nil, now, s.loc); err != nil {
 		return Agent{}, err
 	}
-	_, err := s.store.Commit(ctx, tx)
+	guards, err := s.groupGuard(a.Groups)(ctx)
+	if err != nil {
+		return Agent{}, err
+	}
+	tx.Puts = append(tx.Puts, guards...)
+	_, err = s.store.Commit(ctx, tx)
 	if errors.Is(err, state.ErrConflict) {
-		return Agent{}, fmt.Errorf("agent %q already exists: %w", a.ID, ErrConflict)
+		if _, gerr := s.Agent(ctx, a.ID); gerr == nil {
+			return Agent{}, fmt.Errorf("agent %q already exists: %w", a.ID, ErrConflict)
+		}
+		return Agent{}, fmt.Errorf("agent %q: a group changed concurrently, retry: %w", a.ID, ErrConflict)
 	}
 	if err != nil {
 		return Agent{}, fmt.Errorf("create agent: %w", err)
@@ -182,9 +190,13 @@ func (s *Service) UpdateAgent(ctx context.Context, actor Actor, id string, in Ag
 	if in.ID != nil && *in.ID != id {
 		return Agent{}, invalid("id", "cannot be changed")
 	}
-	return s.Mutate(ctx, id, func(a *Agent, _ time.Time) ([]HistoryRow, error) {
+	var guard func(ctx context.Context) ([]state.Put, error)
+	if in.Groups != nil {
+		guard = s.groupGuard(*in.Groups)
+	}
+	return s.mutate(ctx, id, func(a *Agent, _ time.Time) ([]HistoryRow, error) {
 		return nil, s.applyInput(ctx, a, in)
-	})
+	}, guard)
 }
 
 // DeleteAgent removes a user (admin only); refused while they have a call.

@@ -91,6 +91,25 @@ func (s *Service) statusGuard(id string) func(ctx context.Context) ([]state.Put,
 	}
 }
 
+// groupGuard is statusGuard for the groups an agent is put in: a
+// concurrent DeleteGroup and the agent joining cannot both succeed.
+func (s *Service) groupGuard(ids []string) func(ctx context.Context) ([]state.Put, error) {
+	return func(ctx context.Context) ([]state.Put, error) {
+		var puts []state.Put
+		for _, id := range sortedUnique(ids) {
+			r, err := s.store.Get(ctx, state.KindGroup, id)
+			if errors.Is(err, state.ErrNotFound) {
+				return nil, unprocessable("groups", fmt.Sprintf("unknown group %q", id))
+			}
+			if err != nil {
+				return nil, fmt.Errorf("get group %s: %w", id, err)
+			}
+			puts = append(puts, state.Put{Kind: state.KindGroup, ID: id, Data: r.Data, IfVersion: r.Version})
+		}
+		return puts, nil
+	}
+}
+
 // CreateCallStatus adds a custom call status (admin only).
 func (s *Service) CreateCallStatus(ctx context.Context, actor Actor, d CallStatusDef) (CallStatusDef, error) {
 	if !actor.IsAdmin() {
@@ -269,21 +288,35 @@ func (s *Service) DeleteGroup(ctx context.Context, actor Actor, id string) error
 	if !actor.IsAdmin() {
 		return fmt.Errorf("only admins manage groups: %w", ErrForbidden)
 	}
-	_, ver, err := s.Group(ctx, id)
-	if err != nil {
-		return err
-	}
-	agents, err := s.Agents(ctx)
-	if err != nil {
-		return err
-	}
-	for _, a := range agents {
-		if a.InGroup(id) {
-			return fmt.Errorf("agent %s is still in group %q: %w", a.ID, id, ErrConflict)
+	// Guarded by the group version read before the agents: an agent
+	// joining meanwhile bumps it (groupGuard), and the next round sees it.
+	for attempt := range maxRetries {
+		if attempt > 0 {
+			if err := state.RetryWait(ctx, attempt); err != nil {
+				return err
+			}
 		}
+		_, ver, err := s.Group(ctx, id)
+		if err != nil {
+			return err
+		}
+		agents, err := s.Agents(ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range agents {
+			if a.InGroup(id) {
+				return fmt.Errorf("agent %s is still in group %q: %w", a.ID, id, ErrConflict)
+			}
+		}
+		_, err = s.store.Commit(ctx, state.Tx{Deletes: []state.Delete{{Kind: state.KindGroup, ID: id, IfVersion: ver}}})
+		if errors.Is(err, state.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("delete group %s: %w", id, err)
+		}
+		return nil
 	}
-	if _, err := s.store.Commit(ctx, state.Tx{Deletes: []state.Delete{{Kind: state.KindGroup, ID: id, IfVersion: ver}}}); err != nil {
-		return fmt.Errorf("delete group %s: %w", id, err)
-	}
-	return nil
+	return fmt.Errorf("group %q changed concurrently, retry: %w", id, ErrConflict)
 }
