@@ -349,11 +349,12 @@ func (s *suite) ronaRule(agent string, devices map[string]Behaviour) {
 	s.wantCall(first, routing.StateCalling, "a3") // "agent" is the last agent tried (API.md)
 
 	// The agent goes back to available: the first call is theirs, the
-	// second still waits.
+	// second still waits. Their app device answers, any other rings on.
 	answer := map[string]Behaviour{}
 	for user := range devices {
-		answer[user] = Answer
+		answer[user] = RingOut
 	}
+	answer[agent] = Answer
 	s.devices(answer)
 	s.available(agent)
 	s.wantCall(first, routing.StateAnswered, agent)
