@@ -2,7 +2,9 @@ package sip
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
+	"os"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/callfloor/callfloor/internal/rtpphone"
+	"github.com/callfloor/callfloor/internal/testpeer"
 	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/rtpanchor"
@@ -309,4 +312,48 @@ func TestAnchoredClickToCall(t *testing.T) {
 	rtpphone.AssertHears(t, "agent after the customer answered", a, toneCaller)
 	rtpphone.AssertDoesNotHear(t, "agent after the customer answered", a, 440)
 	rtpphone.AssertHears(t, "customer", cust.rtp.Listen(25), toneAgent)
+}
+
+// sipp's own recordings through the anchored path: a sipp trunk caller
+// offering PCMA plays g711a.pcap and an RFC 2833 digit as RTP; the agent
+// (a Go phone speaking PCMU) hears the audio transcoded, and the digit
+// is reported.
+func TestAnchoredSippCallerWithRTP(t *testing.T) {
+	const pcapDir = "/usr/share/sip-tester"
+	h, _ := startAnchored(t, Config{}, rtpanchor.Config{})
+	if _, err := os.Stat(pcapDir + "/g711a.pcap"); err != nil {
+		testpeer.Require(t, "sipp-pcaps-missing", "sip-tester")
+	}
+	agent := newGoPhone(t, "a1", toneAgent, rtpanchor.PCMU)
+	agent.register(h)
+	call := startSipp(t, "caller with RTP", testpeer.FreeUDPPort(t), h.addr, "-sf", scenario("caller_rtp.xml"), "-m", "1",
+		"-s", "800", "-mp", strconv.Itoa(testpeer.FreeUDPPort(t)))
+	custLeg := arrivedLeg(t, h)
+	ctx := ctxT(t)
+	if err := h.srv.Answer(ctx, custLeg); err != nil {
+		t.Fatal(err)
+	}
+	agentLeg := dialAgent(t, h, "a1", custLeg, "call-sipp")
+	waitAnswered(t, h, agentLeg)
+	if err := h.srv.Connect(ctx, custLeg, agentLeg); err != nil {
+		t.Fatal(err)
+	}
+	heard := agent.rtp.Listen(50)
+	// Silence through the anchor is exact zeros; the recording is speech
+	// at a modest level.
+	var sum, peak float64
+	for _, v := range heard {
+		sum += float64(v) * float64(v)
+		peak = math.Max(peak, math.Abs(float64(v)))
+	}
+	rms := math.Sqrt(sum / float64(len(heard)))
+	t.Logf("agent heard sipp's g711a.pcap at RMS %.0f, peak %.0f", rms, peak)
+	if rms < 50 || peak < 500 {
+		t.Errorf("agent heard the sipp caller's recording at RMS %.0f, peak %.0f: nearly silence", rms, peak)
+	}
+	h.rec.waitFor(t, "DTMF 5 from sipp's pcap", 15*time.Second, func(f media.Fact) bool {
+		d, ok := f.(media.DTMF)
+		return ok && d.Leg == custLeg && d.Digit == "5"
+	})
+	call.wait(t, 30*time.Second)
 }
