@@ -51,6 +51,9 @@ type Metrics struct {
 	leaseHeld  *prometheus.GaugeVec
 	leaseToken *prometheus.GaugeVec
 	leaseLost  *prometheus.CounterVec
+	anchoredCalls   prometheus.Gauge
+	anchorRefused   prometheus.Counter
+	anchorLateTicks prometheus.Counter
 }
 
 // New builds the registry with the Go runtime and process collectors and
@@ -113,6 +116,9 @@ func New() *Metrics {
 	m.leaseHeld = gaugeVec("lease_held", "1 while this replica holds the lease (floor, webhooks, media:…) and does its work.", "lease")
 	m.leaseToken = gaugeVec("lease_token", "Fencing token of this replica's current or last term of the lease.", "lease")
 	m.leaseLost = counterVec("lease_lost_total", "Terms of the lease this replica lost without releasing it (expired, taken over, store unreachable).", "lease")
+	m.anchoredCalls = gauge("sip_anchored_calls", "Calls whose audio the built-in SIP path carries right now.")
+	m.anchorRefused = counter("sip_anchored_calls_refused_total", "Calls refused (SIP 503) at the cap of concurrent anchored calls.")
+	m.anchorLateTicks = counter("sip_media_late_ticks_total", "20 ms mixing ticks whose frames went out after their deadline (the media anchor is overloaded).")
 	return m
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/rtpanchor"
 	"github.com/callfloor/callfloor/sip"
 	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/store"
@@ -87,6 +88,15 @@ func (o *mediaObserver) Connected(up bool) {
 		o.m.mediaReconnects.WithLabelValues(o.path).Inc()
 	}
 }
+
+// Anchor returns the SIP path's media anchor observer.
+func (m *Metrics) Anchor() rtpanchor.Observer { return anchorObserver{m} }
+
+type anchorObserver struct{ m *Metrics }
+
+func (o anchorObserver) CallRefused()              { o.m.anchorRefused.Inc() }
+func (o anchorObserver) CallsActive(n int)         { o.m.anchoredCalls.Set(float64(n)) }
+func (o anchorObserver) FrameLate(_ time.Duration) { o.m.anchorLateTicks.Inc() }
 
 // Store returns the store's observer.
 func (m *Metrics) Store() store.Observer { return storeObserver{m} }

@@ -143,7 +143,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		return nil, err
 	}
 	mediaObs := m.Media(cfg.Media())
-	media, err := newMediaPath(cfg, st, a.agents, a.engine, log, mediaObs, m.SIPPackets())
+	media, err := newMediaPath(cfg, st, a.agents, a.engine, log, mediaObs, m.SIPPackets(), m.Anchor())
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -154,7 +154,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 
 	holder := lease.NewHolderID()
 	leaseOpts := []lease.Option{lease.WithHolder(holder), lease.WithTTL(cfg.LeaseTTLDuration()), lease.WithLogger(log)}
-	a.owner = &mediaOwner{cfg: cfg, store: st, agents: a.agents, engine: a.engine, log: log, obs: mediaObs, packets: m.SIPPackets(),
+	a.owner = &mediaOwner{cfg: cfg, store: st, agents: a.agents, engine: a.engine, log: log, obs: mediaObs, packets: m.SIPPackets(), anchor: m.Anchor(),
 		lease: lease.New(st, mediaLeaseName(cfg), append(leaseOpts, lease.WithObserver(m.Lease()))...), bus: st}
 
 	m.Floor(a.engine, a.agents, log)

@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"net/url"
+	"time"
 
 	"github.com/callfloor/callfloor/ari"
 	"github.com/callfloor/callfloor/esl"
 	"github.com/callfloor/callfloor/internal/config"
 	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/rtpanchor"
 	"github.com/callfloor/callfloor/sip"
 	"github.com/callfloor/callfloor/state"
 )
@@ -27,7 +31,7 @@ type mediaPath interface {
 // newMediaPath builds the media path the configuration selects: Asterisk
 // when an ARI URL is set, FreeSWITCH when an ESL address is, otherwise the
 // built-in SIP path, whose registrations are kept in the store.
-func newMediaPath(cfg config.Config, st state.Store, agents *presence.Service, facts media.Facts, log *slog.Logger, obs media.Observer, packets sip.PacketObserver) (mediaPath, error) {
+func newMediaPath(cfg config.Config, st state.Store, agents *presence.Service, facts media.Facts, log *slog.Logger, obs media.Observer, packets sip.PacketObserver, anchorObs rtpanchor.Observer) (mediaPath, error) {
 	switch cfg.Media() {
 	case "asterisk":
 		if _, err := url.Parse(cfg.ARI.URL); err != nil {
@@ -47,15 +51,52 @@ func newMediaPath(cfg config.Config, st state.Store, agents *presence.Service, f
 		}
 		return connected{c, "freeswitch ESL"}, nil
 	}
+	opts := []sip.Option{sip.WithLogger(log), sip.WithObserver(obs), sip.WithPacketObserver(packets),
+		sip.WithBindingStore(sip.StateBindings(st))}
+	var anchor *rtpanchor.Anchor
+	if cfg.SIP.Media != config.SIPMediaSignalling {
+		var err error
+		if anchor, err = newAnchor(cfg, log, anchorObs); err != nil {
+			return nil, err
+		}
+		opts = append(opts, sip.WithMediaAnchor(anchor))
+	}
 	s, err := sip.New(sip.Config{
 		Addr: cfg.SIPAddr, Domain: cfg.SIP.Domain, TrunkSources: cfg.SIP.TrunkSources,
 		TrunkUser: cfg.SIP.TrunkUser, TrunkPassword: cfg.SIP.TrunkPassword, OutboundTrunk: cfg.SIP.OutboundTrunk,
-	}, sipDirectory{agents: agents, passwords: cfg.SIPPasswords()}, facts, sip.WithLogger(log), sip.WithObserver(obs),
-		sip.WithPacketObserver(packets), sip.WithBindingStore(sip.StateBindings(st)))
+	}, sipDirectory{agents: agents, passwords: cfg.SIPPasswords()}, facts, opts...)
 	if err != nil {
+		if anchor != nil {
+			anchor.Close()
+		}
 		return nil, fmt.Errorf("sip: %w", err)
 	}
-	return builtinSIP{s}, nil
+	return builtinSIP{Server: s, anchor: anchor}, nil
+}
+
+// newAnchor builds the SIP path's media anchor on the SIP listener's
+// address (README.md, "Media on the built-in SIP path").
+func newAnchor(cfg config.Config, log *slog.Logger, obs rtpanchor.Observer) (*rtpanchor.Anchor, error) {
+	host, _, err := net.SplitHostPort(cfg.SIPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("sip_addr %q: %w", cfg.SIPAddr, err)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil, fmt.Errorf("sip_addr %q: the media anchor needs an IP address: %w", cfg.SIPAddr, err)
+	}
+	acfg := rtpanchor.Config{Addr: ip, PortMin: cfg.SIP.RTPPortMin, PortMax: cfg.SIP.RTPPortMax, MaxCalls: cfg.SIP.MaxCalls,
+		Inactivity: time.Duration(cfg.SIP.RTPTimeoutSeconds) * time.Second}
+	if cfg.SIP.MusicFile != "" {
+		if acfg.Music, err = rtpanchor.LoadWAV(cfg.SIP.MusicFile); err != nil {
+			return nil, fmt.Errorf("sip.music_file: %w", err)
+		}
+	}
+	a, err := rtpanchor.New(acfg, obs, rtpanchor.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("sip media anchor: %w", err)
+	}
+	return a, nil
 }
 
 // mediaClient is what the ARI and ESL clients offer.
@@ -78,8 +119,20 @@ func (c connected) Ready(context.Context) error {
 	return nil
 }
 
-// builtinSIP is the SIP path; it is ready once it listens.
-type builtinSIP struct{ *sip.Server }
+// builtinSIP is the SIP path; it is ready once it listens. Its media
+// anchor (nil in signalling mode) lives as long as Run.
+type builtinSIP struct {
+	*sip.Server
+	anchor *rtpanchor.Anchor
+}
+
+// Run serves SIP and, once every call has ended, closes the anchor.
+func (b builtinSIP) Run(ctx context.Context) error {
+	if b.anchor != nil {
+		defer b.anchor.Close()
+	}
+	return b.Server.Run(ctx)
+}
 
 func (builtinSIP) Ready(context.Context) error { return nil }
 

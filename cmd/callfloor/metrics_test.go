@@ -100,7 +100,7 @@ func TestMetricsMoveWithACallAndAStatusChange(t *testing.T) {
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", sipPort)
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
 	debugAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
-	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr,
+	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_SIP_MEDIA": "signalling",
 		"CALLFLOOR_METRICS_ADDR": metricsAddr, "CALLFLOOR_DEBUG_ADDR": debugAddr})
 	defer p.stop()
 

@@ -13,6 +13,7 @@ import (
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/relay"
 	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/rtpanchor"
 	"github.com/callfloor/callfloor/sip"
 	"github.com/callfloor/callfloor/state"
 )
@@ -46,6 +47,7 @@ type mediaOwner struct {
 	log     *slog.Logger
 	obs     media.Observer
 	packets sip.PacketObserver
+	anchor  rtpanchor.Observer
 	lease   *lease.Lease
 	// bus carries call commands from other replicas to the owner, which
 	// answers them with serve (the API's ServeRelayed).
@@ -79,7 +81,7 @@ func (o *mediaOwner) Run(ctx context.Context) error { return o.lease.Run(ctx, o.
 // then the media connection (whose resync reconciles those calls with the
 // media server), then the relayed commands.
 func (o *mediaOwner) term(termCtx context.Context, t lease.Term) error {
-	m, err := newMediaPath(o.cfg, o.store, o.agents, o.engine, o.log, o.obs, o.packets)
+	m, err := newMediaPath(o.cfg, o.store, o.agents, o.engine, o.log, o.obs, o.packets, o.anchor)
 	if err != nil {
 		return err
 	}

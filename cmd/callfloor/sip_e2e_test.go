@@ -147,7 +147,7 @@ func TestSIPCallThroughTheProduct(t *testing.T) {
 	testpeer.Require(t, "sipp", "sip-tester")
 	sipPort := testpeer.FreeDualPort(t)
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", sipPort)
-	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr})
+	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_SIP_MEDIA": "signalling"})
 	defer p.stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -242,13 +242,14 @@ func answeredSIPCall(t *testing.T, p *process, sipAddr string) (string, *sippRun
 	return "", nil, nil
 }
 
-// TestSIPPathSupervisorActions: on the built-in SIP path, actions that
-// need a media mixer answer 501 saying so (and change nothing), and a
-// supervisor's hang-up sends BYE to both the caller and the agent.
+// TestSIPPathSupervisorActions: on the built-in SIP path in signalling
+// mode (sip.media: signalling, no mixer), actions that need a media mixer
+// answer 501 saying so (and change nothing), and a supervisor's hang-up
+// sends BYE to both the caller and the agent.
 func TestSIPPathSupervisorActions(t *testing.T) {
 	testpeer.Require(t, "sipp", "sip-tester")
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
-	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr})
+	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_SIP_MEDIA": "signalling"})
 	defer p.stop()
 	id, caller, agent := answeredSIPCall(t, p, sipAddr)
 
@@ -283,7 +284,7 @@ func TestSIPRegistrationsSurviveRestart(t *testing.T) {
 	testpeer.Require(t, "sipp", "sip-tester")
 	rs := testpeer.StartRedis(t)
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
-	env := map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_SIP_ADDR": sipAddr}
+	env := map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_SIP_MEDIA": "signalling"}
 	p := start(t, env)
 	phone := testpeer.FreeUDPPort(t)
 	runSipp(t, "register a1", sipAddr, phone, "-sf", scenarioPath("register.xml"), "-m", "1",
@@ -310,4 +311,92 @@ func TestSIPRegistrationsSurviveRestart(t *testing.T) {
 	if stats["accepted"] != float64(1) {
 		t.Errorf("accepted today = %v, want 1 (the restarted process reached a1's phone)", stats["accepted"])
 	}
+}
+
+// TestSIPPathAnchoredListen: the default run anchors media. A sipp trunk
+// caller playing sip-tester's recordings reaches a1 (sipp) through the
+// anchor, a supervisor listens from their own sipp device, switches to
+// barge, and the call ends cleanly when the caller hangs up; GET /metrics
+// counts the anchored call.
+func TestSIPPathAnchoredListen(t *testing.T) {
+	testpeer.Require(t, "sipp", "sip-tester")
+	if _, err := os.Stat("/usr/share/sip-tester/g711a.pcap"); err != nil {
+		testpeer.Require(t, "sip-tester-pcaps", "sip-tester")
+	}
+	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
+	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_METRICS_ADDR": metricsAddr})
+	defer p.stop()
+
+	phone, supPhone := testpeer.FreeUDPPort(t), testpeer.FreeUDPPort(t)
+	for user, port := range map[string]int{"a1": phone, "sup-sales": supPhone} {
+		runSipp(t, "register "+user, sipAddr, port, "-sf", scenarioPath("register.xml"), "-m", "1",
+			"-au", user, "-ap", "sip-"+user, "-key", "user", user, "-key", "expires", "3600").wait(t, 20*time.Second)
+	}
+	if code := p.call("PUT", "/v1/agents/a1/status", "demo-a1", `{"call_status":"available"}`, nil); code != 200 {
+		t.Fatalf("a1 available: %d", code)
+	}
+	agent := runSipp(t, "a1 answers", "", phone, "-sf", scenarioPath("agent_answer_anchored.xml"), "-m", "1", "-key", "agent", "a1")
+	sup := runSipp(t, "supervisor answers", "", supPhone, "-sf", scenarioPath("agent_answer_anchored.xml"), "-m", "1", "-key", "agent", "sup-sales")
+	caller := runSipp(t, "trunk caller with RTP", sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller_rtp.xml"),
+		"-m", "1", "-s", "+842873000001", "-mp", strconv.Itoa(testpeer.FreeUDPPort(t)))
+
+	var id string
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && id == "" {
+		var calls []map[string]any
+		p.call("GET", "/v1/calls", "demo-sup-sales", "", &calls)
+		for _, c := range calls {
+			if c["state"] == "answered" {
+				id = c["id"].(string)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if id == "" {
+		t.Fatal("no answered call in GET /v1/calls")
+	}
+	var mon map[string]any
+	if code := p.call("POST", "/v1/calls/"+id+"/listen", "demo-sup-sales", "", &mon); code != 201 {
+		t.Fatalf("listen on the anchored SIP path: %d %v", code, mon)
+	}
+	mid, _ := mon["id"].(string)
+	var c map[string]any
+	deadline = time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		p.call("GET", "/v1/calls/"+id, "demo-sup-sales", "", &c)
+		if m, ok := c["monitor"].(map[string]any); ok && m["answered"] == true {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if m, ok := c["monitor"].(map[string]any); !ok || m["answered"] != true {
+		t.Fatalf("monitor not answered: %v", c["monitor"])
+	}
+	if code := p.call("POST", "/v1/monitors/"+mid+"/barge", "demo-sup-sales", "", nil); code != 200 {
+		t.Errorf("barge: %d", code)
+	}
+	res, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := new(bytes.Buffer)
+	_, _ = body.ReadFrom(res.Body)
+	res.Body.Close()
+	if !strings.Contains(body.String(), "callfloor_sip_anchored_calls 1") {
+		t.Errorf("metrics lack one anchored call:\n%s", grepLines(body.String(), "anchored"))
+	}
+	caller.wait(t, 30*time.Second) // played its audio and DTMF, hung up
+	agent.wait(t, 20*time.Second)  // got its BYE
+	sup.wait(t, 20*time.Second)    // got its BYE
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

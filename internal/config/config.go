@@ -95,7 +95,31 @@ type SIP struct {
 	TrunkPassword string   `yaml:"trunk_password"`
 	OutboundTrunk string   `yaml:"outbound_trunk"`
 	Domain        string   `yaml:"domain"`
+	// Media is "anchored" (the default: callfloor carries the audio, so
+	// waiting callers hear music and supervisors can listen, whisper,
+	// barge and take over) or "signalling" (SDP passes through between
+	// trunk and phone; no mixer). README.md, "Media on the built-in SIP
+	// path".
+	Media string `yaml:"media"`
+	// RTPPortMin and RTPPortMax bound the anchored RTP ports on the SIP
+	// listener's address (default 20000-29999).
+	RTPPortMin int `yaml:"rtp_port_min"`
+	RTPPortMax int `yaml:"rtp_port_max"`
+	// MaxCalls caps concurrent anchored calls; more get 503 (default 300).
+	MaxCalls int `yaml:"max_calls"`
+	// MusicFile is an 8 kHz mono WAV (16-bit PCM, µ-law or A-law) for
+	// callers waiting in a queue; empty: the shipped music.
+	MusicFile string `yaml:"music_file"`
+	// RTPTimeoutSeconds: a leg that should send RTP and has not for this
+	// long is hung up as a ghost (default 30).
+	RTPTimeoutSeconds int `yaml:"rtp_timeout_seconds"`
 }
+
+// SIP media modes.
+const (
+	SIPMediaAnchored   = "anchored"
+	SIPMediaSignalling = "signalling"
+)
 
 // Status is a custom call status.
 type Status struct {
@@ -161,6 +185,7 @@ const (
 	EnvARIApp      = "CALLFLOOR_ARI_APP"
 	EnvESLAddr     = "CALLFLOOR_ESL_ADDR"
 	EnvESLPassword = "CALLFLOOR_ESL_PASSWORD"
+	EnvSIPMedia    = "CALLFLOOR_SIP_MEDIA"
 	EnvLeaseTTL    = "CALLFLOOR_LEASE_TTL_SECONDS"
 	EnvDataDir     = "CALLFLOOR_DATA_DIR"
 	EnvReportsURL  = "CALLFLOOR_REPORTS_URL"
@@ -223,6 +248,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	set(&c.ESL.Password, EnvESLPassword)
 	set(&c.DataDir, EnvDataDir)
 	set(&c.Reports.URL, EnvReportsURL)
+	set(&c.SIP.Media, EnvSIPMedia)
 	if v := getenv(EnvLeaseTTL); v != "" {
 		// Not a number: -1 fails validation with the variable named.
 		n, err := strconv.Atoi(v)
@@ -304,6 +330,17 @@ func (c *Config) Validate() error {
 	}
 	if c.ARI.URL != "" && c.ESL.Addr != "" {
 		errs = append(errs, errors.New("both ari.url and esl.addr are set: choose one media server"))
+	}
+	switch c.SIP.Media {
+	case "", SIPMediaAnchored, SIPMediaSignalling:
+	default:
+		errs = append(errs, fmt.Errorf("sip.media (%s) %q: anchored or signalling", EnvSIPMedia, c.SIP.Media))
+	}
+	if p, q := c.SIP.RTPPortMin, c.SIP.RTPPortMax; (p != 0 || q != 0) && (p < 1024 || q > 65535 || q <= p) {
+		errs = append(errs, fmt.Errorf("sip.rtp_port_min %d / rtp_port_max %d: a range within 1024-65535 holding at least one port pair", p, q))
+	}
+	if c.SIP.MaxCalls < 0 || c.SIP.RTPTimeoutSeconds < 0 {
+		errs = append(errs, errors.New("sip.max_calls and sip.rtp_timeout_seconds: must be positive"))
 	}
 	seen := map[string]bool{}
 	for i, a := range c.Agents {
