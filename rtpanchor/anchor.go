@@ -81,6 +81,7 @@ type Anchor struct {
 	ports    map[int]bool
 	next     int
 	closed   bool
+	started  bool
 
 	readers sync.WaitGroup
 	done    chan struct{}
@@ -154,12 +155,22 @@ func New(cfg Config, obs Observer, opts ...Option) (*Anchor, error) {
 	for _, o := range opts {
 		o(a)
 	}
-	for range cfg.Workers {
+	return a, nil
+}
+
+// startLocked starts the clock and the mixing workers with the first
+// session, so an anchor that never carries a call (a path built only to
+// declare its capabilities) runs no goroutine. Caller holds a.mu.
+func (a *Anchor) startLocked() {
+	if a.started {
+		return
+	}
+	a.started = true
+	for range a.cfg.Workers {
 		a.workers.Add(1)
 		go a.mixWorker()
 	}
 	go a.clock()
-	return a, nil
 }
 
 // Addr is the address legs bind to.
@@ -178,15 +189,17 @@ func (a *Anchor) Close() error {
 		return nil
 	}
 	a.closed = true
-	sessions := a.sessions
+	sessions, started := a.sessions, a.started
 	a.mu.Unlock()
 	for _, s := range sessions {
 		s.Close()
 	}
-	close(a.done)
-	<-a.stopped
-	close(a.work)
-	a.workers.Wait()
+	if started {
+		close(a.done)
+		<-a.stopped
+		close(a.work)
+		a.workers.Wait()
+	}
 	a.readers.Wait()
 	return nil
 }
@@ -216,6 +229,7 @@ func (a *Anchor) NewSession(h Handler) (*Session, error) {
 		a.obs.CallRefused()
 		return nil, fmt.Errorf("%w (%d)", ErrAtCapacity, a.cfg.MaxCalls)
 	}
+	a.startLocked()
 	s := &Session{a: a, h: h}
 	a.sessions = append(append([]*Session(nil), a.sessions...), s)
 	n := len(a.sessions)

@@ -459,6 +459,27 @@ func TestSilentLegReportedGone(t *testing.T) {
 	}
 }
 
+func TestUnwatchedLegIsNotReportedGone(t *testing.T) {
+	a, _ := newTestAnchor(t, Config{Inactivity: 200 * time.Millisecond})
+	h := newRecorder()
+	cust, agent := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMU), 101)
+	c := newCall(t, a, h, cust, agent)
+	if err := c.s.Relay(c.legs[0], c.legs[1]); err != nil {
+		t.Fatal(err)
+	}
+	c.legs[0].WatchInactivity(false) // a caller in early media, only listening
+	cust.SetMuted(true)
+	agent.Listen(60) // over a second of the anchor's clock: two checks past the timeout
+	h.mu.Lock()
+	gone := len(h.gone)
+	h.mu.Unlock()
+	if gone != 0 {
+		t.Fatal("an unwatched leg was reported gone")
+	}
+	c.legs[0].WatchInactivity(true) // answered: from now on it must send
+	h.waitFor(t, "watched silent leg gone", func() bool { return len(h.gone) == 1 })
+}
+
 func TestCapRefusesAndCounts(t *testing.T) {
 	a, rec := newTestAnchor(t, Config{MaxCalls: 2})
 	s1, err := a.NewSession(nil)

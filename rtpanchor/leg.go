@@ -60,6 +60,7 @@ type Leg struct {
 	lastEndTS   uint32
 	haveEnd     bool
 	gone        bool
+	unwatched   bool // inactivity not checked (WatchInactivity(false))
 
 	// Owned by the clock, under the session's lock.
 	c clockState
@@ -139,6 +140,18 @@ func (l *Leg) SetRemote(addr netip.AddrPort, codec Codec, eventPT uint8, dir Dir
 	l.armed = time.Now()
 	l.gone = false
 	return nil
+}
+
+// WatchInactivity turns the inactivity check off or back on (restarting
+// its timer). A caller in early media need not send RTP (many trunks
+// only listen until the call is answered), so the SIP path watches its
+// leg only from the answer on.
+func (l *Leg) WatchInactivity(on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.unwatched = !on
+	l.armed = time.Now()
+	l.gone = false
 }
 
 // Apply is SetRemote with a parsed description and the codec chosen

@@ -268,7 +268,7 @@ func (s *Session) tick(now time.Time, tick uint64) {
 		l.c.remote, l.c.remoteRTCP = l.remote, l.remoteRTCP
 		l.c.codec, l.c.eventPT = l.codec, l.eventPT
 		l.c.send = l.peerRecv && l.remote.IsValid() && l.remote.Port() != 0
-		if tick%inactivityEvery == 0 && l.peerSends && !l.gone && now.Sub(later(l.lastRx, l.armed)) > l.inactivity {
+		if tick%inactivityEvery == 0 && l.peerSends && !l.unwatched && !l.gone && now.Sub(later(l.lastRx, l.armed)) > l.inactivity {
 			l.gone = true
 			s.gone = append(s.gone, l)
 		}

@@ -91,6 +91,9 @@ func (s *Server) anchorCaller(id media.LegID, offer []byte) (*legMedia, error) {
 		sess.Close()
 		return nil, &errMediaRefused{488, "Not Acceptable Here", err}
 	}
+	// Until answered the caller may only listen (early media): no ghost
+	// check before the 200 OK (answerAnchored).
+	ml.WatchInactivity(false)
 	m := &legMedia{sess: sess, ml: ml, codec: codec, eventPT: ev, dir: dir, sessID: rand.Uint64() >> 1}
 	if err := m.write(); err != nil {
 		sess.Close()

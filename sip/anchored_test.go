@@ -357,3 +357,26 @@ func TestAnchoredSippCallerWithRTP(t *testing.T) {
 	})
 	call.wait(t, 30*time.Second)
 }
+
+// A caller waiting in early media may send no RTP at all (many trunks
+// only listen until answered): that is not a ghost call.
+func TestAnchoredWaitingCallerWithoutRTPStays(t *testing.T) {
+	h, _ := startAnchored(t, Config{}, rtpanchor.Config{Inactivity: 300 * time.Millisecond})
+	caller := newGoPhone(t, "+4930111", toneCaller, rtpanchor.PCMU)
+	caller.rtp.SetMuted(true)
+	caller.dial(h, "100")
+	custLeg := arrivedLeg(t, h)
+	ctx := ctxT(t)
+	if err := h.srv.Answer(ctx, custLeg); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Hold(ctx, custLeg, media.HoldMusic); err != nil {
+		t.Fatal(err)
+	}
+	rtpphone.AssertHears(t, "silent waiting caller", caller.rtp.Listen(60), toneMusic) // > 1 s: past two checks
+	for _, f := range h.rec.all() {
+		if e, ok := f.(media.LegEnded); ok && e.Leg == custLeg {
+			t.Fatalf("a waiting caller without RTP was hung up: %+v", e)
+		}
+	}
+}

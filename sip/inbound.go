@@ -313,6 +313,7 @@ func (l *inLeg) answerAnchored() error {
 		l.answer = l.response(200, "OK", l.m.sdp)
 		close(l.answered)
 		l.s.send(l.tx, l.answer)
+		l.m.ml.WatchInactivity(true)
 		return nil
 	case inAnswering, inConfirmed:
 		return nil

@@ -29,7 +29,9 @@ import (
 func TestConsoleOverSIP(t *testing.T) {
 	testpeer.Require(t, "sipp", "sip-tester")
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
-	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr})
+	// The sipp phones send no RTP; the anchored call must outlive the
+	// ghost-call timeout while the pages are looked at.
+	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_SIP_RTP_TIMEOUT_SECONDS": "600"})
 	defer p.stop()
 
 	sup := testpeer.Chromium(t, "en-US").SignIn(p.base, "/", "demo-sup-sales")
@@ -139,7 +141,7 @@ func TestConsoleOverSIP(t *testing.T) {
 	ag.Wait("free again", `document.querySelector("#wrapup").hidden && document.querySelector("#my-system").textContent === "free"`)
 	noanswer := runSipp(t, "a1 never answers", "", phone, "-sf", scenarioPath("agent_noanswer.xml"), "-m", "1")
 	// The caller gives up 12 s in, after the 9 s ring-out.
-	caller = runSipp(t, "trunk caller gives up", sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller_cancel.xml"),
+	caller = runSipp(t, "trunk caller gives up", sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller_cancel_anchored.xml"),
 		"-m", "1", "-s", "+842873000001", "-d", "12000")
 	ag.Wait("the incoming call", `document.querySelector("#callcard").classList.contains("ringing") && document.querySelector("#call-info").textContent.includes("+4930123456") && document.querySelector("#call-info").textContent.includes("Sales")`)
 	ag.Shot("agent.png", 1366, 768)

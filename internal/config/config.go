@@ -186,6 +186,7 @@ const (
 	EnvESLAddr     = "CALLFLOOR_ESL_ADDR"
 	EnvESLPassword = "CALLFLOOR_ESL_PASSWORD"
 	EnvSIPMedia    = "CALLFLOOR_SIP_MEDIA"
+	EnvRTPTimeout  = "CALLFLOOR_SIP_RTP_TIMEOUT_SECONDS"
 	EnvLeaseTTL    = "CALLFLOOR_LEASE_TTL_SECONDS"
 	EnvDataDir     = "CALLFLOOR_DATA_DIR"
 	EnvReportsURL  = "CALLFLOOR_REPORTS_URL"
@@ -256,6 +257,13 @@ func (c *Config) applyEnv(getenv func(string) string) {
 			n = -1
 		}
 		c.LeaseTTL = n
+	}
+	if v := getenv(EnvRTPTimeout); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			n = -1
+		}
+		c.SIP.RTPTimeoutSeconds = n
 	}
 }
 
@@ -340,7 +348,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("sip.rtp_port_min %d / rtp_port_max %d: a range within 1024-65535 holding at least one port pair", p, q))
 	}
 	if c.SIP.MaxCalls < 0 || c.SIP.RTPTimeoutSeconds < 0 {
-		errs = append(errs, errors.New("sip.max_calls and sip.rtp_timeout_seconds: must be positive"))
+		errs = append(errs, errors.New("sip.max_calls and sip.rtp_timeout_seconds ("+EnvRTPTimeout+"): must be positive"))
 	}
 	seen := map[string]bool{}
 	for i, a := range c.Agents {
