@@ -48,9 +48,9 @@ type Metrics struct {
 
 	sipMalformed prometheus.Counter
 
-	leaseHeld  *prometheus.GaugeVec
-	leaseToken *prometheus.GaugeVec
-	leaseLost  *prometheus.CounterVec
+	leaseHeld       *prometheus.GaugeVec
+	leaseToken      *prometheus.GaugeVec
+	leaseLost       *prometheus.CounterVec
 	anchoredCalls   prometheus.Gauge
 	anchorRefused   prometheus.Counter
 	anchorLateTicks prometheus.Counter
