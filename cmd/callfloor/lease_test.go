@@ -127,15 +127,15 @@ func TestShutdownHandsLeasesOver(t *testing.T) {
 // second is a standby that does not even listen for SIP. A call is
 // answered through the owner; supervisor actions sent to the standby act
 // on the call and answer with the owner's result: listen is refused by the
-// owner's media path (501, as on the owner itself), hang-up ends the call
-// for both phones.
+// owner's media path (501 in the SIP path's signalling mode, as on the
+// owner itself), hang-up ends the call for both phones.
 func TestSupervisorActionRelayedToOwner(t *testing.T) {
 	testpeer.Require(t, "sipp", "sip-tester")
 	rs := testpeer.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	defer rdb.Close()
 	sipA := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
-	env := map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_LEASE_TTL_SECONDS": "2"}
+	env := map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_LEASE_TTL_SECONDS": "2", "CALLFLOOR_SIP_MEDIA": "signalling"}
 	a := start(t, withDefault(env, "CALLFLOOR_SIP_ADDR", sipA))
 	defer a.stop()
 	owner, _ := waitHolder(t, rdb, "media:sip:default", "")
