@@ -36,6 +36,7 @@ type goPhone struct {
 	inbox []*sipgo.DialogServerSession // answered INVITEs
 	byes  int                          // BYEs received
 	call  *sipgo.DialogClientSession   // our outgoing call
+	acked chan struct{}                // closed once our call is answered and ACKed
 	res   []int                        // status codes our call received
 	// noAnswer makes the phone ring without answering.
 	noAnswer atomic.Bool
@@ -171,8 +172,9 @@ func (p *goPhone) dial(h *harness, hotline string) {
 	if err != nil {
 		p.t.Fatalf("INVITE: %v", err)
 	}
+	acked := make(chan struct{})
 	p.mu.Lock()
-	p.call = call
+	p.call, p.acked = call, acked
 	p.mu.Unlock()
 	go func() {
 		wctx, wcancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -188,6 +190,7 @@ func (p *goPhone) dial(h *harness, hotline string) {
 		}})
 		if err == nil {
 			_ = call.Ack(wctx)
+			close(acked)
 		}
 	}()
 }
@@ -219,8 +222,13 @@ func (p *goPhone) waitStatus(code int) {
 func (p *goPhone) reinvite(body []byte) *sip.Response {
 	p.t.Helper()
 	p.mu.Lock()
-	call := p.call
+	call, acked := p.call, p.acked
 	p.mu.Unlock()
+	select { // the dialog is ours alone once the answer is ACKed
+	case <-acked:
+	case <-time.After(10 * time.Second):
+		p.t.Fatal("re-INVITE: the call was never answered")
+	}
 	req := sip.NewRequest(sip.INVITE, call.InviteRequest.Recipient)
 	ct := sip.ContentTypeHeader("application/sdp")
 	req.AppendHeader(&ct)
