@@ -172,7 +172,8 @@ func TestFailoverRealProcesses(t *testing.T) {
 	defer rdb.Close()
 	const ttl = 2 * time.Second
 	const mediaLease = "media:sip:default"
-	env := map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_LEASE_TTL_SECONDS": "2"}
+	// Signalling mode: the sipp phones check the SDP passes through.
+	env := map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_LEASE_TTL_SECONDS": "2", "CALLFLOOR_SIP_MEDIA": "signalling"}
 
 	replicas := map[string]*replica{}
 	var order []*replica

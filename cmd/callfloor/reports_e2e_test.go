@@ -89,7 +89,8 @@ func TestReportsFromRealSIPCalls(t *testing.T) {
 	testpeer.Require(t, "sipp", "sip-tester")
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
 	dataDir := t.TempDir()
-	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_CONFIG": writeFloor(t), "CALLFLOOR_DATA_DIR": dataDir})
+	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_CONFIG": writeFloor(t), "CALLFLOOR_DATA_DIR": dataDir,
+		"CALLFLOOR_SIP_MEDIA": "signalling"}) // the sipp phones check the SDP passes through
 	defer p.stop()
 	phones := map[string]int{}
 	for _, a := range []string{"a1", "a2"} {
@@ -356,7 +357,7 @@ func TestReportsSurviveKill9(t *testing.T) {
 	dataDir := t.TempDir()
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
 	env := map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_DATA_DIR": dataDir, "CALLFLOOR_CONFIG": writeFloor(t),
-		"CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t)),
+		"CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_SIP_MEDIA": "signalling", "CALLFLOOR_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t)),
 		"CALLFLOOR_LEASE_TTL_SECONDS": "1"}
 	c := startChild(t, env)
 	// A burst of 100 calls at 20/s that nobody answers: each caller gives
