@@ -235,6 +235,7 @@ func TestMetricsMoveWithACallAndAStatusChange(t *testing.T) {
 		{"callfloor_store_command_seconds_count", []string{`op="get"`}},
 		{"callfloor_webhook_attempts_total", []string{`result="ok"`}},
 		{"callfloor_media_command_seconds_count", []string{`command="dial"`}},
+		{"callfloor_reports_events_projected_total", nil},
 		{"callfloor_media_command_seconds_count", []string{`command="connect"`}},
 	} {
 		b, _ := before.sum(m.name, m.labels...)
