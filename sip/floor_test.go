@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
+	"github.com/callfloor/callfloor/rtpanchor"
 	"github.com/callfloor/callfloor/store"
 )
 
@@ -29,7 +32,15 @@ import (
 // loopback. The clock is real: the suite's queues ring for a few seconds.
 func TestFloorRules(t *testing.T) {
 	testpeer.Require(t, "sipp", "sip-tester")
-	floortest.Run(t, newSIPFloor)
+	floortest.Run(t, func(t *testing.T) floortest.Floor { return newSIPFloor(t, false) })
+}
+
+// TestFloorRulesAnchored runs the suite on the SIP path with its media
+// anchor (README.md, "Media on the built-in SIP path"), where it can
+// monitor.
+func TestFloorRulesAnchored(t *testing.T) {
+	testpeer.Require(t, "sipp", "sip-tester")
+	floortest.Run(t, func(t *testing.T) floortest.Floor { return newSIPFloor(t, true) })
 }
 
 // sipRingTimeout is the suite's ring timeout here; a late answer comes
@@ -46,13 +57,16 @@ type sipFloor struct {
 	svc  *presence.Service
 	eng  *routing.Engine
 
+	// anchored: phones are offered the anchor's SDP, not the caller's.
+	anchored bool
+
 	mu      sync.Mutex
 	phones  map[string]int   // SIP user → the port its sipp phone registered from
 	playing map[string]*sipp // SIP user → the scenario its phone plays now
 	callers int
 }
 
-func newSIPFloor(t *testing.T) floortest.Floor {
+func newSIPFloor(t *testing.T, anchored bool) floortest.Floor {
 	ctx, cancel := context.WithCancel(context.Background())
 	st := store.NewMemory()
 	cfg, err := config.Load(func(string) string { return "" })
@@ -71,7 +85,23 @@ func newSIPFloor(t *testing.T) floortest.Floor {
 	}
 	fl.port = freeDualPort(t)
 	fl.addr = "127.0.0.1:" + strconv.Itoa(fl.port)
-	fl.srv, err = New(Config{Addr: fl.addr}, demoDir{}, fl.eng, WithLogger(testLogger()))
+	opts := []Option{WithLogger(testLogger())}
+	if anchored {
+		acfg := rtpanchor.Config{Addr: netip.MustParseAddr("127.0.0.1")}
+		acfg.PortMin = 40000 + 2*rand.IntN(5000)
+		acfg.PortMax = acfg.PortMin + 199
+		if acfg.Music, err = rtpanchor.ToneClip(rtpanchor.Cadence{F1: toneMusic, On: 1000}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := rtpanchor.New(acfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() }) // after the server stopped (cleanups run last first)
+		opts = append(opts, WithMediaAnchor(a))
+		fl.anchored = true
+	}
+	fl.srv, err = New(Config{Addr: fl.addr}, demoDir{}, fl.eng, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +185,11 @@ func (fl *sipFloor) Device(t *testing.T, user string, b floortest.Behaviour) {
 		fl.mu.Unlock()
 	}
 	args := []string{"-sf", scenario(sippScenario[b]), "-m", "1", "-key", "agent", user}
-	if b == floortest.AnswerLate {
+	switch {
+	case b == floortest.AnswerLate:
 		args = append(args, "-d", strconv.Itoa(int(sipLateAnswer/time.Millisecond)))
+	case b == floortest.Answer && fl.anchored: // agent_answer.xml wants the caller's own offer
+		args = []string{"-sf", scenario("agent_answer_late.xml"), "-m", "1", "-key", "agent", user, "-d", "200"}
 	}
 	p := startSipp(t, user+" "+b.String(), port, args...)
 	// Runs before startSipp's kill: a phone whose scenario already

@@ -452,16 +452,7 @@ func (s *suite) oneMonitorPerSupervisor() {
 	if err != nil {
 		t.Fatalf("first monitor: %v", err)
 	}
-	s.eventually("the supervisor's leg answered", func() error {
-		v, err := s.call(first)
-		if err != nil {
-			return err
-		}
-		if v.Monitor == nil || v.Monitor.ID != mon.ID || !v.Monitor.Answered {
-			return fmt.Errorf("monitor is %+v", v.Monitor)
-		}
-		return nil
-	})
+	s.wantMonitorAnswered(first, mon.ID)
 	for _, mode := range []media.MonitorMode{media.MonitorListen, media.MonitorWhisper, media.MonitorBarge} {
 		_, err := s.f.Engine().StartMonitor(s.ctx, sup, second, mode, "")
 		if !errors.Is(err, presence.ErrConflict) || !strings.Contains(err.Error(), first) {
@@ -481,6 +472,7 @@ func (s *suite) oneMonitorPerSupervisor() {
 	if err != nil {
 		t.Fatalf("monitor after the first ended: %v", err)
 	}
+	s.wantMonitorAnswered(second, mon2.ID)
 	if _, err := s.f.Engine().EndMonitor(s.ctx, sup, mon2.ID); err != nil {
 		t.Fatalf("end second monitor: %v", err)
 	}
@@ -489,4 +481,20 @@ func (s *suite) oneMonitorPerSupervisor() {
 	caller2.Hangup(t)
 	s.wantGone(first)
 	s.wantGone(second)
+}
+
+// wantMonitorAnswered waits until the supervisor's leg of monitor id on
+// call callID answered.
+func (s *suite) wantMonitorAnswered(callID, id string) {
+	s.t.Helper()
+	s.eventually("the supervisor's leg of "+id+" answered", func() error {
+		v, err := s.call(callID)
+		if err != nil {
+			return err
+		}
+		if v.Monitor == nil || v.Monitor.ID != id || !v.Monitor.Answered {
+			return fmt.Errorf("monitor is %+v", v.Monitor)
+		}
+		return nil
+	})
 }
