@@ -274,11 +274,12 @@ func anchoredCapabilities() media.Capabilities {
 // ended, or it was never anchored).
 var errNotAnchored = errors.New("sip: leg has no anchored media")
 
-// answerAnchored: a caller gets early media (183 with the anchored SDP);
-// the 200 OK goes out when an agent is connected.
+// answerAnchored answers a caller with the anchored SDP (200 OK): the
+// queue's music mode, where the caller is answered on entry. A caller
+// left unanswered (ringback mode) hears early media instead (Hold).
 func (s *Server) answerAnchored(leg media.LegID) error {
 	if l := s.inLeg(leg); l != nil {
-		return l.earlyMedia()
+		return l.answerAnchored()
 	}
 	if s.outLeg(leg) != nil {
 		return nil // a dialled leg is answered by its device

@@ -81,8 +81,9 @@ func dialAgent(t *testing.T, h *harness, agent string, customer media.LegID, cal
 }
 
 // anchoredCall is a caller (PCMU, 400 Hz) connected to agent a1 (PCMA,
-// 700 Hz) through the anchor, checked on the way: early media with music
-// while waiting, DTMF reported, audio both ways after Connect.
+// 700 Hz) through the anchor, checked on the way: answered on entry with
+// music while waiting (a queue's music mode), DTMF reported, audio both
+// ways after Connect.
 func anchoredCall(t *testing.T, h *harness) (caller, agent *goPhone, custLeg, agentLeg media.LegID) {
 	t.Helper()
 	agent = newGoPhone(t, "a1", toneAgent, rtpanchor.PCMA)
@@ -97,8 +98,8 @@ func anchoredCall(t *testing.T, h *harness) (caller, agent *goPhone, custLeg, ag
 	if err := h.srv.Hold(ctx, custLeg, media.HoldMusic); err != nil {
 		t.Fatalf("Hold music: %v", err)
 	}
-	caller.waitStatus(183)
-	rtpphone.AssertHears(t, "waiting caller (early media)", caller.rtp.Listen(20), toneMusic)
+	caller.waitStatus(200)
+	rtpphone.AssertHears(t, "waiting caller (answered, music)", caller.rtp.Listen(20), toneMusic)
 
 	caller.rtp.SendDTMF(7)
 	h.rec.waitFor(t, "DTMF 7", 10*time.Second, func(f media.Fact) bool {
@@ -111,7 +112,6 @@ func anchoredCall(t *testing.T, h *harness) (caller, agent *goPhone, custLeg, ag
 	if err := h.srv.Connect(ctx, custLeg, agentLeg); err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
-	caller.waitStatus(200)
 	heardByCaller := caller.rtp.Listen(25)
 	rtpphone.AssertHears(t, "caller (PCMU) after connect", heardByCaller, toneAgent)
 	rtpphone.AssertDoesNotHear(t, "caller after connect", heardByCaller, toneMusic)
@@ -358,25 +358,42 @@ func TestAnchoredSippCallerWithRTP(t *testing.T) {
 	call.wait(t, 30*time.Second)
 }
 
-// A caller waiting in early media may send no RTP at all (many trunks
-// only listen until answered): that is not a ghost call.
-func TestAnchoredWaitingCallerWithoutRTPStays(t *testing.T) {
+// A queue in ringback mode leaves the caller unanswered: early media (183)
+// with the ringback tone, no RTP needed from the caller (many trunks only
+// listen until answered; that is not a ghost call), then 200 OK and the
+// agent when connected.
+func TestAnchoredRingbackWhileUnanswered(t *testing.T) {
 	h, _ := startAnchored(t, Config{}, rtpanchor.Config{Inactivity: 300 * time.Millisecond})
+	agent := newGoPhone(t, "a1", toneAgent, rtpanchor.PCMA)
+	agent.register(h)
 	caller := newGoPhone(t, "+4930111", toneCaller, rtpanchor.PCMU)
 	caller.rtp.SetMuted(true)
 	caller.dial(h, "100")
 	custLeg := arrivedLeg(t, h)
 	ctx := ctxT(t)
-	if err := h.srv.Answer(ctx, custLeg); err != nil {
+	if err := h.srv.Hold(ctx, custLeg, media.HoldRingback); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.srv.Hold(ctx, custLeg, media.HoldMusic); err != nil {
-		t.Fatal(err)
-	}
-	rtpphone.AssertHears(t, "silent waiting caller", caller.rtp.Listen(60), toneMusic) // > 1 s: past two checks
+	caller.waitStatus(183)
+	rb := caller.rtp.Listen(60) // > 1 s: past two inactivity checks
+	rtpphone.AssertHears(t, "unanswered caller", rb, 440)
+	rtpphone.AssertHears(t, "unanswered caller", rb, 480)
 	for _, f := range h.rec.all() {
 		if e, ok := f.(media.LegEnded); ok && e.Leg == custLeg {
 			t.Fatalf("a waiting caller without RTP was hung up: %+v", e)
 		}
 	}
+	for _, code := range caller.statuses() {
+		if code == 200 {
+			t.Fatal("the caller was answered while waiting in ringback mode")
+		}
+	}
+	caller.rtp.SetMuted(false)
+	agentLeg := dialAgent(t, h, "a1", custLeg, "call-rb")
+	waitAnswered(t, h, agentLeg)
+	if err := h.srv.Connect(ctx, custLeg, agentLeg); err != nil {
+		t.Fatal(err)
+	}
+	caller.waitStatus(200)
+	rtpphone.AssertHears(t, "caller after connect", caller.rtp.Listen(20), toneAgent)
 }

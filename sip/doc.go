@@ -15,11 +15,12 @@
 //
 // Media anchor (WithMediaAnchor, rtpanchor): every leg's SDP names an
 // anchored RTP port instead of the other party's, and one
-// rtpanchor.Session per call carries its audio. Answer then sends 183
-// Session Progress with the anchored SDP (early media: a waiting caller
-// hears music or ringback without being answered), Connect answers the
-// caller with 200 OK and relays the two legs in the mixer (a transfer is
-// a change of routes, no re-INVITE), Monitor rings the supervisor into
+// rtpanchor.Session per call carries its audio. Answer sends 200 OK
+// with the anchored SDP; Hold on a caller not answered sends 183 Session
+// Progress with it first (early media: the caller hears ringback or music
+// without being answered); Connect answers the caller if need be and
+// relays the two legs in the mixer (a transfer is a change of routes, no
+// re-INVITE), Monitor rings the supervisor into
 // the call's session and routes them as listen, whisper or barge,
 // SetMonitorMode and Mute (pause, for a supervisor) re-route, and an
 // agent's own outbound leg hears ringback until its customer is bridged.

@@ -279,8 +279,8 @@ func (l *inLeg) connect(agent media.LegID, sdp []byte) error {
 	return nil
 }
 
-// earlyMedia sends 183 Session Progress with the anchored SDP, once: the
-// caller hears what the anchor plays (music, ringback) without the call
+// earlyMedia sends 183 Session Progress with the anchored SDP, once: an
+// unanswered caller hears what the anchor plays (ringback, music) without
 // being answered (README.md, "Media on the built-in SIP path").
 func (l *inLeg) earlyMedia() error {
 	l.mu.Lock()

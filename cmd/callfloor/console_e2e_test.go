@@ -141,7 +141,7 @@ func TestConsoleOverSIP(t *testing.T) {
 	ag.Wait("free again", `document.querySelector("#wrapup").hidden && document.querySelector("#my-system").textContent === "free"`)
 	noanswer := runSipp(t, "a1 never answers", "", phone, "-sf", scenarioPath("agent_noanswer.xml"), "-m", "1")
 	// The caller gives up 12 s in, after the 9 s ring-out.
-	caller = runSipp(t, "trunk caller gives up", sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller_cancel_anchored.xml"),
+	caller = runSipp(t, "trunk caller gives up", sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller_anchored.xml"),
 		"-m", "1", "-s", "+842873000001", "-d", "12000")
 	ag.Wait("the incoming call", `document.querySelector("#callcard").classList.contains("ringing") && document.querySelector("#call-info").textContent.includes("+4930123456") && document.querySelector("#call-info").textContent.includes("Sales")`)
 	ag.Shot("agent.png", 1366, 768)

@@ -360,10 +360,10 @@ func (p *Phone) WaitFor(what string, cond func(h *Heard) bool) {
 
 // Listen forgets what was heard so far and returns the audio of the next
 // n frames, after skipping a few that may predate the routes under test
-// (in a jitter buffer or on the wire).
+// (in a jitter buffer, a socket buffer or on the wire: 200 ms).
 func (p *Phone) Listen(n int) []int16 {
 	p.t.Helper()
-	const skip = 6
+	const skip = 10
 	p.Clear()
 	p.WaitFor("audio", func(h *Heard) bool { return len(h.Frames) >= skip+n })
 	p.mu.Lock()
