@@ -2,6 +2,9 @@ package api
 
 import (
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -79,11 +82,37 @@ func (s *Server) listAgents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	list, next := pageByID(list, func(a presence.Agent) string { return a.ID }, limit, q.Get("cursor"))
 	out := make([]presence.AgentView, 0, len(list))
 	for _, a := range list {
 		out = append(out, s.view(a))
 	}
+	setNextPage(c, next)
 	return c.JSON(http.StatusOK, out)
+}
+
+// pageByID pages a list sorted by id: the items after cursor (the last id
+// of the previous page), at most limit (0 means presence.MaxPage); next is
+// the cursor of the following page, "" at the end.
+func pageByID[T any](items []T, id func(T) string, limit int, cursor string) ([]T, string) {
+	if limit <= 0 {
+		limit = presence.MaxPage
+	}
+	if cursor != "" {
+		i, _ := slices.BinarySearchFunc(items, cursor, func(it T, c string) int { return strings.Compare(id(it), c) })
+		for i < len(items) && id(items[i]) <= cursor {
+			i++
+		}
+		items = items[i:]
+	}
+	if len(items) <= limit {
+		return items, ""
+	}
+	return items[:limit], id(items[limit-1])
 }
 
 func (s *Server) getAgent(c echo.Context) error {
@@ -198,11 +227,47 @@ func (s *Server) history(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.agents.History(c.Request().Context(), ActorOf(c), c.Param("id"), from, to)
+	limit, err := parseLimit(c)
 	if err != nil {
 		return err
 	}
+	rows, next, err := s.agents.HistoryPage(c.Request().Context(), ActorOf(c), c.Param("id"), from, to, limit, c.QueryParam("cursor"))
+	if err != nil {
+		return err
+	}
+	setNextPage(c, next)
 	return c.JSON(http.StatusOK, rows)
+}
+
+// parseLimit reads ?limit= (1 to presence.MaxPage; absent means the most).
+func parseLimit(c echo.Context) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > presence.MaxPage {
+		return 0, &Error{Status: http.StatusBadRequest, Code: "invalid_limit", Field: "limit",
+			Message: "limit: must be a whole number from 1 to " + strconv.Itoa(presence.MaxPage)}
+	}
+	return n, nil
+}
+
+// setNextPage tells the client where the next page starts, keeping the
+// body the plain array it always was: X-Next-Cursor carries the cursor,
+// Link (RFC 8288, rel="next") the whole URL. Neither is set on the last
+// page.
+func setNextPage(c echo.Context, next string) {
+	if next == "" {
+		return
+	}
+	u := *c.Request().URL
+	q := u.Query()
+	q.Set("cursor", next)
+	u.RawQuery = q.Encode()
+	h := c.Response().Header()
+	h.Set("X-Next-Cursor", next)
+	h.Set("Link", "<"+u.RequestURI()+`>; rel="next"`)
 }
 
 func (s *Server) listStatuses(c echo.Context) error {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/callfloor/callfloor/state"
@@ -384,8 +386,23 @@ func (s *Service) GoIdle(ctx context.Context, actor Actor, id string) (Agent, er
 // History returns the agent's status changes with from <= at <= to,
 // oldest first. Zero from/to mean unbounded.
 func (s *Service) History(ctx context.Context, actor Actor, id string, from, to time.Time) ([]HistoryRow, error) {
+	rows, _, err := s.HistoryPage(ctx, actor, id, from, to, 0, "")
+	return rows, err
+}
+
+// MaxPage is the largest page a list or history request returns, and
+// the default when it asks for none.
+const MaxPage = 1000
+
+// HistoryPage is History one page at a time: at most limit rows (0 or
+// more than MaxPage means MaxPage), starting after cursor ("" for the
+// first page). next is the cursor of the following page, "" at the end.
+// A cursor is the score (ms) of the last row returned and how many rows
+// with that score were returned, so rows sharing a millisecond are
+// neither skipped nor repeated.
+func (s *Service) HistoryPage(ctx context.Context, actor Actor, id string, from, to time.Time, limit int, cursor string) (rows []HistoryRow, next string, err error) {
 	if _, err := s.Get(ctx, actor, id); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	lo, hi := int64(0), int64(1)<<62
 	if !from.IsZero() {
@@ -395,22 +412,73 @@ func (s *Service) History(ctx context.Context, actor Actor, id string, from, to 
 		hi = to.UnixMilli()
 	}
 	if lo > hi {
-		return nil, invalid("from", "must not be after to")
+		return nil, "", invalid("from", "must not be after to")
 	}
-	entries, err := s.store.Series(ctx, HistorySeries(id), lo, hi, 0)
+	if limit <= 0 || limit > MaxPage {
+		limit = MaxPage
+	}
+	skip := 0
+	if cursor != "" {
+		score, n, ok := parseCursor(cursor)
+		if !ok || score < lo {
+			return nil, "", invalid("cursor", "is not a cursor this history returned")
+		}
+		lo, skip = score, n
+	}
+	entries, err := s.store.Series(ctx, HistorySeries(id), lo, hi, skip+limit+1)
 	if err != nil {
-		return nil, fmt.Errorf("history %s: %w", id, err)
+		return nil, "", fmt.Errorf("history %s: %w", id, err)
 	}
-	rows := make([]HistoryRow, 0, len(entries))
+	// Drop the rows of the cursor's millisecond already returned.
+	for skip > 0 && len(entries) > 0 && entries[0].Score == lo {
+		entries, skip = entries[1:], skip-1
+	}
+	more := len(entries) > limit
+	if more {
+		entries = entries[:limit]
+	}
+	rows = make([]HistoryRow, 0, len(entries))
 	for _, e := range entries {
 		var r HistoryRow
 		if err := json.Unmarshal(e.Data, &r); err != nil {
-			return nil, fmt.Errorf("decode history %s: %w", id, err)
+			return nil, "", fmt.Errorf("decode history %s: %w", id, err)
 		}
 		r.At = r.At.In(s.loc)
 		rows = append(rows, r)
 	}
-	return rows, nil
+	if more {
+		last := entries[len(entries)-1].Score
+		n := 0
+		for i := len(entries) - 1; i >= 0 && entries[i].Score == last; i-- {
+			n++
+		}
+		if cursor != "" && last == lo {
+			n += countPrefix(cursor)
+		}
+		next = fmt.Sprintf("%d.%d", last, n)
+	}
+	return rows, next, nil
+}
+
+// parseCursor reads "<ms>.<n>".
+func parseCursor(c string) (score int64, n int, ok bool) {
+	a, b, found := strings.Cut(c, ".")
+	if !found {
+		return 0, 0, false
+	}
+	score, err1 := strconv.ParseInt(a, 10, 64)
+	n64, err2 := strconv.ParseInt(b, 10, 32)
+	if err1 != nil || err2 != nil || score < 0 || n64 < 0 {
+		return 0, 0, false
+	}
+	return score, int(n64), true
+}
+
+// countPrefix is the n of a valid cursor (rows of its millisecond already
+// returned), for a page that ends in that same millisecond.
+func countPrefix(c string) int {
+	_, n, _ := parseCursor(c)
+	return n
 }
 
 // sortedUnique returns xs sorted without duplicates.
