@@ -370,6 +370,9 @@ const reportColumns = {
     ["rc.talktime", (r) => secs(r.talk_seconds)], ["rc.acw", (r) => secs(r.after_call_work_seconds)], ["rc.aht", (r) => secs(r.avg_handle_seconds)],
     ["rc.outbound", (r) => num(r.outbound_calls)], ["rc.availtime", (r) => secs(statusSeconds(r, (s) => s === "available"))],
     ["rc.natime", (r) => secs(statusSeconds(r, (s) => s !== "available"))]],
+  monitors: [["col.started", (r) => dt(r.started_at)], ["rc.supervisor", (r) => agentName(r.supervisor)], ["col.agent", (r) => (r.agent ? agentName(r.agent) : "")],
+    ["col.queue", (r) => r.queue], ["rc.modes", (r) => r.mode_changes], ["rc.seconds", (r) => secs(r.seconds)],
+    ["rc.endreason", (r) => r.end_reason], ["col.callid", (r) => r.call_id]],
   queues: [["col.queue", (r) => (S.queues.get(r.queue) || {}).name || r.queue], ["rc.interval", (r) => period(r.interval_start)],
     ["rc.offered", (r) => num(r.offered)], ["rc.answered", (r) => num(r.answered)], ["rc.abandoned", (r) => num(r.abandoned)],
     ["rc.withinsl", (r) => num(r.answered_within_sl)], ["col.sl", (r) => pct(r.service_level_percent)],
@@ -383,7 +386,7 @@ function reportQuery() {
   const add = (name, id) => { const v = $(id).value.trim(); if (v) q.set(name, v); };
   add("from", "rep-from"); add("to", "rep-to");
   const applies = (id) => $(id).closest("label").dataset.for.split(" ").includes(kind);
-  for (const [name, id] of [["queue", "rep-queue"], ["agent", "rep-agent"], ["direction", "rep-direction"], ["outcome", "rep-outcome"], ["customer_number", "rep-customer"], ["interval", "rep-interval"]]) {
+  for (const [name, id] of [["queue", "rep-queue"], ["agent", "rep-agent"], ["direction", "rep-direction"], ["outcome", "rep-outcome"], ["customer_number", "rep-customer"], ["interval", "rep-interval"], ["supervisor", "rep-supervisor"]]) {
     if (applies(id)) add(name, id);
   }
   return { kind, q };
@@ -394,6 +397,7 @@ function reportFilters() {
   for (const l of $("report-form").querySelectorAll("label[data-for]")) l.hidden = !l.dataset.for.split(" ").includes(kind);
   options($("rep-queue"), [...S.queues.values()].map((q) => [q.id, q.name]));
   options($("rep-agent"), [...S.agents.values()].sort((x, y) => x.name.localeCompare(y.name)).map((a) => [a.id, a.name]));
+  options($("rep-supervisor"), [...S.agents.values()].filter((a) => a.role !== "agent").sort((x, y) => x.name.localeCompare(y.name)).map((a) => [a.id, a.name]));
   options($("rep-direction"), ["inbound", "outbound"].map((d) => [d, t("dir." + d)]));
   const outcomes = kind === "attempts" ? ["answered", "no_answer", "busy", "unreachable", "cancelled"] : ["answered", "abandoned", "unanswered", "live"];
   options($("rep-outcome"), outcomes.map((o) => [o, t("out." + o)]));
@@ -526,6 +530,7 @@ async function signIn() {
 // The 1 s tick moves every timer without re-rendering rows (an open
 // dropdown stays open) and re-colours queues as their longest wait grows.
 function tick() {
+  if (wall) $("clock").textContent = clock(new Date().toISOString());
   for (const n of document.querySelectorAll(".timer[data-since]")) {
     if (!n.dataset.since) continue;
     n.textContent = dur(Number(n.dataset.base || 0) + since(n.dataset.since));
@@ -537,7 +542,7 @@ function tick() {
 }
 
 function init() {
-  if (wall) document.body.classList.add("wall");
+  if (wall) { document.body.classList.add("wall"); $("clock").hidden = false; }
   languageSelect($("lang"), retranslate);
   translate();
   for (const b of $("nav").querySelectorAll("button")) b.addEventListener("click", () => showView(b.dataset.view));
@@ -565,6 +570,7 @@ function init() {
     if (navigator.clipboard) navigator.clipboard.writeText(link).catch(() => {});
     $("notice").textContent = t("hdr.wallboard.copied");
   });
+  tick();
   setInterval(tick, 1000);
   if (session.token) signIn(); else $("login").hidden = false;
 }

@@ -3,6 +3,7 @@
 // {name} placeholders are filled by t(key, {name: value}).
 export const catalog = {
   en: {
+    "rep.monitors": "Monitors", "rc.supervisor": "Supervisor", "rc.modes": "What was done", "rc.endreason": "Ended because",
     "nav.reports": "Reports", "rep.kind": "Report", "rep.calls": "Calls", "rep.attempts": "Ring attempts",
     "rep.agents": "Agents", "rep.queues": "Queues", "rep.from": "From", "rep.to": "To", "rep.outcome": "Outcome",
     "rep.interval": "Per", "rep.day": "day", "rep.hour": "hour", "rep.run": "Show", "rep.csv": "Download CSV",
@@ -93,6 +94,7 @@ export const catalog = {
     "agent.queue": "Queue", "agent.customer": "Customer", "agent.notify": "Incoming call from {num}",
   },
   vi: {
+    "rep.monitors": "Giám sát", "rc.supervisor": "Giám sát viên", "rc.modes": "Các thao tác", "rc.endreason": "Lý do kết thúc",
     "nav.reports": "Báo cáo", "rep.kind": "Loại báo cáo", "rep.calls": "Cuộc gọi", "rep.attempts": "Lượt đổ chuông",
     "rep.agents": "Nhân viên", "rep.queues": "Hàng đợi", "rep.from": "Từ ngày", "rep.to": "Đến ngày", "rep.outcome": "Kết quả",
     "rep.interval": "Theo", "rep.day": "ngày", "rep.hour": "giờ", "rep.run": "Xem", "rep.csv": "Tải CSV",
@@ -183,6 +185,7 @@ export const catalog = {
     "agent.queue": "Hàng đợi", "agent.customer": "Khách hàng", "agent.notify": "Cuộc gọi đến từ {num}",
   },
   ru: {
+    "rep.monitors": "Мониторинг", "rc.supervisor": "Супервизор", "rc.modes": "Что делал", "rc.endreason": "Причина окончания",
     "nav.reports": "Отчёты", "rep.kind": "Отчёт", "rep.calls": "Звонки", "rep.attempts": "Попытки вызова",
     "rep.agents": "Операторы", "rep.queues": "Очереди", "rep.from": "С", "rep.to": "По", "rep.outcome": "Итог",
     "rep.interval": "По", "rep.day": "дням", "rep.hour": "часам", "rep.run": "Показать", "rep.csv": "Скачать CSV",
