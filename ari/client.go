@@ -21,6 +21,7 @@ import (
 type queued struct {
 	ev      ari.Event
 	at      time.Time
+	emitted time.Time // Asterisk's timestamp of the event (zero: none)
 	resync  bool
 	refresh bool // re-read endpoint registrations (presence.go)
 }
@@ -83,6 +84,7 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 
 	// Asterisk forgets endpoint subscriptions when the socket drops.
 	c.subscribe(ctx)
+	c.lag.reset()
 	c.connected.Store(true)
 	c.obs.Connected(true)
 	c.log.Info("ARI events connected")
@@ -106,7 +108,7 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 		if _, ok := ev.(*ari.ApplicationReplaced); ok {
 			return true, errReplaced
 		}
-		if !c.enqueue(ctx, queued{ev: ev, at: time.Now()}) {
+		if !c.enqueue(ctx, queued{ev: ev, at: time.Now(), emitted: eventTime(data)}) {
 			return true, ctx.Err()
 		}
 	}
@@ -198,6 +200,9 @@ func (c *Client) dispatch(ctx context.Context) {
 			if q.refresh {
 				c.refreshPresence(ctx)
 				continue
+			}
+			if !q.emitted.IsZero() {
+				c.obs.EventLag(c.lag.observe(q.emitted, time.Now()))
 			}
 			c.handle(q.ev, q.at)
 		}

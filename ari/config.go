@@ -71,6 +71,8 @@ type Client struct {
 	backoff media.Backoff
 	// presenceEvery is how often registered devices are re-reported.
 	presenceEvery time.Duration
+	lag           eventLag
+	refusedLog    time.Time // last time a refusal was logged
 	rest          *rest
 	wsURL         string
 
@@ -134,6 +136,7 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 		obs:           media.NopObserver{},
 		backoff:       media.DefaultBackoff,
 		presenceEvery: time.Hour,
+		lag:           eventLag{max: DefaultMaxEventLag},
 		rest: &rest{base: base, user: cfg.User, pass: cfg.Password,
 			// Our own transport: Run closes its idle connections on exit.
 			http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{

@@ -65,8 +65,9 @@ func TestReconnectResyncKeepsCall(t *testing.T) {
 
 // connLog records what a media.Observer is told.
 type connLog struct {
-	mu     sync.Mutex
-	states []string
+	media.NopObserver // lag and refusals: TestRefusesCallsWhileEventsLag
+	mu                sync.Mutex
+	states            []string
 }
 
 func (l *connLog) Connected(up bool) {

@@ -95,6 +95,9 @@ func (c *Client) onStasisStart(base media.FactBase, e *ari.StasisStart) []media.
 		case kindSnoop:
 			return nil // a snoop from before a restart; resync cleans it up
 		case kindCustomer:
+			if c.lag.over() {
+				return c.refuse(id)
+			}
 			c.legs[id] = l
 			return []media.Fact{media.CallArrived{FactBase: base, Leg: media.LegID(id),
 				Caller: l.caller, Hotline: hotline}}

@@ -62,6 +62,9 @@ type fakeARI struct {
 	conns    int
 	down     bool
 	subs     map[string]bool
+	// behind dates events this far in the past: Asterisk's own queue of
+	// events for the application (or its clock) running behind.
+	behind time.Duration
 	// allowed is the application's event filter (nil: every type).
 	allowed map[string]bool
 	seq     int

@@ -93,7 +93,7 @@ func (f *fakeARI) endpointJSON(res string) wireEndpoint {
 // application — the recorded order.
 func (f *fakeARI) event(typ string, fields ...kv) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, `{"type":%q,"timestamp":%q`, typ, time.Now().UTC().Format(ariTime))
+	fmt.Fprintf(&b, `{"type":%q,"timestamp":%q`, typ, time.Now().Add(-f.behind).UTC().Format(ariTime))
 	for _, x := range fields {
 		v, err := json.Marshal(x.v)
 		if err != nil {

@@ -181,11 +181,11 @@ func originateReq(app, args, callerID, channelID, endpoint string, timeout int) 
 }
 
 // startOn runs a Client against an existing fake (state pre-seeded).
-func startOn(t *testing.T, f *fakeARI) *harness {
+func startOn(t *testing.T, f *fakeARI, opts ...Option) *harness {
 	t.Helper()
 	rec := &recorder{}
 	c, err := New(Config{URL: f.URL(), User: "callfloor", Password: "secret"}, rec,
-		WithLogger(testLogger(t)), WithBackoff(5*time.Millisecond, 40*time.Millisecond))
+		append([]Option{WithLogger(testLogger(t)), WithBackoff(5*time.Millisecond, 40*time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

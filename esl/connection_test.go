@@ -91,6 +91,7 @@ func TestReconnectResync(t *testing.T) {
 
 // connLog records what a media.Observer is told.
 type connLog struct {
+	media.NopObserver
 	mu     sync.Mutex
 	states []string
 }

@@ -1,5 +1,7 @@
 package media
 
+import "time"
+
 // Observer learns the state of a media path's connection, for metrics
 // (README.md, Metrics and profiles). Each path takes one at construction
 // (ari.WithObserver, esl.WithObserver, sip.WithObserver). Calls come from
@@ -9,6 +11,13 @@ type Observer interface {
 	// going down (the built-in SIP path: listening or stopped). An "up"
 	// after a "down" is a reconnect.
 	Connected(up bool)
+	// EventLag reports how long after the media server emitted an event
+	// the path handled it (queued inside the server, on the socket and in
+	// the path's own queue).
+	EventLag(d time.Duration)
+	// CallRefused counts a new call the path turned away to protect the
+	// media server (reason: "event_lag").
+	CallRefused(reason string)
 }
 
 // NopObserver ignores everything; paths use it when given none.
@@ -16,3 +25,9 @@ type NopObserver struct{}
 
 // Connected implements Observer.
 func (NopObserver) Connected(bool) {}
+
+// EventLag implements Observer.
+func (NopObserver) EventLag(time.Duration) {}
+
+// CallRefused implements Observer.
+func (NopObserver) CallRefused(string) {}

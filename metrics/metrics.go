@@ -40,6 +40,8 @@ type Metrics struct {
 
 	mediaConnected  *prometheus.GaugeVec
 	mediaReconnects *prometheus.CounterVec
+	mediaEventLag   *prometheus.GaugeVec
+	mediaRefused    *prometheus.CounterVec
 	mediaLatency    *prometheus.HistogramVec
 	mediaErrors     *prometheus.CounterVec
 
@@ -102,6 +104,10 @@ func New() *Metrics {
 		Help: "1 while the media path is connected to its server (Asterisk, FreeSWITCH) or listening (built-in SIP path)."}, []string{"path"})
 	reg.MustRegister(m.mediaConnected)
 	m.mediaReconnects = counterVec("media_reconnects_total", "Connections to the media server re-established after a loss.", "path")
+	m.mediaEventLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "media_event_lag_seconds",
+		Help: "How long after the media server emitted its last event the path handled it."}, []string{"path"})
+	reg.MustRegister(m.mediaEventLag)
+	m.mediaRefused = counterVec("media_calls_refused_total", "New calls the media path turned away to protect the media server, by reason.", "path", "reason")
 	m.mediaLatency = histogramVec("media_command_seconds", "Latency of the commands routing sends to the media path, by command.", "command")
 	m.reportsApplied = counter("reports_events_projected_total", "Events the reports projector wrote to the reports database.")
 	m.reportsGaps = counter("reports_gaps_total", "Times the event log was trimmed past the reports projector's position (events never projected).")

@@ -78,6 +78,14 @@ type mediaObserver struct {
 	wasUp atomic.Bool
 }
 
+func (o *mediaObserver) EventLag(d time.Duration) {
+	o.m.mediaEventLag.WithLabelValues(o.path).Set(d.Seconds())
+}
+
+func (o *mediaObserver) CallRefused(reason string) {
+	o.m.mediaRefused.WithLabelValues(o.path, reason).Inc()
+}
+
 func (o *mediaObserver) Connected(up bool) {
 	if !up {
 		o.m.mediaConnected.WithLabelValues(o.path).Set(0)
