@@ -92,10 +92,10 @@ func (f *e2e) setDistribution(id string, d presence.Distribution) {
 // start builds and runs an engine and a client over the floor's store
 // (again after restart: a new callfloor process), bootstrapping the
 // demo queues the first time.
-func (f *e2e) start(bootstrap bool) {
+func (f *e2e) start(bootstrap bool, opts ...routing.Option) {
 	t, ctx, cfg := f.t, f.ctx, f.cfg
-	f.eng = routing.NewEngine(f.st, f.svc, nil, routing.WithClock(f.clock), routing.WithLogger(testLogger()),
-		routing.WithDefaultQueue(cfg.DefaultQueue), routing.WithRandSeed(1, 2))
+	f.eng = routing.NewEngine(f.st, f.svc, nil, append([]routing.Option{routing.WithClock(f.clock), routing.WithLogger(testLogger()),
+		routing.WithDefaultQueue(cfg.DefaultQueue), routing.WithRandSeed(1, 2)}, opts...)...)
 	if bootstrap {
 		if err := config.BootstrapQueues(ctx, cfg, f.eng); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/routing"
 )
 
 // TestE2EReplayInboundAnswered drives the real engine with the recorded
@@ -36,7 +37,7 @@ func TestE2EReplayInboundAnswered(t *testing.T) {
 	f.addr = fake.addr()
 	f.newUUID = func() string { return a1 }
 	f.available("a1") // before the recorded CHANNEL_PARK arrives
-	f.start(true)
+	f.start(true, routing.WithIDSequence(0))
 
 	fake.waitPlayed("inbound-answered")
 	f.wantGone(callID)

@@ -90,6 +90,12 @@ func newEngineRun() *engineRun {
 // Option configures an Engine.
 type Option func(*Engine)
 
+// WithIDSequence makes call and monitor ids count on from start
+// ("c-<ms>-<start+1>"). By default the count starts at random, so that
+// replicas creating calls in the same millisecond never collide; a
+// replay that must name ids in advance starts from a known value.
+func WithIDSequence(start uint64) Option { return func(e *Engine) { e.seq.Store(start) } }
+
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
 
