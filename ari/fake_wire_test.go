@@ -137,33 +137,21 @@ func (f *fakeARI) dialEvent(ch *fakeChan, status string) []byte {
 func (f *fakeARI) Ring(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ch := f.mustChan(id)
-	ch.state = "Ringing"
-	f.sendLocked(f.chanEvent("ChannelStateChange", ch))
-	f.sendLocked(f.dialEvent(ch, "RINGING"))
+	f.ringLocked(f.mustChan(id))
 }
 
 // AnswerDevice: 200 OK; only now does the channel enter Stasis.
 func (f *fakeARI) AnswerDevice(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ch := f.mustChan(id)
-	ch.state = "Up"
-	f.sendLocked(f.chanEvent("ChannelStateChange", ch))
-	f.sendLocked(f.dialEvent(ch, "ANSWER"))
-	ch.appName, ch.appData, ch.inStasis = "Stasis", f.app+","+strings.Join(ch.args, ","), true
-	f.sendLocked(f.event("ChannelVarset", kv{"variable", "STASISSTATUS"}, kv{"value", ""}, kv{"channel", f.chanJSON(ch)}))
-	f.sendLocked(f.event("StasisStart", kv{"args", ch.args}, kv{"channel", f.chanJSON(ch)}))
+	f.answerLocked(f.mustChan(id))
 }
 
 // Busy: 486 — HangupRequest 17, Dial BUSY, ChannelDestroyed 17.
 func (f *fakeARI) Busy(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ch := f.mustChan(id)
-	f.sendLocked(f.event("ChannelHangupRequest", kv{"cause", 17}, kv{"channel", f.chanJSON(ch)}))
-	f.sendLocked(f.dialEvent(ch, "BUSY"))
-	f.destroyed(ch, 17, "User busy")
+	f.failLocked(f.mustChan(id), 17, "User busy", "BUSY")
 }
 
 // NoAnswer: the originate timeout expired — ChannelDestroyed 19 only.
@@ -310,4 +298,31 @@ func (f *fakeARI) allowedLocked(msg []byte) bool {
 		return true
 	}
 	return f.allowed[ev.Type]
+}
+
+// ringLocked: the device sends 180.
+func (f *fakeARI) ringLocked(ch *fakeChan) {
+	ch.state = "Ringing"
+	f.sendLocked(f.chanEvent("ChannelStateChange", ch))
+	f.sendLocked(f.dialEvent(ch, "RINGING"))
+}
+
+// answerLocked: 200 OK; the channel enters Stasis (as AnswerDevice).
+func (f *fakeARI) answerLocked(ch *fakeChan) {
+	ch.state = "Up"
+	f.sendLocked(f.chanEvent("ChannelStateChange", ch))
+	f.sendLocked(f.dialEvent(ch, "ANSWER"))
+	ch.appName, ch.appData, ch.inStasis = "Stasis", f.app+","+strings.Join(ch.args, ","), true
+	f.sendLocked(f.event("ChannelVarset", kv{"variable", "STASISSTATUS"}, kv{"value", ""}, kv{"channel", f.chanJSON(ch)}))
+	f.sendLocked(f.event("StasisStart", kv{"args", ch.args}, kv{"channel", f.chanJSON(ch)}))
+}
+
+// failLocked: the device refuses the INVITE, as Busy does for 486. A 603
+// Decline is modelled the same way with chan_pjsip's cause for it (21,
+// AST_CAUSE_CALL_REJECTED) and the BUSY Dial status chan_pjsip queues
+// for 486, 600 and 603 alike.
+func (f *fakeARI) failLocked(ch *fakeChan, cause int, txt, dialStatus string) {
+	f.sendLocked(f.event("ChannelHangupRequest", kv{"cause", cause}, kv{"channel", f.chanJSON(ch)}))
+	f.sendLocked(f.dialEvent(ch, dialStatus))
+	f.destroyed(ch, cause, txt)
 }

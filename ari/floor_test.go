@@ -2,7 +2,6 @@ package ari
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -153,33 +152,6 @@ func (fl *ariFloor) Cleared(t *testing.T, user string) {
 		}
 		return nil
 	})
-}
-
-// ringLocked: the device sends 180.
-func (f *fakeARI) ringLocked(ch *fakeChan) {
-	ch.state = "Ringing"
-	f.sendLocked(f.chanEvent("ChannelStateChange", ch))
-	f.sendLocked(f.dialEvent(ch, "RINGING"))
-}
-
-// answerLocked: 200 OK; the channel enters Stasis (as AnswerDevice).
-func (f *fakeARI) answerLocked(ch *fakeChan) {
-	ch.state = "Up"
-	f.sendLocked(f.chanEvent("ChannelStateChange", ch))
-	f.sendLocked(f.dialEvent(ch, "ANSWER"))
-	ch.appName, ch.appData, ch.inStasis = "Stasis", f.app+","+strings.Join(ch.args, ","), true
-	f.sendLocked(f.event("ChannelVarset", kv{"variable", "STASISSTATUS"}, kv{"value", ""}, kv{"channel", f.chanJSON(ch)}))
-	f.sendLocked(f.event("StasisStart", kv{"args", ch.args}, kv{"channel", f.chanJSON(ch)}))
-}
-
-// failLocked: the device refuses the INVITE, as Busy does for 486. A 603
-// Decline is modelled the same way with chan_pjsip's cause for it (21,
-// AST_CAUSE_CALL_REJECTED) and the BUSY Dial status chan_pjsip queues
-// for 486, 600 and 603 alike.
-func (f *fakeARI) failLocked(ch *fakeChan, cause int, txt, dialStatus string) {
-	f.sendLocked(f.event("ChannelHangupRequest", kv{"cause", cause}, kv{"channel", f.chanJSON(ch)}))
-	f.sendLocked(f.dialEvent(ch, dialStatus))
-	f.destroyed(ch, cause, txt)
 }
 
 // lateRinging: every device that answers late has a channel played.

@@ -120,17 +120,7 @@ func newSIPFloor(t *testing.T, anchored bool) floortest.Floor {
 		}
 		_ = st.Close()
 	})
-	for i := 0; ; i++ { // the TCP side accepts once UDP is bound too
-		c, err := net.DialTimeout("tcp", fl.addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i > 100 {
-			t.Fatalf("server did not start: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitListening(t, fl.addr)
 	return fl
 }
 

@@ -183,19 +183,25 @@ func startServerWith(t testing.TB, cfg Config, dir Directory, script scriptFunc,
 		})
 	}
 	t.Cleanup(func() { h.stop(t) })
-	// Wait until the TCP side accepts (UDP is bound in the same call).
+	waitListening(t, cfg.Addr)
+	return h
+}
+
+// waitListening waits until a Server's TCP side accepts on addr (UDP is
+// bound in the same call).
+func waitListening(t testing.TB, addr string) {
+	t.Helper()
 	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", cfg.Addr, 100*time.Millisecond)
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
-			break
+			return
 		}
 		if i > 100 {
 			t.Fatalf("server did not start: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return h
 }
 
 // sipp is one running sipp process.
