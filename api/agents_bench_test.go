@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/callfloor/callfloor/internal/cpustat"
 	"github.com/callfloor/callfloor/internal/testpeer"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
@@ -61,6 +62,7 @@ func BenchmarkListAgentsUnderChanges(b *testing.B) {
 			}()
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
+			cpu0 := cpustat.Self()
 			for b.Loop() {
 				start := time.Now()
 				req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/v1/agents", nil)
@@ -77,11 +79,14 @@ func BenchmarkListAgentsUnderChanges(b *testing.B) {
 				lat = append(lat, time.Since(start))
 			}
 			b.StopTimer()
+			cpu := cpustat.Self() - cpu0
 			cancel()
 			wg.Wait()
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds())/1000, "p99-ms")
+			// CPU per request, the background changes included.
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(lat)), "cpu-ms/op")
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/internal/cpustat"
 	"github.com/callfloor/callfloor/internal/testpeer"
 	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/store"
@@ -112,6 +113,7 @@ const clientProcessEnv = "CALLFLOOR_FANOUT_CLIENTS"
 type clientResult struct {
 	Received int64
 	P50, P99 time.Duration
+	CPU      time.Duration // the client process's CPU while reading
 }
 
 // TestFanOutClientProcess is not a test: BenchmarkEventsFanOut runs the
@@ -156,6 +158,7 @@ func TestFanOutClientProcess(t *testing.T) {
 		}()
 	}
 	fmt.Println("ready")
+	cpu0 := cpustat.Self()
 	want := int64(clients) * int64(events)
 	last, lastAt := int64(-1), time.Now()
 	for n := received.Load(); n < want && time.Since(lastAt) < time.Minute; n = received.Load() {
@@ -166,7 +169,8 @@ func TestFanOutClientProcess(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
-	out, _ := json.Marshal(clientResult{Received: received.Load(), P50: hist.quantile(0.5), P99: hist.quantile(0.99)})
+	out, _ := json.Marshal(clientResult{Received: received.Load(), P50: hist.quantile(0.5), P99: hist.quantile(0.99),
+		CPU: cpustat.Self() - cpu0})
 	fmt.Println(string(out))
 }
 
@@ -228,7 +232,7 @@ func benchFanOut(b *testing.B, st state.StoreLog, clients int, pace time.Duratio
 	}
 	const ahead = 64
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpustat.Self()
 	for i := 0; i < b.N; i++ {
 		if !separate {
 			for int64(i-ahead)*int64(clients) > received.Load() {
@@ -248,7 +252,7 @@ func benchFanOut(b *testing.B, st state.StoreLog, clients int, pace time.Duratio
 			b.Fatal(err)
 		}
 	}
-	var p50, p99 time.Duration
+	var p50, p99, clientCPU time.Duration
 	total := int64(b.N) * int64(clients)
 	if separate {
 		var res clientResult
@@ -260,19 +264,23 @@ func benchFanOut(b *testing.B, st state.StoreLog, clients int, pace time.Duratio
 		if res.Received != total {
 			b.Fatalf("the client process read %d of %d events", res.Received, total)
 		}
-		p50, p99 = res.P50, res.P99
+		p50, p99, clientCPU = res.P50, res.P99, res.CPU
 	} else {
 		for received.Load() < total {
 			time.Sleep(100 * time.Microsecond)
 		}
 		p50, p99 = hist.quantile(0.50), hist.quantile(0.99)
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpustat.Self()-cpu0+clientCPU
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+	// CPU of server and clients (both processes) per delivery, and the
+	// cores busy: what the load costs, whatever else runs on the machine.
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(total), "cpu-ns/delivery")
+	b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cores")
 	cancel()
 	wg.Wait()
 }
