@@ -403,6 +403,23 @@ func (s *suite) appSIPFirstAnswerWins() {
 	s.wantGone(id)
 	s.f.Cleared(t, "a2")
 	s.wantAgent("a2", presence.SysAfterCallWork, "")
+	s.wantAnsweredToday("suite", 1)
+}
+
+// wantAnsweredToday checks a queue counted n answered calls: a fork
+// seen by routing as more than one leg would count twice.
+func (s *suite) wantAnsweredToday(queue string, n int64) {
+	s.t.Helper()
+	s.eventually(fmt.Sprintf("queue %s answered %d today", queue, n), func() error {
+		q, err := s.f.Engine().Queue(s.ctx, s.admin, queue)
+		if err != nil {
+			return err
+		}
+		if q.AnsweredToday != n {
+			return fmt.Errorf("answered today %d", q.AnsweredToday)
+		}
+		return nil
+	})
 }
 
 // ringAll: a ring_all call lists every agent rung while it rings, and the
@@ -428,6 +445,7 @@ func (s *suite) ringAll() {
 	caller.Hangup(t)
 	s.wantGone(id)
 	s.wantAgent("a3", presence.SysAfterCallWork, "")
+	s.wantAnsweredToday("suite-all", 1)
 }
 
 // oneMonitorPerSupervisor: a supervisor who monitors a call cannot start
