@@ -71,6 +71,16 @@ func (t *txn) countAnswered(ctx context.Context, c *Call, agent string, slSecond
 	return t.reached(ctx, c.CustomerNumber)
 }
 
+// countAbandoned counts a call leaving its queue unanswered (an overflow
+// to another queue): abandoned for the queue it leaves, not missed — the
+// caller is still waiting, in the next queue.
+func (t *txn) countAbandoned(c *Call) {
+	d := dayOf(t.now, t.e.loc())
+	if c.Queue != "" {
+		t.incr(statsKey(d), field(mAbandoned, "queue="+c.Queue), 1)
+	}
+}
+
 // countMissed records an inbound call that ended without reaching an
 // agent: abandoned for the queue at once, and missed (UIS rule) on the
 // caller's loop.

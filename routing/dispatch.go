@@ -85,6 +85,14 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 		if q == nil {
 			continue
 		}
+		if q.MaxWaitSeconds > 0 && !now.Before(c.EnqueuedAt.Add(time.Duration(q.MaxWaitSeconds)*time.Second)) {
+			qq := *q
+			err := e.on(ctx, c.ID, func(ctx context.Context) error { return e.overflow(ctx, c.ID, qq) })
+			if err != nil && !errors.Is(err, errNotWaiting) {
+				e.log.Warn("queue overflow failed", "call", c.ID, "queue", q.ID, "err", err)
+			}
+			continue
+		}
 		cands, members := f.candidates(q, func(id string) bool {
 			return taken[id] || now.Before(c.Skip[id])
 		}, today)
@@ -104,6 +112,43 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 			e.log.Warn("offer failed", "call", c.ID, "agents", picks, "err", err)
 		}
 	}
+}
+
+// overflow handles a call that waited q.MaxWaitSeconds in q: counted as
+// abandoned for q, then hung up with q.Overflow.Cause, or moved to
+// q.Overflow.Queue where it waits from now (a missing target queue hangs
+// up instead).
+func (e *Engine) overflow(ctx context.Context, callID string, q Queue) error {
+	_, err := e.change(ctx, callID, func(t *txn) error {
+		c := t.call
+		if c == nil || c.Queue != q.ID || c.State != StateCalling || len(c.Offers) > 0 || c.AgentLeg != "" {
+			return errNotWaiting
+		}
+		reason := fmt.Sprintf("waited %d s in queue %s, its maximum", q.MaxWaitSeconds, q.ID)
+		if target := q.Overflow.Queue; target != "" {
+			if next, _, err := e.queue(ctx, target); err == nil {
+				t.countAbandoned(c)
+				groups, err := e.queueGroups(ctx, &next)
+				if err != nil {
+					return err
+				}
+				c.Queue, c.Groups, c.EnqueuedAt = next.ID, groups, t.now
+				c.Skip = nil
+				e.log.Info("queue overflow: moved", "call", c.ID, "from", q.ID, "to", next.ID)
+				t.then(func(context.Context) { e.Kick() })
+				return nil
+			} else if !errors.Is(err, presence.ErrNotFound) {
+				return err
+			}
+		}
+		t.endCause = media.CauseNoAnswer
+		if q.Overflow.Cause != "" {
+			t.endCause = q.Overflow.Cause
+		}
+		e.log.Info("queue overflow: hung up", "call", c.ID, "queue", q.ID, "cause", t.endCause)
+		return e.finish(ctx, t, reason)
+	})
+	return err
 }
 
 func (e *Engine) intn(n int) int {

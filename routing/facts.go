@@ -352,11 +352,15 @@ func (e *Engine) finishExcept(ctx context.Context, t *txn, gone media.LegID, rea
 	}
 	legs := c.legs()
 	t.end(reason)
+	cause := media.CauseNormal
+	if t.endCause != "" {
+		cause = t.endCause
+	}
 	t.then(func(ctx context.Context) {
 		for _, l := range legs {
 			e.unbindLeg(l)
 			if l != gone {
-				e.hangup(ctx, m, l, media.CauseNormal)
+				e.hangup(ctx, m, l, cause)
 			}
 		}
 		e.Kick()

@@ -53,8 +53,24 @@ type Queue struct {
 	// with a ringing tone until an agent answers, so the caller is not
 	// billed before anyone talks).
 	WaitMode media.HoldMode `json:"wait_mode"`
+	// MaxWaitSeconds bounds how long a caller waits in this queue for an
+	// agent (0: no bound). Past it the call overflows: Overflow says how.
+	MaxWaitSeconds int      `json:"max_wait_seconds"`
+	Overflow       Overflow `json:"overflow"`
 	Thresholds
 }
+
+// Overflow is what happens to a call that waited MaxWaitSeconds: it is
+// hung up with Cause (default no_answer), or, with Queue set, moved to
+// that queue (where it waits from the start again). Either way the call
+// counts as abandoned for this queue.
+type Overflow struct {
+	Queue string      `json:"queue,omitempty"`
+	Cause media.Cause `json:"cause,omitempty"`
+}
+
+// overflowCauses are the causes an overflow may hang up with.
+var overflowCauses = []media.Cause{media.CauseNoAnswer, media.CauseBusy, media.CauseRejected, media.CauseNormal}
 
 // waitMode is WaitMode with the default applied.
 func (q *Queue) waitMode() media.HoldMode {
@@ -94,6 +110,8 @@ type QueueInput struct {
 	Members             *[]string       `json:"members"`
 	Hotlines            *[]string       `json:"hotlines"`
 	WaitMode            *media.HoldMode `json:"wait_mode"`
+	MaxWaitSeconds      *int            `json:"max_wait_seconds"`
+	Overflow            *Overflow       `json:"overflow"`
 
 	WaitingAmber            *int `json:"waiting_amber"`
 	WaitingRed              *int `json:"waiting_red"`
@@ -137,6 +155,29 @@ func (e *Engine) applyInput(ctx context.Context, q *Queue, in QueueInput) error 
 			return invalid("wait_mode", "must be music or ringback")
 		}
 		q.WaitMode = *in.WaitMode
+	}
+	if in.MaxWaitSeconds != nil {
+		if *in.MaxWaitSeconds < 0 || *in.MaxWaitSeconds > 86400 {
+			return invalid("max_wait_seconds", "must be between 0 (no bound) and 86400 seconds")
+		}
+		q.MaxWaitSeconds = *in.MaxWaitSeconds
+	}
+	if in.Overflow != nil {
+		o := *in.Overflow
+		if o.Cause != "" && !slices.Contains(overflowCauses, o.Cause) {
+			return invalid("overflow", "cause must be no_answer, busy, rejected or normal")
+		}
+		if o.Queue != "" {
+			if o.Queue == q.ID {
+				return unprocessable("overflow", "a queue cannot overflow into itself")
+			}
+			if _, _, err := e.queue(ctx, o.Queue); errors.Is(err, presence.ErrNotFound) {
+				return unprocessable("overflow", fmt.Sprintf("no queue %q to overflow into", o.Queue))
+			} else if err != nil {
+				return err
+			}
+		}
+		q.Overflow = o
 	}
 	for _, f := range []struct {
 		name string

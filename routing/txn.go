@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
 )
@@ -35,6 +36,9 @@ type txn struct {
 	// ended, when set, deletes the call and emits call_ended.
 	ended     *EndedInfo
 	monReason string
+	// endCause, when set, is what finish hangs the legs up with
+	// (default normal): a queue overflow's configured cause.
+	endCause media.Cause
 	// monLockVersion: the version of a stale monitoringKey record this
 	// change takes over (MustNotExist otherwise).
 	monLockVersion int64
