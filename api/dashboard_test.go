@@ -74,6 +74,12 @@ func newProductFloor(t *testing.T) *productFloor {
 			}
 			f.mu.Unlock()
 		}
+		if r.URL.Path == "/v1/agents" && r.Method == http.MethodGet {
+			// Small pages, so the pages must follow X-Next-Cursor to see everyone.
+			q := r.URL.Query()
+			q.Set("limit", "4")
+			r.URL.RawQuery = q.Encode()
+		}
 		h.ServeHTTP(w, r)
 	}))
 	runCtx, stop := context.WithCancel(context.Background())

@@ -45,6 +45,25 @@ export async function api(method, path, body) {
   return data;
 }
 
+// apiAll reads a paged list whole, following X-Next-Cursor (the agent
+// list comes in pages of at most 1,000).
+export async function apiAll(path) {
+  const all = [];
+  let cursor = "";
+  do {
+    const sep = path.includes("?") ? "&" : "?";
+    const res = await fetch(path + (cursor ? `${sep}cursor=${encodeURIComponent(cursor)}` : ""), { headers: { Authorization: "Bearer " + session.token } });
+    const data = await res.json().catch(() => null);
+    if (!res.ok) {
+      const err = data && data.error;
+      throw new APIError(res.status, err ? err.code : "http_" + res.status, (err && err.message) || res.statusText);
+    }
+    all.push(...data);
+    cursor = res.headers.get("X-Next-Cursor") || "";
+  } while (cursor);
+  return all;
+}
+
 // optional loads what this user may not be allowed to read (403) or this
 // server does not serve (404, 501) as empty.
 export async function optional(path, empty) {

@@ -2,7 +2,7 @@
 // calls, queues and today's counters over the public REST + SSE API, the
 // same one CRMs use. Plain ES modules, no build step.
 import {
-  $, el, badge, api, optional, session, takeHashToken, openStream, t, translate, languageSelect,
+  $, el, badge, api, apiAll, optional, session, takeHashToken, openStream, t, translate, languageSelect,
   statusName, dur, since, num, pct, clock, day, APIError,
 } from "./common.js";
 
@@ -474,7 +474,7 @@ function setLive(on) {
 
 async function load() {
   const [me, agents, statuses, groups, calls, queues, media] = await Promise.all([
-    api("GET", "/v1/me"), api("GET", "/v1/agents"), api("GET", "/v1/statuses"), optional("/v1/groups", []),
+    api("GET", "/v1/me"), apiAll("/v1/agents"), api("GET", "/v1/statuses"), optional("/v1/groups", []),
     optional("/v1/calls", []), optional("/v1/queues", []), optional("/v1/media", null),
   ]);
   S.me = me; S.statuses = statuses; S.groups = groups; S.media = media;
