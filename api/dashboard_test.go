@@ -528,6 +528,12 @@ func TestAgentDesktop(t *testing.T) {
 	}
 	p := signIn(t, f.srv.URL, "/agent", "demo-a1")
 	p.Wait("the status dropdown with custom statuses", `[...document.querySelectorAll("#my-status option")].map(o => o.value).join() === "available,unavailable,lunch_break,short_break,after_call_work,training"`)
+	// The status lives on the server: a reload (signed in again from the
+	// session) shows the custom status chosen before it, unchanged.
+	p.Choose("#my-status", "training")
+	f.waitAgent(t, "a1", func(a presence.Agent) bool { return a.CallStatus == "training" })
+	p.Run(chromedp.Reload())
+	p.Wait("training after the reload", `document.querySelector("#live").classList.contains("on") && document.querySelector("#my-status").value === "training"`)
 	p.Choose("#my-chat", "available")
 	f.waitAgent(t, "a1", func(a presence.Agent) bool { return a.ChatStatus == "available" && a.Online })
 	p.Choose("#my-status", "available")
