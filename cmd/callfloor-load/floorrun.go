@@ -87,8 +87,9 @@ func (r *floorReport) String() string {
 	fmt.Fprintf(&b, "floor run: %s, %d agents, %d SSE clients\n", r.elapsed.Round(time.Millisecond), r.o.agents, r.o.clients)
 	fmt.Fprintf(&b, "status changes: offered %.1f/s, achieved %.1f/s (%d over %s), errors %d\n",
 		r.o.statusRate, float64(r.changesSent)/r.o.duration.Seconds(), r.changesSent, r.o.duration, r.changeErrors)
-	fmt.Fprintf(&b, "calls: offered %.1f/s, placed %d (%.1f/s), answered %d, completed %d, failed %d\n",
-		r.o.callRate, r.callsPlaced, float64(r.callsPlaced)/r.o.duration.Seconds(), r.callsAnswered, r.callsDone, r.callErrors)
+	fmt.Fprintf(&b, "calls: offered %.1f/s, placed %d (%.1f/s), answered %d, completed %d, failed %d, unfinished at the end %d\n",
+		r.o.callRate, r.callsPlaced, float64(r.callsPlaced)/r.o.duration.Seconds(), r.callsAnswered, r.callsDone, r.callErrors,
+		r.unfinished())
 	for _, e := range r.firstErrors {
 		fmt.Fprintf(&b, "  error: %s\n", e)
 	}
@@ -110,6 +111,10 @@ func (r *floorReport) String() string {
 	}
 	return b.String()
 }
+
+// unfinished counts calls still in progress when the run's time was up
+// (neither completed nor failed): under overload, calls never answered.
+func (r *floorReport) unfinished() int64 { return r.callsPlaced - r.callsDone - r.callErrors }
 
 func (r *floorReport) failed(mu *sync.Mutex, err error) {
 	mu.Lock()

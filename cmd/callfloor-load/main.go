@@ -57,6 +57,7 @@ func main() {
 		f           floorOptions
 		toggle      string
 		writeAgents int
+		sipMedia    string
 	)
 	flag.StringVar(&o.base, "url", "http://127.0.0.1:8080", "callfloor base URL")
 	flag.StringVar(&o.token, "token", "demo-admin", "changes mode: admin bearer token (floor mode acts as each agent with its own token)")
@@ -66,6 +67,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "stop after this long regardless")
 	flag.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback target")
 	flag.IntVar(&writeAgents, "write-floor", 0, "print a floor configuration with this many agents (for CALLFLOOR_CONFIG) and exit")
+	flag.StringVar(&sipMedia, "floor-sip-media", "signalling", "with -write-floor: the SIP path's media mode, signalling or anchored")
 	flag.StringVar(&f.sipAddr, "sip", "127.0.0.1:5060", "floor mode: the server's SIP address (UDP)")
 	flag.StringVar(&f.hotline, "hotline", loadHotline, "floor mode: the number the trunk calls")
 	flag.IntVar(&f.agents, "agents", 50, "floor mode: agents l00001… that log in (the floor must have them: -write-floor)")
@@ -80,7 +82,7 @@ func main() {
 	// INFO); the report says what went wrong.
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	if writeAgents > 0 {
-		if err := writeFloor(os.Stdout, writeAgents); err != nil {
+		if err := writeFloor(os.Stdout, writeAgents, sipMedia); err != nil {
 			fmt.Fprintln(os.Stderr, "callfloor-load:", err)
 			os.Exit(1)
 		}
@@ -99,13 +101,19 @@ func main() {
 		return
 	}
 	f.base, f.clients, f.allowRemote = o.base, o.clients, o.allowRemote
+	// The floor needs its duration, then the last calls' answer and talk.
+	if need := f.duration + f.answerDelay + f.talk + 30*time.Second; o.timeout < need {
+		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), need)
+		defer cancel()
+	}
 	rep, err := runFloor(ctx, f)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "callfloor-load:", err)
 		os.Exit(1)
 	}
 	fmt.Print(rep)
-	if rep.callErrors > 0 || rep.changeErrors > 0 || rep.streamErrors > 0 {
+	if rep.callErrors > 0 || rep.unfinished() > 0 || rep.changeErrors > 0 || rep.streamErrors > 0 {
 		os.Exit(2)
 	}
 }

@@ -109,7 +109,7 @@ func TestFloorRunSmoke(t *testing.T) {
 	bin := buildServer(t)
 	dir := t.TempDir()
 	var floor bytes.Buffer
-	if err := writeFloor(&floor, 12); err != nil {
+	if err := writeFloor(&floor, 12, "signalling"); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "floor.yaml")
@@ -164,7 +164,7 @@ func TestFloorRunSmoke(t *testing.T) {
 		t.Fatalf("%v\n%s", err, logs.String())
 	}
 	t.Logf("\n%s", rep)
-	if rep.callErrors != 0 || rep.changeErrors != 0 || rep.streamErrors != 0 {
+	if rep.callErrors != 0 || rep.unfinished() != 0 || rep.changeErrors != 0 || rep.streamErrors != 0 {
 		t.Fatalf("errors: calls %d, changes %d, streams %d: %v", rep.callErrors, rep.changeErrors, rep.streamErrors, rep.firstErrors)
 	}
 	if rep.callsPlaced == 0 || rep.callsDone != rep.callsPlaced || rep.callsAnswered != rep.callsPlaced {
