@@ -18,3 +18,16 @@ func FuzzDecodeCursor(f *testing.F) {
 		}
 	})
 }
+
+// Who ended a call, for every end reason routing writes.
+func TestHungUpBy(t *testing.T) {
+	for reason, want := range map[string]string{
+		"caller hung up": "customer", "customer hung up": "customer", "agent hung up": "agent",
+		"hung up by sup-sales": "sup-sales", "nobody answered": "system", "the agent did not answer (no_answer)": "system",
+		"the media path could not connect the call: boom": "system", "": "system",
+	} {
+		if got := HungUpBy(reason); got != want {
+			t.Errorf("HungUpBy(%q) = %q; want %q", reason, got, want)
+		}
+	}
+}
