@@ -119,7 +119,8 @@ func TestFloorRunSmoke(t *testing.T) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
 	srv := exec.Command(bin)
-	srv.Env = append(os.Environ(), "CALLFLOOR_CONFIG="+cfg, "CALLFLOOR_HTTP_ADDR="+httpAddr, "CALLFLOOR_SIP_ADDR="+sipAddr)
+	srv.Env = append(os.Environ(), "CALLFLOOR_CONFIG="+cfg, "CALLFLOOR_HTTP_ADDR="+httpAddr, "CALLFLOOR_SIP_ADDR="+sipAddr,
+		"CALLFLOOR_DATA_DIR="+filepath.Join(dir, "data")) // the reports database stays in the test's directory
 	var logs bytes.Buffer
 	srv.Stdout, srv.Stderr = &logs, &logs
 	if err := srv.Start(); err != nil {

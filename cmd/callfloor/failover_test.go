@@ -72,7 +72,8 @@ func startReplica(t *testing.T, bin, name string, env map[string]string) *replic
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
 	r.base = "http://" + httpAddr
 	r.cmd = exec.Command(bin)
-	r.cmd.Env = append(os.Environ(), "CALLFLOOR_HTTP_ADDR="+httpAddr, "CALLFLOOR_SIP_ADDR="+r.sipAddr)
+	r.cmd.Env = append(os.Environ(), "CALLFLOOR_HTTP_ADDR="+httpAddr, "CALLFLOOR_SIP_ADDR="+r.sipAddr,
+		"CALLFLOOR_DATA_DIR="+t.TempDir()) // each replica's SQLite reports database in the test's directory
 	for k, v := range env {
 		r.cmd.Env = append(r.cmd.Env, k+"="+v)
 	}
