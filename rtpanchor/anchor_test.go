@@ -411,7 +411,7 @@ func TestLatchesToWhereRTPComesFrom(t *testing.T) {
 }
 
 func TestHoldStopsSendingAndInactivityWaits(t *testing.T) {
-	a, rec := newTestAnchor(t, Config{Inactivity: 200 * time.Millisecond})
+	a, rec := newTestAnchor(t, Config{Inactivity: time.Second})
 	h := newRecorder()
 	cust, agent := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMU), 101)
 	c := newCall(t, a, h, cust, agent)
@@ -426,7 +426,7 @@ func TestHoldStopsSendingAndInactivityWaits(t *testing.T) {
 	if err := c.legs[0].SetRemote(cust.Addr(), PCMU, 101, Inactive); err != nil {
 		t.Fatal(err)
 	}
-	agent.Listen(60) // > 1 s of the anchor's clock: two inactivity checks past the timeout
+	agent.Listen(100) // 2 s of the anchor's clock: two inactivity checks past the timeout
 	cust.Clear()
 	agent.Listen(10)
 	sentWhileHeld := cust.Frames()
@@ -442,7 +442,7 @@ func TestHoldStopsSendingAndInactivityWaits(t *testing.T) {
 }
 
 func TestSilentLegReportedGone(t *testing.T) {
-	a, _ := newTestAnchor(t, Config{Inactivity: 200 * time.Millisecond})
+	a, _ := newTestAnchor(t, Config{Inactivity: time.Second})
 	h := newRecorder()
 	cust, agent := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMU), 101)
 	c := newCall(t, a, h, cust, agent)
@@ -460,7 +460,7 @@ func TestSilentLegReportedGone(t *testing.T) {
 }
 
 func TestUnwatchedLegIsNotReportedGone(t *testing.T) {
-	a, _ := newTestAnchor(t, Config{Inactivity: 200 * time.Millisecond})
+	a, _ := newTestAnchor(t, Config{Inactivity: time.Second})
 	h := newRecorder()
 	cust, agent := rtpphone.New(t, fCustomer, uint8(PCMU), 101), rtpphone.New(t, fAgent, uint8(PCMU), 101)
 	c := newCall(t, a, h, cust, agent)
@@ -469,7 +469,7 @@ func TestUnwatchedLegIsNotReportedGone(t *testing.T) {
 	}
 	c.legs[0].WatchInactivity(false) // a caller in early media, only listening
 	cust.SetMuted(true)
-	agent.Listen(60) // over a second of the anchor's clock: two checks past the timeout
+	agent.Listen(100) // 2 s of the anchor's clock: two checks past the 1 s timeout
 	h.mu.Lock()
 	gone := len(h.gone)
 	h.mu.Unlock()
