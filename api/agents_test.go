@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/callfloor/callfloor/api"
-	"github.com/callfloor/callfloor/internal/config"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/store"
@@ -26,18 +25,7 @@ type demo struct {
 
 func newDemo(t *testing.T, opts ...api.Option) *demo {
 	t.Helper()
-	cfg, err := config.Load(func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.NewMemory()
-	svc := presence.NewService(st, presence.WithLocation(cfg.Location()))
-	if err := config.Bootstrap(context.Background(), cfg, svc); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api.New(svc, st, opts...).Handler())
-	t.Cleanup(func() { srv.Close(); st.Close() })
-	return &demo{t: t, srv: srv, store: st, svc: svc}
+	return newDemoWith(t, func(*store.Memory, *presence.Service) []api.Option { return opts })
 }
 
 type response struct {

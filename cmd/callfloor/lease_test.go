@@ -88,11 +88,20 @@ func TestShutdownHandsLeasesOver(t *testing.T) {
 	a := start(t, env)
 	floorA, floorTok := waitHolder(t, rdb, "floor", "")
 	hooksA, hooksTok := waitHolder(t, rdb, "webhooks", "")
+	waitHolder(t, rdb, "media:sip:default", "")
 	if floorA != hooksA {
 		t.Fatalf("leases held by %q and %q, want the first replica for both", floorA, hooksA)
 	}
 	b := start(t, env)
 	defer b.stop()
+	// Exactly one replica does each piece of floor-wide work (its metrics
+	// say so): the first, for the media server, the floor and webhooks.
+	for _, l := range []string{"media:sip:default", "floor", "webhooks"} {
+		held := fmt.Sprintf(`callfloor_lease_held{lease="%s"} 1`, l)
+		if !strings.Contains(metricsOf(t, a.base), held) || strings.Contains(metricsOf(t, b.base), held) {
+			t.Fatalf("lease %s: want it held by the first replica only", l)
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -183,4 +192,21 @@ func TestSupervisorActionRelayedToOwner(t *testing.T) {
 	if res.StatusCode != 401 || res.Header.Get("X-Callfloor-Relayed") != "" {
 		t.Fatalf("bad token: %d relayed=%q", res.StatusCode, res.Header.Get("X-Callfloor-Relayed"))
 	}
+}
+
+// metricsOf reads a replica's /metrics as the admin.
+func metricsOf(t *testing.T, base string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer demo-admin")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 {
+		t.Fatalf("/metrics: %d %s", res.StatusCode, b)
+	}
+	return string(b)
 }
