@@ -184,7 +184,7 @@ func (l *Lease) acquire(ctx context.Context) (Grant, time.Time, error) {
 		if errors.Is(err, ErrHeld) {
 			// Wake when the holder's grant would run out, or earlier
 			// when it is released.
-			wait = min(max(g.TTL, time.Millisecond), l.ttl)
+			wait = min(max(g.TTL, 10*time.Millisecond), l.ttl)
 		} else {
 			l.log.Warn("lease: cannot contend", "lease", l.name, "err", err)
 		}
@@ -264,6 +264,11 @@ loop:
 		workErr = <-done
 	}
 	if lost != nil {
+		// Give up what may be left of the grant (it may still exist when
+		// only the renewals failed), so the next term gets a new token.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), l.renew)
+		_ = l.b.Release(rctx, l.name, l.holder, g.Token)
+		rcancel()
 		l.setHeld(false, g.Token, true)
 		return
 	}

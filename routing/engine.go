@@ -140,10 +140,6 @@ func NewEngine(st state.Store, agents *presence.Service, media media.Media, opts
 		rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 	}
 	e.cur.Store(newEngineRun())
-	// Replicas take turns creating calls and monitors on one store: a
-	// random start keeps two engines' ids apart within one millisecond
-	// (seven digits either way, so ids still sort in creation order).
-	e.seq.Store(1_000_000 + rand.Uint64N(8_000_000))
 	for _, o := range opts {
 		o(e)
 	}
@@ -192,6 +188,12 @@ func (e *Engine) RunFenced(ctx context.Context, fence state.Fence) error {
 	}
 	r := e.cur.Load()
 	r.fence = fence
+	if fence.Token > 0 {
+		// Replicas take turns creating calls and monitors on one store,
+		// possibly within one millisecond: ids of a term start from its
+		// token (unique per term), so no two owners mint the same id.
+		e.seq.Store(uint64(fence.Token) * idsPerTerm)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r.cancel = cancel
@@ -388,6 +390,9 @@ func (e *Engine) Flush(ctx context.Context) error {
 		}
 	}
 }
+
+// idsPerTerm spaces the id sequences of successive lease terms.
+const idsPerTerm = 1_000_000
 
 func (e *Engine) newID(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, e.clock.Now().UnixMilli(), e.seq.Add(1))
