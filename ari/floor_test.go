@@ -67,6 +67,13 @@ func (fl *ariFloor) Device(_ *testing.T, user string, b floortest.Behaviour) {
 	}
 }
 
+// Number: the trunk's channel for a number is PJSIP/<number>@trunk.
+func (fl *ariFloor) Number(_ *testing.T, number string, b floortest.Behaviour) {
+	fl.mu.Lock()
+	fl.devices[number+"@trunk"] = b
+	fl.mu.Unlock()
+}
+
 // play acts out the phone of every originated channel not played yet.
 func (fl *ariFloor) play() {
 	fl.mu.Lock()

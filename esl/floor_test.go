@@ -48,6 +48,11 @@ func (fl *eslFloor) Device(_ *testing.T, user string, b floortest.Behaviour) {
 	fl.f.fs.setBehavior(dev(user), simBehavior[b])
 }
 
+// Number: the gateway the client dials numbers through.
+func (fl *eslFloor) Number(_ *testing.T, number string, b floortest.Behaviour) {
+	fl.f.fs.setBehavior("sofia/gateway/trunk/"+number, simBehavior[b])
+}
+
 // Elapse answers the ringing legs of late-answering devices (waiting for
 // their originate: routing records a ring before it dials), then moves
 // the shared clock.

@@ -57,8 +57,10 @@ type sipFloor struct {
 	svc  *presence.Service
 	eng  *routing.Engine
 
-	// anchored: phones are offered the anchor's SDP, not the caller's.
+	// anchored: the path carries media (WithMediaAnchor).
 	anchored bool
+	// trunkPort: where the outbound trunk's far end (a sipp phone) listens.
+	trunkPort int
 
 	mu      sync.Mutex
 	phones  map[string]int   // SIP user → the port its sipp phone registered from
@@ -101,7 +103,9 @@ func newSIPFloor(t *testing.T, anchored bool) floortest.Floor {
 		opts = append(opts, WithMediaAnchor(a))
 		fl.anchored = true
 	}
-	fl.srv, err = New(Config{Addr: fl.addr}, demoDir{}, fl.eng, opts...)
+	fl.trunkPort = testpeer.FreeUDPPort(t)
+	fl.srv, err = New(Config{Addr: fl.addr, OutboundTrunk: "sip:{number}@127.0.0.1:" + strconv.Itoa(fl.trunkPort)},
+		demoDir{}, fl.eng, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +137,10 @@ func (fl *sipFloor) RingTimeout() time.Duration       { return sipRingTimeout }
 func (fl *sipFloor) Elapse(*testing.T, time.Duration) {}
 
 var sippScenario = map[floortest.Behaviour]string{
-	floortest.Answer: "agent_answer.xml", floortest.AnswerLate: "agent_answer_late.xml",
+	// An answering phone takes whatever it is offered: the trunk caller's
+	// SDP, the anchor's, or none (an outbound call's agent leg);
+	// agent_answer.xml, which insists on the caller's, is for sipp_call_test.
+	floortest.Answer: "agent_answer_late.xml", floortest.AnswerLate: "agent_answer_late.xml",
 	floortest.RingOut: "agent_noanswer.xml", floortest.NoAnswer: "agent_unavailable.xml",
 	floortest.Busy: "agent_busy.xml", floortest.Decline: "agent_decline.xml",
 }
@@ -143,21 +150,10 @@ var sippScenario = map[floortest.Behaviour]string{
 // has no contact at all.
 func (fl *sipFloor) Device(t *testing.T, user string, b floortest.Behaviour) {
 	t.Helper()
+	fl.stopPlaying(t, user)
 	fl.mu.Lock()
-	prev, port := fl.playing[user], fl.phones[user]
-	delete(fl.playing, user)
+	port := fl.phones[user]
 	fl.mu.Unlock()
-	if prev != nil { // a scenario never rung, or over: the port is needed again
-		select {
-		case <-prev.done:
-			if prev.err != nil {
-				t.Errorf("phone %s: %v\n%s", user, prev.err, prev.traces())
-			}
-		default:
-			_ = prev.cmd.Process.Kill()
-			<-prev.done
-		}
-	}
 	if b == floortest.Unregistered {
 		if port != 0 {
 			fl.h().unregister(t, user, port)
@@ -174,30 +170,71 @@ func (fl *sipFloor) Device(t *testing.T, user string, b floortest.Behaviour) {
 		fl.phones[user] = port
 		fl.mu.Unlock()
 	}
-	args := []string{"-sf", scenario(sippScenario[b]), "-m", "1", "-key", "agent", user}
-	switch {
-	case b == floortest.AnswerLate:
-		args = append(args, "-d", strconv.Itoa(int(sipLateAnswer/time.Millisecond)))
-	case b == floortest.Answer && fl.anchored: // agent_answer.xml wants the caller's own offer
-		args = []string{"-sf", scenario("agent_answer_late.xml"), "-m", "1", "-key", "agent", user, "-d", "200"}
+	fl.play(t, user, port, b)
+}
+
+// Number has the trunk's far end (a sipp phone on the outbound trunk's
+// port) play the behaviour for one call to number.
+func (fl *sipFloor) Number(t *testing.T, number string, b floortest.Behaviour) {
+	t.Helper()
+	if !fl.anchored {
+		// Capabilities does not say so (media.Actions has no click-to-call):
+		// Connect refuses two dialled legs, and routing ends the call.
+		t.Skip("click-to-call bridges two dialled legs, which the SIP path does only with its media anchor (sip/media.go Connect)")
 	}
-	p := startSipp(t, user+" "+b.String(), port, args...)
+	fl.stopPlaying(t, "trunk")
+	fl.play(t, "trunk", fl.trunkPort, b)
+}
+
+// stopPlaying ends the scenario a phone still plays (never rung) or
+// checks the one it finished: its port is needed again.
+func (fl *sipFloor) stopPlaying(t *testing.T, key string) {
+	t.Helper()
+	fl.mu.Lock()
+	prev := fl.playing[key]
+	delete(fl.playing, key)
+	fl.mu.Unlock()
+	if prev == nil {
+		return
+	}
+	select {
+	case <-prev.done:
+		if prev.err != nil {
+			t.Errorf("phone %s: %v\n%s", key, prev.err, prev.traces())
+		}
+	default:
+		_ = prev.cmd.Process.Kill()
+		<-prev.done
+	}
+}
+
+// play runs the behaviour's scenario once on port, as phone key.
+func (fl *sipFloor) play(t *testing.T, key string, port int, b floortest.Behaviour) {
+	t.Helper()
+	args := []string{"-sf", scenario(sippScenario[b]), "-m", "1", "-key", "agent", key}
+	switch b {
+	case floortest.AnswerLate:
+		args = append(args, "-d", strconv.Itoa(int(sipLateAnswer/time.Millisecond)))
+	case floortest.Answer:
+		args = append(args, "-d", "200")
+	}
+	p := startSipp(t, key+" "+b.String(), port, args...)
 	// Runs before startSipp's kill: a phone whose scenario already
 	// failed fails the test, one still playing is let go.
 	t.Cleanup(func() {
 		fl.mu.Lock()
-		current := fl.playing[user] == p
+		current := fl.playing[key] == p
 		fl.mu.Unlock()
 		select {
 		case <-p.done:
 			if current && p.err != nil {
-				t.Errorf("phone %s: %v\n%s", user, p.err, p.traces())
+				t.Errorf("phone %s: %v\n%s", key, p.err, p.traces())
 			}
 		default:
 		}
 	})
 	fl.mu.Lock()
-	fl.playing[user] = p
+	fl.playing[key] = p
 	fl.mu.Unlock()
 }
 

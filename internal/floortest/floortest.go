@@ -65,6 +65,9 @@ type Floor interface {
 	// Device says what the device of SIP user `user` does the next time
 	// it is rung. Set it before the ring happens.
 	Device(t *testing.T, user string, b Behaviour)
+	// Number says what an external number does the next time the path
+	// dials it through its trunk (click-to-call).
+	Number(t *testing.T, number string, b Behaviour)
 	// Call places an inbound trunk call to hotline, from a customer number
 	// no other call of the test uses.
 	Call(t *testing.T, hotline string) Caller
@@ -118,6 +121,9 @@ func Run(t *testing.T, newFloor func(t *testing.T) Floor) {
 	})
 	t.Run("ring_all shows every agent rung", func(t *testing.T) {
 		setup(t, newFloor(t)).ringAll()
+	})
+	t.Run("outbound shows hotline and queue; available after outdial", func(t *testing.T) {
+		setup(t, newFloor(t)).outbound()
 	})
 	t.Run("one monitor per supervisor", func(t *testing.T) {
 		setup(t, newFloor(t)).oneMonitorPerSupervisor()
@@ -367,6 +373,15 @@ func (s *suite) ronaRule(agent string, devices map[string]Behaviour) {
 	s.wantGone(first)
 	s.wantAgent(agent, presence.SysAfterCallWork, "")
 	s.wantAgent("a3", presence.SysRONA, "") // nobody's caller hanging up changes a rona
+
+	// "Go to idle": out of rona into the default idle status, not routed.
+	a3, err := s.f.Presence().GoIdle(s.ctx, s.admin, "a3")
+	if err != nil {
+		t.Fatalf("go to idle: %v", err)
+	}
+	if a3.SystemStatus == presence.SysRONA || a3.CallStatus == presence.StatusAvailable {
+		t.Errorf("a3 after go to idle: %s / %s, want out of rona and not available", a3.SystemStatus, a3.CallStatus)
+	}
 }
 
 // callerHangsUpWhileRinging: only the caller hanging up puts nobody in
@@ -515,4 +530,68 @@ func (s *suite) wantMonitorAnswered(callID, id string) {
 		}
 		return nil
 	})
+}
+
+// outbound: a click-to-call shows the hotline presented to the customer
+// and the queue it belongs to; afterwards the agent keeps the status they
+// dialled from, or is available when the account says
+// available_after_outdial.
+func (s *suite) outbound() {
+	t := s.t
+	const number = "+84909999999"
+	for _, after := range []bool{false, true} {
+		if _, err := s.f.Presence().UpdateSettings(s.ctx, s.admin, presence.SettingsInput{AvailableAfterOutdial: &after}); err != nil {
+			t.Fatalf("settings: %v", err)
+		}
+		s.f.Device(t, "a1", Answer)
+		s.f.Number(t, number, Answer)
+		before, err := s.f.Presence().Agent(s.ctx, "a1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if before.CallStatus == presence.StatusAvailable {
+			t.Fatalf("a1 dials from %q; the rule needs a not-available status", before.CallStatus)
+		}
+		v, err := s.f.Engine().Originate(s.ctx, s.actor("a1"), "a1", number, "")
+		if err != nil {
+			t.Fatalf("originate: %v", err)
+		}
+		v = s.wantCall(v.ID, routing.StateAnswered, "a1")
+		if v.Direction != routing.DirectionOutbound || v.CustomerNumber != number {
+			t.Errorf("outbound call: direction %q, customer %q", v.Direction, v.CustomerNumber)
+		}
+		q, err := s.f.Engine().Queue(s.ctx, s.admin, v.Queue)
+		if err != nil {
+			t.Fatalf("the outbound call's queue %q: %v", v.Queue, err)
+		}
+		if !slices.Contains(q.Hotlines, v.Hotline) {
+			t.Errorf("outbound call shows hotline %q, not one of queue %s's %v", v.Hotline, q.ID, q.Hotlines)
+		}
+		s.wantAgent("a1", presence.SysTalking, v.ID)
+		if _, err := s.f.Engine().Hangup(s.ctx, s.admin, v.ID); err != nil {
+			t.Fatalf("hang up: %v", err)
+		}
+		s.wantGone(v.ID)
+		s.f.Cleared(t, "a1")
+		want := before.CallStatus
+		if after {
+			want = presence.StatusAvailable
+		}
+		s.eventually(fmt.Sprintf("a1's status after the outbound call (available_after_outdial %v)", after), func() error {
+			a, err := s.f.Presence().Agent(s.ctx, "a1")
+			if err != nil {
+				return err
+			}
+			if a.CallID != nil || a.CallStatus != want {
+				return fmt.Errorf("a1 is %s / %s on %v, want %s", a.SystemStatus, a.CallStatus, a.CallID, want)
+			}
+			return nil
+		})
+		if after { // back to where the next round starts
+			st := before.CallStatus
+			if _, err := s.f.Presence().SetStatus(s.ctx, presence.System, "a1", &st, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
