@@ -290,17 +290,9 @@ func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
 	defer stopLoops()
 	var wg sync.WaitGroup
 	errc := make(chan error, len(a.loops)+len(servers)+1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := a.awaitBootstrap(loopCtx); err != nil {
-			if loopCtx.Err() == nil {
-				errc <- err
-			}
-			return
-		}
+	startLoops := func() {
 		for _, loop := range a.loops {
-			wg.Add(1) // before this goroutine's Done: the count never drops to 0 here
+			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				if err := loop(loopCtx); err != nil {
@@ -308,7 +300,24 @@ func (a *app) serve(ctx context.Context, ready func(httpAddr string)) error {
 				}
 			}()
 		}
-	}()
+	}
+	if a.pending.Load() == nil {
+		// Bootstrapped at start (the usual case): the loops — the SIP
+		// listener among them — run before the banner says we are up.
+		startLoops()
+	} else {
+		wg.Add(1)
+		go func() {
+			defer wg.Done() // after startLoops' Adds: the count never drops to 0 here
+			if err := a.awaitBootstrap(loopCtx); err != nil {
+				if loopCtx.Err() == nil {
+					errc <- err
+				}
+				return
+			}
+			startLoops()
+		}()
+	}
 	for i, srv := range servers {
 		wg.Add(1)
 		go func() {
