@@ -209,6 +209,9 @@ type bucket struct {
 	at     time.Time
 }
 
+// maxBuckets bounds the rate limiter's memory.
+const maxBuckets = 100000
+
 func newRateLimiter(perSecond float64, burst int) *rateLimiter {
 	if perSecond <= 0 {
 		return nil
@@ -232,6 +235,11 @@ func (rl *rateLimiter) allow(key string) (bool, time.Duration) {
 	}
 	b, ok := rl.buckets[key]
 	if !ok {
+		if len(rl.buckets) >= maxBuckets {
+			// A flood of distinct keys (made-up tokens): start over rather
+			// than grow; honest clients lose at most one burst's history.
+			clear(rl.buckets)
+		}
 		b = &bucket{tokens: rl.burst, at: now}
 		rl.buckets[key] = b
 	}
