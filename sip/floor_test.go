@@ -352,8 +352,21 @@ func (c *trunkCall) Hangup(t *testing.T) {
 		if err != nil && !errors.Is(err, context.Canceled) {
 			t.Fatalf("caller CANCEL: %v", err)
 		}
-		if err == nil { // the answer crossed the CANCEL
+		if err == nil { // answered before the wait saw the cancel
 			c.Hangup(t)
+			return
+		}
+		if r := c.call.InviteResponse; r != nil && r.IsSuccess() {
+			// The 200 crossed the CANCEL (a waiting caller is answered on
+			// entry where callers hear music): the call is up, end it.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := c.call.Ack(ctx); err != nil {
+				t.Fatalf("caller ACK after CANCEL: %v", err)
+			}
+			if err := c.call.Bye(ctx); err != nil {
+				t.Fatalf("caller BYE after CANCEL: %v", err)
+			}
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("caller CANCEL: no answer")
