@@ -3,6 +3,7 @@ package esl
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
@@ -105,4 +106,53 @@ func TestE2EAppDeviceTwoContactsBothRing(t *testing.T) {
 	if f.fs.alive(legUUID(1)) {
 		t.Error("the web softphone still rings after the mobile one answered")
 	}
+}
+
+// TestE2ETCPContactKeepsTransportOnReRegister: a softphone registered over
+// TCP has ";transport=tcp" in its contact (and in show registrations'
+// url). When its re-REGISTER (same contact) arrives as a sofia::register
+// event, its fork must still carry ";transport=tcp": without it a real
+// FreeSWITCH 1.11.1 sent the INVITE over UDP and the TCP phone never rang
+// (NORMAL_TEMPORARY_FAILURE), found with SIPp over TCP.
+func TestE2ETCPContactKeepsTransportOnReRegister(t *testing.T) {
+	const web, tcp = "sofia/internal/sip:a1@127.0.0.1:6001", "sofia/internal/sip:a1@127.0.0.1:6011;transport=tcp"
+	f := newE2E(t)
+	row := func(url, port, proto string) map[string]string {
+		return map[string]string{"reg_user": "a1", "realm": "127.0.0.1", "url": url, "expires": "1795292296",
+			"network_ip": "127.0.0.1", "network_port": port, "network_proto": proto}
+	}
+	f.fs.setRegistrations(row(web, "6001", "udp"), row(tcp, "6011", "tcp"))
+	f.disconnect()
+	f.reconnect() // show registrations: a1 has two contacts
+
+	// The TCP phone refreshes its registration (a5's recorded
+	// sofia::register, made a1's TCP contact).
+	events, _ := registerReplace(t)
+	_, body, _ := strings.Cut(events[0], "\n\n")
+	for k, v := range map[string]string{
+		"from-user": "a1", "to-user": "a1", "username": "a1", "sip_auth_username": "a1",
+		"contact": `"" <sip:a1@127.0.0.1:6011;transport=tcp>`, "call-id": "tcp-6011@127.0.0.1",
+		"status": "Registered(TCP)", "network-port": "6011",
+	} {
+		body = setHeader(body, k, v)
+	}
+	f.fs.emitRecorded(eventFrame(body))
+	f.wantOnline("a1", true, t0.Add(3600*time.Second))
+	f.wantCommands() // a known contact: no need to read the table again
+
+	f.fs.setBehavior(web, dialRing)
+	f.fs.setBehavior(tcp, dialAnswer)
+	f.available("a1")
+	id := f.arrive(1, hotline)
+	cust := custUUID(1)
+	o := originateFor(1, id, "a1", "&park()")
+	forked := strings.Replace(o, "user/a1@127.0.0.1", web+",[origination_uuid="+legUUID(2)+"]"+tcp, 1)
+	f.wantCommands(
+		"api uuid_answer "+cust,
+		"api uuid_broadcast "+cust+moh,
+		forked,
+		"api uuid_setvar "+cust+" park_after_bridge true",
+		"api uuid_bridge "+cust+" "+legUUID(2),
+	)
+	f.wantCall(id, routing.StateAnswered, "a1")
 }

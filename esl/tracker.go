@@ -294,7 +294,7 @@ func (t *tracker) onRegister(ev *event, now time.Time, agentFor func(string) (st
 	t.regSeq++
 	r := registration{until: until, seq: t.regSeq, user: regUser(ev)}
 	if p := ev.get("profile-name"); p != "" && strings.HasPrefix(contact, "sip") {
-		r.dial = "sofia/" + p + "/" + contact
+		r.dial = "sofia/" + p + "/" + contactURI(ev.get("contact"))
 	}
 	t.devices[agent][contact] = r
 	delete(t.unregistered, agent+"|"+contact)
@@ -357,6 +357,21 @@ func (t *tracker) contactsOf(user string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// contactURI is the URI inside a contact's <…> with its parameters
+// (";transport=tcp", ";fs_nat=yes;fs_path=…"), as the url column of show
+// registrations has it after "sofia/<profile>/": dialled without
+// ";transport=tcp", FreeSWITCH sends the INVITE over UDP and a TCP phone
+// never rings (NORMAL_TEMPORARY_FAILURE on a real FreeSWITCH 1.11.1).
+// fs_path is URL-encoded, so the first '>' closes the URI.
+func contactURI(s string) string {
+	_, uri, ok := strings.Cut(s, "<")
+	if !ok {
+		return contactKey(s)
+	}
+	uri, _, _ = strings.Cut(uri, ">")
+	return strings.TrimSpace(uri)
 }
 
 func contactKey(s string) string {

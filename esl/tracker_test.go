@@ -204,3 +204,30 @@ func TestDTMFOnlyFromTheLegsActiveChannel(t *testing.T) {
 		t.Fatalf("facts:\n%s want\n%s", dump(got), dump(want))
 	}
 }
+
+// TestContactURI: the dial URI keeps the contact's parameters, as show
+// registrations' url does (contacts as sofia::register names them).
+func TestContactURI(t *testing.T) {
+	for in, want := range map[string]string{
+		`"" <sip:a1@127.0.0.1:6107;transport=tcp>`: "sip:a1@127.0.0.1:6107;transport=tcp",
+		`"" <sip:a1@127.0.0.1:6101>`:               "sip:a1@127.0.0.1:6101",
+		`"A" <sips:a1@10.0.0.5:5061;transport=tls;fs_nat=yes;fs_path=%3Csip%3Aa1%40192.0.2.9%3A40000%3E>`: "sips:a1@10.0.0.5:5061;transport=tls;fs_nat=yes;fs_path=%3Csip%3Aa1%40192.0.2.9%3A40000%3E",
+		`sip:a1@127.0.0.1:6101;transport=tcp`: "sip:a1@127.0.0.1:6101",
+	} {
+		if got := contactURI(in); got != want {
+			t.Errorf("contactURI(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzContactURI(f *testing.F) {
+	f.Add(`"" <sip:a1@127.0.0.1:6107;transport=tcp>`)
+	f.Add(`sip:a1@127.0.0.1`)
+	f.Add(`<<>`)
+	f.Fuzz(func(t *testing.T, s string) {
+		got := contactURI(s)
+		if !strings.Contains(s, got) || strings.Contains(s, "<") && strings.Contains(got, ">") {
+			t.Fatalf("contactURI(%q) = %q: not the part of the contact inside <>", s, got)
+		}
+	})
+}
