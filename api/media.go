@@ -39,6 +39,7 @@ var mediaActions = []struct {
 	{"monitor_resume", media.ActionMonitor},
 	{"monitor_barge", media.ActionMonitor},
 	{"monitor_end", media.ActionMonitor},
+	{"click_to_call", media.ActionClickToCall},
 }
 
 type mediaAction struct {

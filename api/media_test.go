@@ -66,7 +66,7 @@ func TestMediaAPI(t *testing.T) {
 		}
 	}
 	r.do("GET", "/v1/media", "boss", "").into(t, &v)
-	if v.Path != "sip" || !v.Connected || v.Reason != "" || len(v.Actions) != 10 {
+	if v.Path != "sip" || !v.Connected || v.Reason != "" || len(v.Actions) != 11 {
 		t.Fatalf("media = %+v", v)
 	}
 	for _, a := range []string{"listen", "whisper", "barge", "monitor_pause", "monitor_resume", "monitor_barge", "monitor_end"} {
@@ -77,7 +77,7 @@ func TestMediaAPI(t *testing.T) {
 	if got := v.Actions["takeover"]; got.Supported || got.Reason != "sip: takeover needs a mixer" {
 		t.Errorf("takeover = %+v", got)
 	}
-	for _, a := range []string{"transfer", "hangup"} {
+	for _, a := range []string{"transfer", "hangup", "click_to_call"} {
 		if got := v.Actions[a]; !got.Supported || got.Reason != "" {
 			t.Errorf("%s = %+v", a, got)
 		}

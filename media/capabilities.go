@@ -34,7 +34,7 @@ func (c Capabilities) Supports(a Action) error {
 }
 
 // Actions lists every action, in the order screens show them.
-var Actions = []Action{ActionMonitor, ActionTakeOver, ActionTransfer}
+var Actions = []Action{ActionMonitor, ActionTakeOver, ActionTransfer, ActionClickToCall}
 
 // Missing lists the actions the path cannot do, sorted.
 func (c Capabilities) Missing() []Action {

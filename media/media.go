@@ -181,6 +181,9 @@ const (
 	ActionMonitor  Action = "monitor" // listen, whisper, barge
 	ActionTakeOver Action = "takeover"
 	ActionTransfer Action = "transfer"
+	// ActionClickToCall: an outbound call bridging two dialled legs (the
+	// agent's device and the customer's number).
+	ActionClickToCall Action = "click_to_call"
 )
 
 // Fact is something a media path observed. Facts from one media path are

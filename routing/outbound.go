@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 )
 
@@ -16,6 +17,9 @@ import (
 func (e *Engine) Originate(ctx context.Context, actor presence.Actor, agentID, number, campaign string) (CallView, error) {
 	if agentID == "" {
 		return CallView{}, invalid("agent", "is required")
+	}
+	if err := e.supports(media.ActionClickToCall); err != nil {
+		return CallView{}, err // before anything rings: the path could not bridge the two legs
 	}
 	entered := number
 	number, ok := e.agents.NormalizePhone(entered)

@@ -334,3 +334,24 @@ func TestAvailableAfterOutdialUnansweredCalls(t *testing.T) {
 		t.Fatalf("after an outbound call the customer missed: %s / %s, want available / available", a.CallStatus, a.SystemStatus)
 	}
 }
+
+// TestClickToCallRefusedByMediaPath: a path that cannot bridge two dialled
+// legs refuses click-to-call before anything rings or is stored.
+func TestClickToCallRefusedByMediaPath(t *testing.T) {
+	f := newFloor(t, nil, time.Time{})
+	f.addAgent("a1", presence.RoleAgent)
+	f.media.Caps = media.Capabilities{Path: media.PathSIP, Unsupported: map[media.Action]string{
+		media.ActionClickToCall: "click-to-call needs a media server"}}
+	_, err := f.eng.Originate(f.ctx, f.admin, "a1", "+84901234567", "")
+	if !errors.Is(err, media.ErrNotSupported) {
+		t.Fatalf("Originate = %v, want ErrNotSupported", err)
+	}
+	if n := len(f.media.Commands()); n != 0 {
+		t.Fatalf("%d media commands for a refused click-to-call", n)
+	}
+	calls, err := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{})
+	if err != nil || len(calls) != 0 {
+		t.Fatalf("calls after a refused click-to-call: %v, %v", calls, err)
+	}
+	f.wantSys("a1", presence.SysAvailable)
+}

@@ -86,9 +86,10 @@ func (s *Server) Capabilities() media.Capabilities {
 	if s.opts.anchor != nil {
 		return anchoredCapabilities()
 	}
-	const why = "listen, whisper, barge and take over need a media server (Asterisk or FreeSWITCH)"
+	const why = "listen, whisper, barge and take over need a media server (Asterisk or FreeSWITCH) or anchored media (sip.media: anchored)"
 	return media.Capabilities{Path: media.PathSIP, Unsupported: map[media.Action]string{
-		media.ActionMonitor: why, media.ActionTakeOver: why}}
+		media.ActionMonitor: why, media.ActionTakeOver: why,
+		media.ActionClickToCall: "click-to-call bridges two dialled legs, which needs a media server or anchored media (sip.media: anchored)"}}
 }
 
 // SetMonitorMode needs a mixer.
