@@ -293,10 +293,18 @@ func TestSIPRegistrationsSurviveRestart(t *testing.T) {
 
 	p2 := start(t, env)
 	defer p2.stop()
+	// The new process restores the stored registrations once it holds the
+	// media lease and its SIP path listens: a1 comes online from them.
 	var a1 map[string]any
-	p2.call("GET", "/v1/agents/a1", "demo-a1", "", &a1)
-	if a1["online"] != true {
-		t.Fatalf("a1 offline after the restart: %v", a1)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		a1 = nil
+		p2.call("GET", "/v1/agents/a1", "demo-a1", "", &a1)
+		if a1["online"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a1 offline after the restart: %v", a1)
+		}
 	}
 	if code := p2.call("PUT", "/v1/agents/a1/status", "demo-a1", `{"call_status":"available"}`, nil); code != 200 {
 		t.Fatalf("a1 available: %d", code)
