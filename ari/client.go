@@ -123,6 +123,7 @@ var handledEvents = []string{
 	"StasisStart", "StasisEnd", "ChannelStateChange", "Dial", "ChannelHangupRequest",
 	"ChannelDestroyed", "ChannelEnteredBridge", "ChannelLeftBridge", "BridgeDestroyed",
 	"ChannelDtmfReceived", "EndpointStateChange", "DeviceStateChanged", "ApplicationReplaced",
+	"ContactStatusChange",
 }
 
 // eventFilter is PUT /applications/{app}/eventFilter's body.

@@ -87,8 +87,11 @@ type Client struct {
 	chans   map[string]*leg            // by Asterisk channel id (fork members, snoops)
 	bridges map[string]*brdg           // bridges this app created, by id
 	devices map[string]bool            // endpoint → last reported registration
-	cleaned map[string]bool            // orphans hung up during the current resync
-	unhung  map[string]media.Cause     // channels whose hang-up failed: retried on resync
+	// contacts: AOR → registered contact URIs, from ContactStatusChange
+	// (contacts.go).
+	contacts map[string]map[string]bool
+	cleaned  map[string]bool        // orphans hung up during the current resync
+	unhung   map[string]media.Cause // channels whose hang-up failed: retried on resync
 }
 
 var _ media.Media = (*Client)(nil)
@@ -144,14 +147,15 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 				MaxIdleConnsPerHost: 8,
 				IdleConnTimeout:     90 * time.Second,
 			}}},
-		wsURL:   ws.String(),
-		queue:   make(chan queued, 1024),
-		actions: make(chan func(context.Context), 1024),
-		legs:    map[string]*leg{},
-		chans:   map[string]*leg{},
-		bridges: map[string]*brdg{},
-		devices: map[string]bool{},
-		unhung:  map[string]media.Cause{},
+		wsURL:    ws.String(),
+		queue:    make(chan queued, 1024),
+		actions:  make(chan func(context.Context), 1024),
+		legs:     map[string]*leg{},
+		chans:    map[string]*leg{},
+		bridges:  map[string]*brdg{},
+		devices:  map[string]bool{},
+		contacts: map[string]map[string]bool{},
+		unhung:   map[string]media.Cause{},
 	}
 	for _, o := range opts {
 		o(c)

@@ -66,6 +66,8 @@ func (c *Client) update(ev ari.Event, base media.FactBase) (facts []media.Fact) 
 		if l := c.chans[e.Channel.ID]; l != nil && !l.ended() && l.kind != kindSnoop {
 			facts = append(facts, media.DTMF{FactBase: base, Leg: media.LegID(l.id), Digit: e.Digit})
 		}
+	case *ari.ContactStatusChange:
+		c.onContact(e.ContactInfo.Aor, e.ContactInfo.Uri, e.ContactInfo.ContactStatus)
 	case *ari.EndpointStateChange:
 		facts = c.onDevice(base, e.Endpoint.Technology+"/"+e.Endpoint.Resource, e.Endpoint.State == "online")
 	case *ari.DeviceStateChanged:

@@ -379,7 +379,8 @@ func (f *fakeARI) originate(q url.Values) (int, any) {
 	ep := q.Get("endpoint")
 	tech, res, _ := strings.Cut(ep, "/")
 	trunk := strings.HasSuffix(res, "@trunk")
-	if tech != "PJSIP" || !trunk && !f.contacts[res] {
+	aor, _, _ := strings.Cut(res, "/") // PJSIP/<aor>/<contact URI> dials one contact
+	if tech != "PJSIP" || !trunk && !f.contacts[aor] {
 		return 500, map[string]string{"error": "Allocation failed"}
 	}
 	if q.Get("app") != f.app {
@@ -389,7 +390,7 @@ func (f *fakeARI) originate(q url.Values) (int, any) {
 	if id == "" {
 		id = fmt.Sprintf("1795288200.%d", f.nextID())
 	}
-	name, _, _ := strings.Cut(res, "@")
+	name, _, _ := strings.Cut(aor, "@")
 	caller := ""
 	if cid := q.Get("callerId"); cid != "" {
 		_, rest, _ := strings.Cut(cid, "<")

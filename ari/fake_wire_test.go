@@ -326,3 +326,15 @@ func (f *fakeARI) failLocked(ch *fakeChan, cause int, txt, dialStatus string) {
 	f.sendLocked(f.dialEvent(ch, dialStatus))
 	f.destroyed(ch, cause, txt)
 }
+
+// AddContact registers one more contact under an AOR: Asterisk sends
+// ContactStatusChange "Created" to applications subscribed to the
+// endpoint's technology.
+func (f *fakeARI) AddContact(aor, uri string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.contacts[aor] = true
+	f.sendLocked(f.event("ContactStatusChange",
+		kv{"contact_info", map[string]string{"uri": uri, "contact_status": "Created", "aor": aor, "roundtrip_usec": "0"}},
+		kv{"endpoint", f.endpointJSON(aor)}))
+}

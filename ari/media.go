@@ -110,7 +110,7 @@ func (c *Client) endpointsFor(t media.Target, number string) ([]string, error) {
 		case strings.Contains(ep.User, "/"):
 			out = append(out, ep.User)
 		default:
-			out = append(out, c.cfg.DeviceFor(ep.User))
+			out = append(out, c.contactForks(ep.User)...)
 		}
 	}
 	return out, nil
