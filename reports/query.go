@@ -168,32 +168,18 @@ func (d *DB) Calls(ctx context.Context, qq Query, f CallFilter) ([]CallRow, stri
 	}
 	defer rows.Close()
 	loc := qq.loc()
-	out := []CallRow{}
-	var lastMS int64
-	for rows.Next() {
-		var r CallRow
+	return readPage(rows, qq.Limit, func(r *CallRow) (int64, error) {
 		var started int64
 		var ring, ans, end, wait, talk sql.NullInt64
 		if err := rows.Scan(&r.ID, &r.Direction, &r.CustomerNumber, &r.Hotline, &r.Queue, &r.Campaign, &started, &ring, &ans, &end,
 			&wait, &talk, &r.Outcome, &r.EndCause, &r.HungUpBy, &r.Agent, &r.Transfers, &r.Monitors); err != nil {
-			return nil, "", err
+			return 0, err
 		}
 		r.StartedAt = time.UnixMilli(started).In(loc)
 		r.FirstRingAt, r.AnsweredAt, r.EndedAt = localPtr(ring, loc), localPtr(ans, loc), localPtr(end, loc)
 		r.WaitSeconds, r.TalkSeconds = intPtr(wait), intPtr(talk)
-		out = append(out, r)
-		if len(out) <= qq.Limit {
-			lastMS = started
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	if len(out) > qq.Limit {
-		out = out[:qq.Limit]
-		return out, encodeCursor(lastMS, out[len(out)-1].ID), nil
-	}
-	return out, "", nil
+		return started, nil
+	}, func(r *CallRow) string { return r.ID })
 }
 
 // AttemptFilter narrows the ring attempts.
@@ -234,28 +220,14 @@ func (d *DB) Attempts(ctx context.Context, qq Query, f AttemptFilter) ([]Attempt
 	}
 	defer rows.Close()
 	loc := qq.loc()
-	out := []AttemptRow{}
-	var lastMS int64
-	for rows.Next() {
-		var r AttemptRow
+	return readPage(rows, qq.Limit, func(r *AttemptRow) (int64, error) {
 		var s, e int64
 		if err := rows.Scan(&r.ID, &r.CallID, &r.Agent, &r.Kind, &r.Device, &r.Queue, &s, &e, &r.Outcome, &r.Seconds); err != nil {
-			return nil, "", err
+			return 0, err
 		}
 		r.StartedAt, r.EndedAt = time.UnixMilli(s).In(loc), time.UnixMilli(e).In(loc)
-		out = append(out, r)
-		if len(out) <= qq.Limit {
-			lastMS = s
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	if len(out) > qq.Limit {
-		out = out[:qq.Limit]
-		return out, encodeCursor(lastMS, out[len(out)-1].ID), nil
-	}
-	return out, "", nil
+		return s, nil
+	}, func(r *AttemptRow) string { return r.ID })
 }
 
 // MonitorRow is one supervisor monitor (GET /v1/reports/monitors).
@@ -290,30 +262,16 @@ func (d *DB) Monitors(ctx context.Context, qq Query, supervisor string) ([]Monit
 	}
 	defer rows.Close()
 	loc := qq.loc()
-	out := []MonitorRow{}
-	var lastMS int64
-	for rows.Next() {
-		var r MonitorRow
+	return readPage(rows, qq.Limit, func(r *MonitorRow) (int64, error) {
 		var s int64
 		var ans, end, secs sql.NullInt64
 		if err := rows.Scan(&r.ID, &r.CallID, &r.Supervisor, &r.Agent, &r.Queue, &r.ModeChanges, &s, &ans, &end, &secs, &r.EndReason); err != nil {
-			return nil, "", err
+			return 0, err
 		}
 		r.StartedAt = time.UnixMilli(s).In(loc)
 		r.AnsweredAt, r.EndedAt, r.Seconds = localPtr(ans, loc), localPtr(end, loc), intPtr(secs)
-		out = append(out, r)
-		if len(out) <= qq.Limit {
-			lastMS = s
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	if len(out) > qq.Limit {
-		out = out[:qq.Limit]
-		return out, encodeCursor(lastMS, out[len(out)-1].ID), nil
-	}
-	return out, "", nil
+		return s, nil
+	}, func(r *MonitorRow) string { return r.ID })
 }
 
 // IntervalRow is one stretch of one agent status (GET
@@ -350,29 +308,15 @@ func (d *DB) Intervals(ctx context.Context, qq Query, agent, field string) ([]In
 	}
 	defer rows.Close()
 	loc := qq.loc()
-	out := []IntervalRow{}
-	var lastMS int64
-	for rows.Next() {
-		var r IntervalRow
+	return readPage(rows, qq.Limit, func(r *IntervalRow) (int64, error) {
 		var from int64
 		var to, secs sql.NullInt64
 		if err := rows.Scan(&r.ID, &r.Agent, &r.Field, &r.Status, &from, &to, &secs, &r.ChangedBy); err != nil {
-			return nil, "", err
+			return 0, err
 		}
 		r.From, r.To, r.Seconds = time.UnixMilli(from).In(loc), localPtr(to, loc), intPtr(secs)
-		out = append(out, r)
-		if len(out) <= qq.Limit {
-			lastMS = from
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	if len(out) > qq.Limit {
-		out = out[:qq.Limit]
-		return out, encodeCursor(lastMS, out[len(out)-1].ID), nil
-	}
-	return out, "", nil
+		return from, nil
+	}, func(r *IntervalRow) string { return r.ID })
 }
 
 // StatusSeconds is the time an agent spent in one status of one field.
@@ -648,4 +592,31 @@ func (d *DB) Queues(ctx context.Context, qq Query, interval, queue string, sl ma
 		return out[i].Queue < out[j].Queue
 	})
 	return out, nil
+}
+
+// readPage reads one page of a list report: limit rows, plus the one
+// past it that says whether another page follows, whose cursor is the
+// last returned row's sort time (scan returns it) and id.
+func readPage[T any](rows *sql.Rows, limit int, scan func(*T) (int64, error), id func(*T) string) ([]T, string, error) {
+	out := []T{}
+	var lastMS int64
+	for rows.Next() {
+		var r T
+		ms, err := scan(&r)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, r)
+		if len(out) <= limit {
+			lastMS = ms
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	if len(out) > limit {
+		out = out[:limit]
+		return out, encodeCursor(lastMS, id(&out[len(out)-1])), nil
+	}
+	return out, "", nil
 }
