@@ -230,7 +230,10 @@ func (c *Client) endpoints(t media.Target) ([]string, error) {
 			eps = append(eps, r.User)
 		default:
 			c.mu.Lock()
-			contacts := c.st.contactsOf(r.User)
+			var contacts []string
+			if agent, ok := c.cfg.AgentForUser(r.User); ok {
+				contacts = c.st.contactsOf(agent, r.User)
+			}
 			c.mu.Unlock()
 			if len(contacts) > 1 {
 				eps = append(eps, contacts...)

@@ -345,14 +345,13 @@ func latest(m map[string]registration) time.Time {
 // (`"" <sip:a3@127.0.0.1:6003>`) and show registrations rows
 // (`sofia/internal/sip:a3@127.0.0.1:6003`) name a device alike.
 // contactsOf lists the dial strings of every contact registered for a SIP
-// user, sorted.
-func (t *tracker) contactsOf(user string) []string {
+// user, sorted. Registrations are filed under the agent the user maps to
+// (agent), which may hold another user's contacts too.
+func (t *tracker) contactsOf(agent, user string) []string {
 	var out []string
-	for _, contacts := range t.devices {
-		for _, r := range contacts {
-			if r.user == user && r.dial != "" {
-				out = append(out, r.dial)
-			}
+	for _, r := range t.devices[agent] {
+		if r.user == user && r.dial != "" {
+			out = append(out, r.dial)
 		}
 	}
 	sort.Strings(out)
