@@ -177,11 +177,6 @@ func (fl *sipFloor) Device(t *testing.T, user string, b floortest.Behaviour) {
 // port) play the behaviour for one call to number.
 func (fl *sipFloor) Number(t *testing.T, number string, b floortest.Behaviour) {
 	t.Helper()
-	if !fl.anchored {
-		// Capabilities does not say so (media.Actions has no click-to-call):
-		// Connect refuses two dialled legs, and routing ends the call.
-		t.Skip("click-to-call bridges two dialled legs, which the SIP path does only with its media anchor (sip/media.go Connect)")
-	}
 	fl.stopPlaying(t, "trunk")
 	fl.play(t, "trunk", fl.trunkPort, b)
 }

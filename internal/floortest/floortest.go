@@ -538,6 +538,9 @@ func (s *suite) wantMonitorAnswered(callID, id string) {
 // available_after_outdial.
 func (s *suite) outbound() {
 	t := s.t
+	if err := s.f.Capabilities().Supports(media.ActionClickToCall); err != nil {
+		t.Skipf("the %s path cannot place click-to-call: %v", s.f.Capabilities().Path, err)
+	}
 	const number = "+84909999999"
 	for _, after := range []bool{false, true} {
 		if _, err := s.f.Presence().UpdateSettings(s.ctx, s.admin, presence.SettingsInput{AvailableAfterOutdial: &after}); err != nil {
