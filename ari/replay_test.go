@@ -149,6 +149,16 @@ func TestFakeSpeaksRecordedShapes(t *testing.T) {
 	h.hangup(t, agent)
 	h.hangup(t, sup)
 	h.rec.drain()
+	// The client tears the call's bridge down after the hangup facts, on its
+	// own goroutine: wait for it rather than for a fixed time.
+	waitFor(t, func() bool {
+		h.f.mu.Lock()
+		defer h.f.mu.Unlock()
+		return slices.ContainsFunc(h.f.emitted, func(m json.RawMessage) bool {
+			var e struct{ Type string }
+			return json.Unmarshal(m, &e) == nil && e.Type == "BridgeDestroyed"
+		})
+	})
 
 	h.f.mu.Lock()
 	emitted := slices.Clone(h.f.emitted)
