@@ -82,9 +82,10 @@ type callsPage struct {
 // TestReportsFromRealSIPCalls places real sipp calls through the built-in
 // SIP path — answered; RONA then answered by another agent; abandoned;
 // transferred — and checks the rows and figures of every report, the CSV
-// export and today's counters against a recount from the rows. Monitors
-// answer 501 on this path; the contract suite (reports/reportstest) covers
-// them through the routing test double.
+// export and today's counters against a recount from the rows. These
+// calls run in signalling mode (the sipp phones check the SDP passes
+// through); the monitored call, which needs the anchored media, is
+// TestReportsOfMonitoredSIPCall.
 func TestReportsFromRealSIPCalls(t *testing.T) {
 	testpeer.Require(t, "sipp", "sip-tester")
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
@@ -493,4 +494,98 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// TestReportsOfMonitoredSIPCall: on the default (anchored) SIP path a sipp
+// trunk call reaches a1 (sipp), the sales supervisor listens from their
+// own sipp device, pauses, resumes, barges, then ends the monitor; the
+// call is hung up. The monitors report holds one row with those mode
+// changes, both ends and its seconds, the call row counts one monitor,
+// and the CSV export of the monitors report says the same.
+func TestReportsOfMonitoredSIPCall(t *testing.T) {
+	testpeer.Require(t, "sipp", "sip-tester")
+	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
+	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr}) // anchored media, the default
+	defer p.stop()
+	phone, supPhone := testpeer.FreeUDPPort(t), testpeer.FreeUDPPort(t)
+	for user, port := range map[string]int{"a1": phone, "sup-sales": supPhone} {
+		runSipp(t, "register "+user, sipAddr, port, "-sf", scenarioPath("register.xml"), "-m", "1",
+			"-au", user, "-ap", "sip-"+user, "-key", "user", user, "-key", "expires", "3600").wait(t, 20*time.Second)
+	}
+	if code := p.call("PUT", "/v1/agents/a1/status", "demo-a1", `{"call_status":"available"}`, nil); code != 200 {
+		t.Fatalf("a1 available: %d", code)
+	}
+	agent := runSipp(t, "a1 answers", "", phone, "-sf", scenarioPath("agent_answer_anchored.xml"), "-m", "1", "-key", "agent", "a1")
+	sup := runSipp(t, "supervisor answers", "", supPhone, "-sf", scenarioPath("agent_answer_anchored.xml"), "-m", "1", "-key", "agent", "sup-sales")
+	caller := runSipp(t, "trunk caller", sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller_until_bye_anchored.xml"),
+		"-m", "1", "-s", "+842873000001")
+	var id string
+	waitFor(t, "an answered call", func() bool {
+		var calls []map[string]any
+		p.call("GET", "/v1/calls", "demo-sup-sales", "", &calls)
+		if len(calls) == 1 && calls[0]["state"] == "answered" {
+			id = calls[0]["id"].(string)
+			return true
+		}
+		return false
+	})
+	var mon map[string]any
+	if code := p.call("POST", "/v1/calls/"+id+"/listen", "demo-sup-sales", "", &mon); code != 201 {
+		t.Fatalf("listen: %d %v", code, mon)
+	}
+	mid, _ := mon["id"].(string)
+	monitor := func() map[string]any {
+		var c map[string]any
+		p.call("GET", "/v1/calls/"+id, "demo-sup-sales", "", &c)
+		m, _ := c["monitor"].(map[string]any)
+		return m
+	}
+	waitFor(t, "the supervisor's device to answer", func() bool { m := monitor(); return m != nil && m["answered"] == true })
+	for _, action := range []string{"pause", "resume", "barge"} {
+		if code := p.call("POST", "/v1/monitors/"+mid+"/"+action, "demo-sup-sales", "", nil); code != 200 {
+			t.Fatalf("%s: %d", action, code)
+		}
+	}
+	if code := p.call("DELETE", "/v1/monitors/"+mid, "demo-sup-sales", "", nil); code != 200 && code != 204 {
+		t.Fatalf("end monitor: %d", code)
+	}
+	sup.wait(t, 20*time.Second) // its leg got a BYE
+	waitFor(t, "the monitor to end", func() bool { return monitor() == nil })
+	if code := p.call("POST", "/v1/calls/"+id+"/hangup", "demo-sup-sales", "", nil); code != 200 {
+		t.Fatalf("hangup: %d", code)
+	}
+	caller.wait(t, 20*time.Second)
+	agent.wait(t, 20*time.Second)
+
+	var mons struct{ Items []reports.MonitorRow }
+	waitFor(t, "the ended monitor in /v1/reports/monitors", func() bool {
+		p.call("GET", "/v1/reports/monitors", "demo-sup-sales", "", &mons)
+		return len(mons.Items) == 1 && mons.Items[0].EndedAt != nil
+	})
+	m := mons.Items[0]
+	if m.ID != mid || m.CallID != id || m.Supervisor != "sup-sales" || m.Agent != "a1" || m.Queue != "sales" ||
+		m.ModeChanges != "listen,paused,listen,barge" || m.AnsweredAt == nil || m.AnsweredAt.Before(m.StartedAt) ||
+		m.Seconds == nil || *m.Seconds != int64(m.EndedAt.Sub(m.StartedAt)/time.Second) {
+		t.Errorf("monitor row %+v (seconds %v)", m, m.Seconds)
+	}
+	var page callsPage
+	waitFor(t, "the ended call in /v1/reports/calls", func() bool {
+		p.call("GET", "/v1/reports/calls", "demo-sup-sales", "", &page)
+		return len(page.Items) == 1 && page.Items[0].EndedAt != nil
+	})
+	if c := page.Items[0]; c.ID != id || c.Monitors != 1 || c.Outcome != "answered" || c.Agent != "a1" || c.HungUpBy != "sup-sales" {
+		t.Errorf("call row %+v", c)
+	}
+	res := getRaw(t, p.base+"/v1/reports/monitors?format=csv", "demo-sup-sales")
+	recs, err := csv.NewReader(bytes.NewReader(res)).ReadAll()
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("monitors csv: %v %q", err, recs)
+	}
+	col := map[string]string{}
+	for i, h := range recs[0] {
+		col[h] = recs[1][i]
+	}
+	if col["id"] != mid || col["mode_changes"] != "listen,paused,listen,barge" || col["supervisor"] != "sup-sales" || col["ended_at"] == "" {
+		t.Errorf("monitors csv row %v", col)
+	}
 }
