@@ -248,6 +248,14 @@ func TestFailoverRealProcesses(t *testing.T) {
 			t.Fatalf("the dead owner's call %s is still live", call1)
 		}
 	}
+	// Its agent is freed with it (wrap-up or available), not left talking.
+	var a1 map[string]any
+	if code := third.call("GET", "/v1/agents/a1", "demo-admin", "", &a1); code != 200 {
+		t.Fatalf("GET a1 after the takeover: %d", code)
+	}
+	if s := a1["system_status"]; s == "talking" || s == "ringing" {
+		t.Fatalf("a1 is still %v after the dead owner's call was ended", s)
+	}
 	agent1.kill()
 	caller1.kill()
 	// a1 may be wrapping up after the lost call: end it so a1 can be rung.
