@@ -149,6 +149,19 @@ func answeredCallOn(t *testing.T, r *replica, not string) string {
 	}
 }
 
+// replicaHolding finds the replica whose process holds a lease (holder
+// ids carry the process id).
+func replicaHolding(t *testing.T, among []*replica, holder string) *replica {
+	t.Helper()
+	for _, r := range among {
+		if strings.Contains(holder, fmt.Sprintf("-%d-", r.cmd.Process.Pid)) {
+			return r
+		}
+	}
+	t.Fatalf("holder %q is none of the replicas", holder)
+	return nil
+}
+
 // TestFailoverRealProcesses is issue 11's failover acceptance on the
 // built-in SIP path with real processes: three callfloor binaries on one
 // real redis-server (lease TTL 2 s), sipp phones. A call is answered
@@ -185,15 +198,7 @@ func TestFailoverRealProcesses(t *testing.T) {
 			waitHolder(t, rdb, mediaLease, "")
 		}
 	}
-	ownerOf := func(holder string) *replica {
-		for _, r := range order {
-			if strings.Contains(holder, fmt.Sprintf("-%d-", r.cmd.Process.Pid)) {
-				return r
-			}
-		}
-		t.Fatalf("holder %q is none of the replicas", holder)
-		return nil
-	}
+	ownerOf := func(holder string) *replica { return replicaHolding(t, order, holder) }
 	holder1, tok1 := leaseHolder(t, rdb, mediaLease)
 	owner := ownerOf(holder1)
 	if owner.name != "A" {
