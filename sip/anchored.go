@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,10 @@ type legMedia struct {
 	sessID  uint64
 	version uint64
 	sdp     []byte // our current description for this leg
+	// lateOffer: the caller's INVITE had no SDP, so sdp is our offer
+	// and the answer comes in the ACK of our 2xx (RFC 3261 section
+	// 13.2.1); until then the leg has no remote to send to.
+	lateOffer bool
 }
 
 // monitorSpec is what a supervisor's dialled leg joins on answer.
@@ -69,7 +74,14 @@ func (e *errMediaRefused) Unwrap() error { return e.err }
 // anchorCaller anchors an inbound caller's offer: a new session (refused
 // with 503 at the call cap) and a leg answering the offer (488 when no
 // codec fits).
+//
+// An INVITE without a body is a late offer: the leg offers PCMU, PCMA and
+// telephone-events in our 200 OK and takes the answer from the ACK
+// (takeLateAnswer).
 func (s *Server) anchorCaller(id media.LegID, offer []byte) (*legMedia, error) {
+	if len(bytes.TrimSpace(offer)) == 0 {
+		return s.anchorLateOffer(id)
+	}
 	d, err := rtpanchor.ParseSDP(offer)
 	if err != nil {
 		return nil, &errMediaRefused{488, "Not Acceptable Here", err}
@@ -100,6 +112,55 @@ func (s *Server) anchorCaller(id media.LegID, offer []byte) (*legMedia, error) {
 		return nil, &errMediaRefused{500, "Server Internal Error", err}
 	}
 	return m, nil
+}
+
+// anchorLateOffer anchors a caller whose INVITE carried no offer: a new
+// session and a leg whose description is our offer.
+func (s *Server) anchorLateOffer(id media.LegID) (*legMedia, error) {
+	sess, err := s.opts.anchor.NewSession(anchorHandler{s})
+	if err != nil {
+		return nil, &errMediaRefused{503, "Service Unavailable", err}
+	}
+	ml, err := sess.NewLeg(string(id))
+	if err != nil {
+		sess.Close()
+		return nil, &errMediaRefused{503, "Service Unavailable", err}
+	}
+	ml.WatchInactivity(false)
+	m := &legMedia{sess: sess, ml: ml, codec: rtpanchor.PCMU, eventPT: 101, dir: rtpanchor.SendRecv,
+		sessID: rand.Uint64() >> 1, lateOffer: true}
+	if err := m.write(rtpanchor.PCMU, rtpanchor.PCMA); err != nil {
+		sess.Close()
+		return nil, &errMediaRefused{500, "Server Internal Error", err}
+	}
+	return m, nil
+}
+
+// errNoAnswerInAck: a late-offer caller's ACK carried no usable answer to
+// our offer; RFC 3261 section 13.2.1 leaves a BYE as the way out.
+var errNoAnswerInAck = errors.New("sip: the ACK carries no usable SDP answer to our offer")
+
+// takeLateAnswer applies the answer a late-offer caller sent in its ACK.
+// It must name one of the codecs we offered; our description is then
+// rewritten with that codec alone, for later offers in the dialog.
+func (m *legMedia) takeLateAnswer(body []byte) error {
+	m.lateOffer = false
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errNoAnswerInAck
+	}
+	d, err := rtpanchor.ParseSDP(body)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errNoAnswerInAck, err)
+	}
+	codec, _, _, err := rtpanchor.Negotiate(d)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errNoAnswerInAck, err)
+	}
+	if err := m.ml.Apply(d, codec); err != nil {
+		return fmt.Errorf("%w: %w", errNoAnswerInAck, err)
+	}
+	m.codec, m.eventPT = codec, d.EventPT
+	return m.write()
 }
 
 // write renders our SDP for the leg with a new version (RFC 3264 section 8).

@@ -290,6 +290,13 @@ func (l *inLeg) earlyMedia() error {
 		if !l.early {
 			l.early = true
 			l.state = inRinging
+			if l.m.lateOffer {
+				// No offer from the caller, and an unreliable 1xx cannot
+				// carry ours to an answer: the caller's phone rings back
+				// itself until the 200 OK.
+				l.s.send(l.tx, l.response(180, "Ringing", nil))
+				return nil
+			}
 			l.s.send(l.tx, l.response(183, "Session Progress", l.m.sdp))
 		}
 		return nil
@@ -358,14 +365,25 @@ func (l *inLeg) endWith(cause media.Cause, code int) {
 	}
 }
 
-// onAck confirms the dialog.
-func (l *inLeg) onAck() {
+// onAck confirms the dialog. For a late-offer caller the ACK carries the
+// answer to the offer in our 200 OK; without a usable one the call
+// cannot carry audio and is ended with a BYE (RFC 3261 section 13.2.1).
+func (l *inLeg) onAck(body []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch l.state {
 	case inAnswering:
 		l.state = inConfirmed
 		close(l.acked)
+		if l.m != nil && l.m.lateOffer {
+			if err := l.m.takeLateAnswer(body); err != nil {
+				l.s.log.Info("late-offer caller's ACK has no usable answer; ending the call", "leg", l.id, "err", err)
+				l.finishLocked(media.CauseFailed, true)
+				if !l.s.goBackground(l.bye) {
+					l.s.forget(string(l.id), l.id)
+				}
+			}
+		}
 	case inEnded:
 		// ACK after we hung up in answering state: the BYE is waiting on it.
 		select {

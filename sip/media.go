@@ -138,7 +138,7 @@ func (s *Server) handleAck(req *sip.Request) {
 	ref, ok := s.byCallID[callIDOf(req)]
 	s.mu.Unlock()
 	if ok && ref.in != nil {
-		ref.in.onAck()
+		ref.in.onAck(req.Body())
 	}
 }
 

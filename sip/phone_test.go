@@ -40,6 +40,10 @@ type goPhone struct {
 	res   []int                        // status codes our call received
 	// noAnswer makes the phone ring without answering.
 	noAnswer atomic.Bool
+	// lateAnswer makes dial send a late offer (an INVITE without SDP):
+	// the ACK of the 2xx carries lateAnswer(callfloor's offer), no body
+	// when it returns nil.
+	lateAnswer func(offer []byte) []byte
 }
 
 // newGoPhone starts a phone on a free loopback UDP port that sends freq
@@ -168,7 +172,16 @@ func (p *goPhone) dial(h *harness, hotline string) {
 	ct := sip.ContentTypeHeader("application/sdp")
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: p.user, Host: "127.0.0.1"}}
 	from.Params.Add("tag", sip.GenerateTagN(8))
-	call, err := p.dcli.Invite(ctx, sip.Uri{Scheme: "sip", User: hotline, Host: "127.0.0.1", Port: h.port}, p.sdp(), &ct, from)
+	to := sip.Uri{Scheme: "sip", User: hotline, Host: "127.0.0.1", Port: h.port}
+	var (
+		call *sipgo.DialogClientSession
+		err  error
+	)
+	if p.lateAnswer != nil {
+		call, err = p.dcli.Invite(ctx, to, nil, from)
+	} else {
+		call, err = p.dcli.Invite(ctx, to, p.sdp(), &ct, from)
+	}
 	if err != nil {
 		p.t.Fatalf("INVITE: %v", err)
 	}
@@ -188,10 +201,25 @@ func (p *goPhone) dial(h *harness, hotline string) {
 			}
 			return nil
 		}})
-		if err == nil {
-			_ = call.Ack(wctx)
-			close(acked)
+		if err != nil {
+			return
 		}
+		if p.lateAnswer == nil {
+			_ = call.Ack(wctx)
+		} else {
+			res := call.InviteResponse
+			target := call.InviteRequest.Recipient
+			if c := res.Contact(); c != nil {
+				target = c.Address
+			}
+			ack := sip.NewRequest(sip.ACK, *target.Clone())
+			if body := p.lateAnswer(res.Body()); body != nil {
+				ack.AppendHeader(&ct)
+				ack.SetBody(body)
+			}
+			_ = call.WriteAck(wctx, ack)
+		}
+		close(acked)
 	}()
 }
 

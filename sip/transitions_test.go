@@ -68,7 +68,7 @@ func TestInLegTransitions(t *testing.T) {
 		if l.state != inAnswering {
 			t.Fatalf("cancel after 2xx changed state to %s", l.state)
 		}
-		l.onAck()
+		l.onAck(nil)
 		if l.state != inConfirmed {
 			t.Fatalf("after ACK: %s", l.state)
 		}
@@ -148,7 +148,7 @@ func TestInLegTransitions(t *testing.T) {
 		s := newIdleServer(t, rec) // background context ended: the BYE is skipped
 		l, _ := newTestInLeg(t, s)
 		_ = l.connect("dial-1", []byte("v=0\r\n"))
-		l.onAck()
+		l.onAck(nil)
 		_ = l.hangup(media.CauseNormal)
 		if l.state != inEnded || lastEnded(t, rec).Cause != media.CauseNormal {
 			t.Fatalf("state %s", l.state)
