@@ -32,6 +32,8 @@ type Metrics struct {
 	work            prometheus.Counter
 	conflictRetries prometheus.Counter
 	dispatchPasses  prometheus.Counter
+	factsHeld       prometheus.Gauge
+	factsDropped    prometheus.Counter
 
 	storeLatency *prometheus.HistogramVec
 
@@ -94,6 +96,8 @@ func New() *Metrics {
 	m.work = counter("routing_work_total", "Work items the routing engine's loops finished.")
 	m.conflictRetries = counter("routing_conflict_retries_total", "Call changes retried because a record changed between read and commit.")
 	m.dispatchPasses = counter("routing_dispatch_passes_total", "Distribution passes over every queue.")
+	m.factsHeld = gauge("routing_facts_held", "Media facts waiting, in order, for the store to answer again.")
+	m.factsDropped = counter("routing_facts_dropped_total", "Media facts dropped because more were held for the store than routing.held_facts allows.")
 
 	m.storeLatency = histogramVec("store_command_seconds", "Store command latency: Redis commands by name, in-memory operations by method.", "op")
 

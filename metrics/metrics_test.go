@@ -199,3 +199,21 @@ func TestReportsObserver(t *testing.T) {
 		t.Errorf("gaps = %v", got)
 	}
 }
+
+// Media facts held for the store and dropped past the bound are exported
+// (routing's Observer.FactsHeld / FactDropped, held.go).
+func TestRoutingHeldFactsExported(t *testing.T) {
+	m := New()
+	o := m.Routing()
+	o.FactsHeld(3)
+	o.FactDropped()
+	o.FactDropped()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{"callfloor_routing_facts_held 3\n", "callfloor_routing_facts_dropped_total 2\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

@@ -56,6 +56,8 @@ func (o routingObserver) QueueDepth(n int) { o.m.queueDepth.Set(float64(n)) }
 func (o routingObserver) WorkDone()        { o.m.work.Inc() }
 func (o routingObserver) ConflictRetry()   { o.m.conflictRetries.Inc() }
 func (o routingObserver) DispatchPass()    { o.m.dispatchPasses.Inc() }
+func (o routingObserver) FactsHeld(n int)  { o.m.factsHeld.Set(float64(n)) }
+func (o routingObserver) FactDropped()     { o.m.factsDropped.Inc() }
 
 func (o routingObserver) MediaCommand(cmd string, d time.Duration, err error) {
 	o.m.mediaLatency.WithLabelValues(cmd).Observe(d.Seconds())

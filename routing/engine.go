@@ -40,6 +40,7 @@ type Engine struct {
 	// pass has started since (one that starts clears it before reading).
 	noneWaiting  atomic.Bool
 	intake       *intake
+	held         *heldFacts
 	timers       *timerSet
 	seq          atomic.Uint64
 	watchLog     state.Log
@@ -140,6 +141,7 @@ func NewEngine(st state.Store, agents *presence.Service, media media.Media, opts
 		rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 	}
 	e.cur.Store(newEngineRun())
+	e.held = newHeldFacts() // before the options: WithHeldFacts sets its bound
 	for _, o := range opts {
 		o(e)
 	}
@@ -199,10 +201,16 @@ func (e *Engine) RunFenced(ctx context.Context, fence state.Fence) error {
 	r.cancel = cancel
 	defer e.endRun(r)
 	e.intake.reset()
+	e.resetHeld()
 	if err := e.recover(ctx); err != nil {
 		return fmt.Errorf("routing: recover live calls: %w", err)
 	}
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.replayHeld(ctx)
+	}()
 	for _, l := range append([]*loop{e.dispatch}, e.shards...) {
 		wg.Add(1)
 		go func() {

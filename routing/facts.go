@@ -23,8 +23,16 @@ const (
 // answered with music (ringback on a path that cannot answer alone), or
 // unanswered with ringback until an agent answers.
 func (e *Engine) onArrived(ctx context.Context, id string, f media.CallArrived) {
+	// Held for the store: the replay adopts the leg afresh.
+	unbind := func() { e.unbindLeg(f.Leg) }
+	if e.holdIfWaiting(f, unbind) {
+		return
+	}
 	m := e.mediaPath()
 	q, err := e.queueFor(ctx, f.Hotline)
+	if e.holdOnOutage(f, err, unbind) {
+		return
+	}
 	if err != nil {
 		e.log.Error("inbound call has no queue; rejecting", "hotline", f.Hotline, "err", err)
 		e.unbindLeg(f.Leg)
@@ -34,6 +42,9 @@ func (e *Engine) onArrived(ctx context.Context, id string, f media.CallArrived) 
 		return
 	}
 	groups, err := e.queueGroups(ctx, &q)
+	if e.holdOnOutage(f, err, unbind) {
+		return
+	}
 	if err != nil {
 		e.log.Error("inbound call: queue groups", "err", err)
 		return
@@ -47,6 +58,9 @@ func (e *Engine) onArrived(ctx context.Context, id string, f media.CallArrived) 
 		}
 		return nil
 	})
+	if e.holdOnOutage(f, err, unbind) {
+		return
+	}
 	if err != nil {
 		e.log.Error("store inbound call", "call", id, "err", err)
 		return
@@ -99,6 +113,9 @@ func (e *Engine) queueGroups(ctx context.Context, q *Queue) ([]string, error) {
 
 // onLegFact handles a fact about one leg of a call.
 func (e *Engine) onLegFact(ctx context.Context, callID string, f media.Fact) {
+	if e.holdIfWaiting(f, nil) {
+		return
+	}
 	var err error
 	switch f := f.(type) {
 	case media.LegRinging:
@@ -107,6 +124,9 @@ func (e *Engine) onLegFact(ctx context.Context, callID string, f media.Fact) {
 		err = e.onAnswered(ctx, callID, f.Leg)
 	case media.LegEnded:
 		err = e.onEnded(ctx, callID, f.Leg, f.Cause)
+	}
+	if e.holdOnOutage(f, err, nil) {
+		return
 	}
 	if err != nil {
 		e.log.Error("handle leg fact", "call", callID, "fact", fmt.Sprintf("%T", f), "err", err)
@@ -448,6 +468,9 @@ func (e *Engine) resync(ctx context.Context, callID string, present map[media.Le
 // ("PJSIP/a3-desk"); the agent owning it is the one whose id it is, else
 // the one whose app or desk device it names.
 func (e *Engine) onDevice(ctx context.Context, f media.DeviceState) {
+	if e.holdIfWaiting(f, nil) {
+		return
+	}
 	id, device := f.AgentID, deviceUser(f.AgentID)
 	_, err := e.agents.DeviceState(ctx, id, device, f.Registered, f.Until)
 	if errors.Is(err, presence.ErrNotFound) {
@@ -458,6 +481,9 @@ func (e *Engine) onDevice(ctx context.Context, f media.DeviceState) {
 				break
 			}
 		}
+	}
+	if e.holdOnOutage(f, err, nil) {
+		return
 	}
 	if err != nil {
 		e.log.Info("device state for unknown agent", "agent", id, "device", f.Device, "err", err)

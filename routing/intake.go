@@ -54,11 +54,24 @@ func (in *intake) reset() {
 }
 
 // Report implements Facts: it queues the fact on its call's loop and
-// returns at once.
+// returns at once. While earlier facts wait for the store (held.go), it
+// queues behind them.
 func (e *Engine) Report(f media.Fact) {
 	if e.isStopped() {
 		return
 	}
+	h := e.held
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.waiting && holdable(f) {
+		e.holdLocked(f)
+		return
+	}
+	e.dispatchFact(f)
+}
+
+// dispatchFact sends a fact to the loop that handles it.
+func (e *Engine) dispatchFact(f media.Fact) {
 	switch f := f.(type) {
 	case media.CallArrived:
 		e.adopt(f)

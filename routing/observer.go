@@ -19,6 +19,10 @@ type Observer interface {
 	// "hangup", … as media.Media names them, snake_case), how long it
 	// took and how it ended.
 	MediaCommand(cmd string, d time.Duration, err error)
+	// FactsHeld reports how many media facts wait for the store to
+	// answer again (held.go); FactDropped, one dropped past the bound.
+	FactsHeld(n int)
+	FactDropped()
 }
 
 // WithObserver reports the engine's queues, retries and passes to o.
@@ -36,5 +40,7 @@ func (nopObserver) QueueDepth(int) {}
 func (nopObserver) WorkDone()      {}
 func (nopObserver) ConflictRetry() {}
 func (nopObserver) DispatchPass()  {}
+func (nopObserver) FactsHeld(int)  {}
+func (nopObserver) FactDropped()   {}
 
 func (nopObserver) MediaCommand(string, time.Duration, error) {}

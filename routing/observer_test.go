@@ -28,6 +28,8 @@ func (o *countingObserver) QueueDepth(n int) {
 func (o *countingObserver) WorkDone()      { o.work.Add(1) }
 func (o *countingObserver) ConflictRetry() { o.conflicts.Add(1) }
 func (o *countingObserver) DispatchPass()  { o.passes.Add(1) }
+func (o *countingObserver) FactsHeld(int)  {}
+func (o *countingObserver) FactDropped()   {}
 func (o *countingObserver) MediaCommand(cmd string, _ time.Duration, err error) {
 	if cmd == "dial" && err == nil {
 		o.dials.Add(1)

@@ -131,7 +131,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return a.engine.LogoutGuard(ctx, id) }),
 	)
 	a.engine = routing.NewEngine(st, a.agents, nil, routing.WithLogger(log), routing.WithDefaultQueue(cfg.DefaultQueue),
-		routing.WithObserver(m.Routing()),
+		routing.WithObserver(m.Routing()), routing.WithHeldFacts(cfg.HeldFacts),
 		// Re-run distribution on an agent change that may route a call,
 		// including other replicas' (this also covers the API's changes).
 		routing.WithAgentEvents(st))

@@ -32,7 +32,10 @@ type Config struct {
 	HeartbeatTTL int    `yaml:"heartbeat_ttl_seconds"`
 	// LeaseTTL is how long a replica's lease (floor, webhooks, media
 	// server) lasts without renewal: the failover time when it dies.
-	LeaseTTL          int    `yaml:"lease_ttl_seconds"`
+	LeaseTTL int `yaml:"lease_ttl_seconds"`
+	// HeldFacts bounds the media facts held in order while the store is
+	// unreachable (README.md, Limits and outages); 0: routing's default.
+	HeldFacts         int    `yaml:"held_facts"`
 	DefaultIdleStatus string `yaml:"default_idle_status"`
 	DefaultQueue      string `yaml:"default_queue"`
 	// DefaultRegion ("VN") reads national phone numbers ("0901000011");
@@ -323,6 +326,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaseTTL < 0 {
 		errs = append(errs, errors.New("lease_ttl_seconds ("+EnvLeaseTTL+"): must be a positive number of seconds"))
+	}
+	if c.HeldFacts < 0 {
+		errs = append(errs, errors.New("held_facts: must be a positive number (0 for the default)"))
 	}
 	if c.HeartbeatTTL < 0 {
 		errs = append(errs, errors.New("heartbeat_ttl_seconds: must be positive"))
