@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -19,11 +20,13 @@ import (
 )
 
 // ReportsDB is what the reports endpoints read (reports.DB implements it).
+// The list reports stream their page: a CSV export writes each row as
+// the database returns it.
 type ReportsDB interface {
-	Calls(ctx context.Context, q reports.Query, f reports.CallFilter) ([]reports.CallRow, string, error)
-	Attempts(ctx context.Context, q reports.Query, f reports.AttemptFilter) ([]reports.AttemptRow, string, error)
-	Monitors(ctx context.Context, q reports.Query, supervisor string) ([]reports.MonitorRow, string, error)
-	Intervals(ctx context.Context, q reports.Query, agent, field string) ([]reports.IntervalRow, string, error)
+	EachCall(ctx context.Context, q reports.Query, f reports.CallFilter, p reports.Page[reports.CallRow]) error
+	EachAttempt(ctx context.Context, q reports.Query, f reports.AttemptFilter, p reports.Page[reports.AttemptRow]) error
+	EachMonitor(ctx context.Context, q reports.Query, supervisor string, p reports.Page[reports.MonitorRow]) error
+	EachInterval(ctx context.Context, q reports.Query, agent, field string, p reports.Page[reports.IntervalRow]) error
 	Agents(ctx context.Context, q reports.Query, agent string, now time.Time) ([]reports.AgentRow, error)
 	Queues(ctx context.Context, q reports.Query, interval, queue string, sl map[string]int) ([]reports.QueueRow, error)
 	Cursor(ctx context.Context) (reports.Cursor, error)
@@ -211,18 +214,54 @@ type reportPage[T any] struct {
 	NextCursor *string   `json:"next_cursor"`
 }
 
-func writeList[T any](c echo.Context, q reports.Query, csvOut bool, name string, items []T, next string) error {
-	if csvOut {
-		if next != "" {
-			c.Response().Header().Set("X-Next-Cursor", next)
+// writeList answers a list report: a JSON page, or CSV rows written as
+// read hands them over (a day's export is never held whole in memory).
+func writeList[T any](c echo.Context, q reports.Query, csvOut bool, name string, read func(ctx context.Context, p reports.Page[T]) error) error {
+	ctx := c.Request().Context()
+	if !csvOut {
+		p := reportPage[T]{From: q.From.In(q.Loc), To: q.To.In(q.Loc), Items: []T{}}
+		err := read(ctx, reports.Page[T]{
+			Start: func(next string) error {
+				if next != "" {
+					p.NextCursor = &next
+				}
+				return nil
+			},
+			Row: func(r *T) error { p.Items = append(p.Items, *r); return nil },
+		})
+		if err != nil {
+			return reportErr(err)
 		}
-		return writeCSV(c, name, q, csvHeader(items), csvRows(items))
+		return c.JSON(http.StatusOK, p)
 	}
-	p := reportPage[T]{From: q.From.In(q.Loc), To: q.To.In(q.Loc), Items: items}
-	if next != "" {
-		p.NextCursor = &next
+	enc := newCSVEncoder[T]()
+	var w *csv.Writer
+	err := read(ctx, reports.Page[T]{
+		Start: func(next string) error {
+			if next != "" {
+				c.Response().Header().Set("X-Next-Cursor", next)
+			}
+			w = startCSV(c, name, q, enc.header)
+			return w.Error()
+		},
+		Row: func(r *T) error { return w.Write(enc.row(r)) },
+	})
+	if err == nil && w != nil {
+		w.Flush()
+		err = w.Error()
 	}
-	return c.JSON(http.StatusOK, p)
+	switch {
+	case err == nil:
+		return nil
+	case w == nil:
+		return reportErr(err) // nothing sent yet: an error answer
+	case ctx.Err() != nil:
+		return ctx.Err() // the client went away
+	default:
+		// Rows went out under a 200: end the response unfinished (no
+		// closing chunk) so that a cut export is not taken for a whole one.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func (h reportHandlers) calls(c echo.Context) error {
@@ -237,11 +276,9 @@ func (h reportHandlers) calls(c echo.Context) error {
 	if f.Outcome, err = oneOf(c, "outcome", reports.CallAnswered, reports.CallAbandoned, reports.CallUnanswered, reports.CallLive); err != nil {
 		return err
 	}
-	rows, next, err := h.db.Calls(c.Request().Context(), q, f)
-	if err != nil {
-		return reportErr(err)
-	}
-	return writeList(c, q, csvOut, "calls", rows, next)
+	return writeList(c, q, csvOut, "calls", func(ctx context.Context, p reports.Page[reports.CallRow]) error {
+		return h.db.EachCall(ctx, q, f, p)
+	})
 }
 
 func (h reportHandlers) attempts(c echo.Context) error {
@@ -253,11 +290,9 @@ func (h reportHandlers) attempts(c echo.Context) error {
 	if f.Outcome, err = oneOf(c, "outcome", "answered", "no_answer", "busy", "unreachable", "cancelled"); err != nil {
 		return err
 	}
-	rows, next, err := h.db.Attempts(c.Request().Context(), q, f)
-	if err != nil {
-		return reportErr(err)
-	}
-	return writeList(c, q, csvOut, "attempts", rows, next)
+	return writeList(c, q, csvOut, "attempts", func(ctx context.Context, p reports.Page[reports.AttemptRow]) error {
+		return h.db.EachAttempt(ctx, q, f, p)
+	})
 }
 
 func (h reportHandlers) monitors(c echo.Context) error {
@@ -265,11 +300,10 @@ func (h reportHandlers) monitors(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, next, err := h.db.Monitors(c.Request().Context(), q, c.QueryParam("supervisor"))
-	if err != nil {
-		return reportErr(err)
-	}
-	return writeList(c, q, csvOut, "monitors", rows, next)
+	supervisor := c.QueryParam("supervisor")
+	return writeList(c, q, csvOut, "monitors", func(ctx context.Context, p reports.Page[reports.MonitorRow]) error {
+		return h.db.EachMonitor(ctx, q, supervisor, p)
+	})
 }
 
 func (h reportHandlers) statuses(c echo.Context) error {
@@ -281,11 +315,10 @@ func (h reportHandlers) statuses(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, next, err := h.db.Intervals(c.Request().Context(), q, c.QueryParam("agent"), field)
-	if err != nil {
-		return reportErr(err)
-	}
-	return writeList(c, q, csvOut, "statuses", rows, next)
+	agent := c.QueryParam("agent")
+	return writeList(c, q, csvOut, "statuses", func(ctx context.Context, p reports.Page[reports.IntervalRow]) error {
+		return h.db.EachInterval(ctx, q, agent, field, p)
+	})
 }
 
 func (h reportHandlers) agentsReport(c echo.Context) error {
@@ -298,7 +331,7 @@ func (h reportHandlers) agentsReport(c echo.Context) error {
 		return reportErr(err)
 	}
 	if !csvOut {
-		return writeList(c, q, false, "agents", rows, "")
+		return writeAll(c, q, false, "agents", rows)
 	}
 	// CSV: the fixed columns, then one column per status seen
 	// ("call_status:lunch_break", …) with its seconds.
@@ -314,18 +347,21 @@ func (h reportHandlers) agentsReport(c echo.Context) error {
 		}
 	}
 	slices.Sort(cols)
-	header := append(csvHeader(rows), cols...)
-	body := csvRows(rows)
-	for i, r := range rows {
+	enc := newCSVEncoder[reports.AgentRow]()
+	w := startCSV(c, "agents", q, append(slices.Clip(enc.header), cols...))
+	for i := range rows {
 		secs := map[string]int64{}
-		for _, s := range r.Statuses {
+		for _, s := range rows[i].Statuses {
 			secs[s.Field+":"+s.Status] = s.Seconds
 		}
+		rec := enc.row(&rows[i])
 		for _, k := range cols {
-			body[i] = append(body[i], strconv.FormatInt(secs[k], 10))
+			rec = append(rec, strconv.FormatInt(secs[k], 10))
 		}
+		_ = w.Write(rec)
 	}
-	return writeCSV(c, "agents", q, header, body)
+	w.Flush()
+	return w.Error()
 }
 
 func (h reportHandlers) queues(c echo.Context) error {
@@ -348,7 +384,7 @@ func (h reportHandlers) queues(c echo.Context) error {
 	if err != nil {
 		return reportErr(err)
 	}
-	return writeList(c, q, csvOut, "queues", rows, "")
+	return writeAll(c, q, csvOut, "queues", rows)
 }
 
 // reportStatus is GET /v1/reports/status: where the projection is, and
@@ -375,63 +411,67 @@ func (h reportHandlers) status(c echo.Context) error {
 	return c.JSON(http.StatusOK, reportStatus{Cursor: cur, GapList: gaps})
 }
 
-func writeCSV(c echo.Context, name string, q reports.Query, header []string, rows [][]string) error {
+// writeAll answers a report already read whole (agents, queues).
+func writeAll[T any](c echo.Context, q reports.Query, csvOut bool, name string, rows []T) error {
+	return writeList(c, q, csvOut, name, func(_ context.Context, p reports.Page[T]) error {
+		if err := p.Start(""); err != nil {
+			return err
+		}
+		for i := range rows {
+			if err := p.Row(&rows[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// startCSV sends the headers of a CSV answer and its header line, and
+// returns the writer of its rows (buffered: the caller flushes).
+func startCSV(c echo.Context, name string, q reports.Query, header []string) *csv.Writer {
 	res := c.Response()
 	res.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	res.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.csv"`, name, q.From.In(q.Loc).Format(time.DateOnly)))
 	res.WriteHeader(http.StatusOK)
-	w := csv.NewWriter(res)
+	w := csv.NewWriter(bufio.NewWriterSize(res, 64<<10))
 	_ = w.Write(header)
-	for _, r := range rows {
-		_ = w.Write(r)
-	}
-	w.Flush()
-	return w.Error()
+	return w
 }
 
-// csvHeader is the JSON names of a row type's scalar fields, in order.
-func csvHeader[T any](_ []T) []string {
-	var out []string
-	t := reflect.TypeFor[T]()
-	for i := range t.NumField() {
-		if name, ok := csvColumn(t.Field(i)); ok {
-			out = append(out, name)
-		}
-	}
-	return out
-}
-
-func csvColumn(f reflect.StructField) (string, bool) {
-	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-	if name == "" || name == "-" {
-		return "", false
-	}
-	k := f.Type.Kind()
-	if k == reflect.Slice || k == reflect.Map {
-		return "", false // lists get their own columns (agents)
-	}
-	return name, true
+// csvEncoder renders a row type's scalar fields as CSV columns named by
+// their JSON names, in order (lists get their own columns: agents); times
+// RFC 3339, absent values empty. The columns are found once per type, not
+// per row.
+type csvEncoder[T any] struct {
+	header []string
+	fields []int
+	rec    []string
 }
 
 var timeType = reflect.TypeFor[time.Time]()
 
-// csvRows renders each row's scalar fields as csvHeader lists them: times
-// RFC 3339, absent values empty.
-func csvRows[T any](items []T) [][]string {
-	out := make([][]string, 0, len(items))
+func newCSVEncoder[T any]() *csvEncoder[T] {
+	e := &csvEncoder[T]{}
 	t := reflect.TypeFor[T]()
-	for i := range items {
-		v := reflect.ValueOf(items[i])
-		var row []string
-		for j := range t.NumField() {
-			if _, ok := csvColumn(t.Field(j)); !ok {
-				continue
-			}
-			row = append(row, csvValue(v.Field(j)))
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if k := f.Type.Kind(); name == "" || name == "-" || k == reflect.Slice || k == reflect.Map {
+			continue
 		}
-		out = append(out, row)
+		e.header, e.fields = append(e.header, name), append(e.fields, i)
 	}
-	return out
+	e.rec = make([]string, len(e.fields))
+	return e
+}
+
+// row renders r; the slice is reused by the next call.
+func (e *csvEncoder[T]) row(r *T) []string {
+	v := reflect.ValueOf(r).Elem()
+	for j, i := range e.fields {
+		e.rec[j] = csvValue(v.Field(i))
+	}
+	return e.rec[:len(e.fields):len(e.fields)]
 }
 
 func csvValue(v reflect.Value) string {
@@ -442,7 +482,7 @@ func csvValue(v reflect.Value) string {
 		v = v.Elem()
 	}
 	if v.Type() == timeType {
-		return v.Interface().(time.Time).Format(time.RFC3339)
+		return v.Addr().Interface().(*time.Time).Format(time.RFC3339)
 	}
 	switch v.Kind() {
 	case reflect.String:

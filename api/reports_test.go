@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -223,6 +225,92 @@ func TestReportsCSV(t *testing.T) {
 	recs, _ = csv.NewReader(bytes.NewReader(r.body)).ReadAll()
 	if len(recs) != 2 || recs[1][2] != "a1" {
 		t.Fatalf("attempts csv: %q", recs)
+	}
+}
+
+// failingRows is the reports database failing in the middle of a read:
+// after the first row of a page.
+type failingRows struct{ *reports.DB }
+
+var errMidRead = errors.New("disk I/O error")
+
+func (f failingRows) EachCall(ctx context.Context, q reports.Query, fl reports.CallFilter, p reports.Page[reports.CallRow]) error {
+	n := 0
+	return f.DB.EachCall(ctx, q, fl, reports.Page[reports.CallRow]{Start: p.Start, Row: func(r *reports.CallRow) error {
+		if n++; n > 1 {
+			return errMidRead
+		}
+		return p.Row(r)
+	}})
+}
+
+// TestReportsCSVExportPagesAndFailures: a CSV export names the next
+// page's cursor in X-Next-Cursor before its rows and the pages add up to
+// the day; a database that fails before the first row answers 503 in the
+// error shape; one that fails after rows went out cuts the response
+// short, so the client sees an error rather than a complete-looking file.
+func TestReportsCSVExportPagesAndFailures(t *testing.T) {
+	rd := newReportsDemo(t)
+	var ids []string
+	path := "/v1/reports/calls?format=csv&limit=2"
+	for pages := 0; ; pages++ {
+		r := rd.get(path, "demo-admin")
+		recs, err := csv.NewReader(bytes.NewReader(r.body)).ReadAll()
+		if r.status != 200 || err != nil || len(recs) < 2 || recs[0][0] != "id" {
+			t.Fatalf("page %d: %d %v %q", pages, r.status, err, recs)
+		}
+		for _, rec := range recs[1:] {
+			ids = append(ids, rec[0])
+		}
+		next := r.header.Get("X-Next-Cursor")
+		if next == "" {
+			break
+		}
+		if pages > 3 || len(recs) != 3 {
+			t.Fatalf("page %d of 2 rows: %q, next %q", pages, recs, next)
+		}
+		path = "/v1/reports/calls?format=csv&limit=2&cursor=" + url.QueryEscape(next)
+	}
+	if strings.Join(ids, " ") != "c1 c2 c3" {
+		t.Fatalf("the pages hold %v; want c1 c2 c3", ids)
+	}
+
+	sl := func(context.Context) (map[string]int, error) { return map[string]int{}, nil }
+	failing := httptest.NewServer(api.New(rd.svc, rd.store, api.WithRoutes(api.ReportsRoutes(failingRows{rd.db}, rd.svc, sl))).Handler())
+	defer failing.Close()
+	req, _ := http.NewRequest("GET", failing.URL+"/v1/reports/calls?format=csv", nil)
+	req.Header.Set("Authorization", "Bearer demo-admin")
+	// The rows are buffered, so the cut may come before the status line
+	// reaches the client or after some rows: an error either way.
+	res, err := http.DefaultClient.Do(req)
+	if err == nil {
+		body, rerr := io.ReadAll(res.Body)
+		res.Body.Close()
+		if rerr == nil {
+			t.Fatalf("a read failing after the first row: %d %q, read whole; want the response cut short", res.StatusCode, body)
+		}
+	}
+
+	closed, err := reports.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "closed.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	down := httptest.NewServer(api.New(rd.svc, rd.store, api.WithRoutes(api.ReportsRoutes(closed, rd.svc, sl))).Handler())
+	defer down.Close()
+	for _, f := range []string{"csv", "json"} {
+		req, _ = http.NewRequest("GET", down.URL+"/v1/reports/calls?format="+f, nil)
+		req.Header.Set("Authorization", "Bearer demo-admin")
+		res, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Error api.Error }
+		_ = json.NewDecoder(res.Body).Decode(&e)
+		res.Body.Close()
+		if res.StatusCode != 503 || e.Error.Code != "reports_unavailable" {
+			t.Errorf("%s from a closed database: %d %+v; want 503 reports_unavailable", f, res.StatusCode, e.Error)
+		}
 	}
 }
 

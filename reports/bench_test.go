@@ -5,17 +5,17 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/callfloor/callfloor/internal/cpustat"
 	"github.com/callfloor/callfloor/internal/testpeer"
 )
 
 // seedDay writes a 100,000-call day straight into the tables (what a day
 // of projection leaves): 20 queues, 500 agents in 20 groups, 1.5 ring
 // attempts per call, 12 status intervals per agent, 1% monitored calls.
-func seedDay(b *testing.B, d *DB, day time.Time, calls int) {
+func seedDay(b testing.TB, d *DB, day time.Time, calls int) {
 	b.Helper()
 	ctx := context.Background()
 	err := d.inTx(ctx, func(x q) error {
@@ -114,7 +114,7 @@ func benchEndpoints(b *testing.B, d *DB) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			n, ops := 0, 0
-			cpu0 := cpuTime()
+			cpu0 := cpustat.Self()
 			for b.Loop() {
 				var err error
 				if n, err = bc.run(); err != nil {
@@ -126,7 +126,7 @@ func benchEndpoints(b *testing.B, d *DB) {
 			// This process's CPU time per op: a figure that holds on a
 			// shared machine where wall time mostly measures waiting
 			// (for SQLite it is all the work; for PostgreSQL the client's).
-			b.ReportMetric(float64((cpuTime()-cpu0)/time.Duration(max(ops, 1)))/1e6, "cpu-ms/op")
+			b.ReportMetric(float64((cpustat.Self()-cpu0)/time.Duration(max(ops, 1)))/1e6, "cpu-ms/op")
 		})
 	}
 }
@@ -151,11 +151,4 @@ func BenchmarkReportsDayPostgres(b *testing.B) {
 	}
 	defer d.Close()
 	benchEndpoints(b, d)
-}
-
-// cpuTime is the user + system CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

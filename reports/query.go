@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,25 +84,116 @@ func DecodeCursor(c string) (int64, string, error) {
 	return ms, id, nil
 }
 
-// page adds the range, paging condition and order to a list query over a
-// table with started_ms and id.
-func page(qq *Query, where []string, args []any) (string, []any, error) {
-	return pageBy("started_ms", qq, where, args)
+// Page receives one page of a list report as the database returns it:
+// Start once, with the cursor of the next page ("" on the last one),
+// before the first row; then Row for each row, in order. The row passed
+// to Row is reused for the next one: copy it to keep it. An error from
+// either ends the read and is returned.
+type Page[T any] struct {
+	Start func(next string) error
+	Row   func(*T) error
 }
 
-// pageBy is page over another time column.
-func pageBy(col string, qq *Query, where []string, args []any) (string, []any, error) {
-	where = append(where, col+" >= ?", col+" < ?")
-	args = append(args, qq.From.UnixMilli(), qq.To.UnixMilli())
+// listing is one list report's query: the table, the selected columns,
+// the time column pages are ordered by (then id), and how to scan a row.
+type listing[T any] struct {
+	table, cols, col string
+	scan             func(rows *sql.Rows, r *T, loc *time.Location) error
+}
+
+// streamPage reads one page of a list: the rows of where in the query's
+// range after its cursor, ordered by (col, id), at most Limit of them
+// (README.md, Reports: paging). A first query over the index finds the
+// page's last row and whether another follows, so the next cursor is
+// known before the first row is read (an export names it in a header
+// before streaming its rows); the rows are then read up to that last row
+// and handed over one at a time, never held as a whole page.
+func streamPage[T any](ctx context.Context, d *DB, qq Query, l listing[T], where []string, args []any, p Page[T]) error {
+	// The range is kept to plain comparisons of the time column (the
+	// index's range); ties on it are broken by id in a separate term.
+	lower := qq.From.UnixMilli()
 	if qq.Cursor != "" {
 		ms, id, err := DecodeCursor(qq.Cursor)
 		if err != nil {
-			return "", nil, err
+			return err
 		}
-		where = append(where, "("+col+" > ? OR ("+col+" = ? AND id > ?))")
-		args = append(args, ms, ms, id)
+		lower = max(lower, ms)
+		where = append(where, "("+l.col+" > ? OR id > ?)")
+		args = append(args, ms, id)
 	}
-	return " WHERE " + strings.Join(where, " AND ") + " ORDER BY " + col + ", id LIMIT ?", append(args, qq.Limit+1), nil
+	where = append(where, l.col+" >= ?")
+	args = append(args, lower)
+	x := q{d, d.sql}
+	cond := " FROM " + l.table + " WHERE " + strings.Join(where, " AND ")
+	order := " ORDER BY " + l.col + ", id"
+	last, err := x.query(ctx, "SELECT "+l.col+", id"+cond+" AND "+l.col+" < ?"+order+" LIMIT 2 OFFSET ?",
+		append(slices.Clip(args), qq.To.UnixMilli(), max(qq.Limit, 1)-1)...)
+	if err != nil {
+		return err
+	}
+	var lastMS int64
+	var lastID, next string
+	n := 0
+	for ; last.Next() && n < 2; n++ {
+		var ms int64
+		var id string
+		if err := last.Scan(&ms, &id); err != nil {
+			last.Close()
+			return err
+		}
+		if n == 0 {
+			lastMS, lastID = ms, id
+		}
+	}
+	if err := errors.Join(last.Err(), last.Close()); err != nil {
+		return err
+	}
+	if n == 2 {
+		// Another page follows: this one ends at its last row. Rows
+		// projected meanwhile before that row join this page rather
+		// than fall between two pages.
+		next = encodeCursor(lastMS, lastID)
+		cond += " AND " + l.col + " <= ? AND (" + l.col + " < ? OR id <= ?)"
+		args = append(args, lastMS, lastMS, lastID)
+	} else {
+		cond += " AND " + l.col + " < ?"
+		args = append(args, qq.To.UnixMilli())
+	}
+	rows, err := x.query(ctx, "SELECT "+l.cols+cond+order, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if err := p.Start(next); err != nil {
+		return err
+	}
+	loc := qq.loc()
+	var zero, r T
+	for rows.Next() {
+		r = zero
+		if err := l.scan(rows, &r, loc); err != nil {
+			return err
+		}
+		if err := p.Row(&r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// collect reads a whole page into a slice (the JSON pages, at most
+// 1,000 rows).
+func collect[T any](read func(Page[T]) error) ([]T, string, error) {
+	out := []T{}
+	var next string
+	err := read(Page[T]{
+		Start: func(n string) error { next = n; return nil },
+		Row:   func(r *T) error { out = append(out, *r); return nil },
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
 }
 
 func localPtr(v sql.NullInt64, loc *time.Location) *time.Time {
@@ -149,37 +241,40 @@ type CallRow struct {
 
 // Calls is the call history, oldest first, one page.
 func (d *DB) Calls(ctx context.Context, qq Query, f CallFilter) ([]CallRow, string, error) {
-	where, args := []string{}, []any{}
-	sc, sa := scopeSQL(qq.Scope, "agent")
-	where, args = append(where, sc), append(args, sa...)
-	for col, v := range map[string]string{"queue": f.Queue, "agent": f.Agent, "direction": f.Direction, "outcome": f.Outcome, "customer_number": f.Customer} {
-		if v != "" {
-			where, args = append(where, col+" = ?"), append(args, v)
-		}
-	}
-	tail, args, err := page(&qq, where, args)
-	if err != nil {
-		return nil, "", err
-	}
-	rows, err := q{d, d.sql}.query(ctx, `SELECT id, direction, customer_number, hotline, queue, campaign, started_ms, first_ring_ms,
-		answered_ms, ended_ms, wait_seconds, talk_seconds, outcome, end_cause, hung_up_by, agent, transfers, monitors FROM calls`+tail, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("reports: calls: %w", err)
-	}
-	defer rows.Close()
-	loc := qq.loc()
-	return readPage(rows, qq.Limit, func(r *CallRow) (int64, error) {
+	return collect(func(p Page[CallRow]) error { return d.EachCall(ctx, qq, f, p) })
+}
+
+var callListing = listing[CallRow]{table: "calls", col: "started_ms",
+	cols: `id, direction, customer_number, hotline, queue, campaign, started_ms, first_ring_ms,
+		answered_ms, ended_ms, wait_seconds, talk_seconds, outcome, end_cause, hung_up_by, agent, transfers, monitors`,
+	scan: func(rows *sql.Rows, r *CallRow, loc *time.Location) error {
 		var started int64
 		var ring, ans, end, wait, talk sql.NullInt64
 		if err := rows.Scan(&r.ID, &r.Direction, &r.CustomerNumber, &r.Hotline, &r.Queue, &r.Campaign, &started, &ring, &ans, &end,
 			&wait, &talk, &r.Outcome, &r.EndCause, &r.HungUpBy, &r.Agent, &r.Transfers, &r.Monitors); err != nil {
-			return 0, err
+			return err
 		}
 		r.StartedAt = time.UnixMilli(started).In(loc)
 		r.FirstRingAt, r.AnsweredAt, r.EndedAt = localPtr(ring, loc), localPtr(ans, loc), localPtr(end, loc)
 		r.WaitSeconds, r.TalkSeconds = intPtr(wait), intPtr(talk)
-		return started, nil
-	}, func(r *CallRow) string { return r.ID })
+		return nil
+	}}
+
+// EachCall streams one page of the call history to p.
+func (d *DB) EachCall(ctx context.Context, qq Query, f CallFilter, p Page[CallRow]) error {
+	where, args := []string{}, []any{}
+	sc, sa := scopeSQL(qq.Scope, "agent")
+	where, args = append(where, sc), append(args, sa...)
+	for _, c := range []struct{ col, v string }{{"queue", f.Queue}, {"agent", f.Agent}, {"direction", f.Direction},
+		{"outcome", f.Outcome}, {"customer_number", f.Customer}} {
+		if c.v != "" {
+			where, args = append(where, c.col+" = ?"), append(args, c.v)
+		}
+	}
+	if err := streamPage(ctx, d, qq, callListing, where, args, p); err != nil {
+		return fmt.Errorf("reports: calls: %w", err)
+	}
+	return nil
 }
 
 // AttemptFilter narrows the ring attempts.
@@ -203,31 +298,33 @@ type AttemptRow struct {
 
 // Attempts lists ring attempts, oldest first, one page.
 func (d *DB) Attempts(ctx context.Context, qq Query, f AttemptFilter) ([]AttemptRow, string, error) {
-	sc, args := scopeSQL(qq.Scope, "agent")
-	where := []string{sc}
-	for col, v := range map[string]string{"queue": f.Queue, "agent": f.Agent, "outcome": f.Outcome, "call_id": f.Call} {
-		if v != "" {
-			where, args = append(where, col+" = ?"), append(args, v)
-		}
-	}
-	tail, args, err := page(&qq, where, args)
-	if err != nil {
-		return nil, "", err
-	}
-	rows, err := q{d, d.sql}.query(ctx, `SELECT id, call_id, agent, kind, device, queue, started_ms, ended_ms, outcome, seconds FROM ring_attempts`+tail, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("reports: attempts: %w", err)
-	}
-	defer rows.Close()
-	loc := qq.loc()
-	return readPage(rows, qq.Limit, func(r *AttemptRow) (int64, error) {
+	return collect(func(p Page[AttemptRow]) error { return d.EachAttempt(ctx, qq, f, p) })
+}
+
+var attemptListing = listing[AttemptRow]{table: "ring_attempts", col: "started_ms",
+	cols: "id, call_id, agent, kind, device, queue, started_ms, ended_ms, outcome, seconds",
+	scan: func(rows *sql.Rows, r *AttemptRow, loc *time.Location) error {
 		var s, e int64
 		if err := rows.Scan(&r.ID, &r.CallID, &r.Agent, &r.Kind, &r.Device, &r.Queue, &s, &e, &r.Outcome, &r.Seconds); err != nil {
-			return 0, err
+			return err
 		}
 		r.StartedAt, r.EndedAt = time.UnixMilli(s).In(loc), time.UnixMilli(e).In(loc)
-		return s, nil
-	}, func(r *AttemptRow) string { return r.ID })
+		return nil
+	}}
+
+// EachAttempt streams one page of ring attempts to p.
+func (d *DB) EachAttempt(ctx context.Context, qq Query, f AttemptFilter, p Page[AttemptRow]) error {
+	sc, args := scopeSQL(qq.Scope, "agent")
+	where := []string{sc}
+	for _, c := range []struct{ col, v string }{{"queue", f.Queue}, {"agent", f.Agent}, {"outcome", f.Outcome}, {"call_id", f.Call}} {
+		if c.v != "" {
+			where, args = append(where, c.col+" = ?"), append(args, c.v)
+		}
+	}
+	if err := streamPage(ctx, d, qq, attemptListing, where, args, p); err != nil {
+		return fmt.Errorf("reports: attempts: %w", err)
+	}
+	return nil
 }
 
 // MonitorRow is one supervisor monitor (GET /v1/reports/monitors).
@@ -247,31 +344,33 @@ type MonitorRow struct {
 
 // Monitors lists monitors, oldest first, one page; supervisor filters.
 func (d *DB) Monitors(ctx context.Context, qq Query, supervisor string) ([]MonitorRow, string, error) {
+	return collect(func(p Page[MonitorRow]) error { return d.EachMonitor(ctx, qq, supervisor, p) })
+}
+
+var monitorListing = listing[MonitorRow]{table: "monitors", col: "started_ms",
+	cols: "id, call_id, supervisor, agent, queue, mode_changes, started_ms, answered_ms, ended_ms, seconds, end_reason",
+	scan: func(rows *sql.Rows, r *MonitorRow, loc *time.Location) error {
+		var s int64
+		var ans, end, secs sql.NullInt64
+		if err := rows.Scan(&r.ID, &r.CallID, &r.Supervisor, &r.Agent, &r.Queue, &r.ModeChanges, &s, &ans, &end, &secs, &r.EndReason); err != nil {
+			return err
+		}
+		r.StartedAt = time.UnixMilli(s).In(loc)
+		r.AnsweredAt, r.EndedAt, r.Seconds = localPtr(ans, loc), localPtr(end, loc), intPtr(secs)
+		return nil
+	}}
+
+// EachMonitor streams one page of monitors to p; supervisor filters.
+func (d *DB) EachMonitor(ctx context.Context, qq Query, supervisor string, p Page[MonitorRow]) error {
 	sc, args := scopeSQL(qq.Scope, "supervisor")
 	where := []string{sc}
 	if supervisor != "" {
 		where, args = append(where, "supervisor = ?"), append(args, supervisor)
 	}
-	tail, args, err := page(&qq, where, args)
-	if err != nil {
-		return nil, "", err
+	if err := streamPage(ctx, d, qq, monitorListing, where, args, p); err != nil {
+		return fmt.Errorf("reports: monitors: %w", err)
 	}
-	rows, err := q{d, d.sql}.query(ctx, `SELECT id, call_id, supervisor, agent, queue, mode_changes, started_ms, answered_ms, ended_ms, seconds, end_reason FROM monitors`+tail, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("reports: monitors: %w", err)
-	}
-	defer rows.Close()
-	loc := qq.loc()
-	return readPage(rows, qq.Limit, func(r *MonitorRow) (int64, error) {
-		var s int64
-		var ans, end, secs sql.NullInt64
-		if err := rows.Scan(&r.ID, &r.CallID, &r.Supervisor, &r.Agent, &r.Queue, &r.ModeChanges, &s, &ans, &end, &secs, &r.EndReason); err != nil {
-			return 0, err
-		}
-		r.StartedAt = time.UnixMilli(s).In(loc)
-		r.AnsweredAt, r.EndedAt, r.Seconds = localPtr(ans, loc), localPtr(end, loc), intPtr(secs)
-		return s, nil
-	}, func(r *MonitorRow) string { return r.ID })
+	return nil
 }
 
 // IntervalRow is one stretch of one agent status (GET
@@ -290,6 +389,24 @@ type IntervalRow struct {
 // Intervals lists agent status intervals that began in the range, oldest
 // first, one page; agent and field filter.
 func (d *DB) Intervals(ctx context.Context, qq Query, agent, field string) ([]IntervalRow, string, error) {
+	return collect(func(p Page[IntervalRow]) error { return d.EachInterval(ctx, qq, agent, field, p) })
+}
+
+var intervalListing = listing[IntervalRow]{table: "agent_intervals", col: "from_ms",
+	cols: "id, agent, field, status, from_ms, to_ms, seconds, changed_by",
+	scan: func(rows *sql.Rows, r *IntervalRow, loc *time.Location) error {
+		var from int64
+		var to, secs sql.NullInt64
+		if err := rows.Scan(&r.ID, &r.Agent, &r.Field, &r.Status, &from, &to, &secs, &r.ChangedBy); err != nil {
+			return err
+		}
+		r.From, r.To, r.Seconds = time.UnixMilli(from).In(loc), localPtr(to, loc), intPtr(secs)
+		return nil
+	}}
+
+// EachInterval streams one page of agent status intervals to p; agent and
+// field filter.
+func (d *DB) EachInterval(ctx context.Context, qq Query, agent, field string, p Page[IntervalRow]) error {
 	sc, args := scopeSQL(qq.Scope, "agent")
 	where := []string{sc}
 	if agent != "" {
@@ -298,25 +415,10 @@ func (d *DB) Intervals(ctx context.Context, qq Query, agent, field string) ([]In
 	if field != "" {
 		where, args = append(where, "field = ?"), append(args, field)
 	}
-	tail, args, err := pageBy("from_ms", &qq, where, args)
-	if err != nil {
-		return nil, "", err
+	if err := streamPage(ctx, d, qq, intervalListing, where, args, p); err != nil {
+		return fmt.Errorf("reports: intervals: %w", err)
 	}
-	rows, err := q{d, d.sql}.query(ctx, `SELECT id, agent, field, status, from_ms, to_ms, seconds, changed_by FROM agent_intervals`+tail, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("reports: intervals: %w", err)
-	}
-	defer rows.Close()
-	loc := qq.loc()
-	return readPage(rows, qq.Limit, func(r *IntervalRow) (int64, error) {
-		var from int64
-		var to, secs sql.NullInt64
-		if err := rows.Scan(&r.ID, &r.Agent, &r.Field, &r.Status, &from, &to, &secs, &r.ChangedBy); err != nil {
-			return 0, err
-		}
-		r.From, r.To, r.Seconds = time.UnixMilli(from).In(loc), localPtr(to, loc), intPtr(secs)
-		return from, nil
-	}, func(r *IntervalRow) string { return r.ID })
+	return nil
 }
 
 // StatusSeconds is the time an agent spent in one status of one field.
@@ -592,31 +694,4 @@ func (d *DB) Queues(ctx context.Context, qq Query, interval, queue string, sl ma
 		return out[i].Queue < out[j].Queue
 	})
 	return out, nil
-}
-
-// readPage reads one page of a list report: limit rows, plus the one
-// past it that says whether another page follows, whose cursor is the
-// last returned row's sort time (scan returns it) and id.
-func readPage[T any](rows *sql.Rows, limit int, scan func(*T) (int64, error), id func(*T) string) ([]T, string, error) {
-	out := []T{}
-	var lastMS int64
-	for rows.Next() {
-		var r T
-		ms, err := scan(&r)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, r)
-		if len(out) <= limit {
-			lastMS = ms
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	if len(out) > limit {
-		out = out[:limit]
-		return out, encodeCursor(lastMS, id(&out[len(out)-1])), nil
-	}
-	return out, "", nil
 }

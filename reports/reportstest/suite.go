@@ -484,6 +484,11 @@ func testScenario(t *testing.T, newDB Factory) {
 	if _, _, err := db.Calls(ctx, pq, reports.CallFilter{}); !errors.Is(err, reports.ErrBadCursor) {
 		t.Fatalf("bad cursor: %v", err)
 	}
+	pq.Cursor, pq.Limit = "", 4
+	if p, cur, err := db.Calls(ctx, pq, reports.CallFilter{}); err != nil || len(p) != 4 || cur != "" {
+		t.Fatalf("a page of exactly the rows left: %d rows, cursor %q, %v; want 4 and no cursor", len(p), cur, err)
+	}
+	testPaging(t, db, qq)
 
 	// Today's counters agree with a recomputation from the rows.
 	now := f.clock.Now()
@@ -531,6 +536,89 @@ func testScenario(t *testing.T, newDB Factory) {
 	project(t, f, db2)
 	if a, b := Dump(t, db, qq), Dump(t, db2, qq); a != b {
 		t.Fatalf("replay differs:\n%s\n---\n%s", a, b)
+	}
+}
+
+// testPaging walks every list report page by page (1 and 2 rows a page)
+// through its streaming read and requires the pages to add up to the
+// whole list, each page's cursor to be handed over before its first row,
+// and the slice read to agree with the stream.
+func testPaging(t *testing.T, db *reports.DB, qq reports.Query) {
+	ctx := context.Background()
+	walkPages(t, "calls", qq, func(q reports.Query, p reports.Page[reports.CallRow]) error {
+		return db.EachCall(ctx, q, reports.CallFilter{}, p)
+	},
+		func(q reports.Query) ([]reports.CallRow, string, error) {
+			return db.Calls(ctx, q, reports.CallFilter{})
+		},
+		func(r reports.CallRow) string { return r.ID })
+	walkPages(t, "attempts", qq, func(q reports.Query, p reports.Page[reports.AttemptRow]) error {
+		return db.EachAttempt(ctx, q, reports.AttemptFilter{}, p)
+	}, func(q reports.Query) ([]reports.AttemptRow, string, error) {
+		return db.Attempts(ctx, q, reports.AttemptFilter{})
+	},
+		func(r reports.AttemptRow) string { return r.ID })
+	walkPages(t, "monitors", qq, func(q reports.Query, p reports.Page[reports.MonitorRow]) error { return db.EachMonitor(ctx, q, "", p) },
+		func(q reports.Query) ([]reports.MonitorRow, string, error) { return db.Monitors(ctx, q, "") },
+		func(r reports.MonitorRow) string { return r.ID })
+	walkPages(t, "statuses", qq, func(q reports.Query, p reports.Page[reports.IntervalRow]) error {
+		return db.EachInterval(ctx, q, "", "", p)
+	},
+		func(q reports.Query) ([]reports.IntervalRow, string, error) { return db.Intervals(ctx, q, "", "") },
+		func(r reports.IntervalRow) string { return r.ID })
+}
+
+func walkPages[T any](t *testing.T, name string, qq reports.Query, each func(reports.Query, reports.Page[T]) error,
+	list func(reports.Query) ([]T, string, error), id func(T) string) {
+	t.Helper()
+	qq.Limit = 1000
+	whole, _, err := list(qq)
+	if err != nil || len(whole) == 0 {
+		t.Fatalf("%s: %d rows, %v; the scenario leaves some", name, len(whole), err)
+	}
+	var want []string
+	for _, r := range whole {
+		want = append(want, id(r))
+	}
+	for _, limit := range []int{1, 2} {
+		q := qq
+		q.Limit = limit
+		var got []string
+		for pages := 0; ; pages++ {
+			if pages > len(whole) {
+				t.Fatalf("%s, %d a page: more pages than rows", name, limit)
+			}
+			var next string
+			started, rows := false, 0
+			err := each(q, reports.Page[T]{
+				Start: func(n string) error { started, next = true, n; return nil },
+				Row: func(r *T) error {
+					if !started {
+						t.Errorf("%s: a row before the page's start", name)
+					}
+					rows++
+					got = append(got, id(*r))
+					return nil
+				},
+			})
+			if err != nil {
+				t.Fatalf("%s, %d a page: %v", name, limit, err)
+			}
+			slice, sliceNext, err := list(q)
+			if err != nil || len(slice) != rows || sliceNext != next {
+				t.Fatalf("%s, %d a page: the slice read has %d rows and cursor %q; the stream %d and %q (%v)", name, limit, len(slice), sliceNext, rows, next, err)
+			}
+			if rows > limit || (next != "" && rows != limit) {
+				t.Fatalf("%s, %d a page: a page of %d rows, cursor %q", name, limit, rows, next)
+			}
+			if next == "" {
+				break
+			}
+			q.Cursor = next
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s, %d a page: pages hold %v; the whole list %v", name, limit, got, want)
+		}
 	}
 }
 
