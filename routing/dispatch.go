@@ -44,7 +44,9 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 		e.log.Error("dispatch: list queues", "err", err)
 		return
 	}
-	e.publishQueues(ctx, &live{floor: f, calls: calls, now: e.now()}, queues)
+	lv := &live{floor: f, calls: calls, now: e.now()}
+	e.publishQueues(ctx, lv, queues)
+	e.announceWaits(ctx, lv)
 	var waiting []Call
 	for _, c := range calls {
 		if c.Direction == DirectionInbound && c.State == StateCalling && len(c.Offers) == 0 && c.AgentLeg == "" {

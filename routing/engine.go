@@ -55,6 +55,10 @@ type Engine struct {
 	suspects map[media.LegID]bool
 	// queueSeen is the last published view of each queue (dispatcher only).
 	queueSeen map[string]string
+	// announcer hears waiting callers' positions; waitSeen is what it was
+	// last told per call (dispatcher only).
+	announcer WaitAnnouncer
+	waitSeen  map[string]WaitPosition
 	// qgCache: each queue's groups as of the last dispatcher pass.
 	qgMu    sync.Mutex
 	qgCache map[string][]string
@@ -136,7 +140,7 @@ func WithRandSeed(a, b uint64) Option {
 // ErrMediaUnavailable).
 func NewEngine(st state.Store, agents *presence.Service, media media.Media, opts ...Option) *Engine {
 	e := &Engine{
-		st: st, agents: agents, media: media, clock: realClock{}, log: slog.Default(), obs: nopObserver{},
+		st: st, agents: agents, media: media, clock: realClock{}, log: slog.Default(), obs: nopObserver{}, announcer: nopAnnouncer{},
 		tick: time.Second, skipFor: 5 * time.Second, nShards: 8, mediaTimeout: DefaultMediaTimeout, legAudit: DefaultLegAudit,
 		rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 	}
