@@ -108,11 +108,29 @@ func BenchmarkMixThreeWay(b *testing.B) { benchMix(b, true) }
 // over loopback, and reports how many ticks finished after their 20 ms
 // deadline, the tick mixing time, and the CPU the whole process used
 // (anchor and load generator share the cores). Use -benchtime=1x.
+//
+// The "mixed" case is the target load together: CAPACITY_TWO_PARTY
+// two-party calls (default 300) and CAPACITY_THREE_WAY barges (default
+// 100) at once, e.g. (docs/performance.md)
+//
+//	CAPACITY_SECONDS=30 go test -run '^$' -bench 'Capacity/mixed' -benchtime 1x ./rtpanchor/
 func BenchmarkCapacity(b *testing.B) {
 	secs := 5
 	if v := os.Getenv("CAPACITY_SECONDS"); v != "" {
 		fmt.Sscan(v, &secs)
 	}
+	two, three := 300, 100
+	if v := os.Getenv("CAPACITY_TWO_PARTY"); v != "" {
+		fmt.Sscan(v, &two)
+	}
+	if v := os.Getenv("CAPACITY_THREE_WAY"); v != "" {
+		fmt.Sscan(v, &three)
+	}
+	b.Run(fmt.Sprintf("mixed-%d-two-party-%d-three-way", two, three), func(b *testing.B) {
+		for b.Loop() {
+			runCapacity(b, two, three, time.Duration(secs)*time.Second)
+		}
+	})
 	for _, tc := range []struct {
 		legs  int
 		calls []int
@@ -125,23 +143,31 @@ func BenchmarkCapacity(b *testing.B) {
 			if tc.legs == 3 {
 				name = fmt.Sprintf("three-way-%d", calls)
 			}
+			two, three := calls, 0
+			if tc.legs == 3 {
+				two, three = 0, calls
+			}
 			b.Run(name, func(b *testing.B) {
 				for b.Loop() {
-					runCapacity(b, calls, tc.legs, time.Duration(secs)*time.Second)
+					runCapacity(b, two, three, time.Duration(secs)*time.Second)
 				}
 			})
 		}
 	}
 }
 
-func runCapacity(b *testing.B, calls, perCall int, d time.Duration) {
+// runCapacity runs two two-party calls and three three-way (barge)
+// calls at once for d.
+func runCapacity(b *testing.B, two, three int, d time.Duration) {
+	calls := two + three
+	legs := 2*two + 3*three
 	var (
 		mu    sync.Mutex
 		busy  []time.Duration
 		late  int
 		ticks int
 	)
-	a, rec := newTestAnchor(b, Config{MaxCalls: calls, PortMin: 30000, PortMax: 30000 + 4*calls*perCall + 400},
+	a, rec := newTestAnchor(b, Config{MaxCalls: calls, PortMin: 30000, PortMax: 30000 + 4*legs + 400},
 		withTickObserver(func(t time.Duration) {
 			mu.Lock()
 			busy = append(busy, t)
@@ -155,7 +181,11 @@ func runCapacity(b *testing.B, calls, perCall int, d time.Duration) {
 		pkt  []byte
 	}
 	var peers []peer
-	for range calls {
+	for k := range calls {
+		perCall := 2
+		if k >= two {
+			perCall = 3
+		}
 		s, err := a.NewSession(nil)
 		if err != nil {
 			b.Fatal(err)
@@ -233,6 +263,13 @@ func runCapacity(b *testing.B, calls, perCall int, d time.Duration) {
 		return float64(sorted[min(len(sorted)-1, int(p*float64(len(sorted))))].Microseconds()) / 1000
 	}
 	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+	var la [3]float64
+	if raw, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Sscan(string(raw), &la[0], &la[1], &la[2])
+	}
+	b.Logf("%d two-party + %d three-way calls for %v: %d of %d ticks late, cpu %.2f cores (%.2f ms per call-second), load average %.2f %.2f %.2f",
+		two, three, wall.Round(time.Millisecond), late, n, cpu.Seconds()/wall.Seconds(),
+		float64(cpu.Microseconds())/1000/(float64(calls)*wall.Seconds()), la[0], la[1], la[2])
 	b.ReportMetric(float64(late), "late-ticks")
 	b.ReportMetric(float64(n), "ticks")
 	b.ReportMetric(pct(0.5), "p50-mix-ms")
