@@ -98,13 +98,16 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 			return true, fmt.Errorf("ari events read: %w", err)
 		}
 		if recent.repeat(data) {
+			c.obs.EventReceived("duplicate")
 			continue // delivered again for another subscription (dedup.go)
 		}
 		ev, err := decodeEvent(data)
 		if err != nil {
+			c.obs.EventReceived("undecodable")
 			c.log.Warn("skipping ARI event", "err", err, "bytes", len(data))
 			continue
 		}
+		c.obs.EventReceived(ev.GetType())
 		if _, ok := ev.(*ari.ApplicationReplaced); ok {
 			return true, errReplaced
 		}

@@ -160,6 +160,7 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
+	c.rest.obs = c.obs
 	if err := c.backoff.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}

@@ -46,6 +46,7 @@ type rest struct {
 	base       string // e.g. http://127.0.0.1:8088/ari
 	user, pass string
 	http       *http.Client
+	obs        media.Observer // counts every request (RequestSent)
 }
 
 // do sends one request and decodes a JSON answer into out (when non-nil
@@ -77,6 +78,7 @@ func (r *rest) send(ctx context.Context, method, path string, q url.Values, in, 
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.SetBasicAuth(r.user, r.pass)
+	r.obs.RequestSent(method)
 	resp, err := r.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("ari %s %s: %w: %w", method, path, media.ErrMediaUnavailable, err)

@@ -18,6 +18,13 @@ type Observer interface {
 	// CallRefused counts a new call the path turned away to protect the
 	// media server (reason: "event_lag").
 	CallRefused(reason string)
+	// EventReceived counts an event the path read from the media server,
+	// by type (Asterisk: the ARI event type), so the cost of a call on
+	// the server's event queue can be measured (docs/performance.md).
+	EventReceived(typ string)
+	// RequestSent counts a request the path sent to the media server
+	// (Asterisk: an ARI REST request), by method.
+	RequestSent(method string)
 }
 
 // NopObserver ignores everything; paths use it when given none.
@@ -31,3 +38,9 @@ func (NopObserver) EventLag(time.Duration) {}
 
 // CallRefused implements Observer.
 func (NopObserver) CallRefused(string) {}
+
+// EventReceived implements Observer.
+func (NopObserver) EventReceived(string) {}
+
+// RequestSent implements Observer.
+func (NopObserver) RequestSent(string) {}

@@ -44,6 +44,8 @@ type Metrics struct {
 	mediaReconnects *prometheus.CounterVec
 	mediaEventLag   *prometheus.GaugeVec
 	mediaRefused    *prometheus.CounterVec
+	mediaEvents     *prometheus.CounterVec
+	mediaRequests   *prometheus.CounterVec
 	mediaLatency    *prometheus.HistogramVec
 	mediaErrors     *prometheus.CounterVec
 
@@ -112,6 +114,8 @@ func New() *Metrics {
 		Help: "How long after the media server emitted its last event the path handled it."}, []string{"path"})
 	reg.MustRegister(m.mediaEventLag)
 	m.mediaRefused = counterVec("media_calls_refused_total", "New calls the media path turned away to protect the media server, by reason.", "path", "reason")
+	m.mediaEvents = counterVec("media_events_total", "Events the media path read from its server, by type (Asterisk: ARI event types).", "path", "type")
+	m.mediaRequests = counterVec("media_requests_total", "Requests the media path sent to its server (Asterisk: ARI REST requests), by method.", "path", "method")
 	m.mediaLatency = histogramVec("media_command_seconds", "Latency of the commands routing sends to the media path, by command.", "command")
 	m.reportsApplied = counter("reports_events_projected_total", "Events the reports projector wrote to the reports database.")
 	m.reportsGaps = counter("reports_gaps_total", "Times the event log was trimmed past the reports projector's position (events never projected).")

@@ -88,6 +88,14 @@ func (o *mediaObserver) CallRefused(reason string) {
 	o.m.mediaRefused.WithLabelValues(o.path, reason).Inc()
 }
 
+func (o *mediaObserver) EventReceived(typ string) {
+	o.m.mediaEvents.WithLabelValues(o.path, typ).Inc()
+}
+
+func (o *mediaObserver) RequestSent(method string) {
+	o.m.mediaRequests.WithLabelValues(o.path, method).Inc()
+}
+
 func (o *mediaObserver) Connected(up bool) {
 	if !up {
 		o.m.mediaConnected.WithLabelValues(o.path).Set(0)
