@@ -40,6 +40,10 @@ type goPhone struct {
 	res   []int                        // status codes our call received
 	// noAnswer makes the phone ring without answering.
 	noAnswer atomic.Bool
+	// answerDelay: the phone rings this long before it answers.
+	answerDelay time.Duration
+	// reinvites counts in-dialog INVITEs received (refused with 488).
+	reinvites atomic.Int32
 	// lateAnswer makes dial send a late offer (an INVITE without SDP):
 	// the ACK of the 2xx carries lateAnswer(callfloor's offer), no body
 	// when it returns nil.
@@ -129,6 +133,7 @@ func (p *goPhone) follow(body []byte) {
 func (p *goPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if tagOf(req.To().Params) != "" {
 		// A re-INVITE: the anchored path must never need one.
+		p.reinvites.Add(1)
 		p.t.Errorf("phone %s got a re-INVITE", p.user)
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Here", nil))
 		return
@@ -141,6 +146,13 @@ func (p *goPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	_ = dlg.Respond(180, "Ringing", nil)
 	if p.noAnswer.Load() {
 		return
+	}
+	if p.answerDelay > 0 {
+		select { // a phone ringing, not a timing assumption
+		case <-time.After(p.answerDelay):
+		case <-dlg.Context().Done():
+			return
+		}
 	}
 	p.follow(req.Body())
 	if err := dlg.RespondSDP(p.sdp()); err != nil {

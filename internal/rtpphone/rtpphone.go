@@ -40,6 +40,7 @@ const frameSamples = 160
 // Frame is one received audio packet.
 type Frame struct {
 	TS  uint32
+	At  time.Time // when it arrived
 	PCM []int16
 }
 
@@ -301,7 +302,7 @@ func (p *Phone) record() {
 			if pkt.PayloadType != p.codec {
 				p.t.Errorf("phone %v Hz uses payload type %d, received %d", p.Freq, p.codec, pkt.PayloadType)
 			}
-			p.heard.Frames = append(p.heard.Frames, Frame{TS: pkt.Timestamp, PCM: decodeFrame(pkt.PayloadType, pkt.Payload)})
+			p.heard.Frames = append(p.heard.Frames, Frame{TS: pkt.Timestamp, At: time.Now(), PCM: decodeFrame(pkt.PayloadType, pkt.Payload)})
 		case len(pkt.Payload) >= 4:
 			e := Event{PT: pkt.PayloadType, TS: pkt.Timestamp, Marker: pkt.Marker}
 			copy(e.Payload[:], pkt.Payload)
@@ -429,4 +430,56 @@ func (p *Phone) Gap(from, to float64) (gap time.Duration, ok bool) {
 		return 0, false
 	}
 	return time.Duration(firstTo.TS-lastFrom.TS-frameSamples) * time.Second / 8000, true
+}
+
+// Silence is the longest stretch of what a phone heard since the last
+// Clear that carried none of a set of tones.
+type Silence struct {
+	// OnClock is measured on the received RTP clock: missing frames and
+	// frames without any of the tones.
+	OnClock time.Duration
+	// Arrival is measured on the phone's wall clock, between the arrivals
+	// of the two audible frames around the stretch, less one frame time.
+	Arrival time.Duration
+	// Audible is how many frames carried one of the tones.
+	Audible int
+}
+
+// LongestSilence finds the longest stretch between two frames that each
+// carried one of tones (at a phone's level), among the frames heard since
+// the last Clear from the from-th on: the gap a listener hears when what
+// it hears is switched (the caller's agent replaced by music, music by a
+// supervisor). Start from a frame before the switch, so that a silence
+// right after it is between two audible frames.
+func (p *Phone) LongestSilence(from int, tones ...float64) Silence {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var (
+		out  Silence
+		last *Frame
+	)
+	for i := max(from, 0); i < len(p.heard.Frames); i++ {
+		f := &p.heard.Frames[i]
+		audible := false
+		for _, tone := range tones {
+			if ToneLevel(f.PCM, tone) > HeardLevel {
+				audible = true
+				break
+			}
+		}
+		if !audible {
+			continue
+		}
+		out.Audible++
+		if last != nil {
+			onClock := time.Duration(f.TS-last.TS-frameSamples) * time.Second / 8000
+			if f.TS-last.TS > 1<<31 { // reordered or a new stream start: not a gap
+				onClock = 0
+			}
+			out.OnClock = max(out.OnClock, onClock)
+			out.Arrival = max(out.Arrival, f.At.Sub(last.At)-20*time.Millisecond)
+		}
+		last = f
+	}
+	return out
 }
