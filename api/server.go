@@ -30,7 +30,9 @@ type Server struct {
 	limits    Limits
 	rate      *rateLimiter
 	authCache *authCache
-	admin     []adminHandler
+	// stale keeps the last answer of each live-floor read for outages.
+	stale *staleCache
+	admin []adminHandler
 }
 
 type adminHandler struct {
@@ -76,6 +78,7 @@ func New(agents *presence.Service, store state.Store, opts ...Option) *Server {
 	}
 	s.rate = newRateLimiter(s.limits.RequestsPerSecond, s.limits.Burst)
 	s.authCache = newAuthCache(authCacheTTL, time.Now)
+	s.stale = newStaleCache(time.Now)
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(s.log)
@@ -85,7 +88,8 @@ func New(agents *presence.Service, store state.Store, opts ...Option) *Server {
 	v1.GET("/healthz", s.healthz)
 	v1.GET("/readyz", s.readyz)
 	v1.GET("/openapi.json", serveOpenAPI)
-	auth := s.authenticate
+	// Reads of the live floor are kept for an outage (stale.go).
+	auth := func(next echo.HandlerFunc) echo.HandlerFunc { return s.authenticate(s.staleReads(next)) }
 	s.mountAgents(v1, auth)
 	for _, m := range s.mounts {
 		m(v1, auth)

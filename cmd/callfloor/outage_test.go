@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,4 +115,233 @@ func TestStartsWhileRedisIsDown(t *testing.T) {
 	if code, _, b := p.do("GET", "/v1/agents/a1", "demo-admin", ""); code != 200 {
 		t.Fatalf("bootstrapped floor after Redis came up: %d %s", code, b)
 	}
+}
+
+// sseEvent is one event of a stream, with its id.
+type sseEvent struct{ id, typ, data string }
+
+// idStream reads /v1/events (from Last-Event-ID lastID, if set) in the
+// background, keeping every event with its id.
+type idStream struct {
+	mu     sync.Mutex
+	events []sseEvent
+}
+
+func openIDStream(t *testing.T, ctx context.Context, base, token, lastID string) *idStream {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events?types=agent,call,call_ended", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("events: %v %v", res, err)
+	}
+	s := &idStream{}
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		var cur sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				cur.id = strings.TrimPrefix(line, "id: ")
+			case strings.HasPrefix(line, "event: "):
+				cur.typ = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				cur.data = strings.TrimPrefix(line, "data: ")
+			case line == "" && cur.data != "":
+				s.mu.Lock()
+				s.events = append(s.events, cur)
+				s.mu.Unlock()
+				cur = sseEvent{}
+			}
+		}
+	}()
+	return s
+}
+
+// find returns the first event matching pred.
+func (s *idStream) find(pred func(e sseEvent) bool) (sseEvent, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.events {
+		if pred(e) {
+			return e, true
+		}
+	}
+	return sseEvent{}, false
+}
+
+func (s *idStream) all() []sseEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.events)
+}
+
+func agentStatusEvent(id, status string) func(e sseEvent) bool {
+	return func(e sseEvent) bool {
+		return e.typ == "agent" && strings.Contains(e.data, `"id":"`+id+`"`) && strings.Contains(e.data, `"call_status":"`+status+`"`)
+	}
+}
+
+// TestRedisStoppedTenSeconds is issue 11's outage acceptance: redis-server
+// (append-only, every acknowledged write on disk) is killed for 10 s while
+// an agent changes status and a SIP call is up, then started again on the
+// same port. During the outage writes answer 503 store_unavailable with
+// Retry-After; reads answered before are served from the last known state,
+// marked stale (X-Callfloor-Stale and "stale": true); the caller's hang-up
+// is held (callfloor_routing_facts_held) and applied once Redis is back:
+// the call ends, is counted as accepted, and a1 wraps up. Nothing
+// acknowledged before the outage is lost, and a client that resumes the
+// event stream with Last-Event-ID gets every change after that id, in
+// order, with no gap. The lease TTL (30 s) outlasts the outage, so the
+// owner keeps its SIP calls.
+func TestRedisStoppedTenSeconds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 10 s outage")
+	}
+	testpeer.Require(t, "sipp", "sip-tester")
+	rs := testpeer.StartRedis(t, testpeer.WithAppendOnly())
+	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
+	p := start(t, map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_LEASE_TTL_SECONDS": "30",
+		"CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_SIP_MEDIA": "signalling"})
+	defer p.stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := openIDStream(t, ctx, p.base, "demo-admin", "")
+
+	setA2 := func(status string) (int, string) {
+		code, _, b := p.do("PUT", "/v1/agents/a2/status", "demo-a2", `{"call_status":"`+status+`"}`)
+		return code, b
+	}
+	if code, b := setA2("lunch_break"); code != 200 {
+		t.Fatalf("a2 lunch_break: %d %s", code, b)
+	}
+	var resumeFrom string
+	eventually(t, "lunch_break on the stream", func() (bool, string) {
+		e, ok := first.find(agentStatusEvent("a2", "lunch_break"))
+		resumeFrom = e.id
+		return ok, ""
+	})
+	if code, b := setA2("short_break"); code != 200 {
+		t.Fatalf("a2 short_break: %d %s", code, b)
+	}
+
+	// A call, answered by a1, whose caller hangs up 4 s into the outage.
+	phone := testpeer.FreeUDPPort(t)
+	runSipp(t, "register a1", sipAddr, phone, "-sf", scenarioPath("register.xml"), "-m", "1",
+		"-au", "a1", "-ap", "sip-a1", "-key", "user", "a1", "-key", "expires", "3600").wait(t, 20*time.Second)
+	if code := p.call("PUT", "/v1/agents/a1/status", "demo-a1", `{"call_status":"available"}`, nil); code != 200 {
+		t.Fatalf("a1 available: %d", code)
+	}
+	agent := runSipp(t, "a1 answers", "", phone, "-sf", scenarioPath("agent_answer.xml"), "-m", "1", "-key", "agent", "a1")
+	caller := runSipp(t, "trunk caller", sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller.xml"),
+		"-m", "1", "-s", "+842873000001", "-d", "4000")
+	var callID string
+	eventually(t, "the call answered", func() (bool, string) {
+		var calls []map[string]any
+		p.call("GET", "/v1/calls", "demo-admin", "", &calls)
+		if len(calls) == 1 && calls[0]["state"] == "answered" {
+			callID = calls[0]["id"].(string)
+		}
+		return callID != "", fmt.Sprint(calls)
+	})
+	// Reads answered before the outage (kept for it).
+	if code, _, b := p.do("GET", "/v1/agents/a2", "demo-admin", ""); code != 200 {
+		t.Fatalf("GET a2: %d %s", code, b)
+	}
+	if code, hdr, _ := p.do("GET", "/v1/calls", "demo-admin", ""); code != 200 || hdr.Get("X-Callfloor-Stale") != "" {
+		t.Fatalf("GET calls before the outage: %d stale=%q", code, hdr.Get("X-Callfloor-Stale"))
+	}
+
+	rs.Stop()
+	stopped := time.Now()
+	code, hdr, b := p.do("PUT", "/v1/agents/a2/status", "demo-a2", `{"call_status":"available"}`)
+	if code != http.StatusServiceUnavailable || !strings.Contains(b, `"code":"store_unavailable"`) || hdr.Get("Retry-After") == "" {
+		t.Fatalf("write during the outage: %d Retry-After=%q %s", code, hdr.Get("Retry-After"), b)
+	}
+	code, hdr, b = p.do("GET", "/v1/agents/a2", "demo-admin", "")
+	var a2 map[string]any
+	_ = json.Unmarshal([]byte(b), &a2)
+	if code != 200 || hdr.Get("X-Callfloor-Stale") != "1" || hdr.Get("Age") == "" || a2["stale"] != true || a2["call_status"] != "short_break" {
+		t.Fatalf("read during the outage: %d stale=%q age=%q %s, want the last known a2 (short_break) marked stale", code, hdr.Get("X-Callfloor-Stale"), hdr.Get("Age"), b)
+	}
+	code, hdr, b = p.do("GET", "/v1/calls", "demo-admin", "")
+	var calls []map[string]any
+	_ = json.Unmarshal([]byte(b), &calls)
+	if code != 200 || hdr.Get("X-Callfloor-Stale") != "1" || len(calls) != 1 || calls[0]["stale"] != true || calls[0]["id"] != callID {
+		t.Fatalf("calls during the outage: %d stale=%q %s", code, hdr.Get("X-Callfloor-Stale"), b)
+	}
+	if code, _, b := p.do("GET", "/v1/agents/a3", "demo-admin", ""); code != http.StatusServiceUnavailable {
+		t.Fatalf("a read never answered before, during the outage: %d %s, want 503", code, b)
+	}
+	// The caller's BYE arrives during the outage: it is held, not lost.
+	eventually(t, "the hang-up held for the store", func() (bool, string) {
+		v, _ := p.scrape(p.base, "demo-admin").sum("callfloor_routing_facts_held")
+		return v >= 1, fmt.Sprint(v)
+	})
+	caller.wait(t, 15*time.Second)
+	time.Sleep(time.Until(stopped.Add(10 * time.Second))) // the outage lasts 10 s, as the acceptance says
+	rs.Start(t)
+
+	eventually(t, "the held hang-up applied: the call ended", func() (bool, string) {
+		code, _, b := p.do("GET", "/v1/calls/"+callID, "demo-admin", "")
+		return code == 404, b
+	})
+	agent.wait(t, 15*time.Second) // routing hangs a1 up once the hang-up is applied
+	if code, hdr, b := p.do("GET", "/v1/agents/a2", "demo-admin", ""); code != 200 || hdr.Get("X-Callfloor-Stale") != "" || !strings.Contains(b, `"call_status":"short_break"`) || strings.Contains(b, `"stale"`) {
+		t.Fatalf("a2 after the outage: %d stale=%q %s", code, hdr.Get("X-Callfloor-Stale"), b)
+	}
+	var stats map[string]any
+	p.call("GET", "/v1/stats/today", "demo-admin", "", &stats)
+	if stats["accepted"] != 1.0 || stats["missed"] != 0.0 {
+		t.Fatalf("today after the outage: %v, want 1 accepted, 0 missed", stats)
+	}
+	var a1 map[string]any
+	p.call("GET", "/v1/agents/a1", "demo-admin", "", &a1)
+	if a1["system_status"] != "after_call_work" && a1["system_status"] != "available" {
+		t.Fatalf("a1 after the call: %v", a1["system_status"])
+	}
+	eventually(t, "the same write after Redis returns", func() (bool, string) {
+		code, b := setA2("available")
+		return code == 200, b
+	})
+
+	// Resume from the last event seen before the outage: every change
+	// acknowledged after it, in order, nothing missing.
+	resumed := openIDStream(t, ctx, p.base, "demo-admin", resumeFrom)
+	eventually(t, "the resumed stream reaches the change after the outage", func() (bool, string) {
+		_, ok := resumed.find(agentStatusEvent("a2", "available"))
+		return ok, ""
+	})
+	evs := resumed.all()
+	var order []string
+	for _, e := range evs {
+		switch {
+		case e.id <= resumeFrom && len(e.id) == len(resumeFrom):
+			t.Fatalf("resumed stream repeated %s (not after %s)", e.id, resumeFrom)
+		case agentStatusEvent("a2", "short_break")(e):
+			order = append(order, "short_break")
+		case e.typ == "call" && strings.Contains(e.data, `"state":"answered"`) && strings.Contains(e.data, callID):
+			order = appendOnce(order, "answered")
+		case e.typ == "call_ended" && strings.Contains(e.data, callID):
+			order = append(order, "ended")
+		case agentStatusEvent("a2", "available")(e):
+			order = append(order, "available")
+		}
+	}
+	if want := []string{"short_break", "answered", "ended", "available"}; !slices.Equal(order, want) {
+		t.Fatalf("resumed stream after %s: %v, want %v", resumeFrom, order, want)
+	}
+}
+
+func appendOnce(s []string, v string) []string {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
 }
