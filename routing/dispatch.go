@@ -28,12 +28,12 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 	if e.hasSuspects() {
 		e.submit("orphans", e.hangUpOrphans)
 	}
-	calls, err := e.allCalls(ctx)
+	calls, err := e.passCalls(ctx)
 	if err != nil {
 		e.log.Error("dispatch: list calls", "err", err)
 		return
 	}
-	f, err := e.readFloor(ctx)
+	f, err := e.passFloor(ctx)
 	if err != nil {
 		e.log.Error("dispatch: read agents", "err", err)
 		return
@@ -44,7 +44,13 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 		e.log.Error("dispatch: list queues", "err", err)
 		return
 	}
-	lv := &live{floor: f, calls: calls, now: e.now()}
+	now := e.now()
+	counters, err := e.st.Counters(ctx, statsKey(dayOf(now, e.loc())))
+	if err != nil {
+		e.log.Error("dispatch: read counters", "err", err)
+		return
+	}
+	lv := &live{floor: f, calls: calls, counters: counters, now: now}
 	e.publishQueues(ctx, lv, queues)
 	e.announceWaits(ctx, lv)
 	var waiting []Call
@@ -72,12 +78,8 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 	for i := range queues {
 		byID[queues[i].ID] = &queues[i]
 	}
-	today, err := e.callsToday(ctx)
-	if err != nil {
-		e.log.Error("dispatch: read counters", "err", err)
-		return
-	}
-	now := e.now()
+	today := agentsAnswered(counters)
+	now = e.now()
 	taken := map[string]bool{}
 	for _, c := range waiting {
 		if e.now().UnixNano() < e.mediaDownUntil.Load() {
@@ -159,12 +161,9 @@ func (e *Engine) intn(n int) int {
 	return e.rnd.IntN(n)
 }
 
-// callsToday reads every agent's answered count today (fewest_calls).
-func (e *Engine) callsToday(ctx context.Context) (map[string]int64, error) {
-	all, err := e.st.Counters(ctx, statsKey(dayOf(e.now(), e.loc())))
-	if err != nil {
-		return nil, err
-	}
+// agentsAnswered picks every agent's answered count out of today's
+// counters (fewest_calls).
+func agentsAnswered(all map[string]int64) map[string]int64 {
 	out := map[string]int64{}
 	prefix := field(mAnswered, "agent=")
 	for k, v := range all {
@@ -172,7 +171,7 @@ func (e *Engine) callsToday(ctx context.Context) (map[string]int64, error) {
 			out[id] = v
 		}
 	}
-	return out, nil
+	return out
 }
 
 func rrKey(queue string) string { return "rr:" + queue }
@@ -353,12 +352,6 @@ func (t *txn) meta(id string, data []byte) {
 // a busy queue does not flood the log every tick). Only the dispatcher
 // goroutine touches queueSeen.
 func (e *Engine) publishQueues(ctx context.Context, l *live, queues []Queue) {
-	counters, err := e.st.Counters(ctx, statsKey(dayOf(l.now, e.loc())))
-	if err != nil {
-		e.log.Warn("queue events: read counters", "err", err)
-		return
-	}
-	l.counters = counters
 	var tx state.Tx
 	seen := make(map[string]string, len(queues))
 	groups := make(map[string][]string, len(queues))

@@ -59,6 +59,9 @@ type Engine struct {
 	// last told per call (dispatcher only).
 	announcer WaitAnnouncer
 	waitSeen  map[string]WaitPosition
+	// pass holds the dispatcher's decoded agents and calls between passes.
+	pass   *passState
+	queues queueCache
 	// qgCache: each queue's groups as of the last dispatcher pass.
 	qgMu    sync.Mutex
 	qgCache map[string][]string
@@ -154,6 +157,7 @@ func NewEngine(st state.Store, agents *presence.Service, media media.Media, opts
 		e.shards[i] = newLoop()
 	}
 	e.dispatch = newLoop()
+	e.pass = newPassState()
 	e.intake = newIntake()
 	e.timers = newTimerSet()
 	return e

@@ -39,15 +39,23 @@ func (e *Engine) readFloor(ctx context.Context) (*floor, error) {
 }
 
 func newFloor(agents []presence.Agent) *floor {
-	list := slices.Clone(agents)
-	slices.SortFunc(list, func(a, b presence.Agent) int { return strings.Compare(a.ID, b.ID) })
+	list := make([]*presence.Agent, len(agents))
+	for i := range agents {
+		list[i] = &agents[i]
+	}
+	return newFloorOf(list)
+}
+
+// newFloorOf indexes agents (the floor keeps the pointers, and reorders
+// the slice by agent id).
+func newFloorOf(list []*presence.Agent) *floor {
+	slices.SortFunc(list, func(a, b *presence.Agent) int { return strings.Compare(a.ID, b.ID) })
 	f := &floor{
 		agents: make(map[string]*presence.Agent, len(list)), list: make([]*presence.Agent, len(list)),
 		idx: make(map[string]int, len(list)), byGroup: map[string][]int{}, groups: map[string]bool{},
 		mark: make([]uint32, len(list)),
 	}
-	for i := range list {
-		a := &list[i]
+	for i, a := range list {
 		f.agents[a.ID], f.list[i], f.idx[a.ID] = a, a, i
 		for _, g := range a.Groups {
 			f.byGroup[g] = append(f.byGroup[g], i)

@@ -466,7 +466,11 @@ func (e *Engine) queue(ctx context.Context, id string) (Queue, int64, error) {
 }
 
 func (e *Engine) allQueues(ctx context.Context) ([]Queue, error) {
-	return state.ListAs[Queue](ctx, e.st, state.KindQueue)
+	recs, err := e.st.List(ctx, state.KindQueue)
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	return e.queues.decodeAll(recs)
 }
 
 // queueFor maps a dialled hotline to its queue, else the default queue.

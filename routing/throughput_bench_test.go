@@ -2,11 +2,13 @@ package routing_test
 
 import (
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/callfloor/callfloor/internal/cpustat"
 	"github.com/callfloor/callfloor/internal/testpeer"
 	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/store"
@@ -30,15 +32,49 @@ func BenchmarkFactThroughputRedis(b *testing.B) {
 	benchThroughput(b, newFloorOn(b, st, nil, time.Time{}))
 }
 
+// BenchmarkFactThroughputFloor is BenchmarkFactThroughput on a floor of
+// FLOOR_AGENTS agents (default 2,000) in 20 groups and 20 queues, calls
+// arriving on one queue of 100 agents: what one call costs the engine when
+// the floor around it is large (docs/performance.md, Routing). It reports
+// the process's CPU per call, which does not depend on other load.
+func BenchmarkFactThroughputFloor(b *testing.B) {
+	agents, _ := benchFloorSize()
+	if os.Getenv("FLOOR_AGENTS") == "" {
+		agents = 2000
+	}
+	f := newFloor(b, nil, time.Time{})
+	const groups = 20
+	for g := range groups {
+		id := fmt.Sprintf("g%02d", g)
+		if _, err := f.agents.PutGroup(f.ctx, presence.System, id, true, presence.GroupPatch{Name: &id}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range agents {
+		f.addAgent(fmt.Sprintf("f%05d", i), presence.RoleAgent, fmt.Sprintf("g%02d", i%groups))
+	}
+	for g := 1; g < groups; g++ {
+		f.addQueue(fmt.Sprintf("q%02d", g), routing.LongestIdle, 0, []string{fmt.Sprintf("g%02d", g)})
+	}
+	benchCalls(b, f, "main", []string{"g00"})
+}
+
 func benchThroughput(b *testing.B, f *testFloor) {
-	const batch = 50
 	members := []string{}
-	for i := range batch {
+	for i := range 50 {
 		id := fmt.Sprintf("a%02d", i)
 		f.addAgent(id, presence.RoleAgent)
 		members = append(members, id)
 	}
-	f.addQueue("main", routing.LongestIdle, 0, members)
+	benchCalls(b, f, "main", members)
+}
+
+// benchCalls adds queue id over members (taking hotline +842800) and runs
+// b.N whole inbound calls through it, 50 in flight.
+func benchCalls(b *testing.B, f *testFloor, id string, members []string) {
+	const batch = 50
+	f.addQueue(id, routing.LongestIdle, 0, members)
+	cpu0 := cpustat.Self()
 	n := 0
 	b.ResetTimer()
 	for done := 0; done < b.N; done += batch {
@@ -66,4 +102,5 @@ func benchThroughput(b *testing.B, f *testFloor) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+	b.ReportMetric(float64((cpustat.Self()-cpu0).Microseconds())/float64(b.N), "cpu-µs/call")
 }

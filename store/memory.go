@@ -17,6 +17,7 @@ type Memory struct {
 	mu       sync.Mutex
 	closed   bool
 	records  map[state.Kind]map[string]memRecord
+	changes  map[state.Kind]*kindChanges
 	series   map[string][]state.Entry
 	counters map[string]map[string]int64
 	due      map[string]*dueIndex
@@ -35,6 +36,7 @@ type Memory struct {
 type memRecord struct {
 	version int64
 	data    []byte
+	seq     uint64 // the write of its kind that wrote it (ChangedSince)
 }
 
 var _ state.StoreLog = (*Memory)(nil)
@@ -45,6 +47,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 	o := buildOptions(DefaultMemoryRetention, opts)
 	return &Memory{
 		records:  make(map[state.Kind]map[string]memRecord),
+		changes:  make(map[state.Kind]*kindChanges),
 		series:   make(map[string][]state.Entry),
 		counters: make(map[string]map[string]int64),
 		due:      make(map[string]*dueIndex),
@@ -127,10 +130,13 @@ func (m *Memory) Commit(ctx context.Context, tx state.Tx) ([]state.Event, error)
 			byID = make(map[string]memRecord)
 			m.records[p.Kind] = byID
 		}
-		byID[p.ID] = memRecord{version: byID[p.ID].version + 1, data: cloneBytes(p.Data)}
+		byID[p.ID] = memRecord{version: byID[p.ID].version + 1, data: cloneBytes(p.Data), seq: m.nextSeq(p.Kind)}
 	}
 	for _, d := range tx.Deletes {
-		delete(m.records[d.Kind], d.ID)
+		if _, ok := m.records[d.Kind][d.ID]; ok {
+			delete(m.records[d.Kind], d.ID)
+			m.noteDelete(d.Kind, d.ID)
+		}
 	}
 	for _, a := range tx.Appends {
 		for _, e := range a.Entries {
