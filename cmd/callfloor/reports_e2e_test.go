@@ -94,12 +94,7 @@ func TestReportsFromRealSIPCalls(t *testing.T) {
 	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_CONFIG": writeFloor(t), "CALLFLOOR_DATA_DIR": dataDir,
 		"CALLFLOOR_SIP_MEDIA": "signalling"}) // the sipp phones check the SDP passes through
 	defer p.stop()
-	phones := map[string]int{}
-	for _, a := range []string{"a1", "a2"} {
-		phones[a] = testpeer.FreeUDPPort(t)
-		runSipp(t, "register "+a, sipAddr, phones[a], "-sf", scenarioPath("register.xml"), "-m", "1",
-			"-au", a, "-ap", "sip-"+a, "-key", "user", a, "-key", "expires", "3600").wait(t, 20*time.Second)
-	}
+	phones := registerPhones(t, sipAddr, "a1", "a2")
 	phone := func(agent, scenario string) *sippRun {
 		return runSipp(t, agent+" "+scenario, "", phones[agent], "-sf", scenarioPath(scenario), "-m", "1", "-key", "agent", agent)
 	}
@@ -536,11 +531,8 @@ func TestReportsOfMonitoredSIPCall(t *testing.T) {
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
 	p := start(t, map[string]string{"CALLFLOOR_SIP_ADDR": sipAddr}) // anchored media, the default
 	defer p.stop()
-	phone, supPhone := testpeer.FreeUDPPort(t), testpeer.FreeUDPPort(t)
-	for user, port := range map[string]int{"a1": phone, "sup-sales": supPhone} {
-		runSipp(t, "register "+user, sipAddr, port, "-sf", scenarioPath("register.xml"), "-m", "1",
-			"-au", user, "-ap", "sip-"+user, "-key", "user", user, "-key", "expires", "3600").wait(t, 20*time.Second)
-	}
+	phones := registerPhones(t, sipAddr, "a1", "sup-sales")
+	phone, supPhone := phones["a1"], phones["sup-sales"]
 	if code := p.call("PUT", "/v1/agents/a1/status", "demo-a1", `{"call_status":"available"}`, nil); code != 200 {
 		t.Fatalf("a1 available: %d", code)
 	}
@@ -644,4 +636,17 @@ func sipAnswers(addr string) bool {
 	buf := make([]byte, 4096)
 	n, err := conn.Read(buf)
 	return err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 200")
+}
+
+// registerPhones registers a sipp phone on a free port for each SIP user
+// (password sip-<user>, as the test floors set) and returns the ports.
+func registerPhones(t *testing.T, sipAddr string, users ...string) map[string]int {
+	t.Helper()
+	ports := map[string]int{}
+	for _, u := range users {
+		ports[u] = testpeer.FreeUDPPort(t)
+		runSipp(t, "register "+u, sipAddr, ports[u], "-sf", scenarioPath("register.xml"), "-m", "1",
+			"-au", u, "-ap", "sip-"+u, "-key", "user", u, "-key", "expires", "3600").wait(t, 20*time.Second)
+	}
+	return ports
 }
