@@ -35,6 +35,7 @@ type Factory func(t *testing.T) (open func() *reports.DB)
 func Run(t *testing.T, newDB Factory) {
 	t.Run("Migrations", func(t *testing.T) { testMigrations(t, newDB) })
 	t.Run("Scenario", func(t *testing.T) { testScenario(t, newDB) })
+	t.Run("BusyUnreachableWrapUpOutbound", func(t *testing.T) { testMoreOutcomes(t, newDB) })
 	t.Run("ExactlyOnceAcrossCrash", func(t *testing.T) { testExactlyOnce(t, newDB) })
 	t.Run("Gap", func(t *testing.T) { testGap(t, newDB) })
 	t.Run("Retention", func(t *testing.T) { testRetention(t, newDB) })
@@ -143,7 +144,13 @@ func (f *floor) status(id, s string) {
 
 func (f *floor) queue(id string, members []string, hotline string) {
 	f.t.Helper()
-	s, ring, wrap, sl := routing.RoundRobin, 18, 0, 20
+	f.queueWrapUp(id, members, hotline, 0)
+}
+
+// queueWrapUp is queue with wrap seconds of after-call work.
+func (f *floor) queueWrapUp(id string, members []string, hotline string, wrap int) {
+	f.t.Helper()
+	s, ring, sl := routing.RoundRobin, 18, 20
 	hot := []string{hotline}
 	_, err := f.eng.CreateQueue(f.ctx, f.admin, routing.QueueInput{ID: &id, Strategy: &s, WrapupSeconds: &wrap,
 		RingTimeoutSeconds: &ring, ServiceLevelSeconds: &sl, Members: &members, Hotlines: &hot})
@@ -188,8 +195,10 @@ func (f *floor) answer(leg media.LegID) {
 	f.flush()
 }
 
-func (f *floor) end(leg media.LegID) {
-	f.eng.Report(media.LegEnded{FactBase: media.FactBase{At: f.clock.Now()}, Leg: leg, Cause: media.CauseNormal})
+func (f *floor) end(leg media.LegID) { f.endWith(leg, media.CauseNormal) }
+
+func (f *floor) endWith(leg media.LegID, cause media.Cause) {
+	f.eng.Report(media.LegEnded{FactBase: media.FactBase{At: f.clock.Now()}, Leg: leg, Cause: cause})
 	f.flush()
 }
 
@@ -536,6 +545,126 @@ func testScenario(t *testing.T, newDB Factory) {
 	project(t, f, db2)
 	if a, b := Dump(t, db, qq), Dump(t, db2, qq); a != b {
 		t.Fatalf("replay differs:\n%s\n---\n%s", a, b)
+	}
+}
+
+// testMoreOutcomes covers the rows and figures the main scenario does
+// not: ring attempts that end busy and unreachable, after-call work and
+// the average handle time it enters, an outbound campaign call and the
+// agent's outbound count, the end cause, and the queue's service level
+// and averages.
+func testMoreOutcomes(t *testing.T, newDB Factory) {
+	f := newFloor(t)
+	f.group("care")
+	for _, a := range []string{"c1", "c2", "c3"} {
+		f.agent(a, presence.RoleAgent, "care")
+	}
+	f.queueWrapUp("care", []string{"care"}, "+842700", 30)
+
+	// Inbound: the first agent's device is busy, the second's unreachable,
+	// the third answers after 2 s and talks 50 s; 30 s of wrap-up follow.
+	id, cust := f.arrive("+84901000007", "+842700")
+	busy, leg := f.ringing(id)
+	f.endWith(leg, media.CauseBusy)
+	unreachable, leg := f.ringing(id)
+	f.endWith(leg, media.CauseUnreachable)
+	answerer, leg := f.ringing(id)
+	if busy == unreachable || unreachable == answerer || busy == answerer {
+		t.Fatalf("rang %s, %s, %s: want three agents", busy, unreachable, answerer)
+	}
+	f.advance(2 * time.Second)
+	f.answer(leg)
+	f.advance(50 * time.Second)
+	f.end(cust)
+	f.advance(31 * time.Second) // wrap-up over
+	for _, a := range []string{busy, unreachable, answerer} {
+		f.status(a, presence.StatusAvailable)
+	}
+
+	// Outbound: c1 calls a customer for the "spring" campaign; both
+	// answer; they talk 40 s and the customer hangs up.
+	out, err := f.eng.Originate(f.ctx, f.admin, "c1", "+84901000008", "spring")
+	f.must(err)
+	f.flush()
+	_, agentLeg := f.ringing(out.ID)
+	f.answer(agentLeg)
+	var custLeg media.LegID
+	for _, d := range f.media.Dials() {
+		if d.Dial.Number == "+84901000008" {
+			custLeg = d.Result
+		}
+	}
+	if custLeg == "" {
+		t.Fatalf("the customer was never dialled: %+v", f.media.Dials())
+	}
+	f.answer(custLeg)
+	f.advance(40 * time.Second)
+	f.end(custLeg)
+
+	db := openDB(t, newDB(t))
+	project(t, f, db)
+	ctx := context.Background()
+	qq := dayRange(f)
+	calls, _, err := db.Calls(ctx, qq, reports.CallFilter{})
+	f.must(err)
+	if len(calls) != 2 {
+		t.Fatalf("calls: %+v", calls)
+	}
+	in, ob := calls[0], calls[1]
+	if in.ID != id || in.Direction != "inbound" || in.Outcome != reports.CallAnswered || in.Agent != answerer || deref(in.WaitSeconds) != 2 ||
+		deref(in.TalkSeconds) != 50 || in.EndCause == "" || in.HungUpBy != "customer" || in.Campaign != "" {
+		t.Errorf("inbound row %+v", in)
+	}
+	if ob.ID != out.ID || ob.Direction != "outbound" || ob.Campaign != "spring" || ob.CustomerNumber != "+84901000008" || ob.Agent != "c1" ||
+		ob.Outcome != reports.CallAnswered || deref(ob.TalkSeconds) != 40 || ob.EndCause == "" || ob.HungUpBy != "customer" {
+		t.Errorf("outbound row %+v", ob)
+	}
+	if rows, _, err := db.Calls(ctx, qq, reports.CallFilter{Direction: "outbound"}); err != nil || len(rows) != 1 || rows[0].ID != out.ID {
+		t.Errorf("direction filter: %+v %v", rows, err)
+	}
+	if rows, _, err := db.Calls(ctx, qq, reports.CallFilter{Agent: answerer}); err != nil || len(rows) != 1 || rows[0].ID != id {
+		t.Errorf("agent filter: %+v %v", rows, err)
+	}
+
+	atts, _, err := db.Attempts(ctx, qq, reports.AttemptFilter{Call: id})
+	f.must(err)
+	var got []string
+	for _, a := range atts {
+		got = append(got, a.Agent+":"+a.Outcome)
+	}
+	if w := busy + ":busy " + unreachable + ":unreachable " + answerer + ":answered"; strings.Join(got, " ") != w {
+		t.Errorf("attempts %v; want %s", got, w)
+	}
+	for _, o := range []string{"busy", "unreachable"} {
+		if rows, _, err := db.Attempts(ctx, qq, reports.AttemptFilter{Outcome: o}); err != nil || len(rows) != 1 {
+			t.Errorf("attempts with outcome %s: %+v %v", o, rows, err)
+		}
+	}
+
+	ags, err := db.Agents(ctx, qq, "", f.clock.Now())
+	f.must(err)
+	by := map[string]reports.AgentRow{}
+	for _, a := range ags {
+		by[a.Agent] = a
+	}
+	if a := by[answerer]; a.Answered < 1 || a.AfterCallWorkSeconds < 30 || a.AvgHandleSeconds != (a.TalkSeconds+a.AfterCallWorkSeconds)/a.Answered {
+		t.Errorf("%s: %+v; want 30 s of after-call work in the average handle time", answerer, a)
+	}
+	if a := by[busy]; a.Busy != 1 || a.Offered < 1 {
+		t.Errorf("%s: %+v; want one busy", busy, a)
+	}
+	if a := by[unreachable]; a.Unreachable != 1 || a.Offered < 1 {
+		t.Errorf("%s: %+v; want one unreachable", unreachable, a)
+	}
+	if a := by["c1"]; a.OutboundCalls != 1 {
+		t.Errorf("c1: %+v; want one outbound call", a)
+	}
+
+	qs, err := db.Queues(ctx, qq, reports.Day, "care", map[string]int{"care": 20})
+	f.must(err)
+	if len(qs) != 1 || qs[0].Offered != 1 || qs[0].Answered != 1 || qs[0].AnsweredWithinSL != 1 || qs[0].ServiceLevelPercent == nil ||
+		*qs[0].ServiceLevelPercent != 100 || qs[0].AvgWaitSeconds != 2 || qs[0].MaxWaitSeconds != 2 || qs[0].AvgTalkSeconds != 50 {
+		t.Errorf("care queue: %+v", qs)
 	}
 }
 
