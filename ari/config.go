@@ -143,8 +143,12 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 		rest: &rest{base: base, user: cfg.User, pass: cfg.Password,
 			// Our own transport: Run closes its idle connections on exit.
 			http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-				DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-				MaxIdleConnsPerHost: 8,
+				DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+				// Every request reuses a kept-alive connection: at 100
+				// calls/s a few dozen are in flight, and each new one is
+				// a new thread in Asterisk's HTTP server
+				// (docs/performance.md, "Asterisk side by side").
+				MaxIdleConnsPerHost: 64,
 				IdleConnTimeout:     90 * time.Second,
 			}}},
 		wsURL:    ws.String(),

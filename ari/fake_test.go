@@ -69,6 +69,9 @@ type fakeARI struct {
 	allowed map[string]bool
 	seq     int
 	emitted []json.RawMessage
+	// restConns: remote addresses REST requests came from (one per TCP
+	// connection: keep-alive reuses them).
+	restConns map[string]bool
 	// before, if set, runs with the lock held ahead of each REST request
 	// (given as logged), to play races: it may use the *Locked helpers.
 	before func(req string)
@@ -248,6 +251,10 @@ func (f *fakeARI) log(r *http.Request) {
 		line += "?" + q
 	}
 	f.reqs = append(f.reqs, line)
+	if f.restConns == nil {
+		f.restConns = map[string]bool{}
+	}
+	f.restConns[r.RemoteAddr] = true
 }
 
 func reply(w http.ResponseWriter, status int, body any) {

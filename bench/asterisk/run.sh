@@ -66,7 +66,8 @@ cleanup() {
   pids=()
   if [ -n "$ast_conf" ]; then stop_asterisk; fi
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 agent_id() { printf 'l%05d' "$1"; }
 
@@ -218,7 +219,9 @@ one() {
   timeout $((bound + 10)) sipp -sf "$here/sipp/caller.xml" -s "$hotline" -i 127.0.0.1 -p 7002 -mi 127.0.0.1 -mp 17000 \
     -r "$rate" -m "$CALLS" -l $((CALLS)) -d "$TALK_MS" -nostdin -timeout "${bound}s" \
     -trace_msg -message_file "$d/caller.msg" -trace_err -error_file "$d/caller.err" \
-    -trace_stat -stf "$d/caller.csv" 127.0.0.1:5060 >"$d/caller.out" 2>&1 </dev/null || true
+    -trace_stat -stf "$d/caller.csv" 127.0.0.1:5060 >"$d/caller.out" 2>&1 </dev/null &
+  local cp=$!; pids+=("$cp")
+  wait "$cp" || true # in the background so that a signal stops the run at once
 
   local a1 c1=-1 r1=-1 e1=-1 q1=-1
   a1=$(cpu "$apid")
