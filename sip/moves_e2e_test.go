@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/callfloor/callfloor/internal/rtpphone"
-	"github.com/callfloor/callfloor/internal/testpeer"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/routing"
 	"github.com/callfloor/callfloor/rtpanchor"
@@ -25,7 +24,6 @@ import (
 // sent), which is what "no silence" means; the arrival-time figure is
 // logged. The customer gets no re-INVITE at any point.
 func TestAnchoredTakeOverAndTransferThroughRouting(t *testing.T) {
-	testpeer.Require(t, "sipp", "sip-tester") // newSIPFloor's trunk far end
 	fl := newSIPFloor(t, true).(*sipFloor)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
