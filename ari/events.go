@@ -108,6 +108,10 @@ func (c *Client) onStasisStart(base media.FactBase, e *ari.StasisStart) []media.
 		c.legs[id] = l
 		return []media.Fact{media.LegAnswered{FactBase: base, Leg: media.LegID(id)}}
 	}
+	if l.kind == kindSnoop && l.started != nil {
+		close(l.started)
+		l.started = nil
+	}
 	if l.kind == kindSnoop || l.kind == kindCustomer {
 		return nil
 	}

@@ -372,9 +372,19 @@ func (f *fakeARI) routeChannels(method string, p []string, q url.Values) (int, a
 		}
 		sn := &fakeChan{id: id, name: fmt.Sprintf("Snoop/%s-%08x", ch.id, f.nextID()), state: "Up",
 			context: "default", exten: "s", appName: "Stasis", appData: f.app + "," + q.Get("appArgs"),
-			args: strings.Split(q.Get("appArgs"), ","), inStasis: true, snoop: true}
+			args: strings.Split(q.Get("appArgs"), ","), snoop: true}
 		f.chans[id] = sn
-		f.sendLocked(f.event("StasisStart", kv{"args", sn.args}, kv{"channel", f.chanJSON(sn)}))
+		// As on a real Asterisk, the snoop enters the application a
+		// moment after the answer (its own thread): until then adding it
+		// to a bridge is 422 "Channel not in Stasis application".
+		time.AfterFunc(10*time.Millisecond, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.chans[id] == sn {
+				sn.inStasis = true
+				f.sendLocked(f.event("StasisStart", kv{"args", sn.args}, kv{"channel", f.chanJSON(sn)}))
+			}
+		})
 		return 200, f.chanJSON(sn)
 	}
 	return 404, map[string]string{"message": "Resource not found"}

@@ -54,6 +54,9 @@ type leg struct {
 	snoop     string            // current snoop channel id
 	spy       string            // spy bridge id
 	owner     *leg              // for kindSnoop: the monitor it serves
+	// started: for a snoop we made, closed once it is in the application
+	// (its StasisStart); Asterisk refuses to bridge it before.
+	started chan struct{}
 }
 
 // legState is where a leg is in its life, as Asterisk reports it: an

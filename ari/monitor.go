@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/callfloor/callfloor/media"
 )
@@ -127,7 +128,8 @@ func (c *Client) toSnoop(ctx context.Context, l *leg, from, to media.MonitorMode
 	snoop := newID("snoop")
 	c.mu.Lock()
 	l.snoop = ""
-	c.chans[snoop] = &leg{id: snoop, kind: kindSnoop, live: snoop, owner: l}
+	started := make(chan struct{})
+	c.chans[snoop] = &leg{id: snoop, kind: kindSnoop, live: snoop, owner: l, started: started}
 	c.mu.Unlock()
 	q := url.Values{"spy": {"both"}, "whisper": {whisper}, "app": {c.cfg.App},
 		"appArgs": {tagSnoop + "," + string(to) + "," + agent}, "snoopId": {snoop}}
@@ -140,6 +142,9 @@ func (c *Client) toSnoop(ctx context.Context, l *leg, from, to media.MonitorMode
 	c.mu.Lock()
 	l.snoop = snoop
 	c.mu.Unlock()
+	if err := snoopStarted(ctx, started); err != nil {
+		return err
+	}
 	if spy != "" {
 		return c.bridgeChannels(ctx, spy, true, snoop)
 	}
@@ -151,6 +156,26 @@ func (c *Client) toSnoop(ctx context.Context, l *leg, from, to media.MonitorMode
 	l.spy = spy
 	c.mu.Unlock()
 	return c.bridgeChannels(ctx, spy, true, snoop, sup)
+}
+
+// snoopWait bounds the wait for a snoop to enter the application.
+const snoopWait = 5 * time.Second
+
+// snoopStarted waits for a new snoop's StasisStart: the answer to POST
+// …/snoop comes before the snoop is in the application, and bridging it
+// then fails with 422 "Channel not in Stasis application" (seen on a real
+// Asterisk 22.10.1 in TestAsteriskInboundMonitorHangup).
+func snoopStarted(ctx context.Context, started <-chan struct{}) error {
+	t := time.NewTimer(snoopWait)
+	defer t.Stop()
+	select {
+	case <-started:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("ari: snoop not in the application after %v: %w", snoopWait, media.ErrLegGone)
+	case <-ctx.Done():
+		return fmt.Errorf("ari: waiting for the snoop: %w", ctx.Err())
+	}
 }
 
 // toBarge: the supervisor joins the call bridge; the snoop goes (and the
