@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,13 +119,14 @@ func (f *fakeAsterisk) originatedTo(endpoint string) []string {
 	return out
 }
 
-// requests counts the ARI requests logged so far that start with prefix.
-func (f *fakeAsterisk) requests(prefix string) int {
+// requests counts the ARI requests logged so far that start with prefix
+// and contain every one of parts.
+func (f *fakeAsterisk) requests(prefix string, parts ...string) int {
 	var reqs []string
 	f.do("GET", "/requests", &reqs)
 	n := 0
 	for _, r := range reqs {
-		if strings.HasPrefix(r, prefix) {
+		if strings.HasPrefix(r, prefix) && !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(r, p) }) {
 			n++
 		}
 	}
@@ -139,8 +141,10 @@ func (f *fakeAsterisk) requests(prefix string) int {
 // within the TTL (measured) with a greater token, and a write carrying the
 // dead owner's token is refused. The new owner connects to the same
 // Asterisk, resyncs the channels still in Stasis and adopts the call as
-// it is: same call, still answered by a1, a1 still talking, no second
-// offer. When the caller hangs up, the new owner ends the call normally
+// it is: same call, still answered by a1, no second offer. A listen sent
+// to a replica that does not own the media server is relayed to the new
+// owner, rings the supervisor and answers with the owner's result. When
+// the caller hangs up, the new owner ends the call normally
 // (hangs up a1's channel, frees a1). The log holds that one call, ended
 // once, and Asterisk saw exactly one originate to a1.
 func TestFailoverARIRealProcesses(t *testing.T) {
@@ -237,6 +241,26 @@ func TestFailoverARIRealProcesses(t *testing.T) {
 		t.Fatalf("call %s after the takeover: %d %v, want answered by a1", callID, code, call)
 	}
 
+	// A supervisor action sent to a non-owner acts on the call through the
+	// new owner and answers with the owner's result.
+	req, _ := http.NewRequest("POST", third.base+"/v1/calls/"+callID+"/listen", nil)
+	req.Header.Set("Authorization", "Bearer demo-sup-sales")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode/100 != 2 || res.Header.Get("X-Callfloor-Relayed") != "1" {
+		t.Fatalf("listen through %s (not the owner): %d relayed=%q %s", third.name, res.StatusCode, res.Header.Get("X-Callfloor-Relayed"), body)
+	}
+	if len(fake.originatedTo("sup-sales")) == 0 {
+		t.Fatal("the relayed listen rang no supervisor device on Asterisk")
+	}
+	if code := third.call("GET", "/v1/calls/"+callID, "demo-sup-sales", "", &call); code != 200 || call["monitor"] == nil {
+		t.Fatalf("call after the relayed listen: %d %v, want a monitor", code, call)
+	}
+
 	// The caller hangs up: the new owner ends the call normally.
 	fake.do("POST", "/hangup?channel="+in.Channel, nil)
 	eventually(t, "the call ended by the new owner", func() (bool, string) {
@@ -252,8 +276,8 @@ func TestFailoverARIRealProcesses(t *testing.T) {
 	if s := a1["system_status"]; s != "after_call_work" && s != "available" {
 		t.Fatalf("a1 after the call: %v, want wrap-up or available", s)
 	}
-	if n := fake.requests("POST /channels?"); n != 1 {
-		t.Fatalf("%d originates, want exactly 1 (a1 offered once)", n)
+	if n := fake.requests("POST /channels?", "endpoint=PJSIP%2Fa1&"); n != 1 {
+		t.Fatalf("%d originates to a1, want exactly 1 (a1 offered once)", n)
 	}
 	// The log holds one call for the caller, ended once.
 	ids, ended := map[string]bool{}, 0
