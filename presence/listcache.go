@@ -2,6 +2,8 @@ package presence
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -17,6 +19,10 @@ import (
 type listCache struct {
 	mu sync.Mutex
 	m  map[string]cachedAgent
+	// With a change feed: the feed's mark and the ids in order (nil when
+	// agents came or went since).
+	mark uint64
+	ids  []string
 }
 
 type cachedAgent struct {
@@ -63,4 +69,53 @@ func (a Agent) clone() Agent {
 	}
 	a.Devices = maps.Clone(a.Devices)
 	return a
+}
+
+// changeFeed is a store that tells which records of a kind changed since
+// a mark it handed out (the in-memory store). With it, listing every
+// agent neither copies nor compares the records that did not change.
+type changeFeed interface {
+	ChangedSince(ctx context.Context, kind state.Kind, mark uint64) (changed []state.Record, deleted []string, next uint64, full bool, err error)
+}
+
+// fromFeed lists every agent, ordered by id, from what changed since the
+// previous listing. Listings are serialised (each costs what changed
+// plus the copies handed out).
+func (c *listCache) fromFeed(ctx context.Context, feed changeFeed) ([]Agent, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	recs, deleted, next, full, err := feed.ChangedSince(ctx, state.KindAgent, c.mark)
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	m := c.m
+	if full || m == nil {
+		m = make(map[string]cachedAgent, len(recs))
+		c.ids = nil
+	}
+	for _, id := range deleted {
+		if _, ok := m[id]; ok {
+			delete(m, id)
+			c.ids = nil
+		}
+	}
+	for _, r := range recs {
+		a, err := DecodeAgent(r)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := m[r.ID]; !ok {
+			c.ids = nil
+		}
+		m[r.ID] = cachedAgent{version: r.Version, a: a}
+	}
+	c.m, c.mark = m, next
+	if c.ids == nil {
+		c.ids = slices.Sorted(maps.Keys(m))
+	}
+	out := make([]Agent, len(c.ids))
+	for i, id := range c.ids {
+		out[i] = m[id].a.clone()
+	}
+	return out, nil
 }

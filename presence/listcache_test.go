@@ -2,19 +2,34 @@ package presence_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/state"
 	"github.com/callfloor/callfloor/store"
 )
 
 // Agents reuses what it decoded for unchanged records, yet always says
 // what the store holds: changes, deletions, and callers changing the
 // agents they got do not leak into the next listing.
+// With the memory store's change feed and without it (listed whole).
 func TestAgentsListingFollowsTheStore(t *testing.T) {
-	st := store.NewMemory()
-	defer st.Close()
+	t.Run("feed", func(t *testing.T) { testAgentsListing(t, false) })
+	t.Run("list-only", func(t *testing.T) { testAgentsListing(t, true) })
+}
+
+// listOnly hides the memory store's change feed.
+type listOnly struct{ state.Store }
+
+func testAgentsListing(t *testing.T, hideFeed bool) {
+	mem := store.NewMemory()
+	defer mem.Close()
+	var st state.Store = mem
+	if hideFeed {
+		st = listOnly{mem}
+	}
 	svc := presence.NewService(st)
 	ctx := context.Background()
 	if _, err := svc.PutGroup(ctx, admin, "sales", true, presence.GroupPatch{Name: ptr("sales")}); err != nil {
@@ -54,5 +69,26 @@ func TestAgentsListingFollowsTheStore(t *testing.T) {
 		if one.Version != a.Version || one.CallStatus != a.CallStatus || len(one.Devices) != len(a.Devices) {
 			t.Errorf("%s listed as %+v, stored as %+v", a.ID, a, one)
 		}
+	}
+	// A new agent takes its place in id order; a deleted one created
+	// again is listed again.
+	for _, id := range []string{"a00000", "s00001"} {
+		if _, err := svc.CreateAgent(ctx, admin, presence.AgentInput{
+			ID: ptr(id), Name: ptr(id), Email: ptr(id + "@example.com"), Phone: ptr("+84901000011"),
+			Role: ptr(presence.RoleAgent), Groups: ptr([]string{"sales"}), Distribution: ptr(presence.DistApp),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third, err := svc.Agents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, a := range third {
+		ids = append(ids, a.ID)
+	}
+	if want := []string{"a00000", "s00000", "s00001", "s00002"}; !slices.Equal(ids, want) {
+		t.Errorf("listed %v, want %v", ids, want)
 	}
 }

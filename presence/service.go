@@ -95,6 +95,9 @@ func (s *Service) Agent(ctx context.Context, id string) (Agent, error) {
 
 // Agents returns every agent, ordered by id, without access checks.
 func (s *Service) Agents(ctx context.Context) ([]Agent, error) {
+	if feed, ok := s.store.(changeFeed); ok {
+		return s.decoded.fromFeed(ctx, feed)
+	}
 	recs, err := s.store.List(ctx, state.KindAgent)
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
