@@ -1,7 +1,8 @@
 // Command tally turns one run of the Asterisk side-by-side bench
 // (bench/asterisk/README.md) into a row of its table: calls attempted,
 // connected and failed, setup time from the caller's INVITE to the agent
-// phone's 200 OK (p50/p95), and the CPU, ARI events and REST requests per
+// phone's 200 OK (p50/p95), where that time went (p95 from the INVITE to
+// Asterisk's 100 Trying, and to the agent phone's INVITE), and the CPU, ARI events and REST requests per
 // attempted call that run.sh measured around the run.
 //
 // Calls are matched across the two sipp message traces (-trace_msg) by the
@@ -120,19 +121,27 @@ func (m message) inviteOK() bool {
 type calls struct {
 	invited  map[string]time.Time // caller's first INVITE
 	answered map[string]bool      // caller got a 200 OK
+	trying   map[string]time.Time // caller's first 100 Trying: Asterisk's SIP stack has the call
+	agentInv map[string]time.Time // an agent phone's first INVITE for the call
 	agentOK  map[string]time.Time // an agent phone's first 200 OK
 }
 
 func readCalls(caller, agents io.Reader) (*calls, error) {
-	c := &calls{invited: map[string]time.Time{}, answered: map[string]bool{}, agentOK: map[string]time.Time{}}
+	c := &calls{invited: map[string]time.Time{}, answered: map[string]bool{}, trying: map[string]time.Time{},
+		agentInv: map[string]time.Time{}, agentOK: map[string]time.Time{}}
+	first := func(m map[string]time.Time, k string, at time.Time) {
+		if _, ok := m[k]; !ok {
+			m[k] = at
+		}
+	}
 	err := parseTrace(caller, func(m message) {
 		k := m.key()
 		switch {
 		case k == "":
 		case m.sent && strings.HasPrefix(m.first, "INVITE "):
-			if _, ok := c.invited[k]; !ok {
-				c.invited[k] = m.at
-			}
+			first(c.invited, k, m.at)
+		case !m.sent && strings.HasPrefix(m.first, "SIP/2.0 100"):
+			first(c.trying, k, m.at)
 		case !m.sent && m.inviteOK():
 			c.answered[k] = true
 		}
@@ -141,12 +150,12 @@ func readCalls(caller, agents io.Reader) (*calls, error) {
 		return nil, fmt.Errorf("caller trace: %w", err)
 	}
 	err = parseTrace(agents, func(m message) {
-		k := m.key()
-		if k == "" || !m.sent || !m.inviteOK() {
-			return
-		}
-		if _, ok := c.agentOK[k]; !ok {
-			c.agentOK[k] = m.at
+		switch k := m.key(); {
+		case k == "":
+		case !m.sent && strings.HasPrefix(m.first, "INVITE "):
+			first(c.agentInv, k, m.at)
+		case m.sent && m.inviteOK():
+			first(c.agentOK, k, m.at)
 		}
 	})
 	if err != nil {
@@ -163,6 +172,19 @@ func (c *calls) setups() []time.Duration {
 		ok, agent := c.answered[k], c.agentOK[k]
 		if ok && !agent.IsZero() {
 			out = append(out, agent.Sub(at))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// since returns, sorted, how long after the caller's INVITE each call
+// reached a point (to).
+func (c *calls) since(to map[string]time.Time) []time.Duration {
+	var out []time.Duration
+	for k, at := range c.invited {
+		if t, ok := to[k]; ok {
+			out = append(out, t.Sub(at))
 		}
 	}
 	slices.Sort(out)
@@ -198,8 +220,8 @@ func main() {
 	flag.Float64Var(&requests, "requests", -1, "ARI REST requests callfloor sent over the run (<0: not running)")
 	flag.Parse()
 	if header {
-		fmt.Println("| side | calls/s | attempted | connected | failed | setup p50 | setup p95 | Asterisk CPU/call | callfloor CPU/call | redis CPU/call | ARI events/call | REST requests/call | logs |")
-		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Println("| side | calls/s | attempted | connected | failed | setup p50 | setup p95 | INVITE→100 Trying p95 | INVITE→agent INVITE p95 | Asterisk CPU/call | callfloor CPU/call | redis CPU/call | ARI events/call | REST requests/call | logs |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 		return
 	}
 	if err := run(os.Stdout, callerPath, agentsPath, row{side: side, note: note, rate: rate, astCPU: astCPU,
@@ -245,8 +267,9 @@ func writeRow(w io.Writer, c *calls, r row) error {
 		return fmt.Sprintf("%.1f%s", v*scale/n, unit)
 	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
-	_, err := fmt.Fprintf(w, "| %s | %g | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+	_, err := fmt.Fprintf(w, "| %s | %g | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 		r.side, r.rate, len(c.invited), len(s), len(c.invited)-len(s), ms(quantile(s, 0.5)), ms(quantile(s, 0.95)),
+		ms(quantile(c.since(c.trying), 0.95)), ms(quantile(c.since(c.agentInv), 0.95)),
 		perCall(r.astCPU, 1000, " ms"), perCall(r.cfCPU, 1000, " ms"), perCall(r.redisCPU, 1000, " ms"),
 		perCall(r.events, 1, ""), perCall(r.requests, 1, ""), r.note)
 	return err

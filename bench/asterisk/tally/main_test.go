@@ -29,15 +29,17 @@ const (
 	ok7     = "SIP/2.0 200 OK\nFrom: \"8490007\" <sip:8490007@127.0.0.1:6200>;tag=1bc7\nCSeq: 1 INVITE\nContent-Length: 0"
 	invite8 = "INVITE sip:+842873009999@127.0.0.1:5060 SIP/2.0\nFrom: \"8490008\" <sip:8490008@127.0.0.1:6200>;tag=1bc8\nCSeq: 1 INVITE"
 	// The agent's INVITE carries the caller id as Asterisk formats it.
-	agentOK7  = "SIP/2.0 200 OK\nFrom: \"+8490007\" <sip:+8490007@127.0.0.1>;tag=x\nCSeq: 12 INVITE"
-	agentBye7 = "SIP/2.0 200 OK\nFrom: \"+8490007\" <sip:+8490007@127.0.0.1>;tag=x\nCSeq: 13 BYE"
+	trying7      = "SIP/2.0 100 Trying\nFrom: \"8490007\" <sip:8490007@127.0.0.1:6200>;tag=1bc7\nCSeq: 1 INVITE"
+	agentInvite7 = "INVITE sip:l00001@127.0.0.1:7000 SIP/2.0\nFrom: \"+8490007\" <sip:+8490007@127.0.0.1>;tag=x\nCSeq: 12 INVITE"
+	agentOK7     = "SIP/2.0 200 OK\nFrom: \"+8490007\" <sip:+8490007@127.0.0.1>;tag=x\nCSeq: 12 INVITE"
+	agentBye7    = "SIP/2.0 200 OK\nFrom: \"+8490007\" <sip:+8490007@127.0.0.1>;tag=x\nCSeq: 13 BYE"
 )
 
 // One call connected (INVITE at .100, agent's 200 OK at .350), one never
 // answered: 2 attempted, 1 connected with 250 ms setup.
 func TestReadCallsMatchesCallerAndAgent(t *testing.T) {
-	caller := trace(msg("01.100000", "sent", invite7), msg("01.200000", "sent", invite8), msg("01.400000", "received", ok7))
-	agents := trace(msg("01.350000", "sent", agentOK7), msg("02.000000", "sent", agentBye7), msg("01.360000", "sent", agentOK7))
+	caller := trace(msg("01.100000", "sent", invite7), msg("01.200000", "sent", invite8), msg("01.110000", "received", trying7), msg("01.400000", "received", ok7))
+	agents := trace(msg("01.140000", "received", agentInvite7), msg("01.350000", "sent", agentOK7), msg("02.000000", "sent", agentBye7), msg("01.360000", "sent", agentOK7))
 	c, err := readCalls(strings.NewReader(caller), strings.NewReader(agents))
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +52,7 @@ func TestReadCallsMatchesCallerAndAgent(t *testing.T) {
 	if err := writeRow(&out, c, row{side: "callfloor", rate: 20, astCPU: 0.02, cfCPU: -1, redisCPU: -1, events: 16, requests: -1}); err != nil {
 		t.Fatal(err)
 	}
-	want := "| callfloor | 20 | 2 | 1 | 1 | 250 ms | 250 ms | 10.0 ms | – | – | 8.0 | – |  |\n"
+	want := "| callfloor | 20 | 2 | 1 | 1 | 250 ms | 250 ms | 10 ms | 40 ms | 10.0 ms | – | – | 8.0 | – |  |\n"
 	if out.String() != want {
 		t.Fatalf("row\n%q\nwant\n%q", out.String(), want)
 	}
