@@ -153,6 +153,12 @@ func (e *Engine) replayHeld(ctx context.Context) {
 			case <-time.After(wait):
 			}
 		}
+		// Facts already queued on a call loop when the outage began run
+		// (and, still waiting, are held behind the earlier ones) before
+		// the replay: none can run after it, out of order.
+		if !e.barrier(ctx) {
+			return
+		}
 		h.mu.Lock()
 		facts := h.facts
 		h.facts, h.waiting = nil, false
@@ -166,6 +172,27 @@ func (e *Engine) replayHeld(ctx context.Context) {
 			e.log.Info("store reachable again: replayed held media facts", "facts", len(facts))
 		}
 	}
+}
+
+// barrier waits until every call loop has run what was queued on it
+// before; false if the run ended first.
+func (e *Engine) barrier(ctx context.Context) bool {
+	stopped := e.stoppedC()
+	marks := make([]chan struct{}, len(e.shards))
+	for i, l := range e.shards {
+		marks[i] = make(chan struct{})
+		e.push(l, func(context.Context) { close(marks[i]) })
+	}
+	for _, m := range marks {
+		select {
+		case <-m:
+		case <-ctx.Done():
+			return false
+		case <-stopped:
+			return false
+		}
+	}
+	return true
 }
 
 // resetHeld empties the queue when a run starts: a new term resyncs with
