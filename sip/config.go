@@ -41,6 +41,11 @@ type Config struct {
 	// 60s and 3600s). A shorter request is refused with 423, a longer one
 	// is shortened.
 	MinExpires, MaxExpires time.Duration
+	// SessionExpires is the session interval (RFC 4028) callfloor asks
+	// for on the dialogs it dials and grants at most on those it answers;
+	// a dialog whose peer stops answering refreshes is ended as a ghost
+	// (README.md, "Ghost calls"). Default and minimum 90 s.
+	SessionExpires time.Duration
 }
 
 // Defaults used when the Config leaves a field zero.
@@ -69,6 +74,7 @@ type options struct {
 	obs             media.Observer
 	packets         PacketObserver
 	bindings        BindingStore
+	session         sessionTiming
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -106,6 +112,14 @@ func WithDrainTimeout(d time.Duration) Option { return func(o *options) { o.drai
 // barge, take over and click-to-call bridging work with no media server.
 func WithMediaAnchor(a *rtpanchor.Anchor) Option { return func(o *options) { o.anchor = a } }
 
+// withSessionTiming replaces the session timer settings, below RFC
+// 4028's floor too (tests).
+func withSessionTiming(expires, probeTimeout time.Duration) Option {
+	return func(o *options) {
+		o.session = sessionTiming{expires: expires, minSE: min(expires, MinSessionExpires), probeTimeout: probeTimeout}
+	}
+}
+
 // withClock replaces time.Now (tests).
 func withClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
@@ -135,6 +149,12 @@ func (cfg *Config) normalize() error {
 	}
 	if cfg.MaxExpires <= 0 {
 		cfg.MaxExpires = DefaultMaxExpires
+	}
+	if cfg.SessionExpires == 0 {
+		cfg.SessionExpires = DefaultSessionExpires
+	}
+	if cfg.SessionExpires < MinSessionExpires {
+		return fmt.Errorf("sip: session expires %s below RFC 4028's minimum %s", cfg.SessionExpires, MinSessionExpires)
 	}
 	if cfg.MinExpires > cfg.MaxExpires {
 		return fmt.Errorf("sip: min expires %s above max expires %s", cfg.MinExpires, cfg.MaxExpires)

@@ -8,6 +8,9 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
+// allowedMethods is our Allow header: every method handleRequest serves.
+const allowedMethods = "INVITE, ACK, BYE, CANCEL, REGISTER, OPTIONS, UPDATE"
+
 // maxBody bounds message bodies we accept (SDP is a few hundred bytes).
 const maxBody = 64 << 10
 
@@ -44,13 +47,16 @@ func (s *Server) handleRequest(req *sip.Request, tx sip.ServerTransaction) {
 		s.handleCancel(req, tx)
 	case sip.REGISTER:
 		s.reg.handle(req, tx)
+	case sip.UPDATE:
+		s.handleUpdate(req, tx)
 	case sip.OPTIONS:
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, REGISTER, OPTIONS"))
+		res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+		res.AppendHeader(sip.NewHeader("Supported", "timer"))
 		s.send(tx, res)
 	default:
 		res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
-		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, REGISTER, OPTIONS"))
+		res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 		s.send(tx, res)
 	}
 }

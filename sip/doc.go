@@ -29,9 +29,14 @@
 // is hung up (LegEnded, cause failed); INVITEs beyond the anchor's call
 // cap get 503, and an offer without PCMU or PCMA gets 488.
 //
-// Contacts: the registrar does not know which registered contact is the
-// agent's app and which is its desk phone, so every distribution mode that
-// rings devices (app, app_sip, ip_phone) rings all of the agent's contacts.
+// Session timers (RFC 4028, sessiontimer.go): every answered dialog,
+// inbound or dialled, is refreshed or watched; a peer that stops
+// answering refreshes is hung up with cause failed, so a vanished phone
+// or trunk never leaves a call up in signalling-only mode either.
+//
+// Devices: media.Ring says which SIP users a distribution mode rings
+// (the app device, the IP phone, both); every contact registered under
+// each of them is one branch of the leg's fork.
 //
 // Facts are reported while the reporting leg's lock is held, so facts of
 // one leg arrive in order; media.Facts.Report must therefore only queue

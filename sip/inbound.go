@@ -3,6 +3,7 @@ package sip
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -49,7 +50,8 @@ type inLeg struct {
 	caller   string
 	hotline  string
 	arrived  time.Time
-	m        *legMedia // anchored media (WithMediaAnchor), else nil
+	m        *legMedia      // anchored media (WithMediaAnchor), else nil
+	session  *sessionDialog // its session timer (RFC 4028)
 
 	mu        sync.Mutex
 	early     bool // 183 with our SDP sent (anchored early media)
@@ -82,6 +84,16 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !s.admitTrunk(req, tx) {
 		return
 	}
+	terms, tooSmall, err := s.opts.session.negotiateUAS(req)
+	switch {
+	case err != nil:
+		s.respond(tx, req, 400, "Bad Session-Expires", nil)
+		return
+	case tooSmall > 0: // RFC 4028 section 9: ask for at least ours
+		s.respond(tx, req, 422, "Session Interval Too Small", nil,
+			sip.NewHeader("Min-SE", strconv.Itoa(int(tooSmall/time.Second))))
+		return
+	}
 	s.respond(tx, req, 100, "Trying", nil)
 
 	hotline := req.Recipient.User
@@ -95,6 +107,8 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		cseq:     1,
 		answered: make(chan struct{}), acked: make(chan struct{}), ended: make(chan struct{}),
 	}
+	l.session = newSessionDialog(l.id, terms, true, l.acked, l.ended, l.inDialogRequest,
+		func() { _ = l.hangup(media.CauseFailed) })
 	if s.opts.anchor != nil {
 		m, err := s.anchorCaller(l.id, l.offer)
 		if err != nil {
@@ -227,6 +241,10 @@ func (l *inLeg) response(code int, reason string, body []byte) *sip.Response {
 	if code > 100 && code < 300 {
 		res.AppendHeader(l.s.contactHeader(l.invite.Transport()))
 	}
+	if code >= 200 && code < 300 {
+		res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+		addTimerHeaders(res, l.session.terms, true)
+	}
 	if body != nil {
 		ct := sip.ContentTypeHeader("application/sdp")
 		res.AppendHeader(&ct)
@@ -263,6 +281,7 @@ func (l *inLeg) connect(agent media.LegID, sdp []byte) error {
 		l.answer = l.response(200, "OK", sdp)
 		close(l.answered)
 		l.s.send(l.tx, l.answer)
+		l.s.goBackground(func() { l.s.keepSession(l.session) })
 		return nil
 	case inAnswering, inConfirmed:
 		if l.connected == agent {
@@ -321,6 +340,7 @@ func (l *inLeg) answerAnchored() error {
 		close(l.answered)
 		l.s.send(l.tx, l.answer)
 		l.m.ml.WatchInactivity(true)
+		l.s.goBackground(func() { l.s.keepSession(l.session) })
 		return nil
 	case inAnswering, inConfirmed:
 		return nil
@@ -480,52 +500,13 @@ func (l *inLeg) reinvite(sdp []byte) {
 }
 
 // handleReinvite answers an in-dialog INVITE (session refresh, hold) from
-// either side with the SDP that side already has: the path cannot
-// renegotiate media without a media server, so the session stays as is.
+// either side with the SDP that side already has (signalling only: the
+// path cannot renegotiate media without a media server, so the session
+// stays as is) or the anchor's answer for that leg alone.
 func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
-	s.mu.Lock()
-	ref, ok := s.byCallID[callIDOf(req)]
-	s.mu.Unlock()
-	var sdp []byte
-	switch {
-	case ok && ref.in != nil && ref.in.m != nil:
-		ref.in.mu.Lock()
-		body, code, err := s.reanswer(ref.in.m, req.Body())
-		ref.in.mu.Unlock()
-		if err != nil {
-			s.log.Info("re-INVITE from caller refused", "leg", ref.in.id, "err", err)
-			s.respond(tx, req, code, "Not Acceptable Here", nil)
-			return
-		}
-		sdp = body
-	case ok && ref.branch != nil && ref.branch.leg.m != nil:
-		l := ref.branch.leg
-		l.mu.Lock()
-		body, code, err := s.reanswer(l.m, req.Body())
-		l.mu.Unlock()
-		if err != nil {
-			s.log.Info("re-INVITE from device refused", "leg", l.id, "err", err)
-			s.respond(tx, req, code, "Not Acceptable Here", nil)
-			return
-		}
-		sdp = body
-	case ok && ref.in != nil:
-		ref.in.mu.Lock()
-		if ref.in.answer != nil {
-			sdp = ref.in.answer.Body()
-		}
-		ref.in.mu.Unlock()
-	case ok && ref.branch != nil:
-		sdp = ref.branch.leg.offer
-	default:
-		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+	res, ok := s.refreshAnswer(req, tx)
+	if !ok {
 		return
-	}
-	res := sip.NewResponseFromRequest(req, 200, "OK", sdp)
-	res.AppendHeader(s.contactHeader(req.Transport()))
-	if sdp != nil {
-		ct := sip.ContentTypeHeader("application/sdp")
-		res.AppendHeader(&ct)
 	}
 	s.send(tx, res)
 	select { // the 2xx is ACKed outside the transaction; wait briefly for it
@@ -533,6 +514,89 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	case <-tx.Done():
 	case <-time.After(sip.T1):
 	}
+}
+
+// handleUpdate answers an UPDATE (RFC 3311) inside a dialog: a session
+// refresh (RFC 4028) or, with a body, an offer answered like a
+// re-INVITE's.
+func (s *Server) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	if res, ok := s.refreshAnswer(req, tx); ok {
+		s.send(tx, res)
+	}
+}
+
+// refreshAnswer builds the 2xx to a re-INVITE or UPDATE from either side
+// of a call and notes the refresh on that dialog's session timer. It
+// answers the request itself (481, 488) and returns false when there is
+// no 2xx to send.
+func (s *Server) refreshAnswer(req *sip.Request, tx sip.ServerTransaction) (*sip.Response, bool) {
+	s.mu.Lock()
+	ref, ok := s.byCallID[callIDOf(req)]
+	s.mu.Unlock()
+	var sdp []byte
+	var session *sessionDialog
+	offer := req.Body()
+	switch {
+	case ok && ref.in != nil:
+		l := ref.in
+		session = l.session
+		l.mu.Lock()
+		if l.m != nil && len(offer) > 0 {
+			body, code, err := s.reanswer(l.m, offer)
+			l.mu.Unlock()
+			if err != nil {
+				s.log.Info("offer from caller refused", "leg", l.id, "method", req.Method, "err", err)
+				s.respond(tx, req, code, "Not Acceptable Here", nil)
+				return nil, false
+			}
+			sdp = body
+		} else {
+			switch {
+			case l.m != nil:
+				sdp = l.m.sdp
+			case l.answer != nil:
+				sdp = l.answer.Body()
+			}
+			l.mu.Unlock()
+		}
+	case ok && ref.branch != nil:
+		l := ref.branch.leg
+		l.mu.Lock()
+		if l.winner == ref.branch {
+			session = l.session
+		}
+		if l.m != nil && len(offer) > 0 {
+			body, code, err := s.reanswer(l.m, offer)
+			l.mu.Unlock()
+			if err != nil {
+				s.log.Info("offer from device refused", "leg", l.id, "method", req.Method, "err", err)
+				s.respond(tx, req, code, "Not Acceptable Here", nil)
+				return nil, false
+			}
+			sdp = body
+		} else {
+			sdp = l.offer
+			l.mu.Unlock()
+		}
+	default:
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return nil, false
+	}
+	if req.Method == sip.UPDATE && len(offer) == 0 {
+		sdp = nil // a refresh without an offer gets no answer
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", sdp)
+	res.AppendHeader(s.contactHeader(req.Transport()))
+	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	if sdp != nil {
+		ct := sip.ContentTypeHeader("application/sdp")
+		res.AppendHeader(&ct)
+	}
+	if session != nil {
+		addTimerHeaders(res, session.terms, session.weUAS)
+		session.peerRefreshed()
+	}
+	return res, true
 }
 
 // forget drops a Call-ID from the dialog table.

@@ -52,6 +52,8 @@ type outLeg struct {
 	branches []*branch
 	winner   *branch
 	timer    *time.Timer
+	session  *sessionDialog // the answered branch's session timer
+	ended    chan struct{}  // closed when the leg ended
 }
 
 // branch is one INVITE to one contact, its own SIP dialog (Call-ID).
@@ -106,7 +108,7 @@ func (s *Server) dial(ctx context.Context, req media.DialRequest, mon *monitorSp
 	} else if c := s.customerFor(req); c != nil {
 		offer = c.offer
 	}
-	l := &outLeg{s: s, id: id, req: req, offer: offer, m: m, monitor: mon}
+	l := &outLeg{s: s, id: id, req: req, offer: offer, m: m, monitor: mon, ended: make(chan struct{})}
 	for i, t := range targets {
 		l.branches = append(l.branches, &branch{leg: l, callID: fmt.Sprintf("%s-%d", l.id, i), transp: t.transport, dest: t.dest, cseq: 1})
 	}
@@ -157,6 +159,10 @@ func (l *outLeg) startBranch(b *branch, t dialTarget) error {
 	inv.AppendHeader(&cid)
 	inv.AppendHeader(&sip.CSeqHeader{SeqNo: b.cseq, MethodName: sip.INVITE})
 	inv.AppendHeader(s.contactHeader(t.transport))
+	// RFC 4028 section 7.1: say we do session timers, let the device pick
+	// the interval (no Session-Expires, so never a 422).
+	inv.AppendHeader(sip.NewHeader("Supported", "timer"))
+	inv.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	if l.offer != nil {
 		ct := sip.ContentTypeHeader("application/sdp")
 		inv.AppendHeader(&ct)
@@ -254,6 +260,10 @@ func (l *outLeg) onSuccess(b *branch, res *sip.Response) {
 		}
 		l.s.report(media.LegAnswered{FactBase: media.FactBase{At: l.s.now()}, Leg: l.id})
 		l.cancelOthersLocked(b)
+		l.session = newSessionDialog(l.id, l.s.opts.session.termsFromAnswer(res), false, closedChan, l.ended,
+			func(m sip.RequestMethod) *sip.Request { return l.s.branchRequest(b, m) },
+			func() { l.hangup(media.CauseFailed) })
+		l.s.goBackground(func() { l.s.keepSession(l.session) })
 	case outAnswered, outEnded:
 		l.s.goBackground(func() { l.s.byeBranch(b) })
 	}
@@ -330,6 +340,7 @@ func (l *outLeg) onBye(b *branch) {
 // endLocked ends the leg and reports it once. Caller holds l.mu.
 func (l *outLeg) endLocked(cause media.Cause) {
 	l.state = outEnded
+	close(l.ended)
 	if l.timer != nil {
 		l.timer.Stop()
 	}

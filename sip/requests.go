@@ -11,16 +11,24 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
 
-// do sends req in a client transaction and returns the final response.
+// do sends req in a client transaction and returns the final response,
+// giving up after Timer F / B (64*T1).
 func (s *Server) do(req *sip.Request) (*sip.Response, error) {
+	return s.doWithin(req, 64*sip.T1)
+}
+
+// doWithin is do with its own deadline (a session refresh must not wait
+// 32 s to learn that a peer is gone).
+func (s *Server) doWithin(req *sip.Request, limit time.Duration) (*sip.Response, error) {
 	if err := s.baseCtx.Err(); err != nil {
 		return nil, fmt.Errorf("sip: send %s: shutting down: %w", req.Method, err)
 	}
-	ctx, cancel := context.WithTimeout(s.baseCtx, 64*sip.T1)
+	ctx, cancel := context.WithTimeout(s.baseCtx, limit)
 	defer cancel()
 	tx, err := s.cli.TransactionRequest(ctx, req, noBuild)
 	if err != nil {
@@ -37,7 +45,7 @@ func (s *Server) do(req *sip.Request) (*sip.Response, error) {
 		case <-tx.Done():
 			return nil, fmt.Errorf("sip: %s: %w", req.Method, tx.Err())
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("sip: %s: no final answer in %s: %w", req.Method, limit, ctx.Err())
 		}
 	}
 }
@@ -84,20 +92,32 @@ func (s *Server) sendCancel(inv *sip.Request) {
 // byeBranch hangs up an answered branch.
 func (s *Server) byeBranch(b *branch) {
 	defer s.forgetCallID(b.callID)
+	if _, err := s.do(s.branchRequest(b, sip.BYE)); err != nil {
+		s.log.Info("BYE to agent failed", "call_id", b.callID, "err", err)
+	}
+}
+
+// branchRequest builds a request we send inside an answered branch's
+// dialog (RFC 3261 section 12.2.1.1): to the device's Contact, our From
+// tag, its To tag, the next CSeq.
+func (s *Server) branchRequest(b *branch, method sip.RequestMethod) *sip.Request {
+	b.leg.mu.Lock()
 	res := b.res
+	b.cseq++
+	seq := b.cseq
+	b.leg.mu.Unlock()
 	target := b.invite.Recipient
 	if c := res.Contact(); c != nil {
 		target = c.Address
 	}
-	bye := sip.NewRequest(sip.BYE, *target.Clone())
-	bye.AppendHeader(sip.HeaderClone(b.invite.From()))
-	bye.AppendHeader(sip.HeaderClone(res.To()))
-	bye.AppendHeader(sip.HeaderClone(b.invite.CallID()))
-	bye.AppendHeader(&sip.CSeqHeader{SeqNo: b.cseq + 1, MethodName: sip.BYE})
-	s.prepare(bye, b.transp, b.dest)
-	if _, err := s.do(bye); err != nil {
-		s.log.Info("BYE to agent failed", "call_id", b.callID, "err", err)
-	}
+	req := sip.NewRequest(method, *target.Clone())
+	req.AppendHeader(sip.HeaderClone(b.invite.From()))
+	req.AppendHeader(sip.HeaderClone(res.To()))
+	req.AppendHeader(sip.HeaderClone(b.invite.CallID()))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
+	req.AppendHeader(s.contactHeader(b.transp))
+	s.prepare(req, b.transp, b.dest)
+	return req
 }
 
 // hostPort is where a SIP URI points, with the default port filled in.

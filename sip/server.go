@@ -74,6 +74,10 @@ func New(cfg Config, dir Directory, facts media.Facts, opts ...Option) (*Server,
 	}
 	o := options{log: slog.Default(), now: time.Now, sweepEvery: time.Second, nonceTTL: 5 * time.Minute, maxAuthFailures: 3, drainTimeout: 5 * time.Second,
 		backoffBase: 250 * time.Millisecond, backoffMax: 2 * time.Second}
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	o.session = sessionTiming{expires: cfg.SessionExpires, minSE: MinSessionExpires, probeTimeout: defaultProbeTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -123,7 +127,7 @@ func New(cfg Config, dir Directory, facts media.Facts, opts ...Option) (*Server,
 	if err != nil {
 		return nil, fmt.Errorf("sip: client: %w", err)
 	}
-	for _, m := range []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.REGISTER, sip.OPTIONS} {
+	for _, m := range []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.REGISTER, sip.OPTIONS, sip.UPDATE} {
 		s.srv.OnRequest(m, s.tracked)
 	}
 	s.srv.OnNoRoute(s.tracked)

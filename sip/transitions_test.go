@@ -24,6 +24,11 @@ func newTestInLeg(t *testing.T, s *Server) (*inLeg, *fakeTx) {
 	tx := newFakeTx()
 	l := &inLeg{s: s, id: media.LegID(callIDOf(req)), invite: req, tx: tx, localTag: "us", offer: req.Body(),
 		answered: make(chan struct{}), acked: make(chan struct{}), ended: make(chan struct{})}
+	terms, _, err := s.opts.session.negotiateUAS(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.session = newSessionDialog(l.id, terms, true, l.acked, l.ended, l.inDialogRequest, func() { _ = l.hangup(media.CauseFailed) })
 	s.mu.Lock()
 	s.inLegs[l.id] = l
 	s.byCallID[string(l.id)] = dialogRef{in: l}

@@ -64,6 +64,7 @@ func newMediaPath(cfg config.Config, st state.Store, agents *presence.Service, f
 	s, err := sip.New(sip.Config{
 		Addr: cfg.SIPAddr, Domain: cfg.SIP.Domain, TrunkSources: cfg.SIP.TrunkSources,
 		TrunkUser: cfg.SIP.TrunkUser, TrunkPassword: cfg.SIP.TrunkPassword, OutboundTrunk: cfg.SIP.OutboundTrunk,
+		SessionExpires: time.Duration(cfg.SIP.SessionExpiresSeconds) * time.Second,
 	}, sipDirectory{agents: agents, passwords: cfg.SIPPasswords()}, facts, opts...)
 	if err != nil {
 		if anchor != nil {

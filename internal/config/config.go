@@ -116,6 +116,10 @@ type SIP struct {
 	// RTPTimeoutSeconds: a leg that should send RTP and has not for this
 	// long is hung up as a ghost (default 30).
 	RTPTimeoutSeconds int `yaml:"rtp_timeout_seconds"`
+	// SessionExpiresSeconds is the SIP session timer (RFC 4028) on every
+	// answered dialog: a phone or trunk that stops answering refreshes is
+	// hung up as a ghost (default and minimum 90).
+	SessionExpiresSeconds int `yaml:"session_expires_seconds"`
 }
 
 // SIP media modes.
@@ -352,6 +356,9 @@ func (c *Config) Validate() error {
 	}
 	if p, q := c.SIP.RTPPortMin, c.SIP.RTPPortMax; (p != 0 || q != 0) && (p < 1024 || q > 65535 || q <= p) {
 		errs = append(errs, fmt.Errorf("sip.rtp_port_min %d / rtp_port_max %d: a range within 1024-65535 holding at least one port pair", p, q))
+	}
+	if n := c.SIP.SessionExpiresSeconds; n != 0 && n < 90 {
+		errs = append(errs, fmt.Errorf("sip.session_expires_seconds %d: at least 90 (RFC 4028)", n))
 	}
 	if c.SIP.MaxCalls < 0 || c.SIP.RTPTimeoutSeconds < 0 {
 		errs = append(errs, errors.New("sip.max_calls and sip.rtp_timeout_seconds ("+EnvRTPTimeout+"): must be positive"))

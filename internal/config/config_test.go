@@ -78,6 +78,7 @@ func TestBadConfigIsReported(t *testing.T) {
 		"duplicate agent":  "agents:\n  - {id: a1}\n  - {id: a1}\n",
 		"token and digest": "agents:\n  - {id: a1, token: abcdefgh, token_sha256: ab}\n",
 		"not yaml":         "agents: [\n",
+		"short session":    "sip: {session_expires_seconds: 30}\n",
 	}
 	for name, body := range cases {
 		path := filepath.Join(t.TempDir(), "c.yaml")
