@@ -86,9 +86,8 @@ func (h *e2e) boot() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc = presence.NewService(h.st, presence.WithClock(h.clock.Now), presence.WithLocation(cfg.Location()),
-		presence.WithDefaultIdleStatus(cfg.DefaultIdleStatus), presence.WithLogger(testLogger(t)),
-		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return h.eng.LogoutGuard(ctx, id) }))
+	h.svc = presence.NewService(h.st, append(cfg.PresenceOptions(), presence.WithClock(h.clock.Now), presence.WithLogger(testLogger(t)),
+		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return h.eng.LogoutGuard(ctx, id) }))...)
 	if err := config.Bootstrap(h.ctx, cfg, h.svc); err != nil {
 		t.Fatal(err)
 	}

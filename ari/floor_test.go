@@ -32,7 +32,8 @@ type ariFloor struct {
 }
 
 func newARIFloor(t *testing.T) *ariFloor {
-	fl := &ariFloor{h: startE2E(t), devices: map[string]floortest.Behaviour{}, played: map[string]bool{}, late: map[string]bool{}}
+	// The leg audit runs as in production: the ghost call rule relies on it.
+	fl := &ariFloor{h: startE2EAudit(t, routing.DefaultLegAudit), devices: map[string]floortest.Behaviour{}, played: map[string]bool{}, late: map[string]bool{}}
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -159,6 +160,26 @@ func (fl *ariFloor) Cleared(t *testing.T, user string) {
 		}
 		return nil
 	})
+}
+
+// Vanish: Asterisk loses the device's answered channel with no event.
+func (fl *ariFloor) Vanish(t *testing.T, user string) {
+	t.Helper()
+	f := fl.h.f
+	f.mu.Lock()
+	var gone []string
+	for id, ch := range f.chans {
+		if ch.endpoint == user && ch.state == "Up" {
+			gone = append(gone, id)
+		}
+	}
+	f.mu.Unlock()
+	if len(gone) == 0 {
+		t.Fatalf("no answered channel to %s", user)
+	}
+	for _, id := range gone {
+		f.Vanish(id)
+	}
 }
 
 // lateRinging: every device that answers late has a channel played.

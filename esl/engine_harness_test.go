@@ -67,9 +67,8 @@ func newFloorE2E(t testing.TB) *e2e {
 	}
 	f.cfg = cfg
 	f.admin = presence.Actor{ID: "admin", Role: presence.RoleAdmin}
-	f.svc = presence.NewService(f.st, presence.WithClock(f.clock.Now), presence.WithLocation(cfg.Location()),
-		presence.WithLogger(testLogger()),
-		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return f.eng.LogoutGuard(ctx, id) }))
+	f.svc = presence.NewService(f.st, append(cfg.PresenceOptions(), presence.WithClock(f.clock.Now), presence.WithLogger(testLogger()),
+		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return f.eng.LogoutGuard(ctx, id) }))...)
 	if err := config.Bootstrap(ctx, cfg, f.svc); err != nil {
 		t.Fatal(err)
 	}

@@ -90,6 +90,26 @@ func (fl *eslFloor) ringing(ep string) string {
 	return ""
 }
 
+// Vanish: FreeSWITCH loses the device's answered leg with no event.
+func (fl *eslFloor) Vanish(t *testing.T, user string) {
+	t.Helper()
+	s := fl.f.fs
+	s.mu.Lock()
+	var gone []string
+	for uuid, ch := range s.chans {
+		if ch.endpoint == dev(user) && ch.answered {
+			gone = append(gone, uuid)
+		}
+	}
+	s.mu.Unlock()
+	if len(gone) == 0 {
+		t.Fatalf("no answered leg to %s", user)
+	}
+	for _, uuid := range gone {
+		s.vanish(uuid)
+	}
+}
+
 type eslCaller struct {
 	fs   *simFS
 	uuid string

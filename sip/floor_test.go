@@ -76,8 +76,8 @@ func newSIPFloor(t *testing.T, anchored bool) floortest.Floor {
 		t.Fatal(err)
 	}
 	fl := &sipFloor{phones: map[string]int{}, playing: map[string]*sipp{}}
-	fl.svc = presence.NewService(st, presence.WithLocation(cfg.Location()), presence.WithLogger(testLogger()),
-		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return fl.eng.LogoutGuard(ctx, id) }))
+	fl.svc = presence.NewService(st, append(cfg.PresenceOptions(), presence.WithLogger(testLogger()),
+		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return fl.eng.LogoutGuard(ctx, id) }))...)
 	if err := config.Bootstrap(ctx, cfg, fl.svc); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,9 @@ func newSIPFloor(t *testing.T, anchored bool) floortest.Floor {
 	}
 	fl.port = freeDualPort(t)
 	fl.addr = "127.0.0.1:" + strconv.Itoa(fl.port)
-	opts := []Option{WithLogger(testLogger())}
+	// Session timers at 2 s: a phone killed mid-call (Vanish) is found
+	// gone within seconds, and every answering phone answers refreshes.
+	opts := []Option{WithLogger(testLogger()), withSessionTiming(2*time.Second, time.Second)}
 	if anchored {
 		acfg := rtpanchor.Config{Addr: netip.MustParseAddr("127.0.0.1")}
 		acfg.PortMin = 40000 + 2*rand.IntN(5000)
@@ -231,6 +233,20 @@ func (fl *sipFloor) play(t *testing.T, key string, port int, b floortest.Behavio
 	fl.mu.Lock()
 	fl.playing[key] = p
 	fl.mu.Unlock()
+}
+
+// Vanish kills the user's sipp phone mid-call: no BYE, its port gone.
+// The session timer (shortened here to 2 s) finds the dialog dead.
+func (fl *sipFloor) Vanish(t *testing.T, user string) {
+	t.Helper()
+	fl.mu.Lock()
+	p := fl.playing[user]
+	delete(fl.playing, user)
+	fl.mu.Unlock()
+	if p == nil {
+		t.Fatalf("no phone plays for %s", user)
+	}
+	p.kill()
 }
 
 // h is the harness view the sipp helpers need.

@@ -121,15 +121,11 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 		return nil, fmt.Errorf("open reports database: %w", err)
 	}
 
-	a.agents = presence.NewService(st,
+	a.agents = presence.NewService(st, append(cfg.PresenceOptions(),
 		presence.WithLogger(log),
-		presence.WithLocation(cfg.Location()),
-		presence.WithHeartbeatTTL(cfg.HeartbeatTTLDuration()),
-		presence.WithDefaultIdleStatus(cfg.DefaultIdleStatus),
-		presence.WithDefaultRegion(cfg.DefaultRegion),
 		// A supervisor with a running monitor cannot log out; routing knows.
 		presence.WithLogoutGuard(func(ctx context.Context, id string) error { return a.engine.LogoutGuard(ctx, id) }),
-	)
+	)...)
 	a.engine = routing.NewEngine(st, a.agents, nil, routing.WithLogger(log), routing.WithDefaultQueue(cfg.DefaultQueue),
 		routing.WithObserver(m.Routing()), routing.WithHeldFacts(cfg.HeldFacts),
 		// Re-run distribution on an agent change that may route a call,

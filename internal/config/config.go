@@ -396,6 +396,19 @@ func (c *Config) HeartbeatTTLDuration() time.Duration {
 	return time.Duration(c.HeartbeatTTL) * time.Second
 }
 
+// PresenceOptions are the presence service's settings from the account:
+// time zone, heartbeat, default idle status, phone region. The service
+// callfloor runs and every test floor build it from these, so a rule
+// that depends on one (national numbers, "go to idle") holds in both.
+func (c *Config) PresenceOptions() []presence.Option {
+	return []presence.Option{
+		presence.WithLocation(c.Location()),
+		presence.WithHeartbeatTTL(c.HeartbeatTTLDuration()),
+		presence.WithDefaultIdleStatus(c.DefaultIdleStatus),
+		presence.WithDefaultRegion(c.DefaultRegion),
+	}
+}
+
 // Media names the configured media path: "asterisk", "freeswitch" or "sip".
 func (c *Config) Media() string {
 	switch {

@@ -78,6 +78,10 @@ type Floor interface {
 	// Cleared waits until the device of `user` has no call attempt left:
 	// its ring was cancelled or its call ended as the phone expected.
 	Cleared(t *testing.T, user string)
+	// Vanish: the device of `user`, talking on a call, disappears without
+	// a word — power cut, crashed softphone: no BYE, no hang-up event; the
+	// media server's channel is simply gone, the SIP phone dead.
+	Vanish(t *testing.T, user string)
 }
 
 // Caller is a placed trunk call.
@@ -127,6 +131,12 @@ func Run(t *testing.T, newFloor func(t *testing.T) Floor) {
 	})
 	t.Run("one monitor per supervisor", func(t *testing.T) {
 		setup(t, newFloor(t)).oneMonitorPerSupervisor()
+	})
+	t.Run("a call whose leg is gone ends within 60 s", func(t *testing.T) {
+		setup(t, newFloor(t)).ghostCallEnds()
+	})
+	t.Run("personal numbers are stored as E.164", func(t *testing.T) {
+		setup(t, newFloor(t)).phoneFormats()
 	})
 }
 
@@ -362,7 +372,20 @@ func (s *suite) ronaRule(agent string, devices map[string]Behaviour) {
 	}
 	answer[agent] = Answer
 	s.devices(answer)
+	// "Go to available" from rona restarts the status timer even though
+	// the manual status already was available.
+	inRona, err := s.f.Presence().Agent(s.ctx, agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inRona.CallStatus != presence.StatusAvailable {
+		t.Fatalf("%s in rona has manual status %s, want it kept available", agent, inRona.CallStatus)
+	}
+	s.f.Elapse(t, time.Second)
 	s.available(agent)
+	if a, err := s.f.Presence().Agent(s.ctx, agent); err != nil || !a.StatusSince.After(inRona.StatusSince) {
+		t.Errorf("go to available from rona kept the status timer from %v (now from %v, %v)", inRona.StatusSince, a.StatusSince, err)
+	}
 	s.wantCall(first, routing.StateAnswered, agent)
 	s.wantAgent(agent, presence.SysTalking, first)
 	s.wantCall(second, routing.StateCalling, "")
@@ -596,5 +619,52 @@ func (s *suite) outbound() {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// ghostCallEnds: the agent's device vanishes mid-call with no signalling
+// at all. Within a minute of routing's clock the path notices (a leg
+// audit on a media server, the session timer on the SIP path), the call
+// ends and the agent is released into wrap-up, not left talking.
+func (s *suite) ghostCallEnds() {
+	t := s.t
+	s.f.Device(t, "a1", Answer)
+	s.available("a1")
+	id, _ := s.place(hotline)
+	s.wantCall(id, routing.StateAnswered, "a1")
+	s.wantAgent("a1", presence.SysTalking, id)
+	s.f.Vanish(t, "a1")
+	for range 3 { // a minute, in the audit's steps
+		s.f.Elapse(t, 20*time.Second)
+	}
+	s.wantGone(id)
+	s.wantAgent("a1", presence.SysAfterCallWork, "")
+}
+
+// phoneFormats: personal numbers are accepted as people enter them in the
+// account's region (the demo floor's VN) and kept as E.164; anything else
+// is refused naming the field, and the stored number is untouched.
+func (s *suite) phoneFormats() {
+	t := s.t
+	for _, c := range [][2]string{
+		{"+84901000021", "+84901000021"},
+		{"84901000022", "+84901000022"},
+		{"0901000023", "+84901000023"},
+	} {
+		in, want := c[0], c[1]
+		a, err := s.f.Presence().UpdateAgent(s.ctx, s.admin, "a3", presence.AgentInput{Phone: &in})
+		if err != nil || a.Phone != want {
+			t.Errorf("phone %q: stored %q (%v), want %q", in, a.Phone, err, want)
+		}
+	}
+	for _, in := range []string{"12345", "+84 not a number", "0123"} {
+		_, err := s.f.Presence().UpdateAgent(s.ctx, s.admin, "a3", presence.AgentInput{Phone: &in})
+		var fe *presence.FieldError
+		if !errors.As(err, &fe) || fe.Field != "phone" || !errors.Is(err, presence.ErrUnprocessable) {
+			t.Errorf("phone %q: err %v, want a 422 naming phone", in, err)
+		}
+	}
+	if a, err := s.f.Presence().Agent(s.ctx, "a3"); err != nil || a.Phone != "+84901000023" {
+		t.Errorf("a refused phone changed the stored one: %q %v", a.Phone, err)
 	}
 }
