@@ -44,7 +44,11 @@ func TestQueueMaxWaitOverflow(t *testing.T) {
 	if c := f.call(id); c.Queue != "main" {
 		t.Fatalf("before main's maximum the call is in %s", c.Queue)
 	}
-	f.advance(2 * time.Second)
+	// Exactly to main's maximum: the dispatcher's pass runs while the
+	// clock reads 30 s, so the move (and backup's wait) starts at 30 s.
+	// Advancing past it in one step would let the pass read either the
+	// tick's time or the end of the step.
+	f.advance(time.Second)
 	if c := f.call(id); c.Queue != "backup" || c.State != routing.StateCalling {
 		t.Fatalf("after main's maximum: queue %s state %s, want waiting in backup", c.Queue, c.State)
 	}
@@ -54,7 +58,7 @@ func TestQueueMaxWaitOverflow(t *testing.T) {
 	if s := f.stats("", ""); s.Missed != 0 {
 		t.Fatalf("missed = %d while the caller still waits", s.Missed)
 	}
-	f.advance(19 * time.Second) // 19 s in backup
+	f.advance(19 * time.Second) // 19 s in backup (t = 49 s)
 	if c := f.call(id); c.Queue != "backup" {
 		t.Fatalf("backup's wait did not start at the move: %+v", c)
 	}
