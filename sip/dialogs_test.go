@@ -1,0 +1,211 @@
+package sip
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/callfloor/callfloor/internal/testpeer"
+	"github.com/callfloor/callfloor/media"
+	"github.com/callfloor/callfloor/presence"
+	"github.com/callfloor/callfloor/state"
+	"github.com/callfloor/callfloor/store"
+)
+
+// restoredRouter plays routing for a Server that restored calls: it
+// learns the legs from LegsPresent and, when one of them ends, hangs up
+// the others (a call's end).
+type restoredRouter struct {
+	mu      sync.Mutex
+	present []media.LegSnapshot
+	errs    []error
+}
+
+func (r *restoredRouter) script(h *harness, f media.Fact) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch f := f.(type) {
+	case media.LegsPresent:
+		r.present = slices.Clone(f.Legs)
+	case media.LegEnded:
+		for _, l := range r.present {
+			if l.Leg != f.Leg {
+				if err := h.srv.Hangup(context.Background(), l.Leg, media.CauseNormal); err != nil {
+					r.errs = append(r.errs, err)
+				}
+			}
+		}
+		r.present = nil
+	}
+}
+
+// callOverRestart sets up a call answered by a1 on a first Server with a
+// dialog store, stops that Server as a dead owner would leave it (no BYE,
+// records kept) and starts a second one on the same address and store.
+// agentArgs run a1's sipp scenario.
+func callOverRestart(t *testing.T, agentScen string, agentArgs ...string) (second *harness, r2 *restoredRouter,
+	customer, agent media.LegID, callerPhone, agentPhone *sipp, st state.Store) {
+	t.Helper()
+	testpeer.Require(t, "sipp", "sip-tester")
+	mem := store.NewMemory()
+	t.Cleanup(func() { _ = mem.Close() })
+	opts := []Option{WithBindingStore(StateBindings(mem)), WithDialogStore(StateDialogs(mem, state.Fence{}))}
+	r := &router{agents: []string{"a1"}, dist: presence.DistApp, timeout: 10 * time.Second}
+	first := startServer(t, Config{}, r.script, opts...)
+	port := testpeer.FreeUDPPort(t)
+	first.register(t, "a1", port)
+	agentPhone = startSipp(t, "a1 "+agentScen, port, append([]string{"-sf", scenario(agentScen), "-m", "1", "-key", "agent", "a1"}, agentArgs...)...)
+	callerPhone = caller(t, first, "caller_until_bye.xml", 0)
+	customer, dialled := waitConnected(t, first, r)
+	agent = dialled
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		recs, _ := mem.List(context.Background(), state.KindSIPDialog)
+		if len(recs) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stored dialogs: %d, want the caller's and the agent's", len(recs))
+		}
+	}
+	first.srv.HandOver()
+	first.stop(t)
+	noErrors(t, r)
+
+	r2 = &restoredRouter{}
+	second = startServer(t, Config{Addr: first.addr}, r2.script, opts...)
+	second.rec.waitFor(t, "restored legs present", 5*time.Second, func(f media.Fact) bool {
+		p, ok := f.(media.LegsPresent)
+		if !ok || len(p.Legs) != 2 {
+			return false
+		}
+		for _, l := range p.Legs {
+			if !l.Answered || l.Hotline != "" || l.Leg != customer && l.Leg != agent {
+				return false
+			}
+		}
+		return true
+	})
+	return second, r2, customer, agent, callerPhone, agentPhone, mem
+}
+
+func waitConnected(t *testing.T, h *harness, r *router) (customer, agent media.LegID) {
+	t.Helper()
+	h.rec.waitFor(t, "caller connected", 20*time.Second, func(f media.Fact) bool {
+		c, d, _ := r.snapshot()
+		a, ok := f.(media.LegAnswered)
+		return ok && c != "" && len(d) == 1 && a.Leg == d[0]
+	})
+	c, d, _ := r.snapshot()
+	// Connect ran in the script before the next fact: wait for the 200 OK.
+	l := h.srv.inLeg(c)
+	select {
+	case <-l.answered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("caller never answered")
+	}
+	return c, d[0]
+}
+
+func noDialogsLeft(t *testing.T, st state.Store) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		recs, _ := st.List(context.Background(), state.KindSIPDialog)
+		if len(recs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d dialogs still stored after the call ended", len(recs))
+		}
+	}
+}
+
+// A call answered on one Server survives that Server's death: a new
+// Server on the same address and store restores both dialogs, the agent's
+// BYE (sent to the address the call was set up on) reaches it, the leg
+// ends normally, and the caller gets the BYE routing asks for.
+func TestRestoredCallEndedByAgent(t *testing.T) {
+	second, r2, customer, agent, callerPhone, agentPhone, st := callOverRestart(t, "agent_hangup_later.xml", "-d", "1500")
+	agentPhone.wait(t, 30*time.Second)
+	callerPhone.wait(t, 30*time.Second)
+	second.rec.waitFor(t, "agent hung up", 5*time.Second, ended(agent, media.CauseNormal))
+	second.rec.waitFor(t, "customer ended", 5*time.Second, ended(customer, media.CauseNormal))
+	if len(r2.errs) > 0 {
+		t.Fatal(r2.errs)
+	}
+	noDialogsLeft(t, st)
+}
+
+// A supervisor's hang-up of a restored call BYEs both phones.
+func TestRestoredCallHungUpBySupervisor(t *testing.T) {
+	second, r2, customer, agent, callerPhone, agentPhone, st := callOverRestart(t, "agent_answer.xml")
+	if err := second.srv.Hangup(context.Background(), customer, media.CauseNormal); err != nil {
+		t.Fatal(err)
+	}
+	callerPhone.wait(t, 30*time.Second)
+	agentPhone.wait(t, 30*time.Second)
+	second.rec.waitFor(t, "agent leg ended", 5*time.Second, ended(agent, media.CauseNormal))
+	if len(r2.errs) > 0 {
+		t.Fatal(r2.errs)
+	}
+	noDialogsLeft(t, st)
+}
+
+// A stored dialog rebuilds the same dialog, and a new owner's CSeq
+// continues above anything the old one may have sent (RFC 3261
+// 12.2.1.1) without a store write per request.
+func TestDialogRecordRoundTrip(t *testing.T) {
+	var inv *sip.Request
+	raw := "INVITE sip:800@127.0.0.1:5060 SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n" +
+		"Record-Route: <sip:p1.example;lr>\r\nRecord-Route: <sip:p2.example;lr>\r\n" +
+		"From: \"Customer\" <sip:+4930@127.0.0.1:5070>;tag=abc\r\nTo: <sip:800@127.0.0.1:5060>\r\n" +
+		"Call-ID: c1\r\nCSeq: 1 INVITE\r\nContact: <sip:+4930@127.0.0.1:5070>\r\nContent-Length: 0\r\n\r\n"
+	msg, err := sip.ParseMessage([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv = msg.(*sip.Request)
+	d := uasDialog(inv, "ours", []byte("v=0"))
+	rec := d.record("c1", nil)
+	back, err := dialogOf(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{host: "127.0.0.1", port: 5060}
+	a, b := s.dialogRequest(d, sip.BYE, 2), s.dialogRequest(back, sip.BYE, 2)
+	for _, h := range []string{"From", "To", "Call-ID", "Route"} {
+		var va, vb []string
+		for _, x := range a.GetHeaders(h) {
+			va = append(va, x.Value())
+		}
+		for _, x := range b.GetHeaders(h) {
+			vb = append(vb, x.Value())
+		}
+		if !slices.Equal(va, vb) || len(va) == 0 {
+			t.Errorf("%s: live %q, restored %q", h, va, vb)
+		}
+	}
+	if a.Recipient.String() != b.Recipient.String() || tagOf(b.From().Params) != "ours" || tagOf(b.To().Params) != "abc" {
+		t.Errorf("restored BYE to %s from %s to %s", b.Recipient.String(), b.From().Value(), b.To().Value())
+	}
+	// The old owner sent up to the renewal point without a new record.
+	var used uint32
+	for {
+		seq, renew := d.next()
+		used = seq
+		if renew {
+			break
+		}
+	}
+	seq, renew := back.next()
+	if seq <= used || !renew {
+		t.Fatalf("restored CSeq %d (renew %v), old owner used up to %d", seq, renew, used)
+	}
+	if rec.CSeq < used {
+		t.Fatalf("stored reservation %d below the used %d", rec.CSeq, used)
+	}
+}
