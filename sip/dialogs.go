@@ -322,6 +322,17 @@ func (w *dialogWriter) save(leg media.LegID, rec *StoredDialog) {
 
 // run writes until stop closes.
 func (w *dialogWriter) run(stop <-chan struct{}) {
+	// A write in flight when the Server stops gives up at once (it is
+	// queued again, for UnsavedEnds or the final flush).
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
 	for {
@@ -331,7 +342,7 @@ func (w *dialogWriter) run(stop <-chan struct{}) {
 		case <-w.wake:
 		case <-retry.C:
 		}
-		if !w.flush(context.Background()) {
+		if !w.flush(ctx) {
 			retry.Reset(500 * time.Millisecond)
 		}
 	}

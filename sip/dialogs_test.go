@@ -2,7 +2,10 @@ package sip
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,20 +49,21 @@ func (r *restoredRouter) script(h *harness, f media.Fact) {
 // callOverRestart sets up a call answered by a1 on a first Server with a
 // dialog store, stops that Server as a dead owner would leave it (no BYE,
 // records kept) and starts a second one on the same address and store.
-// agentArgs run a1's sipp scenario.
-func callOverRestart(t *testing.T, agentScen string, agentArgs ...string) (second *harness, r2 *restoredRouter,
+// The phones run agentScen (with agentArgs) and callerScen; both Servers
+// get extra.
+func callOverRestart(t *testing.T, agentScen, callerScen string, extra []Option, agentArgs ...string) (second *harness, r2 *restoredRouter,
 	customer, agent media.LegID, callerPhone, agentPhone *sipp, st state.Store) {
 	t.Helper()
 	testpeer.Require(t, "sipp", "sip-tester")
 	mem := store.NewMemory()
 	t.Cleanup(func() { _ = mem.Close() })
-	opts := []Option{WithBindingStore(StateBindings(mem)), WithDialogStore(StateDialogs(mem, state.Fence{}))}
+	opts := append([]Option{WithBindingStore(StateBindings(mem)), WithDialogStore(StateDialogs(mem, state.Fence{}))}, extra...)
 	r := &router{agents: []string{"a1"}, dist: presence.DistApp, timeout: 10 * time.Second}
 	first := startServer(t, Config{}, r.script, opts...)
 	port := testpeer.FreeUDPPort(t)
 	first.register(t, "a1", port)
 	agentPhone = startSipp(t, "a1 "+agentScen, port, append([]string{"-sf", scenario(agentScen), "-m", "1", "-key", "agent", "a1"}, agentArgs...)...)
-	callerPhone = caller(t, first, "caller_until_bye.xml", 0)
+	callerPhone = caller(t, first, callerScen, 0)
 	customer, dialled := waitConnected(t, first, r)
 	agent = dialled
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -128,7 +132,7 @@ func noDialogsLeft(t *testing.T, st state.Store) {
 // BYE (sent to the address the call was set up on) reaches it, the leg
 // ends normally, and the caller gets the BYE routing asks for.
 func TestRestoredCallEndedByAgent(t *testing.T) {
-	second, r2, customer, agent, callerPhone, agentPhone, st := callOverRestart(t, "agent_hangup_later.xml", "-d", "1500")
+	second, r2, customer, agent, callerPhone, agentPhone, st := callOverRestart(t, "agent_hangup_later.xml", "caller_until_bye.xml", nil, "-d", "1500")
 	agentPhone.wait(t, 30*time.Second)
 	callerPhone.wait(t, 30*time.Second)
 	second.rec.waitFor(t, "agent hung up", 5*time.Second, ended(agent, media.CauseNormal))
@@ -141,7 +145,7 @@ func TestRestoredCallEndedByAgent(t *testing.T) {
 
 // A supervisor's hang-up of a restored call BYEs both phones.
 func TestRestoredCallHungUpBySupervisor(t *testing.T) {
-	second, r2, customer, agent, callerPhone, agentPhone, st := callOverRestart(t, "agent_answer.xml")
+	second, r2, customer, agent, callerPhone, agentPhone, st := callOverRestart(t, "agent_answer.xml", "caller_until_bye.xml", nil)
 	if err := second.srv.Hangup(context.Background(), customer, media.CauseNormal); err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +156,44 @@ func TestRestoredCallHungUpBySupervisor(t *testing.T) {
 		t.Fatal(r2.errs)
 	}
 	noDialogsLeft(t, st)
+}
+
+// A restored dialog's session timer runs on: callfloor keeps checking
+// both phones (in-dialog OPTIONS every second with 2 s intervals) in the
+// dialogs it did not set up, and the call ends only when hung up.
+func TestRestoredSessionKeepsRefreshing(t *testing.T) {
+	second, r2, customer, agent, callerPhone, agentPhone, st := callOverRestart(t, "agent_answer_refreshed.xml",
+		"caller_until_bye_probed.xml", []Option{withSessionTiming(2*time.Second, time.Second)})
+	before := []int{optionsSeen(callerPhone), optionsSeen(agentPhone)}
+	waitUntil(t, func() bool {
+		return optionsSeen(callerPhone) >= before[0]+2 && optionsSeen(agentPhone) >= before[1]+2
+	})
+	for _, f := range second.rec.all() {
+		if e, ok := f.(media.LegEnded); ok {
+			t.Fatalf("a restored leg ended while refreshed: %+v", e)
+		}
+	}
+	if err := second.srv.Hangup(context.Background(), agent, media.CauseNormal); err != nil {
+		t.Fatal(err)
+	}
+	agentPhone.wait(t, 30*time.Second)
+	callerPhone.wait(t, 30*time.Second)
+	second.rec.waitFor(t, "customer released", 5*time.Second, ended(customer, media.CauseNormal))
+	if len(r2.errs) > 0 {
+		t.Fatal(r2.errs)
+	}
+	noDialogsLeft(t, st)
+}
+
+// optionsSeen counts the in-dialog OPTIONS a sipp phone received.
+func optionsSeen(p *sipp) int {
+	n := 0
+	files, _ := filepath.Glob(filepath.Join(p.dir, "*_messages.log"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		n += strings.Count(string(b), "OPTIONS sip:")
+	}
+	return n
 }
 
 // A stored dialog rebuilds the same dialog, and a new owner's CSeq

@@ -262,6 +262,7 @@ func TestFailoverRealProcesses(t *testing.T) {
 		third.call("GET", "/v1/agents/a1", "demo-admin", "", &a1)
 		if len(calls) == 1 && calls[0]["id"] == call1 && calls[0]["state"] == "answered" && a1["system_status"] == "talking" &&
 			strings.Contains(owner2.logs.String(), "restored answered dialogs") {
+			t.Logf("call %s seen answered on the new owner, a1 talking, %v after the kill", call1, time.Since(killed).Round(time.Millisecond))
 			break
 		}
 		if time.Now().After(deadline) {
