@@ -66,15 +66,7 @@ func callOverRestart(t *testing.T, agentScen, callerScen string, extra []Option,
 	callerPhone = caller(t, first, callerScen, 0)
 	customer, dialled := waitConnected(t, first, r)
 	agent = dialled
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		recs, _ := mem.List(context.Background(), state.KindSIPDialog)
-		if len(recs) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stored dialogs: %d, want the caller's and the agent's", len(recs))
-		}
-	}
+	dialogsStored(t, mem, 2) // the caller's and the agent's
 	first.srv.HandOver()
 	first.stop(t)
 	noErrors(t, r)
@@ -114,15 +106,16 @@ func waitConnected(t *testing.T, h *harness, r *router) (customer, agent media.L
 	return c, d[0]
 }
 
-func noDialogsLeft(t *testing.T, st state.Store) {
+// dialogsStored waits until st holds n dialog records.
+func dialogsStored(t *testing.T, st state.Store, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		recs, _ := st.List(context.Background(), state.KindSIPDialog)
-		if len(recs) == 0 {
+		if len(recs) == n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d dialogs still stored after the call ended", len(recs))
+			t.Fatalf("%d dialogs stored, want %d", len(recs), n)
 		}
 	}
 }
@@ -135,27 +128,43 @@ func TestRestoredCallEndedByAgent(t *testing.T) {
 	second, r2, customer, agent, callerPhone, agentPhone, st := callOverRestart(t, "agent_hangup_later.xml", "caller_until_bye.xml", nil, "-d", "1500")
 	agentPhone.wait(t, 30*time.Second)
 	callerPhone.wait(t, 30*time.Second)
-	second.rec.waitFor(t, "agent hung up", 5*time.Second, ended(agent, media.CauseNormal))
-	second.rec.waitFor(t, "customer ended", 5*time.Second, ended(customer, media.CauseNormal))
-	if len(r2.errs) > 0 {
-		t.Fatal(r2.errs)
-	}
-	noDialogsLeft(t, st)
+	endedCleanly(t, second, r2, st, agent, customer)
 }
 
 // A supervisor's hang-up of a restored call BYEs both phones.
 func TestRestoredCallHungUpBySupervisor(t *testing.T) {
 	second, r2, customer, agent, callerPhone, agentPhone, st := callOverRestart(t, "agent_answer.xml", "caller_until_bye.xml", nil)
-	if err := second.srv.Hangup(context.Background(), customer, media.CauseNormal); err != nil {
+	hangUpRestored(t, second, r2, customer, agent, st, callerPhone, agentPhone)
+}
+
+// hangUpRestored hangs leg up on a Server that restored it: every phone
+// gets its BYE (its scenario completes), the other leg ends normally and
+// no dialog stays stored.
+func hangUpRestored(t *testing.T, h *harness, r *restoredRouter, leg, other media.LegID, st state.Store, phones ...*sipp) {
+	t.Helper()
+	if err := h.srv.Hangup(context.Background(), leg, media.CauseNormal); err != nil {
 		t.Fatal(err)
 	}
-	callerPhone.wait(t, 30*time.Second)
-	agentPhone.wait(t, 30*time.Second)
-	second.rec.waitFor(t, "agent leg ended", 5*time.Second, ended(agent, media.CauseNormal))
-	if len(r2.errs) > 0 {
-		t.Fatal(r2.errs)
+	for _, p := range phones {
+		p.wait(t, 30*time.Second)
 	}
-	noDialogsLeft(t, st)
+	endedCleanly(t, h, r, st, other)
+}
+
+// endedCleanly: legs ended normally, the script's commands all worked,
+// no dialog stays stored.
+func endedCleanly(t *testing.T, h *harness, r *restoredRouter, st state.Store, legs ...media.LegID) {
+	t.Helper()
+	for _, leg := range legs {
+		h.rec.waitFor(t, string(leg)+" ended normally", 5*time.Second, ended(leg, media.CauseNormal))
+	}
+	r.mu.Lock()
+	errs := r.errs
+	r.mu.Unlock()
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	dialogsStored(t, st, 0)
 }
 
 // A restored dialog's session timer runs on: callfloor keeps checking
@@ -173,16 +182,7 @@ func TestRestoredSessionKeepsRefreshing(t *testing.T) {
 			t.Fatalf("a restored leg ended while refreshed: %+v", e)
 		}
 	}
-	if err := second.srv.Hangup(context.Background(), agent, media.CauseNormal); err != nil {
-		t.Fatal(err)
-	}
-	agentPhone.wait(t, 30*time.Second)
-	callerPhone.wait(t, 30*time.Second)
-	second.rec.waitFor(t, "customer released", 5*time.Second, ended(customer, media.CauseNormal))
-	if len(r2.errs) > 0 {
-		t.Fatal(r2.errs)
-	}
-	noDialogsLeft(t, st)
+	hangUpRestored(t, second, r2, agent, customer, st, agentPhone, callerPhone)
 }
 
 // optionsSeen counts the in-dialog OPTIONS a sipp phone received.
