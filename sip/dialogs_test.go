@@ -2,6 +2,9 @@ package sip
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -131,10 +134,56 @@ func TestRestoredCallEndedByAgent(t *testing.T) {
 	endedCleanly(t, second, r2, st, agent, customer)
 }
 
-// A supervisor's hang-up of a restored call BYEs both phones.
+// A restored dialog serves the caller's in-dialog requests (a re-INVITE
+// gets the agent's SDP, an UPDATE and an OPTIONS a 200), and a
+// supervisor's hang-up of the restored call BYEs both phones.
 func TestRestoredCallHungUpBySupervisor(t *testing.T) {
 	second, r2, customer, agent, callerPhone, agentPhone, st := callOverRestart(t, "agent_answer.xml", "caller_until_bye.xml", nil)
+	rec, err := st.Get(context.Background(), state.KindSIPDialog, string(customer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d StoredDialog
+	if err := json.Unmarshal(rec.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range []string{"INVITE", "UPDATE", "OPTIONS"} {
+		res := asCaller(t, second.addr, d, m, uint32(10+i))
+		if !strings.HasPrefix(res, "SIP/2.0 200") || m == "INVITE" && !strings.Contains(res, "s=agent-answer-a1") {
+			t.Fatalf("%s in the restored dialog: %s", m, res)
+		}
+	}
 	hangUpRestored(t, second, r2, customer, agent, st, callerPhone, agentPhone)
+}
+
+// asCaller sends one in-dialog request of the caller's side of d (their
+// tag in From, ours in To) from a socket of its own and returns the
+// final response.
+func asCaller(t *testing.T, addr string, d StoredDialog, method string, cseq uint32) string {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	local := c.LocalAddr().String()
+	msg := fmt.Sprintf("%s sip:callfloor@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s-%d\r\n"+
+		"From: %s;tag=%s\r\nTo: %s;tag=%s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nContact: <sip:caller@%s>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+		method, addr, local, method, cseq, d.RemoteURI, d.RemoteTag, d.LocalURI, d.LocalTag, d.CallID, cseq, method, local)
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", method, err)
+		}
+		if res := string(buf[:n]); !strings.HasPrefix(res, "SIP/2.0 1") {
+			return res
+		}
+	}
 }
 
 // hangUpRestored hangs leg up on a Server that restored it: every phone
