@@ -74,6 +74,8 @@ type options struct {
 	obs             media.Observer
 	packets         PacketObserver
 	bindings        BindingStore
+	dialogs         DialogStore
+	endedDialogs    []media.LegID
 	session         sessionTiming
 }
 

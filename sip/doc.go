@@ -34,6 +34,13 @@
 // answering refreshes is hung up with cause failed, so a vanished phone
 // or trunk never leaves a call up in signalling-only mode either.
 //
+// Surviving the process (dialogs.go, WithDialogStore): in signalling
+// mode every answered dialog is stored and deleted when its leg ends; a
+// Server that starts on the same address rebuilds those legs answered
+// and connected, resumes their session timers and reports them as
+// LegsPresent, so a new owner keeps the calls of a dead one. HandOver
+// (a lost lease term) stops without ending calls.
+//
 // Devices: media.Ring says which SIP users a distribution mode rings
 // (the app device, the IP phone, both); every contact registered under
 // each of them is one branch of the leg's fork.

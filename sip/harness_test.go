@@ -150,8 +150,13 @@ func startServer(t testing.TB, cfg Config, script scriptFunc, opts ...Option) *h
 
 func startServerWith(t testing.TB, cfg Config, dir Directory, script scriptFunc, opts ...Option) *harness {
 	t.Helper()
-	port := freeDualPort(t)
-	cfg.Addr = "127.0.0.1:" + strconv.Itoa(port)
+	port := 0
+	if cfg.Addr == "" {
+		port = freeDualPort(t)
+		cfg.Addr = "127.0.0.1:" + strconv.Itoa(port)
+	} else if _, p, err := net.SplitHostPort(cfg.Addr); err == nil {
+		port, _ = strconv.Atoi(p) // a restart on the address of a Server before
+	}
 	h := &harness{addr: cfg.Addr, port: port, rec: newRecorder(), clock: &testClock{}}
 	all := append([]Option{WithLogger(testLogger()), withClock(h.clock.now), WithSweepInterval(50 * time.Millisecond)}, opts...)
 	srv, err := New(cfg, dir, h.rec, all...)

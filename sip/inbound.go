@@ -58,7 +58,7 @@ type inLeg struct {
 	state     inState
 	answer    *sip.Response // our 200 OK (retransmitted until ACK)
 	connected media.LegID   // agent leg whose SDP the caller has
-	cseq      uint32        // CSeq of requests we send in this dialog
+	dlg       *dialog       // the dialog, from the 200 OK on (dialogs.go)
 	answered  chan struct{} // closed when the 200 OK went out
 	acked     chan struct{} // closed when the ACK arrived
 	ended     chan struct{} // closed when the leg ended
@@ -104,7 +104,6 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s: s, id: media.LegID(callIDOf(req)), invite: req, tx: tx,
 		localTag: sip.GenerateTagN(16), offer: req.Body(),
 		caller: req.From().Address.User, hotline: hotline, arrived: s.now(),
-		cseq:     1,
 		answered: make(chan struct{}), acked: make(chan struct{}), ended: make(chan struct{}),
 	}
 	l.session = newSessionDialog(l.id, terms, true, l.acked, l.ended, l.inDialogRequest,
@@ -226,6 +225,9 @@ func (l *inLeg) finishLocked(cause media.Cause, keepDialog bool) {
 	l.state = inEnded
 	close(l.ended)
 	l.s.releaseMedia(l.m)
+	if l.dlg != nil {
+		l.s.dropDialog(l.id)
+	}
 	l.s.report(media.LegEnded{FactBase: media.FactBase{At: l.s.now()}, Leg: l.id, Cause: cause})
 	if !keepDialog {
 		l.s.forget(string(l.id), l.id)
@@ -279,6 +281,8 @@ func (l *inLeg) connect(agent media.LegID, sdp []byte) error {
 		l.state = inAnswering
 		l.connected = agent
 		l.answer = l.response(200, "OK", sdp)
+		l.dlg = uasDialog(l.invite, l.localTag, sdp)
+		l.saveLocked()
 		close(l.answered)
 		l.s.send(l.tx, l.answer)
 		l.s.goBackground(func() { l.s.keepSession(l.session) })
@@ -288,6 +292,10 @@ func (l *inLeg) connect(agent media.LegID, sdp []byte) error {
 			return nil
 		}
 		l.connected = agent
+		if l.dlg != nil {
+			l.dlg.ours = sdp
+			l.saveLocked()
+		}
 		if !l.s.goBackground(func() { l.reinvite(sdp) }) {
 			return media.ErrMediaUnavailable
 		}
@@ -337,6 +345,7 @@ func (l *inLeg) answerAnchored() error {
 	case inProceeding, inRinging:
 		l.state = inAnswering
 		l.answer = l.response(200, "OK", l.m.sdp)
+		l.dlg = uasDialog(l.invite, l.localTag, l.m.sdp)
 		close(l.answered)
 		l.s.send(l.tx, l.answer)
 		l.m.ml.WatchInactivity(true)
@@ -431,24 +440,25 @@ func (l *inLeg) onBye() bool {
 // inDialogRequest builds a request we send to the caller inside the
 // dialog (RFC 3261 section 12.2.1.1): our tag in From, theirs in To.
 func (l *inLeg) inDialogRequest(method sip.RequestMethod) *sip.Request {
-	target := l.invite.Contact().Address
-	req := sip.NewRequest(method, *target.Clone())
-	from := l.invite.To().AsFrom()
-	from.Params = from.Params.Clone()
-	from.Params.Add("tag", l.localTag)
-	to := l.invite.From().AsTo()
-	req.AppendHeader(&from)
-	req.AppendHeader(&to)
-	cid := sip.CallIDHeader(string(l.id))
-	req.AppendHeader(&cid)
 	l.mu.Lock()
-	l.cseq++
-	seq := l.cseq
+	d := l.dlg
+	seq, renew := d.next()
+	if renew {
+		l.saveLocked()
+	}
 	l.mu.Unlock()
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
-	req.AppendHeader(l.s.contactHeader(l.invite.Transport()))
-	l.s.prepare(req, l.invite.Transport(), l.invite.Source())
-	return req
+	return l.s.dialogRequest(d, method, seq)
+}
+
+// saveLocked stores the leg's dialog (dialogs.go). Caller holds l.mu.
+func (l *inLeg) saveLocked() {
+	if l.state == inEnded {
+		return
+	}
+	l.s.saveDialog(l.id, l.dlg, func(r StoredDialog) StoredDialog {
+		r.Inbound, r.Peer, r.Caller, r.Hotline = true, l.connected, l.caller, l.hotline
+		return r
+	}, l.session)
 }
 
 // waitAcked waits for the ACK of our 2xx (a callee must not send BYE or a
@@ -554,8 +564,8 @@ func (s *Server) refreshAnswer(req *sip.Request, tx sip.ServerTransaction) (*sip
 			switch {
 			case l.m != nil:
 				sdp = l.m.sdp
-			case l.answer != nil:
-				sdp = l.answer.Body()
+			case l.dlg != nil:
+				sdp = l.dlg.ours
 			}
 			l.mu.Unlock()
 		}

@@ -149,9 +149,16 @@ func (m *malformedState) record(src string, size int, perr string) {
 type sourceConn struct {
 	net.PacketConn
 	st *malformedState
+	// reading closes at the first read: sipgo has put the socket in its
+	// pool by then, so requests we send leave from it.
+	reading chan struct{}
+	once    sync.Once
 }
 
 func (c *sourceConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	if c.reading != nil {
+		c.once.Do(func() { close(c.reading) })
+	}
 	n, addr, err := c.PacketConn.ReadFrom(b)
 	if addr != nil {
 		h := hostOf(addr.String())

@@ -69,6 +69,7 @@ type branch struct {
 	cancel  bool // CANCEL wanted (sent once a provisional arrives)
 	res     *sip.Response
 	cseq    uint32
+	dlg     *dialog // the winner's dialog, from its 2xx on (dialogs.go)
 }
 
 // dialTarget is where one branch goes.
@@ -249,6 +250,7 @@ func (l *outLeg) onSuccess(b *branch, res *sip.Response) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b.final, b.res = res.StatusCode, res
+	b.dlg = uacDialog(b, res, l.offer)
 	switch l.state {
 	case outCalling, outRinging:
 		l.state = outAnswered
@@ -263,6 +265,7 @@ func (l *outLeg) onSuccess(b *branch, res *sip.Response) {
 		l.session = newSessionDialog(l.id, l.s.opts.session.termsFromAnswer(res), false, closedChan, l.ended,
 			func(m sip.RequestMethod) *sip.Request { return l.s.branchRequest(b, m) },
 			func() { l.hangup(media.CauseFailed) })
+		l.saveLocked()
 		l.s.goBackground(func() { l.s.keepSession(l.session) })
 	case outAnswered, outEnded:
 		l.s.goBackground(func() { l.s.byeBranch(b) })
@@ -344,6 +347,9 @@ func (l *outLeg) endLocked(cause media.Cause) {
 	if l.timer != nil {
 		l.timer.Stop()
 	}
+	if l.winner != nil && l.winner.dlg != nil {
+		l.s.dropDialog(l.id)
+	}
 	l.s.report(media.LegEnded{FactBase: media.FactBase{At: l.s.now()}, Leg: l.id, Cause: cause})
 	l.s.forgetOut(l)
 	l.s.releaseMedia(l.m)
@@ -368,10 +374,22 @@ func (l *outLeg) cancelOthersLocked(keep *branch) {
 func (l *outLeg) answerSDP() ([]byte, outState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.winner == nil || l.winner.res == nil {
+	if l.winner == nil || l.winner.dlg == nil {
 		return nil, l.state
 	}
-	return l.winner.res.Body(), l.state
+	return l.winner.dlg.theirs, l.state
+}
+
+// saveLocked stores the answered branch's dialog (dialogs.go). Caller
+// holds l.mu.
+func (l *outLeg) saveLocked() {
+	if l.state != outAnswered || l.winner == nil {
+		return
+	}
+	l.s.saveDialog(l.id, l.winner.dlg, func(r StoredDialog) StoredDialog {
+		r.Call, r.Customer = l.req.CallID, l.req.Customer
+		return r
+	}, l.session)
 }
 
 func (s *Server) forgetCallID(id string) {

@@ -101,23 +101,15 @@ func (s *Server) byeBranch(b *branch) {
 // dialog (RFC 3261 section 12.2.1.1): to the device's Contact, our From
 // tag, its To tag, the next CSeq.
 func (s *Server) branchRequest(b *branch, method sip.RequestMethod) *sip.Request {
-	b.leg.mu.Lock()
-	res := b.res
-	b.cseq++
-	seq := b.cseq
-	b.leg.mu.Unlock()
-	target := b.invite.Recipient
-	if c := res.Contact(); c != nil {
-		target = c.Address
+	l := b.leg
+	l.mu.Lock()
+	d := b.dlg
+	seq, renew := d.next()
+	if renew && l.winner == b {
+		l.saveLocked()
 	}
-	req := sip.NewRequest(method, *target.Clone())
-	req.AppendHeader(sip.HeaderClone(b.invite.From()))
-	req.AppendHeader(sip.HeaderClone(res.To()))
-	req.AppendHeader(sip.HeaderClone(b.invite.CallID()))
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: method})
-	req.AppendHeader(s.contactHeader(b.transp))
-	s.prepare(req, b.transp, b.dest)
-	return req
+	l.mu.Unlock()
+	return s.dialogRequest(d, method, seq)
 }
 
 // hostPort is where a SIP URI points, with the default port filled in.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/callfloor/callfloor/media"
@@ -51,6 +52,9 @@ type Server struct {
 
 	draining atomic.Bool
 	running  atomic.Bool
+	handover atomic.Bool // HandOver: stop without ending calls
+	restored atomic.Bool // restoreDialogs ran (UnsavedEnds)
+	dialogs  *dialogWriter
 	// baseCtx ends when shutdown gives up waiting; background work
 	// (retransmissions, BYE, CANCEL) watches it.
 	baseCtx    context.Context
@@ -105,6 +109,7 @@ func New(cfg Config, dir Directory, facts media.Facts, opts ...Option) (*Server,
 		arriving:     make(map[string]*arriving),
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	s.dialogs = newDialogWriter(s)
 	s.auth = newAuthenticator(cfg.Domain, o.nonceTTL, o.maxAuthFailures, o.now)
 	s.auth.backoffBase, s.auth.backoffMax = o.backoffBase, o.backoffMax
 	s.malformed = &malformedState{log: s.log, obs: o.packets, now: o.now, sources: map[string]*malformedSource{}}
@@ -142,28 +147,38 @@ func (s *Server) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("sip: server already ran")
 	}
-	udp, err := net.ListenPacket("udp", s.cfg.Addr)
+	udp, tcp, err := s.listen(ctx)
 	if err != nil {
-		return fmt.Errorf("sip: listen udp %s: %w", s.cfg.Addr, err)
-	}
-	tcp, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		udp.Close()
-		return fmt.Errorf("sip: listen tcp %s: %w", s.cfg.Addr, err)
+		return err
 	}
 	s.log.Info("sip listening", "addr", s.cfg.Addr, "domain", s.cfg.Domain)
 	if err := s.reg.restore(ctx); err != nil {
 		s.log.Warn("sip: restoring stored registrations", "err", err)
+	}
+	// Before serving: an in-dialog request must find its restored leg.
+	restored, err := s.restoreDialogs(ctx)
+	if err != nil {
+		s.baseCancel()
+		udp.Close()
+		tcp.Close()
+		s.ua.Close()
+		return err
 	}
 	s.opts.obs.Connected(true)
 	defer s.opts.obs.Connected(false)
 
 	var serving sync.WaitGroup
 	serveErr := make(chan error, 2)
+	writerStop := make(chan struct{})
+	if s.opts.dialogs != nil {
+		serving.Add(1)
+		go func() { defer serving.Done(); s.dialogs.run(writerStop) }()
+	}
 	serving.Add(3)
+	reading := make(chan struct{})
 	go func() {
 		defer serving.Done()
-		serveErr <- s.srv.ServeUDP(&sourceConn{PacketConn: udp, st: s.malformed})
+		serveErr <- s.srv.ServeUDP(&sourceConn{PacketConn: udp, st: s.malformed, reading: reading})
 	}()
 	go func() { defer serving.Done(); serveErr <- s.srv.ServeTCP(tcp) }()
 	sweepStop := make(chan struct{})
@@ -174,16 +189,36 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		runErr = fmt.Errorf("sip: transport stopped: %w", err)
+	case <-reading:
+		// Serving: the restored legs may send (BYE, refreshes) now.
+		restored()
+		select {
+		case <-ctx.Done():
+		case err := <-serveErr:
+			runErr = fmt.Errorf("sip: transport stopped: %w", err)
+		}
 	}
 
-	// Phase 1: refuse new calls. Phase 2: end the live ones.
+	// Phase 1: refuse new calls. Phase 2: end the live ones — unless
+	// they are handed over to the next owner, who restores them from the
+	// store (HandOver).
 	s.draining.Store(true)
 	drainCtx, cancel := context.WithTimeout(context.Background(), s.opts.drainTimeout)
-	s.endAllCalls(drainCtx)
+	if !s.handover.Load() {
+		s.endAllCalls(drainCtx)
+	}
 	cancel()
 	s.baseCancel()
 	close(sweepStop)
 	s.work.closeAndWait()
+	close(writerStop)
+	if s.opts.dialogs != nil && !s.handover.Load() {
+		// The ends of the calls just hung up, written before the
+		// transports close (bounded: the store may be the reason we stop).
+		flushCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s.dialogs.flush(flushCtx)
+		cancel()
+	}
 
 	// Phase 3: transports.
 	udp.Close()
@@ -192,6 +227,39 @@ func (s *Server) Run(ctx context.Context) error {
 	serving.Wait()
 	s.log.Info("sip stopped")
 	return runErr
+}
+
+// listen binds the UDP and TCP listeners. An address in use is retried
+// until ctx ends: the replica taking the media lease over from a frozen
+// owner on the same host (README.md, "The SIP listener in production")
+// binds once the old owner notices it lost the lease and lets go.
+func (s *Server) listen(ctx context.Context) (net.PacketConn, net.Listener, error) {
+	warned := false
+	for {
+		udp, err := net.ListenPacket("udp", s.cfg.Addr)
+		if err == nil {
+			tcp, terr := net.Listen("tcp", s.cfg.Addr)
+			if terr == nil {
+				return udp, tcp, nil
+			}
+			udp.Close()
+			err = fmt.Errorf("sip: listen tcp %s: %w", s.cfg.Addr, terr)
+		} else {
+			err = fmt.Errorf("sip: listen udp %s: %w", s.cfg.Addr, err)
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, err
+		}
+		if !warned {
+			s.log.Warn("sip: address in use, waiting for it", "addr", s.cfg.Addr)
+			warned = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // sweepLoop expires registrations, nonces and auth failure counts.

@@ -60,6 +60,10 @@ const (
 	// KindSIPBinding holds the built-in registrar's contacts of one SIP
 	// user (id = the user), so a restart keeps every device reachable.
 	KindSIPBinding Kind = "sip_binding"
+	// KindSIPDialog holds one answered dialog of the built-in SIP path
+	// (id = the leg), so the replica that takes the media lease over
+	// keeps the call (README.md, What survives a failover).
+	KindSIPDialog Kind = "sip_dialog"
 )
 
 // Version preconditions for Put and Delete.

@@ -67,8 +67,10 @@ func buildBinary(t *testing.T) string {
 // addresses and waits until it answers /v1/healthz.
 func startReplica(t *testing.T, bin, name string, env map[string]string) *replica {
 	t.Helper()
-	r := &replica{t: t, name: name, logs: &lockedBuffer{}, exited: make(chan struct{}),
-		sipAddr: fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))}
+	r := &replica{t: t, name: name, logs: &lockedBuffer{}, exited: make(chan struct{}), sipAddr: env["CALLFLOOR_SIP_ADDR"]}
+	if r.sipAddr == "" {
+		r.sipAddr = fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
+	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
 	r.base = "http://" + httpAddr
 	r.cmd = exec.Command(bin)
@@ -164,17 +166,21 @@ func replicaHolding(t *testing.T, among []*replica, holder string) *replica {
 
 // TestFailoverRealProcesses is issue 11's failover acceptance on the
 // built-in SIP path with real processes: three callfloor binaries on one
-// real redis-server (lease TTL 2 s), sipp phones. A call is answered
-// through the owner, which is then killed with SIGKILL. A standby takes
-// the media lease within the TTL (measured), with a greater token; a
-// write made with the dead owner's token is refused by the store; the dead
-// owner's call (its B2BUA died with it) is ended, freeing the agent, not
-// left live; the agent's stored registration lets the new owner ring the
-// same phone for the next call, which is answered once and hung up through
-// the third replica (relayed to the owner). Then the new owner is frozen
-// (SIGSTOP) past the TTL: the third replica takes over, and when the
-// frozen one resumes it notices it lost the lease and stops driving media
-// instead of fighting for it.
+// real redis-server (lease TTL 2 s), sipp phones, one SIP address that
+// only the owner binds (the floating address of README.md, "The SIP
+// listener in production"). A call is answered through the owner, which
+// is then killed with SIGKILL mid-call. A standby takes the media lease
+// within the TTL (measured), with a greater token; a write made with the
+// dead owner's token is refused by the store; the new owner restores the
+// call's dialogs, so the call stays answered with a1 talking, not offered
+// again, until a1's phone hangs up (its BYE reaches the new owner): the
+// caller gets the BYE and the call ends normally, a1 wrapping up. The
+// agent's stored registration lets the new owner ring the same phone for
+// the next call, which is answered once and hung up through the third
+// replica (relayed to the owner). Then the new owner is frozen (SIGSTOP)
+// past the TTL: the third replica takes over, and when the frozen one
+// resumes it notices it lost the lease and stops driving media instead
+// of fighting for it.
 func TestFailoverRealProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs three processes")
@@ -187,7 +193,8 @@ func TestFailoverRealProcesses(t *testing.T) {
 	const ttl = 2 * time.Second
 	const mediaLease = "media:sip:default"
 	// Signalling mode: the sipp phones check the SDP passes through.
-	env := map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_LEASE_TTL_SECONDS": "2", "CALLFLOOR_SIP_MEDIA": "signalling"}
+	env := map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_LEASE_TTL_SECONDS": "2", "CALLFLOOR_SIP_MEDIA": "signalling",
+		"CALLFLOOR_SIP_ADDR": fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))}
 
 	replicas := map[string]*replica{}
 	var order []*replica
@@ -213,7 +220,10 @@ func TestFailoverRealProcesses(t *testing.T) {
 	if code := replicas["B"].call("PUT", "/v1/agents/a1/status", "demo-a1", `{"call_status":"available"}`, nil); code != 200 {
 		t.Fatalf("a1 available through B: %d", code)
 	}
-	agent1 := runSipp(t, "a1 answers", "", phone, "-sf", scenarioPath("agent_answer.xml"), "-m", "1", "-key", "agent", "a1")
+	// a1 talks for 8 s after the ACK, then hangs up: well past the
+	// takeover, so its BYE goes to whoever owns the SIP address then.
+	agent1 := runSipp(t, "a1 answers, hangs up later", "", phone, "-sf", scenarioPath("agent_hangup_later.xml"), "-m", "1",
+		"-key", "agent", "a1", "-d", "8000")
 	caller1 := runSipp(t, "trunk caller", a.sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller_until_bye.xml"),
 		"-m", "1", "-s", "+842873000001")
 	call1 := answeredCallOn(t, replicas["C"], "")
@@ -240,30 +250,48 @@ func TestFailoverRealProcesses(t *testing.T) {
 	if !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("write with the dead owner's token: %v, want ErrFenced", err)
 	}
-	// The dead owner's call is ended, not left live.
+	// The dead owner's call stays answered, a1 talking, on one call.
 	third := replicas["B"]
 	if owner2 == third {
 		third = replicas["C"]
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var calls []map[string]any
+		third.call("GET", "/v1/calls", "demo-sup-sales", "", &calls)
+		var a1 map[string]any
+		third.call("GET", "/v1/agents/a1", "demo-admin", "", &a1)
+		if len(calls) == 1 && calls[0]["id"] == call1 && calls[0]["state"] == "answered" && a1["system_status"] == "talking" &&
+			strings.Contains(owner2.logs.String(), "restored answered dialogs") {
+			t.Logf("call %s seen answered on the new owner, a1 talking, %v after the kill", call1, time.Since(killed).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the takeover: calls %v, a1 %v; want %s answered with a1 talking", calls, a1["system_status"], call1)
+		}
+	}
+	// a1 hangs up through the new owner: the caller gets the BYE, the
+	// call ends, a1 wraps up. One INVITE to a1's phone in all (sipp fails
+	// on any other).
+	agent1.wait(t, 20*time.Second)
+	caller1.wait(t, 20*time.Second)
+	t.Logf("the call set up by the killed owner ended by a1's BYE %v after the kill", time.Since(killed).Round(time.Millisecond))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if code := third.call("GET", "/v1/calls/"+call1, "demo-sup-sales", "", nil); code == 404 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the dead owner's call %s is still live", call1)
+			t.Fatalf("call %s still live after both phones hung up", call1)
 		}
 	}
-	// Its agent is freed with it (wrap-up or available), not left talking.
 	var a1 map[string]any
-	if code := third.call("GET", "/v1/agents/a1", "demo-admin", "", &a1); code != 200 {
-		t.Fatalf("GET a1 after the takeover: %d", code)
+	if code := third.call("GET", "/v1/agents/a1", "demo-admin", "", &a1); code != 200 || a1["system_status"] != "after_call_work" {
+		t.Fatalf("a1 after hanging up: %d %v, want after_call_work", code, a1["system_status"])
 	}
-	if s := a1["system_status"]; s == "talking" || s == "ringing" {
-		t.Fatalf("a1 is still %v after the dead owner's call was ended", s)
+	var stats map[string]any
+	third.call("GET", "/v1/stats/today", "demo-admin", "", &stats)
+	if stats["accepted"] != 1.0 || stats["missed"] != 0.0 {
+		t.Fatalf("today after the call: %v, want 1 accepted, 0 missed", stats)
 	}
-	agent1.kill()
-	caller1.kill()
-	// a1 may be wrapping up after the lost call: end it so a1 can be rung.
 	third.call("POST", "/v1/agents/a1/wrapup/end", "demo-a1", "", nil)
 	if code := third.call("PUT", "/v1/agents/a1/status", "demo-a1", `{"call_status":"available"}`, nil); code != 200 {
 		t.Fatalf("a1 available again: %d", code)

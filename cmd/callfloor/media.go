@@ -13,6 +13,7 @@ import (
 	"github.com/callfloor/callfloor/ari"
 	"github.com/callfloor/callfloor/esl"
 	"github.com/callfloor/callfloor/internal/config"
+	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/rtpanchor"
@@ -30,8 +31,9 @@ type mediaPath interface {
 
 // newMediaPath builds the media path the configuration selects: Asterisk
 // when an ARI URL is set, FreeSWITCH when an ESL address is, otherwise the
-// built-in SIP path, whose registrations are kept in the store.
-func newMediaPath(cfg config.Config, st state.Store, agents *presence.Service, facts media.Facts, log *slog.Logger, obs media.Observer, packets sip.PacketObserver, anchorObs rtpanchor.Observer) (mediaPath, error) {
+// built-in SIP path, whose registrations are kept in the store (sipOpts:
+// more options for that path, e.g. its dialog store for one lease term).
+func newMediaPath(cfg config.Config, st state.Store, agents *presence.Service, facts media.Facts, log *slog.Logger, obs media.Observer, packets sip.PacketObserver, anchorObs rtpanchor.Observer, sipOpts ...sip.Option) (mediaPath, error) {
 	switch cfg.Media() {
 	case "asterisk":
 		if _, err := url.Parse(cfg.ARI.URL); err != nil {
@@ -53,6 +55,7 @@ func newMediaPath(cfg config.Config, st state.Store, agents *presence.Service, f
 	}
 	opts := []sip.Option{sip.WithLogger(log), sip.WithObserver(obs), sip.WithPacketObserver(packets),
 		sip.WithBindingStore(sip.StateBindings(st))}
+	opts = append(opts, sipOpts...)
 	var anchor *rtpanchor.Anchor
 	if cfg.SIP.Media != config.SIPMediaSignalling {
 		var err error
@@ -127,12 +130,24 @@ type builtinSIP struct {
 	anchor *rtpanchor.Anchor
 }
 
-// Run serves SIP and, once every call has ended, closes the anchor.
+// Run serves SIP and, once every call has ended, closes the anchor. A
+// term that ends because the media lease was lost hands the live calls
+// over to the next owner instead of ending them (README.md, "What
+// survives a failover"): the Server is told before its context ends.
 func (b builtinSIP) Run(ctx context.Context) error {
 	if b.anchor != nil {
 		defer b.anchor.Close()
 	}
-	return b.Server.Run(ctx)
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(context.Cause(ctx), lease.ErrLost) {
+			b.Server.HandOver()
+		}
+		cancel()
+	})
+	defer stop()
+	return b.Server.Run(runCtx)
 }
 
 func (builtinSIP) Ready(context.Context) error { return nil }

@@ -196,13 +196,15 @@ func agentStatusEvent(id, status string) func(e sseEvent) bool {
 // an agent changes status and a SIP call is up, then started again on the
 // same port. During the outage writes answer 503 store_unavailable with
 // Retry-After; reads answered before are served from the last known state,
-// marked stale (X-Callfloor-Stale and "stale": true); the caller's hang-up
-// is held (callfloor_routing_facts_held) and applied once Redis is back:
-// the call ends, is counted as accepted, and a1 wraps up. Nothing
-// acknowledged before the outage is lost, and a client that resumes the
-// event stream with Last-Event-ID gets every change after that id, in
-// order, with no gap. The lease TTL (30 s) outlasts the outage, so the
-// owner keeps its SIP calls.
+// marked stale (X-Callfloor-Stale and "stale": true). The outage outlasts
+// the media lease (default TTL 5 s): the owner loses its term and takes a
+// new one (a greater token) once Redis is back, and the SIP call survives
+// it — its dialogs are restored from the store, it stays answered with a1
+// talking until a1's phone hangs up after the outage; then it ends
+// normally, is counted as accepted, and a1 wraps up. Nothing acknowledged
+// before the outage is lost, and a client that resumes the event stream
+// with Last-Event-ID gets every change after that id, in order, with no
+// gap.
 func TestRedisStoppedTenSeconds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 10 s outage")
@@ -210,7 +212,7 @@ func TestRedisStoppedTenSeconds(t *testing.T) {
 	testpeer.Require(t, "sipp", "sip-tester")
 	rs := testpeer.StartRedis(t, testpeer.WithAppendOnly())
 	sipAddr := fmt.Sprintf("127.0.0.1:%d", testpeer.FreeDualPort(t))
-	p := start(t, map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(), "CALLFLOOR_LEASE_TTL_SECONDS": "30",
+	p := start(t, map[string]string{"CALLFLOOR_REDIS_URL": rs.URL(),
 		"CALLFLOOR_SIP_ADDR": sipAddr, "CALLFLOOR_SIP_MEDIA": "signalling"})
 	defer p.stop()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -234,16 +236,18 @@ func TestRedisStoppedTenSeconds(t *testing.T) {
 		t.Fatalf("a2 short_break: %d %s", code, b)
 	}
 
-	// A call, answered by a1, whose caller hangs up 4 s into the outage.
+	// A call, answered by a1, whose phone hangs up 16 s after answering:
+	// 5 s after Redis is back.
 	phone := testpeer.FreeUDPPort(t)
 	runSipp(t, "register a1", sipAddr, phone, "-sf", scenarioPath("register.xml"), "-m", "1",
 		"-au", "a1", "-ap", "sip-a1", "-key", "user", "a1", "-key", "expires", "3600").wait(t, 20*time.Second)
 	if code := p.call("PUT", "/v1/agents/a1/status", "demo-a1", `{"call_status":"available"}`, nil); code != 200 {
 		t.Fatalf("a1 available: %d", code)
 	}
-	agent := runSipp(t, "a1 answers", "", phone, "-sf", scenarioPath("agent_answer.xml"), "-m", "1", "-key", "agent", "a1")
-	caller := runSipp(t, "trunk caller", sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller.xml"),
-		"-m", "1", "-s", "+842873000001", "-d", "4000")
+	agent := runSipp(t, "a1 answers, hangs up later", "", phone, "-sf", scenarioPath("agent_hangup_later.xml"), "-m", "1",
+		"-key", "agent", "a1", "-d", "16000")
+	caller := runSipp(t, "trunk caller", sipAddr, testpeer.FreeUDPPort(t), "-sf", scenarioPath("caller_until_bye.xml"),
+		"-m", "1", "-s", "+842873000001")
 	var callID string
 	eventually(t, "the call answered", func() (bool, string) {
 		var calls []map[string]any
@@ -261,6 +265,8 @@ func TestRedisStoppedTenSeconds(t *testing.T) {
 		t.Fatalf("GET calls before the outage: %d stale=%q", code, hdr.Get("X-Callfloor-Stale"))
 	}
 
+	const mediaLease = `lease="media:sip:default"`
+	term := p.scrape(p.base, "demo-admin").must(t, "callfloor_lease_token", mediaLease)
 	rs.Stop()
 	stopped := time.Now()
 	code, hdr, b := p.do("PUT", "/v1/agents/a2/status", "demo-a2", `{"call_status":"available"}`)
@@ -282,20 +288,26 @@ func TestRedisStoppedTenSeconds(t *testing.T) {
 	if code, _, b := p.do("GET", "/v1/agents/a3", "demo-admin", ""); code != http.StatusServiceUnavailable {
 		t.Fatalf("a read never answered before, during the outage: %d %s, want 503", code, b)
 	}
-	// The caller's BYE arrives during the outage: it is held, not lost.
-	eventually(t, "the hang-up held for the store", func() (bool, string) {
-		v, _ := p.scrape(p.base, "demo-admin").sum("callfloor_routing_facts_held")
-		return v >= 1, fmt.Sprint(v)
-	})
-	caller.wait(t, 15*time.Second)
 	time.Sleep(time.Until(stopped.Add(10 * time.Second))) // the outage lasts 10 s, as the acceptance says
 	rs.Start(t)
 
-	eventually(t, "the held hang-up applied: the call ended", func() (bool, string) {
+	// A new term, and the call in it, answered, a1 still talking.
+	eventually(t, "a new media term with the call still up", func() (bool, string) {
+		tok, _ := p.scrape(p.base, "demo-admin").sum("callfloor_lease_token", mediaLease)
+		var a1 map[string]any
+		p.call("GET", "/v1/agents/a1", "demo-admin", "", &a1)
+		code, _, b := p.do("GET", "/v1/calls/"+callID, "demo-admin", "")
+		return tok > term && code == 200 && strings.Contains(b, `"state":"answered"`) && a1["system_status"] == "talking",
+			fmt.Sprintf("token %v (was %v), a1 %v, call %d %s", tok, term, a1["system_status"], code, b)
+	})
+	t.Logf("media term %v → new term after the outage, call kept", term)
+	// a1 hangs up: the caller gets the BYE from the new term's SIP path.
+	agent.wait(t, 30*time.Second)
+	caller.wait(t, 15*time.Second)
+	eventually(t, "the call ended", func() (bool, string) {
 		code, _, b := p.do("GET", "/v1/calls/"+callID, "demo-admin", "")
 		return code == 404, b
 	})
-	agent.wait(t, 15*time.Second) // routing hangs a1 up once the hang-up is applied
 	if code, hdr, b := p.do("GET", "/v1/agents/a2", "demo-admin", ""); code != 200 || hdr.Get("X-Callfloor-Stale") != "" || !strings.Contains(b, `"call_status":"short_break"`) || strings.Contains(b, `"stale"`) {
 		t.Fatalf("a2 after the outage: %d stale=%q %s", code, hdr.Get("X-Callfloor-Stale"), b)
 	}

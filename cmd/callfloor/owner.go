@@ -56,6 +56,9 @@ type mediaOwner struct {
 
 	mu  sync.Mutex
 	cur mediaPath // nil while another replica owns the media server
+	// ended: SIP legs a past term saw end but could not delete from the
+	// store (it was unreachable); the next term deletes them first.
+	ended []media.LegID
 }
 
 func (o *mediaOwner) current() mediaPath {
@@ -81,7 +84,14 @@ func (o *mediaOwner) Run(ctx context.Context) error { return o.lease.Run(ctx, o.
 // then the media connection (whose resync reconciles those calls with the
 // media server), then the relayed commands.
 func (o *mediaOwner) term(termCtx context.Context, t lease.Term) error {
-	m, err := newMediaPath(o.cfg, o.store, o.agents, o.engine, o.log, o.obs, o.packets, o.anchor)
+	// The SIP path keeps its answered dialogs in the store, fenced by
+	// this term, and restores those of the previous owner (README.md,
+	// "What survives a failover").
+	o.mu.Lock()
+	ended := o.ended
+	o.mu.Unlock()
+	m, err := newMediaPath(o.cfg, o.store, o.agents, o.engine, o.log, o.obs, o.packets, o.anchor,
+		sip.WithDialogStore(sip.StateDialogs(o.store, t.Fence())), sip.WithEndedDialogs(ended))
 	if err != nil {
 		return err
 	}
@@ -113,13 +123,9 @@ func (o *mediaOwner) term(termCtx context.Context, t lease.Term) error {
 	start(func(ctx context.Context) error { return o.engine.RunFenced(ctx, t.Fence()) })
 	select {
 	case <-started:
-		if o.cfg.Media() == "sip" {
-			// The built-in SIP path is a B2BUA inside the process: the
-			// calls a previous owner held died with it. A fresh path holds
-			// no legs, and saying so ends those calls (and frees their
-			// agents) instead of leaving them live forever.
-			o.engine.Report(media.LegsPresent{FactBase: media.FactBase{At: time.Now()}})
-		}
+		// Every path reports what it holds once it runs (media.Snapshot):
+		// the SIP path the dialogs it restored, so routing keeps those
+		// calls and ends the rest of the previous owner's.
 		start(m.Run)
 		wg.Add(1)
 		go func() {
@@ -129,6 +135,11 @@ func (o *mediaOwner) term(termCtx context.Context, t lease.Term) error {
 	case <-ctx.Done():
 	}
 	wg.Wait()
+	if b, ok := m.(builtinSIP); ok {
+		o.mu.Lock()
+		o.ended = b.UnsavedEnds()
+		o.mu.Unlock()
+	}
 	close(errs)
 	var first error
 	for err := range errs {
