@@ -60,15 +60,26 @@ func (c *Client) bridgeWith(ch, role string) string {
 	return ""
 }
 
-// leaveHold stops a leg's music and takes it out of its holding bridge
-// (which, empty, is then deleted).
+// leaveHold stops a leg's music: on the channel, or, for a leg a
+// controller of an earlier version held in a holding bridge (found by a
+// resync), by taking it out of that bridge (which, empty, is then
+// deleted).
 func (c *Client) leaveHold(ctx context.Context, id media.LegID) error {
 	c.mu.Lock()
 	var hold, ch string
+	var moh bool
 	if l := c.legs[string(id)]; l != nil {
-		hold, ch, l.hold = l.hold, l.live, ""
+		hold, moh, ch, l.hold, l.moh = l.hold, l.moh, l.live, "", false
 	}
 	c.mu.Unlock()
+	if moh {
+		if err := c.call(ctx, "DELETE", chanPath(ch, "/moh"), nil, nil); err != nil {
+			if errors.Is(err, media.ErrMediaUnavailable) {
+				return err
+			}
+			c.log.Warn("stopping music on hold failed", "channel", ch, "err", err)
+		}
+	}
 	if hold == "" {
 		return nil
 	}

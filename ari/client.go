@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -42,10 +41,11 @@ func (c *Client) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); c.dispatch(ctx) }()
 	go func() { defer wg.Done(); c.work(ctx) }()
 	go func() { defer wg.Done(); c.refreshLoop(ctx) }()
+	go func() { defer wg.Done(); c.syncLoop(ctx) }()
 	defer c.rest.http.CloseIdleConnections()
 	defer wg.Wait()
 
@@ -82,7 +82,8 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
 	defer func() { stop(); _ = ws.Close() }()
 
-	// Asterisk forgets endpoint subscriptions when the socket drops.
+	// Asterisk forgets endpoint subscriptions when the socket drops
+	// (subscribe.go).
 	c.subscribe(ctx)
 	c.lag.reset()
 	c.connected.Store(true)
@@ -136,20 +137,6 @@ func eventFilter() map[string][]map[string]string {
 		allowed[i] = map[string]string{"type": t}
 	}
 	return map[string][]map[string]string{"allowed": allowed}
-}
-
-// subscribe narrows the application's events to those callfloor uses and
-// asks for endpoint state of every technology agents use.
-func (c *Client) subscribe(ctx context.Context) {
-	if err := c.rest.send(ctx, "PUT", "/applications/"+c.cfg.App+"/eventFilter", nil, eventFilter(), nil); err != nil {
-		c.log.Warn("narrowing the application's events failed; receiving all of them", "err", err)
-	}
-	for _, tech := range c.techs() {
-		q := url.Values{"eventSource": {"endpoint:" + tech}}
-		if err := c.rest.do(ctx, "POST", "/applications/"+c.cfg.App+"/subscription", q, nil); err != nil {
-			c.log.Warn("subscribing to endpoint events failed", "tech", tech, "err", err)
-		}
-	}
 }
 
 // techs lists the endpoint technologies agents' devices use.

@@ -33,6 +33,12 @@ type Config struct {
 	// AgentForEndpoint maps an endpoint back to an agent id for device
 	// presence (default: "PJSIP/<id>" → "<id>").
 	AgentForEndpoint func(endpoint string) (agentID string, ok bool)
+	// Devices lists the SIP users of every agent's devices (app device
+	// and IP phone). When set, the application subscribes to those
+	// endpoints only, not to the whole technology, and re-reads the list
+	// every WithDeviceSync (subscribe.go). Nil: every endpoint of the
+	// technology.
+	Devices func(ctx context.Context) ([]string, error)
 }
 
 // Option tunes a Client.
@@ -71,10 +77,21 @@ type Client struct {
 	backoff media.Backoff
 	// presenceEvery is how often registered devices are re-reported.
 	presenceEvery time.Duration
-	lag           eventLag
-	refusedLog    time.Time // last time a refusal was logged
-	rest          *rest
-	wsURL         string
+	// deviceSync is how often Config.Devices is re-read.
+	deviceSync time.Duration
+	lag        eventLag
+	refusedLog time.Time // last time a refusal was logged
+	rest       *rest
+	wsURL      string
+
+	// subMu serialises subscription changes; subs are the event sources
+	// subscribed on the current socket.
+	subMu sync.Mutex
+	subs  map[string]bool
+	// synced: the device list (sorted, joined) the last complete sync
+	// used, and when; "" forces the next sync to ask Asterisk.
+	synced   string
+	syncedAt time.Time
 
 	connected atomic.Bool
 	running   atomic.Bool
@@ -139,6 +156,7 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 		obs:           media.NopObserver{},
 		backoff:       media.DefaultBackoff,
 		presenceEvery: time.Hour,
+		deviceSync:    DefaultDeviceSync,
 		lag:           eventLag{max: DefaultMaxEventLag},
 		rest: &rest{base: base, user: cfg.User, pass: cfg.Password,
 			// Our own transport: Run closes its idle connections on exit.
@@ -167,6 +185,9 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 	c.rest.obs = c.obs
 	if err := c.backoff.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if c.deviceSync <= 0 {
+		return nil, fmt.Errorf("%w: device sync %v", ErrConfig, c.deviceSync)
 	}
 	if c.presenceEvery <= 0 {
 		return nil, fmt.Errorf("%w: presence refresh %v", ErrConfig, c.presenceEvery)

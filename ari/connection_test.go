@@ -2,6 +2,7 @@ package ari
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,7 +42,7 @@ func TestReconnectResyncKeepsCall(t *testing.T) {
 	h.f.takeRequests()
 	h.f.SetDown(false)
 
-	h.f.expectRequests(connectRequests...)
+	h.f.expectRequests(reconnectRequests...)
 	waitFor(t, h.c.Connected)
 	h.rec.expect(t,
 		media.LegsPresent{Legs: []media.LegSnapshot{{Leg: cust, Answered: true, Caller: caller, Hotline: hotline}}},
@@ -111,7 +112,7 @@ func TestRestartAdoptsAndCleansOrphans(t *testing.T) {
 	if len(got) == 0 || stripTime(got[0]).(media.LegsPresent).Legs == nil || fmtFact(got[0]) != fmtFact(want) {
 		t.Fatalf("first fact %+v, want %+v", got, want)
 	}
-	f.expectRequests(append(connectRequests[:5:5],
+	f.expectRequests(append(slices.Clone(connectRequests),
 		"DELETE /channels/old-snoop?reason_code=16", "DELETE /bridges/b-hold", "DELETE /bridges/b-spy")...)
 	// Adopted legs take commands.
 	if err := h.c.Hangup(h.ctx, "old-agent", media.CauseNormal); err != nil {
@@ -126,7 +127,7 @@ func TestSecondConnectionReplacesFirst(t *testing.T) {
 	h := start(t)
 	other := dialRaw(t, h.f)
 	waitFor(t, func() bool { return h.f.Conns() >= 3 }) // the client took the app back
-	h.f.expectRequests(connectRequests...)
+	h.f.expectRequests(reconnectRequests...)
 	buf := make([]byte, 512)
 	_ = other.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, _ := other.Read(buf)

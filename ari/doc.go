@@ -5,9 +5,10 @@
 // media.Media interface, and it reports what Asterisk did as routing facts
 // (CallArrived, LegRinging, LegAnswered, LegEnded, DTMF, DeviceState,
 // LegsPresent). Run keeps the connection: it reads /ari/events, subscribes
-// to endpoint state, and after every (re)connect resynchronises from
-// GET /channels and /bridges, because Asterisk neither replays events missed
-// while no socket was connected nor keeps subscriptions across sockets.
+// to the agents' device endpoints (Config.Devices, following the list;
+// subscribe.go), and after every (re)connect resynchronises from
+// GET /channels and /bridges, because Asterisk does not replay events
+// missed while no socket was connected.
 //
 // It uses the types and event decoder of github.com/CyCoreSystems/ari/v6 but
 // neither its WebSocket bus nor its REST client: the bus panics on event types
@@ -21,8 +22,9 @@
 // testdata/*.jsonl recorded them).
 //
 // Call mapping (see routing/media.go for the contract):
-//   - hold music: a holding bridge "hold-<leg>" with music on hold;
-//     ringback: POST /channels/{id}/ring;
+//   - hold music: POST /channels/{id}/moh on the caller's channel,
+//     DELETE .../moh before it is connected (Asterisk keeps a channel's
+//     music in a bridge); ringback: POST /channels/{id}/ring;
 //   - dial: POST /channels originate with app=<app> and a channelId we
 //     choose, so an answered leg enters Stasis (StasisStart arrives only on
 //     answer); app_sip forks to the agent's device and personal number,
@@ -38,7 +40,8 @@
 //   - mute: POST/DELETE /channels/{id}/mute?direction=in.
 //
 // Bridge names carry their role so a restarted controller recognises its
-// own bridges and removes those left empty.
+// own bridges and removes those left empty (and takes a caller an earlier
+// version held in a holding bridge "hold-<leg>" out of it on connect).
 //
 // A resync also makes up for events lost while no socket was connected:
 // a dialled leg found Up in our application is reported answered; a

@@ -97,7 +97,7 @@ func (h *e2e) boot() {
 		t.Fatal(err)
 	}
 	c, err := New(Config{URL: h.f.URL(), User: "callfloor", Password: "secret", App: cfg.ARI.App,
-		TrunkPattern: cfg.ARI.TrunkPattern}, eng, append([]Option{WithLogger(testLogger(t)),
+		TrunkPattern: cfg.ARI.TrunkPattern, Devices: AgentDevices(h.svc)}, eng, append([]Option{WithLogger(testLogger(t)),
 		WithBackoff(5*time.Millisecond, 40*time.Millisecond)}, h.opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +108,7 @@ func (h *e2e) boot() {
 	engDone, cliDone := make(chan error, 1), make(chan error, 1)
 	go func() { engDone <- eng.Run(ctx) }()
 	<-eng.Started()
+	again := len(h.f.subsOf()) > 0 // a restart: Asterisk kept the subscriptions
 	go func() { cliDone <- c.Run(ctx) }()
 	h.stop = func() {
 		cancel()
@@ -119,7 +120,16 @@ func (h *e2e) boot() {
 		}
 		h.stop = func() {}
 	}
-	h.expectPrefix(connectRequests...)
+	switch {
+	case c.cfg.Devices != nil && again:
+		h.expectPrefix(e2eReconnectRequests...)
+	case c.cfg.Devices != nil:
+		h.expectPrefix(e2eConnectRequests...)
+	case again:
+		h.expectPrefix(reconnectRequests...)
+	default:
+		h.expectPrefix(connectRequests...)
+	}
 	waitFor(t, c.Connected)
 	h.flush()
 }
@@ -290,14 +300,12 @@ func (h *e2e) channelTo(res string) string {
 	return id
 }
 
-// heldRequests is what a new inbound call costs: answer, a holding
-// bridge with the caller in it, music on hold.
-func heldRequests(cust, hold string) []string {
+// heldRequests is what a new inbound call costs: answer and music on
+// hold on the caller's channel.
+func heldRequests(cust string) []string {
 	return []string{
 		"POST /channels/" + cust + "/answer",
-		"POST /bridges?name=hold-" + cust + "&type=holding",
-		"POST /bridges/" + hold + "/addChannel?channel=" + cust,
-		"POST /bridges/" + hold + "/moh?mohClass=default",
+		"POST /channels/" + cust + "/moh?mohClass=default",
 	}
 }
 

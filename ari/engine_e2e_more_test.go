@@ -77,16 +77,14 @@ func TestE2ECallerAbandonsWhileRinging(t *testing.T) {
 	h.available("a2")
 	id, cust := h.arrive(caller)
 	dev, num := h.channelTo("a2"), h.channelTo("a2-desk")
-	hold := h.f.bridgeNamed("hold-" + cust)
-	h.expectSeq(append(heldRequests(cust, hold), originate("agent,a2,"+id, caller, dev, "PJSIP/a2", 18),
+	h.expectSeq(append(heldRequests(cust), originate("agent,a2,"+id, caller, dev, "PJSIP/a2", 18),
 		originate("agent,a2,"+id, caller, num, "PJSIP/a2-desk", 18))...)
 	h.f.Ring(num)
 	h.f.RemoteHangup(cust)
 	h.waitGone(id)
 	h.waitAgent("a2", presence.SysAvailable, "")
-	// The fork's devices in either order; the holding bridge once empty.
-	h.expectChains([]string{"DELETE /bridges/" + hold},
-		[]string{"DELETE /channels/" + dev + "?reason_code=16"}, []string{"DELETE /channels/" + num + "?reason_code=16"})
+	// The fork's devices in either order.
+	h.expectChains([]string{"DELETE /channels/" + dev + "?reason_code=16"}, []string{"DELETE /channels/" + num + "?reason_code=16"})
 	if s := h.stats(); s.Missed != 1 || s.Accepted != 0 {
 		t.Fatalf("stats: %+v", s)
 	}
@@ -102,7 +100,7 @@ func TestE2EForkRingTimeout(t *testing.T) {
 	h.available("a2")
 	id, cust := h.arrive(caller)
 	dev, num := h.channelTo("a2"), h.channelTo("a2-desk")
-	h.expectSeq(append(heldRequests(cust, h.f.bridgeNamed("hold-"+cust)), originate("agent,a2,"+id, caller, dev, "PJSIP/a2", 18),
+	h.expectSeq(append(heldRequests(cust), originate("agent,a2,"+id, caller, dev, "PJSIP/a2", 18),
 		originate("agent,a2,"+id, caller, num, "PJSIP/a2-desk", 18))...)
 	h.f.Ring(dev)
 	h.advance(18 * time.Second)
@@ -146,8 +144,8 @@ func TestE2ECallerHangsUpWhileConnecting(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
 	id, cust := h.arrive(caller)
-	a1, hold := h.channelTo("a1"), h.f.bridgeNamed("hold-"+cust)
-	h.expectSeq(append(heldRequests(cust, hold), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
+	a1 := h.channelTo("a1")
+	h.expectSeq(append(heldRequests(cust), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
 	h.f.mu.Lock()
 	h.f.before = func(req string) {
 		if req == "POST /bridges?name=call-"+cust+"&type=mixing" {
@@ -167,11 +165,10 @@ func TestE2ECallerHangsUpWhileConnecting(t *testing.T) {
 	// Routing hangs the caller up too (404) if the connect failure ends
 	// the call before the caller's own end is reported.
 	h.expectChainsMaybe([]string{"DELETE /channels/" + cust + "?reason_code=16"},
-		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
+		[]string{"DELETE /channels/" + cust + "/moh",
 			"POST /bridges?name=call-" + cust + "&type=mixing",
 			"POST /bridges/" + call + "/addChannel?channel=" + esc(cust+","+a1), // 400: the caller is gone
 			"DELETE /channels/" + a1 + "?reason_code=16"},
-		[]string{"DELETE /bridges/" + hold},
 		[]string{"DELETE /bridges/" + call})
 	waitFor(t, func() bool {
 		h.f.mu.Lock()

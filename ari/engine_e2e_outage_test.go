@@ -19,7 +19,7 @@ func TestE2ECallArrivedWhileDisconnected(t *testing.T) {
 	h.cut()
 	cust := h.f.Inbound(caller, salesHotline)
 	h.f.SetDown(false)
-	h.expectPrefix(connectRequests...)
+	h.expectPrefix(e2eReconnectRequests...)
 	h.wantPickedUp(cust)
 }
 
@@ -44,8 +44,7 @@ func (h *e2e) wantPickedUp(cust string) {
 		h.t.Fatalf("calls = %+v", calls)
 	}
 	id := calls[0].ID
-	hold := h.f.bridgeNamed("hold-" + cust)
-	h.expectSeq(append(heldRequests(cust, hold), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
+	h.expectSeq(append(heldRequests(cust), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
 	h.waitCall(id, routing.StateRinging, "a1")
 	h.waitAgent("a1", presence.SysRinging, id)
 }
@@ -82,7 +81,7 @@ func TestE2EHangupWhileAsteriskDown(t *testing.T) {
 	h.waitGone(id)
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
 	h.f.SetDown(false)
-	h.expectChains(append(connectRequests,
+	h.expectChains(append(e2eReconnectRequests,
 		"DELETE /channels/"+cust+"?reason_code=16", "DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call))
 	waitFor(t, func() bool {
 		h.f.mu.Lock()
@@ -132,8 +131,7 @@ func TestE2ERestartKeepsMonitor(t *testing.T) {
 func TestE2ERestartWhileWaiting(t *testing.T) {
 	h := startE2E(t)
 	id, cust := h.arrive(caller)
-	hold := h.f.bridgeNamed("hold-" + cust)
-	h.expectSeq(heldRequests(cust, hold)...)
+	h.expectSeq(heldRequests(cust)...)
 	h.restart()
 	h.expectSeq()
 	h.waitCall(id, routing.StateCalling, "")
@@ -145,9 +143,8 @@ func TestE2ERestartWhileWaiting(t *testing.T) {
 	h.waitCall(id, routing.StateAnswered, "a1")
 	call := h.f.bridgeNamed("call-" + cust)
 	h.expectChains(
-		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
-			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call + "/addChannel?channel=" + esc(cust+","+a1)},
-		[]string{"DELETE /bridges/" + hold})
+		[]string{"DELETE /channels/" + cust + "/moh",
+			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call + "/addChannel?channel=" + esc(cust+","+a1)})
 }
 
 // The controller restarts while a1's phone rings for a call. The ringing
@@ -158,8 +155,8 @@ func TestE2ERestartWhileRinging(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
 	id, cust := h.arrive(caller)
-	a1, hold := h.channelTo("a1"), h.f.bridgeNamed("hold-"+cust)
-	h.expectSeq(append(heldRequests(cust, hold), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
+	a1 := h.channelTo("a1")
+	h.expectSeq(append(heldRequests(cust), originate("agent,a1,"+id, caller, a1, "PJSIP/a1", 18))...)
 	h.f.Ring(a1)
 	h.restart()
 	h.flush()
@@ -168,9 +165,8 @@ func TestE2ERestartWhileRinging(t *testing.T) {
 	h.waitAgent("a1", presence.SysTalking, id)
 	call := h.f.bridgeNamed("call-" + cust)
 	h.expectChains(
-		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
-			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call + "/addChannel?channel=" + esc(cust+","+a1)},
-		[]string{"DELETE /bridges/" + hold})
+		[]string{"DELETE /channels/" + cust + "/moh",
+			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call + "/addChannel?channel=" + esc(cust+","+a1)})
 }
 
 // An agent frees up while Asterisk is unreachable: the ring fails as
@@ -179,7 +175,7 @@ func TestE2ERestartWhileRinging(t *testing.T) {
 func TestE2EAgentFreedDuringOutage(t *testing.T) {
 	h := startE2E(t)
 	id, cust := h.arrive(caller)
-	h.expectSeq(heldRequests(cust, h.f.bridgeNamed("hold-"+cust))...)
+	h.expectSeq(heldRequests(cust)...)
 	h.cut()
 	h.available("a1")
 	h.waitAgent("a1", presence.SysAvailable, "")

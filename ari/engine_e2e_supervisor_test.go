@@ -155,10 +155,8 @@ func TestE2ETakeOverThenTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev, num := h.channelTo("sup-sales"), h.channelTo(supNumber)
-	hold := h.f.bridgeNamed("hold-" + cust)
 	h.expectChains(
-		[]string{"POST /bridges?name=hold-" + cust + "&type=holding", "POST /bridges/" + hold + "/addChannel?channel=" + cust,
-			"POST /bridges/" + hold + "/moh?mohClass=default", "DELETE /channels/" + a1 + "?reason_code=16",
+		[]string{"POST /bridges/" + call + "/removeChannel?channel=" + cust, "POST /channels/" + cust + "/moh?mohClass=default", "DELETE /channels/" + a1 + "?reason_code=16",
 			originate("agent,sup-sales,"+id, caller, dev, "PJSIP/sup-sales", 18),
 			originate("agent,sup-sales,"+id, caller, num, "PJSIP/"+supNumber, 18)},
 		[]string{"DELETE /bridges/" + call}) // emptied once a1 is gone
@@ -172,9 +170,8 @@ func TestE2ETakeOverThenTransfer(t *testing.T) {
 	call2 := h.f.bridgeNamed("call-" + cust)
 	h.expectChains(
 		[]string{"DELETE /channels/" + num + "?reason_code=16"},
-		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
-			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+dev)},
-		[]string{"DELETE /bridges/" + hold})
+		[]string{"DELETE /channels/" + cust + "/moh",
+			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+dev)})
 
 	h.available("a2")
 	h.expectSeq()
@@ -182,10 +179,8 @@ func TestE2ETakeOverThenTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	a2dev, a2num := h.channelTo("a2"), h.channelTo("a2-desk")
-	hold2 := h.f.bridgeNamed("hold-" + cust)
 	h.expectChains(
-		[]string{"POST /bridges?name=hold-" + cust + "&type=holding", "POST /bridges/" + hold2 + "/addChannel?channel=" + cust,
-			"POST /bridges/" + hold2 + "/moh?mohClass=default", "DELETE /channels/" + dev + "?reason_code=16",
+		[]string{"POST /bridges/" + call2 + "/removeChannel?channel=" + cust, "POST /channels/" + cust + "/moh?mohClass=default", "DELETE /channels/" + dev + "?reason_code=16",
 			originate("agent,a2,"+id, caller, a2dev, "PJSIP/a2", 18),
 			originate("agent,a2,"+id, caller, a2num, "PJSIP/a2-desk", 18)},
 		[]string{"DELETE /bridges/" + call2})
@@ -199,9 +194,8 @@ func TestE2ETakeOverThenTransfer(t *testing.T) {
 	call3 := h.f.bridgeNamed("call-" + cust)
 	h.expectChains(
 		[]string{"DELETE /channels/" + a2num + "?reason_code=16"},
-		[]string{"DELETE /bridges/" + hold2 + "/moh", "POST /bridges/" + hold2 + "/removeChannel?channel=" + cust,
-			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call3 + "/addChannel?channel=" + esc(cust+","+a2dev)},
-		[]string{"DELETE /bridges/" + hold2})
+		[]string{"DELETE /channels/" + cust + "/moh",
+			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call3 + "/addChannel?channel=" + esc(cust+","+a2dev)})
 	if s := h.stats(); s.Accepted != 1 || s.Talking != 1 {
 		t.Fatalf("stats: one accepted call however many hands it passed: %+v", s)
 	}
@@ -229,11 +223,9 @@ func TestE2EMonitorFollowsTransferInTeam(t *testing.T) {
 		t.Fatal(err)
 	}
 	a2dev, a2num := h.channelTo("a2"), h.channelTo("a2-desk")
-	hold := h.f.bridgeNamed("hold-" + cust)
 	h.expectChains(
 		[]string{"DELETE /channels/" + dev + "?reason_code=16",
-			"POST /bridges?name=hold-" + cust + "&type=holding", "POST /bridges/" + hold + "/addChannel?channel=" + cust,
-			"POST /bridges/" + hold + "/moh?mohClass=default", "DELETE /channels/" + a1 + "?reason_code=16",
+			"POST /bridges/" + call + "/removeChannel?channel=" + cust, "POST /channels/" + cust + "/moh?mohClass=default", "DELETE /channels/" + a1 + "?reason_code=16",
 			originate("agent,a2,"+id, caller, a2dev, "PJSIP/a2", 18),
 			originate("agent,a2,"+id, caller, a2num, "PJSIP/a2-desk", 18)},
 		[]string{"DELETE /channels/" + snoop + "?reason_code=16", "DELETE /bridges/" + spy},
@@ -248,11 +240,10 @@ func TestE2EMonitorFollowsTransferInTeam(t *testing.T) {
 	call2 := h.f.bridgeNamed("call-" + cust)
 	h.expectChains(
 		[]string{"DELETE /channels/" + a2num + "?reason_code=16"},
-		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
+		[]string{"DELETE /channels/" + cust + "/moh",
 			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+a2dev),
 			originate("supervisor,sup-sales,"+id, caller, sdev, "PJSIP/sup-sales", 18),
-			originate("supervisor,sup-sales,"+id, caller, snum, "PJSIP/"+supNumber, 18)},
-		[]string{"DELETE /bridges/" + hold})
+			originate("supervisor,sup-sales,"+id, caller, snum, "PJSIP/"+supNumber, 18)})
 
 	h.f.AnswerDevice(sdev)
 	h.waitMonitor(id, func(m *routing.MonitorView) bool {
@@ -311,10 +302,8 @@ func TestE2ETakeOverUnanswered(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev, num := h.channelTo("sup-sales"), h.channelTo(supNumber)
-	hold := h.f.bridgeNamed("hold-" + cust)
 	h.expectChains(
-		[]string{"POST /bridges?name=hold-" + cust + "&type=holding", "POST /bridges/" + hold + "/addChannel?channel=" + cust,
-			"POST /bridges/" + hold + "/moh?mohClass=default", "DELETE /channels/" + a1 + "?reason_code=16",
+		[]string{"POST /bridges/" + call + "/removeChannel?channel=" + cust, "POST /channels/" + cust + "/moh?mohClass=default", "DELETE /channels/" + a1 + "?reason_code=16",
 			originate("agent,sup-sales,"+id, caller, dev, "PJSIP/sup-sales", 18),
 			originate("agent,sup-sales,"+id, caller, num, "PJSIP/"+supNumber, 18)},
 		[]string{"DELETE /bridges/" + call})
@@ -333,7 +322,6 @@ func TestE2ETakeOverUnanswered(t *testing.T) {
 	call2 := h.f.bridgeNamed("call-" + cust)
 	h.expectChains(
 		[]string{"DELETE /channels/" + a2num + "?reason_code=16"},
-		[]string{"DELETE /bridges/" + hold + "/moh", "POST /bridges/" + hold + "/removeChannel?channel=" + cust,
-			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+a2dev)},
-		[]string{"DELETE /bridges/" + hold})
+		[]string{"DELETE /channels/" + cust + "/moh",
+			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+a2dev)})
 }

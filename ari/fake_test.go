@@ -7,8 +7,8 @@ package ari
 // answer; no-answer is only ChannelDestroyed cause 19; a caller's channel
 // gets StasisEnd and no ChannelDestroyed; originate to a device without a
 // contact is 500 {"error":"Allocation failed"}; one live socket per app, a
-// second replaces the first; subscriptions die with the socket; events
-// while no socket is connected are lost. Phones are played by the test
+// second replaces the first; endpoint subscriptions outlive the socket
+// (fakesubs_test.go); events while no socket is connected are lost. Phones are played by the test
 // (Ring, AnswerDevice, Busy, NoAnswer, RemoteHangup).
 
 import (
@@ -38,6 +38,7 @@ type fakeChan struct {
 	originated, snoop bool
 	bridge            string
 	endpoint          string
+	moh               bool // music on hold playing on the channel
 }
 
 type fakeBridge struct {
@@ -61,7 +62,10 @@ type fakeARI struct {
 	backlog  [][]byte // events for the app while a socket is joining
 	conns    int
 	down     bool
-	subs     map[string]bool
+	subs     map[string]int // event source → interest (subscriptions not yet undone)
+	// chanEP: channel id → the endpoint resource it is on (kept after
+	// the channel is gone, for its last events).
+	chanEP map[string]string
 	// behind dates events this far in the past: Asterisk's own queue of
 	// events for the application (or its clock) running behind.
 	behind time.Duration
@@ -79,7 +83,7 @@ type fakeARI struct {
 
 func newFake(t testing.TB) *fakeARI {
 	f := &fakeARI{t: t, app: "callfloor", chans: map[string]*fakeChan{}, bridges: map[string]*fakeBridge{},
-		contacts: map[string]bool{}, subs: map[string]bool{}}
+		contacts: map[string]bool{}, subs: map[string]int{}, chanEP: map[string]string{}}
 	for _, ep := range fakeEndpoints {
 		f.order = append(f.order, ep)
 		f.contacts[ep] = fakeRegistered(ep)
@@ -156,9 +160,8 @@ func (f *fakeARI) serveWS(ws *websocket.Conn) {
 	for websocket.Message.Receive(ws, &discard) == nil {
 	}
 	f.mu.Lock()
-	if f.ws == ws { // the app's socket is gone: so are its subscriptions
+	if f.ws == ws { // the app's socket is gone; its endpoint subscriptions stay (fakesubs_test.go)
 		f.ws = nil
-		f.subs = map[string]bool{}
 	}
 	f.mu.Unlock()
 }
@@ -171,7 +174,6 @@ func (f *fakeARI) Cut(down bool) {
 	if f.ws != nil {
 		_ = f.ws.Close()
 		f.ws = nil
-		f.subs = map[string]bool{}
 	}
 }
 
@@ -191,13 +193,19 @@ func (f *fakeARI) sendLocked(msg []byte) {
 	if !f.allowedLocked(msg) {
 		return // the application's event filter drops it, as Asterisk does
 	}
-	f.emitted = append(f.emitted, msg)
-	switch {
-	case f.ws != nil:
-		_ = websocket.Message.Send(f.ws, string(msg))
-	case f.joining > 0:
-		f.backlog = append(f.backlog, msg)
-	} // else: Asterisk does not queue events for an absent socket
+	copies := 1
+	if f.repeatedLocked(msg) {
+		copies = 2 // once more through the endpoint subscription (fakesubs_test.go)
+	}
+	for range copies {
+		f.emitted = append(f.emitted, msg)
+		switch {
+		case f.ws != nil:
+			_ = websocket.Message.Send(f.ws, string(msg))
+		case f.joining > 0:
+			f.backlog = append(f.backlog, msg)
+		} // else: Asterisk does not queue events for an absent socket
+	}
 }
 
 // Send writes a raw message to the socket (malformed / unknown events).
@@ -309,12 +317,16 @@ func (f *fakeARI) route(method string, p []string, q url.Values) (int, any) {
 			out = append(out, f.endpointJSON(ep))
 		}
 		return 200, out
-	case method == "POST" && len(p) == 3 && p[0] == "applications" && p[2] == "subscription":
+	case method == "GET" && len(p) == 2 && p[0] == "applications":
 		if p[1] != f.app {
 			return 404, notFoundBody("Application")
 		}
-		f.subs[q.Get("eventSource")] = true
-		return 200, map[string]any{"name": f.app}
+		return 200, f.applicationJSON()
+	case (method == "POST" || method == "DELETE") && len(p) == 3 && p[0] == "applications" && p[2] == "subscription":
+		if p[1] != f.app {
+			return 404, notFoundBody("Application")
+		}
+		return f.subscription(method == "POST", q.Get("eventSource"))
 	case len(p) >= 1 && p[0] == "channels":
 		return f.routeChannels(method, p[1:], q)
 	case len(p) >= 1 && p[0] == "bridges":
@@ -360,9 +372,19 @@ func (f *fakeARI) routeChannels(method string, p []string, q url.Values) (int, a
 		ch.state = "Up"
 		f.sendLocked(f.chanEvent("ChannelStateChange", ch))
 		return 204, nil
-	case "POST ring", "POST mute", "DELETE mute":
+	case "POST ring", "POST mute", "DELETE mute", "POST moh", "DELETE moh":
+		// POST/DELETE /channels/{id}/moh as Asterisk's ARI reference
+		// documents them (Channels REST API: mohClass; 204, 404, 409 not
+		// in Stasis): the music is the channel's, bridged or not, until
+		// stopped.
 		if !ch.inStasis {
 			return 409, map[string]string{"message": "Channel not in Stasis application"}
+		}
+		switch method + " " + op {
+		case "POST moh":
+			ch.moh = true
+		case "DELETE moh":
+			ch.moh = false
 		}
 		return 204, nil
 	case "POST snoop":
@@ -417,6 +439,8 @@ func (f *fakeARI) originate(q url.Values) (int, any) {
 		caller: caller, connected: caller, context: "from-internal", exten: "s", appName: "AppDial2",
 		appData: "(Outgoing Line)", args: strings.Split(q.Get("appArgs"), ","), originated: true, endpoint: res}
 	f.chans[id] = ch
+	f.chanEP[id] = chanEndpoint(ch)
+	f.endpointChangedLocked(ch)
 	f.sendLocked(f.event("Dial", kv{"dialstatus", ""}, kv{"forward", ""}, kv{"dialstring", res}, kv{"peer", f.chanJSON(ch)}))
 	return 200, f.chanJSON(ch)
 }
@@ -518,6 +542,7 @@ func (f *fakeARI) hangup(ch *fakeChan, cause int, soft bool) {
 	if ch.inStasis {
 		f.sendLocked(f.chanEvent("StasisEnd", ch))
 		if !ch.originated {
+			f.endpointChangedLocked(ch)
 			return
 		}
 	}
@@ -527,4 +552,5 @@ func (f *fakeARI) hangup(ch *fakeChan, cause int, soft bool) {
 func (f *fakeARI) destroyed(ch *fakeChan, cause int, txt string) {
 	delete(f.chans, ch.id)
 	f.sendLocked(f.event("ChannelDestroyed", kv{"cause", cause}, kv{"cause_txt", txt}, kv{"channel", f.chanJSON(ch)}))
+	f.endpointChangedLocked(ch)
 }

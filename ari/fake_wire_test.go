@@ -117,6 +117,8 @@ func (f *fakeARI) Inbound(caller, hotline string) string {
 	ch := &fakeChan{id: fmt.Sprintf("1795288117.%d", n), name: fmt.Sprintf("PJSIP/trunk-%08x", n), state: "Ring",
 		caller: caller, context: "from-trunk", exten: hotline, appName: "Stasis", appData: f.app, args: []string{}, inStasis: true}
 	f.chans[ch.id] = ch
+	f.chanEP[ch.id] = chanEndpoint(ch)
+	f.endpointChangedLocked(ch)
 	f.sendLocked(f.event("StasisStart", kv{"args", ch.args}, kv{"channel", f.chanJSON(ch)}))
 	return ch.id
 }
@@ -169,12 +171,15 @@ func (f *fakeARI) RemoteHangup(id string) {
 }
 
 // Register / Unregister a device's contact; events only reach an app
-// subscribed to endpoint:PJSIP on the current socket.
+// subscribed to the endpoint (or all of PJSIP) on the current socket.
 func (f *fakeARI) Register(res string, on bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.contacts[res] = on
-	if !f.subs["endpoint:PJSIP"] {
+	if !slices.Contains(f.order, res) { // a device that registers is configured in pjsip.conf
+		f.order = append(f.order, res)
+	}
+	if !f.endpointSubscribed(res) {
 		return
 	}
 	ep := f.endpointJSON(res)
@@ -329,11 +334,14 @@ func (f *fakeARI) failLocked(ch *fakeChan, cause int, txt, dialStatus string) {
 
 // AddContact registers one more contact under an AOR: Asterisk sends
 // ContactStatusChange "Created" to applications subscribed to the
-// endpoint's technology.
+// endpoint or its technology.
 func (f *fakeARI) AddContact(aor, uri string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.contacts[aor] = true
+	if !f.endpointSubscribed(aor) {
+		return
+	}
 	f.sendLocked(f.event("ContactStatusChange",
 		kv{"contact_info", map[string]string{"uri": uri, "contact_status": "Created", "aor": aor, "roundtrip_usec": "0"}},
 		kv{"endpoint", f.endpointJSON(aor)}))

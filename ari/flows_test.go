@@ -17,7 +17,9 @@ const (
 // inboundHeld: a trunk call arrives, is answered and held with music
 // (inbound-answered.jsonl, first half). Returns the customer leg and the
 // holding bridge.
-func (h *harness) inboundHeld(t *testing.T) (media.LegID, string) {
+// inboundHeld answers a trunk call and puts it on music on hold, which
+// plays on the caller's channel (no holding bridge).
+func (h *harness) inboundHeld(t *testing.T) media.LegID {
 	t.Helper()
 	cust := h.f.Inbound(caller, hotline)
 	h.rec.expect(t, media.CallArrived{Leg: media.LegID(cust), Caller: caller, Hotline: hotline})
@@ -27,14 +29,14 @@ func (h *harness) inboundHeld(t *testing.T) (media.LegID, string) {
 	if err := h.c.Hold(h.ctx, media.LegID(cust), media.HoldMusic); err != nil {
 		t.Fatal(err)
 	}
-	hold := h.f.bridgeNamed("hold-" + cust)
 	h.f.expectRequests(
 		"POST /channels/"+cust+"/answer",
-		"POST /bridges?name=hold-"+cust+"&type=holding",
-		"POST /bridges/"+hold+"/addChannel?channel="+cust,
-		"POST /bridges/"+hold+"/moh?mohClass=default",
+		"POST /channels/"+cust+"/moh?mohClass=default",
 	)
-	return media.LegID(cust), hold
+	if !h.f.playingMOH(cust) {
+		t.Fatal("held caller hears no music")
+	}
+	return media.LegID(cust)
 }
 
 func agentTarget(id string) media.Target {
@@ -62,21 +64,21 @@ func (h *harness) answered(t *testing.T, leg media.LegID) {
 }
 
 // connectFromHold connects the held customer to an answered agent:
-// music stops, the customer leaves the holding bridge (deleted once
-// empty), a mixing bridge takes both.
-func (h *harness) connectFromHold(t *testing.T, cust, agent media.LegID, hold string) string {
+// the caller's music stops, a mixing bridge takes both.
+func (h *harness) connectFromHold(t *testing.T, cust, agent media.LegID) string {
 	t.Helper()
 	if err := h.c.Connect(h.ctx, cust, agent); err != nil {
 		t.Fatal(err)
 	}
 	call := h.f.bridgeNamed("call-" + string(cust))
 	h.f.expectRequests(
-		"DELETE /bridges/"+hold+"/moh",
-		"POST /bridges/"+hold+"/removeChannel?channel="+string(cust),
-		"DELETE /bridges/"+hold,
+		"DELETE /channels/"+string(cust)+"/moh",
 		"POST /bridges?name=call-"+string(cust)+"&type=mixing",
 		"POST /bridges/"+call+"/addChannel?channel="+esc(string(cust)+","+string(agent)),
 	)
+	if h.f.playingMOH(string(cust)) {
+		t.Fatal("the caller still hears music once connected")
+	}
 	return call
 }
 
@@ -89,10 +91,10 @@ func (h *harness) hangup(t *testing.T, leg media.LegID) {
 
 func TestInboundAnswered(t *testing.T) {
 	h := start(t)
-	cust, hold := h.inboundHeld(t)
+	cust := h.inboundHeld(t)
 	agent := h.dialAgent(t, "a1", 15*time.Second)
 	h.answered(t, agent)
-	call := h.connectFromHold(t, cust, agent, hold)
+	call := h.connectFromHold(t, cust, agent)
 
 	// The caller hangs up: StasisEnd only, no ChannelDestroyed.
 	h.f.RemoteHangup(string(cust))
@@ -104,7 +106,7 @@ func TestInboundAnswered(t *testing.T) {
 
 func TestAgentNoAnswerThenNextAgent(t *testing.T) {
 	h := start(t)
-	cust, hold := h.inboundHeld(t)
+	cust := h.inboundHeld(t)
 	a1 := h.dialAgent(t, "a1", 4*time.Second)
 	h.f.Ring(string(a1))
 	h.rec.expect(t, media.LegRinging{Leg: a1})
@@ -113,7 +115,7 @@ func TestAgentNoAnswerThenNextAgent(t *testing.T) {
 
 	a2 := h.dialAgent(t, "a2", 15*time.Second)
 	h.answered(t, a2)
-	call := h.connectFromHold(t, cust, a2, hold)
+	call := h.connectFromHold(t, cust, a2)
 	h.f.RemoteHangup(string(a2)) // the agent hangs up
 	h.rec.expect(t, media.LegEnded{Leg: a2, Cause: media.CauseNormal})
 	h.hangup(t, cust)
@@ -123,18 +125,18 @@ func TestAgentNoAnswerThenNextAgent(t *testing.T) {
 
 func TestAgentBusy(t *testing.T) {
 	h := start(t)
-	cust, hold := h.inboundHeld(t)
+	cust := h.inboundHeld(t)
 	a1 := h.dialAgent(t, "a1", 15*time.Second)
 	h.f.Busy(string(a1))
 	h.rec.expect(t, media.LegEnded{Leg: a1, Cause: media.CauseBusy})
 	h.hangup(t, cust)
 	h.rec.expect(t, media.LegEnded{Leg: cust, Cause: media.CauseNormal})
-	h.f.expectRequests("DELETE /channels/"+string(cust)+"?reason_code=16", "DELETE /bridges/"+hold)
+	h.f.expectRequests("DELETE /channels/" + string(cust) + "?reason_code=16")
 }
 
 func TestAgentUnregistered(t *testing.T) {
 	h := start(t)
-	cust, _ := h.inboundHeld(t)
+	cust := h.inboundHeld(t)
 	_, err := h.c.Dial(h.ctx, media.DialRequest{CallID: "call-1", Target: agentTarget("a8"), Timeout: 15 * time.Second})
 	if !errors.Is(err, media.ErrUnreachable) {
 		t.Fatalf("Dial a8 = %v, want ErrUnreachable", err)

@@ -137,9 +137,47 @@ func fakeRegistered(ep string) bool {
 	return false
 }
 
+// connectRequests is what a client without a device list sends on its
+// first connection: the event filter, the subscriptions Asterisk keeps
+// for the application (none yet), the whole technology's endpoints, the
+// resync.
 var connectRequests = []string{
 	"PUT /applications/callfloor/eventFilter",
+	"GET /applications/callfloor",
 	"POST /applications/callfloor/subscription?eventSource=endpoint%3APJSIP",
+	"GET /channels", "GET /bridges", "GET /endpoints",
+}
+
+// reconnectRequests: on a later connection Asterisk still has the
+// subscription, so none is made.
+var reconnectRequests = []string{
+	"PUT /applications/callfloor/eventFilter",
+	"GET /applications/callfloor",
+	"GET /channels", "GET /bridges", "GET /endpoints",
+}
+
+// e2eConnectRequests is what the product's client (Config.Devices over
+// the demo floor's agents) sends on its first connection: the event
+// filter, the application's subscriptions, the endpoints Asterisk has,
+// one subscription to the agents' devices among them (not the trunk),
+// the resync.
+var e2eConnectRequests = []string{
+	"PUT /applications/callfloor/eventFilter",
+	"GET /applications/callfloor",
+	"GET /endpoints",
+	"POST /applications/callfloor/subscription?eventSource=" + esc(strings.Join([]string{
+		"endpoint:PJSIP/a1", "endpoint:PJSIP/a1-desk", "endpoint:PJSIP/a2", "endpoint:PJSIP/a2-desk",
+		"endpoint:PJSIP/a3", "endpoint:PJSIP/a8", "endpoint:PJSIP/sup-sales", "endpoint:PJSIP/sup-sales-desk",
+		"endpoint:PJSIP/sup-support"}, ",")),
+	"GET /channels", "GET /bridges", "GET /endpoints",
+}
+
+// e2eReconnectRequests: on a later connection the devices are still
+// subscribed; the endpoints are read to check.
+var e2eReconnectRequests = []string{
+	"PUT /applications/callfloor/eventFilter",
+	"GET /applications/callfloor",
+	"GET /endpoints",
 	"GET /channels", "GET /bridges", "GET /endpoints",
 }
 

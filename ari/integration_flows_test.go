@@ -1,7 +1,9 @@
 package ari
 
 import (
+	"context"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -96,4 +98,60 @@ func TestAsteriskDTMF(t *testing.T) {
 	l.ended(t, leg)
 	must(t, l.c.Hangup(l.ctx, cust, media.CauseNormal))
 	l.ended(t, cust)
+}
+
+// The application subscribes to the agents' devices Asterisk has, in one
+// comma-separated request Asterisk takes, and follows the list; music on
+// hold plays on the caller's channel and is stopped when the caller is
+// connected (Asterisk answers 204 to both, no warning logged).
+func TestAsteriskDeviceSubscriptionsAndChannelMusic(t *testing.T) {
+	cfg := realConfig(t)
+	devs := &deviceList{}
+	devs.set(nil, "a1", "a2", "no-such-device")
+	cfg.Devices = devs.list
+	rec := &recorder{}
+	c, err := New(cfg, rec, WithLogger(testLogger(t)), WithBackoff(50*time.Millisecond, time.Second),
+		WithDeviceSync(100*time.Millisecond))
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	l := &live{c: c, rec: rec, ctx: ctx}
+	l.await(t, "LegsPresent", func(f media.Fact) bool { _, ok := f.(media.LegsPresent); return ok })
+
+	endpoints := func() []string {
+		var app struct {
+			EndpointIDs []string `json:"endpoint_ids"`
+		}
+		must(t, c.rest.do(ctx, "GET", "/applications/"+c.cfg.App, nil, &app))
+		return slices.Sorted(slices.Values(app.EndpointIDs))
+	}
+	if got, want := endpoints(), []string{"PJSIP/a1", "PJSIP/a2"}; !slices.Equal(got, want) {
+		t.Fatalf("subscribed to %v, want %v", got, want)
+	}
+	devs.set(nil, "a1", "a3")
+	deadline := time.Now().Add(5 * time.Second)
+	for got := endpoints(); !slices.Equal(got, []string{"PJSIP/a1", "PJSIP/a3"}); got = endpoints() {
+		if time.Now().After(deadline) {
+			t.Fatalf("subscriptions did not follow the device list: %v", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	cust := l.inject(t)
+	must(t, c.Answer(ctx, cust))
+	must(t, c.Hold(ctx, cust, media.HoldMusic))
+	agent := l.dialAnswered(t, "answer")
+	must(t, c.Connect(ctx, cust, agent))
+	c.mu.Lock()
+	moh := c.legs[string(cust)].moh
+	c.mu.Unlock()
+	if moh {
+		t.Fatal("music still marked playing after connect")
+	}
+	must(t, c.Hangup(ctx, cust, media.CauseNormal))
+	l.ended(t, cust)
+	must(t, c.Hangup(ctx, agent, media.CauseNormal))
+	l.ended(t, agent)
 }

@@ -42,7 +42,8 @@ type leg struct {
 	cause     media.Cause // worst failure among fork members
 	hupCause  int         // last ChannelHangupRequest cause on the live channel
 	requested media.Cause // cause routing gave in Hangup
-	hold      string      // holding bridge id while held with music
+	hold      string      // holding bridge of an earlier version's hold, found by a resync
+	moh       bool        // music on hold playing on the channel (or, after a resync, maybe)
 	// unsure: adopted while still ringing after a restart (not in Stasis,
 	// so its arguments are unknown); its StasisStart says what it is.
 	unsure bool

@@ -44,8 +44,14 @@ func (c *Client) Answer(ctx context.Context, leg media.LegID) error {
 	return c.call(ctx, "POST", chanPath(c.chanOf(leg), "/answer"), nil, nil)
 }
 
-// Hold puts a waiting leg on music (a holding bridge with MOH) or plays it
-// ringback.
+// Hold puts a waiting leg on music on hold or plays it ringback. Music
+// plays on the channel itself (POST /channels/{id}/moh): a holding bridge
+// with its music cost Asterisk four more requests and a bridge a call
+// (docs/performance.md, "Asterisk side by side with app_queue"). Asterisk
+// keeps a channel's music going inside a bridge, so Connect stops it; a
+// caller put back on hold from a call (its agent gone, a transfer) first
+// leaves the call bridge, so music is all it hears and the bridge, empty,
+// goes.
 func (c *Client) Hold(ctx context.Context, legID media.LegID, mode media.HoldMode) error {
 	ch := c.chanOf(legID)
 	switch mode {
@@ -55,32 +61,23 @@ func (c *Client) Hold(ctx context.Context, legID media.LegID, mode media.HoldMod
 	default:
 		return fmt.Errorf("ari: hold mode %q: %w", mode, media.ErrNotSupported)
 	}
+	if call := c.bridgeWith(ch, roleCall); call != "" {
+		if err := c.bridgeChannels(ctx, call, false, ch); err != nil {
+			if errors.Is(err, media.ErrMediaUnavailable) {
+				return err
+			}
+			c.log.Warn("leaving the call bridge for music on hold failed", "bridge", call, "err", err)
+		}
+	}
+	if err := c.call(ctx, "POST", chanPath(ch, "/moh"), url.Values{"mohClass": {"default"}}, nil); err != nil {
+		return err
+	}
 	c.mu.Lock()
-	l := c.legs[string(legID)]
-	var hold string
-	if l != nil {
-		hold = l.hold
+	if l := c.legs[string(legID)]; l != nil && !l.ended() {
+		l.moh = true
 	}
 	c.mu.Unlock()
-	if hold == "" {
-		id, err := c.createBridge(ctx, "holding", roleHold, ch)
-		if err != nil {
-			return err
-		}
-		if err := c.bridgeChannels(ctx, id, true, ch); err != nil {
-			c.mu.Lock()
-			c.deleteBridge(id)
-			c.mu.Unlock()
-			return err
-		}
-		hold = id
-		c.mu.Lock()
-		if l != nil && !l.ended() {
-			l.hold = hold
-		}
-		c.mu.Unlock()
-	}
-	return c.call(ctx, "POST", "/bridges/"+hold+"/moh", url.Values{"mohClass": {"default"}}, nil)
+	return nil
 }
 
 // newID makes a channel or bridge id we choose ourselves, so a leg is in

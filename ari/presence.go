@@ -12,14 +12,20 @@ import (
 // refreshLoop asks the dispatcher, every presenceEvery while connected,
 // to report device registrations again (in order with events).
 func (c *Client) refreshLoop(ctx context.Context) {
-	t := time.NewTicker(c.presenceEvery)
+	c.whileConnected(ctx, c.presenceEvery, func() bool { return c.enqueue(ctx, queued{refresh: true}) })
+}
+
+// whileConnected runs tick every period while the events socket is up,
+// until ctx ends or tick returns false.
+func (c *Client) whileConnected(ctx context.Context, period time.Duration, tick func() bool) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if c.Connected() && !c.enqueue(ctx, queued{refresh: true}) {
+			if c.Connected() && !tick() {
 				return
 			}
 		}

@@ -140,8 +140,11 @@ func (c *Client) adopt(base media.FactBase, chans []chanInfo) (snaps []media.Leg
 				c.chans[ch.ID] = sn
 				continue
 			}
+			// An answered caller may be hearing music the earlier
+			// controller started on the channel (nothing lists it):
+			// Connect stops it, harmlessly if there was none.
 			l = &leg{id: ch.ID, kind: kind, live: ch.ID, caller: ch.Caller.Number, hotline: hotline,
-				state: legUp}
+				state: legUp, moh: kind == kindCustomer && ch.State == "Up"}
 			c.chans[ch.ID] = l
 			c.legs[ch.ID] = l
 		}

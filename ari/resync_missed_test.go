@@ -21,7 +21,7 @@ func TestResyncReportsAnswerMissedWhileDisconnected(t *testing.T) {
 	waitFor(t, func() bool { return !h.c.Connected() })
 	h.f.AnswerDevice(string(leg))
 	h.f.SetDown(false)
-	h.f.expectRequests(connectRequests...)
+	h.f.expectRequests(reconnectRequests...)
 	h.rec.expect(t, media.LegsPresent{Legs: []media.LegSnapshot{{Leg: leg, Answered: true}}},
 		media.LegAnswered{Leg: leg})
 	// The leg is live: commands reach it and its end is reported.
@@ -40,7 +40,7 @@ func TestResyncForkAnsweredWhileDisconnected(t *testing.T) {
 	waitFor(t, func() bool { return !h.c.Connected() })
 	h.f.AnswerDevice(phone)
 	h.f.SetDown(false)
-	h.f.expectRequests(append(connectRequests, "DELETE /channels/"+string(leg)+"?reason_code=16")...)
+	h.f.expectRequests(append(slices.Clone(reconnectRequests), "DELETE /channels/"+string(leg)+"?reason_code=16")...)
 	h.rec.expect(t, media.LegsPresent{Legs: []media.LegSnapshot{{Leg: leg, Answered: true}}},
 		media.LegAnswered{Leg: leg})
 	if err := h.c.Mute(h.ctx, leg, true); err != nil {
@@ -57,7 +57,7 @@ func TestResyncStillRinging(t *testing.T) {
 	waitFor(t, func() bool { return !h.c.Connected() })
 	h.f.Ring(string(leg))
 	h.f.SetDown(false)
-	h.f.expectRequests(connectRequests...)
+	h.f.expectRequests(reconnectRequests...)
 	h.rec.expect(t, media.LegsPresent{Legs: []media.LegSnapshot{{Leg: leg, Answered: false}}})
 	h.f.AnswerDevice(string(leg))
 	h.rec.expect(t, media.LegAnswered{Leg: leg})
@@ -75,13 +75,13 @@ func TestResyncRetriesFailedHangup(t *testing.T) {
 		t.Fatal("Hangup while Asterisk refuses requests = nil, want the error")
 	}
 	h.f.SetDown(false)
-	h.f.expectRequests(append(connectRequests, "DELETE /channels/"+string(leg)+"?reason_code=19")...)
+	h.f.expectRequests(append(slices.Clone(reconnectRequests), "DELETE /channels/"+string(leg)+"?reason_code=19")...)
 	// Routing has let the leg go: it is not listed as present (routing
 	// would take it for a leg to adopt or an orphan), and it ends.
 	h.rec.expect(t, media.LegsPresent{}, media.LegEnded{Leg: leg, Cause: media.CauseNoAnswer})
 	// Retried once: a later reconnect does not hang it up again.
 	h.f.Cut(false)
-	h.f.expectRequests(connectRequests...)
+	h.f.expectRequests(reconnectRequests...)
 }
 
 // Connecting a caller who has just hung up fails on addChannel; the call
@@ -89,7 +89,7 @@ func TestResyncRetriesFailedHangup(t *testing.T) {
 // no event would).
 func TestConnectFailureRemovesNewBridge(t *testing.T) {
 	h := start(t)
-	cust, _ := h.inboundHeld(t)
+	cust := h.inboundHeld(t)
 	agent := h.dialAgent(t, "a1", 15*time.Second)
 	h.answered(t, agent)
 	h.f.RemoteHangup(string(cust))

@@ -157,7 +157,7 @@ func (e *Engine) sweepParked() {
 	defer in.mu.Unlock()
 	for leg, ps := range in.parked {
 		if now.Sub(ps[0].at) > parkTTL {
-			e.log.Info("dropping facts of an unknown leg", "leg", leg, "facts", len(ps))
+			e.log.Debug("dropping facts of an unknown leg", "leg", leg, "facts", len(ps))
 			delete(in.parked, leg)
 		}
 	}

@@ -230,17 +230,18 @@ one() {
   fi
   [ -z "$redis_pid" ] || r1=$(cpu "$redis_pid")
   local load1; load1=$(cut -d' ' -f1 /proc/loadavg)
-  local tp stasis unknown refused
+  # Asterisk's queues over the run (processed, max depth): the profile.
+  ast -rx "core show taskprocessors" >"$d/taskprocessors.txt" 2>/dev/null || true
+  local tp stasis refused
   tp=$(grep -c 'queue reached' "$d/ast/log/messages.log" 2>/dev/null || true)
   stasis=$(grep -c 'not in Stasis' "$d/callfloor.log" 2>/dev/null || true)
-  unknown=$(grep -c 'unknown leg' "$d/callfloor.log" 2>/dev/null || true)
   refused=$( [ -n "$cf_pid" ] && metric callfloor_media_calls_refused_total || echo 0)
   # Where the events and requests went (profile for docs/performance.md).
-  [ -z "$cf_pid" ] || curl -sf -m 5 "http://$CF_METRICS/metrics" | grep -E '^callfloor_media_(events|requests)_total' >"$d/media-metrics.txt" || true
+  [ -z "$cf_pid" ] || curl -sf -m 5 "http://$CF_METRICS/metrics" | grep -E '^callfloor_(media_(events|requests)_total|media_command_seconds|media_event_lag_seconds)' >"$d/media-metrics.txt" || true
 
   cleanup
   local note="load ${load0}→${load1}; taskprocessor warnings ${tp:-0}"
-  [ "$side" = callfloor ] && note+="; not in Stasis ${stasis:-0}; unknown leg ${unknown:-0}; refused ${refused:-0}"
+  [ "$side" = callfloor ] && note+="; not in Stasis ${stasis:-0}; refused ${refused:-0}"
   local args=(-side "$side" -rate "$rate" -caller "$d/caller.msg" -agents "$d/agents.msg"
     -asterisk-cpu "$(awk -v a="$a0" -v b="$a1" 'BEGIN{print b-a}')" -note "$note")
   if [ "$side" = callfloor ]; then
