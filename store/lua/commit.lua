@@ -93,8 +93,14 @@ local t = redis.call('TIME')
 local at = t[1] .. string.format('%06d', tonumber(t[2]))
 local out = {1, at}
 if ne > 0 then
+  -- The newest entry carries the last ID: trimming keeps it (MAXLEN >=
+  -- 1), and reading it is far cheaper than XINFO STREAM, which also
+  -- copies the oldest entry out (docs/performance.md, Ingest).
   local seq = 0
-  if redis.call('EXISTS', stream) == 1 then
+  local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  if #newest > 0 then
+    seq = tonumber(string.match(newest[1][1], '^(%d+)-'))
+  elseif redis.call('EXISTS', stream) == 1 then
     local info = redis.call('XINFO', 'STREAM', stream)
     for j = 1, #info, 2 do
       if info[j] == 'last-generated-id' then
