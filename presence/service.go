@@ -126,6 +126,58 @@ type Filter struct {
 
 // List returns the agents the actor may see that match f.
 func (s *Service) List(ctx context.Context, actor Actor, f Filter) ([]Agent, error) {
+	match, err := f.matcher(actor)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.Agents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, a := range all {
+		if match(&a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// ListPage is List one page at a time, ordered by id: the matching agents
+// after cursor (the last id of the previous page), at most limit (0 or
+// more than MaxPage means MaxPage), and the cursor of the following page
+// ("" at the end). With a change feed it filters the kept agents in place
+// and copies only the page, so a page of a 10,000-agent floor no longer
+// copies the floor (docs/performance.md, Agents list).
+func (s *Service) ListPage(ctx context.Context, actor Actor, f Filter, cursor string, limit int) ([]Agent, string, error) {
+	if limit <= 0 || limit > MaxPage {
+		limit = MaxPage
+	}
+	match, err := f.matcher(actor)
+	if err != nil {
+		return nil, "", err
+	}
+	if feed, ok := s.store.(changeFeed); ok {
+		return s.decoded.page(ctx, feed, match, cursor, limit)
+	}
+	all, err := s.List(ctx, actor, f)
+	if err != nil {
+		return nil, "", err
+	}
+	i, _ := slices.BinarySearchFunc(all, cursor, func(a Agent, c string) int { return strings.Compare(a.ID, c) })
+	for i < len(all) && all[i].ID <= cursor {
+		i++
+	}
+	all = all[i:]
+	if len(all) <= limit {
+		return all, "", nil
+	}
+	return all[:limit], all[limit-1].ID, nil
+}
+
+// matcher checks f and returns whether an agent is one the actor may see
+// that matches it.
+func (f Filter) matcher(actor Actor) (func(a *Agent) bool, error) {
 	var online *bool
 	if f.Online != "" {
 		b, err := parseBool("online", f.Online)
@@ -137,24 +189,19 @@ func (s *Service) List(ctx context.Context, actor Actor, f Filter) ([]Agent, err
 	if f.SystemStatus != "" && !SystemStatus(f.SystemStatus).Valid() {
 		return nil, invalid("system_status", "must be one of available, ringing, talking, after_call_work, rona")
 	}
-	all, err := s.Agents(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := all[:0]
-	for _, a := range all {
+	return func(a *Agent) bool {
 		switch {
-		case !actor.CanSee(&a):
+		case !actor.CanSee(a):
 		case f.Group != "" && !a.InGroup(f.Group):
 		case online != nil && a.Online != *online:
 		case f.CallStatus != "" && a.CallStatus != f.CallStatus:
 		case f.ChatStatus != "" && a.ChatStatus != f.ChatStatus:
 		case f.SystemStatus != "" && string(a.SystemStatus) != f.SystemStatus:
 		default:
-			out = append(out, a)
+			return true
 		}
-	}
-	return out, nil
+		return false
+	}, nil
 }
 
 // maxRetries bounds optimistic-concurrency retries; a conflict this many
