@@ -2,9 +2,7 @@ package api
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -75,44 +73,23 @@ func (s *Server) me(c echo.Context) error {
 
 func (s *Server) listAgents(c echo.Context) error {
 	q := c.QueryParams()
-	list, err := s.agents.List(c.Request().Context(), ActorOf(c), presence.Filter{
-		Group: q.Get("group"), Online: q.Get("online"), CallStatus: q.Get("call_status"),
-		ChatStatus: q.Get("chat_status"), SystemStatus: q.Get("system_status"),
-	})
-	if err != nil {
-		return err
-	}
 	limit, err := parseLimit(c)
 	if err != nil {
 		return err
 	}
-	list, next := pageByID(list, func(a presence.Agent) string { return a.ID }, limit, q.Get("cursor"))
+	list, next, err := s.agents.ListPage(c.Request().Context(), ActorOf(c), presence.Filter{
+		Group: q.Get("group"), Online: q.Get("online"), CallStatus: q.Get("call_status"),
+		ChatStatus: q.Get("chat_status"), SystemStatus: q.Get("system_status"),
+	}, q.Get("cursor"), limit)
+	if err != nil {
+		return err
+	}
 	out := make([]presence.AgentView, 0, len(list))
 	for _, a := range list {
 		out = append(out, s.view(a))
 	}
 	setNextPage(c, next)
 	return c.JSON(http.StatusOK, out)
-}
-
-// pageByID pages a list sorted by id: the items after cursor (the last id
-// of the previous page), at most limit (0 means presence.MaxPage); next is
-// the cursor of the following page, "" at the end.
-func pageByID[T any](items []T, id func(T) string, limit int, cursor string) ([]T, string) {
-	if limit <= 0 {
-		limit = presence.MaxPage
-	}
-	if cursor != "" {
-		i, _ := slices.BinarySearchFunc(items, cursor, func(it T, c string) int { return strings.Compare(id(it), c) })
-		for i < len(items) && id(items[i]) <= cursor {
-			i++
-		}
-		items = items[i:]
-	}
-	if len(items) <= limit {
-		return items, ""
-	}
-	return items[:limit], id(items[limit-1])
 }
 
 func (s *Server) getAgent(c echo.Context) error {

@@ -226,6 +226,7 @@ func (s *Service) DeleteAgent(ctx context.Context, actor Actor, id string) error
 			tx.Deletes = append(tx.Deletes, state.Delete{Kind: state.KindToken, ID: r.ID, IfVersion: state.AnyVersion})
 		}
 	}
+	s.recent.forget(id)
 	if _, err := s.store.Commit(ctx, tx); errors.Is(err, state.ErrConflict) {
 		return fmt.Errorf("agent %s changed concurrently, retry: %w", id, ErrConflict)
 	} else if err != nil {

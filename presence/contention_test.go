@@ -163,3 +163,64 @@ func TestDeleteGroupWhileAgentJoins(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptCopyNeverDecides: a replica starts a status change from the
+// agent it last wrote, so every way that copy can be stale is checked
+// here on two Redis replicas: the other replica changed a field this
+// change does not touch (kept), made the change a no-op on the copy but
+// not in the store (written anyway), and took the agent out of the
+// supervisor's groups (refused on the stored record, not the copy).
+func TestKeptCopyNeverDecides(t *testing.T) {
+	srv := testpeer.StartRedis(t)
+	replica := func() *presence.Service {
+		st := store.NewRedis(redis.NewClient(&redis.Options{Addr: srv.Addr()}))
+		t.Cleanup(func() { st.Close() })
+		return presence.NewService(st)
+	}
+	a, b, c := replica(), replica(), replica()
+	ctx := context.Background()
+	for _, g := range []string{"sales", "support"} {
+		if _, err := a.PutGroup(ctx, admin, g, true, presence.GroupPatch{Name: ptr(g)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.CreateAgent(ctx, admin, presence.AgentInput{ID: ptr("a1"), Name: ptr("A1"), Email: ptr("a1@example.com"),
+		Groups: ptr([]string{"sales"})}); err != nil {
+		t.Fatal(err)
+	}
+	set := func(svc *presence.Service, actor presence.Actor, call, chat *string) (presence.Agent, error) {
+		t.Helper()
+		return svc.SetStatus(ctx, actor, "a1", call, chat)
+	}
+	if _, err := set(a, admin, ptr(presence.StatusAvailable), nil); err != nil {
+		t.Fatal(err)
+	}
+	// b changes the chat status; a's next call status change keeps it.
+	if got, err := set(b, admin, nil, ptr(presence.ChatAvailable)); err != nil || got.Version != 3 {
+		t.Fatalf("b's chat change: %+v, %v; want version 3", got, err)
+	}
+	got, err := set(a, admin, ptr(presence.StatusShortBreak), nil)
+	if err != nil || got.ChatStatus != presence.ChatAvailable || got.CallStatus != presence.StatusShortBreak {
+		t.Fatalf("after b's chat change: %+v, %v; want short_break with chat available", got, err)
+	}
+	// c moves the agent back to available; a asks for short_break, which
+	// a's copy already shows: the store decides and it is written.
+	if _, err := set(c, admin, ptr(presence.StatusAvailable), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := set(a, admin, ptr(presence.StatusShortBreak), nil); err != nil || got.CallStatus != presence.StatusShortBreak {
+		t.Fatalf("no-op on the copy: %+v, %v", got, err)
+	}
+	if stored, err := b.Agent(ctx, "a1"); err != nil || stored.CallStatus != presence.StatusShortBreak {
+		t.Fatalf("stored after the no-op on the copy: %+v, %v; want short_break", stored, err)
+	}
+	// A supervisor of support may not manage a1 (sales) on a's copy;
+	// b moves a1 to support, so on the stored record they may.
+	sup := presence.Actor{ID: "sup", Role: presence.RoleSupervisor, Supervises: []string{"support"}}
+	if _, err := b.UpdateAgent(ctx, admin, "a1", presence.AgentInput{Groups: ptr([]string{"support"})}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := set(a, sup, ptr(presence.StatusAvailable), nil); err != nil || got.CallStatus != presence.StatusAvailable {
+		t.Fatalf("refused on the copy: %+v, %v; want allowed on the stored record", got, err)
+	}
+}

@@ -72,8 +72,8 @@ func (a Agent) clone() Agent {
 }
 
 // changeFeed is a store that tells which records of a kind changed since
-// a mark it handed out (the in-memory store). With it, listing every
-// agent neither copies nor compares the records that did not change.
+// a mark it handed out (store.Memory and store.Redis). With it, listing
+// every agent neither copies nor compares the records that did not change.
 type changeFeed interface {
 	ChangedSince(ctx context.Context, kind state.Kind, mark uint64) (changed []state.Record, deleted []string, next uint64, full bool, err error)
 }
@@ -84,9 +84,48 @@ type changeFeed interface {
 func (c *listCache) fromFeed(ctx context.Context, feed changeFeed) ([]Agent, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.refresh(ctx, feed); err != nil {
+		return nil, err
+	}
+	out := make([]Agent, len(c.ids))
+	for i, id := range c.ids {
+		out[i] = c.m[id].a.clone()
+	}
+	return out, nil
+}
+
+// page is fromFeed narrowed to the agents match accepts after cursor, at
+// most limit: only those are copied. next is the last id returned when
+// more match after it, else "".
+func (c *listCache) page(ctx context.Context, feed changeFeed, match func(*Agent) bool, cursor string, limit int) (out []Agent, next string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.refresh(ctx, feed); err != nil {
+		return nil, "", err
+	}
+	i, found := slices.BinarySearch(c.ids, cursor)
+	if found {
+		i++
+	}
+	for ; i < len(c.ids); i++ {
+		e := c.m[c.ids[i]]
+		if !match(&e.a) {
+			continue
+		}
+		if len(out) == limit {
+			return out, out[limit-1].ID, nil
+		}
+		out = append(out, e.a.clone())
+	}
+	return out, "", nil
+}
+
+// refresh brings the kept agents up to date with the feed. Callers hold
+// c.mu.
+func (c *listCache) refresh(ctx context.Context, feed changeFeed) error {
 	recs, deleted, next, full, err := feed.ChangedSince(ctx, state.KindAgent, c.mark)
 	if err != nil {
-		return nil, fmt.Errorf("list agents: %w", err)
+		return fmt.Errorf("list agents: %w", err)
 	}
 	m := c.m
 	if full || m == nil {
@@ -102,7 +141,7 @@ func (c *listCache) fromFeed(ctx context.Context, feed changeFeed) ([]Agent, err
 	for _, r := range recs {
 		a, err := DecodeAgent(r)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, ok := m[r.ID]; !ok {
 			c.ids = nil
@@ -113,9 +152,5 @@ func (c *listCache) fromFeed(ctx context.Context, feed changeFeed) ([]Agent, err
 	if c.ids == nil {
 		c.ids = slices.Sorted(maps.Keys(m))
 	}
-	out := make([]Agent, len(c.ids))
-	for i, id := range c.ids {
-		out[i] = m[id].a.clone()
-	}
-	return out, nil
+	return nil
 }

@@ -2,6 +2,7 @@ package presence_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -90,5 +91,72 @@ func testAgentsListing(t *testing.T, hideFeed bool) {
 	}
 	if want := []string{"a00000", "s00000", "s00001", "s00002"}; !slices.Equal(ids, want) {
 		t.Errorf("listed %v, want %v", ids, want)
+	}
+}
+
+// ListPage walks the same agents as List, page by page, with and without
+// the change feed; a page handed out is a copy.
+func TestListPageMatchesList(t *testing.T) {
+	for _, hideFeed := range []bool{false, true} {
+		mem := store.NewMemory()
+		defer mem.Close()
+		var st state.Store = mem
+		if hideFeed {
+			st = listOnly{mem}
+		}
+		svc := presence.NewService(st)
+		ctx := context.Background()
+		if _, err := svc.PutGroup(ctx, admin, "sales", true, presence.GroupPatch{Name: ptr("sales")}); err != nil {
+			t.Fatal(err)
+		}
+		seedAgents(t, svc, 7, time.Now().Add(time.Hour))
+		brk := presence.StatusShortBreak
+		for _, id := range []string{"s00001", "s00004", "s00005"} {
+			if _, err := svc.SetStatus(ctx, admin, id, &brk, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, f := range []presence.Filter{{}, {CallStatus: brk}, {Group: "none"}} {
+			want, err := svc.List(ctx, admin, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, limit := range []int{1, 2, 3, 100} {
+				var got []string
+				cursor := ""
+				for pages := 0; ; pages++ {
+					page, next, err := svc.ListPage(ctx, admin, f, cursor, limit)
+					if err != nil || len(page) > limit || pages > len(want) {
+						t.Fatalf("feed hidden %v, filter %+v, limit %d: page of %d, %v", hideFeed, f, limit, len(page), err)
+					}
+					for _, a := range page {
+						got = append(got, a.ID)
+					}
+					if len(page) > 0 {
+						page[0].Groups = append(page[0].Groups[:0], "changed by a caller")
+					}
+					if next == "" {
+						break
+					}
+					if next != page[len(page)-1].ID {
+						t.Fatalf("next %q is not the page's last id %q", next, page[len(page)-1].ID)
+					}
+					cursor = next
+				}
+				var wantIDs []string
+				for _, a := range want {
+					wantIDs = append(wantIDs, a.ID)
+				}
+				if !slices.Equal(got, wantIDs) {
+					t.Fatalf("feed hidden %v, filter %+v, limit %d: pages %v, List %v", hideFeed, f, limit, got, wantIDs)
+				}
+			}
+		}
+		if all, _ := svc.List(ctx, admin, presence.Filter{}); len(all) == 0 || all[0].Groups[0] != "sales" {
+			t.Fatalf("a caller's change to a page leaked: %+v", all)
+		}
+		if _, _, err := svc.ListPage(ctx, admin, presence.Filter{Online: "maybe"}, "", 0); !errors.Is(err, presence.ErrInvalid) {
+			t.Fatalf("bad filter: %v, want ErrInvalid", err)
+		}
 	}
 }

@@ -76,6 +76,11 @@ func Stage(tx *state.Tx, a *Agent, rows []HistoryRow, now time.Time, loc *time.L
 	if err != nil {
 		return fmt.Errorf("encode agent %s: %w", a.ID, err)
 	}
+	return stage(tx, a, data, rows, now, loc)
+}
+
+// stage is Stage with the agent already encoded as data.
+func stage(tx *state.Tx, a *Agent, data []byte, rows []HistoryRow, now time.Time, loc *time.Location) error {
 	ifVersion := a.Version
 	if ifVersion == 0 {
 		ifVersion = state.MustNotExist

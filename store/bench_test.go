@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -38,16 +40,51 @@ func typicalTx(i int) state.Tx {
 	}
 }
 
+// BenchmarkCommit commits typicalTx; on Redis it also reports the
+// server's own time per commit script (server-us/op, from INFO
+// commandstats), which bounds a replica's ingest (docs/performance.md,
+// Ingest).
 func BenchmarkCommit(b *testing.B) {
 	benchStores(b, func(b *testing.B, s state.StoreLog) {
 		ctx := context.Background()
 		b.ReportAllocs()
+		r, onRedis := s.(*Redis)
+		if onRedis {
+			r.client.ConfigResetStat(ctx)
+		}
 		for i := 0; b.Loop(); i++ {
 			if _, err := s.Commit(ctx, typicalTx(i)); err != nil {
 				b.Fatal(err)
 			}
 		}
+		if onRedis {
+			b.ReportMetric(scriptUsecPerCall(b, r), "server-us/op")
+		}
 	})
+}
+
+// scriptUsecPerCall is the server's mean time per EVALSHA since the
+// last CONFIG RESETSTAT.
+func scriptUsecPerCall(b *testing.B, r *Redis) float64 {
+	info, err := r.client.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if !strings.HasPrefix(line, "cmdstat_evalsha:") {
+			continue
+		}
+		for _, f := range strings.Split(strings.TrimPrefix(line, "cmdstat_evalsha:"), ",") {
+			if v, ok := strings.CutPrefix(f, "usec_per_call="); ok {
+				n, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 // BenchmarkReadAfter reads pages of 100 events from a 1,000-event log, as

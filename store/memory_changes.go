@@ -7,9 +7,10 @@ import (
 	"github.com/callfloor/callfloor/state"
 )
 
-// maxDeletions bounds the deletions a kind remembers for ChangedSince; a
-// mark older than the oldest one kept gets the whole kind instead.
-const maxDeletions = 4096
+// FeedDeletions bounds the deletions a kind remembers for ChangedSince (in
+// both stores); a mark older than the oldest one kept gets the whole kind
+// instead.
+const FeedDeletions = 4096
 
 // kindChanges numbers the writes of one kind of record: every put takes
 // the next number (kept on the record), every delete too (kept in dels).
@@ -40,7 +41,7 @@ func (m *Memory) nextSeq(kind state.Kind) uint64 {
 func (m *Memory) noteDelete(kind state.Kind, id string) {
 	seq := m.nextSeq(kind)
 	k := m.changes[kind]
-	if len(k.dels) >= maxDeletions {
+	if len(k.dels) >= FeedDeletions {
 		half := len(k.dels) / 2
 		k.dropped = k.dels[half-1].seq
 		k.dels = append(k.dels[:0], k.dels[half:]...)

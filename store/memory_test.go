@@ -22,6 +22,8 @@ func TestMemoryContract(t *testing.T) {
 			return m
 		},
 		// Reopen is nil: the memory store keeps nothing across instances.
+		Second:        func(t *testing.T, s state.StoreLog) state.StoreLog { return s },
+		FeedDeletions: FeedDeletions,
 	})
 }
 

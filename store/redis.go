@@ -25,7 +25,11 @@ import (
 //
 // Key layout under the prefix P (default DefaultRedisPrefix):
 //
-//	P rec:<kind>    hash   v:<id> = version, d:<id> = data
+//	P rec:<kind>    hash   v:<id> = version, d:<id> = data; #seq = the
+//	                       kind's last write number, #drop = the newest
+//	                       deletion number forgotten (redis_changes.go)
+//	P chg:<kind>    zset   id scored by the number of its last write
+//	P del:<kind>    zset   deleted id scored by its deletion's number
 //	P ser:<name>    zset   "<20-digit seq>:<data>" scored by Entry.Score
 //	P sseq:<name>   string the series' last sequence number
 //	P cnt:<name>    hash   field = counter value
@@ -77,6 +81,12 @@ func NewRedis(client redis.UniversalClient, opts ...RedisOption) *Redis {
 }
 
 func (r *Redis) recordKey(kind state.Kind) string { return r.opts.prefix + "rec:" + string(kind) }
+func (r *Redis) changesKey(kind state.Kind) string {
+	return r.opts.prefix + "chg:" + string(kind)
+}
+func (r *Redis) deletionsKey(kind state.Kind) string {
+	return r.opts.prefix + "del:" + string(kind)
+}
 func (r *Redis) seriesKey(name string) string     { return r.opts.prefix + "ser:" + name }
 func (r *Redis) seriesSeqKey(name string) string  { return r.opts.prefix + "sseq:" + name }
 func (r *Redis) counterKey(name string) string    { return r.opts.prefix + "cnt:" + name }

@@ -52,14 +52,14 @@ func (r *Redis) commitArgs(tx *state.Tx) ([]string, []any, error) {
 	args := []any{
 		r.opts.retention, r.trim,
 		len(tx.Puts), len(tx.Deletes), len(tx.Appends), len(tx.Incrs), len(tx.Schedules), len(tx.Events),
-		tx.Fence.Token,
+		tx.Fence.Token, FeedDeletions,
 	}
 	for _, p := range tx.Puts {
-		keys = append(keys, r.recordKey(p.Kind))
+		keys = append(keys, r.recordKey(p.Kind), r.changesKey(p.Kind))
 		args = append(args, p.ID, p.IfVersion, p.Data)
 	}
 	for _, d := range tx.Deletes {
-		keys = append(keys, r.recordKey(d.Kind))
+		keys = append(keys, r.recordKey(d.Kind), r.changesKey(d.Kind), r.deletionsKey(d.Kind))
 		args = append(args, d.ID, d.IfVersion)
 	}
 	for _, a := range tx.Appends {

@@ -48,6 +48,10 @@ func TestRedisContract(t *testing.T) {
 			srv.Restart(t)
 			return reopenTestRedis(t, srv, WithPrefix(o.prefix), WithRetention(o.retention))
 		},
+		Second: func(t *testing.T, s state.StoreLog) state.StoreLog {
+			return reopenTestRedis(t, srv, WithPrefix(s.(*Redis).opts.prefix))
+		},
+		FeedDeletions: FeedDeletions,
 	})
 }
 
@@ -72,6 +76,10 @@ func TestRedisClusterContract(t *testing.T) {
 			old.Close()
 			return newCluster(t, WithPrefix(o.prefix), WithRetention(o.retention))
 		},
+		Second: func(t *testing.T, s state.StoreLog) state.StoreLog {
+			return newCluster(t, WithPrefix(s.(*Redis).opts.prefix))
+		},
+		FeedDeletions: FeedDeletions,
 	})
 }
 

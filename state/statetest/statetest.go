@@ -3,8 +3,9 @@
 // checks records and versions, atomicity of a failed Tx, series ordering,
 // counters, the event log (ordering, exact resume, waiting, trimming,
 // malformed positions), concurrent compare-and-set, due indexes, commits
-// fenced by a lease token (the store must also be a lease.Backend), and, when the backend
-// persists, that a reopened store sees exactly the state it left.
+// fenced by a lease token (the store must also be a lease.Backend), the
+// optional change feed (ChangeFeed), and, when the backend persists, that
+// a reopened store sees exactly the state it left.
 package statetest
 
 import (
@@ -31,6 +32,13 @@ type Factory struct {
 	// (e.g. a new client on the same Redis). Nil means the backend has no
 	// persistence and the reopen tests are skipped.
 	Reopen func(t *testing.T, old state.StoreLog) state.StoreLog
+	// Second returns another client over the same data as s, as another
+	// replica would hold (it may be s itself for a store with no server).
+	// Nil skips the two-client change feed test.
+	Second func(t *testing.T, s state.StoreLog) state.StoreLog
+	// FeedDeletions is how many deletions per kind the change feed
+	// remembers (0 skips the forgotten-deletions test).
+	FeedDeletions int
 }
 
 // Run runs the whole contract suite against the backend f builds.
@@ -50,6 +58,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Fence", func(t *testing.T) { runFence(t, f) })
 	t.Run("Closed", func(t *testing.T) { runClosed(t, f) })
 	t.Run("Reopen", func(t *testing.T) { runReopen(t, f) })
+	t.Run("Changes", func(t *testing.T) { runChanges(t, f) })
 }
 
 // ctx returns a context bounded well beyond any single operation, so a

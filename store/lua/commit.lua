@@ -6,7 +6,9 @@
 -- KEYS[1]      the event stream
 -- KEYS[2]      the fencing token counter of the Tx's fence lease (when
 --              there is no fence, any key of the prefix: it is not read)
--- KEYS[3..]    for each Put, then each Delete: the record hash of its kind;
+-- KEYS[3..]    for each Put: the record hash of its kind, then the kind's
+--              change index; for each Delete: the record hash, the change
+--              index, then the kind's deletion index;
 --              for each Append: its series sorted set, then its sequence key;
 --              for each Incr: its counter hash;
 --              for each Schedule: its due index sorted set
@@ -14,7 +16,8 @@
 -- ARGV[2]      trim operator: "~" (approximate, cheap) or "=" (exact)
 -- ARGV[3..8]   number of puts, deletes, appends, incrs, schedules, events
 -- ARGV[9]      the fence token, 0 for no fence
--- ARGV[10..]   then, in this order:
+-- ARGV[10]     maxdel: the deletions a kind remembers
+-- ARGV[11..]   then, in this order:
 --                per Put:      id, ifVersion, data
 --                per Delete:   id, ifVersion
 --                per Append:   entry count n, then n times score, data
@@ -22,7 +25,14 @@
 --                per Schedule: member, at (Unix ms), remove (1 or 0)
 --                per Event:    type, scope (JSON), data
 --
--- A record hash holds "v:<id>" (version) and "d:<id>" (data) per record.
+-- A record hash holds "v:<id>" (version) and "d:<id>" (data) per record,
+-- and the kind's change feed (store/redis_changes.go): "#seq", the last
+-- write number of the kind, and "#drop", the newest deletion forgotten.
+-- Every put takes the next number and files its id under it in the change
+-- index (zset id -> number); every delete of an existing record takes one
+-- too, leaves the change index and files the id in the deletion index,
+-- which keeps the newest ARGV "maxdel" at most (trimmed by half, as the
+-- memory store does).
 -- A series member is "<20-digit sequence>:<data>": unique, and for equal
 -- scores Redis orders members bytewise, so the sequence keeps insertion
 -- order. Event n of the stream (counting every event ever added) gets the
@@ -40,8 +50,12 @@ local maxlen, trim = ARGV[1], ARGV[2]
 local np, nd, na, ni, ns, ne =
   tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local fence = tonumber(ARGV[9])
-local first = 10 -- first ARGV of the per-item sections
-local k0 = 2     -- KEYS[k0 + i] is the key of the i-th put
+local maxdel = tonumber(ARGV[10])
+local first = 11 -- first ARGV of the per-item sections
+-- KEYS[pk(i)] is the record hash of the i-th put, KEYS[dk(i)] of the i-th
+-- delete (each followed by its change keys).
+local function pk(i) return 1 + 2 * i end
+local function dk(i) return 3 + 2 * np + 3 * (i - 1) end
 
 local function version_ok(key, id, ifv)
   ifv = tonumber(ifv)
@@ -61,13 +75,13 @@ if fence ~= 0 and tonumber(redis.call('GET', KEYS[2]) or '0') ~= fence then
 end
 local a = first
 for i = 1, np do
-  if not version_ok(KEYS[k0 + i], ARGV[a], ARGV[a + 1]) then
+  if not version_ok(KEYS[pk(i)], ARGV[a], ARGV[a + 1]) then
     return {0, i}
   end
   a = a + 3
 end
 for i = 1, nd do
-  if not version_ok(KEYS[k0 + np + i], ARGV[a], ARGV[a + 1]) then
+  if not version_ok(KEYS[dk(i)], ARGV[a], ARGV[a + 1]) then
     return {0, np + i}
   end
   a = a + 2
@@ -79,8 +93,14 @@ local t = redis.call('TIME')
 local at = t[1] .. string.format('%06d', tonumber(t[2]))
 local out = {1, at}
 if ne > 0 then
+  -- The newest entry carries the last ID: trimming keeps it (MAXLEN >=
+  -- 1), and reading it is far cheaper than XINFO STREAM, which also
+  -- copies the oldest entry out (docs/performance.md, Ingest).
   local seq = 0
-  if redis.call('EXISTS', stream) == 1 then
+  local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  if #newest > 0 then
+    seq = tonumber(string.match(newest[1][1], '^(%d+)-'))
+  elseif redis.call('EXISTS', stream) == 1 then
     local info = redis.call('XINFO', 'STREAM', stream)
     for j = 1, #info, 2 do
       if info[j] == 'last-generated-id' then
@@ -104,17 +124,29 @@ end
 -- 3. Records, series, counters, due indexes.
 a = first
 for i = 1, np do
-  local key, id = KEYS[k0 + i], ARGV[a]
+  local key, id = KEYS[pk(i)], ARGV[a]
   redis.call('HSET', key, 'd:' .. id, ARGV[a + 2])
   redis.call('HINCRBY', key, 'v:' .. id, 1)
+  redis.call('ZADD', KEYS[pk(i) + 1], redis.call('HINCRBY', key, '#seq', 1), id)
   a = a + 3
 end
 for i = 1, nd do
-  local key, id = KEYS[k0 + np + i], ARGV[a]
-  redis.call('HDEL', key, 'v:' .. id, 'd:' .. id)
+  local key, id = KEYS[dk(i)], ARGV[a]
+  if redis.call('HDEL', key, 'v:' .. id, 'd:' .. id) > 0 then
+    local del = KEYS[dk(i) + 2]
+    redis.call('ZREM', KEYS[dk(i) + 1], id)
+    redis.call('ZADD', del, redis.call('HINCRBY', key, '#seq', 1), id)
+    local n = redis.call('ZCARD', del)
+    if n > maxdel then
+      local half = math.floor(n / 2)
+      local last = redis.call('ZRANGE', del, half - 1, half - 1, 'WITHSCORES')
+      redis.call('HSET', key, '#drop', last[2])
+      redis.call('ZREMRANGEBYRANK', del, 0, half - 1)
+    end
+  end
   a = a + 2
 end
-local k = k0 + 1 + np + nd
+local k = 3 + 2 * np + 3 * nd
 for i = 1, na do
   local zkey, seqkey, n = KEYS[k], KEYS[k + 1], tonumber(ARGV[a])
   a = a + 1
