@@ -38,7 +38,7 @@ type Gap struct {
 func (d *DB) Cursor(ctx context.Context) (Cursor, error) {
 	var c Cursor
 	var ms int64
-	err := q{d, d.sql}.row(ctx, `SELECT position, log_epoch, applied, gaps, updated_ms FROM report_cursor WHERE id = 1`).
+	err := q{d: d, db: d.sql}.row(ctx, `SELECT position, log_epoch, applied, gaps, updated_ms FROM report_cursor WHERE id = 1`).
 		Scan(&c.Position, &c.LogEpoch, &c.Applied, &c.Gaps, &ms)
 	if err != nil {
 		return Cursor{}, fmt.Errorf("reports: read cursor: %w", err)
@@ -51,7 +51,7 @@ func (d *DB) Cursor(ctx context.Context) (Cursor, error) {
 
 // Gaps lists every recorded gap, oldest first.
 func (d *DB) Gaps(ctx context.Context) ([]Gap, error) {
-	rows, err := q{d, d.sql}.query(ctx, `SELECT at_ms, after_position, reason FROM report_gaps ORDER BY at_ms, id`)
+	rows, err := q{d: d, db: d.sql}.query(ctx, `SELECT at_ms, after_position, reason FROM report_gaps ORDER BY at_ms, id`)
 	if err != nil {
 		return nil, fmt.Errorf("reports: read gaps: %w", err)
 	}
@@ -111,6 +111,7 @@ func (d *DB) Apply(ctx context.Context, from, epoch string, evs []state.Event, n
 		return nil
 	}
 	return d.inTx(ctx, func(x q) error {
+		x = x.preparing()
 		if err := moveCursor(ctx, x, from, evs[len(evs)-1].ID, epoch, int64(len(evs)), 0, now); err != nil {
 			return err
 		}

@@ -49,10 +49,17 @@ func callEvents(i int, start time.Time) []state.Event {
 	}
 }
 
-// BenchmarkApplySQLite: projecting the log into SQLite, in batches of 500
-// events (the projector's default); one op is one answered call's seven
-// events (docs/performance.md, Reports).
+// BenchmarkApplySQLite: projecting the log into SQLite, one op being one
+// answered call's seven events; batch-500 is a projector catching up
+// (its default batch), batch-7 a live floor where each read finds about
+// one call's events (docs/performance.md, Reports).
 func BenchmarkApplySQLite(b *testing.B) {
+	for _, size := range []int{500, 7} {
+		b.Run("batch-"+strconv.Itoa(size), func(b *testing.B) { benchApplySQLite(b, size) })
+	}
+}
+
+func benchApplySQLite(b *testing.B, size int) {
 	d, err := OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "reports.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -75,7 +82,7 @@ func BenchmarkApplySQLite(b *testing.B) {
 			e.ID = strconv.Itoa(seq)
 			batch = append(batch, e)
 		}
-		if len(batch) >= 500 {
+		if len(batch) >= size {
 			flush()
 		}
 		i++

@@ -26,7 +26,7 @@ type Counters struct {
 //   - average wait: from the first ring to the answer, over accepted.
 func (d *DB) Recount(ctx context.Context, from, to time.Time, queue, group string) (Counters, error) {
 	var c Counters
-	x := q{d, d.sql}
+	x := q{d: d, db: d.sql}
 	dim, args := "", []any{}
 	switch {
 	case queue != "":

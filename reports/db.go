@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	// Drivers: pgx for PostgreSQL, modernc's pure-Go SQLite (no cgo).
@@ -35,6 +36,12 @@ var ErrMoved = errors.New("reports: projector position moved concurrently")
 type DB struct {
 	sql     *sql.DB
 	dialect Dialect
+
+	// stmts holds the projector's statements prepared once (rebound
+	// query → *sql.Stmt): parsing each on every execution was about a
+	// third of the service's CPU per call (docs/performance.md, Asterisk
+	// side by side). Only fixed query strings go in, so it stays small.
+	stmts sync.Map
 }
 
 // OpenSQLite opens (creating it and its directory) the SQLite file at path
@@ -92,8 +99,31 @@ func start(ctx context.Context, db *sql.DB, d Dialect) (*DB, error) {
 // Dialect says which database this is.
 func (d *DB) Dialect() Dialect { return d.dialect }
 
-// Close closes the connection pool.
-func (d *DB) Close() error { return d.sql.Close() }
+// Close closes the prepared statements and the connection pool.
+func (d *DB) Close() error {
+	d.stmts.Range(func(_, v any) bool {
+		_ = v.(*sql.Stmt).Close()
+		return true
+	})
+	return d.sql.Close()
+}
+
+// prepared returns the statement for query (already rebound), preparing
+// it the first time.
+func (d *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := d.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := d.sql.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := d.stmts.LoadOrStore(query, st); loaded {
+		_ = st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
 
 // Ping reports whether the database answers (readiness).
 func (d *DB) Ping(ctx context.Context) error { return d.sql.PingContext(ctx) }
@@ -123,14 +153,46 @@ type querier interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
-// q binds a querier to the dialect.
+// q binds a querier to the dialect. A q made by preparing runs its exec
+// and row statements prepared once per DB (for fixed query strings only:
+// the projector's, never a query built from filters or table names).
 type q struct {
-	d  *DB
-	db querier
+	d      *DB
+	db     querier
+	cached bool
+}
+
+// preparing returns x running its statements from the DB's prepared ones.
+func (x q) preparing() q {
+	x.cached = true
+	return x
+}
+
+// stmt is query's prepared statement bound to x's transaction, or nil
+// when x does not use prepared statements. The statement belongs to the
+// transaction and is closed with it.
+func (x q) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	tx, ok := x.db.(*sql.Tx)
+	if !x.cached || !ok {
+		return nil, nil
+	}
+	st, err := x.d.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st), nil
 }
 
 func (x q) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return x.db.ExecContext(ctx, x.d.rebind(query), args...)
+	query = x.d.rebind(query)
+	st, err := x.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return x.db.ExecContext(ctx, query, args...)
 }
 
 func (x q) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
@@ -138,7 +200,13 @@ func (x q) query(ctx context.Context, query string, args ...any) (*sql.Rows, err
 }
 
 func (x q) row(ctx context.Context, query string, args ...any) *sql.Row {
-	return x.db.QueryRowContext(ctx, x.d.rebind(query), args...)
+	query = x.d.rebind(query)
+	if st, err := x.stmt(ctx, query); err == nil && st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	// Not cached, or the statement failed to prepare: running it directly
+	// reports the same error through Scan.
+	return x.db.QueryRowContext(ctx, query, args...)
 }
 
 // SchemaVersion is the newest migration this build knows.
@@ -244,7 +312,7 @@ var migrations = []string{
 }
 
 func (d *DB) migrate(ctx context.Context) error {
-	x := q{d, d.sql}
+	x := q{d: d, db: d.sql}
 	if _, err := x.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("reports: migrations table: %w", err)
 	}
@@ -278,7 +346,7 @@ func (d *DB) migrate(ctx context.Context) error {
 // SchemaVersion is the newest migration applied.
 func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v sql.NullInt64
-	err := q{d, d.sql}.row(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v)
+	err := q{d: d, db: d.sql}.row(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v)
 	return int(v.Int64), err
 }
 
@@ -288,7 +356,7 @@ func (d *DB) inTx(ctx context.Context, fn func(x q) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(q{d, tx}); err != nil {
+	if err := fn(q{d: d, db: tx}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

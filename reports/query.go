@@ -123,7 +123,7 @@ func streamPage[T any](ctx context.Context, d *DB, qq Query, l listing[T], where
 	}
 	where = append(where, l.col+" >= ?")
 	args = append(args, lower)
-	x := q{d, d.sql}
+	x := q{d: d, db: d.sql}
 	cond := " FROM " + l.table + " WHERE " + strings.Join(where, " AND ")
 	order := " ORDER BY " + l.col + ", id"
 	last, err := x.query(ctx, "SELECT "+l.col+", id"+cond+" AND "+l.col+" < ?"+order+" LIMIT 2 OFFSET ?",
@@ -459,7 +459,7 @@ func (d *DB) Agents(ctx context.Context, qq Query, agent string, now time.Time) 
 		}
 		return r
 	}
-	x := q{d, d.sql}
+	x := q{d: d, db: d.sql}
 	from, to, nowMS := qq.From.UnixMilli(), qq.To.UnixMilli(), now.UnixMilli()
 	sc, sargs := scopeSQL(qq.Scope, "agent")
 	filter, fargs := "", []any{}
@@ -608,7 +608,7 @@ func (d *DB) Queues(ctx context.Context, qq Query, interval, queue string, sl ma
 	if queue != "" {
 		where, args = where+" AND queue = ?", append(args, queue)
 	}
-	rows, err := q{d, d.sql}.query(ctx, `SELECT queue, COALESCE(enqueued_ms, started_ms), answered_ms, ended_ms, talk_seconds FROM calls WHERE `+where, args...)
+	rows, err := q{d: d, db: d.sql}.query(ctx, `SELECT queue, COALESCE(enqueued_ms, started_ms), answered_ms, ended_ms, talk_seconds FROM calls WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reports: queues: %w", err)
 	}

@@ -21,7 +21,7 @@ type Retention struct {
 // many it removed per table.
 func (d *DB) Prune(ctx context.Context, r Retention, now time.Time) (map[string]int64, error) {
 	out := map[string]int64{}
-	x := q{d, d.sql}
+	x := q{d: d, db: d.sql}
 	for _, t := range []struct {
 		table, col string
 		days       int
