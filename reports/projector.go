@@ -41,6 +41,7 @@ type Projector struct {
 	now      func() time.Time
 	batch    int
 	wait     time.Duration
+	linger   time.Duration
 
 	gaps    atomic.Int64
 	leading atomic.Bool
@@ -66,13 +67,20 @@ func WithReadWait(d time.Duration) ProjectorOption {
 	return func(p *Projector) { p.wait = max(d, time.Millisecond) }
 }
 
+// WithLinger sets how long the projector waits after applying less than
+// a full batch before it reads again (default 200 ms), so a live floor's
+// events go into SQL tens of calls per transaction rather than one or two:
+// a transaction's begin and commit cost as much as several rows. Reports
+// are that much later than the event stream; 0 reads again at once.
+func WithLinger(d time.Duration) ProjectorOption { return func(p *Projector) { p.linger = max(d, 0) } }
+
 // WithClock replaces time.Now (cursor bookkeeping, gap times).
 func WithClock(now func() time.Time) ProjectorOption { return func(p *Projector) { p.now = now } }
 
 // NewProjector returns a projector from the store's log into db.
 func NewProjector(db *DB, store state.Store, log state.Log, opts ...ProjectorOption) *Projector {
 	p := &Projector{db: db, store: store, log: log, logger: slog.Default(), observer: noObserver{},
-		now: time.Now, batch: 500, wait: time.Second, caught: make(chan struct{})}
+		now: time.Now, batch: 500, wait: time.Second, linger: 200 * time.Millisecond, caught: make(chan struct{})}
 	for _, o := range opts {
 		o(p)
 	}
@@ -221,6 +229,9 @@ func (p *Projector) Project(ctx context.Context) error {
 		p.observer.Applied(len(evs))
 		if len(evs) < p.batch {
 			p.signalCaughtUp()
+			if p.linger > 0 {
+				sleep(ctx, p.linger)
+			}
 		}
 	}
 	return nil
