@@ -24,7 +24,6 @@ var errNotWaiting = errors.New("call is no longer waiting")
 func (e *Engine) dispatchPass(ctx context.Context) {
 	e.noneWaiting.Store(false)
 	e.obs.DispatchPass()
-	heldCalls, taken := e.offering.held() // before reading the store (inflight.held)
 	e.sweepParked()
 	if e.hasSuspects() {
 		e.submit("orphans", e.hangUpOrphans)
@@ -56,7 +55,7 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 	e.announceWaits(ctx, lv)
 	var waiting []Call
 	for _, c := range calls {
-		if c.Direction == DirectionInbound && c.State == StateCalling && len(c.Offers) == 0 && c.AgentLeg == "" && !heldCalls[c.ID] {
+		if c.Direction == DirectionInbound && c.State == StateCalling && len(c.Offers) == 0 && c.AgentLeg == "" {
 			waiting = append(waiting, c)
 		}
 	}
@@ -81,6 +80,7 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 	}
 	today := agentsAnswered(counters)
 	now = e.now()
+	taken := map[string]bool{}
 	for _, c := range waiting {
 		if e.now().UnixNano() < e.mediaDownUntil.Load() {
 			return
@@ -111,32 +111,11 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 		for _, id := range picks {
 			taken[id] = true
 		}
-		e.offerAsync(c.ID, *q, picks)
-	}
-}
-
-// offerAsync hands an offer to the call's loop without waiting for it:
-// the pass goes on to the next call while this one's reservation commits
-// and its agents are dialled (a media round trip), so the dispatcher
-// keeps up with calls arriving faster than one Dial's latency allows.
-// Until the offer is done its call and agents are held out of later
-// passes (inflight). An offer that reserved nobody (another call took
-// the agents, read before that commit) asks for a new pass.
-func (e *Engine) offerAsync(callID string, q Queue, picks []string) {
-	if e.isStopped() {
-		return
-	}
-	e.offering.add(callID, picks)
-	e.submit(callID, func(ctx context.Context) {
-		err := e.offer(ctx, callID, q, picks)
-		e.offering.done(callID)
-		switch {
-		case errors.Is(err, errNotWaiting):
-			e.Kick()
-		case err != nil:
-			e.log.Warn("offer failed", "call", callID, "agents", picks, "err", err)
+		err := e.on(ctx, c.ID, func(ctx context.Context) error { return e.offer(ctx, c.ID, *q, picks) })
+		if err != nil && !errors.Is(err, errNotWaiting) {
+			e.log.Warn("offer failed", "call", c.ID, "agents", picks, "err", err)
 		}
-	})
+	}
 }
 
 // overflow handles a call that waited q.MaxWaitSeconds in q: counted as

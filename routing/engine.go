@@ -59,8 +59,6 @@ type Engine struct {
 	// last told per call (dispatcher only).
 	announcer WaitAnnouncer
 	waitSeen  map[string]WaitPosition
-	// offering: offers handed to call loops and not yet done.
-	offering *inflight
 	// pass holds the dispatcher's decoded agents and calls between passes.
 	pass   *passState
 	queues queueCache
@@ -160,7 +158,6 @@ func NewEngine(st state.Store, agents *presence.Service, media media.Media, opts
 	}
 	e.dispatch = newLoop()
 	e.pass = newPassState()
-	e.offering = newInflight()
 	e.intake = newIntake()
 	e.timers = newTimerSet()
 	return e
@@ -212,7 +209,6 @@ func (e *Engine) RunFenced(ctx context.Context, fence state.Fence) error {
 	r.cancel = cancel
 	defer e.endRun(r)
 	e.intake.reset()
-	e.offering.reset()
 	e.resetHeld()
 	if err := e.recover(ctx); err != nil {
 		return fmt.Errorf("routing: recover live calls: %w", err)
