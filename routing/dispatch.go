@@ -81,6 +81,7 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 	today := agentsAnswered(counters)
 	now = e.now()
 	taken := map[string]bool{}
+	byQueue := map[string]*queueCandidates{} // built once per pass (queueCandidates)
 	for _, c := range waiting {
 		if e.now().UnixNano() < e.mediaDownUntil.Load() {
 			return
@@ -97,12 +98,18 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 			}
 			continue
 		}
-		cands, members := f.candidates(q, func(id string) bool {
+		qc := byQueue[q.ID]
+		if qc == nil {
+			qc = f.queueCandidates(q, today)
+			byQueue[q.ID] = qc
+		}
+		cands := qc.filter(e.candBuf[:0], func(id string) bool {
 			return taken[id] || now.Before(c.Skip[id])
-		}, today)
+		})
+		e.candBuf = cands
 		lastPos := -1
 		if q.Strategy == RoundRobin {
-			lastPos = slices.Index(members, e.rrCursor(ctx, q.ID))
+			lastPos = slices.Index(qc.members, e.rrCursor(ctx, q.ID))
 		}
 		picks := Select(q.Strategy, cands, lastPos, e.intn)
 		if len(picks) == 0 {

@@ -59,6 +59,8 @@ type Engine struct {
 	// last told per call (dispatcher only).
 	announcer WaitAnnouncer
 	waitSeen  map[string]WaitPosition
+	// candBuf is the dispatcher's reused buffer of one call's candidates.
+	candBuf []Candidate
 	// pass holds the dispatcher's decoded agents and calls between passes.
 	pass   *passState
 	queues queueCache

@@ -20,6 +20,37 @@ type floor struct {
 	groups  map[string]bool
 	mark    []uint32 // mark[i] == gen: agent i already expanded this time
 	gen     uint32
+	// expanded caches each queue's expansion on this floor: the indexes
+	// it reads do not change while the floor lives (the dispatcher builds
+	// a new floor when agents come or go or change groups).
+	expanded map[string]*expansion
+}
+
+// expansion is a queue's members expanded on one floor, and the buffer
+// its routable agents are collected into for a pass.
+type expansion struct {
+	from     []string // the queue's member list it was expanded from
+	idx      []int
+	ids      []string
+	routable []Candidate
+}
+
+// expand returns q's expansion, computing it the first time (or when the
+// queue's members changed). Callers must not modify its slices.
+func (f *floor) expand(q *Queue) *expansion {
+	if x, ok := f.expanded[q.ID]; ok && slices.Equal(x.from, q.Members) {
+		return x
+	}
+	idx := f.memberIdx(q)
+	x := &expansion{from: slices.Clone(q.Members), idx: idx, ids: make([]string, len(idx))}
+	for k, i := range idx {
+		x.ids[k] = f.list[i].ID
+	}
+	if f.expanded == nil {
+		f.expanded = map[string]*expansion{}
+	}
+	f.expanded[q.ID] = x
+	return x
 }
 
 func (e *Engine) readFloor(ctx context.Context) (*floor, error) {
@@ -91,14 +122,7 @@ func (f *floor) memberIdx(q *Queue) []int {
 }
 
 // members is memberIdx as agent ids.
-func (f *floor) members(q *Queue) []string {
-	idx := f.memberIdx(q)
-	out := make([]string, len(idx))
-	for k, i := range idx {
-		out[k] = f.list[i].ID
-	}
-	return out
-}
+func (f *floor) members(q *Queue) []string { return f.expand(q).ids }
 
 // groupsOf returns the groups a queue spans: group members, and the
 // groups of agent members. Calls in the queue are scoped to them.
@@ -118,16 +142,40 @@ func (f *floor) groupsOf(q *Queue) []string {
 // candidates lists the routable members of q, skipping some, and the
 // expanded member list (round_robin finds its cursor in it).
 func (f *floor) candidates(q *Queue, skip func(id string) bool, callsToday map[string]int64) ([]Candidate, []string) {
-	idx := f.memberIdx(q)
-	members := make([]string, len(idx))
-	out := make([]Candidate, 0, len(idx))
-	for pos, i := range idx {
-		a := f.list[i]
-		members[pos] = a.ID
-		if !a.Routable() || skip(a.ID) {
-			continue
+	qc := f.queueCandidates(q, callsToday)
+	return qc.filter(nil, skip), qc.members
+}
+
+// queueCandidates is one queue's expanded member list and its routable
+// agents, built once per dispatcher pass and filtered for each waiting
+// call: building them per call allocated the whole member list for every
+// waiting call of every pass (megabytes per pass on a 10,000-agent
+// queue; docs/performance.md, issue 15 third round).
+type queueCandidates struct {
+	members  []string
+	routable []Candidate
+}
+
+// The routable list reuses the expansion's buffer: it is valid until the
+// next queueCandidates of the same queue on the same floor.
+func (f *floor) queueCandidates(q *Queue, callsToday map[string]int64) *queueCandidates {
+	x := f.expand(q)
+	routable := x.routable[:0]
+	for pos, i := range x.idx {
+		if a := f.list[i]; a.Routable() {
+			routable = append(routable, Candidate{ID: a.ID, Pos: pos, LastCallEndedAt: a.LastCallEndedAt, CallsToday: callsToday[a.ID]})
 		}
-		out = append(out, Candidate{ID: a.ID, Pos: pos, LastCallEndedAt: a.LastCallEndedAt, CallsToday: callsToday[a.ID]})
 	}
-	return out, members
+	x.routable = routable
+	return &queueCandidates{members: x.ids, routable: routable}
+}
+
+// filter appends to buf the routable agents skip does not exclude.
+func (qc *queueCandidates) filter(buf []Candidate, skip func(id string) bool) []Candidate {
+	for _, c := range qc.routable {
+		if !skip(c.ID) {
+			buf = append(buf, c)
+		}
+	}
+	return buf
 }

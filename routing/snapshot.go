@@ -124,6 +124,10 @@ type passState struct {
 	calls  decodedKind[Call]
 	floor  *floor
 	groups []string // the group records the floor was built with
+	// callBuf is the pass's list of live calls, reused by the next pass:
+	// copying 5,000 calls into a new slice on every pass was half of the
+	// dispatcher's allocations (docs/performance.md, issue 15 third round).
+	callBuf []Call
 }
 
 func newPassState() *passState {
@@ -180,16 +184,22 @@ func (e *Engine) passFloor(ctx context.Context) (*floor, error) {
 
 // passCalls is allCalls for the dispatcher: only calls written since the
 // last pass are decoded. The calls share their slices and maps with the
-// held ones, so callers must not change them.
+// held ones, so callers must not change them, and the slice is reused by
+// the next pass, so nothing may keep it past this one.
 func (e *Engine) passCalls(ctx context.Context) ([]Call, error) {
 	p := e.pass
 	if _, _, err := p.calls.refresh(ctx, e.st); err != nil {
 		return nil, err
 	}
-	out := make([]Call, 0, len(p.calls.items))
+	out := p.callBuf[:0]
 	for _, d := range p.calls.items {
 		out = append(out, *d.v)
 	}
+	clear(out[len(out):cap(out)]) // drop the last pass's calls beyond this one's
+	if out == nil {
+		out = []Call{} // as a fresh read answers
+	}
+	p.callBuf = out
 	return out, nil
 }
 
