@@ -78,7 +78,9 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 	for i := range queues {
 		byID[queues[i].ID] = &queues[i]
 	}
-	today := agentsAnswered(counters)
+	// Agents' answered counts matter only to fewest_calls queues: picked
+	// out of today's counters once, when the first such queue needs them.
+	var today map[string]int64
 	now = e.now()
 	taken := map[string]bool{}
 	byQueue := map[string]*queueCandidates{} // built once per pass (queueCandidates)
@@ -100,6 +102,9 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 		}
 		qc := byQueue[q.ID]
 		if qc == nil {
+			if q.Strategy == FewestCalls && today == nil {
+				today = agentsAnswered(counters)
+			}
 			qc = f.queueCandidates(q, today)
 			byQueue[q.ID] = qc
 		}
