@@ -494,7 +494,7 @@ func (s *Server) restoreDialogs(ctx context.Context) (func(), error) {
 	}
 	return func() {
 		for _, sd := range restored {
-			s.goBackground(func() { s.keepSession(sd) })
+			sd.start()
 		}
 		// No Hotline on restored callers: an answered caller no call
 		// holds is an orphan to hang up, not a new arrival.
@@ -510,7 +510,7 @@ func (s *Server) restoreIn(rec StoredDialog, d *dialog, terms sessionTerms) *ses
 		hotline: rec.Hotline, arrived: s.now(), state: inConfirmed, connected: rec.Peer, dlg: d,
 		answered: closedChan, acked: make(chan struct{}), ended: make(chan struct{})}
 	close(l.acked)
-	l.session = newSessionDialog(l.id, terms, true, l.acked, l.ended, l.inDialogRequest,
+	l.session = newSessionDialog(s, l.id, terms, true, l.inDialogRequest,
 		func() { _ = l.hangup(media.CauseFailed) })
 	s.mu.Lock()
 	s.inLegs[l.id] = l
@@ -525,7 +525,7 @@ func (s *Server) restoreOut(rec StoredDialog, d *dialog, terms sessionTerms) *se
 		offer: d.ours, state: outAnswered, ended: make(chan struct{})}
 	b := &branch{leg: l, callID: d.callID, transp: d.transport, dest: d.dest, final: 200, cseq: d.cseq, dlg: d}
 	l.branches, l.winner = []*branch{b}, b
-	l.session = newSessionDialog(l.id, terms, false, closedChan, l.ended,
+	l.session = newSessionDialog(s, l.id, terms, false,
 		func(m sip.RequestMethod) *sip.Request { return s.branchRequest(b, m) },
 		func() { l.hangup(media.CauseFailed) })
 	s.mu.Lock()

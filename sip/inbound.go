@@ -106,7 +106,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		caller: req.From().Address.User, hotline: hotline, arrived: s.now(),
 		answered: make(chan struct{}), acked: make(chan struct{}), ended: make(chan struct{}),
 	}
-	l.session = newSessionDialog(l.id, terms, true, l.acked, l.ended, l.inDialogRequest,
+	l.session = newSessionDialog(s, l.id, terms, true, l.inDialogRequest,
 		func() { _ = l.hangup(media.CauseFailed) })
 	if s.opts.anchor != nil {
 		m, err := s.anchorCaller(l.id, l.offer)
@@ -224,6 +224,7 @@ func (l *inLeg) finishCancelled() {
 func (l *inLeg) finishLocked(cause media.Cause, keepDialog bool) {
 	l.state = inEnded
 	close(l.ended)
+	l.session.end() // lock ordering is leg → session timer
 	l.s.releaseMedia(l.m)
 	if l.dlg != nil {
 		l.s.dropDialog(l.id)
@@ -285,7 +286,6 @@ func (l *inLeg) connect(agent media.LegID, sdp []byte) error {
 		l.saveLocked()
 		close(l.answered)
 		l.s.send(l.tx, l.answer)
-		l.s.goBackground(func() { l.s.keepSession(l.session) })
 		return nil
 	case inAnswering, inConfirmed:
 		if l.connected == agent {
@@ -349,7 +349,6 @@ func (l *inLeg) answerAnchored() error {
 		close(l.answered)
 		l.s.send(l.tx, l.answer)
 		l.m.ml.WatchInactivity(true)
-		l.s.goBackground(func() { l.s.keepSession(l.session) })
 		return nil
 	case inAnswering, inConfirmed:
 		return nil
@@ -404,6 +403,7 @@ func (l *inLeg) onAck(body []byte) {
 	case inAnswering:
 		l.state = inConfirmed
 		close(l.acked)
+		l.session.start() // lock ordering is leg → session timer
 		if l.m != nil && l.m.lateOffer {
 			if err := l.m.takeLateAnswer(body); err != nil {
 				l.s.log.Info("late-offer caller's ACK has no usable answer; ending the call", "leg", l.id, "err", err)

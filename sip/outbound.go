@@ -262,11 +262,11 @@ func (l *outLeg) onSuccess(b *branch, res *sip.Response) {
 		}
 		l.s.report(media.LegAnswered{FactBase: media.FactBase{At: l.s.now()}, Leg: l.id})
 		l.cancelOthersLocked(b)
-		l.session = newSessionDialog(l.id, l.s.opts.session.termsFromAnswer(res), false, closedChan, l.ended,
+		l.session = newSessionDialog(l.s, l.id, l.s.opts.session.termsFromAnswer(res), false,
 			func(m sip.RequestMethod) *sip.Request { return l.s.branchRequest(b, m) },
 			func() { l.hangup(media.CauseFailed) })
 		l.saveLocked()
-		l.s.goBackground(func() { l.s.keepSession(l.session) })
+		l.session.start() // lock ordering is leg → session timer
 	case outAnswered, outEnded:
 		l.s.goBackground(func() { l.s.byeBranch(b) })
 	}
@@ -344,6 +344,7 @@ func (l *outLeg) onBye(b *branch) {
 func (l *outLeg) endLocked(cause media.Cause) {
 	l.state = outEnded
 	close(l.ended)
+	l.session.end() // lock ordering is leg → session timer
 	if l.timer != nil {
 		l.timer.Stop()
 	}

@@ -17,10 +17,12 @@ package sip
 // (README.md, "Ghost calls").
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/callfloor/callfloor/media"
@@ -322,111 +324,177 @@ func refreshOutcome(res *sip.Response, err error) (ev sessionEvent, useOptions b
 	return evRefreshOK, false
 }
 
-// closedChan is ready at once: a dialog confirmed before its keeper
-// starts (we sent the ACK ourselves).
+// closedChan is ready at once: a restored caller's leg was answered
+// before this process started.
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// sessionDialog is the leg side a session keeper works on.
+// sessionDialog is one dialog's session timer. It holds no goroutine: a
+// timer drives it, and its leg tells it when the dialog is confirmed
+// (start), refreshed by the peer (peerRefreshed) and over (end). A
+// goroutine per dialog was 10,000 parked stacks with 5,000 live calls
+// (docs/performance.md, "Whole-server memory").
 type sessionDialog struct {
+	s       *Server
 	leg     media.LegID
-	terms   sessionTerms
+	terms   sessionTerms                         // fixed once negotiated
 	weUAS   bool                                 // we answered this dialog's INVITE
 	request func(sip.RequestMethod) *sip.Request // a new in-dialog request
 	lost    func()                               // end the leg: the peer is gone
-	ended   <-chan struct{}                      // closed when the leg ended
-	ready   <-chan struct{}                      // closed when the dialog is confirmed
-	refresh chan struct{}                        // the peer refreshed (buffered 1)
-	state   sessionState
+
+	// mu is a leaf: lock ordering is leg.mu → sessionDialog.mu, and lost
+	// and request are called without it.
+	mu     sync.Mutex
+	state  sessionState
+	method sip.RequestMethod // what we refresh with: UPDATE, or OPTIONS
+	timer  *time.Timer       // nil until started
+	armed  uint64            // which arming the running timer belongs to
+	// unhook drops end from the server's shutdown once the dialog ends.
+	unhook func() bool
 }
 
-func newSessionDialog(leg media.LegID, terms sessionTerms, weUAS bool, ready, ended <-chan struct{},
+func newSessionDialog(s *Server, leg media.LegID, terms sessionTerms, weUAS bool,
 	request func(sip.RequestMethod) *sip.Request, lost func()) *sessionDialog {
-	return &sessionDialog{leg: leg, terms: terms, weUAS: weUAS, request: request, lost: lost,
-		ended: ended, ready: ready, refresh: make(chan struct{}, 1)}
+	method := sip.OPTIONS
+	if terms.peer.update {
+		method = sip.UPDATE
+	}
+	return &sessionDialog{s: s, leg: leg, terms: terms, weUAS: weUAS, request: request, lost: lost, method: method}
 }
 
-// peerRefreshed notes a refresh from the peer without blocking.
+// every is how long the timer waits in sessionLive. Section 10: the
+// refresher refreshes at half the interval; the other side gives up at
+// interval minus min(32 s, interval/3).
+func (d *sessionDialog) every() time.Duration {
+	if d.terms.weRefresh {
+		return d.terms.interval / 2
+	}
+	return d.terms.interval - min(32*time.Second, d.terms.interval/3)
+}
+
+// start runs the timer once the dialog is confirmed (our ACK sent, or
+// theirs received). Starting twice, after the end or during shutdown does
+// nothing.
+func (d *sessionDialog) start() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil || d.state != sessionLive || d.s.baseCtx.Err() != nil {
+		return
+	}
+	d.unhook = context.AfterFunc(d.s.baseCtx, d.end)
+	d.armLocked()
+}
+
+// armLocked (re)starts the wait of sessionLive; a timer that already
+// fired for an earlier arming finds armed moved on and does nothing.
+// Caller holds d.mu.
+func (d *sessionDialog) armLocked() {
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	d.armed++
+	armed := d.armed
+	d.timer = time.AfterFunc(d.every(), func() { d.fire(armed) })
+}
+
+// peerRefreshed notes a refresh from the peer (re-INVITE or UPDATE).
 func (d *sessionDialog) peerRefreshed() {
 	if d == nil {
 		return
 	}
-	select {
-	case d.refresh <- struct{}{}:
-	default:
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next, ok := nextSessionState(d.state, evPeerRefresh)
+	if !ok {
+		return
+	}
+	d.state = next
+	if next == sessionLive && d.timer != nil {
+		d.armLocked()
 	}
 }
 
-// keepSession runs d's session timer until the dialog ends. It runs on a
-// background goroutine of its own.
-func (s *Server) keepSession(d *sessionDialog) {
-	select {
-	case <-d.ready:
-	case <-d.ended:
-		return
-	case <-s.baseCtx.Done():
+// end stops the timer for good: BYE, hang-up, or the server shutting
+// down.
+func (d *sessionDialog) end() {
+	if d == nil {
 		return
 	}
-	method := sip.OPTIONS
-	if d.terms.peer.update {
-		method = sip.UPDATE
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.state, _ = nextSessionState(d.state, evDialogEnded)
+	d.armed++
+	if d.timer != nil {
+		d.timer.Stop()
 	}
-	// Section 10: the refresher refreshes at half the interval; the other
-	// side gives up at interval minus min(32 s, interval/3).
-	every := d.terms.interval / 2
-	if !d.terms.weRefresh {
-		every = d.terms.interval - min(32*time.Second, d.terms.interval/3)
+	if d.unhook != nil {
+		d.unhook()
 	}
-	timer := time.NewTimer(every)
-	defer timer.Stop()
-	for {
-		var ev sessionEvent
-		select {
-		case <-d.ended:
-			ev = evDialogEnded
-		case <-s.baseCtx.Done():
-			ev = evDialogEnded
-		case <-d.refresh:
-			ev = evPeerRefresh
-		case <-timer.C:
-			ev = evExpired
-			if d.terms.weRefresh {
-				ev = evRefreshDue
-			}
-		}
-		next, _ := nextSessionState(d.state, ev)
+}
+
+// fire is the timer's wait running out: our refresh is due, or the
+// peer's refresh is overdue. It picks the transition under d.mu, then
+// acts without it.
+func (d *sessionDialog) fire(armed uint64) {
+	if !d.s.work.enter() {
+		return // shutting down
+	}
+	defer d.s.work.leave()
+	ev := evExpired
+	if d.terms.weRefresh {
+		ev = evRefreshDue
+	}
+	d.mu.Lock()
+	if armed != d.armed {
+		d.mu.Unlock()
+		return // re-armed or ended while this timer fired
+	}
+	next, ok := nextSessionState(d.state, ev)
+	if !ok {
+		d.mu.Unlock()
+		return
+	}
+	d.state = next
+	method := d.method
+	d.mu.Unlock()
+
+	switch next {
+	case sessionLost:
+		d.s.log.Info("dialog gone: session not refreshed", "leg", d.leg, "event", ev.String())
+		d.lost()
+	case sessionProbing:
+		d.probe(method)
+	}
+}
+
+// probe sends our refresh and applies its outcome (refreshOutcome).
+func (d *sessionDialog) probe(method sip.RequestMethod) {
+	res, err := d.s.doWithin(d.s.refreshRequest(d, method), d.s.opts.session.probeTimeout)
+	if err != nil && d.s.baseCtx.Err() != nil {
+		return
+	}
+	ev, useOptions := refreshOutcome(res, err)
+	d.mu.Lock()
+	if useOptions {
+		d.method = sip.OPTIONS
+	}
+	next, ok := nextSessionState(d.state, ev) // no-op once the dialog ended
+	if ok {
 		d.state = next
-		switch next {
-		case sessionOver:
-			return
-		case sessionLost:
-			s.log.Info("dialog gone: session not refreshed", "leg", d.leg, "event", ev.String())
-			d.lost()
-			return
-		case sessionProbing:
-			if ev != evRefreshDue {
-				continue
-			}
-			res, err := s.doWithin(s.refreshRequest(d, method), s.opts.session.probeTimeout)
-			ev, useOptions := refreshOutcome(res, err)
-			if useOptions {
-				method = sip.OPTIONS
-			}
-			if err != nil && s.baseCtx.Err() != nil {
-				return
-			}
-			if d.state, _ = nextSessionState(d.state, ev); d.state == sessionLost {
-				status := 0
-				if res != nil {
-					status = res.StatusCode
-				}
-				s.log.Info("dialog gone: refresh failed", "leg", d.leg, "method", method, "status", status, "err", err)
-				d.lost()
-				return
-			}
-			timer.Reset(every)
-		case sessionLive:
-			timer.Reset(every)
+		if next == sessionLive {
+			d.armLocked()
 		}
+	}
+	d.mu.Unlock()
+	if ok && next == sessionLost {
+		status := 0
+		if res != nil {
+			status = res.StatusCode
+		}
+		d.s.log.Info("dialog gone: refresh failed", "leg", d.leg, "method", method, "status", status, "err", err)
+		d.lost()
 	}
 }
 

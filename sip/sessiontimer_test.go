@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -332,5 +333,95 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// liveServer is a Server built but not serving, with its background
+// context running, for session keepers that send nothing.
+func liveServer(t *testing.T) *Server {
+	t.Helper()
+	s, err := New(Config{Addr: "127.0.0.1:5999", MinExpires: 1}, demoDir{}, discard{}, WithLogger(testLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.baseCancel(); s.ua.Close() })
+	return s
+}
+
+// Live dialogs' session timers hold no goroutine each: 2,000 started
+// keepers add none, and ending them stops their timers.
+func TestSessionKeepersHoldNoGoroutine(t *testing.T) {
+	s := liveServer(t)
+	const n = 2000
+	before := runtime.NumGoroutine()
+	keepers := make([]*sessionDialog, n)
+	for i := range keepers {
+		terms := sessionTerms{interval: 90 * time.Second, weRefresh: i%2 == 0}
+		keepers[i] = newSessionDialog(s, media.LegID(fmt.Sprint("leg-", i)), terms, i%3 == 0, nil, func() { t.Error("lost") })
+		keepers[i].start()
+	}
+	if grew := runtime.NumGoroutine() - before; grew > n/100 {
+		t.Fatalf("%d started session keepers added %d goroutines", n, grew)
+	}
+	for _, d := range keepers {
+		d.end()
+		if d.state != sessionOver || d.timer.Stop() {
+			t.Fatalf("ended keeper %s: state %s, timer still running", d.leg, d.state)
+		}
+	}
+}
+
+// When the peer is the refresher, each refresh it sends re-arms the
+// expiry; once it stops, the dialog is lost after interval −
+// min(32 s, interval/3) (RFC 4028 section 10).
+func TestSessionKeeperPeerRefreshRearms(t *testing.T) {
+	s := liveServer(t)
+	lost := make(chan struct{})
+	d := newSessionDialog(s, "leg-1", sessionTerms{interval: 900 * time.Millisecond}, true, nil, func() { close(lost) })
+	d.start() // expires 600 ms after the last refresh
+	for range 8 {
+		time.Sleep(150 * time.Millisecond)
+		d.peerRefreshed()
+	}
+	select {
+	case <-lost:
+		t.Fatal("a dialog the peer kept refreshing was declared lost")
+	default:
+	}
+	stopped := time.Now()
+	select {
+	case <-lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a dialog whose peer stopped refreshing was never declared lost")
+	}
+	if waited := time.Since(stopped); waited < 400*time.Millisecond {
+		t.Errorf("declared lost %v after the last refresh; the expiry is 600 ms", waited)
+	}
+	d.peerRefreshed() // after the loss: nothing to re-arm
+	if d.state != sessionLost {
+		t.Errorf("state %s after a late refresh, want lost", d.state)
+	}
+}
+
+// The server's shutdown ends every running keeper; a dialog that ends
+// before its ACK never starts one, and starting after the end is a no-op.
+func TestSessionKeeperShutdownAndOrder(t *testing.T) {
+	s := liveServer(t)
+	running := newSessionDialog(s, "leg-1", sessionTerms{interval: 90 * time.Second, weRefresh: true}, true, nil, nil)
+	running.start()
+	early := newSessionDialog(s, "leg-2", sessionTerms{interval: 90 * time.Second}, true, nil, nil)
+	early.end()
+	early.start()
+	if early.timer != nil {
+		t.Error("a keeper started after its dialog ended")
+	}
+	s.baseCancel()
+	waitUntil(t, func() bool {
+		running.mu.Lock()
+		defer running.mu.Unlock()
+		return running.state == sessionOver
+	})
+	if running.timer.Stop() {
+		t.Error("shutdown left a session timer running")
 	}
 }

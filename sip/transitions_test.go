@@ -28,7 +28,7 @@ func newTestInLeg(t *testing.T, s *Server) (*inLeg, *fakeTx) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.session = newSessionDialog(l.id, terms, true, l.acked, l.ended, l.inDialogRequest, func() { _ = l.hangup(media.CauseFailed) })
+	l.session = newSessionDialog(s, l.id, terms, true, l.inDialogRequest, func() { _ = l.hangup(media.CauseFailed) })
 	s.mu.Lock()
 	s.inLegs[l.id] = l
 	s.byCallID[string(l.id)] = dialogRef{in: l}
