@@ -119,9 +119,9 @@ type Agent struct {
 	DeviceUntil    time.Time `json:"device_until,omitzero"`
 	// Devices holds when each registered device's registration lapses;
 	// DeviceUntil is the latest of them.
-	Devices  map[string]time.Time `json:"devices,omitempty"`
-	LoggedIn bool                 `json:"logged_in"`
-	Version  int64                `json:"-"`
+	Devices  DeviceLeases `json:"devices,omitempty"`
+	LoggedIn bool         `json:"logged_in"`
+	Version  int64        `json:"-"`
 }
 
 // DeskSuffix turns an agent id into the default SIP user of its IP phone.

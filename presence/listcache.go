@@ -67,7 +67,7 @@ func (a Agent) clone() Agent {
 		id := *a.CallID
 		a.CallID = &id
 	}
-	a.Devices = maps.Clone(a.Devices)
+	a.Devices = slices.Clone(a.Devices)
 	return a
 }
 

@@ -42,7 +42,7 @@ func testAgentsListing(t *testing.T, hideFeed bool) {
 		t.Fatalf("agents: %d, %v", len(first), err)
 	}
 	first[0].Groups[0] = "changed by a caller"
-	first[1].Devices = map[string]time.Time{"x": time.Now()}
+	first[1].Devices = presence.DeviceLeases{{Device: "x", Until: time.Now()}}
 
 	brk := presence.StatusShortBreak
 	changed, err := svc.SetStatus(ctx, admin, "s00002", &brk, nil)

@@ -436,22 +436,16 @@ func (s *Service) DeviceState(ctx context.Context, id, device string, registered
 // setDevice updates one device's registration and DeviceUntil, the latest
 // of the registrations still running.
 func setDevice(a *Agent, device string, registered bool, until, now time.Time) {
-	if a.Devices == nil {
-		a.Devices = map[string]time.Time{}
-	}
 	if registered {
-		a.Devices[device] = until
-	} else {
-		delete(a.Devices, device)
+		a.Devices = a.Devices.set(device, until)
+	} else if i, ok := a.Devices.find(device); ok {
+		a.Devices = slices.Delete(a.Devices, i, i+1)
 	}
 	a.DeviceUntil = time.Time{}
-	for d, u := range a.Devices {
-		if !now.Before(u) {
-			delete(a.Devices, d)
-			continue
-		}
-		if u.After(a.DeviceUntil) {
-			a.DeviceUntil = u
+	a.Devices = slices.DeleteFunc(a.Devices, func(l DeviceLease) bool { return !now.Before(l.Until) })
+	for _, l := range a.Devices {
+		if l.Until.After(a.DeviceUntil) {
+			a.DeviceUntil = l.Until
 		}
 	}
 	if len(a.Devices) == 0 {
