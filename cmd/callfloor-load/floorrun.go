@@ -106,7 +106,7 @@ func (r *floorReport) String() string {
 		if r.callsDone > 0 {
 			per = fmt.Sprintf("%.2f s", r.cpu.Seconds()*1000/float64(r.callsDone))
 		}
-		fmt.Fprintf(&b, "server pid %d: CPU %.2f s (%s per 1,000 calls), RSS %.1f MB at the end, %.1f MB max\n",
+		fmt.Fprintf(&b, "server pid %d: CPU %.2f s (%s per 1,000 calls), RSS %.1f MiB at the end, %.1f MiB max\n",
 			r.pid, r.cpu.Seconds(), per, float64(r.rssEnd)/(1<<20), float64(r.rssMax)/(1<<20))
 	}
 	return b.String()
