@@ -18,19 +18,11 @@ type DeviceLease struct {
 // stored and served as the JSON object {"device": "until", …} a map
 // would give, byte for byte, but held as a slice: an agent has one or two
 // devices, and a Go map per agent in each decoded copy of the floor was
-// 15 MB of a 10,000-agent server's live heap (docs/performance.md, SIP
-// dialogs without a goroutine each).
+// 15 MB of a 10,000-agent server's live heap (docs/performance.md,
+// "Devices as a sorted slice").
 type DeviceLeases []DeviceLease
 
-// Until says when device's registration lapses, if it is registered.
-func (d DeviceLeases) Until(device string) (time.Time, bool) {
-	i, ok := d.find(device)
-	if !ok {
-		return time.Time{}, false
-	}
-	return d[i].Until, true
-}
-
+// find is where device is, or would go.
 func (d DeviceLeases) find(device string) (int, bool) {
 	return slices.BinarySearchFunc(d, device, func(l DeviceLease, name string) int {
 		return strings.Compare(l.Device, name)

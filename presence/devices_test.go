@@ -33,8 +33,8 @@ func TestDeviceLeasesEncodeAsTheMapDid(t *testing.T) {
 			t.Errorf("leases encode as %s, the map as %s", got, want)
 		}
 		for k, v := range m {
-			if u, ok := d.Until(k); !ok || !u.Equal(v) {
-				t.Errorf("Until(%q) = %v %v, want %v", k, u, ok, v)
+			if i, ok := d.find(k); !ok || !d[i].Until.Equal(v) {
+				t.Errorf("device %q: found %v, want until %v in %+v", k, ok, v, d)
 			}
 		}
 	}
@@ -68,8 +68,8 @@ func TestSetDeviceKeepsOrderAndDropsLapsed(t *testing.T) {
 	}
 	c := a.clone()
 	setDevice(&c, "app", true, now.Add(time.Hour), now)
-	if u, _ := a.Devices.Until("app"); !u.Equal(now.Add(2 * time.Minute)) {
-		t.Errorf("changing a clone changed the original: %v", u)
+	if i, _ := a.Devices.find("app"); !a.Devices[i].Until.Equal(now.Add(2 * time.Minute)) {
+		t.Errorf("changing a clone changed the original: %+v", a.Devices)
 	}
 	// Two seconds on: zz lapsed; the desk phone unregisters.
 	setDevice(&a, "desk", false, time.Time{}, now.Add(2*time.Second))

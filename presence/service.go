@@ -438,11 +438,11 @@ func (s *Service) DeviceState(ctx context.Context, id, device string, registered
 func setDevice(a *Agent, device string, registered bool, until, now time.Time) {
 	if registered {
 		a.Devices = a.Devices.set(device, until)
-	} else if i, ok := a.Devices.find(device); ok {
-		a.Devices = slices.Delete(a.Devices, i, i+1)
 	}
+	a.Devices = slices.DeleteFunc(a.Devices, func(l DeviceLease) bool {
+		return !registered && l.Device == device || !now.Before(l.Until)
+	})
 	a.DeviceUntil = time.Time{}
-	a.Devices = slices.DeleteFunc(a.Devices, func(l DeviceLease) bool { return !now.Before(l.Until) })
 	for _, l := range a.Devices {
 		if l.Until.After(a.DeviceUntil) {
 			a.DeviceUntil = l.Until

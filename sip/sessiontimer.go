@@ -332,7 +332,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // timer drives it, and its leg tells it when the dialog is confirmed
 // (start), refreshed by the peer (peerRefreshed) and over (end). A
 // goroutine per dialog was 10,000 parked stacks with 5,000 live calls
-// (docs/performance.md, "Whole-server memory").
+// (docs/performance.md, "SIP dialogs without a goroutine each").
 type sessionDialog struct {
 	s       *Server
 	leg     media.LegID
