@@ -82,7 +82,7 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
 	defer func() { stop(); _ = ws.Close() }()
 
-	// Asterisk forgets endpoint subscriptions when the socket drops
+	// Each connection starts from the subscriptions Asterisk lists
 	// (subscribe.go).
 	c.subscribe(ctx)
 	c.lag.reset()

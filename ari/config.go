@@ -79,19 +79,20 @@ type Client struct {
 	presenceEvery time.Duration
 	// deviceSync is how often Config.Devices is re-read.
 	deviceSync time.Duration
-	lag        eventLag
-	refusedLog time.Time // last time a refusal was logged
-	rest       *rest
-	wsURL      string
+	// contactsMaxAge: how long a device's contacts are used once read.
+	contactsMaxAge time.Duration
+	lag            eventLag
+	refusedLog     time.Time // last time a refusal was logged
+	rest           *rest
+	wsURL          string
 
 	// subMu serialises subscription changes; subs are the event sources
 	// subscribed on the current socket.
 	subMu sync.Mutex
 	subs  map[string]bool
 	// synced: the device list (sorted, joined) the last complete sync
-	// used, and when; "" forces the next sync to ask Asterisk.
-	synced   string
-	syncedAt time.Time
+	// used; "" forces the next sync to ask Asterisk.
+	synced string
 
 	connected atomic.Bool
 	running   atomic.Bool
@@ -104,9 +105,9 @@ type Client struct {
 	chans   map[string]*leg            // by Asterisk channel id (fork members, snoops)
 	bridges map[string]*brdg           // bridges this app created, by id
 	devices map[string]bool            // endpoint → last reported registration
-	// contacts: AOR → registered contact URIs, from ContactStatusChange
+	// contacts: SIP user → what it is dialled as, read from Asterisk
 	// (contacts.go).
-	contacts map[string]map[string]bool
+	contacts map[string]contactSet
 	cleaned  map[string]bool        // orphans hung up during the current resync
 	unhung   map[string]media.Cause // channels whose hang-up failed: retried on resync
 }
@@ -150,14 +151,15 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 	ws.RawQuery = url.Values{"app": {cfg.App}, "subscribeAll": {"false"}}.Encode()
 	ws.User = nil
 	c := &Client{
-		cfg:           cfg,
-		facts:         facts,
-		log:           slog.Default(),
-		obs:           media.NopObserver{},
-		backoff:       media.DefaultBackoff,
-		presenceEvery: time.Hour,
-		deviceSync:    DefaultDeviceSync,
-		lag:           eventLag{max: DefaultMaxEventLag},
+		cfg:            cfg,
+		facts:          facts,
+		log:            slog.Default(),
+		obs:            media.NopObserver{},
+		backoff:        media.DefaultBackoff,
+		presenceEvery:  time.Hour,
+		deviceSync:     DefaultDeviceSync,
+		contactsMaxAge: DefaultContactsMaxAge,
+		lag:            eventLag{max: DefaultMaxEventLag},
 		rest: &rest{base: base, user: cfg.User, pass: cfg.Password,
 			// Our own transport: Run closes its idle connections on exit.
 			http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
@@ -176,7 +178,7 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 		chans:    map[string]*leg{},
 		bridges:  map[string]*brdg{},
 		devices:  map[string]bool{},
-		contacts: map[string]map[string]bool{},
+		contacts: map[string]contactSet{},
 		unhung:   map[string]media.Cause{},
 	}
 	for _, o := range opts {
@@ -188,6 +190,9 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 	}
 	if c.deviceSync <= 0 {
 		return nil, fmt.Errorf("%w: device sync %v", ErrConfig, c.deviceSync)
+	}
+	if c.contactsMaxAge < 0 {
+		return nil, fmt.Errorf("%w: contacts max age %v", ErrConfig, c.contactsMaxAge)
 	}
 	if c.presenceEvery <= 0 {
 		return nil, fmt.Errorf("%w: presence refresh %v", ErrConfig, c.presenceEvery)

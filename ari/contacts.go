@@ -1,54 +1,137 @@
 package ari
 
 import (
+	"context"
+	"errors"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // A dial to PJSIP/<aor> rings only one of the AOR's contacts (seen on a
 // real Asterisk 22.10.1 with a web and a mobile softphone registered
 // under one user), so a device with several contacts is dialled as one
 // fork per contact, PJSIP/<aor>/<contact URI>, each its own channel of
-// the same leg. The contacts come from ContactStatusChange events of the
-// endpoint subscription; until a restarted controller has seen a device's
-// contacts (re)register, it dials the AOR and one contact rings.
+// the same leg.
+//
+// The contacts are read when a device is dialled, as Asterisk's
+// PJSIP_DIAL_CONTACTS(<endpoint>) (its reachable contacts, "&"-joined
+// dial strings), and kept for contactsMaxAge. They used to come from the
+// ContactStatusChange events of an endpoint subscription, but such a
+// subscription also forwards every message of every channel on the
+// endpoint through Asterisk's one queue for the application — a third
+// of that queue's work per call, and the queue is what bounds a floor
+// at 200 calls/s (docs/performance.md, "Asterisk side by side with
+// app_queue"). ARI evaluates a dialplan function only on a channel
+// (GET /asterisk/variable reads plain globals), and PJSIP_DIAL_CONTACTS
+// does not use its channel, so the read goes through the customer's
+// channel, or any channel of ours; with none, the AOR is dialled and one
+// contact rings, as before any contacts were known.
 
-// onContact records a contact's status (under c.mu).
-func (c *Client) onContact(aor, uri, status string) {
-	if aor == "" || uri == "" {
-		return
-	}
-	switch status {
-	case "Removed", "Unreachable":
-		delete(c.contacts[aor], uri)
-		if len(c.contacts[aor]) == 0 {
-			delete(c.contacts, aor)
-		}
-	default: // Created, Reachable, NonQualified, Unknown, Updated
-		if c.contacts[aor] == nil {
-			c.contacts[aor] = map[string]bool{}
-		}
-		c.contacts[aor][uri] = true
-	}
+// DefaultContactsMaxAge is how long a device's contacts, once read, are
+// used for its dials before being read again.
+const DefaultContactsMaxAge = 10 * time.Second
+
+// WithContactsMaxAge sets how long a device's contacts are kept (default
+// DefaultContactsMaxAge): a softphone registering as a second contact
+// rings at the latest this long after. Zero reads them on every dial.
+func WithContactsMaxAge(d time.Duration) Option {
+	return func(c *Client) { c.contactsMaxAge = d }
 }
 
+// contactSet is what a device is dialled as, and when that was read.
+type contactSet struct {
+	forks []string
+	read  time.Time
+}
+
+// dialContactsUser is a SIP user whose name goes into
+// PJSIP_DIAL_CONTACTS(…) as it is: nothing the function's argument
+// parser or a URL would split on.
+var dialContactsUser = regexp.MustCompile(`^[A-Za-z0-9._+~-]+$`)
+
 // contactForks is what a device's SIP user is dialled as: one fork per
-// known contact when it has several, else the endpoint itself.
-func (c *Client) contactForks(user string) []string {
+// reachable contact when it has several, else the endpoint itself.
+// customer is the channel the dial is for, if any (the read goes through
+// it first).
+func (c *Client) contactForks(ctx context.Context, user, customer string) []string {
 	endpoint := c.cfg.DeviceFor(user)
-	c.mu.Lock()
-	uris := make([]string, 0, len(c.contacts[user]))
-	for u := range c.contacts[user] {
-		uris = append(uris, u)
-	}
-	c.mu.Unlock()
-	if len(uris) < 2 || !strings.HasPrefix(endpoint, "PJSIP/") {
+	if !strings.HasPrefix(endpoint, "PJSIP/") || !dialContactsUser.MatchString(user) {
 		return []string{endpoint}
 	}
-	slices.Sort(uris)
-	out := make([]string, len(uris))
-	for i, u := range uris {
-		out[i] = endpoint + "/" + u
+	c.mu.Lock()
+	set, ok := c.contacts[user]
+	via := c.channelForReadLocked(customer)
+	c.mu.Unlock()
+	if ok && time.Since(set.read) < c.contactsMaxAge {
+		return set.forks
 	}
-	return out
+	if via == "" {
+		return []string{endpoint}
+	}
+	forks, err := c.readContacts(ctx, via, user, endpoint)
+	if err != nil {
+		// The channel may have hung up meanwhile (404): the AOR rings
+		// one contact, and the next dial reads again.
+		if !errors.Is(err, context.Canceled) {
+			c.log.Debug("reading a device's contacts failed; dialling its AOR", "device", endpoint, "err", err)
+		}
+		return []string{endpoint}
+	}
+	c.mu.Lock()
+	c.contacts[user] = contactSet{forks: forks, read: time.Now()}
+	c.mu.Unlock()
+	return forks
+}
+
+// readContacts asks Asterisk for a device's reachable contacts.
+func (c *Client) readContacts(ctx context.Context, via, user, endpoint string) ([]string, error) {
+	var v struct {
+		Value string `json:"value"`
+	}
+	if err := c.rest.do(ctx, "GET", "/channels/"+url.PathEscape(via)+"/variable",
+		url.Values{"variable": {"PJSIP_DIAL_CONTACTS(" + user + ")"}}, &v); err != nil {
+		return nil, err
+	}
+	return parseDialContacts(v.Value, endpoint), nil
+}
+
+// parseDialContacts turns PJSIP_DIAL_CONTACTS' value into forks: each
+// "PJSIP/<user>/<contact URI>" of this endpoint, sorted; the endpoint
+// itself unless there are two or more (one contact rings anyway, and
+// none means Asterisk decides when dialled).
+func parseDialContacts(value, endpoint string) []string {
+	var forks []string
+	for s := range strings.SplitSeq(value, "&") {
+		if uri, ok := strings.CutPrefix(s, endpoint+"/"); ok && uri != "" && !slices.Contains(forks, s) {
+			forks = append(forks, s)
+		}
+	}
+	if len(forks) < 2 {
+		return []string{endpoint}
+	}
+	slices.Sort(forks)
+	return forks
+}
+
+// channelForReadLocked picks the channel a function is evaluated on: the
+// customer's, else any live channel of ours (under c.mu).
+func (c *Client) channelForReadLocked(customer string) string {
+	if l := c.legs[customer]; l != nil && !l.ended() && l.live != "" {
+		return l.live
+	}
+	for _, l := range c.legs {
+		if !l.ended() && l.live != "" && l.kind != kindSnoop {
+			return l.live
+		}
+	}
+	return ""
+}
+
+// forgetContacts drops what is known of a device's contacts (a contact
+// changed, or the device went away): its next dial reads them again.
+func (c *Client) forgetContacts(user string) {
+	delete(c.contacts, user) // under c.mu
 }

@@ -10,7 +10,8 @@ const recentWindow = 16
 // recentEvents recognises an event message that repeats, byte for byte,
 // one of the last few read from the same socket. Asterisk sends an event
 // once per subscription that covers it: a channel in our application
-// whose endpoint we also follow (endpoint:PJSIP, for presence) has its
+// whose endpoint we also follow (endpoint:PJSIP, the fallback without a
+// device list; subscribe.go) has its
 // Dial, ChannelStateChange, ChannelHangupRequest, ChannelDestroyed and
 // ChannelDtmfReceived delivered twice, so without this every DTMF digit
 // from a SIP device was reported twice. Distinct events never repeat

@@ -5,7 +5,7 @@
 // media.Media interface, and it reports what Asterisk did as routing facts
 // (CallArrived, LegRinging, LegAnswered, LegEnded, DTMF, DeviceState,
 // LegsPresent). Run keeps the connection: it reads /ari/events, subscribes
-// to the agents' device endpoints (Config.Devices, following the list;
+// to the agents' devices' states (Config.Devices, following the list;
 // subscribe.go), and after every (re)connect resynchronises from
 // GET /channels and /bridges, because Asterisk does not replay events
 // missed while no socket was connected.

@@ -212,9 +212,9 @@ func TestE2ENamedDevicePresence(t *testing.T) {
 		})
 	}
 	online(true)
-	// The sync: the endpoints, the new device (a3's old desk device was
-	// not in Asterisk), registrations reported again.
-	h.expectSeq("GET /endpoints", subscribeReq("POST", "endpoint:PJSIP/desk-a3"), "GET /endpoints")
+	// The sync: the new device's state subscribed, a3's old desk
+	// device's dropped, registrations reported again.
+	h.expectSeq(subscribeReq("POST", "deviceState:PJSIP/desk-a3"), subscribeReq("DELETE", "deviceState:PJSIP/a3-desk"), "GET /endpoints")
 	h.available("a3")
 	id, cust := h.arrive(caller)
 	ch := h.channelTo("desk-a3")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
@@ -67,12 +68,19 @@ func (c *Client) update(ev ari.Event, base media.FactBase) (facts []media.Fact) 
 			facts = append(facts, media.DTMF{FactBase: base, Leg: media.LegID(l.id), Digit: e.Digit})
 		}
 	case *ari.ContactStatusChange:
-		c.onContact(e.ContactInfo.Aor, e.ContactInfo.Uri, e.ContactInfo.ContactStatus)
+		// Only with endpoint subscriptions (an earlier configuration):
+		// the device's contacts are read again at its next dial.
+		c.forgetContacts(e.ContactInfo.Aor)
 	case *ari.EndpointStateChange:
 		facts = c.onDevice(base, e.Endpoint.Technology+"/"+e.Endpoint.Resource, e.Endpoint.State == "online")
 	case *ari.DeviceStateChanged:
+		// chan_pjsip's device state: UNAVAILABLE when the endpoint has
+		// no reachable contact, else what its channels are doing.
 		switch e.DeviceState.State {
 		case "UNAVAILABLE", "INVALID", "UNKNOWN":
+			if user, ok := strings.CutPrefix(e.DeviceState.Name, "PJSIP/"); ok {
+				c.forgetContacts(user)
+			}
 			facts = c.onDevice(base, e.DeviceState.Name, false)
 		default:
 			facts = c.onDevice(base, e.DeviceState.Name, true)

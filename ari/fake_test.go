@@ -56,13 +56,17 @@ type fakeARI struct {
 	chans    map[string]*fakeChan
 	bridges  map[string]*fakeBridge
 	contacts map[string]bool // endpoint resource → has a registered contact
-	order    []string        // endpoint resources, in GET /endpoints order
-	ws       *websocket.Conn
-	joining  int      // sockets accepted whose handler has not run yet
-	backlog  [][]byte // events for the app while a socket is joining
-	conns    int
-	down     bool
-	subs     map[string]int // event source → interest (subscriptions not yet undone)
+	// contactURIs: endpoint resource → its contacts' URIs, in
+	// registration order (PJSIP_DIAL_CONTACTS).
+	contactURIs map[string][]string
+	devState    map[string]string // endpoint resource → last device state reported
+	order       []string          // endpoint resources, in GET /endpoints order
+	ws          *websocket.Conn
+	joining     int      // sockets accepted whose handler has not run yet
+	backlog     [][]byte // events for the app while a socket is joining
+	conns       int
+	down        bool
+	subs        map[string]int // event source → interest (subscriptions not yet undone)
 	// chanEP: channel id → the endpoint resource it is on (kept after
 	// the channel is gone, for its last events).
 	chanEP map[string]string
@@ -76,6 +80,10 @@ type fakeARI struct {
 	// restConns: remote addresses REST requests came from (one per TCP
 	// connection: keep-alive reuses them).
 	restConns map[string]bool
+	// logContactReads: log the contact reads before dials (contacts.go).
+	// Off, they are answered but left out of the requests tests compare
+	// with a flow's: contacts_test.go and percall_test.go pin them.
+	logContactReads bool
 	// before, if set, runs with the lock held ahead of each REST request
 	// (given as logged), to play races: it may use the *Locked helpers.
 	before func(req string)
@@ -83,10 +91,15 @@ type fakeARI struct {
 
 func newFake(t testing.TB) *fakeARI {
 	f := &fakeARI{t: t, app: "callfloor", chans: map[string]*fakeChan{}, bridges: map[string]*fakeBridge{},
-		contacts: map[string]bool{}, subs: map[string]int{}, chanEP: map[string]string{}}
+		contacts: map[string]bool{}, subs: map[string]int{}, chanEP: map[string]string{},
+		contactURIs: map[string][]string{}, devState: map[string]string{}}
 	for _, ep := range fakeEndpoints {
 		f.order = append(f.order, ep)
 		f.contacts[ep] = fakeRegistered(ep)
+		if f.contacts[ep] {
+			f.contactURIs[ep] = []string{fakeContactURI(ep)}
+			f.devState[ep] = "NOT_INUSE"
+		}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ari/events", websocket.Server{Handshake: f.handshake, Handler: f.serveWS})
@@ -258,7 +271,9 @@ func (f *fakeARI) log(r *http.Request) {
 	if q != "" {
 		line += "?" + q
 	}
-	f.reqs = append(f.reqs, line)
+	if f.logContactReads || !strings.Contains(line, "variable=PJSIP_DIAL_CONTACTS") {
+		f.reqs = append(f.reqs, line)
+	}
 	if f.restConns == nil {
 		f.restConns = map[string]bool{}
 	}
@@ -362,6 +377,13 @@ func (f *fakeARI) routeChannels(method string, p []string, q url.Values) (int, a
 	switch method + " " + op {
 	case "GET ":
 		return 200, f.chanJSON(ch)
+	case "GET variable":
+		// Functions are evaluated on the channel (resource_channels.c,
+		// ast_func_read2); only PJSIP_DIAL_CONTACTS is modelled.
+		if res, ok := strings.CutPrefix(q.Get("variable"), "PJSIP_DIAL_CONTACTS("); ok && strings.HasSuffix(res, ")") {
+			return 200, map[string]string{"value": f.dialContacts(strings.TrimSuffix(res, ")"))}
+		}
+		return 404, map[string]string{"message": "Provided variable was not found"}
 	case "DELETE ":
 		if _, err := strconv.Atoi(q.Get("reason_code")); q.Has("reason_code") && err != nil {
 			return 400, map[string]string{"message": "Invalid reason"}

@@ -176,9 +176,16 @@ func (f *fakeARI) Register(res string, on bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.contacts[res] = on
+	uri := fakeContactURI(res)
+	if on {
+		f.contactURIs[res] = []string{uri}
+	} else {
+		delete(f.contactURIs, res)
+	}
 	if !slices.Contains(f.order, res) { // a device that registers is configured in pjsip.conf
 		f.order = append(f.order, res)
 	}
+	defer f.deviceChangedLocked(res)
 	if !f.endpointSubscribed(res) {
 		return
 	}
@@ -189,12 +196,15 @@ func (f *fakeARI) Register(res string, on bool) {
 	}
 	f.sendLocked(f.event("EndpointStateChange", kv{"endpoint", ep}))
 	f.sendLocked(f.event("PeerStatusChange", kv{"endpoint", ep}, kv{"peer", map[string]string{"peer_status": status}}))
-	contact := map[string]string{"uri": "sip:" + res + "@127.0.0.1:5073", "contact_status": "NonQualified", "aor": res, "roundtrip_usec": "0"}
+	contact := map[string]string{"uri": uri, "contact_status": "NonQualified", "aor": res, "roundtrip_usec": "0"}
 	if !on {
 		contact["contact_status"] = "Removed"
 	}
 	f.sendLocked(f.event("ContactStatusChange", kv{"endpoint", ep}, kv{"contact_info", contact}))
 }
+
+// fakeContactURI is the contact a device registers from in the fake.
+func fakeContactURI(res string) string { return "sip:" + res + "@127.0.0.1:5073" }
 
 // snoopOn returns the snoop channel currently spying on id.
 func (f *fakeARI) snoopOn(id string) string {
@@ -310,6 +320,7 @@ func (f *fakeARI) ringLocked(ch *fakeChan) {
 	ch.state = "Ringing"
 	f.sendLocked(f.chanEvent("ChannelStateChange", ch))
 	f.sendLocked(f.dialEvent(ch, "RINGING"))
+	f.deviceChangedLocked(chanEndpoint(ch))
 }
 
 // answerLocked: 200 OK; the channel enters Stasis (as AnswerDevice).
@@ -317,6 +328,7 @@ func (f *fakeARI) answerLocked(ch *fakeChan) {
 	ch.state = "Up"
 	f.sendLocked(f.chanEvent("ChannelStateChange", ch))
 	f.sendLocked(f.dialEvent(ch, "ANSWER"))
+	f.deviceChangedLocked(chanEndpoint(ch))
 	ch.appName, ch.appData, ch.inStasis = "Stasis", f.app+","+strings.Join(ch.args, ","), true
 	f.sendLocked(f.event("ChannelVarset", kv{"variable", "STASISSTATUS"}, kv{"value", ""}, kv{"channel", f.chanJSON(ch)}))
 	f.sendLocked(f.event("StasisStart", kv{"args", ch.args}, kv{"channel", f.chanJSON(ch)}))
@@ -338,7 +350,14 @@ func (f *fakeARI) failLocked(ch *fakeChan, cause int, txt, dialStatus string) {
 func (f *fakeARI) AddContact(aor, uri string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if !f.contacts[aor] || slices.Equal(f.contactURIs[aor], []string{fakeContactURI(aor)}) {
+		f.contactURIs[aor] = nil // the first contact replaces the fake's default
+	}
 	f.contacts[aor] = true
+	if !slices.Contains(f.contactURIs[aor], uri) {
+		f.contactURIs[aor] = append(f.contactURIs[aor], uri)
+	}
+	defer f.deviceChangedLocked(aor)
 	if !f.endpointSubscribed(aor) {
 		return
 	}

@@ -106,9 +106,11 @@ func chanEndpoint(ch *fakeChan) string {
 
 // endpointChangedLocked: a channel appeared on or left ch's endpoint.
 func (f *fakeARI) endpointChangedLocked(ch *fakeChan) {
-	if res := chanEndpoint(ch); res != "" && f.endpointSubscribed(res) {
+	res := chanEndpoint(ch)
+	if res != "" && f.endpointSubscribed(res) {
 		f.sendLocked(f.event("EndpointStateChange", kv{"endpoint", f.endpointJSON(res)}))
 	}
+	f.deviceChangedLocked(res)
 }
 
 // channelTopicEvents are published on a channel's own topic, which an
@@ -152,4 +154,62 @@ func (f *fakeARI) playingMOH(id string) bool {
 	defer f.mu.Unlock()
 	ch := f.chans[id]
 	return ch != nil && ch.moh
+}
+
+// Device states, as chan_pjsip computes them (chan_pjsip_devicestate):
+// UNAVAILABLE while the endpoint has no contact, else the aggregate of its
+// channels' states — a Down channel counts as NOT_INUSE, Ringing as
+// RINGING, Up as INUSE. An application subscribed to
+// "deviceState:PJSIP/<res>" gets DeviceStateChanged when it changes
+// (res_stasis_device_state.c); nothing else of the device's channels.
+func (f *fakeARI) deviceStateOf(res string) string {
+	if !f.contacts[res] {
+		return "UNAVAILABLE"
+	}
+	state := "NOT_INUSE"
+	for _, ch := range f.chans {
+		if ch.snoop || chanEndpoint(ch) != res {
+			continue
+		}
+		switch ch.state {
+		case "Up":
+			return "INUSE"
+		case "Ringing":
+			state = "RINGING"
+		}
+	}
+	return state
+}
+
+// deviceChangedLocked reports device PJSIP/<res>'s state if it changed.
+func (f *fakeARI) deviceChangedLocked(res string) {
+	if res == "" || res == "trunk" {
+		return
+	}
+	state := f.deviceStateOf(res)
+	last, ok := f.devState[res]
+	if !ok {
+		last = "UNAVAILABLE"
+	}
+	if state == last {
+		return
+	}
+	f.devState[res] = state
+	if f.subs["deviceState:PJSIP/"+res] > 0 {
+		f.sendLocked(f.event("DeviceStateChanged",
+			kv{"device_state", map[string]string{"name": "PJSIP/" + res, "state": state}}))
+	}
+}
+
+// dialContacts is PJSIP_DIAL_CONTACTS(<res>) (chan_pjsip
+// dialplan_functions.c): a dial string per contact, joined by "&".
+func (f *fakeARI) dialContacts(res string) string {
+	if !f.contacts[res] {
+		return ""
+	}
+	out := make([]string, 0, len(f.contactURIs[res]))
+	for _, uri := range f.contactURIs[res] {
+		out = append(out, "PJSIP/"+res+"/"+uri)
+	}
+	return strings.Join(out, "&")
 }

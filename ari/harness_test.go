@@ -158,26 +158,30 @@ var reconnectRequests = []string{
 
 // e2eConnectRequests is what the product's client (Config.Devices over
 // the demo floor's agents) sends on its first connection: the event
-// filter, the application's subscriptions, the endpoints Asterisk has,
-// one subscription to the agents' devices among them (not the trunk),
-// the resync.
+// filter, the application's subscriptions, one subscription to every
+// agent device's state, the resync.
 var e2eConnectRequests = []string{
 	"PUT /applications/callfloor/eventFilter",
 	"GET /applications/callfloor",
-	"GET /endpoints",
-	"POST /applications/callfloor/subscription?eventSource=" + esc(strings.Join([]string{
-		"endpoint:PJSIP/a1", "endpoint:PJSIP/a1-desk", "endpoint:PJSIP/a2", "endpoint:PJSIP/a2-desk",
-		"endpoint:PJSIP/a3", "endpoint:PJSIP/a8", "endpoint:PJSIP/sup-sales", "endpoint:PJSIP/sup-sales-desk",
-		"endpoint:PJSIP/sup-support"}, ",")),
+	"POST /applications/callfloor/subscription?eventSource=" + esc(strings.Join(demoDeviceSources(), ",")),
 	"GET /channels", "GET /bridges", "GET /endpoints",
 }
 
+// demoDeviceSources are the device-state sources of the demo floor's
+// agents' app devices and IP phones, sorted by SIP user.
+func demoDeviceSources() []string {
+	var out []string
+	for _, u := range []string{"a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "admin", "sup-sales", "sup-support"} {
+		out = append(out, "deviceState:PJSIP/"+u, "deviceState:PJSIP/"+u+"-desk")
+	}
+	return out
+}
+
 // e2eReconnectRequests: on a later connection the devices are still
-// subscribed; the endpoints are read to check.
+// subscribed, as Asterisk lists them.
 var e2eReconnectRequests = []string{
 	"PUT /applications/callfloor/eventFilter",
 	"GET /applications/callfloor",
-	"GET /endpoints",
 	"GET /channels", "GET /bridges", "GET /endpoints",
 }
 

@@ -89,8 +89,8 @@ func newID(prefix string) string {
 }
 
 // endpointsFor lists the dial strings a target rings under its
-// distribution mode.
-func (c *Client) endpointsFor(t media.Target, number string) ([]string, error) {
+// distribution mode; customer is the leg the dial is for, if any.
+func (c *Client) endpointsFor(ctx context.Context, t media.Target, number, customer string) ([]string, error) {
 	trunk := func(n string) string { return strings.ReplaceAll(c.cfg.TrunkPattern, "{number}", n) }
 	if number != "" {
 		return []string{trunk(number)}, nil
@@ -107,7 +107,7 @@ func (c *Client) endpointsFor(t media.Target, number string) ([]string, error) {
 		case strings.Contains(ep.User, "/"):
 			out = append(out, ep.User)
 		default:
-			out = append(out, c.contactForks(ep.User)...)
+			out = append(out, c.contactForks(ctx, ep.User, customer)...)
 		}
 	}
 	return out, nil
@@ -120,16 +120,16 @@ func (c *Client) Dial(ctx context.Context, req media.DialRequest) (media.LegID, 
 	if req.Number != "" {
 		tag, who = tagNumber, req.Number
 	}
-	return c.originate(ctx, &leg{kind: kindDialed}, req.Target, req.Number,
+	return c.originate(ctx, &leg{kind: kindDialed}, req.Target, req.Number, string(req.Customer),
 		[]string{tag, argSafe(who), argSafe(req.CallID)}, req.CallerID, req.Timeout.Seconds())
 }
 
 // originate rings every endpoint of a target as one logical leg.
-func (c *Client) originate(ctx context.Context, l *leg, t media.Target, number string, args []string, callerID string, timeout float64) (media.LegID, error) {
+func (c *Client) originate(ctx context.Context, l *leg, t media.Target, number, customer string, args []string, callerID string, timeout float64) (media.LegID, error) {
 	if !c.Connected() {
 		return "", fmt.Errorf("ari: dial: %w", media.ErrMediaUnavailable)
 	}
-	eps, err := c.endpointsFor(t, number)
+	eps, err := c.endpointsFor(ctx, t, number, customer)
 	if err != nil {
 		return "", err
 	}

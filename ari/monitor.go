@@ -25,7 +25,7 @@ func (c *Client) Monitor(ctx context.Context, req media.MonitorRequest) (media.L
 	c.mu.Unlock()
 	l := &leg{kind: kindMonitor, mode: req.Mode, agentChan: agent}
 	args := []string{tagSupervisor, argSafe(req.Supervisor.AgentID), argSafe(req.CallID)}
-	return c.originate(ctx, l, req.Supervisor, "", args, callerID, req.Timeout.Seconds())
+	return c.originate(ctx, l, req.Supervisor, "", string(req.Customer), args, callerID, req.Timeout.Seconds())
 }
 
 // SetMonitorMode switches a monitor between listen, whisper and barge.

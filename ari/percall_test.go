@@ -53,20 +53,24 @@ func everyEndpoint(c *Client) { c.cfg.Devices = nil }
 // waiting with ringback, a1 rung, answering, both in one bridge, the
 // caller hanging up. REST requests: ring, originate, answer, one bridge
 // created and filled in one request, a1 hung up, the bridge deleted — 7,
-// no GET; with music on hold 8 (music on the caller's channel and off
-// again, no holding bridge). ARI events, with the event filter and the
-// fake's model of endpoint subscriptions (fakesubs_test.go): subscribed
-// to the agents' devices only, a1's channel events come twice and a1's
-// endpoint changes twice; subscribed to all of PJSIP, the trunk's
-// channel events and endpoint changes come on top. Requests go over
-// kept-alive connections: five calls use at most a few.
+// and on the first call one GET more, a1's contacts read before the
+// dial (kept for DefaultContactsMaxAge, so the next calls read nothing);
+// with music on hold 8 (music on the caller's channel and off again, no
+// holding bridge). ARI events, with the event filter and the fake's
+// model of subscriptions (fakesubs_test.go): subscribed to the agents'
+// device states, a1's channel events come once and its device changes
+// state three times (ringing, in use, not in use); subscribed to all of
+// PJSIP (the fallback without a device list), a1's and the trunk's
+// channel events come twice and their endpoints change state instead.
+// Requests go over kept-alive connections: five calls use at most a few.
 func TestE2ERequestsPerCall(t *testing.T) {
 	agentEvents := map[string]int{"StasisStart": 2, "StasisEnd": 2, "ChannelStateChange": 3, "Dial": 3,
 		"ChannelHangupRequest": 2, "ChannelDestroyed": 1, "ChannelEnteredBridge": 2, "ChannelLeftBridge": 2,
-		"BridgeDestroyed": 1, "EndpointStateChange": 2, "duplicate": 7}
+		"BridgeDestroyed": 1, "DeviceStateChanged": 3}
 	everyEvents := maps.Clone(agentEvents)
-	everyEvents["EndpointStateChange"] += 2 // the trunk's, as the caller's channel comes and goes
-	everyEvents["duplicate"] += 2           // the caller's channel events, again through endpoint:PJSIP
+	delete(everyEvents, "DeviceStateChanged")
+	everyEvents["EndpointStateChange"] = 4 // a1's and the trunk's, as their channels come and go
+	everyEvents["duplicate"] = 9           // a1's and the caller's channel events, again through endpoint:PJSIP
 	for _, tc := range []struct {
 		name   string
 		mode   media.HoldMode
@@ -121,8 +125,12 @@ func TestE2ERequestsPerCall(t *testing.T) {
 					return nil
 				})
 				reqs, evs := obs.take()
-				if got := sum(reqs); got != tc.want || reqs["GET"] != 0 {
-					t.Fatalf("call %d: %d requests %v, want %d and no GET (%q)", i, got, reqs, tc.want, h.f.takeRequests())
+				want, gets := tc.want, 0
+				if i == 0 {
+					want, gets = want+1, 1 // a1's contacts
+				}
+				if got := sum(reqs); got != want || reqs["GET"] != gets {
+					t.Fatalf("call %d: %d requests %v, want %d with %d GET (%q)", i, got, reqs, want, gets, h.f.takeRequests())
 				}
 				if !maps.Equal(evs, tc.events) {
 					t.Fatalf("call %d: events %v (%d), want %v (%d)", i, evs, sum(evs), tc.events, sum(tc.events))

@@ -9,20 +9,24 @@ import (
 	"strings"
 	"time"
 
-	"github.com/CyCoreSystems/ari/v6"
 	"github.com/callfloor/callfloor/presence"
 )
 
-// Endpoint subscriptions. Registrations and contacts (presence, forks to
-// several contacts) come from endpoint events, so the application
-// subscribes to endpoints; but an endpoint subscription also forwards
-// every event of every channel on the endpoint, and the trunk's channels
-// are in the application already: subscribed to the whole technology
-// ("endpoint:PJSIP") each call's trunk leg came twice and its endpoint
-// changed state twice (docs/performance.md, "Asterisk side by side with
-// app_queue"). With Config.Devices the application subscribes to the
-// agents' devices only ("endpoint:PJSIP/<user>"), those Asterisk has, and
-// a periodic sync follows agents and devices being added and removed.
+// Device subscriptions. Presence comes from the agents' devices'
+// states: the application subscribes to "deviceState:PJSIP/<user>" for
+// every device of every agent (Config.Devices), and a periodic sync
+// follows agents and devices being added and removed. chan_pjsip reports
+// a device UNAVAILABLE while its endpoint has no reachable contact, so
+// these carry registrations; Asterisk delivers them from its device-state
+// subscription pool, not through the application's own queue. The
+// earlier endpoint subscriptions ("endpoint:PJSIP/<user>") brought
+// registrations and contacts too, but an endpoint subscription forwards
+// every message of every channel on the endpoint through that one queue
+// — 126 messages a call instead of 81, and the queue is what bounds a
+// floor on Asterisk at 200 calls/s (docs/performance.md, "Asterisk side
+// by side with app_queue"). Contacts are read at dial time instead
+// (contacts.go). Without Config.Devices (or when listing them fails) the
+// application falls back to the whole technology, "endpoint:PJSIP".
 
 // AgentDirectory lists the floor's agents (presence.Service does).
 type AgentDirectory interface {
@@ -64,13 +68,13 @@ const (
 )
 
 // subscribe narrows the application's events to those callfloor uses and
-// subscribes to the agents' endpoints (or, without Config.Devices or when
+// subscribes to the agents' devices (or, without Config.Devices or when
 // it fails, to every endpoint of the technology). Asterisk keeps an
-// application's endpoint subscriptions after its socket closes (an
-// endpoint subscription keeps the deactivated application alive, and a
-// new socket reactivates it: res_stasis app.c), so each connection starts
-// from what Asterisk lists (GET /applications/{app}) — which also drops
-// a whole-technology subscription an earlier version of callfloor left.
+// application's subscriptions after its socket closes (an endpoint
+// subscription keeps the deactivated application alive, and a new socket
+// reactivates it: res_stasis app.c), so each connection starts from what
+// Asterisk lists (GET /applications/{app}) — which also drops endpoint
+// subscriptions an earlier version of callfloor left.
 func (c *Client) subscribe(ctx context.Context) {
 	if err := c.rest.send(ctx, "PUT", "/applications/"+c.cfg.App+"/eventFilter", nil, eventFilter(), nil); err != nil {
 		c.log.Warn("narrowing the application's events failed; receiving all of them", "err", err)
@@ -82,7 +86,7 @@ func (c *Client) subscribe(ctx context.Context) {
 	if err := c.rest.do(ctx, "GET", "/applications/"+c.cfg.App, nil, &app); err != nil {
 		c.log.Warn("reading the application's subscriptions failed", "err", err)
 	} else {
-		c.subs = app.endpointSources()
+		c.subs = app.sources()
 	}
 	c.syncSubscriptions(ctx)
 }
@@ -90,21 +94,24 @@ func (c *Client) subscribe(ctx context.Context) {
 // application is the part of ARI's Application model we read.
 type application struct {
 	EndpointIDs []string `json:"endpoint_ids"`
+	DeviceNames []string `json:"device_names"`
 }
 
-// endpointSources are the endpoint event sources it is subscribed to.
-func (a application) endpointSources() map[string]bool {
-	out := make(map[string]bool, len(a.EndpointIDs))
+// sources are the endpoint and device event sources it is subscribed to.
+func (a application) sources() map[string]bool {
+	out := make(map[string]bool, len(a.EndpointIDs)+len(a.DeviceNames))
 	for _, id := range a.EndpointIDs {
 		out["endpoint:"+id] = true
+	}
+	for _, name := range a.DeviceNames {
+		out["deviceState:"+name] = true
 	}
 	return out
 }
 
 // syncLoop re-reads the device list every deviceSync while connected, so
-// the subscriptions follow the directory of agents. Asterisk is asked
-// (GET /endpoints) only when the list changed, or once every
-// presenceEvery for endpoints added to its configuration since.
+// the subscriptions follow the directory of agents; Asterisk is asked
+// only when the list changed.
 func (c *Client) syncLoop(ctx context.Context) {
 	if c.cfg.Devices == nil {
 		return
@@ -169,11 +176,11 @@ func (c *Client) syncSubscriptions(ctx context.Context) (added bool) {
 }
 
 // wantedSources lists the event sources the application should be
-// subscribed to: "endpoint:<tech>/<resource>" for every agent device
-// Asterisk has an endpoint for (subscribing to one it lacks is refused
-// with 422 and stops the batch), else "endpoint:<tech>" for each
-// technology agents use. ok is false when the device list is the one
-// the last complete sync used and no full sync is due: nothing to do.
+// subscribed to: "deviceState:<tech>/<resource>" for every agent device
+// (Asterisk accepts a device it does not know yet and reports it once it
+// exists), else "endpoint:<tech>" for each technology agents use. ok is
+// false when the device list is the one the last complete sync used:
+// nothing to do.
 func (c *Client) wantedSources(ctx context.Context) (want map[string]bool, ok bool) {
 	want = map[string]bool{}
 	whole := func() (map[string]bool, bool) {
@@ -193,24 +200,15 @@ func (c *Client) wantedSources(ctx context.Context) (want map[string]bool, ok bo
 	}
 	slices.Sort(users)
 	key := strings.Join(users, "\n")
-	if key == c.synced && time.Since(c.syncedAt) < c.presenceEvery {
+	if key == c.synced {
 		return nil, false
 	}
-	var eps []ari.EndpointData
-	if err := c.rest.do(ctx, "GET", "/endpoints", nil, &eps); err != nil {
-		c.log.Warn("listing endpoints failed; subscribing to every endpoint", "err", err)
-		return whole()
-	}
-	exists := make(map[string]bool, len(eps))
-	for _, ep := range eps {
-		exists[ep.Technology+"/"+ep.Resource] = true
-	}
 	for _, u := range users {
-		if ep := c.cfg.DeviceFor(u); exists[ep] {
-			want["endpoint:"+ep] = true
+		if u != "" {
+			want["deviceState:"+c.cfg.DeviceFor(u)] = true
 		}
 	}
-	c.synced, c.syncedAt = key, time.Now()
+	c.synced = key
 	return want, true
 }
 
@@ -220,10 +218,10 @@ func (c *Client) changeSubscriptions(ctx context.Context, method string, batch [
 	var app application
 	if err := c.rest.do(ctx, method, "/applications/"+c.cfg.App+"/subscription",
 		url.Values{"eventSource": {strings.Join(batch, ",")}}, &app); err != nil {
-		c.log.Warn("changing endpoint subscriptions failed", "method", method, "sources", len(batch), "first", batch[0], "err", err)
+		c.log.Warn("changing subscriptions failed", "method", method, "sources", len(batch), "first", batch[0], "err", err)
 		return false
 	}
-	c.subs = app.endpointSources()
+	c.subs = app.sources()
 	return true
 }
 

@@ -47,25 +47,24 @@ func subscribeReq(method string, sources ...string) string {
 }
 
 // TestSubscribesToAgentDevices: with a device list the application
-// subscribes to those of the agents' devices Asterisk has (a device it
-// lacks would make Asterisk refuse the batch with 422 from there on), in
-// one request, never to the trunk or the whole technology; a trunk call's
-// channel events then come once.
+// subscribes to every agent device's state (Asterisk accepts a device it
+// does not have yet), in one request, never to an endpoint, the trunk or
+// the whole technology; a trunk call's channel events then come once,
+// and so do a dialled agent's, with its device's change of state.
 func TestSubscribesToAgentDevices(t *testing.T) {
 	devs := &deviceList{}
 	devs.set(nil, "a1", "a1-desk", "a2", "ghost")
 	f := newFake(t)
 	t.Cleanup(f.Close)
 	h := startOn(t, f, withDevices(devs))
-	f.expectRequests("PUT /applications/callfloor/eventFilter", "GET /applications/callfloor", "GET /endpoints",
-		subscribeReq("POST", "endpoint:PJSIP/a1", "endpoint:PJSIP/a1-desk", "endpoint:PJSIP/a2"),
-		"GET /channels", "GET /bridges", "GET /endpoints")
-	if got, want := f.subsOf(), []string{"endpoint:PJSIP/a1", "endpoint:PJSIP/a1-desk", "endpoint:PJSIP/a2"}; !slices.Equal(got, want) {
+	want := []string{"deviceState:PJSIP/a1", "deviceState:PJSIP/a1-desk", "deviceState:PJSIP/a2", "deviceState:PJSIP/ghost"}
+	f.expectRequests("PUT /applications/callfloor/eventFilter", "GET /applications/callfloor",
+		subscribeReq("POST", want...), "GET /channels", "GET /bridges", "GET /endpoints")
+	if got := f.subsOf(); !slices.Equal(got, want) {
 		t.Fatalf("subscribed to %v, want %v", got, want)
 	}
 	h.rec.drain()
 
-	// The trunk's channel: once; a1's: twice (its endpoint is subscribed).
 	f.mu.Lock()
 	before := len(f.emitted)
 	f.mu.Unlock()
@@ -84,10 +83,10 @@ func TestSubscribesToAgentDevices(t *testing.T) {
 	f.Ring(string(leg))
 	h.rec.expect(t, media.LegRinging{Leg: leg})
 	f.mu.Lock()
-	rang := len(f.emitted) - before
+	rang := f.emitted[before:]
 	f.mu.Unlock()
-	if rang != 4 { // ChannelStateChange and Dial RINGING, each twice
-		t.Fatalf("a1 ringing brought %d events, want 4", rang)
+	if len(rang) != 3 || !strings.Contains(string(rang[2]), `"DeviceStateChanged"`) || !strings.Contains(string(rang[2]), `"RINGING"`) {
+		t.Fatalf("a1 ringing brought %d events, want ChannelStateChange, Dial and DeviceStateChanged RINGING: %s", len(rang), rang)
 	}
 }
 
@@ -111,7 +110,7 @@ func TestSubscriptionsFollowDevices(t *testing.T) {
 		t.Fatalf("facts of an unsubscribed endpoint: %+v", facts)
 	}
 	devs.set(nil, "a1", "a3")
-	waitFor(t, func() bool { return slices.Equal(f.subsOf(), []string{"endpoint:PJSIP/a1", "endpoint:PJSIP/a3"}) })
+	waitFor(t, func() bool { return slices.Equal(f.subsOf(), []string{"deviceState:PJSIP/a1", "deviceState:PJSIP/a3"}) })
 	time.Sleep(60 * time.Millisecond) // a few more periods: nothing changes, nothing sent
 	reqs := f.takeRequests()
 	var changes []string
@@ -120,7 +119,7 @@ func TestSubscriptionsFollowDevices(t *testing.T) {
 			changes = append(changes, r)
 		}
 	}
-	if want := []string{subscribeReq("POST", "endpoint:PJSIP/a3"), subscribeReq("DELETE", "endpoint:PJSIP/a2")}; !slices.Equal(changes, want) {
+	if want := []string{subscribeReq("POST", "deviceState:PJSIP/a3"), subscribeReq("DELETE", "deviceState:PJSIP/a2")}; !slices.Equal(changes, want) {
 		t.Fatalf("requests %q, want %q and GET /endpoints only", reqs, want)
 	}
 	// The refresh after a3 was subscribed reported its registration.
@@ -132,7 +131,7 @@ func TestSubscriptionsFollowDevices(t *testing.T) {
 		t.Fatalf("a3's registration not reported once subscribed: %+v", facts)
 	}
 
-	// a3's endpoint events now reach the application; a2's no longer do.
+	// a3's device states now reach the application; a2's no longer do.
 	f.Register("a2", false)
 	f.Register("a3", false)
 	h.rec.expect(t, media.DeviceState{AgentID: "a3", Device: "PJSIP/a3", Registered: false})
@@ -141,7 +140,7 @@ func TestSubscriptionsFollowDevices(t *testing.T) {
 // TestSubscriptionFallsBackToTechnology: without a device list (the
 // store unreachable) the application subscribes to the whole technology,
 // so presence keeps working; once the list is back it narrows to the
-// devices (subscribing to them before dropping the technology).
+// devices' states (subscribing to them before dropping the technology).
 func TestSubscriptionFallsBackToTechnology(t *testing.T) {
 	devs := &deviceList{}
 	devs.set(errors.New("store down"))
@@ -152,33 +151,35 @@ func TestSubscriptionFallsBackToTechnology(t *testing.T) {
 	f.takeRequests()
 
 	devs.set(nil, "a1")
-	waitFor(t, func() bool { return slices.Equal(f.subsOf(), []string{"endpoint:PJSIP/a1"}) })
+	waitFor(t, func() bool { return slices.Equal(f.subsOf(), []string{"deviceState:PJSIP/a1"}) })
 	var changes []string
 	for _, r := range f.takeRequests() {
 		if strings.Contains(r, "/subscription") {
 			changes = append(changes, r)
 		}
 	}
-	if want := []string{subscribeReq("POST", "endpoint:PJSIP/a1"), subscribeReq("DELETE", "endpoint:PJSIP")}; !slices.Equal(changes, want) {
+	if want := []string{subscribeReq("POST", "deviceState:PJSIP/a1"), subscribeReq("DELETE", "endpoint:PJSIP")}; !slices.Equal(changes, want) {
 		t.Fatalf("subscription changes %q, want %q", changes, want)
 	}
 }
 
 // TestSubscriptionsKeptOnReconnect: Asterisk keeps the application's
-// endpoint subscriptions when its socket goes; the next connection reads
-// them (GET /applications/{app}) and subscribes to nothing twice, but
-// drops what is no longer wanted — here the whole technology an earlier
-// version of callfloor subscribed to.
+// subscriptions when its socket goes; the next connection reads them
+// (GET /applications/{app}) and subscribes to nothing twice, but drops
+// what is no longer wanted — here the whole technology an earlier
+// version of callfloor subscribed to on each of three connections, and
+// an endpoint subscription the version before this one made.
 func TestSubscriptionsKeptOnReconnect(t *testing.T) {
 	devs := &deviceList{}
 	devs.set(nil, "a1", "a2")
 	f := newFake(t)
 	t.Cleanup(f.Close)
-	f.subs["endpoint:PJSIP"] = 3 // left by an earlier controller that subscribed on each of 3 connections
+	f.subs["endpoint:PJSIP"] = 3
+	f.subs["endpoint:PJSIP/a1"] = 1
 	h := startOn(t, f, withDevices(devs))
-	want := []string{"endpoint:PJSIP/a1", "endpoint:PJSIP/a2"}
-	f.expectRequests("PUT /applications/callfloor/eventFilter", "GET /applications/callfloor", "GET /endpoints",
-		subscribeReq("POST", want...), subscribeReq("DELETE", "endpoint:PJSIP"),
+	want := []string{"deviceState:PJSIP/a1", "deviceState:PJSIP/a2"}
+	f.expectRequests("PUT /applications/callfloor/eventFilter", "GET /applications/callfloor",
+		subscribeReq("POST", want...), subscribeReq("DELETE", "endpoint:PJSIP", "endpoint:PJSIP/a1"),
 		subscribeReq("DELETE", "endpoint:PJSIP"), subscribeReq("DELETE", "endpoint:PJSIP"),
 		"GET /channels", "GET /bridges", "GET /endpoints")
 	if got := f.subsOf(); !slices.Equal(got, want) {
@@ -242,6 +243,8 @@ func TestFakeSubscriptionLikeAsterisk(t *testing.T) {
 		{false, "endpoint:PJSIP,endpoint:PJSIP/a1", 200, []string{"endpoint:PJSIP/a1"}}, // subscribed twice
 		{false, "endpoint:PJSIP/a1", 200, []string{}},
 		{true, strings.Repeat("endpoint:PJSIP/a1,", 127) + "endpoint:PJSIP/a1", 400, []string{}},
+		{true, "deviceState:PJSIP/nobody", 200, []string{"deviceState:PJSIP/nobody"}}, // any device name
+		{false, "deviceState:PJSIP/nobody", 200, []string{}},
 	} {
 		status, _ := f.subscription(tc.add, tc.param)
 		if got := slices.Sorted(maps.Keys(f.subs)); status != tc.status || !slices.Equal(got, tc.subs) {

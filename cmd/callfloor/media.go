@@ -39,10 +39,14 @@ func newMediaPath(cfg config.Config, st state.Store, agents *presence.Service, f
 		if _, err := url.Parse(cfg.ARI.URL); err != nil {
 			return nil, fmt.Errorf("ari url: %w", err)
 		}
-		// Subscribed to the agents' devices only (ari/subscribe.go).
+		// Subscribed to the agents' devices' states (ari/subscribe.go).
+		opts := []ari.Option{ari.WithLogger(log), ari.WithObserver(obs)}
+		if n := cfg.ARI.ContactsMaxAgeSeconds; n != nil {
+			opts = append(opts, ari.WithContactsMaxAge(time.Duration(*n)*time.Second))
+		}
 		c, err := ari.New(ari.Config{URL: cfg.ARI.URL, User: cfg.ARI.User, Password: cfg.ARI.Password,
 			App: cfg.ARI.App, TrunkPattern: cfg.ARI.TrunkPattern, Devices: ari.AgentDevices(agents)},
-			facts, ari.WithLogger(log), ari.WithObserver(obs))
+			facts, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("asterisk: %w", err)
 		}

@@ -82,6 +82,10 @@ type ARI struct {
 	Password     string `yaml:"password"`
 	App          string `yaml:"app"`
 	TrunkPattern string `yaml:"trunk_pattern"`
+	// ContactsMaxAgeSeconds: how long a device's contacts, read at dial
+	// time, are used before being read again (unset: 10 s; 0: every
+	// dial; ari/contacts.go).
+	ContactsMaxAgeSeconds *int `yaml:"contacts_max_age_seconds"`
 }
 
 // ESL selects FreeSWITCH as the media server when Addr is set.
@@ -345,6 +349,9 @@ func (c *Config) Validate() error {
 	}
 	if u := c.Reports.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		errs = append(errs, errors.New("reports.url ("+EnvReportsURL+"): must be a postgres:// or postgresql:// URL"))
+	}
+	if n := c.ARI.ContactsMaxAgeSeconds; n != nil && *n < 0 {
+		errs = append(errs, fmt.Errorf("ari.contacts_max_age_seconds %d: 0 (read on every dial) or more", *n))
 	}
 	if c.ARI.URL != "" && c.ESL.Addr != "" {
 		errs = append(errs, errors.New("both ari.url and esl.addr are set: choose one media server"))

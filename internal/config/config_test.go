@@ -67,18 +67,19 @@ func TestEnvOverridesFile(t *testing.T) {
 
 func TestBadConfigIsReported(t *testing.T) {
 	cases := map[string]string{
-		"unknown key":      "http_adr: 127.0.0.1:1\n",
-		"unknown nested":   "agents:\n  - {id: a1, nmae: x}\n",
-		"bad zone":         "timezone: Mars/Olympus\n",
-		"bad addr":         "http_addr: nonsense\n",
-		"bad metrics addr": "metrics_addr: nonsense\n",
-		"remote debug":     "debug_addr: 10.0.0.1:6060\n",
-		"wildcard debug":   "debug_addr: 0.0.0.0:6060\n",
-		"two media":        "ari: {url: http://x}\nesl: {addr: 127.0.0.1:8021}\n",
-		"duplicate agent":  "agents:\n  - {id: a1}\n  - {id: a1}\n",
-		"token and digest": "agents:\n  - {id: a1, token: abcdefgh, token_sha256: ab}\n",
-		"not yaml":         "agents: [\n",
-		"short session":    "sip: {session_expires_seconds: 30}\n",
+		"unknown key":           "http_adr: 127.0.0.1:1\n",
+		"unknown nested":        "agents:\n  - {id: a1, nmae: x}\n",
+		"bad zone":              "timezone: Mars/Olympus\n",
+		"bad addr":              "http_addr: nonsense\n",
+		"bad metrics addr":      "metrics_addr: nonsense\n",
+		"remote debug":          "debug_addr: 10.0.0.1:6060\n",
+		"wildcard debug":        "debug_addr: 0.0.0.0:6060\n",
+		"two media":             "ari: {url: http://x}\nesl: {addr: 127.0.0.1:8021}\n",
+		"duplicate agent":       "agents:\n  - {id: a1}\n  - {id: a1}\n",
+		"token and digest":      "agents:\n  - {id: a1, token: abcdefgh, token_sha256: ab}\n",
+		"not yaml":              "agents: [\n",
+		"short session":         "sip: {session_expires_seconds: 30}\n",
+		"negative contacts age": "ari: {url: http://x, contacts_max_age_seconds: -1}\n",
 	}
 	for name, body := range cases {
 		path := filepath.Join(t.TempDir(), "c.yaml")
