@@ -72,13 +72,13 @@ trap 'exit 130' INT TERM
 agent_id() { printf 'l%05d' "$1"; }
 
 # write_asterisk_conf DIR: the real install's stock files, the repo's
-# HTTP/ARI/MOH/modules files, and the bench's SIP, dialplan and queue, with
+# HTTP/ARI/MOH/modules/Stasis files, and the bench's SIP, dialplan and queue, with
 # run-private log, run, and database directories.
 write_asterisk_conf() {
   local d=$1
   mkdir -p "$d/etc" "$d/log" "$d/run" "$d/db"
   cp -r "$AST_ETC/." "$d/etc/"
-  for f in http.conf ari.conf musiconhold.conf modules.conf; do cp "$repo/asterisk-conf/$f" "$d/etc/$f"; done
+  for f in http.conf ari.conf musiconhold.conf modules.conf stasis.conf; do cp "$repo/asterisk-conf/$f" "$d/etc/$f"; done
   for f in extensions.conf queues.conf pjsip.conf; do cp "$here/conf/$f" "$d/etc/$f"; done
   sed -i -e "s#^astetcdir *=>.*#astetcdir => $d/etc#" -e "s#^astlogdir *=>.*#astlogdir => $d/log#" \
          -e "s#^astrundir *=>.*#astrundir => $d/run#" -e "s#^astdbdir *=>.*#astdbdir => $d/db#" "$d/etc/asterisk.conf"
