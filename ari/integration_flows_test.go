@@ -100,10 +100,12 @@ func TestAsteriskDTMF(t *testing.T) {
 	l.ended(t, cust)
 }
 
-// The application subscribes to the agents' devices Asterisk has, in one
-// comma-separated request Asterisk takes, and follows the list; music on
-// hold plays on the caller's channel and is stopped when the caller is
-// connected (Asterisk answers 204 to both, no warning logged).
+// The application subscribes to the agents' devices' states (a device
+// Asterisk lacks too), in one comma-separated request Asterisk takes, and
+// follows the list; a device's contacts read through the caller's channel
+// (PJSIP_DIAL_CONTACTS) are its endpoint when none or one is registered;
+// music on hold plays on the caller's channel and is stopped when the
+// caller is connected (Asterisk answers 204 to both, no warning logged).
 func TestAsteriskDeviceSubscriptionsAndChannelMusic(t *testing.T) {
 	cfg := realConfig(t)
 	devs := &deviceList{}
@@ -120,19 +122,20 @@ func TestAsteriskDeviceSubscriptionsAndChannelMusic(t *testing.T) {
 	l := &live{c: c, rec: rec, ctx: ctx}
 	l.await(t, "LegsPresent", func(f media.Fact) bool { _, ok := f.(media.LegsPresent); return ok })
 
-	endpoints := func() []string {
-		var app struct {
-			EndpointIDs []string `json:"endpoint_ids"`
-		}
+	devices := func() []string {
+		var app application
 		must(t, c.rest.do(ctx, "GET", "/applications/"+c.cfg.App, nil, &app))
-		return slices.Sorted(slices.Values(app.EndpointIDs))
+		if len(app.EndpointIDs) != 0 {
+			t.Fatalf("subscribed to endpoints %v", app.EndpointIDs)
+		}
+		return slices.Sorted(slices.Values(app.DeviceNames))
 	}
-	if got, want := endpoints(), []string{"PJSIP/a1", "PJSIP/a2"}; !slices.Equal(got, want) {
+	if got, want := devices(), []string{"PJSIP/a1", "PJSIP/a2", "PJSIP/no-such-device"}; !slices.Equal(got, want) {
 		t.Fatalf("subscribed to %v, want %v", got, want)
 	}
 	devs.set(nil, "a1", "a3")
 	deadline := time.Now().Add(5 * time.Second)
-	for got := endpoints(); !slices.Equal(got, []string{"PJSIP/a1", "PJSIP/a3"}); got = endpoints() {
+	for got := devices(); !slices.Equal(got, []string{"PJSIP/a1", "PJSIP/a3"}); got = devices() {
 		if time.Now().After(deadline) {
 			t.Fatalf("subscriptions did not follow the device list: %v", got)
 		}
@@ -140,6 +143,11 @@ func TestAsteriskDeviceSubscriptionsAndChannelMusic(t *testing.T) {
 	}
 
 	cust := l.inject(t)
+	forks, err := c.readContacts(ctx, string(cust), "a1", "PJSIP/a1")
+	must(t, err)
+	if !slices.Equal(forks, []string{"PJSIP/a1"}) {
+		t.Fatalf("a1 without contacts dialled as %q", forks)
+	}
 	must(t, c.Answer(ctx, cust))
 	must(t, c.Hold(ctx, cust, media.HoldMusic))
 	agent := l.dialAnswered(t, "answer")
