@@ -10,7 +10,7 @@ import (
 )
 
 // recordedEvents returns every event payload of the transcripts.
-func recordedEvents(b *testing.B) [][]byte {
+func recordedEvents(b testing.TB) [][]byte {
 	var out [][]byte
 	files, _ := filepath.Glob("testdata/*.jsonl")
 	for _, file := range files {

@@ -167,6 +167,9 @@ func decodeEvent(data []byte) (ev ari.Event, err error) {
 			ev, err = nil, fmt.Errorf("ari: decoder panic: %v", r)
 		}
 	}()
+	if ev, ok, err := decodeCommon(data); ok { // decode.go
+		return ev, err
+	}
 	ev, err = ari.DecodeEvent(data)
 	if err != nil {
 		return nil, fmt.Errorf("ari: decoding event: %w", err)
