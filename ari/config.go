@@ -105,7 +105,7 @@ type Client struct {
 	chans   map[string]*leg            // by Asterisk channel id (fork members, snoops)
 	bridges map[string]*brdg           // bridges this app created, by id
 	devices map[string]bool            // endpoint → last reported registration
-	// contacts: SIP user → what it is dialled as, read from Asterisk
+	// contacts: endpoint → what it is dialled as, read from Asterisk
 	// (contacts.go).
 	contacts map[string]contactSet
 	cleaned  map[string]bool        // orphans hung up during the current resync

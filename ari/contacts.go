@@ -47,22 +47,23 @@ type contactSet struct {
 	read  time.Time
 }
 
-// dialContactsUser is a SIP user whose name goes into
+// pjsipEndpointName is a PJSIP endpoint name that goes into
 // PJSIP_DIAL_CONTACTS(…) as it is: nothing the function's argument
 // parser or a URL would split on.
-var dialContactsUser = regexp.MustCompile(`^[A-Za-z0-9._+~-]+$`)
+var pjsipEndpointName = regexp.MustCompile(`^[A-Za-z0-9._+~-]+$`)
 
 // contactForks is what a device's SIP user is dialled as: one fork per
-// reachable contact when it has several, else the endpoint itself.
-// customer is the channel the dial is for, if any (the read goes through
-// it first).
+// reachable contact when its endpoint has several, else the endpoint
+// itself. customer is the channel the dial is for, if any (the read goes
+// through it first).
 func (c *Client) contactForks(ctx context.Context, user, customer string) []string {
 	endpoint := c.cfg.DeviceFor(user)
-	if !strings.HasPrefix(endpoint, "PJSIP/") || !dialContactsUser.MatchString(user) {
+	name, ok := strings.CutPrefix(endpoint, "PJSIP/")
+	if !ok || !pjsipEndpointName.MatchString(name) {
 		return []string{endpoint}
 	}
 	c.mu.Lock()
-	set, ok := c.contacts[user]
+	set, ok := c.contacts[endpoint]
 	via := c.channelForReadLocked(customer)
 	c.mu.Unlock()
 	if ok && time.Since(set.read) < c.contactsMaxAge {
@@ -71,7 +72,7 @@ func (c *Client) contactForks(ctx context.Context, user, customer string) []stri
 	if via == "" {
 		return []string{endpoint}
 	}
-	forks, err := c.readContacts(ctx, via, user, endpoint)
+	forks, err := c.readContacts(ctx, via, name, endpoint)
 	if err != nil {
 		// The channel may have hung up meanwhile (404): the AOR rings
 		// one contact, and the next dial reads again.
@@ -81,25 +82,26 @@ func (c *Client) contactForks(ctx context.Context, user, customer string) []stri
 		return []string{endpoint}
 	}
 	c.mu.Lock()
-	c.contacts[user] = contactSet{forks: forks, read: time.Now()}
+	c.contacts[endpoint] = contactSet{forks: forks, read: time.Now()}
 	c.mu.Unlock()
 	return forks
 }
 
-// readContacts asks Asterisk for a device's reachable contacts.
-func (c *Client) readContacts(ctx context.Context, via, user, endpoint string) ([]string, error) {
+// readContacts asks Asterisk for the reachable contacts of PJSIP
+// endpoint name (endpoint is "PJSIP/<name>").
+func (c *Client) readContacts(ctx context.Context, via, name, endpoint string) ([]string, error) {
 	var v struct {
 		Value string `json:"value"`
 	}
 	if err := c.rest.do(ctx, "GET", "/channels/"+url.PathEscape(via)+"/variable",
-		url.Values{"variable": {"PJSIP_DIAL_CONTACTS(" + user + ")"}}, &v); err != nil {
+		url.Values{"variable": {"PJSIP_DIAL_CONTACTS(" + name + ")"}}, &v); err != nil {
 		return nil, err
 	}
 	return parseDialContacts(v.Value, endpoint), nil
 }
 
 // parseDialContacts turns PJSIP_DIAL_CONTACTS' value into forks: each
-// "PJSIP/<user>/<contact URI>" of this endpoint, sorted; the endpoint
+// "PJSIP/<name>/<contact URI>" of this endpoint, sorted; the endpoint
 // itself unless there are two or more (one contact rings anyway, and
 // none means Asterisk decides when dialled).
 func parseDialContacts(value, endpoint string) []string {
@@ -130,8 +132,9 @@ func (c *Client) channelForReadLocked(customer string) string {
 	return ""
 }
 
-// forgetContacts drops what is known of a device's contacts (a contact
-// changed, or the device went away): its next dial reads them again.
-func (c *Client) forgetContacts(user string) {
-	delete(c.contacts, user) // under c.mu
+// forgetContacts drops what is known of an endpoint's contacts (a
+// contact changed, or the device went away, onDevice): its next dial
+// reads them again (under c.mu).
+func (c *Client) forgetContacts(endpoint string) {
+	delete(c.contacts, endpoint)
 }

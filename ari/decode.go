@@ -23,49 +23,58 @@ import (
 // with app_queue"). ok is false for any other type, before any decoding:
 // the caller uses the library.
 func decodeCommon(data []byte) (ev ari.Event, ok bool, err error) {
-	if !commonEvents[string(peekType(data))] {
+	typ := peekType(data)
+	build := commonEvents[string(typ)]
+	if build == nil {
 		return nil, false, nil
 	}
 	var w commonEvent
 	if err := json.Unmarshal(data, &w); err != nil {
 		return nil, true, fmt.Errorf("ari: decoding event: %w", err)
 	}
-	base := ari.EventData{Application: w.Application, Dialog: w.Dialog, Node: w.Node, Timestamp: w.Timestamp, Type: w.Type}
-	switch w.Type {
-	case "StasisStart":
-		return &ari.StasisStart{EventData: base, Args: w.Args, Channel: w.Channel.data(), ReplaceChannel: w.ReplaceChannel.data()}, true, nil
-	case "StasisEnd":
-		return &ari.StasisEnd{EventData: base, Channel: w.Channel.data()}, true, nil
-	case "ChannelStateChange":
-		return &ari.ChannelStateChange{EventData: base, Channel: w.Channel.data()}, true, nil
-	case "Dial":
-		return &ari.Dial{EventData: base, Caller: w.Caller.data(), Dialstatus: w.Dialstatus, Dialstring: w.Dialstring,
-			Forward: w.Forward, Forwarded: w.Forwarded.data(), Peer: w.Peer.data()}, true, nil
-	case "ChannelHangupRequest":
-		return &ari.ChannelHangupRequest{EventData: base, Cause: w.Cause, Channel: w.Channel.data(), Soft: w.Soft}, true, nil
-	case "ChannelDestroyed":
-		return &ari.ChannelDestroyed{EventData: base, Cause: w.Cause, CauseTxt: w.CauseTxt, Channel: w.Channel.data()}, true, nil
-	case "ChannelEnteredBridge":
-		return &ari.ChannelEnteredBridge{EventData: base, Bridge: w.Bridge, Channel: w.Channel.data()}, true, nil
-	case "ChannelLeftBridge":
-		return &ari.ChannelLeftBridge{EventData: base, Bridge: w.Bridge, Channel: w.Channel.data()}, true, nil
-	case "BridgeDestroyed":
-		return &ari.BridgeDestroyed{EventData: base, Bridge: w.Bridge}, true, nil
-	case "ChannelDtmfReceived":
-		return &ari.ChannelDtmfReceived{EventData: base, Channel: w.Channel.data(), Digit: w.Digit, DurationMs: w.DurationMs}, true, nil
-	case "DeviceStateChanged":
-		return &ari.DeviceStateChanged{EventData: base, DeviceState: w.DeviceState}, true, nil
+	if w.Type != string(typ) {
+		return nil, false, nil // a second "type" key: the library decides
 	}
-	// The peeked type and the decoded one differ (a duplicate "type" key):
-	// let the library decide.
-	return nil, false, nil
+	base := ari.EventData{Application: w.Application, Dialog: w.Dialog, Node: w.Node, Timestamp: w.Timestamp, Type: w.Type}
+	return build(&w, base), true, nil
 }
 
-// commonEvents are the types decodeCommon decodes.
-var commonEvents = map[string]bool{
-	"StasisStart": true, "StasisEnd": true, "ChannelStateChange": true, "Dial": true,
-	"ChannelHangupRequest": true, "ChannelDestroyed": true, "ChannelEnteredBridge": true,
-	"ChannelLeftBridge": true, "BridgeDestroyed": true, "ChannelDtmfReceived": true, "DeviceStateChanged": true,
+// commonEvents builds each type decodeCommon decodes from its fields.
+var commonEvents = map[string]func(w *commonEvent, base ari.EventData) ari.Event{
+	"StasisStart": func(w *commonEvent, base ari.EventData) ari.Event {
+		return &ari.StasisStart{EventData: base, Args: w.Args, Channel: w.Channel.data(), ReplaceChannel: w.ReplaceChannel.data()}
+	},
+	"StasisEnd": func(w *commonEvent, base ari.EventData) ari.Event {
+		return &ari.StasisEnd{EventData: base, Channel: w.Channel.data()}
+	},
+	"ChannelStateChange": func(w *commonEvent, base ari.EventData) ari.Event {
+		return &ari.ChannelStateChange{EventData: base, Channel: w.Channel.data()}
+	},
+	"Dial": func(w *commonEvent, base ari.EventData) ari.Event {
+		return &ari.Dial{EventData: base, Caller: w.Caller.data(), Dialstatus: w.Dialstatus, Dialstring: w.Dialstring,
+			Forward: w.Forward, Forwarded: w.Forwarded.data(), Peer: w.Peer.data()}
+	},
+	"ChannelHangupRequest": func(w *commonEvent, base ari.EventData) ari.Event {
+		return &ari.ChannelHangupRequest{EventData: base, Cause: w.Cause, Channel: w.Channel.data(), Soft: w.Soft}
+	},
+	"ChannelDestroyed": func(w *commonEvent, base ari.EventData) ari.Event {
+		return &ari.ChannelDestroyed{EventData: base, Cause: w.Cause, CauseTxt: w.CauseTxt, Channel: w.Channel.data()}
+	},
+	"ChannelEnteredBridge": func(w *commonEvent, base ari.EventData) ari.Event {
+		return &ari.ChannelEnteredBridge{EventData: base, Bridge: w.Bridge, Channel: w.Channel.data()}
+	},
+	"ChannelLeftBridge": func(w *commonEvent, base ari.EventData) ari.Event {
+		return &ari.ChannelLeftBridge{EventData: base, Bridge: w.Bridge, Channel: w.Channel.data()}
+	},
+	"BridgeDestroyed": func(w *commonEvent, base ari.EventData) ari.Event {
+		return &ari.BridgeDestroyed{EventData: base, Bridge: w.Bridge}
+	},
+	"ChannelDtmfReceived": func(w *commonEvent, base ari.EventData) ari.Event {
+		return &ari.ChannelDtmfReceived{EventData: base, Channel: w.Channel.data(), Digit: w.Digit, DurationMs: w.DurationMs}
+	},
+	"DeviceStateChanged": func(w *commonEvent, base ari.EventData) ari.Event {
+		return &ari.DeviceStateChanged{EventData: base, DeviceState: w.DeviceState}
+	},
 }
 
 // peekType is the value of the first "type" key (Asterisk writes it

@@ -125,7 +125,7 @@ func withoutNullTimes(ev ari.Event) ari.Event {
 func BenchmarkDecodeCommon(b *testing.B) {
 	var events [][]byte
 	for _, e := range recordedEvents(b) {
-		if commonEvents[string(peekType(e))] {
+		if commonEvents[string(peekType(e))] != nil {
 			events = append(events, e)
 		}
 	}

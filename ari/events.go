@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
@@ -68,9 +67,9 @@ func (c *Client) update(ev ari.Event, base media.FactBase) (facts []media.Fact) 
 			facts = append(facts, media.DTMF{FactBase: base, Leg: media.LegID(l.id), Digit: e.Digit})
 		}
 	case *ari.ContactStatusChange:
-		// Only with endpoint subscriptions (an earlier configuration):
-		// the device's contacts are read again at its next dial.
-		c.forgetContacts(e.ContactInfo.Aor)
+		// Only with endpoint subscriptions (the fallback without a
+		// device list): the contacts are read again at the next dial.
+		c.forgetContacts(e.Endpoint.Technology + "/" + e.Endpoint.Resource)
 	case *ari.EndpointStateChange:
 		facts = c.onDevice(base, e.Endpoint.Technology+"/"+e.Endpoint.Resource, e.Endpoint.State == "online")
 	case *ari.DeviceStateChanged:
@@ -78,9 +77,6 @@ func (c *Client) update(ev ari.Event, base media.FactBase) (facts []media.Fact) 
 		// no reachable contact, else what its channels are doing.
 		switch e.DeviceState.State {
 		case "UNAVAILABLE", "INVALID", "UNKNOWN":
-			if user, ok := strings.CutPrefix(e.DeviceState.Name, "PJSIP/"); ok {
-				c.forgetContacts(user)
-			}
 			facts = c.onDevice(base, e.DeviceState.Name, false)
 		default:
 			facts = c.onDevice(base, e.DeviceState.Name, true)
@@ -285,6 +281,9 @@ func (c *Client) onBridgeMembers(id string, members []string) {
 
 // onDevice reports an endpoint's registration when it changes.
 func (c *Client) onDevice(base media.FactBase, endpoint string, registered bool) []media.Fact {
+	if !registered {
+		c.forgetContacts(endpoint) // whoever registers next is read anew
+	}
 	agent, ok := c.cfg.AgentForEndpoint(endpoint)
 	if !ok {
 		return nil

@@ -52,15 +52,8 @@ func TestAsteriskDeviceStateAndContacts(t *testing.T) {
 	devs := &deviceList{}
 	devs.set(nil, "a1")
 	cfg.Devices = devs.list
-	rec := &recorder{}
-	c, err := New(cfg, rec, WithLogger(testLogger(t)), WithBackoff(50*time.Millisecond, time.Second), WithContactsMaxAge(0))
-	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	l := &live{c: c, rec: rec, ctx: ctx}
-	l.await(t, "LegsPresent", func(f media.Fact) bool { _, ok := f.(media.LegsPresent); return ok })
+	l := startReal(t, cfg, WithContactsMaxAge(0))
+	c, ctx := l.c, l.ctx
 
 	web, mobile := freeUDPPort(t), freeUDPPort(t)
 	t.Cleanup(func() { sippRegister(t, sipp, web, 0); sippRegister(t, sipp, mobile, 0) })

@@ -1,7 +1,6 @@
 package ari
 
 import (
-	"context"
 	"net/url"
 	"slices"
 	"testing"
@@ -111,16 +110,8 @@ func TestAsteriskDeviceSubscriptionsAndChannelMusic(t *testing.T) {
 	devs := &deviceList{}
 	devs.set(nil, "a1", "a2", "no-such-device")
 	cfg.Devices = devs.list
-	rec := &recorder{}
-	c, err := New(cfg, rec, WithLogger(testLogger(t)), WithBackoff(50*time.Millisecond, time.Second),
-		WithDeviceSync(100*time.Millisecond))
-	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	l := &live{c: c, rec: rec, ctx: ctx}
-	l.await(t, "LegsPresent", func(f media.Fact) bool { _, ok := f.(media.LegsPresent); return ok })
+	l := startReal(t, cfg, WithDeviceSync(100*time.Millisecond))
+	c, ctx := l.c, l.ctx
 
 	devices := func() []string {
 		var app application

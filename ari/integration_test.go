@@ -43,10 +43,10 @@ type live struct {
 	stop func() // ends Run and waits for it
 }
 
-func startReal(t *testing.T, cfg Config) *live {
+func startReal(t *testing.T, cfg Config, opts ...Option) *live {
 	t.Helper()
 	rec := &recorder{}
-	c, err := New(cfg, rec, WithLogger(testLogger(t)), WithBackoff(50*time.Millisecond, time.Second))
+	c, err := New(cfg, rec, append([]Option{WithLogger(testLogger(t)), WithBackoff(50*time.Millisecond, time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
