@@ -47,26 +47,25 @@ type fakeBridge struct {
 }
 
 type fakeARI struct {
-	t        testing.TB
-	srv      *httptest.Server
-	app      string
-	mu       sync.Mutex
-	reqs     []string
-	taken    int
-	chans    map[string]*fakeChan
-	bridges  map[string]*fakeBridge
-	contacts map[string]bool // endpoint resource → has a registered contact
-	// contactURIs: endpoint resource → its contacts' URIs, in
-	// registration order (PJSIP_DIAL_CONTACTS).
-	contactURIs map[string][]string
-	devState    map[string]string // endpoint resource → last device state reported
-	order       []string          // endpoint resources, in GET /endpoints order
-	ws          *websocket.Conn
-	joining     int      // sockets accepted whose handler has not run yet
-	backlog     [][]byte // events for the app while a socket is joining
-	conns       int
-	down        bool
-	subs        map[string]int // event source → interest (subscriptions not yet undone)
+	t       testing.TB
+	srv     *httptest.Server
+	app     string
+	mu      sync.Mutex
+	reqs    []string
+	taken   int
+	chans   map[string]*fakeChan
+	bridges map[string]*fakeBridge
+	// contacts: endpoint resource → its registered contacts' URIs, in
+	// registration order (registered: any; PJSIP_DIAL_CONTACTS).
+	contacts map[string][]string
+	devState map[string]string // endpoint resource → last device state reported
+	order    []string          // endpoint resources, in GET /endpoints order
+	ws       *websocket.Conn
+	joining  int      // sockets accepted whose handler has not run yet
+	backlog  [][]byte // events for the app while a socket is joining
+	conns    int
+	down     bool
+	subs     map[string]int // event source → interest (subscriptions not yet undone)
 	// chanEP: channel id → the endpoint resource it is on (kept after
 	// the channel is gone, for its last events).
 	chanEP map[string]string
@@ -91,13 +90,12 @@ type fakeARI struct {
 
 func newFake(t testing.TB) *fakeARI {
 	f := &fakeARI{t: t, app: "callfloor", chans: map[string]*fakeChan{}, bridges: map[string]*fakeBridge{},
-		contacts: map[string]bool{}, subs: map[string]int{}, chanEP: map[string]string{},
-		contactURIs: map[string][]string{}, devState: map[string]string{}}
+		contacts: map[string][]string{}, subs: map[string]int{}, chanEP: map[string]string{},
+		devState: map[string]string{}}
 	for _, ep := range fakeEndpoints {
 		f.order = append(f.order, ep)
-		f.contacts[ep] = fakeRegistered(ep)
-		if f.contacts[ep] {
-			f.contactURIs[ep] = []string{fakeContactURI(ep)}
+		if fakeRegistered(ep) {
+			f.contacts[ep] = []string{fakeContactURI(ep)}
 			f.devState[ep] = "NOT_INUSE"
 		}
 	}
@@ -441,7 +439,7 @@ func (f *fakeARI) originate(q url.Values) (int, any) {
 	tech, res, _ := strings.Cut(ep, "/")
 	trunk := strings.HasSuffix(res, "@trunk")
 	aor, _, _ := strings.Cut(res, "/") // PJSIP/<aor>/<contact URI> dials one contact
-	if tech != "PJSIP" || !trunk && !f.contacts[aor] {
+	if tech != "PJSIP" || !trunk && !f.registered(aor) {
 		return 500, map[string]string{"error": "Allocation failed"}
 	}
 	if q.Get("app") != f.app {

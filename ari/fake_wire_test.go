@@ -83,7 +83,7 @@ func (f *fakeARI) bridgeJSON(b *fakeBridge) wireBridge {
 
 func (f *fakeARI) endpointJSON(res string) wireEndpoint {
 	state := "offline"
-	if f.contacts[res] {
+	if f.registered(res) {
 		state = "online"
 	}
 	return wireEndpoint{Technology: "PJSIP", Resource: res, State: state, ChannelIDs: []string{}}
@@ -175,12 +175,11 @@ func (f *fakeARI) RemoteHangup(id string) {
 func (f *fakeARI) Register(res string, on bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.contacts[res] = on
 	uri := fakeContactURI(res)
 	if on {
-		f.contactURIs[res] = []string{uri}
+		f.contacts[res] = []string{uri}
 	} else {
-		delete(f.contactURIs, res)
+		delete(f.contacts, res)
 	}
 	if !slices.Contains(f.order, res) { // a device that registers is configured in pjsip.conf
 		f.order = append(f.order, res)
@@ -202,6 +201,9 @@ func (f *fakeARI) Register(res string, on bool) {
 	}
 	f.sendLocked(f.event("ContactStatusChange", kv{"endpoint", ep}, kv{"contact_info", contact}))
 }
+
+// registered says whether endpoint resource res has a contact.
+func (f *fakeARI) registered(res string) bool { return len(f.contacts[res]) > 0 }
 
 // fakeContactURI is the contact a device registers from in the fake.
 func fakeContactURI(res string) string { return "sip:" + res + "@127.0.0.1:5073" }
@@ -350,12 +352,11 @@ func (f *fakeARI) failLocked(ch *fakeChan, cause int, txt, dialStatus string) {
 func (f *fakeARI) AddContact(aor, uri string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.contacts[aor] || slices.Equal(f.contactURIs[aor], []string{fakeContactURI(aor)}) {
-		f.contactURIs[aor] = nil // the first contact replaces the fake's default
+	if slices.Equal(f.contacts[aor], []string{fakeContactURI(aor)}) {
+		f.contacts[aor] = nil // the first contact replaces the fake's default
 	}
-	f.contacts[aor] = true
-	if !slices.Contains(f.contactURIs[aor], uri) {
-		f.contactURIs[aor] = append(f.contactURIs[aor], uri)
+	if !slices.Contains(f.contacts[aor], uri) {
+		f.contacts[aor] = append(f.contacts[aor], uri)
 	}
 	defer f.deviceChangedLocked(aor)
 	if !f.endpointSubscribed(aor) {

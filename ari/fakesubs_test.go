@@ -163,7 +163,7 @@ func (f *fakeARI) playingMOH(id string) bool {
 // "deviceState:PJSIP/<res>" gets DeviceStateChanged when it changes
 // (res_stasis_device_state.c); nothing else of the device's channels.
 func (f *fakeARI) deviceStateOf(res string) string {
-	if !f.contacts[res] {
+	if !f.registered(res) {
 		return "UNAVAILABLE"
 	}
 	state := "NOT_INUSE"
@@ -204,11 +204,8 @@ func (f *fakeARI) deviceChangedLocked(res string) {
 // dialContacts is PJSIP_DIAL_CONTACTS(<res>) (chan_pjsip
 // dialplan_functions.c): a dial string per contact, joined by "&".
 func (f *fakeARI) dialContacts(res string) string {
-	if !f.contacts[res] {
-		return ""
-	}
-	out := make([]string, 0, len(f.contactURIs[res]))
-	for _, uri := range f.contactURIs[res] {
+	out := make([]string, 0, len(f.contacts[res]))
+	for _, uri := range f.contacts[res] {
 		out = append(out, "PJSIP/"+res+"/"+uri)
 	}
 	return strings.Join(out, "&")

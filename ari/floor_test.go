@@ -61,7 +61,7 @@ func (fl *ariFloor) Device(_ *testing.T, user string, b floortest.Behaviour) {
 	fl.devices[user] = b
 	fl.mu.Unlock()
 	fl.h.f.mu.Lock()
-	registered := fl.h.f.contacts[user]
+	registered := fl.h.f.registered(user)
 	fl.h.f.mu.Unlock()
 	if want := b != floortest.Unregistered; registered != want {
 		fl.h.f.Register(user, want)

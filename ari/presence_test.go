@@ -26,7 +26,8 @@ func TestPresenceRefresh(t *testing.T) {
 	rec.expect(t, append([]media.Fact{media.LegsPresent{}}, initialPresence()...)...)
 
 	f.mu.Lock() // changes Asterisk did not tell us about
-	f.contacts["a2"], f.contacts["a3"] = false, true
+	delete(f.contacts, "a2")
+	f.contacts["a3"] = []string{fakeContactURI("a3")}
 	f.mu.Unlock()
 	if !c.enqueue(ctx, queued{refresh: true}) {
 		t.Fatal("enqueue")
