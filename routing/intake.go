@@ -16,6 +16,13 @@ type intake struct {
 	mu     sync.Mutex
 	legs   map[media.LegID]string
 	parked map[media.LegID][]parkedFact
+	// parkOrder lists parked legs by when their first fact was parked, so
+	// sweeping looks only at the expired head instead of every parked leg
+	// on every dispatch pass (a call's last LegEnded, arriving after the
+	// call let go of its leg, stays parked for parkTTL: thousands at
+	// 100 calls/s).
+	parkOrder []parkedLeg
+	parkHead  int // parkOrder[:parkHead] are swept
 	// suspects are legs a media path still has that no call holds
 	// (LegsPresent): hung up as orphans once no Dial is in flight that
 	// could be about to claim them.
@@ -35,6 +42,11 @@ type parkedFact struct {
 	at time.Time
 }
 
+type parkedLeg struct {
+	leg media.LegID
+	at  time.Time
+}
+
 // parkTTL bounds how long a fact for an unknown leg waits for its Dial.
 const parkTTL = 30 * time.Second
 
@@ -49,6 +61,7 @@ func (in *intake) reset() {
 	defer in.mu.Unlock()
 	in.legs = make(map[media.LegID]string)
 	in.parked = make(map[media.LegID][]parkedFact)
+	in.parkOrder, in.parkHead = nil, 0
 	in.suspects = make(map[media.LegID]bool)
 	in.hungUp = make(map[media.LegID]time.Time)
 }
@@ -104,7 +117,11 @@ func (e *Engine) routeLeg(leg media.LegID, f media.Fact) {
 	}
 	callID, ok := in.legs[leg]
 	if !ok {
-		in.parked[leg] = append(in.parked[leg], parkedFact{f: f, at: e.now()})
+		now := e.now()
+		if len(in.parked[leg]) == 0 {
+			in.parkOrder = append(in.parkOrder, parkedLeg{leg: leg, at: now})
+		}
+		in.parked[leg] = append(in.parked[leg], parkedFact{f: f, at: now})
 		in.mu.Unlock()
 		return
 	}
@@ -155,11 +172,24 @@ func (e *Engine) sweepParked() {
 	in := e.intake
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	for leg, ps := range in.parked {
-		if now.Sub(ps[0].at) > parkTTL {
-			e.log.Debug("dropping facts of an unknown leg", "leg", leg, "facts", len(ps))
-			delete(in.parked, leg)
+	for in.parkHead < len(in.parkOrder) {
+		p := in.parkOrder[in.parkHead]
+		if now.Sub(p.at) <= parkTTL {
+			break
 		}
+		in.parkOrder[in.parkHead] = parkedLeg{}
+		in.parkHead++
+		// A leg bound since (and perhaps parked again later) is not this
+		// entry's: only facts parked at p.at are dropped.
+		if ps := in.parked[p.leg]; len(ps) > 0 && ps[0].at.Equal(p.at) {
+			e.log.Debug("dropping facts of an unknown leg", "leg", p.leg, "facts", len(ps))
+			delete(in.parked, p.leg)
+		}
+	}
+	if in.parkHead > len(in.parkOrder)/2 { // amortised: each entry moves once
+		n := copy(in.parkOrder, in.parkOrder[in.parkHead:])
+		clear(in.parkOrder[n:])
+		in.parkOrder, in.parkHead = in.parkOrder[:n], 0
 	}
 }
 
