@@ -46,7 +46,7 @@ func (c *Client) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); c.work(ctx) }()
 	go func() { defer wg.Done(); c.refreshLoop(ctx) }()
 	go func() { defer wg.Done(); c.syncLoop(ctx) }()
-	defer c.rest.http.CloseIdleConnections()
+	defer c.rest.conns.CloseIdleConnections()
 	defer wg.Wait()
 
 	return media.Reconnect(ctx, c.backoff, c.log, "ARI events",

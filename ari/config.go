@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -145,6 +143,13 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 		}
 	}
 	base := strings.TrimRight(cfg.URL, "/")
+	// Every request reuses a kept-alive connection: at 100 calls/s a few
+	// dozen are in flight, and each new one is a new thread in Asterisk's
+	// HTTP server (docs/performance.md, "Asterisk side by side").
+	conns, err := newConns(u.Scheme, u.Hostname(), u.Port())
+	if err != nil {
+		return nil, fmt.Errorf("%w: url %q: %w", ErrConfig, cfg.URL, err)
+	}
 	ws := *u
 	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
 	ws.Path = strings.TrimRight(u.Path, "/") + "/events"
@@ -160,26 +165,16 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 		deviceSync:     DefaultDeviceSync,
 		contactsMaxAge: DefaultContactsMaxAge,
 		lag:            eventLag{max: DefaultMaxEventLag},
-		rest: &rest{base: base, user: cfg.User, pass: cfg.Password,
-			// Our own transport: Run closes its idle connections on exit.
-			http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-				DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-				// Every request reuses a kept-alive connection: at 100
-				// calls/s a few dozen are in flight, and each new one is
-				// a new thread in Asterisk's HTTP server
-				// (docs/performance.md, "Asterisk side by side").
-				MaxIdleConnsPerHost: 64,
-				IdleConnTimeout:     90 * time.Second,
-			}}},
-		wsURL:    ws.String(),
-		queue:    make(chan queued, 1024),
-		actions:  make(chan func(context.Context), 1024),
-		legs:     map[string]*leg{},
-		chans:    map[string]*leg{},
-		bridges:  map[string]*brdg{},
-		devices:  map[string]bool{},
-		contacts: map[string]contactSet{},
-		unhung:   map[string]media.Cause{},
+		rest:           &rest{base: base, user: cfg.User, pass: cfg.Password, conns: conns, timeout: 10 * time.Second},
+		wsURL:          ws.String(),
+		queue:          make(chan queued, 1024),
+		actions:        make(chan func(context.Context), 1024),
+		legs:           map[string]*leg{},
+		chans:          map[string]*leg{},
+		bridges:        map[string]*brdg{},
+		devices:        map[string]bool{},
+		contacts:       map[string]contactSet{},
+		unhung:         map[string]media.Cause{},
 	}
 	for _, o := range opts {
 		o(c)

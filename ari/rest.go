@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/callfloor/callfloor/media"
 )
@@ -45,7 +46,8 @@ func notFound(err error) bool {
 type rest struct {
 	base       string // e.g. http://127.0.0.1:8088/ari
 	user, pass string
-	http       *http.Client
+	conns      *conns
+	timeout    time.Duration  // a request's whole exchange
 	obs        media.Observer // counts every request (RequestSent)
 }
 
@@ -58,6 +60,8 @@ func (r *rest) do(ctx context.Context, method, path string, q url.Values, out an
 
 // send is do with a JSON request body (nil: none).
 func (r *rest) send(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	u := r.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -79,7 +83,7 @@ func (r *rest) send(ctx context.Context, method, path string, q url.Values, in, 
 	}
 	req.SetBasicAuth(r.user, r.pass)
 	r.obs.RequestSent(method)
-	resp, err := r.http.Do(req)
+	resp, err := r.conns.RoundTrip(req)
 	if err != nil {
 		return fmt.Errorf("ari %s %s: %w: %w", method, path, media.ErrMediaUnavailable, err)
 	}
