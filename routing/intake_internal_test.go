@@ -41,7 +41,7 @@ func TestParkedFactsExpireInOrder(t *testing.T) {
 		t.Fatalf("parked, ordered = %s, want 2 3", got)
 	}
 	clk.t = clk.t.Add(21 * time.Second) // a is 31 s old, b 21 s
-	park("c")                            // c parked again: its own TTL
+	park("c")                           // c parked again: its own TTL
 	e.sweepParked()
 	if _, ok := e.intake.parked["a"]; ok {
 		t.Fatal("a outlived parkTTL")
