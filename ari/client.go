@@ -1,18 +1,21 @@
 package ari
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
 	"github.com/callfloor/callfloor/media"
-	"golang.org/x/net/websocket"
+	"github.com/gobwas/ws"
 )
 
 // queued is one item for the dispatcher: an event, or the order to
@@ -62,25 +65,26 @@ func (c *Client) Run(ctx context.Context) error {
 // session runs one WebSocket connection: dial, subscribe, queue a resync,
 // then read until the socket fails. connected says whether it got that far.
 func (c *Client) session(ctx context.Context) (connected bool, err error) {
-	cfg, err := websocket.NewConfig(c.wsURL, "http://localhost/")
-	if err != nil {
-		return false, fmt.Errorf("ari events config: %w", err)
-	}
 	// Asterisk sends no pings; TCP keepalive notices a dead peer within
 	// about 25 s instead of leaving the read blocked on a half-open socket.
-	cfg.Dialer = &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true,
+	nd := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true,
 		Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 3}}
-	cfg.Header.Set("Authorization", "Basic "+
-		base64.StdEncoding.EncodeToString([]byte(c.cfg.User+":"+c.cfg.Password)))
-	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-	ws, err := cfg.DialContext(dctx)
-	dcancel()
+	d := ws.Dialer{Timeout: 10 * time.Second, NetDial: nd.DialContext,
+		Header: ws.HandshakeHeaderHTTP(http.Header{
+			"Origin":        {"http://localhost/"},
+			"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(c.cfg.User+":"+c.cfg.Password))},
+		})}
+	conn, br, _, err := d.Dial(ctx, c.wsURL)
 	if err != nil {
 		return false, fmt.Errorf("ari events dial: %w", err)
 	}
-	ws.MaxPayloadBytes = 4 << 20
-	stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
-	defer func() { stop(); _ = ws.Close() }()
+	var src io.Reader = conn
+	if br != nil { // bytes that came with the handshake's answer
+		src = io.MultiReader(br, conn)
+	}
+	socket := &wsReader{r: bufio.NewReaderSize(src, 64<<10), w: conn, max: 4 << 20}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer func() { stop(); _ = conn.Close() }()
 
 	// Each connection starts from the subscriptions Asterisk lists
 	// (subscribe.go).
@@ -94,8 +98,8 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	}
 	recent := newRecentEvents()
 	for {
-		var data []byte
-		if err := websocket.Message.Receive(ws, &data); err != nil {
+		data, err := socket.next() // valid until the next call: decoding copies
+		if err != nil {
 			return true, fmt.Errorf("ari events read: %w", err)
 		}
 		if recent.repeat(data) {
