@@ -160,3 +160,78 @@ func TestListPageMatchesList(t *testing.T) {
 		}
 	}
 }
+
+// Agent reads reuse the listing's decoding but always say what the store
+// holds, and never make a listing show an agent the store no longer has.
+func TestAgentReadsFollowTheStore(t *testing.T) {
+	for _, hideFeed := range []bool{false, true} {
+		mem := store.NewMemory()
+		defer mem.Close()
+		var st state.Store = mem
+		if hideFeed {
+			st = listOnly{mem}
+		}
+		svc := presence.NewService(st)
+		ctx := context.Background()
+		if _, err := svc.PutGroup(ctx, admin, "sales", true, presence.GroupPatch{Name: ptr("sales")}); err != nil {
+			t.Fatal(err)
+		}
+		seedAgents(t, svc, 2, time.Now().Add(time.Hour))
+		if _, err := svc.Agents(ctx); err != nil {
+			t.Fatal(err)
+		}
+		a, err := svc.Agent(ctx, "s00000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Groups[0] = "changed by a caller"
+		if again, _ := svc.Agent(ctx, "s00000"); again.Groups[0] != "sales" {
+			t.Fatalf("feed hidden %v: a caller's change leaked into the next read: %v", hideFeed, again.Groups)
+		}
+		brk := presence.StatusShortBreak
+		changed, err := svc.SetStatus(ctx, admin, "s00000", &brk, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := svc.Agent(ctx, "s00000"); got.CallStatus != brk || got.Version != changed.Version {
+			t.Fatalf("feed hidden %v: read %s v%d after a change to %s v%d", hideFeed, got.CallStatus, got.Version, brk, changed.Version)
+		}
+		// Deleted and created again (versions start over): the new record.
+		if err := svc.DeleteAgent(ctx, admin, "s00001"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.CreateAgent(ctx, admin, presence.AgentInput{
+			ID: ptr("s00001"), Name: ptr("Created Again"), Email: ptr("again@example.com"), Phone: ptr("+84901000012"),
+			Role: ptr(presence.RoleAgent), Groups: ptr([]string{"sales"}), Distribution: ptr(presence.DistApp),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := svc.Agent(ctx, "s00001"); got.Name != "Created Again" {
+			t.Fatalf("feed hidden %v: read %q after the agent was created again", hideFeed, got.Name)
+		}
+		// Read while not listed yet, then deleted: never listed.
+		if _, err := svc.CreateAgent(ctx, admin, presence.AgentInput{
+			ID: ptr("t00000"), Name: ptr("Brief"), Email: ptr("brief@example.com"), Phone: ptr("+84901000013"),
+			Role: ptr(presence.RoleAgent), Groups: ptr([]string{"sales"}), Distribution: ptr(presence.DistApp),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Agent(ctx, "t00000"); err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.DeleteAgent(ctx, admin, "t00000"); err != nil {
+			t.Fatal(err)
+		}
+		list, err := svc.Agents(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, a := range list {
+			ids = append(ids, a.ID)
+		}
+		if want := []string{"s00000", "s00001"}; !slices.Equal(ids, want) {
+			t.Fatalf("feed hidden %v: listed %v, want %v", hideFeed, ids, want)
+		}
+	}
+}

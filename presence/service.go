@@ -91,7 +91,7 @@ func (s *Service) Agent(ctx context.Context, id string) (Agent, error) {
 	if err != nil {
 		return Agent{}, fmt.Errorf("get agent %s: %w", id, err)
 	}
-	return DecodeAgent(r)
+	return s.decoded.agent(r)
 }
 
 // Agents returns every agent, ordered by id, without access checks.
