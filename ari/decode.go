@@ -2,11 +2,11 @@ package ari
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/CyCoreSystems/ari/v6"
+	"github.com/callfloor/callfloor/internal/jsonv1"
 	// What ari.ChannelData.UnmarshalJSON converts creation times with, so
 	// both decoders give identical values.
 	ptypes "github.com/gogo/protobuf/types"
@@ -17,8 +17,8 @@ import (
 // TestDecodeCommonLikeLibrary compares the two on every recorded and
 // modelled event. The library reads an event three times — its type, the
 // typed event, and each channel again in ChannelData.UnmarshalJSON's own
-// json.Unmarshal — and half of that goes: 16.9 → 8.3 µs an event
-// (BenchmarkDecodeCommon). Decoding was 15 % of callfloor's CPU on
+// json.Unmarshal — and half of that goes: 16.9 → 8.3 µs an event, and
+// 6.0 µs with internal/jsonv1's decoder (BenchmarkDecodeCommon). Decoding was 15 % of callfloor's CPU on
 // Asterisk at 100 calls/s (docs/performance.md, "Asterisk side by side
 // with app_queue"). ok is false for any other type, before any decoding:
 // the caller uses the library.
@@ -29,7 +29,8 @@ func decodeCommon(data []byte) (ev ari.Event, ok bool, err error) {
 		return nil, false, nil
 	}
 	var w commonEvent
-	if err := json.Unmarshal(data, &w); err != nil {
+	// encoding/json's meaning, faster (internal/jsonv1).
+	if err := jsonv1.Unmarshal(data, &w); err != nil {
 		return nil, true, fmt.Errorf("ari: decoding event: %w", err)
 	}
 	if w.Type != string(typ) {

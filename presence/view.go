@@ -3,6 +3,7 @@ package presence
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/callfloor/callfloor/internal/jsonv1"
 	"strconv"
 	"time"
 
@@ -115,7 +116,7 @@ func stage(tx *state.Tx, a *Agent, data []byte, rows []HistoryRow, now time.Time
 // DecodeAgent decodes a stored agent record.
 func DecodeAgent(r state.Record) (Agent, error) {
 	var a Agent
-	if err := json.Unmarshal(r.Data, &a); err != nil {
+	if err := jsonv1.Unmarshal(r.Data, &a); err != nil {
 		return Agent{}, fmt.Errorf("decode agent %s: %w", r.ID, err)
 	}
 	a.Version = r.Version

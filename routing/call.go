@@ -1,8 +1,8 @@
 package routing
 
 import (
-	"encoding/json"
 	"fmt"
+	"github.com/callfloor/callfloor/internal/jsonv1"
 	"slices"
 	"time"
 
@@ -337,7 +337,7 @@ func (c *Call) legs() []media.LegID {
 
 func decodeCall(r state.Record) (Call, error) {
 	var c Call
-	if err := json.Unmarshal(r.Data, &c); err != nil {
+	if err := jsonv1.Unmarshal(r.Data, &c); err != nil {
 		return Call{}, fmt.Errorf("decode call %s: %w", r.ID, err)
 	}
 	c.Version = r.Version
