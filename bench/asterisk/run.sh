@@ -29,6 +29,7 @@ TALK_MS=${TALK_MS:-1000}
 SIDES=${SIDES:-"app_queue callfloor"}
 STORE=${STORE:-memory}
 WAIT_MODE=${WAIT_MODE:-ringback}
+CALLFLOOR_BIN=${CALLFLOOR_BIN:-}  # a prebuilt callfloor (another commit, for A/B runs); default: built from this checkout
 OUT=${OUT:-$(mktemp -d /tmp/cfbench.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -55,7 +56,12 @@ for port in 5060 8088 7000 18080 18081; do
 done
 
 echo "building callfloor and tally into $OUT" >&2
-(cd "$repo" && go build -o "$OUT/callfloor" ./cmd/callfloor && go build -o "$OUT/tally" ./bench/asterisk/tally)
+if [ -n "$CALLFLOOR_BIN" ]; then
+  cp "$CALLFLOOR_BIN" "$OUT/callfloor"
+else
+  (cd "$repo" && go build -o "$OUT/callfloor" ./cmd/callfloor)
+fi
+(cd "$repo" && go build -o "$OUT/tally" ./bench/asterisk/tally)
 
 # Processes this script started, stopped on exit whatever happens.
 pids=()
