@@ -123,7 +123,14 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 		for _, id := range picks {
 			taken[id] = true
 		}
-		err := e.on(ctx, c.ID, func(ctx context.Context) error { return e.offer(ctx, c.ID, *q, picks) })
+		// The pass waits for the reservation only: the dial goes on, on the
+		// call's loop, while the pass offers the next call (which another
+		// loop dials at the same time). Waiting for every dial's round trip
+		// to the media server made calls queue behind each other's dials.
+		qq := *q
+		err := e.onReserved(ctx, c.ID, func(ctx context.Context, reserved func(error)) error {
+			return e.offer(ctx, c.ID, qq, picks, reserved)
+		})
 		if err != nil && !errors.Is(err, errNotWaiting) {
 			e.log.Warn("offer failed", "call", c.ID, "agents", picks, "err", err)
 		}
@@ -209,9 +216,10 @@ type pendingDial struct {
 }
 
 // offer reserves the picked agents (CAS on their records: a concurrent
-// reservation by another shard makes us skip them), rings them, and
-// records the legs. Runs on the call's loop.
-func (e *Engine) offer(ctx context.Context, callID string, q Queue, picks []string) error {
+// reservation by another shard makes us skip them), says how that went
+// through reserved, then rings them and records the legs. Runs on the
+// call's loop.
+func (e *Engine) offer(ctx context.Context, callID string, q Queue, picks []string, reserved func(error)) error {
 	var dials []pendingDial
 	_, err := e.change(ctx, callID, func(t *txn) error {
 		dials = dials[:0]
@@ -245,10 +253,14 @@ func (e *Engine) offer(ctx context.Context, callID string, q Queue, picks []stri
 		}
 		return nil
 	})
+	reserved(err)
 	if err != nil {
 		return err
 	}
-	return e.dialOffers(ctx, callID, dials)
+	if err := e.dialOffers(ctx, callID, dials); err != nil {
+		e.log.Warn("ringing the reserved agents failed", "call", callID, "agents", picks, "err", err)
+	}
+	return nil
 }
 
 // dialOffers rings reserved offers and records their legs. A routed Dial

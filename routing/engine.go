@@ -388,6 +388,36 @@ func (e *Engine) on(ctx context.Context, callID string, f func(ctx context.Conte
 	}
 }
 
+// onReserved is on for work whose caller waits for its first part only:
+// f calls reserved with that part's result and may go on (the call's
+// loop stays busy with it, so the call's order holds). A return before
+// reserved is called answers the caller with f's error.
+func (e *Engine) onReserved(ctx context.Context, callID string, f func(ctx context.Context, reserved func(error)) error) error {
+	if e.isStopped() || !e.running.Load() {
+		return ErrStopped
+	}
+	stopped := e.stoppedC()
+	res := make(chan error, 1)
+	e.submit(callID, func(ctx context.Context) {
+		answered := false
+		reserved := func(err error) {
+			if !answered {
+				answered = true
+				res <- err
+			}
+		}
+		reserved(f(ctx, reserved)) // no-op when f already answered
+	})
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-stopped:
+		return ErrStopped
+	}
+}
+
 // Flush waits until every queued fact, action, timer consequence and
 // dispatcher pass has been handled: tests inject a fact, Flush, then
 // assert, with no sleeps.
