@@ -212,6 +212,9 @@ one() {
     hotline=$HOTLINE_CALLFLOOR
     start_callfloor "$d"
   fi
+  # Let the set-up settle (agents made available, their events projected
+  # into reports) so that the CPU figures are the calls' alone.
+  sleep 3
   local a0 c0=0 r0=0 e0=0 q0=0
   a0=$(cpu "$apid")
   if [ -n "$cf_pid" ]; then
