@@ -95,14 +95,20 @@ type Client struct {
 	connected atomic.Bool
 	running   atomic.Bool
 
-	queue   chan queued                // reader → dispatcher, in arrival order
-	actions chan func(context.Context) // follow-up REST work, run in order by one worker
-	opMu    sync.Mutex                 // serialises monitor reconfiguration
-	mu      sync.Mutex                 // guards the maps below
-	legs    map[string]*leg            // by logical leg id
-	chans   map[string]*leg            // by Asterisk channel id (fork members, snoops)
-	bridges map[string]*brdg           // bridges this app created, by id
-	devices map[string]bool            // endpoint → last reported registration
+	queue chan queued // reader → dispatcher, in arrival order
+	// handling serialises handling events, resyncs and refreshes between
+	// the dispatcher and the socket reader, which handles an event itself
+	// when nothing is queued ahead of it (client.go, session); pending
+	// counts items enqueued and not yet handled. Lock order: handling → mu.
+	handling sync.Mutex
+	pending  atomic.Int64
+	actions  chan func(context.Context) // follow-up REST work, run in order by one worker
+	opMu     sync.Mutex                 // serialises monitor reconfiguration
+	mu       sync.Mutex                 // guards the maps below
+	legs     map[string]*leg            // by logical leg id
+	chans    map[string]*leg            // by Asterisk channel id (fork members, snoops)
+	bridges  map[string]*brdg           // bridges this app created, by id
+	devices  map[string]bool            // endpoint → last reported registration
 	// contacts: endpoint → what it is dialled as, read from Asterisk
 	// (contacts.go).
 	contacts map[string]contactSet
