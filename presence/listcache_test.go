@@ -24,18 +24,26 @@ func TestAgentsListingFollowsTheStore(t *testing.T) {
 // listOnly hides the memory store's change feed.
 type listOnly struct{ state.Store }
 
-func testAgentsListing(t *testing.T, hideFeed bool) {
+// salesFloor is a service over a fresh memory store (its change feed
+// hidden when hideFeed) holding group "sales".
+func salesFloor(t *testing.T, hideFeed bool) *presence.Service {
+	t.Helper()
 	mem := store.NewMemory()
-	defer mem.Close()
+	t.Cleanup(func() { _ = mem.Close() })
 	var st state.Store = mem
 	if hideFeed {
 		st = listOnly{mem}
 	}
 	svc := presence.NewService(st)
-	ctx := context.Background()
-	if _, err := svc.PutGroup(ctx, admin, "sales", true, presence.GroupPatch{Name: ptr("sales")}); err != nil {
+	if _, err := svc.PutGroup(context.Background(), admin, "sales", true, presence.GroupPatch{Name: ptr("sales")}); err != nil {
 		t.Fatal(err)
 	}
+	return svc
+}
+
+func testAgentsListing(t *testing.T, hideFeed bool) {
+	svc := salesFloor(t, hideFeed)
+	ctx := context.Background()
 	seedAgents(t, svc, 3, time.Now().Add(time.Hour))
 	first, err := svc.Agents(ctx)
 	if err != nil || len(first) != 3 {
@@ -98,17 +106,8 @@ func testAgentsListing(t *testing.T, hideFeed bool) {
 // the change feed; a page handed out is a copy.
 func TestListPageMatchesList(t *testing.T) {
 	for _, hideFeed := range []bool{false, true} {
-		mem := store.NewMemory()
-		defer mem.Close()
-		var st state.Store = mem
-		if hideFeed {
-			st = listOnly{mem}
-		}
-		svc := presence.NewService(st)
+		svc := salesFloor(t, hideFeed)
 		ctx := context.Background()
-		if _, err := svc.PutGroup(ctx, admin, "sales", true, presence.GroupPatch{Name: ptr("sales")}); err != nil {
-			t.Fatal(err)
-		}
 		seedAgents(t, svc, 7, time.Now().Add(time.Hour))
 		brk := presence.StatusShortBreak
 		for _, id := range []string{"s00001", "s00004", "s00005"} {
@@ -165,17 +164,8 @@ func TestListPageMatchesList(t *testing.T) {
 // holds, and never make a listing show an agent the store no longer has.
 func TestAgentReadsFollowTheStore(t *testing.T) {
 	for _, hideFeed := range []bool{false, true} {
-		mem := store.NewMemory()
-		defer mem.Close()
-		var st state.Store = mem
-		if hideFeed {
-			st = listOnly{mem}
-		}
-		svc := presence.NewService(st)
+		svc := salesFloor(t, hideFeed)
 		ctx := context.Background()
-		if _, err := svc.PutGroup(ctx, admin, "sales", true, presence.GroupPatch{Name: ptr("sales")}); err != nil {
-			t.Fatal(err)
-		}
 		seedAgents(t, svc, 2, time.Now().Add(time.Hour))
 		if _, err := svc.Agents(ctx); err != nil {
 			t.Fatal(err)

@@ -372,20 +372,7 @@ func (e *Engine) done() {
 // on runs f on the call's loop and waits for its result: every API action
 // on a call goes through here so it is ordered with the call's facts.
 func (e *Engine) on(ctx context.Context, callID string, f func(ctx context.Context) error) error {
-	if e.isStopped() || !e.running.Load() {
-		return ErrStopped
-	}
-	stopped := e.stoppedC()
-	res := make(chan error, 1)
-	e.submit(callID, func(ctx context.Context) { res <- f(ctx) })
-	select {
-	case err := <-res:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-stopped:
-		return ErrStopped
-	}
+	return e.onReserved(ctx, callID, func(ctx context.Context, _ func(error)) error { return f(ctx) })
 }
 
 // onReserved is on for work whose caller waits for its first part only:
