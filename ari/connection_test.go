@@ -104,6 +104,7 @@ func TestRestartAdoptsAndCleansOrphans(t *testing.T) {
 	f.mu.Unlock()
 
 	h := startOn(t, f)
+	h.rec.await(1) // the resync's snapshot; under load it takes more than drain's pause
 	got := h.rec.drain()
 	want := media.LegsPresent{Legs: []media.LegSnapshot{
 		{Leg: media.LegID(cust), Answered: false, Caller: caller, Hotline: hotline},

@@ -60,19 +60,24 @@ func stripTime(f media.Fact) media.Fact {
 	return f
 }
 
-// expect waits until the next facts are exactly want, in order.
-func (r *recorder) expect(t testing.TB, want ...media.Fact) {
-	t.Helper()
+// await waits (up to 5 s) until at least n facts are pending.
+func (r *recorder) await(n int) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		r.mu.Lock()
-		n := len(r.facts) - r.taken
+		pending := len(r.facts) - r.taken
 		r.mu.Unlock()
-		if n >= len(want) || time.Now().After(deadline) {
-			break
+		if pending >= n || time.Now().After(deadline) {
+			return
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// expect waits until the next facts are exactly want, in order.
+func (r *recorder) expect(t testing.TB, want ...media.Fact) {
+	t.Helper()
+	r.await(len(want))
 	time.Sleep(20 * time.Millisecond)
 	r.mu.Lock()
 	got := append([]media.Fact(nil), r.facts[r.taken:]...)

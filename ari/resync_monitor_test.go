@@ -100,6 +100,7 @@ func TestRestartAdoptsRingingLegs(t *testing.T) {
 	}
 	f.mu.Unlock()
 	h := startOn(t, f)
+	h.rec.await(1) // the resync's snapshot
 	got := h.rec.drain()
 	want := media.LegsPresent{Legs: []media.LegSnapshot{{Leg: ringing}, {Leg: sup}}}
 	if len(got) == 0 || fmtFact(got[0]) != fmtFact(want) {
