@@ -3,7 +3,6 @@ package ari
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -72,7 +71,7 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	d := ws.Dialer{Timeout: 10 * time.Second, NetDial: nd.DialContext,
 		Header: ws.HandshakeHeaderHTTP(http.Header{
 			"Origin":        {"http://localhost/"},
-			"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(c.cfg.User+":"+c.cfg.Password))},
+			"Authorization": {c.rest.auth},
 		})}
 	conn, br, _, err := d.Dial(ctx, c.wsURL)
 	if err != nil {

@@ -171,7 +171,7 @@ func New(cfg Config, facts media.Facts, opts ...Option) (*Client, error) {
 		deviceSync:     DefaultDeviceSync,
 		contactsMaxAge: DefaultContactsMaxAge,
 		lag:            eventLag{max: DefaultMaxEventLag},
-		rest:           &rest{base: base, user: cfg.User, pass: cfg.Password, conns: conns, timeout: 10 * time.Second},
+		rest:           &rest{base: base, auth: basicAuth(cfg.User, cfg.Password), conns: conns, timeout: 10 * time.Second},
 		wsURL:          ws.String(),
 		queue:          make(chan queued, 1024),
 		actions:        make(chan func(context.Context), 1024),

@@ -2,7 +2,6 @@ package ari
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -50,7 +49,7 @@ type restConn struct {
 }
 
 // maxAnswer bounds an answer's body (ARI's largest, a channel list of a
-// busy Asterisk, is well under it).
+// busy Asterisk, is well under it); a larger one is an error.
 const maxAnswer = 8 << 20
 
 // errNoAnswer: the connection ended before a byte of an answer came.
@@ -71,32 +70,31 @@ func newConns(scheme, host, port string) (*conns, error) {
 	return c, nil
 }
 
-// RoundTrip implements http.RoundTripper. The answer's body is already
-// read: closing it is free and never needed for the connection's reuse.
+// roundTrip sends req and returns its answer with the whole body, read.
 // A kept-alive connection that turns out closed before answering (its
 // peer let it go while idle) is replaced once, for any method: the
 // request never reached Asterisk's handler.
-func (c *conns) RoundTrip(req *http.Request) (*http.Response, error) {
+func (c *conns) roundTrip(req *http.Request) (*http.Response, []byte, error) {
 	ctx := req.Context()
 	for retried := false; ; retried = true {
 		rc, err := c.get(ctx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		resp, err := c.exchange(ctx, rc, req)
+		resp, body, err := c.exchange(ctx, rc, req)
 		if err == nil {
-			return resp, nil
+			return resp, body, nil
 		}
 		_ = rc.nc.Close()
 		if retried || !rc.reused || !errors.Is(err, errNoAnswer) || ctx.Err() != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if req.Body != nil {
 			if req.GetBody == nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if req.Body, err = req.GetBody(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
@@ -104,7 +102,7 @@ func (c *conns) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // exchange writes req and reads its answer on rc, then pools rc again
 // unless either side asked to close it.
-func (c *conns) exchange(ctx context.Context, rc *restConn, req *http.Request) (*http.Response, error) {
+func (c *conns) exchange(ctx context.Context, rc *restConn, req *http.Request) (*http.Response, []byte, error) {
 	// A cancelled request unblocks at once: the deadline ends the write
 	// or read under way (and the connection with it).
 	stop := context.AfterFunc(ctx, func() { _ = rc.nc.SetDeadline(time.Unix(1, 0)) })
@@ -113,19 +111,17 @@ func (c *conns) exchange(ctx context.Context, rc *restConn, req *http.Request) (
 		if err == nil {
 			_ = rc.nc.Close() // its deadline is set: not reusable
 		}
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if resp.Close || req.Close {
 		_ = rc.nc.Close()
 	} else {
 		c.put(rc)
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	resp.ContentLength = int64(len(body))
-	return resp, nil
+	return resp, body, nil
 }
 
 func (c *conns) writeRead(rc *restConn, req *http.Request) (*http.Response, []byte, error) {
@@ -230,7 +226,7 @@ func (c *conns) put(rc *restConn) {
 }
 
 // CloseIdleConnections closes the pooled connections; later requests
-// dial again. It is what http.Client calls it.
+// dial again.
 func (c *conns) CloseIdleConnections() {
 	c.mu.Lock()
 	idle := c.idle

@@ -31,7 +31,7 @@ func restTo(t *testing.T, rawURL string) *rest {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.CloseIdleConnections)
-	return &rest{base: rawURL, user: "u", pass: "p", conns: c, timeout: 5 * time.Second, obs: media.NopObserver{}}
+	return &rest{base: rawURL, auth: basicAuth("u", "p"), conns: c, timeout: 5 * time.Second, obs: media.NopObserver{}}
 }
 
 // countingServer answers every request with its method, path, query and

@@ -3,6 +3,7 @@ package ari
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,11 +45,11 @@ func notFound(err error) bool {
 // rest calls ARI. Every parameter goes in the query string, as in the
 // recorded transcripts; bodies are never sent.
 type rest struct {
-	base       string // e.g. http://127.0.0.1:8088/ari
-	user, pass string
-	conns      *conns
-	timeout    time.Duration  // a request's whole exchange
-	obs        media.Observer // counts every request (RequestSent)
+	base    string // e.g. http://127.0.0.1:8088/ari
+	auth    string // the Authorization value (basicAuth), for REST and the event socket
+	conns   *conns
+	timeout time.Duration  // a request's whole exchange
+	obs     media.Observer // counts every request (RequestSent)
 }
 
 // do sends one request and decodes a JSON answer into out (when non-nil
@@ -81,16 +82,11 @@ func (r *rest) send(ctx context.Context, method, path string, q url.Values, in, 
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.SetBasicAuth(r.user, r.pass)
+	req.Header.Set("Authorization", r.auth)
 	r.obs.RequestSent(method)
-	resp, err := r.conns.RoundTrip(req)
+	resp, body, err := r.conns.roundTrip(req)
 	if err != nil {
 		return fmt.Errorf("ari %s %s: %w: %w", method, path, media.ErrMediaUnavailable, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return fmt.Errorf("ari %s %s: reading answer: %w: %w", method, path, media.ErrMediaUnavailable, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var msg struct {
@@ -114,4 +110,10 @@ func (r *rest) send(ctx context.Context, method, path string, q url.Values, in, 
 		return fmt.Errorf("ari %s %s: decoding answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// basicAuth is the Authorization value for ARI's user and password,
+// encoded once rather than on every request.
+func basicAuth(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }

@@ -3,9 +3,9 @@ package reports
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/callfloor/callfloor/internal/jsonv1"
 	"strconv"
 	"strings"
 	"time"
@@ -131,19 +131,19 @@ func applyEvent(ctx context.Context, x q, ev *state.Event) error {
 	switch ev.Type {
 	case routing.EventCall, routing.EventCallEnded:
 		var v routing.CallView
-		if err := json.Unmarshal(ev.Data, &v); err != nil || v.ID == "" {
+		if err := jsonv1.Unmarshal(ev.Data, &v); err != nil || v.ID == "" {
 			return nil // not a call view: nothing to project
 		}
 		return applyCall(ctx, x, ev, &v)
 	case presence.EventAgent:
 		var v presence.AgentView
-		if err := json.Unmarshal(ev.Data, &v); err != nil || v.ID == "" {
+		if err := jsonv1.Unmarshal(ev.Data, &v); err != nil || v.ID == "" {
 			return nil
 		}
 		return applyAgent(ctx, x, ev, &v)
 	case routing.EventMonitor:
 		var v routing.MonitorView
-		if err := json.Unmarshal(ev.Data, &v); err != nil || v.ID == "" {
+		if err := jsonv1.Unmarshal(ev.Data, &v); err != nil || v.ID == "" {
 			return nil
 		}
 		return applyMonitor(ctx, x, ev, &v)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/callfloor/callfloor/internal/jsonv1"
 	"regexp"
 	"slices"
 	"time"
@@ -459,7 +460,7 @@ func (e *Engine) queue(ctx context.Context, id string) (Queue, int64, error) {
 		return Queue{}, 0, fmt.Errorf("get queue %s: %w", id, err)
 	}
 	var q Queue
-	if err := json.Unmarshal(r.Data, &q); err != nil {
+	if err := jsonv1.Unmarshal(r.Data, &q); err != nil {
 		return Queue{}, 0, fmt.Errorf("decode queue %s: %w", id, err)
 	}
 	return q, r.Version, nil

@@ -27,12 +27,15 @@ const (
 // change function may run more than once (an agent record changed under
 // it), so it must only decide; media commands go into after.
 type txn struct {
-	e       *Engine
-	now     time.Time
-	call    *Call
-	exists  bool
-	before  []byte
-	monPrev *Monitor
+	e      *Engine
+	now    time.Time
+	call   *Call
+	exists bool
+	before []byte
+	// beforeOffers are the call's offers as read, for report: decoding
+	// before again on every change was a second decode of the call.
+	beforeOffers []Offer
+	monPrev      *Monitor
 	// ended, when set, deletes the call and emits call_ended.
 	ended     *EndedInfo
 	monReason string
@@ -67,11 +70,7 @@ func (t *txn) attemptEnded(o Offer, outcome string) {
 // with their outcome, plus the call's exact times.
 func (t *txn) report(c *Call) *CallReport {
 	r := &CallReport{At: t.now, EnqueuedAt: c.EnqueuedAt, RingStartedAt: c.RingStartedAt, AnsweredAt: c.AnsweredAt}
-	var before Call
-	if len(t.before) == 0 || json.Unmarshal(t.before, &before) != nil {
-		return r
-	}
-	for _, o := range before.Offers {
+	for _, o := range t.beforeOffers {
 		if o.Agent == "" || o.Kind == OfferCustomer {
 			continue
 		}
@@ -124,6 +123,7 @@ func (e *Engine) change(ctx context.Context, callID string, fn func(t *txn) erro
 				return nil, err
 			}
 			t.call, t.exists, t.before = &c, true, rec.Data
+			t.beforeOffers = slices.Clone(c.Offers) // Offer holds values only
 			if c.Monitor != nil {
 				m := *c.Monitor
 				t.monPrev = &m

@@ -2,8 +2,8 @@ package routing
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"github.com/callfloor/callfloor/internal/jsonv1"
 	"time"
 
 	"github.com/callfloor/callfloor/presence"
@@ -29,7 +29,7 @@ func (e *Engine) mayRoute(view []byte) bool {
 		SystemStatus presence.SystemStatus `json:"system_status"`
 		CallID       *string               `json:"call_id"`
 	}
-	if err := json.Unmarshal(view, &a); err != nil {
+	if err := jsonv1.Unmarshal(view, &a); err != nil {
 		return true // not a view we understand: let the pass decide
 	}
 	if a.CallStatus != presence.StatusAvailable || a.SystemStatus != presence.SysAvailable || a.CallID != nil {

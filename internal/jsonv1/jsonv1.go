@@ -4,7 +4,8 @@
 // github.com/go-json-experiment/json, the implementation behind Go's
 // encoding/json/v2: 10.5 → 6.0 µs and 33 → 14 allocations for an ARI
 // event (ari's BenchmarkDecodeCommon). Used by the decoders on the hot
-// path of every call — ARI events, call and agent records — where
+// path of every call — ARI events, call, agent and queue records, the
+// agent views routing watches and the events reports project — where
 // decoding was a sixth of callfloor's CPU on Asterisk at 100 calls/s
 // (docs/performance.md, "Asterisk side by side with app_queue").
 package jsonv1
