@@ -83,9 +83,29 @@ type sseClient struct {
 	lastFrame frame // for failure messages
 }
 
+// connect opens a stream once the hub has fanned out every event already
+// in the log, so "from now" means after what the test did so far (the
+// hub lingers between reads: stream.WithLinger).
 func (f *floor) connect(token, query string, header map[string]string) *sseClient {
 	f.t.Helper()
+	f.caughtUp()
 	return connectTo(f.t, f.srv.URL, token, query, header)
+}
+
+// caughtUp waits until the hub's position is the log's newest event.
+func (f *floor) caughtUp() {
+	f.t.Helper()
+	last, err := f.store.Last(context.Background())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.hub.Position() != last {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("the hub is at %q, not at the log's newest event %q", f.hub.Position(), last)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func connectTo(t testing.TB, base, token, query string, header map[string]string) *sseClient {

@@ -44,6 +44,7 @@ type Engine struct {
 	timers       *timerSet
 	seq          atomic.Uint64
 	watchLog     state.Log
+	watchLinger  time.Duration
 	dialing      atomic.Int64 // Dials (and Monitors) in flight
 	mediaTimeout time.Duration
 	// mediaDownUntil (engine clock, Unix ns): a Dial just failed with
@@ -147,7 +148,8 @@ func NewEngine(st state.Store, agents *presence.Service, media media.Media, opts
 	e := &Engine{
 		st: st, agents: agents, media: media, clock: realClock{}, log: slog.Default(), obs: nopObserver{}, announcer: nopAnnouncer{},
 		tick: time.Second, skipFor: 5 * time.Second, nShards: 8, mediaTimeout: DefaultMediaTimeout, legAudit: DefaultLegAudit,
-		rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
+		watchLinger: 10 * time.Millisecond,
+		rnd:         rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 	}
 	e.cur.Store(newEngineRun())
 	e.held = newHeldFacts() // before the options: WithHeldFacts sets its bound

@@ -17,6 +17,16 @@ import (
 // Without it the periodic tick catches such changes within one tick.
 func WithAgentEvents(log state.Log) Option { return func(e *Engine) { e.watchLog = log } }
 
+// WithAgentWatchLinger sets how long the agent watch pauses after a read
+// that returned events before it reads again (default 10 ms). On a busy
+// floor every store commit appends events; without the pause each one
+// would wake the watch, most of them only to be skipped (docs/
+// performance.md, Wake-ups). An agent freed after a quiet spell still
+// kicks at once; the tick bounds the wait either way.
+func WithAgentWatchLinger(d time.Duration) Option {
+	return func(e *Engine) { e.watchLinger = max(d, 0) }
+}
+
 // mayRoute reports whether an agent event (the agent's view) can let a
 // call be routed: only an agent now routable, and only while a call may
 // be waiting. Any other change (a break, a call status change of a busy
@@ -68,6 +78,13 @@ func (e *Engine) watchAgents(ctx context.Context, pos string) {
 		}
 		if kick {
 			e.Kick()
+		}
+		if len(evs) > 0 && e.watchLinger > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(e.watchLinger):
+			}
 		}
 	}
 }

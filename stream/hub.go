@@ -31,6 +31,7 @@ type Hub struct {
 	logger  *slog.Logger
 	batch   int
 	wait    time.Duration
+	linger  time.Duration
 	retry   time.Duration
 	window  int
 	maxLive int
@@ -68,6 +69,14 @@ func WithWindow(n int) HubOption { return func(h *Hub) { h.window = max(n, 0) } 
 // before it is cut off as slow (default 4096).
 func WithSubscriberBuffer(n int) HubOption { return func(h *Hub) { h.maxLive = max(n, 1) } }
 
+// WithLinger sets how long the hub pauses after a read that caught up
+// with the log before it reads again (default 10 ms), so the events of a
+// busy floor reach subscribers in batches of up to that age rather than
+// one wake-up of the hub and of every subscriber per store commit (docs/
+// performance.md, Wake-ups). An event after a quiet spell is still
+// delivered at once: the pause only follows a delivery. 0 disables it.
+func WithLinger(d time.Duration) HubOption { return func(h *Hub) { h.linger = max(d, 0) } }
+
 // WithRetry sets the pause after a failed log read (default 500 ms).
 func WithRetry(d time.Duration) HubOption { return func(h *Hub) { h.retry = max(d, time.Millisecond) } }
 
@@ -75,7 +84,7 @@ func WithRetry(d time.Duration) HubOption { return func(h *Hub) { h.retry = max(
 func NewHub(log state.Log, opts ...HubOption) *Hub {
 	h := &Hub{
 		log: log, logger: slog.Default(), batch: 512, wait: 5 * time.Second,
-		retry: 500 * time.Millisecond, window: 1024, maxLive: 4096,
+		linger: 10 * time.Millisecond, retry: 500 * time.Millisecond, window: 1024, maxLive: 4096,
 		ready: make(chan struct{}), subs: make(map[*Subscriber]struct{}), obs: nopObserver{},
 	}
 	for _, o := range opts {
@@ -119,6 +128,9 @@ func (h *Hub) Run(ctx context.Context) error {
 		if len(evs) > 0 {
 			h.fanOut(evs)
 			pos = evs[len(evs)-1].ID
+		}
+		if len(evs) > 0 && len(evs) < h.batch && h.linger > 0 && !sleep(ctx, h.linger) {
+			return nil
 		}
 	}
 }

@@ -286,3 +286,68 @@ func FuzzParseFilter(f *testing.F) {
 		}
 	})
 }
+
+// countingLog counts the reads that returned events.
+type countingLog struct {
+	state.Log
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingLog) ReadAfter(ctx context.Context, after string, limit int, wait time.Duration) ([]state.Event, error) {
+	evs, err := c.Log.ReadAfter(ctx, after, limit, wait)
+	if len(evs) > 0 {
+		c.mu.Lock()
+		c.reads++
+		c.mu.Unlock()
+	}
+	return evs, err
+}
+
+func (c *countingLog) count() int { c.mu.Lock(); defer c.mu.Unlock(); return c.reads }
+
+// TestLingerBatchesBursts: after a delivery the hub waits out its linger,
+// so the commits made meanwhile reaches the hub in one read and a
+// subscriber in one wake-up, while the first event of a quiet spell is
+// delivered without waiting (docs/performance.md, Wake-ups).
+func TestLingerBatchesBursts(t *testing.T) {
+	const linger = 500 * time.Millisecond
+	st := store.NewMemory()
+	log := &countingLog{Log: st}
+	h := startHub(t, log, stream.WithLinger(linger))
+	sub := subscribe(t, h, stream.Subscription{Actor: admin})
+
+	first := commit(t, st, "agent", state.Scope{Agent: "a1"}, 1)
+	equal(t, collect(t, sub, 1), first)
+	// Commits 5 ms apart: without the linger each would be a read of its own.
+	start := time.Now()
+	var burst []string
+	for range 20 {
+		burst = append(burst, commit(t, st, "agent", state.Scope{Agent: "a1"}, 1)...)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if took := time.Since(start); took > linger/2 {
+		t.Skipf("the burst of commits took %v, too close to the linger of %v to tell", took, linger)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	items, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != len(burst) {
+		t.Fatalf("one wake-up delivered %d events, want the whole burst of %d", len(items), len(burst))
+	}
+	if n := log.count(); n != 2 {
+		t.Fatalf("the hub needed %d reads with events for 2 batches", n)
+	}
+
+	// A quiet spell longer than the linger: the next event is not held back.
+	time.Sleep(linger + 100*time.Millisecond)
+	start = time.Now()
+	late := commit(t, st, "agent", state.Scope{Agent: "a1"}, 1)
+	equal(t, collect(t, sub, 1), late)
+	if waited := time.Since(start); waited >= linger {
+		t.Fatalf("an event after a quiet spell waited %v, the whole linger", waited)
+	}
+}
