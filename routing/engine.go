@@ -38,13 +38,17 @@ type Engine struct {
 	kicked   atomic.Bool
 	// noneWaiting: the last dispatcher pass found no waiting call, and no
 	// pass has started since (one that starts clears it before reading).
-	noneWaiting  atomic.Bool
-	intake       *intake
-	held         *heldFacts
-	timers       *timerSet
-	seq          atomic.Uint64
-	watchLog     state.Log
-	watchLinger  time.Duration
+	noneWaiting atomic.Bool
+	intake      *intake
+	held        *heldFacts
+	timers      *timerSet
+	seq         atomic.Uint64
+	watchLog    state.Log
+	watchLinger time.Duration
+	// passSpacing is the least time between the starts of two passes;
+	// lastPass (dispatch loop only) is when the last one started.
+	passSpacing  time.Duration
+	lastPass     time.Time
 	dialing      atomic.Int64 // Dials (and Monitors) in flight
 	mediaTimeout time.Duration
 	// mediaDownUntil (engine clock, Unix ns): a Dial just failed with
@@ -125,6 +129,20 @@ func WithShards(n int) Option {
 	}
 }
 
+// DefaultPassSpacing is the least time between two distribution passes.
+const DefaultPassSpacing = 10 * time.Millisecond
+
+// WithPassSpacing sets the least time between the starts of two
+// distribution passes (default DefaultPassSpacing; 0: none). Every call
+// arrival, freed agent and ended offer kicks a pass, and each pass reads
+// the floor, the calls and today's counters and republishes the queue
+// views: on a busy floor the kicks of those 10 ms share one pass, while
+// a kick after a quiet spell still runs at once (docs/performance.md,
+// Wake-ups).
+func WithPassSpacing(d time.Duration) Option {
+	return func(e *Engine) { e.passSpacing = max(d, 0) }
+}
+
 // WithTick sets how often the dispatcher re-evaluates every queue even
 // without a kick (default 1 s): it catches agents freed by other replicas
 // and wrap-ups that ran out while nobody was watching.
@@ -148,8 +166,8 @@ func NewEngine(st state.Store, agents *presence.Service, media media.Media, opts
 	e := &Engine{
 		st: st, agents: agents, media: media, clock: realClock{}, log: slog.Default(), obs: nopObserver{}, announcer: nopAnnouncer{},
 		tick: time.Second, skipFor: 5 * time.Second, nShards: 8, mediaTimeout: DefaultMediaTimeout, legAudit: DefaultLegAudit,
-		watchLinger: 10 * time.Millisecond,
-		rnd:         rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
+		watchLinger: 10 * time.Millisecond, passSpacing: DefaultPassSpacing,
+		rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 	}
 	e.cur.Store(newEngineRun())
 	e.held = newHeldFacts() // before the options: WithHeldFacts sets its bound
@@ -328,7 +346,20 @@ func (e *Engine) Kick() {
 		return
 	}
 	e.push(e.dispatch, func(ctx context.Context) {
+		// Passes start at least passSpacing apart: the kicks that come
+		// meanwhile (kicked is still set) join this pass instead of each
+		// running one (WithPassSpacing).
+		if wait := e.passSpacing - time.Since(e.lastPass); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		}
 		e.kicked.Store(false)
+		e.lastPass = time.Now()
 		e.dispatchPass(ctx)
 	})
 }

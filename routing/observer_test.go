@@ -82,3 +82,36 @@ func TestObserverSeesWorkPassesAndConflicts(t *testing.T) {
 		t.Errorf("loop work %d, max depth %d", obs.work.Load(), obs.maxDepth.Load())
 	}
 }
+
+// Kicks that come within the pass spacing share one pass, and a kick
+// after a quiet spell runs its pass without waiting out the spacing.
+func TestKicksWithinPassSpacingSharePass(t *testing.T) {
+	const spacing = 500 * time.Millisecond
+	obs := &countingObserver{}
+	f := newFloor(t, nil, time.Time{}, routing.WithObserver(obs), routing.WithPassSpacing(spacing))
+	f.flush()
+	time.Sleep(spacing) // the start's pass is behind us
+	before := obs.passes.Load()
+	start := time.Now()
+	f.eng.Kick()
+	f.flush()
+	if took := time.Since(start); took >= spacing {
+		t.Fatalf("a kick after a quiet spell waited %v, the whole spacing", took)
+	}
+	if got := obs.passes.Load() - before; got != 1 {
+		t.Fatalf("one kick ran %d passes", got)
+	}
+	// Kicks 5 ms apart: without the spacing each would be a pass of its own.
+	start = time.Now()
+	for range 20 {
+		f.eng.Kick()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if took := time.Since(start); took > spacing/2 {
+		t.Skipf("the kicks took %v, too close to the spacing of %v to tell", took, spacing)
+	}
+	f.flush()
+	if got := obs.passes.Load() - before; got != 2 {
+		t.Fatalf("21 kicks ran %d passes, want 2 (one, then one per spacing)", got)
+	}
+}
