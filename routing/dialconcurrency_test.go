@@ -1,6 +1,7 @@
 package routing_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -57,5 +58,84 @@ func TestSlowDialDoesNotHoldUpOtherCalls(t *testing.T) {
 	}
 	if d := f.media.Dials(); len(d) != 2 || d[0].Dial.CallID == d[1].Dial.CallID {
 		t.Fatalf("dials %+v, want one for each call", d)
+	}
+}
+
+// A pass starts the reservations of all its offers before it waits for
+// any: a call whose loop is busy (here its caller's hold is slow to
+// answer) holds up its own offer only, and the calls after it on other
+// loops are offered and dialled meanwhile.
+func TestBusyLoopDoesNotHoldUpOtherOffers(t *testing.T) {
+	f := newFloor(t, nil, time.Time{}, routing.WithPassSpacing(300*time.Millisecond))
+	f.addGroup("sales")
+	agents := []string{"a1", "a2", "a3", "a4"}
+	for _, a := range agents {
+		f.addAgent(a, presence.RoleAgent, "sales")
+	}
+	f.addQueue("main", routing.LongestIdle, 30, agents, "+842800")
+	f.flush()
+
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock()
+	dialled := make(chan string, 8)
+	f.media.Fail = func(c routingtest.Command) error {
+		switch {
+		case c.Op == "hold" && c.Leg == "cust-1":
+			<-release // the first caller's loop sits on its hold
+		case c.Op == "dial":
+			dialled <- c.Dial.CallID
+		}
+		return nil
+	}
+	calls := func(n int) []routing.CallView {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			cs, err := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cs) >= n {
+				return cs
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d calls recorded, want %d", len(cs), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// The first call is recorded as waiting before its hold; it sorts
+	// first (enqueued first, lowest id), so the pass offers it first.
+	f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: "cust-1", Caller: "+84901000001", Hotline: "+842800"})
+	first := calls(1)[0].ID
+	for i := 2; i <= 4; i++ {
+		f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: media.LegID(fmt.Sprintf("cust-%d", i)),
+			Caller: fmt.Sprintf("+8490100000%d", i), Hotline: "+842800"})
+	}
+	others := 0
+	for _, c := range calls(4) {
+		if c.ID != first && !routing.SameLoop(f.eng, first, c.ID) {
+			others++
+		}
+	}
+	if others == 0 {
+		t.Fatal("every call landed on the first call's loop: this test needs other ids")
+	}
+	for range others {
+		select {
+		case id := <-dialled:
+			if id == first {
+				t.Fatalf("the first call was dialled while its loop was busy")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the calls on other loops were not dialled while the first call's loop was busy")
+		}
+	}
+	unblock()
+	f.flush()
+	for _, a := range agents {
+		f.wantSys(a, presence.SysRinging)
 	}
 }

@@ -84,9 +84,10 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 	now = e.now()
 	taken := map[string]bool{}
 	byQueue := map[string]*queueCandidates{} // built once per pass (queueCandidates)
+	var offers []startedOffer
 	for _, c := range waiting {
 		if e.now().UnixNano() < e.mediaDownUntil.Load() {
-			return
+			break
 		}
 		q := byID[c.Queue]
 		if q == nil {
@@ -123,18 +124,31 @@ func (e *Engine) dispatchPass(ctx context.Context) {
 		for _, id := range picks {
 			taken[id] = true
 		}
-		// The pass waits for the reservation only: the dial goes on, on the
-		// call's loop, while the pass offers the next call (which another
-		// loop dials at the same time). Waiting for every dial's round trip
-		// to the media server made calls queue behind each other's dials.
+		// The pass waits for reservations only, and for all of them at
+		// once: each goes on its call's loop, which may be busy with another
+		// call's round trip to the media server, and the dial follows on
+		// that loop. Waiting for each dial, or for each reservation in turn,
+		// made calls queue behind each other's.
 		qq := *q
-		err := e.onReserved(ctx, c.ID, func(ctx context.Context, reserved func(error)) error {
-			return e.offer(ctx, c.ID, qq, picks, reserved)
-		})
-		if err != nil && !errors.Is(err, errNotWaiting) {
-			e.log.Warn("offer failed", "call", c.ID, "agents", picks, "err", err)
+		offers = append(offers, startedOffer{call: c.ID, picks: picks,
+			wait: e.startReserved(ctx, c.ID, func(ctx context.Context, reserved func(error)) error {
+				return e.offer(ctx, c.ID, qq, picks, reserved)
+			})})
+	}
+	// The next pass starts after these reservations: it sees their
+	// agents taken and their calls offered.
+	for _, o := range offers {
+		if err := o.wait(); err != nil && !errors.Is(err, errNotWaiting) {
+			e.log.Warn("offer failed", "call", o.call, "agents", o.picks, "err", err)
 		}
 	}
+}
+
+// startedOffer is an offer a pass started and waits for.
+type startedOffer struct {
+	call  string
+	picks []string
+	wait  func() error
 }
 
 // overflow handles a call that waited q.MaxWaitSeconds in q: counted as

@@ -413,8 +413,16 @@ func (e *Engine) on(ctx context.Context, callID string, f func(ctx context.Conte
 // loop stays busy with it, so the call's order holds). A return before
 // reserved is called answers the caller with f's error.
 func (e *Engine) onReserved(ctx context.Context, callID string, f func(ctx context.Context, reserved func(error)) error) error {
+	return e.startReserved(ctx, callID, f)()
+}
+
+// startReserved queues f as onReserved does and returns at once; the
+// function it returns waits for the reservation's answer. The dispatcher
+// starts the offers of a pass together and then waits for them all, so a
+// pass lasts as long as its slowest reservation, not their sum.
+func (e *Engine) startReserved(ctx context.Context, callID string, f func(ctx context.Context, reserved func(error)) error) (wait func() error) {
 	if e.isStopped() || !e.running.Load() {
-		return ErrStopped
+		return func() error { return ErrStopped }
 	}
 	stopped := e.stoppedC()
 	res := make(chan error, 1)
@@ -428,13 +436,15 @@ func (e *Engine) onReserved(ctx context.Context, callID string, f func(ctx conte
 		}
 		reserved(f(ctx, reserved)) // no-op when f already answered
 	})
-	select {
-	case err := <-res:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-stopped:
-		return ErrStopped
+	return func() error {
+		select {
+		case err := <-res:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stopped:
+			return ErrStopped
+		}
 	}
 }
 
