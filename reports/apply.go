@@ -105,42 +105,55 @@ func (d *DB) ResetEpoch(ctx context.Context, from, epoch string, now time.Time) 
 
 // Apply writes the rows of evs and moves the cursor from from to the last
 // event's position, in one transaction: each event is applied exactly once
-// even if the process dies at any point.
+// even if the process dies at any point. It skips the statements whose
+// outcome the DB's memo of its own earlier Applies already knows (see
+// memo); now is also the clock that memo's retention guard reads.
 func (d *DB) Apply(ctx context.Context, from, epoch string, evs []state.Event, now time.Time) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	return d.inTx(ctx, func(x q) error {
+	d.memo.mu.Lock()
+	defer d.memo.mu.Unlock()
+	to := evs[len(evs)-1].ID
+	b := d.memo.batch(from, epoch, now)
+	err := d.inTx(ctx, func(x q) error {
 		x = x.preparing()
-		if err := moveCursor(ctx, x, from, evs[len(evs)-1].ID, epoch, int64(len(evs)), 0, now); err != nil {
+		if err := moveCursor(ctx, x, from, to, epoch, int64(len(evs)), 0, now); err != nil {
 			return err
 		}
 		for i := range evs {
-			if err := applyEvent(ctx, x, &evs[i]); err != nil {
+			if err := applyEvent(ctx, x, b, &evs[i]); err != nil {
 				return fmt.Errorf("event %s (%s): %w", evs[i].ID, evs[i].Type, err)
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		// Rolled back, or a commit whose outcome is unknown.
+		d.memo.reset()
+		return err
+	}
+	d.memo.merge(b, to, epoch)
+	return nil
 }
 
 // applyEvent writes one event's rows. An event whose payload is not what
 // this version projects is counted as applied without rows, never retried
 // forever.
-func applyEvent(ctx context.Context, x q, ev *state.Event) error {
+func applyEvent(ctx context.Context, x q, b *memoBatch, ev *state.Event) error {
 	switch ev.Type {
 	case routing.EventCall, routing.EventCallEnded:
 		var v routing.CallView
 		if err := jsonv1.Unmarshal(ev.Data, &v); err != nil || v.ID == "" {
 			return nil // not a call view: nothing to project
 		}
-		return applyCall(ctx, x, ev, &v)
+		return applyCall(ctx, x, b, ev, &v)
 	case presence.EventAgent:
 		var v presence.AgentView
 		if err := jsonv1.Unmarshal(ev.Data, &v); err != nil || v.ID == "" {
 			return nil
 		}
-		return applyAgent(ctx, x, ev, &v)
+		return applyAgent(ctx, x, b, ev, &v)
 	case routing.EventMonitor:
 		var v routing.MonitorView
 		if err := jsonv1.Unmarshal(ev.Data, &v); err != nil || v.ID == "" {
@@ -189,15 +202,21 @@ func HungUpBy(reason string) string {
 	return "system"
 }
 
-func applyCall(ctx context.Context, x q, ev *state.Event, v *routing.CallView) error {
+func applyCall(ctx context.Context, x q, b *memoBatch, ev *state.Event, v *routing.CallView) error {
 	r := v.Report
-	var prevState string
-	var transfers int64
-	var prevAgent string
-	err := x.row(ctx, `SELECT state, transfers, agent FROM calls WHERE id = ?`, v.ID).Scan(&prevState, &transfers, &prevAgent)
-	exists := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
+	var prevState, prevAgent string
+	var transfers, startedMs int64
+	var err error
+	known := b.call(v.ID)
+	exists := known != nil
+	if exists {
+		prevState, transfers, prevAgent, startedMs = known.state, known.transfers, known.agent, known.startedMs
+	} else {
+		err = x.row(ctx, `SELECT state, transfers, agent, started_ms FROM calls WHERE id = ?`, v.ID).Scan(&prevState, &transfers, &prevAgent, &startedMs)
+		exists = err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read call %s: %w", v.ID, err)
+		}
 	}
 	// An answered call ringing someone new is being transferred (or taken
 	// over).
@@ -265,11 +284,12 @@ func applyCall(ctx context.Context, x q, ev *state.Event, v *routing.CallView) e
 		}
 	}
 	if !exists {
+		startedMs = started.UnixMilli()
 		_, err = x.exec(ctx, `INSERT INTO calls (id, direction, customer_number, hotline, queue, campaign, scope_groups, state,
 			started_ms, enqueued_ms, first_ring_ms, answered_ms, ended_ms, wait_seconds, talk_seconds, outcome, end_cause, hung_up_by,
 			agent, transfers, monitors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
 			v.ID, v.Direction, v.CustomerNumber, v.Hotline, v.Queue, campaign, groupsCol(ev.Scope.Groups), string(v.State),
-			started.UnixMilli(), msPtr(enq), msPtr(ring), msPtr(ans), msPtr(ended), wait, talk, outcome, cause, by, agent, transfers)
+			startedMs, msPtr(enq), msPtr(ring), msPtr(ans), msPtr(ended), wait, talk, outcome, cause, by, agent, transfers)
 	} else {
 		_, err = x.exec(ctx, `UPDATE calls SET queue = ?, scope_groups = ?, state = ?, enqueued_ms = COALESCE(enqueued_ms, ?),
 			first_ring_ms = COALESCE(first_ring_ms, ?), answered_ms = COALESCE(answered_ms, ?), ended_ms = ?, wait_seconds = ?,
@@ -280,25 +300,50 @@ func applyCall(ctx context.Context, x q, ev *state.Event, v *routing.CallView) e
 	if err != nil {
 		return fmt.Errorf("write call %s: %w", v.ID, err)
 	}
+	written := &memoCall{state: string(v.State), transfers: transfers, agent: agent, startedMs: startedMs, attempts: b.attemptsOf(v.ID, known)}
+	if v.Ended != nil {
+		// No event follows a call's end: forget it.
+		b.putCall(v.ID, nil)
+	} else {
+		b.putCall(v.ID, written)
+	}
 
 	if r == nil {
 		return nil
 	}
 	for _, a := range r.Attempts {
-		var device string
-		if err := x.row(ctx, `SELECT distribution FROM report_agents WHERE id = ?`, a.Agent).Scan(&device); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		id := v.ID + "/" + a.Agent + "/" + string(a.Kind) + "/" + strconv.FormatInt(a.StartedAt.UnixMilli(), 10)
+		if b.attemptKnown(written, id, a.StartedAt.UnixMilli()) {
+			continue // inserted before: ON CONFLICT would do nothing
+		}
+		device, err := attemptDevice(ctx, x, b, a.Agent)
+		if err != nil {
 			return err
 		}
-		id := v.ID + "/" + a.Agent + "/" + string(a.Kind) + "/" + strconv.FormatInt(a.StartedAt.UnixMilli(), 10)
-		_, err := x.exec(ctx, `INSERT INTO ring_attempts (id, call_id, agent, kind, device, queue, scope_groups, started_ms, ended_ms, outcome, seconds)
+		_, err = x.exec(ctx, `INSERT INTO ring_attempts (id, call_id, agent, kind, device, queue, scope_groups, started_ms, ended_ms, outcome, seconds)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 			id, v.ID, a.Agent, string(a.Kind), device, v.Queue, groupsCol(ev.Scope.Groups), a.StartedAt.UnixMilli(), a.EndedAt.UnixMilli(),
 			a.Outcome, secondsBetween(a.StartedAt, a.EndedAt))
 		if err != nil {
 			return fmt.Errorf("write ring attempt %s: %w", id, err)
 		}
+		written.attempts[id] = struct{}{}
 	}
 	return nil
+}
+
+// attemptDevice is how agent was rung: its distribution in report_agents
+// ("" without a row).
+func attemptDevice(ctx context.Context, x q, b *memoBatch, agent string) (string, error) {
+	if a, ok := b.agent(agent); ok {
+		return a.distribution, nil
+	}
+	var device string
+	err := x.row(ctx, `SELECT distribution FROM report_agents WHERE id = ?`, agent).Scan(&device)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("read agent %s: %w", agent, err)
+	}
+	return device, nil
 }
 
 func secondsBetween(a, b time.Time) int64 {
@@ -308,14 +353,18 @@ func secondsBetween(a, b time.Time) int64 {
 	return int64(b.Sub(a) / time.Second)
 }
 
-func applyAgent(ctx context.Context, x q, ev *state.Event, v *presence.AgentView) error {
+func applyAgent(ctx context.Context, x q, b *memoBatch, ev *state.Event, v *presence.AgentView) error {
 	groups := groupsCol(v.Groups)
-	_, err := x.exec(ctx, `INSERT INTO report_agents (id, name, scope_groups, distribution, role) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name, scope_groups = excluded.scope_groups,
-		distribution = excluded.distribution, role = excluded.role`,
-		v.ID, v.Name, groups, string(v.Distribution), string(v.Role))
-	if err != nil {
-		return fmt.Errorf("write agent %s: %w", v.ID, err)
+	row := memoAgent{name: v.Name, groups: groups, distribution: string(v.Distribution), role: string(v.Role)}
+	if last, ok := b.agent(v.ID); !ok || last != row {
+		_, err := x.exec(ctx, `INSERT INTO report_agents (id, name, scope_groups, distribution, role) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET name = excluded.name, scope_groups = excluded.scope_groups,
+			distribution = excluded.distribution, role = excluded.role`,
+			v.ID, row.name, row.groups, row.distribution, row.role)
+		if err != nil {
+			return fmt.Errorf("write agent %s: %w", v.ID, err)
+		}
+		b.putAgent(v.ID, row)
 	}
 	for i, row := range v.Changes {
 		ms := row.At.UnixMilli()

@@ -2,9 +2,12 @@ package reports
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,12 +63,11 @@ func BenchmarkApplySQLite(b *testing.B) {
 }
 
 func benchApplySQLite(b *testing.B, size int) {
-	d, err := OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "reports.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	d, stmts := openCountingSQLite(b, filepath.Join(b.TempDir(), "reports.db"))
 	defer d.Close()
-	start := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)
+	// A live floor's calls, started now: the projector trusts its memo of
+	// calls only for rows retention cannot have removed (memoMaxAge).
+	start := time.Now().UTC().Truncate(time.Second)
 	var batch []state.Event
 	pos, seq := "", 0
 	flush := func() {
@@ -90,4 +92,93 @@ func benchApplySQLite(b *testing.B, size int) {
 	if len(batch) > 0 {
 		flush()
 	}
+	b.ReportMetric(float64(stmts.Load())/float64(max(i, 1)), "stmts/op")
+}
+
+// openCountingSQLite opens a SQLite reports database whose connections
+// count the statements they run (prepared or not; not BEGIN and COMMIT),
+// after the migrations.
+func openCountingSQLite(tb testing.TB, path string) (*DB, *atomic.Int64) {
+	tb.Helper()
+	plain, err := sql.Open("sqlite", "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	drv := plain.Driver()
+	_ = plain.Close()
+	c := &countingConnector{drv: drv, dsn: sqliteDSN(path)}
+	d, err := start(context.Background(), sql.OpenDB(c), SQLite)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.n.Store(0)
+	return d, &c.n
+}
+
+type countingConnector struct {
+	drv driver.Driver
+	dsn string
+	n   atomic.Int64
+}
+
+func (c *countingConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := c.drv.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: conn, n: &c.n}, nil
+}
+
+func (c *countingConnector) Driver() driver.Driver { return c.drv }
+
+// countingConn forwards what database/sql asks of a connection to the
+// driver's (every interface modernc's connection implements).
+type countingConn struct {
+	driver.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) BeginTx(ctx context.Context, o driver.TxOptions) (driver.Tx, error) {
+	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, o)
+}
+
+func (c *countingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	st, err := c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return &countingStmt{Stmt: st, n: c.n}, nil
+}
+
+func (c *countingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	c.n.Add(1)
+	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
+}
+
+func (c *countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	c.n.Add(1)
+	return c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
+}
+
+func (c *countingConn) ResetSession(ctx context.Context) error {
+	return c.Conn.(driver.SessionResetter).ResetSession(ctx)
+}
+
+func (c *countingConn) IsValid() bool { return c.Conn.(driver.Validator).IsValid() }
+
+func (c *countingConn) Ping(ctx context.Context) error { return c.Conn.(driver.Pinger).Ping(ctx) }
+
+type countingStmt struct {
+	driver.Stmt
+	n *atomic.Int64
+}
+
+func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	s.n.Add(1)
+	return s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+}
+
+func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	s.n.Add(1)
+	return s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
 }

@@ -42,6 +42,9 @@ type DB struct {
 	// third of the service's CPU per call (docs/performance.md, Asterisk
 	// side by side). Only fixed query strings go in, so it stays small.
 	stmts sync.Map
+
+	// memo is what Apply last wrote, to skip statements (memo.go).
+	memo memo
 }
 
 // OpenSQLite opens (creating it and its directory) the SQLite file at path
@@ -50,15 +53,19 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("reports: data directory: %w", err)
 	}
-	// WAL lets readers (the API) run beside the projector's writes;
-	// immediate transactions take the write lock up front, so two writers
-	// wait for each other (busy_timeout) instead of failing to upgrade.
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", sqliteDSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("reports: open sqlite %s: %w", path, err)
 	}
 	return start(ctx, db, SQLite)
+}
+
+// sqliteDSN is the data source of the SQLite file at path. WAL lets
+// readers (the API) run beside the projector's writes; immediate
+// transactions take the write lock up front, so two writers wait for each
+// other (busy_timeout) instead of failing to upgrade.
+func sqliteDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 }
 
 // OpenPostgres connects to the PostgreSQL database at url

@@ -12,6 +12,8 @@
 // database's cursor) and listed (GET /v1/reports/status), never skipped
 // silently. With several replicas one projector runs at a time, holding a
 // lease (package lease); the cursor's compare-and-set keeps rows exact even if two overlap.
+// Apply skips the statements whose outcome it knows from its own earlier
+// commits (memo.go), trusting that only along one unbroken chain of them.
 //
 // Migrations are versioned and run when a DB is opened. DB's queries
 // implement the reports (Calls, Attempts, Monitors, Agents, Queues) and

@@ -169,6 +169,9 @@ func (p *Projector) epoch(ctx context.Context) (string, error) {
 // Project applies the log until ctx ends (or another projector moved the
 // cursor: ErrMoved). Callers make sure one runs per floor (Run).
 func (p *Projector) Project(ctx context.Context) error {
+	// Another replica may have projected since this one last did: what
+	// this DB remembers of its own writes is no longer known to hold.
+	p.db.memo.forget()
 	epoch, err := p.epoch(ctx)
 	if err != nil {
 		return err

@@ -40,6 +40,7 @@ func Run(t *testing.T, newDB Factory) {
 	t.Run("Gap", func(t *testing.T) { testGap(t, newDB) })
 	t.Run("Retention", func(t *testing.T) { testRetention(t, newDB) })
 	t.Run("TwoProjectorsOneLease", func(t *testing.T) { testTwoProjectors(t, newDB) })
+	t.Run("MemoMatchesPlainProjection", func(t *testing.T) { testMemo(t, newDB) })
 }
 
 func openDB(t *testing.T, open func() *reports.DB) *reports.DB {
@@ -206,13 +207,22 @@ func (f *floor) endWith(leg media.LegID, cause media.Cause) {
 // applied everything, then stops it.
 func project(t *testing.T, f *floor, db *reports.DB, opts ...reports.ProjectorOption) *reports.Projector {
 	t.Helper()
-	p := reports.NewProjector(db, f.st, f.st, append([]reports.ProjectorOption{reports.WithReadWait(20 * time.Millisecond)}, opts...)...)
+	return projectLog(t, f.st, db, opts...)
+}
+
+// projectLog runs a projector over st's log into db until it has applied
+// everything, then stops it.
+func projectLog(t *testing.T, st *store.Memory, db *reports.DB, opts ...reports.ProjectorOption) *reports.Projector {
+	t.Helper()
+	p := reports.NewProjector(db, st, st, append([]reports.ProjectorOption{reports.WithReadWait(20 * time.Millisecond)}, opts...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	caught := p.CaughtUp()
 	go func() { done <- p.Project(ctx) }()
-	last, err := f.st.Last(ctx)
-	f.must(err)
+	last, err := st.Last(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for {
 		select {
 		case <-caught:
@@ -221,7 +231,9 @@ func project(t *testing.T, f *floor, db *reports.DB, opts ...reports.ProjectorOp
 			t.Fatal("projector did not catch up")
 		}
 		c, err := db.Cursor(context.Background())
-		f.must(err)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if c.Position == last || last == "" {
 			break
 		}
