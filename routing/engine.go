@@ -349,14 +349,8 @@ func (e *Engine) Kick() {
 		// Passes start at least passSpacing apart: the kicks that come
 		// meanwhile (kicked is still set) join this pass instead of each
 		// running one (WithPassSpacing).
-		if wait := e.passSpacing - time.Since(e.lastPass); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return
-			}
+		if !sleepCtx(ctx, e.passSpacing-time.Since(e.lastPass)) {
+			return
 		}
 		e.kicked.Store(false)
 		e.lastPass = time.Now()

@@ -48,10 +48,28 @@ func (e *Engine) mayRoute(view []byte) bool {
 	return !e.noneWaiting.Load()
 }
 
+// watchBatch is how many events one read of the agent watch returns at most.
+const watchBatch = 256
+
+// sleepCtx waits d (none when d <= 0) and reports false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // watchAgents tails the log after pos and kicks on agent events.
 func (e *Engine) watchAgents(ctx context.Context, pos string) {
 	for ctx.Err() == nil {
-		evs, err := e.watchLog.ReadAfter(ctx, pos, 256, 5*time.Second)
+		evs, err := e.watchLog.ReadAfter(ctx, pos, watchBatch, 5*time.Second)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -79,12 +97,9 @@ func (e *Engine) watchAgents(ctx context.Context, pos string) {
 		if kick {
 			e.Kick()
 		}
-		if len(evs) > 0 && e.watchLinger > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(e.watchLinger):
-			}
+		// A full read means the watch is behind: read on without pausing.
+		if len(evs) > 0 && len(evs) < watchBatch && !sleepCtx(ctx, e.watchLinger) {
+			return
 		}
 	}
 }
