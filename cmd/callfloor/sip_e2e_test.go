@@ -156,11 +156,13 @@ func TestSIPCallThroughTheProduct(t *testing.T) {
 	phone := testpeer.FreeUDPPort(t)
 	runSipp(t, "register a1", sipAddr, phone, "-sf", scenarioPath("register.xml"), "-m", "1",
 		"-au", "a1", "-ap", "sip-a1", "-key", "user", "a1", "-key", "expires", "3600").wait(t, 20*time.Second)
-	var a1 map[string]any
-	p.call("GET", "/v1/agents/a1", "demo-a1", "", &a1)
-	if a1["online"] != true {
-		t.Fatalf("a1 not online after registering: %v", a1)
-	}
+	// The registrar answers 200 OK, then reports the binding as a fact
+	// that presence applies on its own loop: online follows shortly.
+	waitFor(t, "a1 online after registering", func() bool {
+		var a1 map[string]any
+		p.call("GET", "/v1/agents/a1", "demo-a1", "", &a1)
+		return a1["online"] == true
+	})
 	if code := p.call("PUT", "/v1/agents/a1/status", "demo-a1", `{"call_status":"available"}`, nil); code != 200 {
 		t.Fatalf("a1 available: %d", code)
 	}
@@ -202,6 +204,7 @@ func TestSIPCallThroughTheProduct(t *testing.T) {
 	if !events.has(func(typ, data string) bool { return typ == "call_ended" && strings.Contains(data, seen["id"].(string)) }) {
 		t.Error("no call_ended event on the stream")
 	}
+	var a1 map[string]any
 	p.call("GET", "/v1/agents/a1", "demo-a1", "", &a1)
 	if a1["system_status"] != "after_call_work" {
 		t.Errorf("a1 after the call: %v", a1["system_status"])
