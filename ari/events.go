@@ -38,10 +38,6 @@ func (c *Client) update(ev ari.Event, base media.FactBase) (facts []media.Fact) 
 		facts = c.onStasisStart(base, e)
 	case *ari.StasisEnd:
 		facts = c.onStasisEnd(base, e.Channel.ID)
-	case *ari.ChannelStateChange:
-		if e.Channel.State == "Ringing" {
-			facts = c.onRinging(base, e.Channel.ID)
-		}
 	case *ari.Dial:
 		if e.Dialstatus == "RINGING" {
 			facts = c.onRinging(base, e.Peer.ID)

@@ -37,8 +37,14 @@ func TestEventFilter(t *testing.T) {
 	before := len(h.f.emitted)
 	h.f.sendLocked(h.f.event("ChannelVarset", kv{"variable", "BRIDGEPEER"}, kv{"value", "PJSIP/a1-00000001"}))
 	dropped := len(h.f.emitted) == before
+	// Nor does ChannelStateChange: a leg's ringing comes as Dial RINGING.
+	h.f.sendLocked(h.f.event("ChannelStateChange"))
+	droppedState := len(h.f.emitted) == before
 	h.f.mu.Unlock()
 	if !dropped {
 		t.Fatal("ChannelVarset passed the application's event filter")
+	}
+	if !droppedState {
+		t.Fatal("ChannelStateChange passed the application's event filter")
 	}
 }

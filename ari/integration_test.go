@@ -158,6 +158,12 @@ func TestAsteriskNoAnswerAndBusy(t *testing.T) {
 	must(t, l.c.Answer(l.ctx, cust))
 	leg, err := l.c.Dial(l.ctx, media.DialRequest{CallID: "it", Target: device("noanswer"), Timeout: 2 * time.Second})
 	must(t, err)
+	// The device rings (Ringing() in callfloor-test): the fact comes from
+	// Dial RINGING, the event filter keeping ChannelStateChange out.
+	l.await(t, "LegRinging "+string(leg), func(f media.Fact) bool {
+		r, ok := f.(media.LegRinging)
+		return ok && r.Leg == leg
+	})
 	if c := l.ended(t, leg); c != media.CauseNoAnswer {
 		t.Errorf("no answer ended with %s", c)
 	}

@@ -61,7 +61,7 @@ type leg struct {
 }
 
 // legState is where a leg is in its life, as Asterisk reports it: an
-// originated channel alerts (ChannelStateChange Ringing / Dial RINGING),
+// originated channel alerts (Dial RINGING),
 // enters Stasis only when answered (StasisStart), and ends with StasisEnd
 // (a caller's channel gets nothing else) or ChannelDestroyed (the only
 // news of no answer, cause 19, or busy, 17). An inbound leg starts in

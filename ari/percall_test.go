@@ -64,13 +64,13 @@ func everyEndpoint(c *Client) { c.cfg.Devices = nil }
 // channel events come twice and their endpoints change state instead.
 // Requests go over kept-alive connections: five calls use at most a few.
 func TestE2ERequestsPerCall(t *testing.T) {
-	agentEvents := map[string]int{"StasisStart": 2, "StasisEnd": 2, "ChannelStateChange": 3, "Dial": 3,
+	agentEvents := map[string]int{"StasisStart": 2, "StasisEnd": 2, "Dial": 3,
 		"ChannelHangupRequest": 2, "ChannelDestroyed": 1, "ChannelEnteredBridge": 2, "ChannelLeftBridge": 2,
 		"BridgeDestroyed": 1, "DeviceStateChanged": 3}
 	everyEvents := maps.Clone(agentEvents)
 	delete(everyEvents, "DeviceStateChanged")
 	everyEvents["EndpointStateChange"] = 4 // a1's and the trunk's, as their channels come and go
-	everyEvents["duplicate"] = 9           // a1's and the caller's channel events, again through endpoint:PJSIP
+	everyEvents["duplicate"] = 6           // a1's and the caller's channel events, again through endpoint:PJSIP
 	for _, tc := range []struct {
 		name   string
 		mode   media.HoldMode

@@ -180,7 +180,8 @@ func TestFakeSpeaksRecordedShapes(t *testing.T) {
 			t.Errorf("fake %s has fields %v; recorded ones have %v", typ, keys(m), keys(recs[0]))
 		}
 	}
-	for _, typ := range []string{"StasisStart", "StasisEnd", "Dial", "ChannelStateChange", "ChannelHangupRequest",
+	// ChannelStateChange is not here: the event filter keeps it out.
+	for _, typ := range []string{"StasisStart", "StasisEnd", "Dial", "ChannelHangupRequest",
 		"ChannelDestroyed", "ChannelEnteredBridge", "ChannelLeftBridge", "BridgeDestroyed", "EndpointStateChange"} {
 		if !seen[typ] {
 			t.Errorf("flow emitted no %s", typ)
