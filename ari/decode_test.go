@@ -76,6 +76,12 @@ func FuzzDecodeCommon(f *testing.F) {
 	f.Add([]byte(`{"type":"ChannelDtmfReceived","digit":"5","duration_ms":120,"channel":{"id":"x"}}`))
 	f.Add([]byte(`{"type":"DeviceStateChanged","device_state":{"name":"PJSIP/a1","state":"INUSE"}}`))
 	f.Add([]byte(`{"type":"Dial","peer":null,"type":"Dial"}`))
+	// Times: null, a number, a bad string, an escaped digit, a channel's.
+	f.Add([]byte(`{"type":"StasisEnd","timestamp":null}`))
+	f.Add([]byte(`{"type":"StasisEnd","timestamp":1765000000}`))
+	f.Add([]byte(`{"type":"StasisEnd","timestamp":"yesterday"}`))
+	f.Add([]byte(`{"type":"StasisEnd","timestamp":"\u0032026-12-06T08:00:00.123+0700"}`))
+	f.Add([]byte(`{"type":"StasisEnd","channel":{"id":"x","creationtime":"2026-12-06T08:00:00.123-0000"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, ok, err := decodeCommon(data)
 		if !ok {
