@@ -246,7 +246,7 @@ one() {
   stasis=$(grep -c 'not in Stasis' "$d/callfloor.log" 2>/dev/null || true)
   refused=$( [ -n "$cf_pid" ] && metric callfloor_media_calls_refused_total || echo 0)
   # Where the events and requests went (profile for docs/performance.md).
-  [ -z "$cf_pid" ] || curl -sf -m 5 "http://$CF_METRICS/metrics" | grep -E '^callfloor_(media_(events|requests)_total|media_command_seconds|media_event_lag_seconds)' >"$d/media-metrics.txt" || true
+  [ -z "$cf_pid" ] || curl -sf -m 5 "http://$CF_METRICS/metrics" | grep -E '^callfloor_(media_(events|requests)_total|media_command_seconds|media_event_lag_seconds|routing_dispatch_passes_total)' >"$d/media-metrics.txt" || true
 
   cleanup
   local note="load ${load0}→${load1}; taskprocessor warnings ${tp:-0}"
