@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callfloor/callfloor/internal/pause"
 	"github.com/callfloor/callfloor/state"
 )
 
@@ -192,7 +193,7 @@ func (l *Lease) acquire(ctx context.Context) (Grant, time.Time, error) {
 			if ctx.Err() != nil {
 				return Grant{}, start, ctx.Err()
 			}
-			sleep(ctx, wait)
+			pause.For(ctx, wait)
 		}
 	}
 }
@@ -283,15 +284,6 @@ loop:
 	l.setHeld(false, g.Token, false)
 	l.log.Info("lease released", "lease", l.name, "holder", l.holder, "token", g.Token)
 	if finished && ctx.Err() == nil {
-		sleep(ctx, l.pause)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+		pause.For(ctx, l.pause)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/callfloor/callfloor/internal/pause"
 )
 
 // Backoff bounds the wait between two connection attempts to a media
@@ -59,12 +61,8 @@ func Reconnect(ctx context.Context, b Backoff, log *slog.Logger, what string, se
 			delay = b.Min
 		}
 		log.Warn(what+": connection lost, reconnecting", "err", err, "in", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !pause.For(ctx, delay) {
 			return nil
-		case <-t.C:
 		}
 		delay = min(2*delay, b.Max)
 	}

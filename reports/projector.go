@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callfloor/callfloor/internal/pause"
 	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/state"
 )
@@ -134,17 +135,6 @@ func (p *Projector) Run(ctx context.Context, l Lease) error {
 	})
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // epoch names the log the store holds now. The record is created once per
 // log: the in-memory store starts a new log (and a new epoch) with every
 // process, Redis keeps both. A cursor from another epoch is meaningless.
@@ -210,7 +200,7 @@ func (p *Projector) Project(ctx context.Context) error {
 			continue
 		case err != nil:
 			p.logger.Warn("reports projector: read log", "err", err)
-			sleep(ctx, time.Second)
+			pause.For(ctx, time.Second)
 			continue
 		}
 		if len(evs) == 0 {
@@ -225,7 +215,7 @@ func (p *Projector) Project(ctx context.Context) error {
 				return err
 			}
 			p.logger.Error("reports projector: apply", "from", pos, "err", err)
-			sleep(ctx, time.Second)
+			pause.For(ctx, time.Second)
 			continue
 		}
 		pos = evs[len(evs)-1].ID
@@ -233,7 +223,7 @@ func (p *Projector) Project(ctx context.Context) error {
 		if len(evs) < p.batch {
 			p.signalCaughtUp()
 			if p.linger > 0 {
-				sleep(ctx, p.linger)
+				pause.For(ctx, p.linger)
 			}
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/callfloor/callfloor/internal/pause"
 )
 
 // Retention is how many days each table keeps rows (0 = forever). A row's
@@ -61,7 +63,7 @@ func (d *DB) RunRetention(ctx context.Context, r Retention, every time.Duration,
 				}
 			}
 		}
-		if !sleep(ctx, every) {
+		if !pause.For(ctx, every) {
 			return nil
 		}
 	}

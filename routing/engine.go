@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callfloor/callfloor/internal/pause"
 	"github.com/callfloor/callfloor/media"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
@@ -349,7 +350,7 @@ func (e *Engine) Kick() {
 		// Passes start at least passSpacing apart: the kicks that come
 		// meanwhile (kicked is still set) join this pass instead of each
 		// running one (WithPassSpacing).
-		if !sleepCtx(ctx, e.passSpacing-time.Since(e.lastPass)) {
+		if !pause.For(ctx, e.passSpacing-time.Since(e.lastPass)) {
 			return
 		}
 		e.kicked.Store(false)

@@ -3,9 +3,10 @@ package routing
 import (
 	"context"
 	"errors"
-	"github.com/callfloor/callfloor/internal/jsonv1"
 	"time"
 
+	"github.com/callfloor/callfloor/internal/jsonv1"
+	"github.com/callfloor/callfloor/internal/pause"
 	"github.com/callfloor/callfloor/presence"
 	"github.com/callfloor/callfloor/state"
 )
@@ -51,21 +52,6 @@ func (e *Engine) mayRoute(view []byte) bool {
 // watchBatch is how many events one read of the agent watch returns at most.
 const watchBatch = 256
 
-// sleepCtx waits d (none when d <= 0) and reports false if ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // watchAgents tails the log after pos and kicks on agent events.
 func (e *Engine) watchAgents(ctx context.Context, pos string) {
 	for ctx.Err() == nil {
@@ -98,7 +84,7 @@ func (e *Engine) watchAgents(ctx context.Context, pos string) {
 			e.Kick()
 		}
 		// A full read means the watch is behind: read on without pausing.
-		if len(evs) > 0 && len(evs) < watchBatch && !sleepCtx(ctx, e.watchLinger) {
+		if len(evs) > 0 && len(evs) < watchBatch && !pause.For(ctx, e.watchLinger) {
 			return
 		}
 	}

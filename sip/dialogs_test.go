@@ -223,16 +223,14 @@ func TestRestoredSessionKeepsRefreshing(t *testing.T) {
 	second, r2, customer, agent, callerPhone, agentPhone, st := callOverRestart(t, "agent_answer_refreshed.xml",
 		"caller_until_bye_probed.xml", []Option{withSessionTiming(2*time.Second, time.Second)})
 	before := []int{optionsSeen(callerPhone), optionsSeen(agentPhone)}
-	deadline := time.Now().Add(10 * time.Second)
-	for optionsSeen(callerPhone) < before[0]+2 || optionsSeen(agentPhone) < before[1]+2 {
-		if time.Now().After(deadline) {
-			// What the phones saw and what the second owner reported, for
-			// the next one to read (it failed once under a loaded CI run).
-			t.Fatalf("in 10 s: caller phone saw %d OPTIONS (%d before), agent phone %d (%d before); facts %+v",
-				optionsSeen(callerPhone), before[0], optionsSeen(agentPhone), before[1], second.rec.all())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, func() bool {
+		return optionsSeen(callerPhone) >= before[0]+2 && optionsSeen(agentPhone) >= before[1]+2
+	}, func() string {
+		// What the phones saw and what the second owner reported, for the
+		// next one to read (it failed once under a loaded CI run).
+		return fmt.Sprintf("caller phone saw %d OPTIONS (%d before), agent phone %d (%d before); facts %+v",
+			optionsSeen(callerPhone), before[0], optionsSeen(agentPhone), before[1], second.rec.all())
+	})
 	for _, f := range second.rec.all() {
 		if e, ok := f.(media.LegEnded); ok {
 			t.Fatalf("a restored leg ended while refreshed: %+v", e)

@@ -325,11 +325,16 @@ func TestSippSessionIntervalTooSmall(t *testing.T) {
 }
 
 // waitUntil polls cond for up to 10 s.
-func waitUntil(t *testing.T, cond func() bool) {
+// waitUntil waits up to 10 s for cond; explain, if given, says on
+// failure what was seen instead.
+func waitUntil(t *testing.T, cond func() bool, explain ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for _, e := range explain {
+				t.Fatalf("condition not met in 10s: %s", e())
+			}
 			t.Fatal("condition not met in 10s")
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
+
+	"github.com/callfloor/callfloor/internal/pause"
 )
 
 // Optimistic-concurrency retries (README.md, Running several replicas):
@@ -24,12 +26,8 @@ func RetryWait(ctx context.Context, attempt int) error {
 	if limit <= 0 || limit > retryCap {
 		limit = retryCap
 	}
-	t := time.NewTimer(rand.N(limit))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !pause.For(ctx, rand.N(limit)) {
 		return ctx.Err()
 	}
+	return nil
 }

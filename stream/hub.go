@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callfloor/callfloor/internal/pause"
 	"github.com/callfloor/callfloor/state"
 )
 
@@ -120,7 +121,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			continue
 		case err != nil:
 			h.logger.Warn("event log read failed; retrying", "err", err)
-			if !sleep(ctx, h.retry) {
+			if !pause.For(ctx, h.retry) {
 				return nil
 			}
 			continue
@@ -129,7 +130,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.fanOut(evs)
 			pos = evs[len(evs)-1].ID
 		}
-		if len(evs) > 0 && len(evs) < h.batch && h.linger > 0 && !sleep(ctx, h.linger) {
+		if len(evs) > 0 && len(evs) < h.batch && h.linger > 0 && !pause.For(ctx, h.linger) {
 			return nil
 		}
 	}
@@ -147,20 +148,9 @@ func (h *Hub) lastPosition(ctx context.Context) (string, error) {
 			return "", ctx.Err()
 		}
 		h.logger.Warn("event log unavailable; retrying", "err", err)
-		if !sleep(ctx, h.retry) {
+		if !pause.For(ctx, h.retry) {
 			return "", ctx.Err()
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

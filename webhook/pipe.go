@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callfloor/callfloor/internal/pause"
 	"github.com/callfloor/callfloor/state"
 )
 
@@ -112,7 +113,7 @@ func (p *pipe) read(ctx context.Context) {
 			p.skipGap(ctx, pos, err)
 		case err != nil:
 			d.logger.Warn("webhook dispatcher read", "webhook", p.hook.ID, "err", err)
-			sleepCtx(ctx, d.flushEvery)
+			pause.For(ctx, d.flushEvery)
 		case len(evs) > 0:
 			p.enqueue(ctx, evs)
 		}
@@ -124,7 +125,7 @@ func (p *pipe) read(ctx context.Context) {
 func (p *pipe) skipGap(ctx context.Context, pos string, cause error) {
 	last, err := p.s.d.log.Last(ctx)
 	if err != nil {
-		sleepCtx(ctx, p.s.d.flushEvery)
+		pause.For(ctx, p.s.d.flushEvery)
 		return
 	}
 	p.s.d.logger.Error("webhook dispatcher missed events: the log was trimmed past its position",
@@ -238,7 +239,7 @@ func (p *pipe) deliver(ctx context.Context, j *job) bool {
 		p.mu.Unlock()
 		if next != nil {
 			if wait := next.Sub(d.now()); wait > 0 {
-				sleepCtx(ctx, wait)
+				pause.For(ctx, wait)
 			}
 		}
 		status, err := 0, encErr

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/callfloor/callfloor/lease"
 	"github.com/callfloor/callfloor/state"
@@ -123,15 +122,6 @@ func (s *session) persist(ctx context.Context, force bool) error {
 	}
 	s.saved = rec.Cursors
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // resourceOf is what deliveries are ordered by: the event type plus the
