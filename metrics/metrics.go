@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/callfloor/callfloor/routing"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,8 @@ type Metrics struct {
 	work            prometheus.Counter
 	conflictRetries prometheus.Counter
 	dispatchPasses  prometheus.Counter
+	loopDelay       prometheus.Histogram
+	routingRefused  *prometheus.CounterVec
 	factsHeld       prometheus.Gauge
 	factsDropped    prometheus.Counter
 
@@ -98,6 +101,11 @@ func New() *Metrics {
 	m.work = counter("routing_work_total", "Work items the routing engine's loops finished.")
 	m.conflictRetries = counter("routing_conflict_retries_total", "Call changes retried because a record changed between read and commit.")
 	m.dispatchPasses = counter("routing_dispatch_passes_total", "Distribution passes over every queue.")
+	m.loopDelay = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "routing_loop_delay_seconds",
+		Help: "How long each item (fact, action, offer, pass) waited on the routing engine's ordered loops before it ran.", Buckets: latencyBuckets})
+	reg.MustRegister(m.loopDelay)
+	m.routingRefused = counterVec("routing_calls_refused_total", "New calls routing turned away because its loops ran later than max_loop_delay_ms, by reason.", "reason")
+	m.routingRefused.WithLabelValues(routing.ReasonOverload).Add(0) // scraped as 0 before the first
 	m.factsHeld = gauge("routing_facts_held", "Media facts waiting, in order, for the store to answer again.")
 	m.factsDropped = counter("routing_facts_dropped_total", "Media facts dropped because more were held for the store than routing.held_facts allows.")
 

@@ -59,6 +59,9 @@ func (o routingObserver) DispatchPass()    { o.m.dispatchPasses.Inc() }
 func (o routingObserver) FactsHeld(n int)  { o.m.factsHeld.Set(float64(n)) }
 func (o routingObserver) FactDropped()     { o.m.factsDropped.Inc() }
 
+func (o routingObserver) LoopDelay(d time.Duration) { o.m.loopDelay.Observe(d.Seconds()) }
+func (o routingObserver) CallRefused(reason string) { o.m.routingRefused.WithLabelValues(reason).Inc() }
+
 func (o routingObserver) MediaCommand(cmd string, d time.Duration, err error) {
 	o.m.mediaLatency.WithLabelValues(cmd).Observe(d.Seconds())
 	if err != nil {

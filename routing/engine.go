@@ -36,7 +36,13 @@ type Engine struct {
 
 	shards   []*loop
 	dispatch *loop
-	kicked   atomic.Bool
+	// refusals hangs up callers turned away while the other loops run
+	// late (overload.go); maxLoopDelay is how late that is, refusedLog
+	// (Unix ns) when a refusal was last logged.
+	refusals     *loop
+	maxLoopDelay time.Duration
+	refusedLog   atomic.Int64
+	kicked       atomic.Bool
 	// noneWaiting: the last dispatcher pass found no waiting call, and no
 	// pass has started since (one that starts clears it before reading).
 	noneWaiting atomic.Bool
@@ -180,6 +186,7 @@ func NewEngine(st state.Store, agents *presence.Service, media media.Media, opts
 		e.shards[i] = newLoop()
 	}
 	e.dispatch = newLoop()
+	e.refusals = newLoop()
 	e.pass = newPassState()
 	e.intake = newIntake()
 	e.timers = newTimerSet()
@@ -242,11 +249,11 @@ func (e *Engine) RunFenced(ctx context.Context, fence state.Fence) error {
 		defer wg.Done()
 		e.replayHeld(ctx)
 	}()
-	for _, l := range append([]*loop{e.dispatch}, e.shards...) {
+	for _, l := range append([]*loop{e.dispatch, e.refusals}, e.shards...) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.run(ctx, e.done)
+			l.run(ctx, e.started, e.done)
 		}()
 	}
 	if e.watchLog != nil {
@@ -290,7 +297,7 @@ func (e *Engine) stop(r *engineRun) {
 		close(r.stopped)
 		e.timers.stopAll()
 	})
-	for _, l := range append([]*loop{e.dispatch}, e.shards...) {
+	for _, l := range append([]*loop{e.dispatch, e.refusals}, e.shards...) {
 		for range l.drain() {
 			e.done()
 		}
@@ -382,7 +389,7 @@ func (e *Engine) push(l *loop, f func(ctx context.Context)) {
 	e.pending++
 	e.obs.QueueDepth(e.pending)
 	e.pmu.Unlock()
-	l.push(f)
+	l.push(f, e.now())
 }
 
 func (e *Engine) done() {
@@ -478,15 +485,22 @@ func (e *Engine) loc() *time.Location { return e.agents.Location() }
 // loop is one ordered work queue. push never blocks (Report must not).
 type loop struct {
 	mu    sync.Mutex
-	items []func(context.Context)
+	items []loopItem
 	wake  chan struct{}
+}
+
+// loopItem is one piece of work and when it was queued: how long the
+// head item has waited is how late the loop runs (overload.go).
+type loopItem struct {
+	f  func(context.Context)
+	at time.Time
 }
 
 func newLoop() *loop { return &loop{wake: make(chan struct{}, 1)} }
 
-func (l *loop) push(f func(context.Context)) {
+func (l *loop) push(f func(context.Context), at time.Time) {
 	l.mu.Lock()
-	l.items = append(l.items, f)
+	l.items = append(l.items, loopItem{f: f, at: at})
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -494,7 +508,7 @@ func (l *loop) push(f func(context.Context)) {
 	}
 }
 
-func (l *loop) drain() []func(context.Context) {
+func (l *loop) drain() []loopItem {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	items := l.items
@@ -502,16 +516,30 @@ func (l *loop) drain() []func(context.Context) {
 	return items
 }
 
-func (l *loop) run(ctx context.Context, done func()) {
+// oldest is when the item that has waited longest was queued (zero when
+// none waits).
+func (l *loop) oldest() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.items) == 0 {
+		return time.Time{}
+	}
+	return l.items[0].at
+}
+
+// run runs the queued items in order until ctx ends; started learns
+// when each one was queued, done that it finished.
+func (l *loop) run(ctx context.Context, started func(queued time.Time), done func()) {
 	for {
 		l.mu.Lock()
-		var f func(context.Context)
+		var it loopItem
 		if len(l.items) > 0 {
-			f = l.items[0]
+			it = l.items[0]
+			l.items[0] = loopItem{}
 			l.items = l.items[1:]
 		}
 		l.mu.Unlock()
-		if f == nil {
+		if it.f == nil {
 			select {
 			case <-ctx.Done():
 				return
@@ -519,8 +547,9 @@ func (l *loop) run(ctx context.Context, done func()) {
 			}
 			continue
 		}
+		started(it.at)
 		if ctx.Err() == nil {
-			f(ctx)
+			it.f(ctx)
 		}
 		done()
 	}

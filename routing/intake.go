@@ -87,6 +87,10 @@ func (e *Engine) Report(f media.Fact) {
 func (e *Engine) dispatchFact(f media.Fact) {
 	switch f := f.(type) {
 	case media.CallArrived:
+		if over, late := e.overloaded(); over {
+			e.refuse(f, late)
+			return
+		}
 		e.adopt(f)
 	case media.DeviceState:
 		// Presence, not calls: ordered per agent on the agent's shard.

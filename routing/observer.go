@@ -19,6 +19,10 @@ type Observer interface {
 	// "hangup", … as media.Media names them, snake_case), how long it
 	// took and how it ended.
 	MediaCommand(cmd string, d time.Duration, err error)
+	// LoopDelay reports how long one item waited on its loop before it
+	// ran; CallRefused, a new call turned away (ReasonOverload).
+	LoopDelay(d time.Duration)
+	CallRefused(reason string)
 	// FactsHeld reports how many media facts wait for the store to
 	// answer again (held.go); FactDropped, one dropped past the bound.
 	FactsHeld(n int)
@@ -42,5 +46,8 @@ func (nopObserver) ConflictRetry() {}
 func (nopObserver) DispatchPass()  {}
 func (nopObserver) FactsHeld(int)  {}
 func (nopObserver) FactDropped()   {}
+
+func (nopObserver) LoopDelay(time.Duration) {}
+func (nopObserver) CallRefused(string)      {}
 
 func (nopObserver) MediaCommand(string, time.Duration, error) {}

@@ -15,6 +15,7 @@ import (
 // countingObserver counts what the engine reports.
 type countingObserver struct {
 	maxDepth, work, conflicts, passes, dials atomic.Int64
+	delays, refused                          atomic.Int64
 }
 
 func (o *countingObserver) QueueDepth(n int) {
@@ -25,11 +26,17 @@ func (o *countingObserver) QueueDepth(n int) {
 		}
 	}
 }
-func (o *countingObserver) WorkDone()      { o.work.Add(1) }
-func (o *countingObserver) ConflictRetry() { o.conflicts.Add(1) }
-func (o *countingObserver) DispatchPass()  { o.passes.Add(1) }
-func (o *countingObserver) FactsHeld(int)  {}
-func (o *countingObserver) FactDropped()   {}
+func (o *countingObserver) WorkDone()               { o.work.Add(1) }
+func (o *countingObserver) ConflictRetry()          { o.conflicts.Add(1) }
+func (o *countingObserver) DispatchPass()           { o.passes.Add(1) }
+func (o *countingObserver) FactsHeld(int)           {}
+func (o *countingObserver) FactDropped()            {}
+func (o *countingObserver) LoopDelay(time.Duration) { o.delays.Add(1) }
+func (o *countingObserver) CallRefused(reason string) {
+	if reason == routing.ReasonOverload {
+		o.refused.Add(1)
+	}
+}
 func (o *countingObserver) MediaCommand(cmd string, _ time.Duration, err error) {
 	if cmd == "dial" && err == nil {
 		o.dials.Add(1)

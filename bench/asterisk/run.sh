@@ -244,9 +244,10 @@ one() {
   local tp stasis refused
   tp=$(grep -c 'queue reached' "$d/ast/log/messages.log" 2>/dev/null || true)
   stasis=$(grep -c 'not in Stasis' "$d/callfloor.log" 2>/dev/null || true)
-  refused=$( [ -n "$cf_pid" ] && metric callfloor_media_calls_refused_total || echo 0)
+  # Turned away by the ARI path (event lag) or by routing (its loops late).
+  refused=$( [ -n "$cf_pid" ] && echo $(( $(metric callfloor_media_calls_refused_total) + $(metric callfloor_routing_calls_refused_total) )) || echo 0)
   # Where the events and requests went (profile for docs/performance.md).
-  [ -z "$cf_pid" ] || curl -sf -m 5 "http://$CF_METRICS/metrics" | grep -E '^callfloor_(media_(events|requests)_total|media_command_seconds|media_event_lag_seconds|routing_dispatch_passes_total)' >"$d/media-metrics.txt" || true
+  [ -z "$cf_pid" ] || curl -sf -m 5 "http://$CF_METRICS/metrics" | grep -E '^callfloor_(media_(events|requests)_total|media_command_seconds|media_event_lag_seconds|routing_(dispatch_passes_total|loop_delay_seconds|calls_refused_total))' >"$d/media-metrics.txt" || true
 
   cleanup
   local note="load ${load0}→${load1}; taskprocessor warnings ${tp:-0}"

@@ -128,6 +128,7 @@ func newApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, err
 	)...)
 	a.engine = routing.NewEngine(st, a.agents, nil, routing.WithLogger(log), routing.WithDefaultQueue(cfg.DefaultQueue),
 		routing.WithObserver(m.Routing()), routing.WithHeldFacts(cfg.HeldFacts),
+		routing.WithMaxLoopDelay(cfg.MaxLoopDelay(routing.DefaultMaxLoopDelay)),
 		// Re-run distribution on an agent change that may route a call,
 		// including other replicas' (this also covers the API's changes).
 		routing.WithAgentEvents(st))

@@ -143,7 +143,7 @@ func TestMetricsMoveWithACallAndAStatusChange(t *testing.T) {
 		"callfloor_events_appended_total", "callfloor_events_delivered_total", "callfloor_sse_clients",
 		"callfloor_sse_slow_consumers_total", "callfloor_routing_queue_depth", "callfloor_routing_work_total",
 		"callfloor_routing_conflict_retries_total", "callfloor_routing_dispatch_passes_total",
-		"callfloor_routing_facts_held", "callfloor_routing_facts_dropped_total",
+		"callfloor_routing_facts_held", "callfloor_routing_facts_dropped_total", "callfloor_routing_calls_refused_total",
 		"callfloor_store_command_seconds_count", "callfloor_agents", "callfloor_queue_waiting_calls",
 		"callfloor_queue_longest_wait_seconds", "process_resident_memory_bytes", "callfloor_media_reconnects_total",
 	} {
@@ -232,6 +232,7 @@ func TestMetricsMoveWithACallAndAStatusChange(t *testing.T) {
 		{"callfloor_events_delivered_total", nil},
 		{"callfloor_routing_work_total", nil},
 		{"callfloor_routing_dispatch_passes_total", nil},
+		{"callfloor_routing_loop_delay_seconds_count", nil},
 		{"callfloor_store_command_seconds_count", []string{`op="commit"`}},
 		{"callfloor_store_command_seconds_count", []string{`op="get"`}},
 		{"callfloor_webhook_attempts_total", []string{`result="ok"`}},

@@ -35,7 +35,11 @@ type Config struct {
 	LeaseTTL int `yaml:"lease_ttl_seconds"`
 	// HeldFacts bounds the media facts held in order while the store is
 	// unreachable (README.md, Limits and outages); 0: routing's default.
-	HeldFacts         int    `yaml:"held_facts"`
+	HeldFacts int `yaml:"held_facts"`
+	// MaxLoopDelayMS is how late routing's loops may run before new calls
+	// are refused (README.md, Limits and outages); 0: routing's default
+	// (250 ms), -1: never refuse.
+	MaxLoopDelayMS    int    `yaml:"max_loop_delay_ms"`
 	DefaultIdleStatus string `yaml:"default_idle_status"`
 	DefaultQueue      string `yaml:"default_queue"`
 	// DefaultRegion ("VN") reads national phone numbers ("0901000011");
@@ -338,6 +342,9 @@ func (c *Config) Validate() error {
 	if c.HeldFacts < 0 {
 		errs = append(errs, errors.New("held_facts: must be a positive number (0 for the default)"))
 	}
+	if c.MaxLoopDelayMS < -1 {
+		errs = append(errs, errors.New("max_loop_delay_ms: must be a positive number of milliseconds (0 for the default, -1 never to refuse calls)"))
+	}
 	if c.HeartbeatTTL < 0 {
 		errs = append(errs, errors.New("heartbeat_ttl_seconds: must be positive"))
 	}
@@ -397,6 +404,18 @@ func (c *Config) Location() *time.Location {
 
 // LeaseTTLDuration is the lease lifetime without renewal.
 func (c *Config) LeaseTTLDuration() time.Duration { return time.Duration(c.LeaseTTL) * time.Second }
+
+// MaxLoopDelay is max_loop_delay_ms as routing takes it: def when unset,
+// 0 (never refuse) for -1.
+func (c *Config) MaxLoopDelay(def time.Duration) time.Duration {
+	switch {
+	case c.MaxLoopDelayMS == 0:
+		return def
+	case c.MaxLoopDelayMS < 0:
+		return 0
+	}
+	return time.Duration(c.MaxLoopDelayMS) * time.Millisecond
+}
 
 // HeartbeatTTLDuration is the heartbeat expiry.
 func (c *Config) HeartbeatTTLDuration() time.Duration {

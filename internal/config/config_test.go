@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) string {
@@ -80,6 +81,7 @@ func TestBadConfigIsReported(t *testing.T) {
 		"not yaml":              "agents: [\n",
 		"short session":         "sip: {session_expires_seconds: 30}\n",
 		"negative contacts age": "ari: {url: http://x, contacts_max_age_seconds: -1}\n",
+		"negative loop delay":   "max_loop_delay_ms: -5\n",
 	}
 	for name, body := range cases {
 		path := filepath.Join(t.TempDir(), "c.yaml")
@@ -104,6 +106,27 @@ func TestEmptyFileIsDefaults(t *testing.T) {
 	cfg, err := Load(env(map[string]string{EnvConfig: path}))
 	if err != nil || cfg.HTTPAddr != "127.0.0.1:8080" || len(cfg.Agents) != 0 {
 		t.Fatalf("%+v %v", cfg, err)
+	}
+}
+
+// max_loop_delay_ms: unset takes routing's default, -1 turns refusals
+// off, a number is milliseconds.
+func TestMaxLoopDelay(t *testing.T) {
+	const def = 250 * time.Millisecond
+	for body, want := range map[string]time.Duration{
+		"":                         def,
+		"max_loop_delay_ms: -1\n":  0,
+		"max_loop_delay_ms: 400\n": 400 * time.Millisecond,
+	} {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		_ = os.WriteFile(path, []byte(body), 0o600)
+		cfg, err := Load(env(map[string]string{EnvConfig: path}))
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		if got := cfg.MaxLoopDelay(def); got != want {
+			t.Errorf("%q: MaxLoopDelay = %v, want %v", body, got, want)
+		}
 	}
 }
 
