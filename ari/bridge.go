@@ -25,6 +25,42 @@ func (c *Client) createBridge(ctx context.Context, typ, role, forChan string) (s
 	return b.ID, nil
 }
 
+// maxSpareBridges bounds the empty call bridges kept for reuse: enough
+// for the calls that end in the time between two arrivals' connects at
+// a few hundred calls a second, few enough that the idle bridges (one
+// thread each in Asterisk) cost nothing.
+const maxSpareBridges = 32
+
+// retireBridge disposes of a bridge of ours that has become empty (under
+// c.mu). A call bridge is kept for the next call while fewer than
+// maxSpareBridges are: creating and deleting one per call cost two of its
+// seven requests, one of its events, and a bridge thread started and
+// stopped inside Asterisk (docs/performance.md). Any other is deleted.
+func (c *Client) retireBridge(b *brdg) {
+	if b.role != roleCall || b.spare || len(c.spare) >= maxSpareBridges {
+		if !b.spare {
+			c.deleteBridge(b.id)
+		}
+		return
+	}
+	b.spare = true
+	c.spare = append(c.spare, b.id)
+}
+
+// takeSpare returns an empty call bridge kept by retireBridge, or "" (under
+// c.mu). Entries Asterisk destroyed meanwhile (BridgeDestroyed) are skipped.
+func (c *Client) takeSpare() string {
+	for len(c.spare) > 0 {
+		id := c.spare[len(c.spare)-1]
+		c.spare = c.spare[:len(c.spare)-1]
+		if b := c.bridges[id]; b != nil && b.spare && len(b.members) == 0 {
+			b.spare = false
+			return id
+		}
+	}
+	return ""
+}
+
 // bridgeChannels adds (or removes) channels and records the membership.
 func (c *Client) bridgeChannels(ctx context.Context, bridge string, add bool, chans ...string) error {
 	op := "/addChannel"
@@ -109,46 +145,70 @@ func (c *Client) Connect(ctx context.Context, a, b media.LegID) error {
 		}
 	}
 	ca, cb := c.chanOf(a), c.chanOf(b)
-	bridge, others, add, created, err := c.callBridgeFor(ctx, ca, cb)
-	if err != nil {
-		return err
-	}
-	if len(others) > 0 {
-		// Routing hangs the detached legs up; failing to detach one
-		// (already gone) must not fail the connect.
-		if err := c.bridgeChannels(ctx, bridge, false, others...); err != nil {
-			c.log.Warn("detaching old legs failed", "bridge", bridge, "err", err)
+	for attempt := 0; ; attempt++ {
+		bridge, others, add, origin, err := c.callBridgeFor(ctx, ca, cb)
+		if err != nil {
+			return err
 		}
-	}
-	if len(add) == 0 {
-		return nil
-	}
-	if err := c.bridgeChannels(ctx, bridge, true, add...); err != nil {
-		if created {
+		if len(others) > 0 {
+			// Routing hangs the detached legs up; failing to detach one
+			// (already gone) must not fail the connect.
+			if err := c.bridgeChannels(ctx, bridge, false, others...); err != nil {
+				c.log.Warn("detaching old legs failed", "bridge", bridge, "err", err)
+			}
+		}
+		if len(add) == 0 {
+			return nil
+		}
+		err = c.bridgeChannels(ctx, bridge, true, add...)
+		switch {
+		case err == nil:
+			return nil
+		case origin == bridgeReused && notFound(err) && attempt == 0:
+			// A spare someone deleted behind our back: forget it and make
+			// a new one.
+			c.mu.Lock()
+			delete(c.bridges, bridge)
+			c.mu.Unlock()
+			continue
+		case origin != bridgeFound:
 			// Nothing entered it, so no event will ever empty it: remove
-			// the bridge we just made rather than leave it to a resync.
+			// the bridge rather than leave it to a resync.
 			c.mu.Lock()
 			c.deleteBridge(bridge)
 			c.mu.Unlock()
 		}
 		return err
 	}
-	return nil
 }
 
-// callBridgeFor finds the call bridge either channel is in, or creates
-// one (created), and says which members to detach and which channels to
-// add.
-func (c *Client) callBridgeFor(ctx context.Context, ca, cb string) (bridge string, others, add []string, created bool, err error) {
+// bridgeOrigin says where callBridgeFor's bridge came from.
+type bridgeOrigin int
+
+const (
+	bridgeFound   bridgeOrigin = iota // one of the two channels is in it
+	bridgeReused                      // a spare (retireBridge)
+	bridgeCreated                     // made now
+)
+
+// callBridgeFor finds the call bridge either channel is in, or takes a
+// spare, or creates one, and says which members to detach and which
+// channels to add.
+func (c *Client) callBridgeFor(ctx context.Context, ca, cb string) (bridge string, others, add []string, origin bridgeOrigin, err error) {
 	for attempt := 0; attempt < 2; attempt++ {
-		bridge = c.bridgeWith(ca, roleCall)
+		bridge, origin = c.bridgeWith(ca, roleCall), bridgeFound
 		if bridge == "" {
 			bridge = c.bridgeWith(cb, roleCall)
 		}
-		created = bridge == ""
-		if created {
+		if bridge == "" {
+			c.mu.Lock()
+			bridge, origin = c.takeSpare(), bridgeReused
+			c.mu.Unlock()
+		}
+		if bridge == "" {
+			origin = bridgeCreated
 			if bridge, err = c.createBridge(ctx, "mixing", roleCall, ca); err != nil {
-				return "", nil, nil, false, err
+				return "", nil, nil, origin, err
 			}
 		}
 		c.mu.Lock()
@@ -172,9 +232,9 @@ func (c *Client) callBridgeFor(ctx context.Context, ca, cb string) (bridge strin
 			}
 		}
 		c.mu.Unlock()
-		return bridge, others, add, created, nil
+		return bridge, others, add, origin, nil
 	}
-	return "", nil, nil, false, fmt.Errorf("ari: connect %s and %s: call bridge keeps vanishing", ca, cb)
+	return "", nil, nil, bridgeFound, fmt.Errorf("ari: connect %s and %s: call bridge keeps vanishing", ca, cb)
 }
 
 // leaveMonitor turns a supervisor's monitor leg into a plain call leg

@@ -108,7 +108,10 @@ type Client struct {
 	legs     map[string]*leg            // by logical leg id
 	chans    map[string]*leg            // by Asterisk channel id (fork members, snoops)
 	bridges  map[string]*brdg           // bridges this app created, by id
-	devices  map[string]bool            // endpoint → last reported registration
+	// spare lists empty call bridges kept for the next calls (bridge.go,
+	// retireBridge), newest last.
+	spare   []string
+	devices map[string]bool // endpoint → last reported registration
 	// contacts: endpoint → what it is dialled as, read from Asterisk
 	// (contacts.go).
 	contacts map[string]contactSet

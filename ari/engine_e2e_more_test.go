@@ -41,7 +41,7 @@ func TestE2EOutboundClickToCall(t *testing.T) {
 
 	h.f.RemoteHangup(cust)
 	h.waitGone(v.ID)
-	h.expectSeq("DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call)
+	h.expectSeq("DELETE /channels/" + a1 + "?reason_code=16")
 	h.waitAgent("a1", presence.SysAvailable, "")
 	if s := h.stats(); s.Accepted != 0 || s.Missed != 0 {
 		t.Fatalf("an outbound call counts as neither accepted nor missed: %+v", s)

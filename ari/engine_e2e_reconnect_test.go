@@ -36,7 +36,7 @@ func (h *e2e) reconnect(then ...string) {
 func TestE2EReconnectKeepsCall(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
-	id, cust, a1, call := h.talking(caller)
+	id, cust, a1, _ := h.talking(caller)
 
 	h.cut()
 	if _, err := h.eng.StartMonitor(h.ctx, h.sup, id, media.MonitorListen, ""); !errors.Is(err, media.ErrMediaUnavailable) {
@@ -53,7 +53,7 @@ func TestE2EReconnectKeepsCall(t *testing.T) {
 	// The resynchronised tables still drive the call.
 	h.f.RemoteHangup(cust)
 	h.waitGone(id)
-	h.expectSeq("DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call)
+	h.expectSeq("DELETE /channels/" + a1 + "?reason_code=16")
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
 }
 
@@ -63,10 +63,10 @@ func TestE2EReconnectKeepsCall(t *testing.T) {
 func TestE2ECallerLeftWhileDisconnected(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
-	id, cust, a1, call := h.talking(caller)
+	id, cust, a1, _ := h.talking(caller)
 	h.cut()
 	h.f.RemoteHangup(cust)
-	h.reconnect("DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call)
+	h.reconnect("DELETE /channels/" + a1 + "?reason_code=16")
 	h.waitGone(id)
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
 	if s := h.stats(); s.Accepted != 1 || s.Talking != 0 {
@@ -177,7 +177,7 @@ func TestE2EEndpointPresence(t *testing.T) {
 func TestE2ERestartKeepsCall(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
-	id, cust, a1, call := h.talking(caller)
+	id, cust, a1, _ := h.talking(caller)
 	h.restart()
 	h.waitCall(id, routing.StateAnswered, "a1")
 	h.waitAgent("a1", presence.SysTalking, id)
@@ -185,7 +185,7 @@ func TestE2ERestartKeepsCall(t *testing.T) {
 
 	h.f.RemoteHangup(cust)
 	h.waitGone(id)
-	h.expectSeq("DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call)
+	h.expectSeq("DELETE /channels/" + a1 + "?reason_code=16")
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
 }
 
@@ -262,10 +262,10 @@ func TestE2ELongRegistrationStaysOnline(t *testing.T) {
 func TestE2EAgentLeftWhileDisconnected(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
-	id, cust, a1, call := h.talking(caller)
+	id, cust, a1, _ := h.talking(caller)
 	h.cut()
 	h.f.RemoteHangup(a1)
-	h.reconnect("DELETE /channels/"+cust+"?reason_code=16", "DELETE /bridges/"+call)
+	h.reconnect("DELETE /channels/" + cust + "?reason_code=16")
 	h.waitGone(id)
 	if calls := h.callsSoon(); len(calls) != 0 {
 		t.Fatalf("calls after the caller was hung up: %+v", calls)

@@ -138,8 +138,7 @@ func TestE2EMonitorListenPauseBarge(t *testing.T) {
 	h.waitGone(id)
 	h.expectChains(
 		[]string{"DELETE /channels/" + a1 + "?reason_code=16", "DELETE /channels/" + num + "?reason_code=16",
-			"DELETE /channels/" + snoop + "?reason_code=16", "DELETE /bridges/" + spy},
-		[]string{"DELETE /bridges/" + call})
+			"DELETE /channels/" + snoop + "?reason_code=16", "DELETE /bridges/" + spy})
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
 }
 
@@ -158,8 +157,7 @@ func TestE2ETakeOverThenTransfer(t *testing.T) {
 	h.expectChains(
 		[]string{"POST /bridges/" + call + "/removeChannel?channel=" + cust, "POST /channels/" + cust + "/moh?mohClass=default", "DELETE /channels/" + a1 + "?reason_code=16",
 			originate("agent,sup-sales,"+id, caller, dev, "PJSIP/sup-sales", 18),
-			originate("agent,sup-sales,"+id, caller, num, "PJSIP/"+supNumber, 18)},
-		[]string{"DELETE /bridges/" + call}) // emptied once a1 is gone
+			originate("agent,sup-sales,"+id, caller, num, "PJSIP/"+supNumber, 18)})
 	h.waitCall(id, routing.StateRinging, "sup-sales")
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
 	h.waitAgent("sup-sales", presence.SysRinging, id)
@@ -167,11 +165,11 @@ func TestE2ETakeOverThenTransfer(t *testing.T) {
 	h.f.AnswerDevice(dev)
 	h.waitCall(id, routing.StateAnswered, "sup-sales")
 	h.waitAgent("sup-sales", presence.SysTalking, id)
-	call2 := h.f.bridgeNamed("call-" + cust)
+	call2 := call // the bridge the first agent left, kept and taken again
 	h.expectChains(
 		[]string{"DELETE /channels/" + num + "?reason_code=16"},
 		[]string{"DELETE /channels/" + cust + "/moh",
-			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+dev)})
+			"POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+dev)})
 
 	h.available("a2")
 	h.expectSeq()
@@ -182,8 +180,7 @@ func TestE2ETakeOverThenTransfer(t *testing.T) {
 	h.expectChains(
 		[]string{"POST /bridges/" + call2 + "/removeChannel?channel=" + cust, "POST /channels/" + cust + "/moh?mohClass=default", "DELETE /channels/" + dev + "?reason_code=16",
 			originate("agent,a2,"+id, caller, a2dev, "PJSIP/a2", 18),
-			originate("agent,a2,"+id, caller, a2num, "PJSIP/a2-desk", 18)},
-		[]string{"DELETE /bridges/" + call2})
+			originate("agent,a2,"+id, caller, a2num, "PJSIP/a2-desk", 18)})
 	h.waitCall(id, routing.StateRinging, "a2")
 	h.waitAgent("sup-sales", presence.SysAfterCallWork, "")
 	h.waitAgent("a2", presence.SysRinging, id)
@@ -191,11 +188,11 @@ func TestE2ETakeOverThenTransfer(t *testing.T) {
 	h.f.AnswerDevice(a2dev)
 	h.waitCall(id, routing.StateAnswered, "a2")
 	h.waitAgent("a2", presence.SysTalking, id)
-	call3 := h.f.bridgeNamed("call-" + cust)
+	call3 := call2 // kept again when the supervisor left
 	h.expectChains(
 		[]string{"DELETE /channels/" + a2num + "?reason_code=16"},
 		[]string{"DELETE /channels/" + cust + "/moh",
-			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call3 + "/addChannel?channel=" + esc(cust+","+a2dev)})
+			"POST /bridges/" + call3 + "/addChannel?channel=" + esc(cust+","+a2dev)})
 	if s := h.stats(); s.Accepted != 1 || s.Talking != 1 {
 		t.Fatalf("stats: one accepted call however many hands it passed: %+v", s)
 	}
@@ -228,8 +225,7 @@ func TestE2EMonitorFollowsTransferInTeam(t *testing.T) {
 			"POST /bridges/" + call + "/removeChannel?channel=" + cust, "POST /channels/" + cust + "/moh?mohClass=default", "DELETE /channels/" + a1 + "?reason_code=16",
 			originate("agent,a2,"+id, caller, a2dev, "PJSIP/a2", 18),
 			originate("agent,a2,"+id, caller, a2num, "PJSIP/a2-desk", 18)},
-		[]string{"DELETE /channels/" + snoop + "?reason_code=16", "DELETE /bridges/" + spy},
-		[]string{"DELETE /bridges/" + call})
+		[]string{"DELETE /channels/" + snoop + "?reason_code=16", "DELETE /bridges/" + spy})
 	h.waitMonitor(id, func(m *routing.MonitorView) bool { return m != nil && m.ID == mon.ID && !m.Answered })
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
 
@@ -237,11 +233,11 @@ func TestE2EMonitorFollowsTransferInTeam(t *testing.T) {
 	h.waitCall(id, routing.StateAnswered, "a2")
 	h.waitAgent("a2", presence.SysTalking, id)
 	sdev, snum := h.channelTo("sup-sales"), h.channelTo(supNumber) // rung again
-	call2 := h.f.bridgeNamed("call-" + cust)
+	call2 := call                                                  // the bridge the first agent left, kept and taken again
 	h.expectChains(
 		[]string{"DELETE /channels/" + a2num + "?reason_code=16"},
 		[]string{"DELETE /channels/" + cust + "/moh",
-			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+a2dev),
+			"POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+a2dev),
 			originate("supervisor,sup-sales,"+id, caller, sdev, "PJSIP/sup-sales", 18),
 			originate("supervisor,sup-sales,"+id, caller, snum, "PJSIP/"+supNumber, 18)})
 
@@ -305,8 +301,7 @@ func TestE2ETakeOverUnanswered(t *testing.T) {
 	h.expectChains(
 		[]string{"POST /bridges/" + call + "/removeChannel?channel=" + cust, "POST /channels/" + cust + "/moh?mohClass=default", "DELETE /channels/" + a1 + "?reason_code=16",
 			originate("agent,sup-sales,"+id, caller, dev, "PJSIP/sup-sales", 18),
-			originate("agent,sup-sales,"+id, caller, num, "PJSIP/"+supNumber, 18)},
-		[]string{"DELETE /bridges/" + call})
+			originate("agent,sup-sales,"+id, caller, num, "PJSIP/"+supNumber, 18)})
 	h.f.NoAnswer(num)
 	h.f.NoAnswer(dev)
 	h.waitCall(id, routing.StateCalling, "sup-sales")
@@ -319,9 +314,9 @@ func TestE2ETakeOverUnanswered(t *testing.T) {
 		originate("agent,a2,"+id, caller, a2num, "PJSIP/a2-desk", 18))
 	h.f.AnswerDevice(a2dev)
 	h.waitCall(id, routing.StateAnswered, "a2")
-	call2 := h.f.bridgeNamed("call-" + cust)
+	call2 := call // the bridge the first agent left, kept and taken again
 	h.expectChains(
 		[]string{"DELETE /channels/" + a2num + "?reason_code=16"},
 		[]string{"DELETE /channels/" + cust + "/moh",
-			"POST /bridges?name=call-" + cust + "&type=mixing", "POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+a2dev)})
+			"POST /bridges/" + call2 + "/addChannel?channel=" + esc(cust+","+a2dev)})
 }

@@ -64,7 +64,7 @@ func TestE2EInboundAnswered(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
 	wantQueue(t, h.salesQueue(), 0, 1, 0, 0)
-	id, cust, a1, call := h.talking(caller)
+	id, cust, a1, _ := h.talking(caller)
 	wantQueue(t, h.salesQueue(), 0, 0, 1, 1)
 	if s := h.stats(); s.Accepted != 1 || s.Talking != 1 || s.Waiting != 0 || s.Agents.Talking != 1 {
 		t.Fatalf("stats while talking: %+v", s)
@@ -73,7 +73,7 @@ func TestE2EInboundAnswered(t *testing.T) {
 	h.f.RemoteHangup(cust) // StasisEnd only, as Asterisk sends for a caller
 	h.waitGone(id)
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
-	h.expectSeq("DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call)
+	h.expectSeq("DELETE /channels/" + a1 + "?reason_code=16")
 
 	h.advance(29 * time.Second)
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
@@ -184,12 +184,12 @@ func TestE2EUnregisteredNextAgent(t *testing.T) {
 func TestE2ESupervisorHangsUp(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
-	id, cust, a1, call := h.talking(caller)
+	id, cust, a1, _ := h.talking(caller)
 	if _, err := h.eng.Hangup(h.ctx, h.sup, id); err != nil {
 		t.Fatal(err)
 	}
 	h.waitGone(id)
-	h.expectSeq("DELETE /channels/"+cust+"?reason_code=16", "DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call)
+	h.expectSeq("DELETE /channels/"+cust+"?reason_code=16", "DELETE /channels/"+a1+"?reason_code=16")
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
 	if s := h.stats(); s.Accepted != 1 || s.Talking != 0 {
 		t.Fatalf("stats: %+v", s)
@@ -201,10 +201,10 @@ func TestE2ESupervisorHangsUp(t *testing.T) {
 func TestE2EAgentHangsUp(t *testing.T) {
 	h := startE2E(t)
 	h.available("a1")
-	id, cust, a1, call := h.talking(caller)
+	id, cust, a1, _ := h.talking(caller)
 	h.f.RemoteHangup(a1)
 	h.waitGone(id)
-	h.expectSeq("DELETE /channels/"+cust+"?reason_code=16", "DELETE /bridges/"+call)
+	h.expectSeq("DELETE /channels/" + cust + "?reason_code=16")
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
 }
 

@@ -259,7 +259,7 @@ func (c *Client) endLeg(base media.FactBase, l *leg, cause media.Cause) []media.
 	return []media.Fact{media.LegEnded{FactBase: base, Leg: media.LegID(l.id), Cause: cause}}
 }
 
-// onBridgeMembers records a bridge's members from an event and deletes a
+// onBridgeMembers records a bridge's members from an event and retires a
 // bridge of ours that has become empty.
 func (c *Client) onBridgeMembers(id string, members []string) {
 	b := c.bridges[id]
@@ -271,7 +271,7 @@ func (c *Client) onBridgeMembers(id string, members []string) {
 		b.members[m] = true
 	}
 	if len(members) == 0 {
-		c.deleteBridge(id)
+		c.retireBridge(b)
 	}
 }
 

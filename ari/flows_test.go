@@ -101,7 +101,8 @@ func TestInboundAnswered(t *testing.T) {
 	h.rec.expect(t, media.LegEnded{Leg: cust, Cause: media.CauseNormal})
 	h.hangup(t, agent)
 	h.rec.expect(t, media.LegEnded{Leg: agent, Cause: media.CauseNormal})
-	h.f.expectRequests("DELETE /channels/"+string(agent)+"?reason_code=16", "DELETE /bridges/"+call)
+	h.f.expectRequests("DELETE /channels/" + string(agent) + "?reason_code=16")
+	h.keptForReuse(t, call)
 }
 
 func TestAgentNoAnswerThenNextAgent(t *testing.T) {
@@ -120,7 +121,8 @@ func TestAgentNoAnswerThenNextAgent(t *testing.T) {
 	h.rec.expect(t, media.LegEnded{Leg: a2, Cause: media.CauseNormal})
 	h.hangup(t, cust)
 	h.rec.expect(t, media.LegEnded{Leg: cust, Cause: media.CauseNormal})
-	h.f.expectRequests("DELETE /channels/"+string(cust)+"?reason_code=16", "DELETE /bridges/"+call)
+	h.f.expectRequests("DELETE /channels/" + string(cust) + "?reason_code=16")
+	h.keptForReuse(t, call)
 }
 
 func TestAgentBusy(t *testing.T) {

@@ -43,12 +43,12 @@ func TestGone(t *testing.T) {
 func TestE2EGhostCallEndsByLegAudit(t *testing.T) {
 	h := startE2EAudit(t, 20*time.Second)
 	h.available("a1")
-	id, cust, a1, call := h.talking(caller)
+	id, cust, a1, _ := h.talking(caller)
 	h.f.Vanish(cust)
 	h.advance(20 * time.Second)
 	h.expectSeq("GET /channels") // first audit: suspected
 	h.advance(20 * time.Second)
 	h.waitGone(id)
 	h.waitAgent("a1", presence.SysAfterCallWork, "")
-	h.expectSeq("GET /channels", "DELETE /channels/"+a1+"?reason_code=16", "DELETE /bridges/"+call)
+	h.expectSeq("GET /channels", "DELETE /channels/"+a1+"?reason_code=16")
 }

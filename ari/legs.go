@@ -107,6 +107,7 @@ const (
 type brdg struct {
 	id, role string
 	members  map[string]bool
+	spare    bool // empty, listed in Client.spare for reuse
 }
 
 // ownRole returns the role of a bridge this application created, from its

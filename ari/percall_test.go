@@ -51,22 +51,25 @@ func everyEndpoint(c *Client) { c.cfg.Devices = nil }
 // TestE2ERequestsPerCall pins what one routed call costs Asterisk
 // (docs/performance.md, "Asterisk side by side with app_queue"): a caller
 // waiting with ringback, a1 rung, answering, both in one bridge, the
-// caller hanging up. REST requests: ring, originate, answer, one bridge
-// created and filled in one request, a1 hung up, the bridge deleted — 7,
-// and on the first call one GET more, a1's contacts read before the
-// dial (kept for DefaultContactsMaxAge, so the next calls read nothing);
-// with music on hold 8 (music on the caller's channel and off again, no
-// holding bridge). ARI events, with the event filter and the fake's
-// model of subscriptions (fakesubs_test.go): subscribed to the agents'
-// device states, a1's channel events come once and its device changes
-// state three times (ringing, in use, not in use); subscribed to all of
-// PJSIP (the fallback without a device list), a1's and the trunk's
-// channel events come twice and their endpoints change state instead.
-// Requests go over kept-alive connections: five calls use at most a few.
+// caller hanging up. REST requests: ring, originate, answer, the two
+// channels added to a call bridge in one request, a1 hung up — 5. The
+// bridge, empty again, is kept for the next call (retireBridge), so only
+// the first call creates one (one request more) and none is deleted; the
+// first call also reads a1's contacts before the dial (one GET, kept for
+// DefaultContactsMaxAge, so the next calls read nothing). With music on
+// hold one more: music on the caller's channel and off again, no holding
+// bridge. ARI events, with the event filter and the fake's model of
+// subscriptions (fakesubs_test.go): subscribed to the agents' device
+// states, a1's channel events come once and its device changes state
+// three times (ringing, in use, not in use); subscribed to all of PJSIP
+// (the fallback without a device list), a1's and the trunk's channel
+// events come twice and their endpoints change state instead. No
+// BridgeDestroyed: the bridge lives on. Requests go over kept-alive
+// connections: five calls use at most a few.
 func TestE2ERequestsPerCall(t *testing.T) {
 	agentEvents := map[string]int{"StasisStart": 2, "StasisEnd": 2, "Dial": 3,
 		"ChannelHangupRequest": 2, "ChannelDestroyed": 1, "ChannelEnteredBridge": 2, "ChannelLeftBridge": 2,
-		"BridgeDestroyed": 1, "DeviceStateChanged": 3}
+		"DeviceStateChanged": 3}
 	everyEvents := maps.Clone(agentEvents)
 	delete(everyEvents, "DeviceStateChanged")
 	everyEvents["EndpointStateChange"] = 4 // a1's and the trunk's, as their channels come and go
@@ -78,9 +81,9 @@ func TestE2ERequestsPerCall(t *testing.T) {
 		want   int
 		events map[string]int
 	}{
-		{"ringback", media.HoldRingback, nil, 7, agentEvents},
-		{"music", media.HoldMusic, nil, 8, agentEvents},
-		{"ringback, every endpoint", media.HoldRingback, []Option{everyEndpoint}, 7, everyEvents},
+		{"ringback", media.HoldRingback, nil, 5, agentEvents},
+		{"music", media.HoldMusic, nil, 6, agentEvents},
+		{"ringback, every endpoint", media.HoldRingback, []Option{everyEndpoint}, 5, everyEvents},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			obs := &countLog{requests: map[string]int{}, events: map[string]int{}}
@@ -106,16 +109,24 @@ func TestE2ERequestsPerCall(t *testing.T) {
 				h.f.RemoteHangup(cust)
 				h.waitGone(id)
 				h.waitAgent("a1", presence.SysAfterCallWork, "")
-				h.eventually("channels and bridges gone", func() error {
+				h.eventually("channels gone, one empty bridge kept", func() error {
 					h.f.mu.Lock()
 					defer h.f.mu.Unlock()
-					if len(h.f.chans) != 0 || len(h.f.bridges) != 0 {
-						return errors.New("left over")
+					if len(h.f.chans) != 0 {
+						return fmt.Errorf("%d channels left over", len(h.f.chans))
+					}
+					if len(h.f.bridges) != 1 {
+						return fmt.Errorf("%d bridges, want the one kept", len(h.f.bridges))
+					}
+					for _, b := range h.f.bridges {
+						if len(b.chans) != 0 {
+							return errors.New("the kept bridge is not empty")
+						}
 					}
 					return nil
 				})
-				// The last events (BridgeDestroyed) may still be on their way
-				// from the socket to the observer.
+				// The last events (ChannelLeftBridge) may still be on their
+				// way from the socket to the observer.
 				h.eventually("the call's events counted", func() error {
 					obs.mu.Lock()
 					defer obs.mu.Unlock()
@@ -127,7 +138,7 @@ func TestE2ERequestsPerCall(t *testing.T) {
 				reqs, evs := obs.take()
 				want, gets := tc.want, 0
 				if i == 0 {
-					want, gets = want+1, 1 // a1's contacts
+					want, gets = want+2, 1 // the bridge created, a1's contacts
 				}
 				if got := sum(reqs); got != want || reqs["GET"] != gets {
 					t.Fatalf("call %d: %d requests %v, want %d with %d GET (%q)", i, got, reqs, want, gets, h.f.takeRequests())

@@ -171,6 +171,7 @@ func (c *Client) adopt(base media.FactBase, chans []chanInfo) (snaps []media.Leg
 // removes bridges of ours that nothing uses any more.
 func (c *Client) syncBridges(bridges []ari.BridgeData) {
 	seen := map[string]bool{}
+	c.spare = c.spare[:0] // empty ones are deleted below
 	for _, b := range bridges {
 		role := ownRole(b.Name)
 		if role == "" {
@@ -182,7 +183,7 @@ func (c *Client) syncBridges(bridges []ari.BridgeData) {
 			br = &brdg{id: b.ID, role: role}
 			c.bridges[b.ID] = br
 		}
-		br.members = map[string]bool{}
+		br.members, br.spare = map[string]bool{}, false
 		useful := false
 		for _, m := range b.ChannelIDs {
 			br.members[m] = true
