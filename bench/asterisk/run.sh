@@ -16,6 +16,8 @@
 #   SIDES      app_queue and/or callfloor                   (default "app_queue callfloor")
 #   STORE      callfloor's store: memory or redis           (default memory)
 #   WAIT_MODE  callfloor queue's wait_mode: ringback or music (default ringback, as app_queue's Queue(,r))
+#   CALLFLOOR_GOMAXPROCS  GOMAXPROCS for callfloor (default: Go's, one per core); 1 is
+#              what README.md advises where callfloor shares a small machine with Asterisk
 #   OUT        where traces and logs go                     (default a new /tmp/cfbench.XXXXXX)
 set -euo pipefail
 
@@ -29,6 +31,7 @@ TALK_MS=${TALK_MS:-1000}
 SIDES=${SIDES:-"app_queue callfloor"}
 STORE=${STORE:-memory}
 WAIT_MODE=${WAIT_MODE:-ringback}
+CALLFLOOR_GOMAXPROCS=${CALLFLOOR_GOMAXPROCS:-}
 CALLFLOOR_BIN=${CALLFLOOR_BIN:-}  # a prebuilt callfloor (another commit, for A/B runs); default: built from this checkout
 OUT=${OUT:-$(mktemp -d /tmp/cfbench.XXXXXX)}
 mkdir -p "$OUT"
@@ -166,6 +169,7 @@ start_callfloor() {
   write_floor "$d"
   local env=(CALLFLOOR_CONFIG="$d/floor.yaml" CALLFLOOR_ARI_URL=http://127.0.0.1:8088/ari
     CALLFLOOR_ARI_USER=callfloor CALLFLOOR_ARI_PASSWORD=callfloor CALLFLOOR_ARI_APP=callfloor)
+  [ -z "$CALLFLOOR_GOMAXPROCS" ] || env+=(GOMAXPROCS="$CALLFLOOR_GOMAXPROCS")
   if [ "$STORE" = redis ]; then
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$d/redis.log" 2>&1 &
     redis_pid=$!; pids+=("$redis_pid")
@@ -262,7 +266,7 @@ one() {
   "$OUT/tally" "${args[@]}"
 }
 
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); Asterisk $("$AST_BIN" -V 2>/dev/null); $AGENTS agents answering after 200 ms, $CALLS calls per run, talk ${TALK_MS} ms, callfloor store $STORE, wait_mode $WAIT_MODE; traces in $OUT"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); Asterisk $("$AST_BIN" -V 2>/dev/null); $AGENTS agents answering after 200 ms, $CALLS calls per run, talk ${TALK_MS} ms, callfloor store $STORE, wait_mode $WAIT_MODE, GOMAXPROCS ${CALLFLOOR_GOMAXPROCS:-default}; traces in $OUT"
 "$OUT/tally" -header
 for rate in $RATES; do
   for side in $SIDES; do
