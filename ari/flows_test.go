@@ -90,19 +90,7 @@ func (h *harness) hangup(t *testing.T, leg media.LegID) {
 }
 
 func TestInboundAnswered(t *testing.T) {
-	h := start(t)
-	cust := h.inboundHeld(t)
-	agent := h.dialAgent(t, "a1", 15*time.Second)
-	h.answered(t, agent)
-	call := h.connectFromHold(t, cust, agent)
-
-	// The caller hangs up: StasisEnd only, no ChannelDestroyed.
-	h.f.RemoteHangup(string(cust))
-	h.rec.expect(t, media.LegEnded{Leg: cust, Cause: media.CauseNormal})
-	h.hangup(t, agent)
-	h.rec.expect(t, media.LegEnded{Leg: agent, Cause: media.CauseNormal})
-	h.f.expectRequests("DELETE /channels/" + string(agent) + "?reason_code=16")
-	h.keptForReuse(t, call)
+	start(t).answeredAndEnded(t)
 }
 
 func TestAgentNoAnswerThenNextAgent(t *testing.T) {

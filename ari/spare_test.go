@@ -27,20 +27,30 @@ func (h *harness) keptForReuse(t *testing.T, bridge string) {
 	}
 }
 
-// The next call goes into the bridge the last one left: no bridge is
-// created or deleted, and the spare is no longer listed once taken.
-func TestCallBridgeReused(t *testing.T) {
-	h := start(t)
+// answeredAndEnded runs one call through a1 — held, rung, answered,
+// bridged, the caller hanging up, a1 hung up — and returns its bridge,
+// checked to be kept for reuse.
+func (h *harness) answeredAndEnded(t *testing.T) (bridge string) {
+	t.Helper()
 	cust := h.inboundHeld(t)
 	agent := h.dialAgent(t, "a1", 15*time.Second)
 	h.answered(t, agent)
-	call := h.connectFromHold(t, cust, agent)
+	bridge = h.connectFromHold(t, cust, agent)
+	// The caller hangs up: StasisEnd only, no ChannelDestroyed.
 	h.f.RemoteHangup(string(cust))
 	h.rec.expect(t, media.LegEnded{Leg: cust, Cause: media.CauseNormal})
 	h.hangup(t, agent)
 	h.rec.expect(t, media.LegEnded{Leg: agent, Cause: media.CauseNormal})
 	h.f.expectRequests("DELETE /channels/" + string(agent) + "?reason_code=16")
-	h.keptForReuse(t, call)
+	h.keptForReuse(t, bridge)
+	return bridge
+}
+
+// The next call goes into the bridge the last one left: no bridge is
+// created or deleted, and the spare is no longer listed once taken.
+func TestCallBridgeReused(t *testing.T) {
+	h := start(t)
+	call := h.answeredAndEnded(t)
 
 	cust2 := h.inboundHeld(t)
 	agent2 := h.dialAgent(t, "a2", 15*time.Second)
@@ -64,16 +74,7 @@ func TestCallBridgeReused(t *testing.T) {
 // seen) costs one 404: the connect makes a new bridge and succeeds.
 func TestVanishedSpareReplaced(t *testing.T) {
 	h := start(t)
-	cust := h.inboundHeld(t)
-	agent := h.dialAgent(t, "a1", 15*time.Second)
-	h.answered(t, agent)
-	call := h.connectFromHold(t, cust, agent)
-	h.f.RemoteHangup(string(cust))
-	h.rec.expect(t, media.LegEnded{Leg: cust, Cause: media.CauseNormal})
-	h.hangup(t, agent)
-	h.rec.expect(t, media.LegEnded{Leg: agent, Cause: media.CauseNormal})
-	h.f.expectRequests("DELETE /channels/" + string(agent) + "?reason_code=16")
-	h.keptForReuse(t, call)
+	call := h.answeredAndEnded(t)
 	h.f.mu.Lock()
 	delete(h.f.bridges, call) // silently: no BridgeDestroyed
 	h.f.mu.Unlock()

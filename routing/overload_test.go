@@ -11,25 +11,26 @@ import (
 	"github.com/callfloor/callfloor/routing/routingtest"
 )
 
-// While work waits on the call loops longer than the bound, a new caller
-// is refused at once: hung up with CauseFailed (a 503 on a SIP trunk)
-// even though its own loop is stuck, counted, and never recorded; the
-// calls already admitted go on, and once the loops catch up callers are
-// admitted again.
-func TestLateLoopsRefuseNewCalls(t *testing.T) {
-	const bound = 20 * time.Millisecond
-	obs := &countingObserver{}
+// lateFloor is a floor whose one call loop is stuck: the first caller's
+// Dial is not answered until unblock, and the second caller's arrival
+// waits behind it for longer than 20 ms. opts go to the engine.
+func lateFloor(t *testing.T, opts ...routing.Option) (f *testFloor, obs *countingObserver, unblock func()) {
+	t.Helper()
+	obs = &countingObserver{}
 	// One loop, so the second caller's arrival queues behind the first
-	// caller's Dial, which the media server does not answer.
-	f := newFloor(t, nil, time.Time{}, routing.WithObserver(obs), routing.WithShards(1), routing.WithMaxLoopDelay(bound))
+	// caller's Dial.
+	f = newFloor(t, nil, time.Time{}, append([]routing.Option{routing.WithObserver(obs), routing.WithShards(1)}, opts...)...)
 	f.addAgent("a1", presence.RoleAgent)
 	f.addQueue("main", routing.LongestIdle, 0, []string{"a1"}, "+842800")
 	if late := routing.Lateness(f.eng); late != 0 {
 		t.Fatalf("an idle engine is %v late", late)
 	}
-	release, unblock := blocker(t)
+	release := make(chan struct{})
+	var once sync.Once
+	unblock = func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the floor stops, which waits for the loop
 	stuck := make(chan struct{}, 1)
-	f.media.Fail = func(c routingtest.Command) error {
+	f.media.Fail = func(c routingtest.Command) error { // never reset: it blocks no more once released
 		if c.Op == "dial" {
 			stuck <- struct{}{}
 			<-release
@@ -37,10 +38,33 @@ func TestLateLoopsRefuseNewCalls(t *testing.T) {
 		return nil
 	}
 	f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: "cust-first", Caller: "+84901000001", Hotline: "+842800"})
-	<-stuck // the loop waits for the first caller's Dial
+	<-stuck
 	f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: "cust-second", Caller: "+84901000002", Hotline: "+842800"})
-	waitFor(t, "the second arrival waits longer than the bound", func() bool { return routing.Lateness(f.eng) > bound })
+	waitFor(t, "the second arrival waits 20 ms", func() bool { return routing.Lateness(f.eng) > 20*time.Millisecond })
+	return f, obs, unblock
+}
 
+// callsByCaller lists the floor's calls by caller number.
+func callsByCaller(t *testing.T, f *testFloor) map[string]routing.CallView {
+	t.Helper()
+	calls, err := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]routing.CallView{}
+	for _, c := range calls {
+		out[c.CustomerNumber] = c
+	}
+	return out
+}
+
+// While work waits on the call loops longer than the bound, a new caller
+// is refused at once: hung up with CauseFailed (a 503 on a SIP trunk)
+// even though its own loop is stuck, counted, and never recorded; the
+// calls already admitted go on, and once the loops catch up callers are
+// admitted again.
+func TestLateLoopsRefuseNewCalls(t *testing.T) {
+	f, obs, unblock := lateFloor(t, routing.WithMaxLoopDelay(20*time.Millisecond))
 	f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: "cust-refused", Caller: "+84901000003", Hotline: "+842800"})
 	// The refusal does not wait for the stuck loop.
 	waitFor(t, "the refused caller is hung up", func() bool { return f.media.HungUp("cust-refused") })
@@ -53,16 +77,9 @@ func TestLateLoopsRefuseNewCalls(t *testing.T) {
 		t.Errorf("refusals observed = %d, want 1", got)
 	}
 
-	unblock() // Fail blocks no more
+	unblock()
 	f.flush()
-	byCaller := map[string]routing.CallView{}
-	calls, err := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range calls {
-		byCaller[c.CustomerNumber] = c
-	}
+	byCaller := callsByCaller(t, f)
 	if c, ok := byCaller["+84901000001"]; !ok || c.State != routing.StateRinging || c.Agent == nil || *c.Agent != "a1" {
 		t.Errorf("the first caller: %+v (present %v), want ringing a1", c, ok)
 	}
@@ -89,45 +106,14 @@ func TestLateLoopsRefuseNewCalls(t *testing.T) {
 // Without a bound (the engine's default; callfloor's wiring sets one)
 // nothing is refused however late the loops run.
 func TestNoBoundRefusesNothing(t *testing.T) {
-	obs := &countingObserver{}
-	f := newFloor(t, nil, time.Time{}, routing.WithObserver(obs), routing.WithShards(1))
-	f.addAgent("a1", presence.RoleAgent)
-	f.addQueue("main", routing.LongestIdle, 0, []string{"a1"}, "+842800")
-	release, unblock := blocker(t)
-	stuck := make(chan struct{}, 1)
-	f.media.Fail = func(c routingtest.Command) error {
-		if c.Op == "dial" {
-			stuck <- struct{}{}
-			<-release
-		}
-		return nil
-	}
-	f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: "cust-first", Caller: "+84901000001", Hotline: "+842800"})
-	<-stuck
-	f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: "cust-second", Caller: "+84901000002", Hotline: "+842800"})
-	waitFor(t, "the second arrival waits", func() bool { return routing.Lateness(f.eng) > 20*time.Millisecond })
+	f, obs, unblock := lateFloor(t)
 	f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: "cust-third", Caller: "+84901000003", Hotline: "+842800"})
 	unblock()
 	f.flush()
 	if got := obs.refused.Load(); got != 0 || f.media.HungUp("cust-third") {
 		t.Fatalf("refused %d calls without a bound", got)
 	}
-	calls, err := f.eng.Calls(f.ctx, f.admin, routing.CallFilter{})
-	if err != nil {
-		t.Fatal(err)
+	if n := len(callsByCaller(t, f)); n != 3 {
+		t.Fatalf("%d calls, want all 3 admitted", n)
 	}
-	if len(calls) != 3 {
-		t.Fatalf("%d calls, want all 3 admitted", len(calls))
-	}
-}
-
-// blocker is a channel a fake media command waits on, closed by unblock
-// or, if the test fails first, when the test ends (before its floor
-// stops, which waits for the loops).
-func blocker(t *testing.T) (release chan struct{}, unblock func()) {
-	release = make(chan struct{})
-	var once sync.Once
-	unblock = func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unblock)
-	return release, unblock
 }
