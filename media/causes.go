@@ -94,7 +94,10 @@ func CauseFromSIP(status int) Cause {
 }
 
 // SIPStatus is the final response callfloor sends on an unanswered INVITE
-// it ends for c.
+// it ends for c. CauseFailed (a caller with no queue, or refused while
+// routing runs late) is 503, as Asterisk and FreeSWITCH answer for the
+// Q.850 cause 41 the other paths send (RFC 3398, 8.2.A): a trunk may try
+// another route, where 480 would say the callee is away.
 func SIPStatus(c Cause) (int, string) {
 	switch c {
 	case CauseBusy:
@@ -103,6 +106,8 @@ func SIPStatus(c Cause) (int, string) {
 		return 603, "Decline"
 	case CauseCancelled:
 		return 487, "Request Terminated"
+	case CauseFailed:
+		return 503, "Service Unavailable"
 	}
 	return 480, "Temporarily Unavailable"
 }

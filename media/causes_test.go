@@ -36,7 +36,7 @@ func TestCauseFromSIP(t *testing.T) {
 	}
 	for cause, want := range map[Cause]int{
 		CauseBusy: 486, CauseRejected: 603, CauseCancelled: 487, CauseNoAnswer: 480,
-		CauseUnreachable: 480, CauseFailed: 480, CauseNormal: 480,
+		CauseUnreachable: 480, CauseFailed: 503, CauseNormal: 480,
 	} {
 		if got, _ := SIPStatus(cause); got != want {
 			t.Errorf("SIPStatus(%s) = %d, want %d", cause, got, want)

@@ -135,7 +135,8 @@ func TestInLegTransitions(t *testing.T) {
 	for _, c := range []struct {
 		cause media.Cause
 		code  int
-	}{{media.CauseBusy, 486}, {media.CauseRejected, 603}, {media.CauseCancelled, 487}, {media.CauseNoAnswer, 480}} {
+	}{{media.CauseBusy, 486}, {media.CauseRejected, 603}, {media.CauseCancelled, 487}, {media.CauseNoAnswer, 480},
+		{media.CauseFailed, 503}} { // failed: no queue, or refused while routing runs late
 		t.Run("ringing-hangup-"+string(c.cause), func(t *testing.T) {
 			rec := newRecorder()
 			s := newIdleServer(t, rec)
