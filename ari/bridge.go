@@ -37,10 +37,11 @@ const maxSpareBridges = 32
 // seven requests, one of its events, and a bridge thread started and
 // stopped inside Asterisk (docs/performance.md). Any other is deleted.
 func (c *Client) retireBridge(b *brdg) {
-	if b.role != roleCall || b.spare || len(c.spare) >= maxSpareBridges {
-		if !b.spare {
-			c.deleteBridge(b.id)
-		}
+	switch {
+	case b.spare: // already kept (an event repeating the emptiness)
+		return
+	case b.role != roleCall || len(c.spare) >= maxSpareBridges:
+		c.deleteBridge(b.id)
 		return
 	}
 	b.spare = true

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callfloor/callfloor/internal/every"
 	"github.com/callfloor/callfloor/media"
 )
 
@@ -80,7 +81,7 @@ type Client struct {
 	// contactsMaxAge: how long a device's contacts are used once read.
 	contactsMaxAge time.Duration
 	lag            eventLag
-	refusedLog     time.Time // last time a refusal was logged
+	refusedLog     every.Gate // logs a refusal every 10 s
 	rest           *rest
 	wsURL          string
 

@@ -92,8 +92,7 @@ func eventTime(data []byte) time.Time {
 func (c *Client) refuse(id string) []media.Fact {
 	delete(c.chans, id)
 	c.obs.CallRefused("event_lag")
-	if now := time.Now(); now.Sub(c.refusedLog) > 10*time.Second {
-		c.refusedLog = now
+	if c.refusedLog.Allow(time.Now(), 10*time.Second) {
 		c.log.Warn("refusing new calls: Asterisk's events are handled late", "lag", c.lag.current(), "max", c.lag.max, "channel", id)
 	}
 	c.hangupChannel(id, media.CauseFailed)

@@ -1,9 +1,9 @@
 package metrics
 
 import (
-	"github.com/callfloor/callfloor/routing"
 	"net/http"
 
+	"github.com/callfloor/callfloor/routing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"

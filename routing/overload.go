@@ -27,7 +27,9 @@ const DefaultMaxLoopDelay = 250 * time.Millisecond
 // under (Observer.CallRefused).
 const ReasonOverload = "overload"
 
-// WithMaxLoopDelay sets DefaultMaxLoopDelay; 0 or less never refuses.
+// WithMaxLoopDelay sets how late the loops may run before new calls are
+// refused; 0 or less, the engine's default, never refuses (callfloor
+// passes max_loop_delay_ms, DefaultMaxLoopDelay unless set).
 func WithMaxLoopDelay(d time.Duration) Option { return func(e *Engine) { e.maxLoopDelay = d } }
 
 // started reports how long one item waited on its loop.
@@ -38,8 +40,8 @@ func (e *Engine) started(queued time.Time) { e.obs.LoopDelay(time.Since(queued))
 // It is read at each arrival, not averaged, so an idle engine is never
 // late and a backlog counts as soon as it forms.
 func (e *Engine) lateness() time.Duration {
-	var oldest time.Time
-	for _, l := range append([]*loop{e.dispatch}, e.shards...) {
+	oldest := e.dispatch.oldest()
+	for _, l := range e.shards {
 		if at := l.oldest(); !at.IsZero() && (oldest.IsZero() || at.Before(oldest)) {
 			oldest = at
 		}
@@ -66,8 +68,7 @@ func (e *Engine) overloaded() (bool, time.Duration) {
 // resync that still lists it does not adopt it.
 func (e *Engine) refuse(f media.CallArrived, late time.Duration) {
 	e.obs.CallRefused(ReasonOverload)
-	if now := time.Now().UnixNano(); now-e.refusedLog.Load() > int64(10*time.Second) {
-		e.refusedLog.Store(now)
+	if e.refusedLog.Allow(time.Now(), 10*time.Second) {
 		e.log.Warn("refusing new calls: routing runs late", "late", late, "max", e.maxLoopDelay, "leg", f.Leg)
 	}
 	e.noteHungUp(f.Leg)

@@ -40,6 +40,11 @@ func lateFloor(t *testing.T, opts ...routing.Option) (f *testFloor, obs *countin
 	f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: "cust-first", Caller: "+84901000001", Hotline: "+842800"})
 	<-stuck
 	f.eng.Report(media.CallArrived{FactBase: f.at(), Leg: "cust-second", Caller: "+84901000002", Hotline: "+842800"})
+	// Lateness is real time: the floor's fake clock, weeks behind, must not
+	// make fresh work look late.
+	if late := routing.Lateness(f.eng); late >= time.Minute {
+		t.Fatalf("work queued just now is %v late", late)
+	}
 	waitFor(t, "the second arrival waits 20 ms", func() bool { return routing.Lateness(f.eng) > 20*time.Millisecond })
 	return f, obs, unblock
 }
