@@ -3,6 +3,7 @@ package sip
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,23 +152,43 @@ func startServer(t testing.TB, cfg Config, script scriptFunc, opts ...Option) *h
 
 func startServerWith(t testing.TB, cfg Config, dir Directory, script scriptFunc, opts ...Option) *harness {
 	t.Helper()
-	port := 0
-	if cfg.Addr == "" {
-		port = freeDualPort(t)
-		cfg.Addr = "127.0.0.1:" + strconv.Itoa(port)
-	} else if _, p, err := net.SplitHostPort(cfg.Addr); err == nil {
-		port, _ = strconv.Atoi(p) // a restart on the address of a Server before
+	port, chosen := 0, cfg.Addr == ""
+	if !chosen {
+		if _, p, err := net.SplitHostPort(cfg.Addr); err == nil {
+			port, _ = strconv.Atoi(p) // a restart on the address of a Server before
+		}
 	}
-	h := &harness{addr: cfg.Addr, port: port, rec: newRecorder(), clock: &testClock{}}
+	h := &harness{rec: newRecorder(), clock: &testClock{}}
 	all := append([]Option{WithLogger(testLogger()), withClock(h.clock.now), WithSweepInterval(50 * time.Millisecond)}, opts...)
-	srv, err := New(cfg, dir, h.rec, all...)
-	if err != nil {
-		t.Fatalf("New: %v", err)
+	var (
+		cancel context.CancelFunc
+		done   chan error
+	)
+	for attempt := 0; ; attempt++ {
+		if chosen {
+			port = pickPort(t)
+			cfg.Addr = "127.0.0.1:" + strconv.Itoa(port)
+		}
+		srv, err := New(cfg, dir, h.rec, all...)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		var ctx context.Context
+		ctx, cancel = context.WithCancel(context.Background())
+		done = make(chan error, 1)
+		go func() { done <- srv.Run(ctx) }()
+		if listening(cfg.Addr) {
+			h.srv, h.addr, h.port = srv, cfg.Addr, port
+			break
+		}
+		// Run waits for an address in use to come free (server.go,
+		// listen); a free port picked, closed and bound again can be taken
+		// in between by another test's socket: pick another.
+		cancel()
+		if err := <-done; !chosen || !errors.Is(err, syscall.EADDRINUSE) || attempt == 4 {
+			t.Fatalf("server did not start on %s: %v", cfg.Addr, err)
+		}
 	}
-	h.srv = srv
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
 	scriptDone := make(chan struct{})
 	stopScript := make(chan struct{})
 	go func() {
@@ -194,24 +216,26 @@ func startServerWith(t testing.TB, cfg Config, dir Directory, script scriptFunc,
 		})
 	}
 	t.Cleanup(func() { h.stop(t) })
-	waitListening(t, cfg.Addr)
 	return h
 }
 
-// waitListening waits until a Server's TCP side accepts on addr (UDP is
-// bound in the same call).
-func waitListening(t testing.TB, addr string) {
-	t.Helper()
-	for i := 0; ; i++ {
+// listening reports whether addr accepts TCP within about 2 s.
+func listening(addr string) bool {
+	for range 100 {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return
-		}
-		if i > 100 {
-			t.Fatalf("server did not start: %v", err)
+			return true
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+func waitListening(t testing.TB, addr string) {
+	t.Helper()
+	if !listening(addr) {
+		t.Fatalf("server did not start: %s accepts no connection", addr)
 	}
 }
 
@@ -310,6 +334,10 @@ func getenv(k string) string { return os.Getenv(k) }
 
 // freeDualPort is a port free for both UDP and TCP a moment ago (the
 // server listens on both).
+// pickPort is how startServer picks its port (a test replaces it to hand
+// out one already taken).
+var pickPort = freeDualPort
+
 func freeDualPort(t testing.TB) int {
 	t.Helper()
 	for i := 0; i < 50; i++ {
@@ -323,4 +351,28 @@ func freeDualPort(t testing.TB) int {
 	}
 	t.Fatal("no port free for UDP and TCP")
 	return 0
+}
+
+// A port taken between being picked and being bound (another test's
+// socket) makes the harness pick another instead of failing the test.
+func TestHarnessPicksAnotherPortWhenTaken(t *testing.T) {
+	taken, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	busy := taken.LocalAddr().(*net.UDPAddr).Port
+	picks := 0
+	pickPort = func(t testing.TB) int {
+		picks++
+		if picks == 1 {
+			return busy
+		}
+		return freeDualPort(t)
+	}
+	defer func() { pickPort = freeDualPort }()
+	h := startServer(t, Config{}, nil)
+	if h.port == busy || picks != 2 {
+		t.Fatalf("server on port %d after %d picks (port %d was taken)", h.port, picks, busy)
+	}
 }
